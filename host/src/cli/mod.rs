@@ -1,0 +1,83 @@
+//! Argument parsing and dispatch for the `kiln` binary.
+
+mod filter;
+mod inspect;
+mod scaffold;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kiln::plugin::{PluginKind, Sandbox, SandboxConfig};
+
+/// Kiln: sandboxed, GPU-accelerated refinement of synthetic training data.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Where compiled plugins are cached (default: $KILN_CACHE_DIR, else ~/.cache/kiln).
+    #[arg(long, global = true, env = "KILN_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with plugins: inspect a component, scaffold a new one.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Run one filter or mapper plugin over JSONL records (stdin to stdout).
+    Filter(filter::FilterArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Show a plugin's world, kind, name, version, sha256, size and imports.
+    Inspect(inspect::InspectArgs),
+    /// Create a new plugin crate that builds and passes its test as generated.
+    New {
+        /// Crate name, e.g. `my-filter`.
+        name: String,
+        /// Which kind of plugin.
+        #[arg(long, value_parser = parse_kind)]
+        kind: PluginKind,
+        /// Parent directory of the new crate (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<PluginKind, String> {
+    s.parse().map_err(|e: kiln::plugin::UnknownKind| e.to_string())
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let sandbox = || -> anyhow::Result<Sandbox> {
+        let mut config = SandboxConfig::default();
+        if cli.cache_dir.is_some() {
+            config.cache_dir = cli.cache_dir.clone();
+        }
+        Ok(Sandbox::new(config)?)
+    };
+    match &cli.command {
+        Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&sandbox()?, args),
+        Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::run(name, *kind, dir),
+        Command::Filter(args) => filter::run(&sandbox()?, args),
+    }
+}
+
+/// Logs go to stderr; the level comes from `KILN_LOG` (e.g. `debug`,
+/// `kiln=trace`), default `info`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,17 @@
+//! # Kiln
+//!
+//! Kiln is an engine for synthetic-data refinement: a teacher model generates
+//! examples, critics score them, filters drop what is wrong, duplicated or
+//! contaminated, and real data is rewritten to remove what must not stay. This
+//! crate is the host: it runs policy stages as sandboxed WebAssembly components
+//! ([`plugin`]), moves records through them ([`record`], [`run`]) and keeps
+//! account of every record — kept, rejected with a reason, or quarantined with
+//! an error.
+//!
+//! The `kiln` binary is a thin command-line layer over this library.
+
+pub mod plugin;
+pub mod record;
+pub mod run;
+
+pub use record::Record;

@@ -1,0 +1,596 @@
+//! A loaded, configured plugin and its instances.
+//!
+//! [`Plugin`] is cheap to clone and safe to share between threads: each call
+//! checks an instance out of an idle pool (starting one from the
+//! pre-instantiated component when the pool is empty), runs the batch under the
+//! call's deadline, and checks the instance back in — unless it trapped (a
+//! trapped instance is poisoned and discarded) or its memory grew large (linear
+//! memory never shrinks, so such instances are recycled). Failed batches are
+//! bisected (see [`isolate`](super::isolate)) so that only the offending records
+//! fail.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use wasmtime::component::{Component, InstancePre};
+use wasmtime::{Store, Trap};
+
+use super::bindings::{critic, filter, generator, mapper, model, refiner, wit};
+use super::error::{CallError, PluginError};
+use super::inspect::Contract;
+use super::isolate::run_isolated;
+use super::kind::PluginKind;
+use super::sandbox::{EPOCH_TICK, LoadOptions, Sandbox};
+use super::state::GuestState;
+
+/// Instances whose linear memory grew past this are not reused.
+const RECYCLE_ABOVE_BYTES: usize = 64 << 20;
+
+/// What a plugin says about itself, plus what the host measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginInfo {
+    /// Plugin name (its crate name for kiln-pdk plugins).
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// Its kind (world).
+    pub kind: PluginKind,
+    /// One line about what it does.
+    pub description: String,
+    /// sha256 of the component file, hex.
+    pub sha256: String,
+    /// Size of the component file in bytes.
+    pub size: usize,
+    /// The world, e.g. `kiln:plugin/filter-plugin@0.1.0`.
+    pub world: String,
+    /// Everything the component imports.
+    pub imports: Vec<String>,
+}
+
+/// A loaded plugin bound to one stage's configuration and limits.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    sandbox: Sandbox,
+    path: PathBuf,
+    info: PluginInfo,
+    options: LoadOptions,
+    pre: WorldPre,
+    idle: Mutex<Vec<Instance>>,
+}
+
+/// The pre-instantiated component, typed by world.
+enum WorldPre {
+    Filter(filter::FilterPluginPre<GuestState>),
+    Mapper(mapper::MapperPluginPre<GuestState>),
+    Generator(generator::GeneratorPluginPre<GuestState>),
+    Critic(critic::CriticPluginPre<GuestState>),
+    Refiner(refiner::RefinerPluginPre<GuestState>),
+    Model(model::ModelPluginPre<GuestState>),
+}
+
+/// A live instance's typed exports.
+enum World {
+    Filter(filter::FilterPlugin),
+    Mapper(mapper::MapperPlugin),
+    Generator(generator::GeneratorPlugin),
+    Critic(critic::CriticPlugin),
+    Refiner(refiner::RefinerPlugin),
+    Model(model::ModelPlugin),
+}
+
+/// Calls a function of the `plugin` interface, which every world exports.
+macro_rules! plugin_interface {
+    ($world:expr, |$iface:ident| $body:expr) => {
+        match $world {
+            World::Filter(w) => {
+                let $iface = w.kiln_plugin_plugin();
+                $body
+            }
+            World::Mapper(w) => {
+                let $iface = w.kiln_plugin_plugin();
+                $body
+            }
+            World::Generator(w) => {
+                let $iface = w.kiln_plugin_plugin();
+                $body
+            }
+            World::Critic(w) => {
+                let $iface = w.kiln_plugin_plugin();
+                $body
+            }
+            World::Refiner(w) => {
+                let $iface = w.kiln_plugin_plugin();
+                $body
+            }
+            World::Model(w) => {
+                let $iface = w.kiln_plugin_plugin();
+                $body
+            }
+        }
+    };
+}
+
+impl WorldPre {
+    fn new(kind: PluginKind, pre: InstancePre<GuestState>) -> wasmtime::Result<WorldPre> {
+        Ok(match kind {
+            PluginKind::Filter => WorldPre::Filter(filter::FilterPluginPre::new(pre)?),
+            PluginKind::Mapper => WorldPre::Mapper(mapper::MapperPluginPre::new(pre)?),
+            PluginKind::Generator => WorldPre::Generator(generator::GeneratorPluginPre::new(pre)?),
+            PluginKind::Critic => WorldPre::Critic(critic::CriticPluginPre::new(pre)?),
+            PluginKind::Refiner => WorldPre::Refiner(refiner::RefinerPluginPre::new(pre)?),
+            PluginKind::Model => WorldPre::Model(model::ModelPluginPre::new(pre)?),
+        })
+    }
+
+    fn instantiate(&self, store: &mut Store<GuestState>) -> wasmtime::Result<World> {
+        Ok(match self {
+            WorldPre::Filter(p) => World::Filter(p.instantiate(store)?),
+            WorldPre::Mapper(p) => World::Mapper(p.instantiate(store)?),
+            WorldPre::Generator(p) => World::Generator(p.instantiate(store)?),
+            WorldPre::Critic(p) => World::Critic(p.instantiate(store)?),
+            WorldPre::Refiner(p) => World::Refiner(p.instantiate(store)?),
+            WorldPre::Model(p) => World::Model(p.instantiate(store)?),
+        })
+    }
+}
+
+/// One sandboxed instance: a store and the typed exports living in it.
+struct Instance {
+    store: Store<GuestState>,
+    world: World,
+}
+
+impl Instance {
+    /// Starts a fresh instance; `label` names it in logs.
+    fn start(sandbox: &Sandbox, pre: &WorldPre, label: &str, options: &LoadOptions) -> Result<Instance, CallError> {
+        let mut store = Store::new(&sandbox.inner.engine, GuestState::new(label, options.limits.memory_bytes()));
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline_ticks(options.limits.time_per_call()));
+        let world = pre.instantiate(&mut store).map_err(|e| classify(e, &store, options))?;
+        Ok(Instance { store, world })
+    }
+
+    /// Runs `f` under the per-call deadline, classifying a failure.
+    fn invoke<R>(
+        &mut self,
+        options: &LoadOptions,
+        f: impl FnOnce(&World, &mut Store<GuestState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        self.store.data().output.clear_tail();
+        self.store.set_epoch_deadline(deadline_ticks(options.limits.time_per_call()));
+        f(&self.world, &mut self.store).map_err(|e| classify(e, &self.store, options))
+    }
+
+    /// Calls `info` then `configure`.
+    fn info_and_configure(&mut self, options: &LoadOptions) -> Result<Result<wit::PluginInfo, String>, CallError> {
+        let info = self.invoke(options, |w, s| plugin_interface!(w, |p| p.call_info(&mut *s)))?;
+        let configured =
+            self.invoke(options, |w, s| plugin_interface!(w, |p| p.call_configure(&mut *s, &options.config)))?;
+        Ok(configured.map(|()| info))
+    }
+
+    fn reusable(&self) -> bool {
+        self.store.data().limiter.current <= RECYCLE_ABOVE_BYTES
+    }
+}
+
+fn deadline_ticks(deadline: Duration) -> u64 {
+    // +1: the current tick may end at any moment.
+    (deadline.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+}
+
+/// Turns a wasmtime error from a call into what went wrong, in user terms.
+fn classify(error: wasmtime::Error, store: &Store<GuestState>, options: &LoadOptions) -> CallError {
+    let state = store.data();
+    if let Some(requested) = state.limiter.refused {
+        return CallError::MemoryLimit {
+            limit_mib: (state.limiter.limit() >> 20) as u64,
+            requested_mib: (requested as u64).div_ceil(1 << 20),
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Deadline(options.limits.time_per_call()),
+        Some(Trap::StackOverflow) => CallError::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => CallError::Panic(panic_message(&state.output.stderr_tail())),
+        Some(trap) => CallError::Trap(trap.to_string()),
+        None => CallError::Trap(format!("{error:#}")),
+    }
+}
+
+/// The panic message in a guest's stderr, on one line.
+fn panic_message(stderr: &str) -> String {
+    let lines: Vec<&str> =
+        stderr.lines().skip_while(|l| !l.contains("panicked")).filter(|l| !l.starts_with("note:")).collect();
+    if lines.is_empty() {
+        "aborted (wasm `unreachable`), no panic message on stderr".into()
+    } else {
+        lines.join(" ").replace("thread '<unnamed>' ", "").replace("thread 'main' ", "")
+    }
+}
+
+impl Plugin {
+    /// Builds the plugin from a compiled component: pre-instantiates it, starts
+    /// a first instance, checks `info` against the exported world and the stage's
+    /// needs, and configures it.
+    pub(crate) fn prepare(
+        sandbox: Sandbox,
+        path: &Path,
+        size: usize,
+        sha256: String,
+        component: Component,
+        contract: Contract,
+        options: LoadOptions,
+    ) -> Result<Plugin, PluginError> {
+        let label = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let start_error =
+            |message: String| PluginError::Start { plugin: label.clone(), stage: options.stage.clone(), message };
+        let pre = sandbox.inner.linker.instantiate_pre(&component).map_err(|e| start_error(format!("{e:#}")))?;
+        let pre = WorldPre::new(contract.kind, pre).map_err(|e| start_error(format!("{e:#}")))?;
+        let mut first = Instance::start(&sandbox, &pre, &label, &options).map_err(|e| start_error(e.to_string()))?;
+        let info = first
+            .invoke(&options, |w, s| plugin_interface!(w, |p| p.call_info(&mut *s)))
+            .map_err(|e| start_error(format!("`info` {e}")))?;
+        let said = PluginKind::from(info.kind);
+        if said != contract.kind {
+            return Err(PluginError::InconsistentKind {
+                plugin: info.name,
+                path: path.to_path_buf(),
+                world: contract.kind,
+                said,
+            });
+        }
+        if let Some(expected) = options.expect_kind.filter(|k| *k != contract.kind) {
+            return Err(PluginError::WrongKind {
+                plugin: info.name,
+                path: path.to_path_buf(),
+                actual: contract.kind,
+                expected,
+                needed_by: options.stage.clone(),
+            });
+        }
+        let configured = first
+            .invoke(&options, |w, s| plugin_interface!(w, |p| p.call_configure(&mut *s, &options.config)))
+            .map_err(|e| start_error(format!("`configure` {e}")))?;
+        if let Err(message) = configured {
+            return Err(PluginError::ConfigRejected { plugin: info.name, stage: options.stage.clone(), message });
+        }
+        let info = PluginInfo {
+            name: info.name,
+            version: info.version,
+            kind: contract.kind,
+            description: info.description,
+            sha256,
+            size,
+            world: format!("kiln:plugin/{}@{}", contract.kind.world(), super::inspect::CONTRACT_VERSION),
+            imports: contract.imports,
+        };
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                sandbox,
+                path: path.to_path_buf(),
+                info,
+                options,
+                pre,
+                idle: Mutex::new(vec![first]),
+            }),
+        })
+    }
+
+    /// What the plugin is.
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    /// The component file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The stage it serves.
+    pub fn stage(&self) -> &str {
+        &self.inner.options.stage
+    }
+
+    /// `name@version`, for lineage and messages.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.inner.info.name, self.inner.info.version)
+    }
+
+    /// Starts and configures a fresh instance, then discards it: the cost every
+    /// instance start pays (after a trap, say). For benchmarks and health checks.
+    pub fn check_start(&self) -> Result<(), PluginError> {
+        self.start().map(drop).map_err(|e| PluginError::Start {
+            plugin: self.inner.info.name.clone(),
+            stage: self.inner.options.stage.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    fn start(&self) -> Result<Instance, CallError> {
+        let inner = &*self.inner;
+        let mut instance = Instance::start(&inner.sandbox, &inner.pre, &inner.info.name, &inner.options)
+            .map_err(|e| CallError::Restart(e.to_string()))?;
+        match instance.info_and_configure(&inner.options) {
+            Ok(Ok(_)) => Ok(instance),
+            Ok(Err(message)) => Err(CallError::Restart(format!("configure failed: {message}"))),
+            Err(e) => Err(CallError::Restart(format!("start-up call {e}"))),
+        }
+    }
+
+    fn checkout(&self) -> Result<Instance, CallError> {
+        let idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        match idle {
+            Some(instance) => Ok(instance),
+            None => self.start(),
+        }
+    }
+
+    fn checkin(&self, instance: Instance) {
+        self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).push(instance);
+    }
+
+    /// Runs `call` over `items` with isolation of failing records, then checks
+    /// every result against the output size limit.
+    fn run<I, O>(
+        &self,
+        items: &[I],
+        call: impl Fn(&World, &mut Store<GuestState>, &[I]) -> Option<wasmtime::Result<Vec<O>>>,
+        size: impl Fn(&O) -> usize,
+    ) -> Result<Vec<Result<O, CallError>>, PluginError> {
+        let options = &self.inner.options;
+        let mut slot: Option<Instance> = None;
+        let mut batch_call = |batch: &[I]| -> Result<Vec<O>, CallError> {
+            let instance = match slot.take() {
+                Some(instance) => instance,
+                None => self.checkout()?,
+            };
+            let mut instance = instance;
+            let result = instance.invoke(options, |w, s| match call(w, s, batch) {
+                Some(r) => r,
+                None => Err(wasmtime::format_err!("wrong world")),
+            });
+            // A trapped instance is poisoned; a bloated one is recycled.
+            if result.is_ok() && instance.reusable() {
+                slot = Some(instance);
+            }
+            result
+        };
+        let results = run_isolated(items, &mut batch_call).map_err(|e| PluginError::Start {
+            plugin: self.inner.info.name.clone(),
+            stage: options.stage.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(instance) = slot {
+            self.checkin(instance);
+        }
+        let limit = options.limits.max_output_bytes;
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                Ok(o) if size(&o) > limit => Err(CallError::OutputTooLarge { bytes: size(&o), limit }),
+                other => other,
+            })
+            .collect())
+    }
+
+    fn expect(&self, kind: PluginKind) -> Result<(), PluginError> {
+        if self.inner.info.kind == kind {
+            return Ok(());
+        }
+        Err(PluginError::WrongKind {
+            plugin: self.inner.info.name.clone(),
+            path: self.inner.path.clone(),
+            actual: self.inner.info.kind,
+            expected: kind,
+            needed_by: self.inner.options.stage.clone(),
+        })
+    }
+
+    /// Filters a batch: one verdict (or call error) per record.
+    pub fn filter(&self, records: &[wit::DataRecord]) -> Result<Vec<Result<wit::Verdict, CallError>>, PluginError> {
+        self.expect(PluginKind::Filter)?;
+        self.run(
+            records,
+            |w, s, batch| match w {
+                World::Filter(f) => Some(f.kiln_plugin_filter().call_filter(s, batch)),
+                _ => None,
+            },
+            |v| match v {
+                wit::Verdict::Keep => 0,
+                wit::Verdict::Drop(reason) => reason.len(),
+            },
+        )
+    }
+
+    /// Maps a batch: one rewritten record, drop, or call error per record. A
+    /// rewrite that changes the record's id breaks the contract.
+    pub fn transform(&self, records: &[wit::DataRecord]) -> Result<Vec<Result<wit::Mapped, CallError>>, PluginError> {
+        self.expect(PluginKind::Mapper)?;
+        let results = self.run(
+            records,
+            |w, s, batch| match w {
+                World::Mapper(m) => Some(m.kiln_plugin_mapper().call_transform(s, batch)),
+                _ => None,
+            },
+            |m| match m {
+                wit::Mapped::Keep(r) => record_size(r),
+                wit::Mapped::Drop(reason) => reason.len(),
+            },
+        )?;
+        Ok(results
+            .into_iter()
+            .zip(records)
+            .map(|(r, input)| match r {
+                Ok(wit::Mapped::Keep(out)) if out.id != input.id => Err(CallError::Contract(format!(
+                    "mapper changed the record id from `{}` to `{}`",
+                    input.id, out.id
+                ))),
+                other => other,
+            })
+            .collect())
+    }
+
+    /// A generator's prompts for one request (exactly `request.count` of them).
+    pub fn generator_prompts(
+        &self,
+        request: &wit::GenerationRequest,
+    ) -> Result<Result<Vec<wit::Prompt>, CallError>, PluginError> {
+        self.expect(PluginKind::Generator)?;
+        let mut results = self.run(
+            std::slice::from_ref(request),
+            |w, s, batch| match w {
+                World::Generator(g) => {
+                    Some(g.kiln_plugin_generator().call_prompts(&mut *s, &batch[0]).map(|p| vec![p]))
+                }
+                _ => None,
+            },
+            |prompts: &Vec<wit::Prompt>| prompts.iter().map(prompt_size).max().unwrap_or(0),
+        )?;
+        let result = results.pop().unwrap_or(Err(CallError::WrongCount { expected: 1, got: 0 }));
+        Ok(result.and_then(|prompts| {
+            if prompts.len() == request.count as usize {
+                Ok(prompts)
+            } else {
+                Err(CallError::WrongCount { expected: request.count as usize, got: prompts.len() })
+            }
+        }))
+    }
+
+    /// A generator's parse of completions: the records in each, or why not.
+    #[allow(clippy::type_complexity)]
+    pub fn generator_parse(
+        &self,
+        completions: &[wit::Completion],
+    ) -> Result<Vec<Result<Result<Vec<wit::DataRecord>, String>, CallError>>, PluginError> {
+        self.expect(PluginKind::Generator)?;
+        self.run(
+            completions,
+            |w, s, batch| match w {
+                World::Generator(g) => Some(g.kiln_plugin_generator().call_parse(s, batch)),
+                _ => None,
+            },
+            |r| match r {
+                Ok(records) => records.iter().map(record_size).sum(),
+                Err(e) => e.len(),
+            },
+        )
+    }
+
+    /// A critic's judge prompt per record.
+    pub fn critic_prompts(
+        &self,
+        records: &[wit::DataRecord],
+    ) -> Result<Vec<Result<wit::Prompt, CallError>>, PluginError> {
+        self.expect(PluginKind::Critic)?;
+        self.run(
+            records,
+            |w, s, batch| match w {
+                World::Critic(c) => Some(c.kiln_plugin_critic().call_prompts(s, batch)),
+                _ => None,
+            },
+            prompt_size,
+        )
+    }
+
+    /// A critic's parse of judge completions.
+    pub fn critic_parse(
+        &self,
+        completions: &[wit::Completion],
+    ) -> Result<Vec<Result<Result<wit::Critique, String>, CallError>>, PluginError> {
+        self.expect(PluginKind::Critic)?;
+        self.run(
+            completions,
+            |w, s, batch| match w {
+                World::Critic(c) => Some(c.kiln_plugin_critic().call_parse(s, batch)),
+                _ => None,
+            },
+            |r| match r {
+                Ok(c) => c.rationale.len() + c.scores.iter().map(|s| s.name.len() + 8).sum::<usize>(),
+                Err(e) => e.len(),
+            },
+        )
+    }
+
+    /// A refiner's rewrite prompt per record.
+    pub fn refiner_prompts(
+        &self,
+        records: &[wit::DataRecord],
+    ) -> Result<Vec<Result<wit::Prompt, CallError>>, PluginError> {
+        self.expect(PluginKind::Refiner)?;
+        self.run(
+            records,
+            |w, s, batch| match w {
+                World::Refiner(r) => Some(r.kiln_plugin_refiner().call_prompts(s, batch)),
+                _ => None,
+            },
+            prompt_size,
+        )
+    }
+
+    /// A refiner's check of each rewrite.
+    pub fn refiner_verify(
+        &self,
+        rewrites: &[wit::Rewrite],
+    ) -> Result<Vec<Result<wit::RewriteCheck, CallError>>, PluginError> {
+        self.expect(PluginKind::Refiner)?;
+        self.run(
+            rewrites,
+            |w, s, batch| match w {
+                World::Refiner(r) => Some(r.kiln_plugin_refiner().call_verify(s, batch)),
+                _ => None,
+            },
+            |c| match c {
+                wit::RewriteCheck::Accept => 0,
+                wit::RewriteCheck::Reject(reason) => reason.len(),
+            },
+        )
+    }
+
+    /// An embedded model's completion per prompt.
+    pub fn model_complete(
+        &self,
+        prompts: &[wit::Prompt],
+        seed: u64,
+    ) -> Result<Vec<Result<wit::Completion, CallError>>, PluginError> {
+        self.expect(PluginKind::Model)?;
+        self.run(
+            prompts,
+            |w, s, batch| match w {
+                World::Model(m) => Some(m.kiln_plugin_model().call_complete(s, batch, seed)),
+                _ => None,
+            },
+            |c| c.text.len() + c.tag.len(),
+        )
+    }
+}
+
+fn record_size(r: &wit::DataRecord) -> usize {
+    r.id.len() + r.text.len() + r.metadata.len() + r.scores.iter().map(|s| s.name.len() + 8).sum::<usize>()
+}
+
+fn prompt_size(p: &wit::Prompt) -> usize {
+    p.tag.len() + p.messages.iter().map(|m| m.role.len() + m.content.len()).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_is_extracted_from_stderr() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:12:9:\nboom on record r7\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
+        assert_eq!(panic_message(stderr), "panicked at src/lib.rs:12:9: boom on record r7");
+        assert!(panic_message("").contains("no panic message"));
+    }
+
+    #[test]
+    fn deadline_rounds_up_to_ticks() {
+        assert_eq!(deadline_ticks(Duration::from_millis(0)), 2);
+        assert_eq!(deadline_ticks(EPOCH_TICK * 10), 11);
+    }
+}

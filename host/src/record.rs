@@ -1,0 +1,231 @@
+//! Records: the unit of data, as read from and written to JSONL.
+//!
+//! A JSONL line is a JSON object with a string `text`. `id` (string or
+//! number) is kept when present and derived from the source and line
+//! (`input.jsonl:12`) when not; `metadata` (an object) and `scores` (an object
+//! of numbers) are kept; any other top-level field moves into `metadata`, so
+//! nothing the user wrote is lost.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::plugin::wit;
+
+/// One unit of data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Stable identifier.
+    pub id: String,
+    /// The text stages work on.
+    pub text: String,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub metadata: Map<String, Value>,
+    /// Named scores from earlier stages.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, f64>,
+    /// Provenance.
+    #[serde(default)]
+    pub lineage: Lineage,
+}
+
+/// Where a record came from and what touched it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Lineage {
+    /// `file:line`, or `stage:<name>` for generated records.
+    pub source: String,
+    /// The record this one derives from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Generation round; 0 for real data.
+    #[serde(default)]
+    pub round: u32,
+    /// `stage=plugin@version` for every stage that touched the record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+}
+
+/// A JSONL line that is not a record.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[error("{source_name}:{line}: {message}")]
+pub struct LineError {
+    /// File name (or `stdin`).
+    pub source_name: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// A plugin returned a record the host cannot accept.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[error("record `{id}` has metadata that is not a JSON object: {message}")]
+pub struct MetadataError {
+    /// The record.
+    pub id: String,
+    /// Why.
+    pub message: String,
+}
+
+impl Record {
+    /// A record with `id` and `text` and nothing else.
+    pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
+        Record {
+            id: id.into(),
+            text: text.into(),
+            metadata: Map::new(),
+            scores: BTreeMap::new(),
+            lineage: Lineage::default(),
+        }
+    }
+
+    /// Parses line `line` (1-based) of `source_name`.
+    pub fn from_json_line(text: &str, source_name: &str, line: usize) -> Result<Record, LineError> {
+        let fail = |message: String| LineError { source_name: source_name.to_string(), line, message };
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| fail(format!("not valid JSON ({e}); each line must be one JSON object")))?;
+        let Value::Object(mut object) = value else {
+            return Err(fail("expected a JSON object with a \"text\" string".into()));
+        };
+        let text = match object.remove("text") {
+            Some(Value::String(s)) => s,
+            Some(other) => return Err(fail(format!("\"text\" must be a string, found {}", type_name(&other)))),
+            None => return Err(fail("missing the \"text\" field".into())),
+        };
+        let origin = format!("{source_name}:{line}");
+        let id = match object.remove("id") {
+            Some(Value::String(s)) if !s.is_empty() => s,
+            Some(Value::Number(n)) => n.to_string(),
+            None | Some(Value::Null) => origin.clone(),
+            Some(other) => {
+                return Err(fail(format!("\"id\" must be a string or a number, found {}", type_name(&other))));
+            }
+        };
+        let mut metadata = match object.remove("metadata") {
+            Some(Value::Object(m)) => m,
+            None | Some(Value::Null) => Map::new(),
+            Some(other) => return Err(fail(format!("\"metadata\" must be an object, found {}", type_name(&other)))),
+        };
+        let scores = match object.remove("scores") {
+            Some(v @ Value::Object(_)) => {
+                serde_json::from_value(v).map_err(|e| fail(format!("\"scores\" must map names to numbers ({e})")))?
+            }
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(other) => return Err(fail(format!("\"scores\" must be an object, found {}", type_name(&other)))),
+        };
+        let lineage = match object.remove("lineage") {
+            Some(v @ Value::Object(_)) => {
+                serde_json::from_value(v).map_err(|e| fail(format!("\"lineage\" is malformed ({e})")))?
+            }
+            _ => Lineage { source: origin, ..Lineage::default() },
+        };
+        metadata.extend(object);
+        Ok(Record { id, text, metadata, scores, lineage })
+    }
+
+    /// The record as the WIT type that crosses into plugins.
+    pub fn to_wit(&self) -> wit::DataRecord {
+        wit::DataRecord {
+            id: self.id.clone(),
+            text: self.text.clone(),
+            metadata: if self.metadata.is_empty() {
+                "{}".into()
+            } else {
+                Value::Object(self.metadata.clone()).to_string()
+            },
+            scores: self.scores.iter().map(|(name, value)| wit::Score { name: name.clone(), value: *value }).collect(),
+            lineage: wit::Lineage {
+                source: self.lineage.source.clone(),
+                parent: self.lineage.parent.clone(),
+                round: self.lineage.round,
+                steps: self.lineage.steps.clone(),
+            },
+        }
+    }
+
+    /// A record from the WIT type a plugin returned.
+    pub fn from_wit(r: wit::DataRecord) -> Result<Record, MetadataError> {
+        let metadata = match serde_json::from_str::<Value>(&r.metadata) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) if r.metadata.trim().is_empty() => Map::new(),
+            Ok(other) => return Err(MetadataError { id: r.id, message: format!("found {}", type_name(&other)) }),
+            Err(e) => return Err(MetadataError { id: r.id, message: e.to_string() }),
+        };
+        Ok(Record {
+            id: r.id,
+            text: r.text,
+            metadata,
+            scores: r.scores.into_iter().map(|s| (s.name, s.value)).collect(),
+            lineage: Lineage {
+                source: r.lineage.source,
+                parent: r.lineage.parent,
+                round: r.lineage.round,
+                steps: r.lineage.steps,
+            },
+        })
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derives_id_and_moves_extra_fields_into_metadata() {
+        let r = Record::from_json_line(r#"{"text":"hi","url":"https://x","metadata":{"lang":"en"}}"#, "in.jsonl", 3)
+            .expect("valid");
+        assert_eq!(r.id, "in.jsonl:3");
+        assert_eq!(r.lineage.source, "in.jsonl:3");
+        assert_eq!(r.metadata["url"], "https://x");
+        assert_eq!(r.metadata["lang"], "en");
+    }
+
+    #[test]
+    fn numeric_ids_and_scores_are_kept() {
+        let r = Record::from_json_line(r#"{"id":7,"text":"t","scores":{"q":0.5}}"#, "s", 1).expect("valid");
+        assert_eq!(r.id, "7");
+        assert_eq!(r.scores["q"], 0.5);
+    }
+
+    #[test]
+    fn malformed_lines_name_file_line_and_fix() {
+        let e = Record::from_json_line("{\"text\": ", "data.jsonl", 12).expect_err("invalid");
+        assert!(e.to_string().starts_with("data.jsonl:12: not valid JSON"), "{e}");
+        let e = Record::from_json_line("[1]", "d", 1).expect_err("invalid");
+        assert!(e.message.contains("JSON object"));
+        let e = Record::from_json_line(r#"{"body":"x"}"#, "d", 1).expect_err("invalid");
+        assert!(e.message.contains("missing the \"text\" field"));
+        let e = Record::from_json_line(r#"{"text":3}"#, "d", 1).expect_err("invalid");
+        assert!(e.message.contains("found a number"));
+    }
+
+    #[test]
+    fn wit_round_trip_preserves_everything() {
+        let mut r =
+            Record::from_json_line(r#"{"id":"a","text":"t","metadata":{"k":[1,2]},"scores":{"s":1.5}}"#, "f", 1)
+                .expect("valid");
+        r.lineage.steps.push("len=length-filter@0.1.0".into());
+        let back = Record::from_wit(r.to_wit()).expect("valid metadata");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn non_object_metadata_from_a_plugin_is_an_error() {
+        let mut w = Record::new("a", "t").to_wit();
+        w.metadata = "[1]".into();
+        assert!(Record::from_wit(w).is_err());
+    }
+}

@@ -1,0 +1,344 @@
+//! The export macros: glue between a plugin type and the generated bindings.
+//!
+//! Each `export_<kind>!` macro expands, in the plugin's crate, to the WIT
+//! bindings of that kind's world, a converter between the generated types and
+//! this crate's plain types, and the `Guest` implementations that hold the
+//! configured plugin in a thread-local (a component instance is single-threaded).
+
+/// Shared part of every export macro: bindings, `plugin` interface, conversions.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kiln_common {
+    ($world:tt, $ty:ty, $kind:ident) => {
+        #[allow(dead_code, missing_docs, unsafe_op_in_unsafe_fn, clippy::all)]
+        mod __kiln_bindings {
+            $crate::__kiln_generate!($world);
+        }
+
+        #[doc(hidden)]
+        pub struct __KilnExport;
+
+        ::std::thread_local! {
+            static __KILN_PLUGIN: ::core::cell::RefCell<::core::option::Option<$ty>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
+
+        fn __kiln_with<R>(f: impl FnOnce(&mut $ty) -> R) -> R {
+            __KILN_PLUGIN.with_borrow_mut(|p| match p.as_mut() {
+                ::core::option::Option::Some(p) => f(p),
+                ::core::option::Option::None => {
+                    panic!("kiln plugin called before `configure`: the host must configure it first")
+                }
+            })
+        }
+
+        fn __kiln_log(level: $crate::log::Level, message: &str) {
+            use __kiln_bindings::kiln::plugin::log as wl;
+            let level = match level {
+                $crate::log::Level::Trace => wl::Level::Trace,
+                $crate::log::Level::Debug => wl::Level::Debug,
+                $crate::log::Level::Info => wl::Level::Info,
+                $crate::log::Level::Warn => wl::Level::Warn,
+                $crate::log::Level::Error => wl::Level::Error,
+            };
+            wl::log(level, message);
+        }
+
+        impl __kiln_bindings::exports::kiln::plugin::plugin::Guest for __KilnExport {
+            fn info() -> __kiln_bindings::kiln::plugin::types::PluginInfo {
+                __kiln_bindings::kiln::plugin::types::PluginInfo {
+                    name: ::core::env!("CARGO_PKG_NAME").into(),
+                    version: ::core::env!("CARGO_PKG_VERSION").into(),
+                    kind: __kiln_bindings::kiln::plugin::types::PluginKind::$kind,
+                    description: <$ty as $crate::Plugin>::DESCRIPTION.into(),
+                }
+            }
+
+            fn configure(config: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::log::__install(__kiln_log);
+                let config = $crate::__parse_config::<<$ty as $crate::Plugin>::Config>(&config)?;
+                let plugin = <$ty as $crate::Plugin>::new(config)?;
+                __KILN_PLUGIN.with_borrow_mut(|p| *p = ::core::option::Option::Some(plugin));
+                ::core::result::Result::Ok(())
+            }
+        }
+
+        #[allow(dead_code)]
+        mod __kiln_convert {
+            use super::__kiln_bindings::kiln::plugin::types as w;
+
+            pub fn score_in(s: w::Score) -> $crate::Score {
+                $crate::Score { name: s.name, value: s.value }
+            }
+            pub fn score_out(s: $crate::Score) -> w::Score {
+                w::Score { name: s.name, value: s.value }
+            }
+            pub fn record_in(r: w::DataRecord) -> $crate::Record {
+                $crate::Record {
+                    id: r.id,
+                    text: r.text,
+                    metadata: r.metadata,
+                    scores: r.scores.into_iter().map(score_in).collect(),
+                    lineage: $crate::Lineage {
+                        source: r.lineage.source,
+                        parent: r.lineage.parent,
+                        round: r.lineage.round,
+                        steps: r.lineage.steps,
+                    },
+                }
+            }
+            pub fn record_out(r: $crate::Record) -> w::DataRecord {
+                w::DataRecord {
+                    id: r.id,
+                    text: r.text,
+                    metadata: r.metadata,
+                    scores: r.scores.into_iter().map(score_out).collect(),
+                    lineage: w::Lineage {
+                        source: r.lineage.source,
+                        parent: r.lineage.parent,
+                        round: r.lineage.round,
+                        steps: r.lineage.steps,
+                    },
+                }
+            }
+            pub fn records_in(rs: ::std::vec::Vec<w::DataRecord>) -> ::std::vec::Vec<$crate::Record> {
+                rs.into_iter().map(record_in).collect()
+            }
+            pub fn prompt_in(p: w::Prompt) -> $crate::Prompt {
+                $crate::Prompt {
+                    messages: p
+                        .messages
+                        .into_iter()
+                        .map(|m| $crate::Message { role: m.role, content: m.content })
+                        .collect(),
+                    tag: p.tag,
+                }
+            }
+            pub fn prompt_out(p: $crate::Prompt) -> w::Prompt {
+                w::Prompt {
+                    messages: p
+                        .messages
+                        .into_iter()
+                        .map(|m| w::Message { role: m.role, content: m.content })
+                        .collect(),
+                    tag: p.tag,
+                }
+            }
+            pub fn completion_in(c: w::Completion) -> $crate::Completion {
+                $crate::Completion { tag: c.tag, text: c.text }
+            }
+            pub fn completion_out(c: $crate::Completion) -> w::Completion {
+                w::Completion { tag: c.tag, text: c.text }
+            }
+        }
+
+        // Natively (unit tests, benchmarks) the plugin is a plain library: the
+        // component exports exist only in the WebAssembly build.
+        #[cfg(target_family = "wasm")]
+        __kiln_bindings::export!(__KilnExport with_types_in __kiln_bindings);
+    };
+}
+
+/// Exports a [`Filter`](crate::Filter) as a `filter-plugin` component.
+#[macro_export]
+macro_rules! export_filter {
+    ($ty:ty) => {
+        $crate::__kiln_common!("filter-plugin", $ty, Filter);
+
+        impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
+            fn filter(
+                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Verdict> {
+                use __kiln_bindings::kiln::plugin::types::Verdict as W;
+                let records = __kiln_convert::records_in(records);
+                __kiln_with(|p| <$ty as $crate::Filter>::filter_batch(p, &records))
+                    .into_iter()
+                    .map(|v| match v {
+                        $crate::Verdict::Keep => W::Keep,
+                        $crate::Verdict::Drop(reason) => W::Drop(reason),
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+/// Exports a [`Mapper`](crate::Mapper) as a `mapper-plugin` component.
+#[macro_export]
+macro_rules! export_mapper {
+    ($ty:ty) => {
+        $crate::__kiln_common!("mapper-plugin", $ty, Mapper);
+
+        impl __kiln_bindings::exports::kiln::plugin::mapper::Guest for __KilnExport {
+            fn transform(
+                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Mapped> {
+                use __kiln_bindings::kiln::plugin::types::Mapped as W;
+                __kiln_with(|p| {
+                    records
+                        .into_iter()
+                        .map(|r| match <$ty as $crate::Mapper>::map(p, __kiln_convert::record_in(r)) {
+                            $crate::Mapped::Keep(r) => W::Keep(__kiln_convert::record_out(r)),
+                            $crate::Mapped::Drop(reason) => W::Drop(reason),
+                        })
+                        .collect()
+                })
+            }
+        }
+    };
+}
+
+/// Exports a [`Generator`](crate::Generator) as a `generator-plugin` component.
+#[macro_export]
+macro_rules! export_generator {
+    ($ty:ty) => {
+        $crate::__kiln_common!("generator-plugin", $ty, Generator);
+
+        impl __kiln_bindings::exports::kiln::plugin::generator::Guest for __KilnExport {
+            fn prompts(
+                request: __kiln_bindings::kiln::plugin::types::GenerationRequest,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
+                let request = $crate::GenerationRequest {
+                    count: request.count,
+                    seed: request.seed,
+                    seeds: __kiln_convert::records_in(request.seeds),
+                };
+                __kiln_with(|p| <$ty as $crate::Generator>::prompts(p, &request))
+                    .into_iter()
+                    .map(__kiln_convert::prompt_out)
+                    .collect()
+            }
+
+            fn parse(
+                completions: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Completion>,
+            ) -> ::std::vec::Vec<
+                ::core::result::Result<
+                    ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+                    ::std::string::String,
+                >,
+            > {
+                __kiln_with(|p| {
+                    completions
+                        .into_iter()
+                        .map(|c| {
+                            <$ty as $crate::Generator>::parse(p, &__kiln_convert::completion_in(c))
+                                .map(|rs| rs.into_iter().map(__kiln_convert::record_out).collect())
+                        })
+                        .collect()
+                })
+            }
+        }
+    };
+}
+
+/// Exports a [`Critic`](crate::Critic) as a `critic-plugin` component.
+#[macro_export]
+macro_rules! export_critic {
+    ($ty:ty) => {
+        $crate::__kiln_common!("critic-plugin", $ty, Critic);
+
+        impl __kiln_bindings::exports::kiln::plugin::critic::Guest for __KilnExport {
+            fn prompts(
+                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
+                __kiln_with(|p| {
+                    records
+                        .into_iter()
+                        .map(|r| {
+                            __kiln_convert::prompt_out(<$ty as $crate::Critic>::prompt(
+                                p,
+                                &__kiln_convert::record_in(r),
+                            ))
+                        })
+                        .collect()
+                })
+            }
+
+            fn parse(
+                completions: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Completion>,
+            ) -> ::std::vec::Vec<
+                ::core::result::Result<__kiln_bindings::kiln::plugin::types::Critique, ::std::string::String>,
+            > {
+                __kiln_with(|p| {
+                    completions
+                        .into_iter()
+                        .map(|c| {
+                            <$ty as $crate::Critic>::parse(p, &__kiln_convert::completion_in(c)).map(|c| {
+                                __kiln_bindings::kiln::plugin::types::Critique {
+                                    scores: c.scores.into_iter().map(__kiln_convert::score_out).collect(),
+                                    rationale: c.rationale,
+                                }
+                            })
+                        })
+                        .collect()
+                })
+            }
+        }
+    };
+}
+
+/// Exports a [`Refiner`](crate::Refiner) as a `refiner-plugin` component.
+#[macro_export]
+macro_rules! export_refiner {
+    ($ty:ty) => {
+        $crate::__kiln_common!("refiner-plugin", $ty, Refiner);
+
+        impl __kiln_bindings::exports::kiln::plugin::refiner::Guest for __KilnExport {
+            fn prompts(
+                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
+                __kiln_with(|p| {
+                    records
+                        .into_iter()
+                        .map(|r| {
+                            __kiln_convert::prompt_out(<$ty as $crate::Refiner>::prompt(
+                                p,
+                                &__kiln_convert::record_in(r),
+                            ))
+                        })
+                        .collect()
+                })
+            }
+
+            fn verify(
+                rewrites: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Rewrite>,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::RewriteCheck> {
+                use __kiln_bindings::kiln::plugin::types::RewriteCheck as W;
+                __kiln_with(|p| {
+                    rewrites
+                        .into_iter()
+                        .map(|rw| {
+                            let original = __kiln_convert::record_in(rw.original);
+                            match <$ty as $crate::Refiner>::verify(p, &original, &rw.text) {
+                                $crate::RewriteCheck::Accept => W::Accept,
+                                $crate::RewriteCheck::Reject(reason) => W::Reject(reason),
+                            }
+                        })
+                        .collect()
+                })
+            }
+        }
+    };
+}
+
+/// Exports a [`Model`](crate::Model) as a `model-plugin` component.
+#[macro_export]
+macro_rules! export_model {
+    ($ty:ty) => {
+        $crate::__kiln_common!("model-plugin", $ty, Model);
+
+        impl __kiln_bindings::exports::kiln::plugin::model::Guest for __KilnExport {
+            fn complete(
+                prompts: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt>,
+                seed: u64,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Completion> {
+                let prompts: ::std::vec::Vec<$crate::Prompt> =
+                    prompts.into_iter().map(__kiln_convert::prompt_in).collect();
+                __kiln_with(|p| <$ty as $crate::Model>::complete(p, &prompts, seed))
+                    .into_iter()
+                    .map(__kiln_convert::completion_out)
+                    .collect()
+            }
+        }
+    };
+}

@@ -1,0 +1,71 @@
+//! Shared helpers of the end-to-end tests: where the built plugins and the
+//! `kiln` binary are, and a sandbox with a private compile cache.
+//!
+//! The plugins are built for `wasm32-wasip2` by `cargo xtask plugins` (which
+//! `cargo xtask test` runs first); a missing one fails the test with that
+//! instruction rather than skipping it.
+
+use std::path::{Path, PathBuf};
+
+use kiln::Record;
+use kiln::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox, SandboxConfig, wit};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The cargo target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The built component of crate `name` (e.g. `length-filter`).
+pub fn wasm(name: &str) -> PathBuf {
+    let path = target_dir().join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.is_file(), "{} is missing: run `cargo xtask plugins` first", path.display());
+    path
+}
+
+/// The release `kiln` binary.
+pub fn kiln_bin() -> PathBuf {
+    let path = target_dir().join("release/kiln");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --release -p kiln` (or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// A sandbox whose compile cache lives in `cache`.
+pub fn sandbox_with_cache(cache: &Path) -> Sandbox {
+    Sandbox::new(SandboxConfig { cache_dir: Some(cache.to_path_buf()), ..SandboxConfig::default() }).expect("sandbox")
+}
+
+/// A sandbox with a cache in the shared test cache directory.
+pub fn sandbox() -> Sandbox {
+    sandbox_with_cache(&target_dir().join("kiln-test-cache"))
+}
+
+/// Loads plugin crate `name` for stage `stage` with JSON `config`.
+pub fn load(sandbox: &Sandbox, name: &str, kind: PluginKind, config: &str) -> Result<Plugin, PluginError> {
+    let mut options = LoadOptions::new(format!("{name}-stage"), Some(kind));
+    options.config = config.to_string();
+    sandbox.load(&wasm(name), options)
+}
+
+/// WIT records with ids `r0, r1, ...` and the given texts.
+pub fn records(texts: &[&str]) -> Vec<wit::DataRecord> {
+    texts.iter().enumerate().map(|(i, t)| Record::new(format!("r{i}"), *t).to_wit()).collect()
+}
+
+/// The bundled sample corpus (real prose from the Rust documentation).
+pub fn sample_records() -> Vec<Record> {
+    let path = workspace().join("pipelines/data/rustdoc-sample.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| Record::from_json_line(line, "rustdoc-sample.jsonl", i + 1).expect("sample lines are records"))
+        .collect()
+}

@@ -1,0 +1,38 @@
+//! A filter that also imports `kiln-test:vault/secrets`, which no Kiln host
+//! provides: loading it must fail with a clear error, before any record.
+
+wit_bindgen::generate!({
+    path: ["../../../wit", "wit"],
+    world: "kiln-test:vault/greedy-filter",
+    generate_all,
+});
+
+use exports::kiln::plugin::{filter, plugin};
+use kiln::plugin::types::{DataRecord, PluginInfo, PluginKind, Verdict};
+
+struct Greedy;
+
+impl plugin::Guest for Greedy {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "foreign-import".into(),
+            version: "0.1.0".into(),
+            kind: PluginKind::Filter,
+            description: "imports a secrets interface".into(),
+        }
+    }
+
+    fn configure(_config: String) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl filter::Guest for Greedy {
+    fn filter(records: Vec<DataRecord>) -> Vec<Verdict> {
+        let token = kiln_test::vault::secrets::get("api-key");
+        records.iter().map(|_| if token.is_empty() { Verdict::Keep } else { Verdict::Drop(token.clone()) }).collect()
+    }
+}
+
+#[cfg(target_family = "wasm")]
+export!(Greedy);

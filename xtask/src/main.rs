@@ -1,0 +1,180 @@
+//! Kiln's build tasks, run as `cargo xtask <task>`:
+//!
+//! - `plugins`: installs the `wasm32-wasip2` target when missing and builds
+//!   every plugin (first-party and test plugins) as a component;
+//! - `test`: everything the README's test command needs — plugins, the `kiln`
+//!   binary, then the whole test suite;
+//! - `corpus`: extracts a JSONL corpus of real prose from the Rust
+//!   documentation installed with the toolchain (for tests and benchmarks);
+//! - `bench`: builds what the benchmarks need and runs them;
+//! - `demo`: the README's main job — builds everything and cleans the bundled
+//!   sample corpus with a chain of plugins (length, Gopher quality, PII).
+
+mod corpus;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "Kiln build tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build every plugin for wasm32-wasip2.
+    Plugins,
+    /// Build plugins and the kiln binary, then run all tests.
+    Test,
+    /// Extract a JSONL corpus from the Rust documentation.
+    Corpus(corpus::CorpusArgs),
+    /// Build everything and clean the bundled sample corpus with the first-party plugins.
+    Demo,
+    /// Run the benchmarks (plugin throughput, WASM against native).
+    Bench {
+        /// Extra arguments for criterion, e.g. a filter.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Plugins => build_plugins(),
+        Task::Test => test(),
+        Task::Corpus(args) => corpus::run(&args),
+        Task::Bench { args } => bench(&args),
+        Task::Demo => demo(),
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace());
+    c
+}
+
+fn run(mut command: Command) -> anyhow::Result<()> {
+    eprintln!("xtask: {command:?}");
+    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Crates whose directory holds a `cdylib` plugin: `plugins/*` but the SDK, and `tests/plugins/*`.
+fn plugin_crates() -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for dir in ["plugins", "tests/plugins"] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(workspace().join(dir))
+            .with_context(|| format!("listing {dir}"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("Cargo.toml").is_file() && !p.ends_with("sdk"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") => Ok(()),
+        Ok(_) => {
+            let mut add = Command::new("rustup");
+            add.args(["target", "add", "wasm32-wasip2"]);
+            run(add)
+        }
+        Err(e) => {
+            eprintln!("xtask: rustup not found ({e}); assuming the wasm32-wasip2 target is installed");
+            Ok(())
+        }
+    }
+}
+
+fn build_plugins() -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for name in plugin_crates()? {
+        build.args(["-p", &name]);
+    }
+    run(build)
+}
+
+fn test() -> anyhow::Result<()> {
+    build_plugins()?;
+    let mut bin = cargo();
+    bin.args(["build", "--release", "-p", "kiln"]);
+    run(bin)?;
+    let mut test = cargo();
+    test.args(["test", "--release", "--workspace"]);
+    run(test)
+}
+
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    build_plugins()?;
+    let corpus = workspace().join("target/corpus/rustdoc-100k.jsonl");
+    if !corpus.is_file() {
+        corpus::run(&corpus::CorpusArgs { out: corpus.clone(), limit: 100_000, stride: 1, max_per_page: usize::MAX })?;
+    }
+    let mut bench = cargo();
+    bench.args(["bench", "-p", "kiln", "--bench", "plugins", "--"]).args(args);
+    bench.env("KILN_BENCH_CORPUS", &corpus);
+    run(bench)
+}
+
+/// Runs `kiln filter` with `plugin` and `config` from `input` into `dir/<step>.*`.
+fn demo_step(dir: &Path, step: &str, plugin: &str, config: &str, input: &Path) -> anyhow::Result<PathBuf> {
+    let kiln = workspace().join("target/release/kiln");
+    let wasm = workspace().join("target/wasm32-wasip2/release").join(format!("{plugin}.wasm"));
+    let output = dir.join(format!("{step}.kept.jsonl"));
+    let mut cmd = Command::new(kiln);
+    cmd.args(["filter", "--stage", step, "--config", config])
+        .arg("--plugin")
+        .arg(&wasm)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--rejected")
+        .arg(dir.join(format!("{step}.rejected.jsonl")))
+        .arg("--quarantine")
+        .arg(dir.join(format!("{step}.quarantine.jsonl")));
+    run(cmd)?;
+    Ok(output)
+}
+
+fn demo() -> anyhow::Result<()> {
+    build_plugins()?;
+    let mut bin = cargo();
+    bin.args(["build", "--release", "-p", "kiln"]);
+    run(bin)?;
+    let dir = workspace().join("target/demo");
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(&dir)? {
+        std::fs::remove_file(entry?.path())?;
+    }
+    let sample = workspace().join("pipelines/data/rustdoc-sample.jsonl");
+    let length = demo_step(&dir, "length", "length_filter", r#"{"min_words": 20, "max_chars": 100000}"#, &sample)?;
+    let quality = demo_step(&dir, "quality", "gopher_quality", "{}", &length)?;
+    let clean = demo_step(&dir, "pii", "pii_redact", "{}", &quality)?;
+    eprintln!("\nxtask demo: cleaned {} -> {}", sample.display(), clean.display());
+    eprintln!("xtask demo: rejected and quarantined records of each step are beside it in {}", dir.display());
+    Ok(())
+}
