@@ -8,6 +8,8 @@
 //! or `KILN_BENCH_CORPUS=path.jsonl cargo bench -p kiln --bench plugins`.
 //! `KILN_BENCH_RECORDS` caps the number of records (default: all).
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

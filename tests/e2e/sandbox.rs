@@ -90,18 +90,18 @@ fn regex_filter_drops_by_pattern() {
 #[test]
 fn a_bad_config_is_rejected_with_plugin_stage_and_message() {
     let sb = sandbox();
-    let err = load(&sb, "length-filter", PluginKind::Filter, r#"{"min_words": "many"}"#).err().expect("rejected");
+    let err = load(&sb, "length-filter", PluginKind::Filter, r#"{"min_words": "many"}"#).expect_err("rejected");
     let msg = err.to_string();
     assert!(matches!(err, PluginError::ConfigRejected { .. }), "{msg}");
     assert!(msg.contains("length-filter") && msg.contains("length-filter-stage") && msg.contains("min_words"), "{msg}");
-    let err = load(&sb, "length-filter", PluginKind::Filter, r#"{"min_wrds": 2}"#).err().expect("rejected");
+    let err = load(&sb, "length-filter", PluginKind::Filter, r#"{"min_wrds": 2}"#).expect_err("rejected");
     assert!(err.to_string().contains("unknown field `min_wrds`"), "{err}");
 }
 
 #[test]
 fn a_component_of_another_world_is_refused() {
     let sb = sandbox();
-    let err = load(&sb, "pii-redact", PluginKind::Filter, "{}").err().expect("refused");
+    let err = load(&sb, "pii-redact", PluginKind::Filter, "{}").expect_err("refused");
     assert!(
         matches!(err, PluginError::WrongKind { actual: PluginKind::Mapper, expected: PluginKind::Filter, .. }),
         "{err}"
@@ -115,24 +115,24 @@ fn files_that_are_not_components_are_refused() {
     let sb = sandbox();
     let text = dir.path().join("notes.wasm");
     std::fs::write(&text, "hello").expect("write");
-    let err = sb.load(&text, LoadOptions::new("s", None)).err().expect("refused");
+    let err = sb.load(&text, LoadOptions::new("s", None)).expect_err("refused");
     assert!(matches!(err, PluginError::NotWasm { .. }), "{err}");
     assert!(err.to_string().contains("notes.wasm"), "{err}");
 
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
-    let err = sb.load(&core, LoadOptions::new("s", None)).err().expect("refused");
+    let err = sb.load(&core, LoadOptions::new("s", None)).expect_err("refused");
     assert!(err.to_string().contains("core WebAssembly module, not a component"), "{err}");
 
     let missing = dir.path().join("missing.wasm");
-    let err = sb.load(&missing, LoadOptions::new("s", None)).err().expect("refused");
+    let err = sb.load(&missing, LoadOptions::new("s", None)).expect_err("refused");
     assert!(matches!(err, PluginError::Read { .. }) && err.to_string().contains("missing.wasm"), "{err}");
 }
 
 #[test]
 fn a_plugin_built_against_another_contract_version_is_refused() {
     let sb = sandbox();
-    let err = sb.load(&wasm("future-contract"), LoadOptions::new("s", None)).err().expect("refused");
+    let err = sb.load(&wasm("future-contract"), LoadOptions::new("s", None)).expect_err("refused");
     let msg = err.to_string();
     assert!(matches!(err, PluginError::IncompatibleContract { .. }), "{msg}");
     assert!(msg.contains("kiln:plugin@0.2.0") && msg.contains("kiln:plugin@0.1.0"), "{msg}");
@@ -141,7 +141,7 @@ fn a_plugin_built_against_another_contract_version_is_refused() {
 #[test]
 fn a_plugin_importing_what_the_host_lacks_is_refused() {
     let sb = sandbox();
-    let err = sb.load(&wasm("foreign-import"), LoadOptions::new("s", None)).err().expect("refused");
+    let err = sb.load(&wasm("foreign-import"), LoadOptions::new("s", None)).expect_err("refused");
     assert!(matches!(err, PluginError::ForbiddenImport { .. }), "{err}");
     assert!(err.to_string().contains("kiln-test:vault/secrets"), "{err}");
 }
@@ -155,7 +155,7 @@ fn sha256_pins_are_enforced_and_show_both_digests() {
     assert!(sb.load(&wasm("length-filter"), options.clone()).is_ok());
     let wrong = "0".repeat(64);
     options.sha256 = Some(wrong.clone());
-    let err = sb.load(&wasm("length-filter"), options).err().expect("refused");
+    let err = sb.load(&wasm("length-filter"), options).expect_err("refused");
     let msg = err.to_string();
     assert!(msg.contains(&good) && msg.contains(&wrong), "{msg}");
 }

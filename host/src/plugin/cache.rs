@@ -66,10 +66,10 @@ impl CompileCache {
             }
         }
         let component = Component::new(engine, bytes)?;
-        if let Some(path) = artifact {
-            if let Err(e) = store(&path, &component.serialize()?) {
-                tracing::warn!(path = %path.display(), "cannot cache compiled plugin: {e}");
-            }
+        if let Some(path) = artifact
+            && let Err(e) = store(&path, &component.serialize()?)
+        {
+            tracing::warn!(path = %path.display(), "cannot cache compiled plugin: {e}");
         }
         Ok((component, false))
     }

@@ -104,9 +104,9 @@ mod tests {
     #[test]
     fn reports_other_contract_versions() {
         let p = Path::new("p.wasm");
-        let err = world_of(p, &names(&["kiln:plugin/filter@0.2.0"])).err().expect("error");
+        let err = world_of(p, &names(&["kiln:plugin/filter@0.2.0"])).expect_err("error");
         assert!(err.to_string().contains("kiln:plugin@0.2.0"), "{err}");
-        let err = world_of(p, &names(&["wasi:cli/run@0.2.0"])).err().expect("error");
+        let err = world_of(p, &names(&["wasi:cli/run@0.2.0"])).expect_err("error");
         assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err}");
     }
 

@@ -8,23 +8,22 @@
 
 use super::error::CallError;
 
+/// One call of a plugin on a batch: one output per item, or why not.
+pub type BatchCall<'a, I, O> = dyn FnMut(&[I]) -> Result<Vec<O>, CallError> + 'a;
+
+/// One result per item: the answer, or the error raised on that item alone.
+pub type Answers<O> = Vec<Result<O, CallError>>;
+
 /// Calls `call` on `items`, bisecting on failure. Returns one result per item,
 /// in order, or the first fatal error (one that [`CallError::is_fatal`] says
 /// bisection cannot isolate).
-pub fn run_isolated<I, O>(
-    items: &[I],
-    call: &mut dyn FnMut(&[I]) -> Result<Vec<O>, CallError>,
-) -> Result<Vec<Result<O, CallError>>, CallError> {
+pub fn run_isolated<I, O>(items: &[I], call: &mut BatchCall<'_, I, O>) -> Result<Answers<O>, CallError> {
     let mut out = Vec::with_capacity(items.len());
     bisect(items, call, &mut out)?;
     Ok(out)
 }
 
-fn bisect<I, O>(
-    items: &[I],
-    call: &mut dyn FnMut(&[I]) -> Result<Vec<O>, CallError>,
-    out: &mut Vec<Result<O, CallError>>,
-) -> Result<(), CallError> {
+fn bisect<I, O>(items: &[I], call: &mut BatchCall<'_, I, O>, out: &mut Answers<O>) -> Result<(), CallError> {
     if items.is_empty() {
         return Ok(());
     }
@@ -43,8 +42,8 @@ fn bisect<I, O>(
 fn fail_or_split<I, O>(
     items: &[I],
     error: CallError,
-    call: &mut dyn FnMut(&[I]) -> Result<Vec<O>, CallError>,
-    out: &mut Vec<Result<O, CallError>>,
+    call: &mut BatchCall<'_, I, O>,
+    out: &mut Answers<O>,
 ) -> Result<(), CallError> {
     if error.is_fatal() {
         return Err(error);

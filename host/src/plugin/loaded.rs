@@ -19,7 +19,7 @@ use wasmtime::{Store, Trap};
 use super::bindings::{critic, filter, generator, mapper, model, refiner, wit};
 use super::error::{CallError, PluginError};
 use super::inspect::Contract;
-use super::isolate::run_isolated;
+use super::isolate::{Answers, run_isolated};
 use super::kind::PluginKind;
 use super::sandbox::{EPOCH_TICK, LoadOptions, Sandbox};
 use super::state::GuestState;
@@ -52,6 +52,16 @@ pub struct PluginInfo {
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<PluginInner>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("info", &self.inner.info)
+            .field("path", &self.inner.path)
+            .field("stage", &self.inner.options.stage)
+            .finish_non_exhaustive()
+    }
 }
 
 struct PluginInner {
@@ -341,7 +351,7 @@ impl Plugin {
         items: &[I],
         call: impl Fn(&World, &mut Store<GuestState>, &[I]) -> Option<wasmtime::Result<Vec<O>>>,
         size: impl Fn(&O) -> usize,
-    ) -> Result<Vec<Result<O, CallError>>, PluginError> {
+    ) -> Result<Answers<O>, PluginError> {
         let options = &self.inner.options;
         let mut slot: Option<Instance> = None;
         let mut batch_call = |batch: &[I]| -> Result<Vec<O>, CallError> {
@@ -392,7 +402,7 @@ impl Plugin {
     }
 
     /// Filters a batch: one verdict (or call error) per record.
-    pub fn filter(&self, records: &[wit::DataRecord]) -> Result<Vec<Result<wit::Verdict, CallError>>, PluginError> {
+    pub fn filter(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Verdict>, PluginError> {
         self.expect(PluginKind::Filter)?;
         self.run(
             records,
@@ -409,7 +419,7 @@ impl Plugin {
 
     /// Maps a batch: one rewritten record, drop, or call error per record. A
     /// rewrite that changes the record's id breaks the contract.
-    pub fn transform(&self, records: &[wit::DataRecord]) -> Result<Vec<Result<wit::Mapped, CallError>>, PluginError> {
+    pub fn transform(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Mapped>, PluginError> {
         self.expect(PluginKind::Mapper)?;
         let results = self.run(
             records,
@@ -462,11 +472,10 @@ impl Plugin {
     }
 
     /// A generator's parse of completions: the records in each, or why not.
-    #[allow(clippy::type_complexity)]
     pub fn generator_parse(
         &self,
         completions: &[wit::Completion],
-    ) -> Result<Vec<Result<Result<Vec<wit::DataRecord>, String>, CallError>>, PluginError> {
+    ) -> Result<Answers<Result<Vec<wit::DataRecord>, String>>, PluginError> {
         self.expect(PluginKind::Generator)?;
         self.run(
             completions,
@@ -482,10 +491,7 @@ impl Plugin {
     }
 
     /// A critic's judge prompt per record.
-    pub fn critic_prompts(
-        &self,
-        records: &[wit::DataRecord],
-    ) -> Result<Vec<Result<wit::Prompt, CallError>>, PluginError> {
+    pub fn critic_prompts(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Prompt>, PluginError> {
         self.expect(PluginKind::Critic)?;
         self.run(
             records,
@@ -501,7 +507,7 @@ impl Plugin {
     pub fn critic_parse(
         &self,
         completions: &[wit::Completion],
-    ) -> Result<Vec<Result<Result<wit::Critique, String>, CallError>>, PluginError> {
+    ) -> Result<Answers<Result<wit::Critique, String>>, PluginError> {
         self.expect(PluginKind::Critic)?;
         self.run(
             completions,
@@ -517,10 +523,7 @@ impl Plugin {
     }
 
     /// A refiner's rewrite prompt per record.
-    pub fn refiner_prompts(
-        &self,
-        records: &[wit::DataRecord],
-    ) -> Result<Vec<Result<wit::Prompt, CallError>>, PluginError> {
+    pub fn refiner_prompts(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Prompt>, PluginError> {
         self.expect(PluginKind::Refiner)?;
         self.run(
             records,
@@ -533,10 +536,7 @@ impl Plugin {
     }
 
     /// A refiner's check of each rewrite.
-    pub fn refiner_verify(
-        &self,
-        rewrites: &[wit::Rewrite],
-    ) -> Result<Vec<Result<wit::RewriteCheck, CallError>>, PluginError> {
+    pub fn refiner_verify(&self, rewrites: &[wit::Rewrite]) -> Result<Answers<wit::RewriteCheck>, PluginError> {
         self.expect(PluginKind::Refiner)?;
         self.run(
             rewrites,
@@ -552,11 +552,7 @@ impl Plugin {
     }
 
     /// An embedded model's completion per prompt.
-    pub fn model_complete(
-        &self,
-        prompts: &[wit::Prompt],
-        seed: u64,
-    ) -> Result<Vec<Result<wit::Completion, CallError>>, PluginError> {
+    pub fn model_complete(&self, prompts: &[wit::Prompt], seed: u64) -> Result<Answers<wit::Completion>, PluginError> {
         self.expect(PluginKind::Model)?;
         self.run(
             prompts,

@@ -35,7 +35,7 @@ pub use bindings::wit;
 pub use cache::CompileCache;
 pub use error::{CallError, PluginError};
 pub use inspect::{CONTRACT_VERSION, Contract};
-pub use isolate::run_isolated;
+pub use isolate::{Answers, BatchCall, run_isolated};
 pub use kind::{PluginKind, UnknownKind};
 pub use limits::PluginLimits;
 pub use loaded::{Plugin, PluginInfo};

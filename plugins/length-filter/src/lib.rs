@@ -31,10 +31,10 @@ impl Plugin for LengthFilter {
 
     fn new(c: Config) -> Result<Self, String> {
         for (what, min, max) in [("chars", c.min_chars, c.max_chars), ("words", c.min_words, c.max_words)] {
-            if let (Some(lo), Some(hi)) = (min, max) {
-                if lo > hi {
-                    return Err(format!("min_{what} ({lo}) is greater than max_{what} ({hi})"));
-                }
+            if let (Some(lo), Some(hi)) = (min, max)
+                && lo > hi
+            {
+                return Err(format!("min_{what} ({lo}) is greater than max_{what} ({hi})"));
             }
         }
         Ok(LengthFilter(c))
@@ -46,7 +46,6 @@ impl Filter for LengthFilter {
         let c = &self.0;
         let text = record.text.as_str();
         if c.min_chars.is_some() || c.max_chars.is_some() {
-            // Byte length bounds the char count from above: skip counting when it already decides.
             let chars = text.chars().count();
             if c.min_chars.is_some_and(|m| chars < m) {
                 return Verdict::drop("length:too-few-chars");
