@@ -13,10 +13,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use kiln::Record;
 use kiln::plugin::{LoadOptions, Plugin, PluginKind, Sandbox, SandboxConfig, wit};
-use kiln_pdk::{Filter, Plugin as _};
+use kiln_pdk::Filter;
 
 const BATCH_SIZES: [usize; 4] = [1, 64, 1024, 8192];
 
@@ -41,19 +41,26 @@ fn corpus() -> Vec<Record> {
     records
 }
 
+/// The component of plugin `name`, from `KILN_BENCH_WASM_DIR` when set.
 fn wasm(name: &str) -> PathBuf {
-    let path = workspace().join("target/wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+    let dir = std::env::var_os("KILN_BENCH_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/wasm32-wasip2/release"));
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.is_file(), "{} is missing: run `cargo xtask plugins`", path.display());
     path
 }
 
-fn load(sandbox: &Sandbox, name: &str) -> Plugin {
-    sandbox.load(&wasm(name), LoadOptions::new("bench", Some(PluginKind::Filter))).expect("plugin loads")
+fn load(sandbox: &Sandbox, name: &str, config: &str) -> Plugin {
+    let mut options = LoadOptions::new("bench", Some(PluginKind::Filter));
+    options.config = config.to_string();
+    sandbox.load(&wasm(name), options).expect("plugin loads")
 }
 
-/// Runs `name` over the corpus in WASM and natively, at every batch size.
-fn compare<F: Filter>(c: &mut Criterion, name: &str, native: &F, sandbox: &Sandbox, records: &[Record]) {
-    let plugin = load(sandbox, name);
+/// Runs `name` with `config` over the corpus in WASM and natively, at every batch size.
+fn compare<F: Filter>(c: &mut Criterion, name: &str, config: &str, sandbox: &Sandbox, records: &[Record]) {
+    let plugin = load(sandbox, name, config);
+    let native = F::new(serde_json::from_str(config).expect("config parses")).expect("config accepted");
     let wit_records: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
     let pdk_records: Vec<kiln_pdk::Record> =
         records.iter().map(|r| kiln_pdk::Record::new(r.id.clone(), r.text.clone())).collect();
@@ -69,7 +76,11 @@ fn compare<F: Filter>(c: &mut Criterion, name: &str, native: &F, sandbox: &Sandb
 
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(records.len() as u64));
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     for batch in BATCH_SIZES {
         group.bench_with_input(BenchmarkId::new("wasm", batch), &batch, |b, &batch| {
             b.iter(|| {
@@ -95,23 +106,16 @@ fn throughput(c: &mut Criterion) {
     let sandbox =
         Sandbox::new(SandboxConfig { cache_dir: Some(cache.path().to_path_buf()), ..SandboxConfig::default() })
             .expect("sandbox");
-    let length = length_filter::LengthFilter::new(length_filter::Config {
-        min_words: Some(50),
-        max_words: Some(100_000),
-        min_chars: Some(200),
-        max_chars: None,
-    })
-    .expect("config");
-    let gopher = gopher_quality::GopherQuality::new(Default::default()).expect("config");
-    compare(c, "length-filter", &length, &sandbox, &records);
-    compare(c, "gopher-quality", &gopher, &sandbox, &records);
+    let length = r#"{"min_chars": 200, "min_words": 50, "max_words": 100000}"#;
+    compare::<length_filter::LengthFilter>(c, "length-filter", length, &sandbox, &records);
+    compare::<gopher_quality::GopherQuality>(c, "gopher-quality", "{}", &sandbox, &records);
 }
 
 fn instantiation(c: &mut Criterion) {
     let cache = tempfile::tempdir().expect("tempdir");
     let config = SandboxConfig { cache_dir: Some(cache.path().to_path_buf()), ..SandboxConfig::default() };
     let sandbox = Sandbox::new(config.clone()).expect("sandbox");
-    let plugin = load(&sandbox, "gopher-quality");
+    let plugin = load(&sandbox, "gopher-quality", "{}");
     eprintln!("pooling allocator: {}", sandbox.uses_pooling());
     let mut group = c.benchmark_group("instantiate");
     group.bench_function("new instance (pre-instantiated, configured)", |b| {
@@ -120,7 +124,7 @@ fn instantiation(c: &mut Criterion) {
     // A fresh engine each time would measure engine start-up; one engine, loaded
     // again from the disk cache, measures what `kiln` pays per stage.
     let warm = Sandbox::new(config).expect("sandbox");
-    group.bench_function("load from disk cache", |b| b.iter(|| load(&warm, "gopher-quality")));
+    group.bench_function("load from disk cache", |b| b.iter(|| load(&warm, "gopher-quality", "{}")));
     group.finish();
 }
 
