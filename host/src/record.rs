@@ -98,7 +98,7 @@ impl Record {
         let id = match object.remove("id") {
             Some(Value::String(s)) if !s.is_empty() => s,
             Some(Value::Number(n)) => n.to_string(),
-            None | Some(Value::Null) => origin.clone(),
+            None | Some(Value::Null) | Some(Value::String(_)) => origin.clone(),
             Some(other) => {
                 return Err(fail(format!("\"id\" must be a string or a number, found {}", type_name(&other))));
             }
@@ -195,6 +195,8 @@ mod tests {
 
     #[test]
     fn numeric_ids_and_scores_are_kept() {
+        let r = Record::from_json_line(r#"{"id":"","text":"t"}"#, "s", 4).expect("valid");
+        assert_eq!(r.id, "s:4", "an empty id is derived like a missing one");
         let r = Record::from_json_line(r#"{"id":7,"text":"t","scores":{"q":0.5}}"#, "s", 1).expect("valid");
         assert_eq!(r.id, "7");
         assert_eq!(r.scores["q"], 0.5);

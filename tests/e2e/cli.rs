@@ -157,3 +157,23 @@ fn plugin_new_scaffolds_crates_that_build_and_pass_their_tests() {
         assert_eq!(info["name"], name);
     }
 }
+
+#[test]
+fn validate_accepts_the_example_and_lists_every_error_of_a_bad_pipeline() {
+    wasm("gopher-quality");
+    let out = kiln(&["validate", "pipelines/clean-web.toml"], "", &workspace());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok — pipeline `clean-web`") && stdout.contains("gopher-quality@0.1.0"), "{stdout}");
+
+    let out = kiln(&["validate", "tests/ui/many-errors.toml"], "", &workspace());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "tests/ui/many-errors.toml:9:8: stage `quality`: unknown stage kind `filtr` (did you mean `filter`?)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("8 error(s)"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 mod filter;
 mod inspect;
 mod scaffold;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Plugin(PluginCommand),
     /// Run one filter or mapper plugin over JSONL records (stdin to stdout).
     Filter(filter::FilterArgs),
+    /// Check a pipeline file (syntax, stages, plugins, inputs) without running it.
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +69,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&sandbox()?, args),
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::run(name, *kind, dir),
         Command::Filter(args) => filter::run(&sandbox()?, args),
+        Command::Validate(args) => validate::run(&sandbox()?, args),
     }
 }
 

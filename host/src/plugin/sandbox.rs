@@ -126,7 +126,8 @@ impl Sandbox {
         super::bindings::wit_log::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let cache = CompileCache::new(config.cache_dir.clone(), &engine);
-        let ticker = spawn_ticker(&engine);
+        let ticker =
+            spawn_ticker(&engine).map_err(|e| PluginError::Engine(format!("cannot start the epoch thread: {e}")))?;
         Ok(Sandbox {
             inner: Arc::new(SandboxInner { engine, linker, cache, config, pooling, ticker: Mutex::new(Some(ticker)) }),
         })
@@ -192,23 +193,22 @@ fn engine_config(config: &SandboxConfig, pooling: bool) -> Config {
     c
 }
 
-fn spawn_ticker(engine: &Engine) -> (Arc<AtomicBool>, JoinHandle<()>) {
+/// Starts the thread that advances the engine's epoch every [`EPOCH_TICK`]; it
+/// stops when the sandbox is dropped.
+fn spawn_ticker(engine: &Engine) -> std::io::Result<(Arc<AtomicBool>, JoinHandle<()>)> {
     let stop = Arc::new(AtomicBool::new(false));
     let weak = engine.weak();
     let flag = stop.clone();
-    let handle = std::thread::Builder::new()
-        .name("kiln-epoch".into())
-        .spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
-                }
+    let handle = std::thread::Builder::new().name("kiln-epoch".into()).spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
             }
-        })
-        .expect("spawning the epoch thread");
-    (stop, handle)
+        }
+    })?;
+    Ok((stop, handle))
 }
 
 /// Tells a core module or random bytes apart from a component.

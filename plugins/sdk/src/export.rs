@@ -44,6 +44,20 @@ macro_rules! __kiln_common {
             wl::log(level, message);
         }
 
+        /// One prompt per record, built by `prompt` (critics and refiners).
+        #[allow(dead_code)]
+        fn __kiln_prompts(
+            records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+            prompt: impl Fn(&$ty, &$crate::Record) -> $crate::Prompt,
+        ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
+            __kiln_with(|p| {
+                records
+                    .into_iter()
+                    .map(|r| __kiln_convert::prompt_out(prompt(p, &__kiln_convert::record_in(r))))
+                    .collect()
+            })
+        }
+
         impl __kiln_bindings::exports::kiln::plugin::plugin::Guest for __KilnExport {
             fn info() -> __kiln_bindings::kiln::plugin::types::PluginInfo {
                 __kiln_bindings::kiln::plugin::types::PluginInfo {
@@ -241,17 +255,7 @@ macro_rules! export_critic {
             fn prompts(
                 records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
             ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
-                __kiln_with(|p| {
-                    records
-                        .into_iter()
-                        .map(|r| {
-                            __kiln_convert::prompt_out(<$ty as $crate::Critic>::prompt(
-                                p,
-                                &__kiln_convert::record_in(r),
-                            ))
-                        })
-                        .collect()
-                })
+                __kiln_prompts(records, |p, r| <$ty as $crate::Critic>::prompt(p, r))
             }
 
             fn parse(
@@ -287,17 +291,7 @@ macro_rules! export_refiner {
             fn prompts(
                 records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
             ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
-                __kiln_with(|p| {
-                    records
-                        .into_iter()
-                        .map(|r| {
-                            __kiln_convert::prompt_out(<$ty as $crate::Refiner>::prompt(
-                                p,
-                                &__kiln_convert::record_in(r),
-                            ))
-                        })
-                        .collect()
-                })
+                __kiln_prompts(records, |p, r| <$ty as $crate::Refiner>::prompt(p, r))
             }
 
             fn verify(

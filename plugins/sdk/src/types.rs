@@ -152,23 +152,6 @@ pub enum RewriteCheck {
     Reject(String),
 }
 
-/// Which world a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Keep or drop.
-    Filter,
-    /// Rewrite or drop.
-    Mapper,
-    /// Prompts for new records, and their parsing.
-    Generator,
-    /// Judge prompts and their parsing.
-    Critic,
-    /// Rewrite prompts and their verification.
-    Refiner,
-    /// Embedded model.
-    Model,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

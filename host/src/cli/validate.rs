@@ -1,0 +1,39 @@
+//! `kiln validate`: every check a run makes before work starts, and nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kiln::pipeline::Pipeline;
+use kiln::plugin::Sandbox;
+
+/// Arguments of `kiln validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The pipeline file.
+    file: PathBuf,
+}
+
+pub fn run(sandbox: &Sandbox, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    match Pipeline::load(&args.file, sandbox) {
+        Ok(p) => {
+            let files: usize = p.inputs.iter().map(|i| i.files.len()).sum();
+            println!(
+                "{}: ok — pipeline `{}`, {} input file(s), {} stage(s)",
+                args.file.display(),
+                p.name,
+                files,
+                p.stages.len()
+            );
+            for stage in &p.stages {
+                let plugin = stage.plugin.as_ref().map(|p| format!(" ({})", p.label())).unwrap_or_default();
+                println!("  {:<16} {:?}{plugin}", stage.name, stage.kind);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            eprintln!("{}: {} error(s)", args.file.display(), diagnostics.0.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
