@@ -2,6 +2,7 @@
 
 mod filter;
 mod inspect;
+mod run;
 mod scaffold;
 mod validate;
 
@@ -30,6 +31,8 @@ enum Command {
     Plugin(PluginCommand),
     /// Run one filter or mapper plugin over JSONL records (stdin to stdout).
     Filter(filter::FilterArgs),
+    /// Run a pipeline file (resuming an interrupted run of it).
+    Run(run::RunArgs),
     /// Check a pipeline file (syntax, stages, plugins, inputs) without running it.
     Validate(validate::ValidateArgs),
 }
@@ -70,6 +73,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::run(name, *kind, dir),
         Command::Filter(args) => filter::run(&sandbox()?, args),
         Command::Validate(args) => validate::run(&sandbox()?, args),
+        Command::Run(args) => run::run(&sandbox()?, args),
     }
 }
 

@@ -44,6 +44,13 @@ pub struct PipelineSection {
     /// Where state, caches and the resume manifest live (relative to the file).
     #[serde(default = "default_work_dir")]
     pub work_dir: PathBuf,
+    /// Input lines per committed chunk: the unit of resumption (default 10 000).
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: u64,
+}
+
+fn default_chunk_size() -> u64 {
+    10_000
 }
 
 fn default_work_dir() -> PathBuf {
@@ -158,7 +165,7 @@ pub enum OnError {
 pub struct StageConfig {
     /// Unique name, used in outputs, lineage and reports.
     pub name: Spanned<String>,
-    /// What the stage does: `filter`, `map`, or a built-in such as `dedup`.
+    /// What the stage does: `filter` or `map` (with a plugin), or the built-in `dedup`.
     pub kind: Spanned<String>,
     /// The plugin, for plugin-backed kinds.
     #[serde(default)]

@@ -1,5 +1,6 @@
 //! Pipelines declared in one TOML file: the schema ([`config`]), its checks
-//! ([`validate`]) and the errors they report ([`Diagnostics`]).
+//! (`validate`, reporting [`Diagnostics`]), and the streaming, resumable
+//! executor ([`run`]) with its work directory and statistics.
 //!
 //! `kiln validate pipeline.toml` runs every check a run would run before any
 //! work starts — syntax, unknown keys, duplicate stages, unknown kinds, missing
@@ -7,8 +8,16 @@
 //! and reports them all at once, each with file, line and column.
 
 pub mod config;
+pub mod dedup;
 mod diagnostic;
+mod executor;
+mod input;
+pub mod stats;
 mod validate;
+mod workdir;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use executor::{CHANNEL_CHUNKS, RunError, RunOptions, RunSummary, fingerprint, run};
+pub use input::{InputError, InputItem, InputStream};
 pub use validate::{Input, Pipeline, Stage, StageKind};
+pub use workdir::{ChunkEntry, Manifest, WorkDir, WorkDirError};

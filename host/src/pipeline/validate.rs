@@ -23,17 +23,21 @@ pub enum StageKind {
     Filter,
     /// Rewrite records with a mapper plugin.
     Map,
+    /// Built-in: drop records whose normalised text an earlier record had.
+    Dedup,
 }
 
 impl StageKind {
     /// Every stage kind, as written in a pipeline file.
-    pub const NAMES: [(&'static str, StageKind); 2] = [("filter", StageKind::Filter), ("map", StageKind::Map)];
+    pub const NAMES: [(&'static str, StageKind); 3] =
+        [("filter", StageKind::Filter), ("map", StageKind::Map), ("dedup", StageKind::Dedup)];
 
     /// The plugin kind the stage needs.
     pub fn plugin_kind(self) -> Option<PluginKind> {
         match self {
             StageKind::Filter => Some(PluginKind::Filter),
             StageKind::Map => Some(PluginKind::Mapper),
+            StageKind::Dedup => None,
         }
     }
 }
@@ -85,6 +89,10 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// Output directory (absolute).
     pub output_dir: PathBuf,
+    /// Input lines per committed chunk.
+    pub chunk_size: u64,
+    /// The pipeline file's text (part of the work directory's fingerprint).
+    pub source: String,
 }
 
 impl Pipeline {
@@ -131,6 +139,9 @@ impl Pipeline {
                 Err(mut ds) => errors.append(&mut ds),
             }
         }
+        if file.pipeline.chunk_size == 0 {
+            errors.push(map.at(None, None, "[pipeline] chunk_size must be at least 1"));
+        }
         if file.input.is_empty() {
             let mut d = map.at(None, None, "no [[input]]: the pipeline has nothing to read");
             d.hint = Some("add `[[input]]` with `path = \"data/*.jsonl\"`".into());
@@ -148,13 +159,28 @@ impl Pipeline {
             inputs,
             stages,
             output_dir: output_dir(&base, &file.output),
+            chunk_size: file.pipeline.chunk_size,
+            source: text.to_string(),
         })
     }
 }
 
+/// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
+/// that show where outputs are).
 fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = base.join(p);
-    std::path::absolute(&joined).unwrap_or(joined)
+    let joined = std::path::absolute(&joined).unwrap_or(joined);
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn output_dir(base: &Path, output: &OutputConfig) -> PathBuf {
@@ -270,7 +296,32 @@ fn check_stage(
                 }
             }
         }
+        (None, Some(reference)) => {
+            let mut d = map.at(
+                Some(reference.span()),
+                Some(name),
+                format!("a `{kind_name}` stage is built in and takes no plugin"),
+            );
+            d.hint = Some("remove `plugin`".into());
+            errors.push(d);
+        }
         _ => {}
+    }
+    if kind == Some(StageKind::Dedup) {
+        let parsed: Result<super::dedup::DedupConfig, _> = stage.config.clone().try_into();
+        match parsed {
+            Ok(c) if c.method == "exact" => {}
+            Ok(c) => errors.push(map.at(
+                Some(stage.kind.span()),
+                Some(name),
+                format!("dedup method `{}` is not available yet; use `exact`", c.method),
+            )),
+            Err(e) => errors.push(map.at(
+                Some(stage.kind.span()),
+                Some(name),
+                format!("invalid dedup config: {}", e.message()),
+            )),
+        }
     }
     match kind {
         Some(kind) if errors.is_empty() => Ok(Stage {

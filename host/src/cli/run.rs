@@ -1,0 +1,60 @@
+//! `kiln run`: check a pipeline, then run it (resuming an interrupted run).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kiln::pipeline::{Pipeline, RunOptions, run as run_pipeline};
+use kiln::plugin::Sandbox;
+
+/// Arguments of `kiln run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The pipeline file.
+    file: PathBuf,
+    /// Start over: discard what an earlier run of this pipeline left in its work directory.
+    #[arg(long)]
+    fresh: bool,
+}
+
+pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let pipeline = match Pipeline::load(&args.file, sandbox) {
+        Ok(p) => p,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            eprintln!("{}: {} error(s); nothing was run", args.file.display(), diagnostics.0.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let name = pipeline.name.clone();
+    let summary = run_pipeline(pipeline, &RunOptions { fresh: args.fresh })
+        .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
+    let s = &summary.stats;
+    eprintln!(
+        "kiln run: `{}` done in {:.1}s: {} lines -> {} kept, {} rejected, {} quarantined{}",
+        s.pipeline,
+        s.seconds,
+        s.input_lines,
+        s.kept,
+        s.rejected,
+        s.quarantined,
+        if s.resumed_chunks > 0 {
+            format!(" ({} chunk(s) resumed from an earlier run)", s.resumed_chunks)
+        } else {
+            String::new()
+        }
+    );
+    for stage in &s.stages {
+        eprintln!(
+            "  {:<16} in {:>9}  kept {:>9}  rejected {:>9}  quarantined {:>6}  {:>8.0} rec/s",
+            stage.name,
+            stage.input,
+            stage.kept,
+            stage.rejected_total(),
+            stage.quarantined,
+            stage.input as f64 / stage.seconds.max(1e-9)
+        );
+    }
+    eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl and stats.json", summary.output_dir.display());
+    Ok(ExitCode::SUCCESS)
+}

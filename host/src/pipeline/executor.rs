@@ -1,0 +1,387 @@
+//! Running a checked pipeline: a streaming, resumable executor on tokio.
+//!
+//! The input is cut into chunks of `chunk_size` lines. A reader task parses
+//! chunks; one task per stage takes chunks in order and spreads each chunk's
+//! batches over up to `concurrency` plugin instances on blocking threads; a
+//! committer writes each finished chunk to the work directory and the
+//! manifest. Tasks are joined by channels of capacity [`CHANNEL_CHUNKS`], so at
+//! most a few chunks per stage are in memory whatever the input's size, and
+//! output order is input order. Stateful stages (dedup) see chunks in order.
+//! See [`workdir`](super::workdir) for how commits make resumption exactly-once.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::dedup::ExactDedup;
+use super::input::{InputError, InputItem, InputStream};
+use super::stats::{RunStats, StageStats};
+use super::validate::{Pipeline, Stage, StageKind};
+use super::workdir::{ChunkEntry, ChunkFile, Manifest, WorkDir, WorkDirError};
+use crate::plugin::PluginError;
+use crate::record::Record;
+use crate::run::{Outcome, Quarantined, Rejected, apply};
+
+/// Chunks buffered between two stages.
+pub const CHANNEL_CHUNKS: usize = 2;
+
+/// How a run went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The work directory or an output could not be written or read.
+    #[error(transparent)]
+    WorkDir(#[from] WorkDirError),
+    /// An input could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A plugin failed as a whole.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// A stage with `on_error = "fail"` failed on a record.
+    #[error(
+        "stopping: {0} (the stage has on_error = \"fail\"; committed chunks are kept, so the run resumes from the last one)"
+    )]
+    StageFailed(String),
+    /// The saved state of a stage is unreadable.
+    #[error("cannot restore the state of stage `{stage}`: {message}; run with --fresh")]
+    State {
+        /// The stage.
+        stage: String,
+        /// Why.
+        message: String,
+    },
+    /// The async runtime failed.
+    #[error("executor: {0}")]
+    Runtime(String),
+}
+
+/// Options of one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Discard the work directory of an earlier run instead of resuming it.
+    pub fresh: bool,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Counts and timings.
+    pub stats: RunStats,
+    /// Where `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl` and `stats.json` are.
+    pub output_dir: PathBuf,
+}
+
+/// One chunk on its way through the stages.
+struct Chunk {
+    entry: ChunkEntry,
+    records: Vec<Record>,
+    rejected: Vec<Rejected>,
+    quarantined: Vec<Quarantined>,
+    state: Vec<(String, String)>,
+}
+
+/// The digest that ties a work directory to one pipeline: its file, its
+/// plugins' digests and its chunk size.
+pub fn fingerprint(pipeline: &Pipeline) -> String {
+    let mut h = Sha256::new();
+    h.update(pipeline.source.as_bytes());
+    for stage in &pipeline.stages {
+        h.update(stage.name.as_bytes());
+        if let Some(p) = &stage.plugin {
+            h.update(p.info().sha256.as_bytes());
+        }
+    }
+    h.update(pipeline.chunk_size.to_le_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Runs `pipeline` to completion (resuming an interrupted run unless `fresh`).
+pub fn run(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Runtime(e.to_string()))?;
+    runtime.block_on(run_async(Arc::new(pipeline), options.clone()))
+}
+
+async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    if options.fresh {
+        WorkDir::clear(&pipeline.work_dir)?;
+    }
+    let work = Arc::new(WorkDir::open(&pipeline.work_dir)?);
+    let manifest = work.manifest(&fingerprint(&pipeline), pipeline.chunk_size)?;
+    let resumed_chunks = manifest.chunks.len() as u64;
+    if resumed_chunks > 0 && !manifest.finished {
+        tracing::info!(chunks = resumed_chunks, lines = manifest.lines_done(), "resuming an interrupted run");
+    }
+    let manifest = if manifest.finished { manifest } else { process(&pipeline, &work, manifest).await? };
+    finish(&pipeline, &work, manifest, resumed_chunks, started.elapsed())
+}
+
+/// Processes every chunk not yet committed; returns the final manifest.
+async fn process(pipeline: &Arc<Pipeline>, work: &Arc<WorkDir>, manifest: Manifest) -> Result<Manifest, RunError> {
+    let dedups = restore_state(pipeline, work, &manifest)?;
+    let (first_tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+    let reader = {
+        let pipeline = pipeline.clone();
+        let skip = manifest.lines_done();
+        let next_index = manifest.chunks.len() as u64;
+        tokio::task::spawn_blocking(move || read_chunks(&pipeline, skip, next_index, first_tx))
+    };
+    let mut stage_tasks = Vec::new();
+    for (i, _) in pipeline.stages.iter().enumerate() {
+        let (tx, next_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+        let pipeline = pipeline.clone();
+        let dedup = dedups[i].clone();
+        let mut input = rx;
+        stage_tasks.push(tokio::spawn(async move {
+            let stage = &pipeline.stages[i];
+            let semaphore = Arc::new(Semaphore::new(stage.concurrency));
+            while let Some(chunk) = input.recv().await {
+                let chunk = run_stage(stage, chunk, &semaphore, &dedup).await?;
+                if tx.send(chunk).await.is_err() {
+                    break; // the committer stopped; its error is reported
+                }
+            }
+            Ok::<(), RunError>(())
+        }));
+        rx = next_rx;
+    }
+    let committer = {
+        let work = work.clone();
+        let stage_names: Vec<String> = pipeline.stages.iter().map(|s| s.name.clone()).collect();
+        tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, &stage_names))
+    };
+    let joined =
+        |r: Result<Result<(), RunError>, tokio::task::JoinError>| r.map_err(|e| RunError::Runtime(e.to_string()))?;
+    // The first error in pipeline order is the cause; later ones are consequences.
+    let read = joined(reader.await);
+    let mut stages = Ok(());
+    for task in stage_tasks {
+        let r = joined(task.await);
+        if stages.is_ok() {
+            stages = r;
+        }
+    }
+    let committed = committer.await.map_err(|e| RunError::Runtime(e.to_string()))?;
+    read?;
+    stages?;
+    committed
+}
+
+/// Restores the state of every dedup stage from the committed chunks.
+fn restore_state(
+    pipeline: &Pipeline,
+    work: &WorkDir,
+    manifest: &Manifest,
+) -> Result<Vec<Arc<Mutex<ExactDedup>>>, RunError> {
+    let mut out = Vec::new();
+    for stage in &pipeline.stages {
+        let mut dedup = ExactDedup::default();
+        if stage.kind == StageKind::Dedup {
+            for chunk in &manifest.chunks {
+                let path = work.chunk_path(chunk.index, &state_role(&stage.name));
+                let saved = std::fs::read_to_string(&path).map_err(|e| RunError::State {
+                    stage: stage.name.clone(),
+                    message: format!("{}: {e}", path.display()),
+                })?;
+                dedup.restore(&saved).map_err(|message| RunError::State { stage: stage.name.clone(), message })?;
+            }
+        }
+        out.push(Arc::new(Mutex::new(dedup)));
+    }
+    Ok(out)
+}
+
+fn state_role(stage: &str) -> String {
+    format!("state-{stage}")
+}
+
+/// Reads the input after the first `skip` lines into chunks.
+fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<Chunk>) -> Result<(), RunError> {
+    let mut stream = InputStream::new(&pipeline.inputs);
+    stream.skip_lines(skip)?;
+    let mut first_line = skip;
+    loop {
+        let mut chunk = Chunk {
+            entry: ChunkEntry { index, first_line, lines: 0, unreadable: 0, stages: Vec::new() },
+            records: Vec::new(),
+            rejected: Vec::new(),
+            quarantined: Vec::new(),
+            state: Vec::new(),
+        };
+        while chunk.entry.lines < pipeline.chunk_size {
+            match stream.next_item()? {
+                Some(InputItem::Record(r)) => chunk.records.push(r),
+                Some(InputItem::Unreadable(q)) => {
+                    chunk.entry.unreadable += 1;
+                    chunk.quarantined.push(q);
+                }
+                None => break,
+            }
+            chunk.entry.lines += 1;
+        }
+        if chunk.entry.lines == 0 {
+            return Ok(());
+        }
+        first_line += chunk.entry.lines;
+        index += 1;
+        let last = chunk.entry.lines < pipeline.chunk_size;
+        if tx.blocking_send(chunk).is_err() || last {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs one stage over one chunk.
+async fn run_stage(
+    stage: &Stage,
+    mut chunk: Chunk,
+    semaphore: &Arc<Semaphore>,
+    dedup: &Arc<Mutex<ExactDedup>>,
+) -> Result<Chunk, RunError> {
+    let started = Instant::now();
+    let records = std::mem::take(&mut chunk.records);
+    let outcomes: Vec<Outcome> = match (&stage.plugin, stage.kind) {
+        (Some(plugin), StageKind::Filter | StageKind::Map) => {
+            let mut handles = Vec::new();
+            let mut records = records.into_iter();
+            loop {
+                let batch: Vec<Record> = records.by_ref().take(stage.batch_size).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                let permit = semaphore.clone().acquire_owned().await.map_err(|e| RunError::Runtime(e.to_string()))?;
+                let plugin = plugin.clone();
+                handles.push(tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    apply(&plugin, batch)
+                }));
+            }
+            let mut outcomes = Vec::new();
+            for handle in handles {
+                outcomes.extend(handle.await.map_err(|e| RunError::Runtime(e.to_string()))??);
+            }
+            outcomes
+        }
+        (_, StageKind::Dedup) => {
+            let dedup = dedup.clone();
+            let name = stage.name.clone();
+            let (outcomes, added) = tokio::task::spawn_blocking(move || {
+                dedup.lock().unwrap_or_else(PoisonError::into_inner).apply(&name, records)
+            })
+            .await
+            .map_err(|e| RunError::Runtime(e.to_string()))?;
+            chunk.state.push((state_role(&stage.name), added));
+            outcomes
+        }
+        (None, kind) => {
+            return Err(RunError::Runtime(format!("stage `{}` of kind {kind:?} has no plugin", stage.name)));
+        }
+    };
+    let mut stats = StageStats::new(&stage.name);
+    for outcome in outcomes {
+        stats.count(&outcome);
+        match outcome {
+            Outcome::Kept(r) => chunk.records.push(r),
+            Outcome::Rejected(r) => chunk.rejected.push(r),
+            Outcome::Quarantined(q) if stage.on_error == super::config::OnError::Fail => {
+                return Err(RunError::StageFailed(q.describe()));
+            }
+            Outcome::Quarantined(q) => chunk.quarantined.push(q),
+        }
+    }
+    stats.seconds = started.elapsed().as_secs_f64();
+    chunk.entry.stages.push(stats);
+    Ok(chunk)
+}
+
+fn jsonl<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for item in items {
+        // Records are plain data: serialisation cannot fail.
+        if serde_json::to_writer(&mut out, item).is_ok() {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// Commits chunks as they arrive, in order; logs progress.
+fn commit_chunks(
+    work: &WorkDir,
+    mut manifest: Manifest,
+    mut rx: mpsc::Receiver<Chunk>,
+    stages: &[String],
+) -> Result<Manifest, RunError> {
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    let mut lines = 0u64;
+    while let Some(chunk) = rx.blocking_recv() {
+        let index = chunk.entry.index;
+        work.write_chunk_file(index, ChunkFile::Kept.name(), &jsonl(&chunk.records))?;
+        work.write_chunk_file(index, ChunkFile::Rejected.name(), &jsonl(&chunk.rejected))?;
+        work.write_chunk_file(index, ChunkFile::Quarantine.name(), &jsonl(&chunk.quarantined))?;
+        for (role, content) in &chunk.state {
+            work.write_chunk_file(index, role, content.as_bytes())?;
+        }
+        lines += chunk.entry.lines;
+        manifest.chunks.push(chunk.entry);
+        work.save_manifest(&manifest)?;
+        if last_log.elapsed() >= Duration::from_secs(2) {
+            last_log = Instant::now();
+            let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let kept: u64 =
+                manifest.chunks.iter().map(|c| c.stages.last().map_or(c.lines - c.unreadable, |s| s.kept)).sum();
+            tracing::info!(
+                chunks = manifest.chunks.len(),
+                lines = manifest.lines_done(),
+                kept,
+                "{:.0} lines/s ({} stages)",
+                rate,
+                stages.len()
+            );
+        }
+    }
+    Ok(manifest)
+}
+
+/// Assembles the outputs and `stats.json`, and marks the run finished.
+fn finish(
+    pipeline: &Pipeline,
+    work: &WorkDir,
+    mut manifest: Manifest,
+    resumed_chunks: u64,
+    elapsed: Duration,
+) -> Result<RunSummary, RunError> {
+    let out = &pipeline.output_dir;
+    for role in ChunkFile::ALL {
+        work.assemble(&manifest, role.name(), &out.join(format!("{}.jsonl", role.name())))?;
+    }
+    let mut stats = RunStats { pipeline: pipeline.name.clone(), ..Default::default() };
+    stats.stages = pipeline.stages.iter().map(|s| StageStats::new(&s.name)).collect();
+    for chunk in &manifest.chunks {
+        stats.input_lines += chunk.lines;
+        stats.unreadable += chunk.unreadable;
+        for (total, s) in stats.stages.iter_mut().zip(&chunk.stages) {
+            total.add(s);
+        }
+    }
+    stats.rejected = stats.stages.iter().map(StageStats::rejected_total).sum();
+    stats.quarantined = stats.unreadable + stats.stages.iter().map(|s| s.quarantined).sum::<u64>();
+    stats.kept = stats.stages.last().map_or(stats.input_lines - stats.unreadable, |s| s.kept);
+    stats.chunks = manifest.chunks.len() as u64;
+    stats.resumed_chunks = resumed_chunks;
+    stats.seconds = elapsed.as_secs_f64();
+    let bytes = serde_json::to_vec_pretty(&stats).map_err(|e| RunError::Runtime(e.to_string()))?;
+    super::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
+    if !manifest.finished {
+        manifest.finished = true;
+        work.save_manifest(&manifest)?;
+    }
+    Ok(RunSummary { stats, output_dir: out.clone() })
+}

@@ -1,0 +1,180 @@
+//! `kiln run` end to end: outputs and statistics of a real pipeline, and
+//! exactly-once resumption after SIGKILL at many points of a run.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kiln_tests::{kiln_bin, target_dir, wasm, workspace};
+
+/// A test input: the bundled sample, with malformed lines and cross-chunk
+/// duplicates mixed in.
+fn write_input(dir: &Path) -> PathBuf {
+    let sample = std::fs::read_to_string(workspace().join("pipelines/data/rustdoc-sample.jsonl")).expect("sample");
+    let mut out = String::new();
+    for (i, line) in sample.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if i % 97 == 5 {
+            out.push_str("{this is not json\n");
+        }
+        if i % 113 == 7 {
+            // The same text again, under another id, far later in the input.
+            let mut v: serde_json::Value = serde_json::from_str(line).expect("json");
+            v["id"] = serde_json::Value::String(format!("dup-{i}"));
+            out.push_str(&format!("{v}\n"));
+        }
+    }
+    let path = dir.join("input.jsonl");
+    std::fs::write(&path, out).expect("write input");
+    path
+}
+
+fn write_pipeline(dir: &Path, input: &Path) -> PathBuf {
+    let toml = format!(
+        r#"[pipeline]
+name = "resume-test"
+chunk_size = 100
+work_dir = "work"
+
+[[input]]
+path = "{input}"
+
+[[stage]]
+name = "length"
+kind = "filter"
+plugin = "{length}"
+config = {{ min_words = 5 }}
+batch_size = 32
+
+[[stage]]
+name = "pii"
+kind = "map"
+plugin = "{pii}"
+
+[[stage]]
+name = "dedup"
+kind = "dedup"
+
+[output]
+dir = "out"
+"#,
+        input = input.display(),
+        length = wasm("length-filter").display(),
+        pii = wasm("pii-redact").display(),
+    );
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, toml).expect("write pipeline");
+    path
+}
+
+fn kiln_run(pipeline: &Path, extra_env: Option<(&str, String)>, fresh: bool) -> Output {
+    let mut cmd = Command::new(kiln_bin());
+    cmd.arg("run").arg(pipeline).env("KILN_CACHE_DIR", target_dir().join("kiln-test-cache")).env("KILN_LOG", "warn");
+    if fresh {
+        cmd.arg("--fresh");
+    }
+    if let Some((k, v)) = extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("kiln runs")
+}
+
+fn outputs(dir: &Path) -> Vec<(String, String)> {
+    ["kept", "rejected", "quarantine"]
+        .iter()
+        .map(|name| {
+            let path = dir.join("out").join(format!("{name}.jsonl"));
+            (name.to_string(), std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        })
+        .collect()
+}
+
+fn stats(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn a_run_accounts_for_every_line_and_deduplicates_across_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_input(dir.path());
+    let pipeline = write_pipeline(dir.path(), &input);
+    let out = kiln_run(&pipeline, None, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = stats(dir.path());
+    let lines = std::fs::read_to_string(&input).expect("input").lines().count() as u64;
+    assert_eq!(s["input_lines"], lines);
+    let (kept, rejected, quarantined) =
+        (s["kept"].as_u64().expect("n"), s["rejected"].as_u64().expect("n"), s["quarantined"].as_u64().expect("n"));
+    assert_eq!(kept + rejected + quarantined, lines, "every line is kept, rejected or quarantined");
+    let files = outputs(dir.path());
+    assert_eq!(files[0].1.lines().count() as u64, kept);
+    assert_eq!(files[1].1.lines().count() as u64, rejected);
+    assert_eq!(files[2].1.lines().count() as u64, quarantined);
+    assert!(quarantined >= 19, "the malformed lines are quarantined: {quarantined}");
+    let dedup = &s["stages"][2];
+    assert!(dedup["rejected"]["duplicate"].as_u64().unwrap_or(0) > 0, "cross-chunk duplicates found: {dedup}");
+    assert!(files[1].1.contains("\"reason\":\"duplicate of "), "rejections name the kept twin");
+    // Kept records carry their lineage through every stage.
+    let first: serde_json::Value =
+        serde_json::from_str(files[0].1.lines().next().expect("a kept record")).expect("json");
+    assert_eq!(first["lineage"]["steps"].as_array().map(Vec::len), Some(2), "{first}");
+
+    // Running a finished pipeline again changes nothing.
+    let again = kiln_run(&pipeline, None, false);
+    assert!(again.status.success());
+    assert_eq!(outputs(dir.path()), files);
+}
+
+#[test]
+fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_output() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let input = write_input(base.path());
+    let reference_dir = base.path().join("reference");
+    std::fs::create_dir_all(&reference_dir).expect("mkdir");
+    let out = kiln_run(&write_pipeline(&reference_dir, &input), None, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = outputs(&reference_dir);
+    let expected_stats = stats(&reference_dir);
+
+    // A run commits ~20 chunks of 10 durable steps each, then assembles the
+    // outputs: kill at the first steps, inside commits, between chunks, in
+    // the assembly and at the very end.
+    let steps = [1u64, 2, 3, 4, 6, 9, 10, 11, 37, 58, 101, 150, 199, 204, 207, 210, 212, 215];
+    let mut killed = 0;
+    for step in steps {
+        let dir = base.path().join(format!("kill-{step}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let pipeline = write_pipeline(&dir, &input);
+        let crashed = kiln_run(&pipeline, Some(("KILN_FAULT_KILL_AT_STEP", step.to_string())), true);
+        if crashed.status.signal() == Some(9) {
+            killed += 1;
+        } else {
+            assert!(crashed.status.success(), "step {step}: {}", String::from_utf8_lossy(&crashed.stderr));
+        }
+        let resumed = kiln_run(&pipeline, None, false);
+        assert!(resumed.status.success(), "resume after step {step}: {}", String::from_utf8_lossy(&resumed.stderr));
+        assert_eq!(outputs(&dir), expected, "outputs after a kill at step {step} differ from an uninterrupted run");
+        let s = stats(&dir);
+        for key in ["input_lines", "kept", "rejected", "quarantined", "chunks"] {
+            assert_eq!(s[key], expected_stats[key], "stats.{key} after a kill at step {step}");
+        }
+    }
+    assert!(killed >= 10, "only {killed} of the fault points were reached");
+}
+
+#[test]
+fn a_changed_pipeline_refuses_to_resume_a_foreign_work_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_input(dir.path());
+    let pipeline = write_pipeline(dir.path(), &input);
+    let crashed = kiln_run(&pipeline, Some(("KILN_FAULT_KILL_AT_STEP", "30".into())), true);
+    assert_eq!(crashed.status.signal(), Some(9));
+    let text = std::fs::read_to_string(&pipeline).expect("read").replace("min_words = 5", "min_words = 6");
+    std::fs::write(&pipeline, text).expect("write");
+    let refused = kiln_run(&pipeline, None, false);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("was made by a different pipeline"));
+    assert!(kiln_run(&pipeline, None, true).status.success(), "--fresh starts over");
+}
