@@ -55,6 +55,7 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
             stage.input as f64 / stage.seconds.max(1e-9)
         );
     }
-    eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl and stats.json", summary.output_dir.display());
+    eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl", summary.output_dir.display());
+    eprintln!("  report:  {}", summary.output_dir.join("report.html").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument;
 
 use super::dedup::ExactDedup;
-use super::input::{InputError, InputItem, InputStream};
+use super::input::{InputError, InputItem, InputStream, count_lines};
+use super::progress::Progress;
 use super::stats::{RunStats, StageStats};
 use super::validate::{Pipeline, Stage, StageKind};
 use super::workdir::{ChunkEntry, ChunkFile, Manifest, WorkDir, WorkDirError};
@@ -70,7 +72,7 @@ pub struct RunOptions {
 pub struct RunSummary {
     /// Counts and timings.
     pub stats: RunStats,
-    /// Where `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl` and `stats.json` are.
+    /// Where `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl`, `stats.json` and `report.html` are.
     pub output_dir: PathBuf,
 }
 
@@ -142,7 +144,8 @@ async fn process(pipeline: &Arc<Pipeline>, work: &Arc<WorkDir>, manifest: Manife
             let stage = &pipeline.stages[i];
             let semaphore = Arc::new(Semaphore::new(stage.concurrency));
             while let Some(chunk) = input.recv().await {
-                let chunk = run_stage(stage, chunk, &semaphore, &dedup).await?;
+                let span = tracing::debug_span!("stage", stage = %stage.name, chunk = chunk.entry.index);
+                let chunk = run_stage(stage, chunk, &semaphore, &dedup).instrument(span).await?;
                 if tx.send(chunk).await.is_err() {
                     break; // the committer stopped; its error is reported
                 }
@@ -154,7 +157,10 @@ async fn process(pipeline: &Arc<Pipeline>, work: &Arc<WorkDir>, manifest: Manife
     let committer = {
         let work = work.clone();
         let stage_names: Vec<String> = pipeline.stages.iter().map(|s| s.name.clone()).collect();
-        tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, &stage_names))
+        let total =
+            std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| count_lines(&pipeline.inputs)).flatten();
+        let progress = Progress::new(&stage_names, total, manifest.lines_done());
+        tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, progress))
     };
     let joined =
         |r: Result<Result<(), RunError>, tokio::task::JoinError>| r.map_err(|e| RunError::Runtime(e.to_string()))?;
@@ -208,7 +214,14 @@ fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<
     let mut first_line = skip;
     loop {
         let mut chunk = Chunk {
-            entry: ChunkEntry { index, first_line, lines: 0, unreadable: 0, stages: Vec::new() },
+            entry: ChunkEntry {
+                index,
+                first_line,
+                lines: 0,
+                unreadable: 0,
+                stages: Vec::new(),
+                histograms: Default::default(),
+            },
             records: Vec::new(),
             rejected: Vec::new(),
             quarantined: Vec::new(),
@@ -216,7 +229,10 @@ fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<
         };
         while chunk.entry.lines < pipeline.chunk_size {
             match stream.next_item()? {
-                Some(InputItem::Record(r)) => chunk.records.push(r),
+                Some(InputItem::Record(r)) => {
+                    chunk.entry.histograms.count_input(&r);
+                    chunk.records.push(r);
+                }
                 Some(InputItem::Unreadable(q)) => {
                     chunk.entry.unreadable += 1;
                     chunk.quarantined.push(q);
@@ -311,42 +327,30 @@ fn jsonl<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
     out
 }
 
-/// Commits chunks as they arrive, in order; logs progress.
+/// Commits chunks as they arrive, in order, and reports progress.
 fn commit_chunks(
     work: &WorkDir,
     mut manifest: Manifest,
     mut rx: mpsc::Receiver<Chunk>,
-    stages: &[String],
+    mut progress: Progress,
 ) -> Result<Manifest, RunError> {
-    let started = Instant::now();
-    let mut last_log = Instant::now();
-    let mut lines = 0u64;
-    while let Some(chunk) = rx.blocking_recv() {
+    while let Some(mut chunk) = rx.blocking_recv() {
         let index = chunk.entry.index;
+        for r in &chunk.records {
+            chunk.entry.histograms.count_kept(r);
+        }
+        let _span = tracing::debug_span!("commit", chunk = index).entered();
         work.write_chunk_file(index, ChunkFile::Kept.name(), &jsonl(&chunk.records))?;
         work.write_chunk_file(index, ChunkFile::Rejected.name(), &jsonl(&chunk.rejected))?;
         work.write_chunk_file(index, ChunkFile::Quarantine.name(), &jsonl(&chunk.quarantined))?;
         for (role, content) in &chunk.state {
             work.write_chunk_file(index, role, content.as_bytes())?;
         }
-        lines += chunk.entry.lines;
+        progress.chunk_committed(&chunk.entry);
         manifest.chunks.push(chunk.entry);
         work.save_manifest(&manifest)?;
-        if last_log.elapsed() >= Duration::from_secs(2) {
-            last_log = Instant::now();
-            let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let kept: u64 =
-                manifest.chunks.iter().map(|c| c.stages.last().map_or(c.lines - c.unreadable, |s| s.kept)).sum();
-            tracing::info!(
-                chunks = manifest.chunks.len(),
-                lines = manifest.lines_done(),
-                kept,
-                "{:.0} lines/s ({} stages)",
-                rate,
-                stages.len()
-            );
-        }
     }
+    progress.finish();
     Ok(manifest)
 }
 
@@ -370,6 +374,7 @@ fn finish(
         for (total, s) in stats.stages.iter_mut().zip(&chunk.stages) {
             total.add(s);
         }
+        stats.histograms.add(&chunk.histograms);
     }
     stats.rejected = stats.stages.iter().map(StageStats::rejected_total).sum();
     stats.quarantined = stats.unreadable + stats.stages.iter().map(|s| s.quarantined).sum::<u64>();
@@ -379,6 +384,8 @@ fn finish(
     stats.seconds = elapsed.as_secs_f64();
     let bytes = serde_json::to_vec_pretty(&stats).map_err(|e| RunError::Runtime(e.to_string()))?;
     super::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
+    let html = super::report::render(&stats).map_err(|e| RunError::Runtime(format!("cannot draw the report: {e}")))?;
+    super::workdir::write_atomic(&out.join("report.html"), html.as_bytes())?;
     if !manifest.finished {
         manifest.finished = true;
         work.save_manifest(&manifest)?;

@@ -102,6 +102,33 @@ impl<'a> InputStream<'a> {
     }
 }
 
+/// The number of lines in `inputs`, when every file is uncompressed (for the
+/// progress bar's ETA); `None` otherwise.
+pub fn count_lines(inputs: &[Input]) -> Option<u64> {
+    let mut total = 0u64;
+    for path in inputs.iter().flat_map(|i| &i.files) {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".gz") || name.ends_with(".zst") {
+            return None;
+        }
+        let mut file = File::open(path).ok()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut last = b'\n';
+        loop {
+            let n = file.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            total += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+            last = buf[n - 1];
+        }
+        if last != b'\n' {
+            total += 1;
+        }
+    }
+    Some(total)
+}
+
 /// A short, stable name for a file in ids and messages: its path as given.
 fn display_name(path: &Path) -> String {
     path.display().to_string()

@@ -12,6 +12,8 @@ pub mod dedup;
 mod diagnostic;
 mod executor;
 mod input;
+mod progress;
+pub mod report;
 pub mod stats;
 mod validate;
 mod workdir;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::record::Record;
 use crate::run::Outcome;
 
 /// Counts and timing of one stage (over one chunk, or summed over a run).
@@ -65,6 +66,65 @@ fn reason_class(reason: &str) -> String {
     }
 }
 
+/// Distributions for the report: text lengths and scores.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// Text lengths (characters) of the records read, by power-of-two bin:
+    /// bin `k` counts lengths in `[2^k, 2^(k+1))`; bin 0 also counts 0.
+    pub input_lengths: Vec<u64>,
+    /// The same for the records kept.
+    pub kept_lengths: Vec<u64>,
+    /// Scores on kept records: score name, then value (3 significant digits), then count.
+    pub scores: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Histograms {
+    /// The power-of-two bin of a length.
+    pub fn length_bin(chars: usize) -> usize {
+        (usize::BITS - chars.max(1).leading_zeros() - 1) as usize
+    }
+
+    fn bump(bins: &mut Vec<u64>, bin: usize) {
+        if bins.len() <= bin {
+            bins.resize(bin + 1, 0);
+        }
+        bins[bin] += 1;
+    }
+
+    /// Counts a record read.
+    pub fn count_input(&mut self, record: &Record) {
+        Self::bump(&mut self.input_lengths, Self::length_bin(record.text.chars().count()));
+    }
+
+    /// Counts a record kept.
+    pub fn count_kept(&mut self, record: &Record) {
+        Self::bump(&mut self.kept_lengths, Self::length_bin(record.text.chars().count()));
+        for (name, value) in &record.scores {
+            *self.scores.entry(name.clone()).or_default().entry(format!("{value:.3e}")).or_default() += 1;
+        }
+    }
+
+    /// Adds another chunk's distributions.
+    pub fn add(&mut self, other: &Histograms) {
+        for (mine, theirs) in
+            [(&mut self.input_lengths, &other.input_lengths), (&mut self.kept_lengths, &other.kept_lengths)]
+        {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), 0);
+            }
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        }
+        for (name, values) in &other.scores {
+            let mine = self.scores.entry(name.clone()).or_default();
+            for (v, n) in values {
+                *mine.entry(v.clone()).or_default() += n;
+            }
+        }
+    }
+}
+
 /// `stats.json`: the whole run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
@@ -88,6 +148,8 @@ pub struct RunStats {
     pub resumed_chunks: u64,
     /// Wall-clock seconds of this invocation.
     pub seconds: f64,
+    /// Distributions of lengths and scores.
+    pub histograms: Histograms,
 }
 
 impl RunStats {
@@ -105,6 +167,23 @@ mod tests {
     fn reasons_are_counted_by_class() {
         assert_eq!(reason_class("duplicate of r17"), "duplicate");
         assert_eq!(reason_class("gopher_short_doc"), "gopher_short_doc");
+    }
+
+    #[test]
+    fn lengths_fall_in_power_of_two_bins() {
+        assert_eq!(Histograms::length_bin(0), 0);
+        assert_eq!(Histograms::length_bin(1), 0);
+        assert_eq!(Histograms::length_bin(3), 1);
+        assert_eq!(Histograms::length_bin(1024), 10);
+        let mut h = Histograms::default();
+        let mut r = Record::new("a", "abcd");
+        r.scores.insert("q".into(), 0.5);
+        h.count_kept(&r);
+        let mut total = Histograms::default();
+        total.add(&h);
+        total.add(&h);
+        assert_eq!(total.kept_lengths, vec![0, 0, 2]);
+        assert_eq!(total.scores["q"]["5.000e-1"], 2);
     }
 
     #[test]

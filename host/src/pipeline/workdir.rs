@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::StageStats;
+use super::stats::{Histograms, StageStats};
 
 /// The manifest file's format version.
 const MANIFEST_VERSION: u32 = 1;
@@ -71,6 +71,9 @@ pub struct ChunkEntry {
     pub unreadable: u64,
     /// Per-stage counts of the chunk.
     pub stages: Vec<StageStats>,
+    /// Distributions of the chunk's lengths and scores.
+    #[serde(default)]
+    pub histograms: Histograms,
 }
 
 /// `manifest.json`.
@@ -281,7 +284,14 @@ mod tests {
         let wd = WorkDir::open(dir.path()).expect("open");
         let mut m = wd.manifest("abc", 10).expect("new");
         assert!(m.chunks.is_empty());
-        m.chunks.push(ChunkEntry { index: 0, first_line: 0, lines: 10, unreadable: 1, stages: vec![] });
+        m.chunks.push(ChunkEntry {
+            index: 0,
+            first_line: 0,
+            lines: 10,
+            unreadable: 1,
+            stages: vec![],
+            histograms: Histograms::default(),
+        });
         wd.save_manifest(&m).expect("save");
         assert_eq!(wd.manifest("abc", 10).expect("reload"), m);
         assert_eq!(m.lines_done(), 10);
@@ -296,7 +306,14 @@ mod tests {
         let mut m = wd.manifest("f", 1).expect("new");
         for i in 0..3 {
             wd.write_chunk_file(i, "kept", format!("line {i}\n").as_bytes()).expect("write");
-            m.chunks.push(ChunkEntry { index: i, first_line: i, lines: 1, unreadable: 0, stages: vec![] });
+            m.chunks.push(ChunkEntry {
+                index: i,
+                first_line: i,
+                lines: 1,
+                unreadable: 0,
+                stages: vec![],
+                histograms: Histograms::default(),
+            });
         }
         wd.write_chunk_file(3, "kept", b"orphan of a crashed commit\n").expect("write");
         let out = dir.path().join("out/kept.jsonl");

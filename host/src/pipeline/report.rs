@@ -1,0 +1,216 @@
+//! `report.html`: one self-contained page about a run — the funnel of records
+//! through the stages, the rejection reasons, and histograms of text lengths
+//! and scores. Charts are drawn by `plotters` as inline SVG: no script, no
+//! network, viewable offline.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use plotters::prelude::*;
+
+use super::stats::RunStats;
+
+const WIDTH: u32 = 860;
+const BAR: RGBColor = RGBColor(52, 101, 164);
+const LIGHT: RGBColor = RGBColor(186, 189, 182);
+
+type ChartResult<T> = Result<T, String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// Bars of `values` over named categories (vertical), as an SVG string.
+fn bars(title: &str, labels: &[String], values: &[u64], overlay: Option<&[u64]>) -> ChartResult<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 320)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let max = values.iter().chain(overlay.unwrap_or(&[])).copied().max().unwrap_or(0).max(1);
+        let n = labels.len().max(1) as u32;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            // A segmented range a..b has a segment for every value of a..=b.
+            .build_cartesian_2d((0u32..n - 1).into_segmented(), 0u64..max + max / 10)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(labels.len())
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()
+            .map_err(err)?;
+        if let Some(under) = overlay {
+            chart
+                .draw_series(
+                    Histogram::vertical(&chart)
+                        .style(LIGHT.filled())
+                        .margin(4)
+                        .data(under.iter().enumerate().map(|(i, v)| (i as u32, *v))),
+                )
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(
+                Histogram::vertical(&chart)
+                    .style(BAR.filled())
+                    .margin(8)
+                    .data(values.iter().enumerate().map(|(i, v)| (i as u32, *v))),
+            )
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The histogram of one score: its values binned into at most 20 equal bins.
+fn score_bins(values: &BTreeMap<String, u64>) -> (Vec<String>, Vec<u64>) {
+    let parsed: Vec<(f64, u64)> = values.iter().filter_map(|(v, n)| v.parse::<f64>().ok().map(|v| (v, *n))).collect();
+    let (lo, hi) = parsed.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (v, _)| (lo.min(*v), hi.max(*v)));
+    if parsed.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let distinct = parsed.len();
+    let bins = distinct.min(20);
+    let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+    let mut counts = vec![0u64; bins];
+    for (v, n) in &parsed {
+        let i = (((v - lo) / width) as usize).min(bins - 1);
+        counts[i] += n;
+    }
+    let labels = (0..bins).map(|i| format!("{:.3}", lo + width * i as f64)).collect();
+    (labels, counts)
+}
+
+/// Renders the report of a finished run.
+pub fn render(stats: &RunStats) -> Result<String, String> {
+    let mut html = String::new();
+    let title = format!("Kiln run report: {}", escape(&stats.pipeline));
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>\
+         body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse}}td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:right}}\
+         td:first-child,th:first-child{{text-align:left}}</style></head><body><h1>{title}</h1>"
+    );
+    let _ = write!(
+        html,
+        "<p>{} input lines: <b>{} kept</b>, {} rejected, {} quarantined ({} unreadable lines); {} chunks{}; {:.1} s.</p>",
+        stats.input_lines,
+        stats.kept,
+        stats.rejected,
+        stats.quarantined,
+        stats.unreadable,
+        stats.chunks,
+        if stats.resumed_chunks > 0 { format!(" ({} resumed)", stats.resumed_chunks) } else { String::new() },
+        stats.seconds
+    );
+    html.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>in</th><th>kept</th><th>rejected</th><th>quarantined</th><th>records/s</th></tr>");
+    for s in &stats.stages {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+            escape(&s.name),
+            s.input,
+            s.kept,
+            s.rejected_total(),
+            s.quarantined,
+            s.input as f64 / s.seconds.max(1e-9)
+        );
+    }
+    html.push_str("</table>");
+
+    let mut labels = vec!["read".to_string()];
+    let mut values = vec![stats.input_lines - stats.unreadable];
+    for s in &stats.stages {
+        labels.push(s.name.clone());
+        values.push(s.kept);
+    }
+    html.push_str("<h2>Funnel</h2>");
+    html.push_str(&bars("Records remaining after each stage", &labels, &values, None)?);
+
+    let reasons: Vec<(String, u64)> = stats
+        .stages
+        .iter()
+        .flat_map(|s| s.rejected.iter().map(move |(r, n)| (format!("{}: {r}", s.name), *n)))
+        .collect();
+    if !reasons.is_empty() {
+        html.push_str("<h2>Rejection reasons</h2><table><tr><th>stage: reason</th><th>records</th></tr>");
+        for (r, n) in &reasons {
+            let _ = write!(html, "<tr><td>{}</td><td>{n}</td></tr>", escape(r));
+        }
+        html.push_str("</table>");
+        let labels: Vec<String> = (1..=reasons.len()).map(|i| format!("#{i}")).collect();
+        let values: Vec<u64> = reasons.iter().map(|(_, n)| *n).collect();
+        html.push_str(&bars("Rejections by reason (numbered as in the table)", &labels, &values, None)?);
+    }
+
+    let h = &stats.histograms;
+    let n = h.input_lengths.len().max(h.kept_lengths.len());
+    if n > 0 {
+        let labels: Vec<String> = (0..n).map(|k| format!("{}", 1u64 << k)).collect();
+        let pad = |v: &[u64]| (0..n).map(|i| v.get(i).copied().unwrap_or(0)).collect::<Vec<_>>();
+        html.push_str("<h2>Text lengths</h2><p>Characters per record, power-of-two bins; grey: all records read, blue: records kept.</p>");
+        html.push_str(&bars(
+            "Text length (characters, bin starts)",
+            &labels,
+            &pad(&h.kept_lengths),
+            Some(&pad(&h.input_lengths)),
+        )?);
+    }
+    for (name, values) in &h.scores {
+        let (labels, counts) = score_bins(values);
+        if !counts.is_empty() {
+            let _ = write!(html, "<h2>Score <code>{}</code></h2>", escape(name));
+            html.push_str(&bars(&format!("{name} on kept records (bin starts)"), &labels, &counts, None)?);
+        }
+    }
+    html.push_str("</body></html>\n");
+    Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::stats::StageStats;
+
+    #[test]
+    fn renders_a_self_contained_page() {
+        let mut stats =
+            RunStats { pipeline: "p<1>".into(), input_lines: 10, kept: 4, rejected: 6, ..Default::default() };
+        let mut s = StageStats::new("quality");
+        s.input = 10;
+        s.kept = 4;
+        s.rejected.insert("gopher_short_doc".into(), 6);
+        stats.stages.push(s);
+        stats.histograms.input_lengths = vec![1, 2, 7];
+        stats.histograms.kept_lengths = vec![0, 1, 3];
+        stats
+            .histograms
+            .scores
+            .insert("pii_email".into(), [("0.000e0".to_string(), 3), ("2.000e0".to_string(), 1)].into());
+        let html = render(&stats).expect("renders");
+        assert!(html.contains("Kiln run report: p&lt;1&gt;"));
+        assert!(html.matches("<svg").count() >= 4, "funnel, reasons, lengths, one score");
+        assert!(html.contains("gopher_short_doc"));
+        assert!(!html.contains("<script"), "no script needed");
+    }
+
+    #[test]
+    fn scores_are_binned() {
+        let values: BTreeMap<String, u64> = (0..100).map(|i| (format!("{:.3e}", i as f64), 1)).collect();
+        let (labels, counts) = score_bins(&values);
+        assert_eq!(labels.len(), 20);
+        assert_eq!(counts.iter().sum::<u64>(), 100);
+    }
+}
