@@ -7,8 +7,8 @@
 //! - `corpus`: extracts a JSONL corpus of real prose from the Rust
 //!   documentation installed with the toolchain (for tests and benchmarks);
 //! - `bench`: builds what the benchmarks need and runs them;
-//! - `demo`: the README's main job — builds everything and cleans the bundled
-//!   sample corpus with a chain of plugins (length, Gopher quality, PII).
+//! - `demo`: the README's main job — builds everything and runs the example
+//!   pipeline `pipelines/clean-web.toml` over the bundled sample corpus.
 
 mod corpus;
 
@@ -33,7 +33,7 @@ enum Task {
     Test,
     /// Extract a JSONL corpus from the Rust documentation.
     Corpus(corpus::CorpusArgs),
-    /// Build everything and clean the bundled sample corpus with the first-party plugins.
+    /// Build everything and run the example pipeline over the bundled sample corpus.
     Demo,
     /// Run the benchmarks (plugin throughput, WASM against native).
     Bench {
@@ -139,42 +139,12 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     run(bench)
 }
 
-/// Runs `kiln filter` with `plugin` and `config` from `input` into `dir/<step>.*`.
-fn demo_step(dir: &Path, step: &str, plugin: &str, config: &str, input: &Path) -> anyhow::Result<PathBuf> {
-    let kiln = workspace().join("target/release/kiln");
-    let wasm = workspace().join("target/wasm32-wasip2/release").join(format!("{plugin}.wasm"));
-    let output = dir.join(format!("{step}.kept.jsonl"));
-    let mut cmd = Command::new(kiln);
-    cmd.args(["filter", "--stage", step, "--config", config])
-        .arg("--plugin")
-        .arg(&wasm)
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(&output)
-        .arg("--rejected")
-        .arg(dir.join(format!("{step}.rejected.jsonl")))
-        .arg("--quarantine")
-        .arg(dir.join(format!("{step}.quarantine.jsonl")));
-    run(cmd)?;
-    Ok(output)
-}
-
 fn demo() -> anyhow::Result<()> {
     build_plugins()?;
     let mut bin = cargo();
     bin.args(["build", "--release", "-p", "kiln"]);
     run(bin)?;
-    let dir = workspace().join("target/demo");
-    std::fs::create_dir_all(&dir)?;
-    for entry in std::fs::read_dir(&dir)? {
-        std::fs::remove_file(entry?.path())?;
-    }
-    let sample = workspace().join("pipelines/data/rustdoc-sample.jsonl");
-    let length = demo_step(&dir, "length", "length_filter", r#"{"min_words": 20, "max_chars": 100000}"#, &sample)?;
-    let quality = demo_step(&dir, "quality", "gopher_quality", "{}", &length)?;
-    let clean = demo_step(&dir, "pii", "pii_redact", "{}", &quality)?;
-    eprintln!("\nxtask demo: cleaned {} -> {}", sample.display(), clean.display());
-    eprintln!("xtask demo: rejected and quarantined records of each step are beside it in {}", dir.display());
-    Ok(())
+    let mut kiln = Command::new(workspace().join("target/release/kiln"));
+    kiln.current_dir(workspace()).args(["run", "pipelines/clean-web.toml", "--fresh"]);
+    run(kiln)
 }

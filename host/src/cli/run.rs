@@ -31,7 +31,7 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
     let s = &summary.stats;
     eprintln!(
-        "kiln run: `{}` done in {:.1}s: {} lines -> {} kept, {} rejected, {} quarantined{}",
+        "kiln run: `{}` done in {:.2}s: {} lines -> {} kept, {} rejected, {} quarantined{}",
         s.pipeline,
         s.seconds,
         s.input_lines,
