@@ -178,3 +178,18 @@ fn a_changed_pipeline_refuses_to_resume_a_foreign_work_dir() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("was made by a different pipeline"));
     assert!(kiln_run(&pipeline, None, true).status.success(), "--fresh starts over");
 }
+
+#[test]
+fn an_unwritable_output_directory_stops_the_run_before_any_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_input(dir.path());
+    let pipeline = write_pipeline(dir.path(), &input);
+    // The output directory would have to live inside a regular file.
+    let text = std::fs::read_to_string(&pipeline).expect("read").replace("dir = \"out\"", "dir = \"input.jsonl/out\"");
+    std::fs::write(&pipeline, text).expect("write");
+    let out = kiln_run(&pipeline, None, true);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot create the output directory") && stderr.contains("input.jsonl/out"), "{stderr}");
+    assert!(!dir.path().join("work/manifest.json").exists(), "no chunk was committed");
+}

@@ -115,6 +115,7 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         WorkDir::clear(&pipeline.work_dir)?;
     }
     let work = Arc::new(WorkDir::open(&pipeline.work_dir)?);
+    check_writable(&pipeline.output_dir)?;
     let manifest = work.manifest(&fingerprint(&pipeline), pipeline.chunk_size)?;
     let resumed_chunks = manifest.chunks.len() as u64;
     if resumed_chunks > 0 && !manifest.finished {
@@ -122,6 +123,16 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
     }
     let manifest = if manifest.finished { manifest } else { process(&pipeline, &work, manifest).await? };
     finish(&pipeline, &work, manifest, resumed_chunks, started.elapsed())
+}
+
+/// Fails before any work when the output directory cannot be written.
+fn check_writable(dir: &std::path::Path) -> Result<(), RunError> {
+    let probe = dir.join(".kiln-write-test");
+    let io = |action, source| RunError::WorkDir(WorkDirError::Io { action, path: dir.to_path_buf(), error: source });
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create the output directory", e))?;
+    std::fs::write(&probe, b"").map_err(|e| io("cannot write into the output directory", e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Processes every chunk not yet committed; returns the final manifest.

@@ -18,12 +18,12 @@ use crate::run::Quarantined;
 
 /// An input file could not be opened or read.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read input {path}: {source}")]
+#[error("cannot read input {path}: {error}")]
 pub struct InputError {
     /// The file.
     pub path: PathBuf,
     /// Why.
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 /// One line of input, parsed or not.
@@ -76,7 +76,7 @@ impl<'a> InputStream<'a> {
                         return Ok(Some((open.name.clone(), open.line, line)));
                     }
                     Some(Err(source)) => {
-                        return Err(InputError { path: PathBuf::from(open.name.as_str()), source });
+                        return Err(InputError { path: PathBuf::from(open.name.as_str()), error: source });
                     }
                     None => self.current = None,
                 }
@@ -135,7 +135,7 @@ fn display_name(path: &Path) -> String {
 }
 
 fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, InputError> {
-    let fail = |source| InputError { path: path.to_path_buf(), source };
+    let fail = |error| InputError { path: path.to_path_buf(), error };
     let file = File::open(path).map_err(fail)?;
     let name = path.to_string_lossy().to_ascii_lowercase();
     let reader: Box<dyn Read + Send> = if name.ends_with(".gz") {

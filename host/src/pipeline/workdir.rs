@@ -29,14 +29,14 @@ const MANIFEST_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum WorkDirError {
     /// Reading or writing failed (disk full, permissions...).
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         /// What was being done.
         action: &'static str,
         /// On which file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The manifest is not one this version wrote.
     #[error(
@@ -150,7 +150,7 @@ impl WorkDir {
         std::fs::create_dir_all(&chunks).map_err(|source| WorkDirError::Io {
             action: "cannot create",
             path: chunks,
-            source,
+            error: source,
         })?;
         Ok(WorkDir { dir: dir.to_path_buf() })
     }
@@ -160,7 +160,7 @@ impl WorkDir {
         match std::fs::remove_dir_all(dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(WorkDirError::Io { action: "cannot remove", path: dir.to_path_buf(), source }),
+            Err(source) => Err(WorkDirError::Io { action: "cannot remove", path: dir.to_path_buf(), error: source }),
         }
     }
 
@@ -182,7 +182,7 @@ impl WorkDir {
                     finished: false,
                 });
             }
-            Err(source) => return Err(WorkDirError::Io { action: "cannot read", path, source }),
+            Err(source) => return Err(WorkDirError::Io { action: "cannot read", path, error: source }),
         };
         let manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| WorkDirError::BadManifest { path: path.clone(), message: e.to_string() })?;
@@ -200,7 +200,7 @@ impl WorkDir {
         let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| WorkDirError::Io {
             action: "cannot serialise",
             path: self.manifest_path(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?;
         write_atomic(&self.manifest_path(), &bytes)
     }
@@ -221,7 +221,7 @@ impl WorkDir {
         std::fs::create_dir_all(dir).map_err(|source| WorkDirError::Io {
             action: "cannot create",
             path: dir.to_path_buf(),
-            source,
+            error: source,
         })?;
         let tmp = tmp_path(target);
         let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io_error("cannot create", &tmp))?);
@@ -234,7 +234,7 @@ impl WorkDir {
         let file = out.into_inner().map_err(|e| WorkDirError::Io {
             action: "cannot write",
             path: tmp.clone(),
-            source: e.into_error(),
+            error: e.into_error(),
         })?;
         file.sync_all().map_err(io_error("cannot sync", &tmp))?;
         durable_step();
@@ -246,7 +246,7 @@ impl WorkDir {
 
 /// Wraps an I/O error with what was being done to which file.
 fn io_error<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> WorkDirError + 'p {
-    move |source| WorkDirError::Io { action, path: path.to_path_buf(), source }
+    move |source| WorkDirError::Io { action, path: path.to_path_buf(), error: source }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -142,7 +142,8 @@ impl Sandbox {
     /// the contract and configures the plugin at `path`. A first instance is
     /// started, configured and kept, so that a bad config fails here.
     pub fn load(&self, path: &Path, options: LoadOptions) -> Result<Plugin, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), error: source })?;
         check_magic(path, &bytes)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = &options.sha256 {
