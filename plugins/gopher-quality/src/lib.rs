@@ -150,10 +150,8 @@ impl Default for Config {
 /// The filter, configured.
 pub struct GopherQuality {
     config: Config,
-    /// Length in bytes of the longest stop word: longer tokens skip the lookup.
-    max_stop_len: usize,
-    /// Whether some stop word starts with this byte: other tokens skip the lookup.
-    stop_first: [bool; 256],
+    /// The stop words, arranged for a quick lookup.
+    stop_words: StopWords,
 }
 
 impl Plugin for GopherQuality {
@@ -191,14 +189,8 @@ impl Plugin for GopherQuality {
                         give stop words or set min_stop_words to null"
                 .into());
         }
-        let max_stop_len = c.stop_words.iter().map(String::len).max().unwrap_or(0);
-        let mut stop_first = [false; 256];
-        for w in &c.stop_words {
-            if let Some(&b) = w.as_bytes().first() {
-                stop_first[usize::from(b)] = true;
-            }
-        }
-        Ok(GopherQuality { config: c, max_stop_len, stop_first })
+        let stop_words = StopWords::new(&c.stop_words);
+        Ok(GopherQuality { config: c, stop_words })
     }
 }
 
@@ -236,39 +228,9 @@ pub struct LineStats {
 impl GopherQuality {
     /// The word statistics of `text` under this filter's stop words.
     pub fn word_stats(&self, text: &str) -> WordStats {
-        let stop_words = &self.config.stop_words;
-        let mut s = WordStats::default();
-        for_each_token(text, |tok| {
-            s.words += 1;
-            // Most tokens are ASCII: classify them byte by byte from a table.
-            let class = tok.bytes().fold(0, |acc, b| acc | BYTE_CLASS[usize::from(b)]);
-            let (chars, non_punct, alpha) = if class & NON_ASCII == 0 {
-                (tok.len(), class & NON_PUNCT != 0, class & ALPHA != 0)
-            } else {
-                tok.chars().fold((0, false, false), |(n, p, a), c| (n + 1, p || !is_punct(c), a || c.is_alphabetic()))
-            };
-            if non_punct {
-                s.non_symbol_words += 1;
-                s.non_symbol_chars += chars;
-            }
-            if alpha {
-                s.alpha_words += 1;
-            }
-            let first = tok.as_bytes().first().copied().unwrap_or(0);
-            if tok.len() <= self.max_stop_len
-                && self.stop_first[usize::from(first)]
-                && stop_words.iter().any(|w| w == tok)
-            {
-                s.stop_words += 1;
-            }
-            match first {
-                b'#' => s.hashes += 1,
-                b'.' => s.ellipses += tok.len() / 3,
-                0xE2 if tok == "…" => s.ellipses += 1,
-                _ => {}
-            }
-        });
-        s
+        let mut sink = StatsSink::new(&self.stop_words);
+        scan_tokens(text, &mut sink);
+        sink.finish()
     }
 
     /// Why `text` fails the Gopher rules (datatrove's reason), or `None` if it passes.
@@ -389,46 +351,388 @@ pub fn is_punct(c: char) -> bool {
     )
 }
 
-/// [`BYTE_CLASS`] bit: an ASCII byte that is not punctuation.
-const NON_PUNCT: u8 = 1;
-/// [`BYTE_CLASS`] bit: an ASCII letter.
-const ALPHA: u8 = 2;
-/// [`BYTE_CLASS`] bit: a byte of a non-ASCII char.
-const NON_ASCII: u8 = 4;
-/// [`BYTE_CLASS`] bit: an ASCII byte that may start an always-split token, or
-/// the lead byte of `…`.
-const SPLIT: u8 = 8;
+// # How the text is scanned
+//
+// The word statistics are counted while the text is tokenized, in one forward
+// pass over its bytes ([`scan_tokens`]); the line statistics, which only the
+// later rules need, take a second pass ([`for_each_line`]). Both are built for
+// the WebAssembly build, where every loop iteration costs more than natively
+// (Wasmtime checks for interruption at every loop header, and Cranelift's loop
+// code is weaker than LLVM's), so they take as few iterations as they can:
+//
+// - a run of ASCII letters and digits is skipped 8 bytes at a time, and the
+//   line pass looks for breaks 8 bytes at a time (SWAR, "SIMD within a
+//   register": bit tricks on the 8 bytes of a `u64`);
+// - ASCII bytes are classified from a table, without decoding UTF-8; only a
+//   non-ASCII byte decodes its char, whose Unicode properties
+//   (`char::is_whitespace`, [`is_punct`], `char::is_alphabetic`) decide as the
+//   crate documentation says;
+// - a token's statistics come from what the scan already knows of it (word or
+//   symbol, ASCII or not, first byte, length) rather than from going over its
+//   bytes again, and stop words are looked up in a small hash table.
 
-/// The class bits of every byte value.
+// The byte classes are one bit each, and tested as bits: tested as small
+// integers, a chain of tests becomes a jump table, whose indirect jump the CPU
+// mispredicts at almost every token.
+
+/// Byte class of an ASCII letter or digit: a word char.
+const WORD: u8 = 1;
+/// Byte class of an ASCII whitespace byte (`\t`, `\n`, `\v`, `\f`, `\r`, space):
+/// a chunk boundary, as `char::is_whitespace`.
+const SPACE: u8 = 2;
+/// Byte class of ``; @ # $ % & ? ! ( ) [ ] { } < > "``: always a token of its own.
+const SINGLE: u8 = 4;
+/// Byte class of the other ASCII punctuation and control bytes, except those
+/// below: never split, so inside a piece they are part of it.
+const PUNCT: u8 = 8;
+/// Byte class of `.` and `-`: a run of two or more is an always-split token.
+const RUN: u8 = 16;
+/// Byte class of `,` and `:`: an always-split token unless an ASCII digit follows.
+const COMMA: u8 = 32;
+/// Byte class of a byte of a non-ASCII char: decode the char to classify it.
+const NON_ASCII: u8 = 64;
+
+/// The class of every byte value, for [`scan_tokens`].
 static BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        table[i] = if b >= 0x80 {
-            NON_ASCII | if b == 0xE2 { SPLIT } else { 0 }
-        } else if b.is_ascii_punctuation() || b.is_ascii_control() {
-            match b {
-                b';' | b'@' | b'#' | b'$' | b'%' | b'&' | b'?' | b'!' | b'(' | b')' | b'[' | b']' | b'{' | b'}'
-                | b'<' | b'>' | b'"' | b',' | b':' | b'.' | b'-' => SPLIT,
-                _ => 0,
-            }
-        } else if b.is_ascii_alphabetic() {
-            NON_PUNCT | ALPHA
-        } else {
-            NON_PUNCT
+        table[i] = match b {
+            b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ' => SPACE,
+            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' => WORD,
+            b'.' | b'-' => RUN,
+            b',' | b':' => COMMA,
+            b';' | b'@' | b'#' | b'$' | b'%' | b'&' | b'?' | b'!' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<'
+            | b'>' | b'"' => SINGLE,
+            0x80..=0xFF => NON_ASCII,
+            _ => PUNCT,
         };
         i += 1;
     }
     table
 };
 
+/// `b` in every byte of a `u64`.
+const fn splat(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// The high bit of every byte.
+const HIGH: u64 = splat(0x80);
+/// The low seven bits of every byte.
+const LOW7: u64 = splat(0x7F);
+
+/// The 8 bytes of `b` from `i` as a little-endian `u64` (byte `i` lowest),
+/// with zero bytes standing for those past the end.
+#[inline]
+fn load8(b: &[u8], i: usize) -> u64 {
+    match b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(chunk) => u64::from_le_bytes(*chunk),
+        None => {
+            let tail = b.get(i..).unwrap_or_default();
+            let mut buf = [0u8; 8];
+            buf[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(buf)
+        }
+    }
+}
+
+/// For `x` with every byte below 0x80: the high bit of each byte is set when
+/// that byte is at least `lo` (1 ≤ `lo` ≤ 0x80). Adding `0x80 - lo` carries into
+/// bit 7 exactly when the byte is ≥ `lo`, and never past it (at most
+/// 0x7F + 0x7F), so bytes do not disturb each other. The low bits are garbage.
+#[inline]
+const fn bytes_at_least(x: u64, lo: u8) -> u64 {
+    x + splat(0x80 - lo)
+}
+
+/// The high bit of each byte of `v` that is not an ASCII letter or digit.
+/// Each range test is "at least the low end and not at least one past the high
+/// end", on the low seven bits of each byte; the answers are in bit 7 only.
+#[inline]
+const fn non_alnum_bytes(v: u64) -> u64 {
+    let x = v & LOW7;
+    let digit = bytes_at_least(x, b'0') & !bytes_at_least(x, b'9' + 1);
+    // `| 0x20` maps `A`–`Z` to `a`–`z` and no other byte into that range.
+    let folded = x | splat(0x20);
+    let letter = bytes_at_least(folded, b'a') & !bytes_at_least(folded, b'z' + 1);
+    // Bytes with bit 7 set (non-ASCII) are never letters or digits.
+    !((digit | letter) & !v) & HIGH
+}
+
+/// The index of the first byte at or after `i` that is not an ASCII letter or
+/// digit (`b.len()` if none), 8 bytes per step.
+#[inline(always)]
+fn skip_alnum(b: &[u8], mut i: usize) -> usize {
+    // Most runs end within 8 bytes: that first step is kept out of the loop,
+    // whose every iteration costs an interruption check under Wasmtime.
+    // Past the end `load8` reads zero bytes, which stop the run at `b.len()`.
+    let mut stop = non_alnum_bytes(load8(b, i));
+    while stop == 0 {
+        i += 8;
+        stop = non_alnum_bytes(load8(b, i));
+    }
+    // Little endian: the lowest set bit is the first stopping byte.
+    i + (stop.trailing_zeros() / 8) as usize
+}
+
+/// The length of the run of `byte` starting at `b[i]` (which is `byte`).
+#[inline]
+fn run_len(b: &[u8], i: usize, byte: u8) -> usize {
+    let mut j = i + 1;
+    while b.get(j) == Some(&byte) {
+        j += 1;
+    }
+    j - i
+}
+
+/// The char starting at byte `i` of `text` (a char boundary).
+#[inline]
+fn char_at(text: &str, i: usize) -> char {
+    text.get(i..).and_then(|s| s.chars().next()).unwrap_or_default()
+}
+
+/// `char::is_alphabetic`, answering for the letters of the scripts most common
+/// in web text (Latin, kana, CJK ideographs, Hangul) without its table search.
+/// (The ranges are all letters: a test checks them against `char::is_alphabetic`.)
+#[inline]
+fn is_alphabetic(c: char) -> bool {
+    matches!(c,
+        '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{24F}' // Latin-1 letters, Latin Extended-A and B
+        | '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}'            // hiragana, katakana
+        | '\u{4E00}'..='\u{9FA5}'                                       // CJK unified ideographs
+        | '\u{AC00}'..='\u{D7A3}'                                       // Hangul syllables
+    ) || c.is_alphabetic()
+}
+
+/// What [`scan_tokens`] hands each token to: the token is `text[start..end]`.
+trait TokenSink<'a> {
+    /// A token without a non-punctuation char: an always-split token, or one
+    /// punctuation char split off the edge of a piece.
+    fn symbol(&mut self, text: &'a str, start: usize, end: usize);
+    /// A token with a non-punctuation char: a word, or a contraction's stem or
+    /// suffix. `ascii` is true when the token is known to be all ASCII.
+    fn word(&mut self, text: &'a str, start: usize, end: usize, ascii: bool);
+}
+
+/// Hands every token to a closure, for [`for_each_token`].
+struct FnSink<F>(F);
+
+impl<'a, F: FnMut(&'a str)> TokenSink<'a> for FnSink<F> {
+    #[inline]
+    fn symbol(&mut self, text: &'a str, start: usize, end: usize) {
+        (self.0)(&text[start..end])
+    }
+    #[inline]
+    fn word(&mut self, text: &'a str, start: usize, end: usize, _ascii: bool) {
+        (self.0)(&text[start..end])
+    }
+}
+
+/// The stop words, arranged so that looking a token up is a few instructions.
+struct StopWords {
+    /// For each first byte, bit `n` is set when a stop word of `n` bytes starts
+    /// with it (bit 63: of 63 bytes or more). Most tokens fail this test.
+    lens: [u64; 256],
+    /// The stop words of 1 to 8 bytes, as [`StopWords::key`]s in an
+    /// open-addressing hash table (linear probing, at most a quarter full).
+    keys: Vec<u64>,
+    /// The length of the stop word in each slot of `keys` (keys alone do not
+    /// tell `\0` from `\0\0`); 0 for an empty slot.
+    key_lens: Vec<u8>,
+    /// The stop words longer than 8 bytes.
+    long: Vec<String>,
+}
+
+impl StopWords {
+    fn new(words: &[String]) -> StopWords {
+        let short = words.iter().filter(|w| (1..=8).contains(&w.len())).count();
+        let size = (4 * short).next_power_of_two().max(8);
+        let mut stop = StopWords { lens: [0; 256], keys: vec![0; size], key_lens: vec![0; size], long: Vec::new() };
+        for w in words {
+            let b = w.as_bytes();
+            let Some(&first) = b.first() else { continue };
+            stop.lens[usize::from(first)] |= 1 << b.len().min(63);
+            if b.len() > 8 {
+                stop.long.push(w.clone());
+            } else if !stop.contains_short(b, 0, b.len()) {
+                let mut slot = stop.slot(Self::key(b, 0, b.len()));
+                while stop.key_lens[slot] != 0 {
+                    slot = (slot + 1) & (size - 1);
+                }
+                stop.keys[slot] = Self::key(b, 0, b.len());
+                stop.key_lens[slot] = b.len() as u8; // at most 8
+            }
+        }
+        stop
+    }
+
+    /// The bytes of `b[start..end]` (1 to 8 of them) as a little-endian `u64`.
+    #[inline(always)]
+    fn key(b: &[u8], start: usize, end: usize) -> u64 {
+        load8(b, start) & (u64::MAX >> (64 - 8 * (end - start)))
+    }
+
+    /// The hash table slot where the search for `key` starts (Fibonacci hashing:
+    /// the top bits of the key times 2^64 / φ).
+    #[inline(always)]
+    fn slot(&self, key: u64) -> usize {
+        let bits = self.keys.len().trailing_zeros();
+        // The table has at least 8 slots, so `bits` is at least 3.
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+    }
+
+    /// Whether `b[start..end]` (1 to 8 bytes) is a stop word. (Out of line:
+    /// inlined, its loop makes the scanning loop slower under Wasmtime.)
+    #[inline(never)]
+    fn contains_short(&self, b: &[u8], start: usize, end: usize) -> bool {
+        let (key, len) = (Self::key(b, start, end), (end - start) as u8);
+        let mut slot = self.slot(key);
+        // The table is never full, so an empty slot ends the search.
+        loop {
+            match self.key_lens[slot] {
+                0 => return false,
+                l if l == len && self.keys[slot] == key => return true,
+                _ => slot = (slot + 1) & (self.keys.len() - 1),
+            }
+        }
+    }
+
+    /// Whether the token `b[start..end]` is a stop word.
+    #[inline(always)]
+    fn contains(&self, b: &[u8], start: usize, end: usize) -> bool {
+        let first = b.get(start).copied().unwrap_or(0);
+        let len = end - start;
+        if self.lens[usize::from(first)] & (1 << len.min(63)) == 0 {
+            return false;
+        }
+        if len <= 8 {
+            self.contains_short(b, start, end)
+        } else {
+            b.get(start..end).is_some_and(|t| self.long.iter().any(|w| w.as_bytes() == t))
+        }
+    }
+}
+
+/// Counts the word statistics, for [`GopherQuality::word_stats`].
+///
+/// What nearly every token updates has a field of its own, that the compiler
+/// can keep in a register. The rest is counted off the common path, in
+/// functions of their own so as to keep the scanning loop small, and so is
+/// counted the other way round where that is the rare case: words *without*
+/// an alphabetic char, symbols *with* one.
+struct StatsSink<'f> {
+    stop_words: &'f StopWords,
+    /// Symbol tokens.
+    symbols: usize,
+    /// Non-symbol tokens.
+    words: usize,
+    /// Total length in chars of the non-symbol tokens.
+    chars: usize,
+    /// Non-symbol tokens without an alphabetic char.
+    non_alpha_words: usize,
+    /// Symbol tokens with an alphabetic char (`ⁿ` is punctuation and a letter).
+    alpha_symbols: usize,
+    /// Stop words.
+    stop: usize,
+    /// `#` tokens.
+    hashes: usize,
+    /// `...` in runs of dots, and `…`.
+    ellipses: usize,
+}
+
+impl<'f> StatsSink<'f> {
+    fn new(stop_words: &'f StopWords) -> Self {
+        StatsSink {
+            stop_words,
+            symbols: 0,
+            words: 0,
+            chars: 0,
+            non_alpha_words: 0,
+            alpha_symbols: 0,
+            stop: 0,
+            hashes: 0,
+            ellipses: 0,
+        }
+    }
+
+    fn finish(&self) -> WordStats {
+        WordStats {
+            words: self.symbols + self.words,
+            non_symbol_words: self.words,
+            non_symbol_chars: self.chars,
+            alpha_words: self.words - self.non_alpha_words + self.alpha_symbols,
+            stop_words: self.stop,
+            hashes: self.hashes,
+            ellipses: self.ellipses,
+        }
+    }
+
+    /// The rest of [`TokenSink::symbol`] for a token starting with a non-ASCII char.
+    #[inline(never)]
+    fn non_ascii_symbol(&mut self, tok: &str) {
+        if tok == "…" {
+            self.ellipses += 1;
+        } else if tok.chars().any(is_alphabetic) {
+            self.alpha_symbols += 1;
+        }
+    }
+
+    /// The rest of [`TokenSink::word`] for a token that is not ASCII or does
+    /// not start with an ASCII letter.
+    #[inline(never)]
+    fn unusual_word(&mut self, tok: &str, ascii: bool) {
+        let (chars, alpha) = if ascii {
+            (tok.len(), tok.bytes().any(|b| b.is_ascii_alphabetic()))
+        } else {
+            tok.chars().fold((0, false), |(n, a), c| (n + 1, a || is_alphabetic(c)))
+        };
+        self.chars += chars;
+        if !alpha {
+            self.non_alpha_words += 1;
+        }
+    }
+}
+
+impl<'a> TokenSink<'a> for StatsSink<'_> {
+    #[inline(always)]
+    fn symbol(&mut self, text: &'a str, start: usize, end: usize) {
+        self.symbols += 1;
+        let b = text.as_bytes();
+        let first = b.get(start).copied().unwrap_or(0);
+        // `#` is always a token of its own, and every run of dots is one token.
+        if first == b'#' {
+            self.hashes += 1;
+        } else if first == b'.' {
+            self.ellipses += (end - start) / 3;
+        } else if first >= 0x80 {
+            self.non_ascii_symbol(&text[start..end]);
+        }
+        if self.stop_words.contains(b, start, end) {
+            self.stop += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn word(&mut self, text: &'a str, start: usize, end: usize, ascii: bool) {
+        self.words += 1;
+        let b = text.as_bytes();
+        if ascii && b.get(start).is_some_and(u8::is_ascii_alphabetic) {
+            self.chars += end - start;
+        } else {
+            self.unusual_word(&text[start..end], ascii);
+        }
+        if self.stop_words.contains(b, start, end) {
+            self.stop += 1;
+        }
+    }
+}
+
 /// Calls `f` on each word token of `text`, in order, as slices of `text`.
 /// The tokenisation is described in the crate documentation.
-pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
-    for chunk in text.split_whitespace() {
-        split_chunk(chunk, &mut f);
-    }
+pub fn for_each_token<'a>(text: &'a str, f: impl FnMut(&'a str)) {
+    scan_tokens(text, &mut FnSink(f));
 }
 
 /// The word tokens of `text` (see [`for_each_token`]).
@@ -438,115 +742,136 @@ pub fn tokenize(text: &str) -> Vec<&str> {
     tokens
 }
 
-/// Splits a whitespace-free chunk at the characters that are always tokens of
-/// their own, and hands each piece between them to [`split_piece`].
-fn split_chunk<'a>(chunk: &'a str, f: &mut impl FnMut(&'a str)) {
-    let bytes = chunk.as_bytes();
-    let mut piece_start = 0;
+/// The tokenizer: one forward pass over `text`, handing each token to `out`.
+///
+/// The crate documentation describes the tokens as whitespace chunks, split at
+/// the always-split tokens into pieces, with the punctuation at a piece's edges
+/// split off. The same tokens come out of a single scan, because at any point
+/// between tokens the next one is decided by the next char alone (and the byte
+/// after it):
+///
+/// - whitespace separates tokens and is skipped;
+/// - an always-split token (`;`, a run of `..`, `…` ...) is a token;
+/// - any other punctuation char is a token of its own: it is either leading
+///   punctuation of a piece or trailing punctuation after a word;
+/// - a non-punctuation char starts a word, which [`scan_word`] scans to the
+///   end of its piece; the word ends after its last non-punctuation char, and
+///   the scan resumes there, at the piece's trailing punctuation.
+///
+/// A `,`, `:` or lone `.` or `-` between tokens is a one-char token whether or
+/// not it is an always-split token, and so is a whole run of `.` or `-`.
+fn scan_tokens<'a>(text: &'a str, out: &mut impl TokenSink<'a>) {
+    let b = text.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        // Only ASCII bytes and the lead byte of `…` start a split, so every index
-        // sliced at below is a char boundary.
-        let len = if BYTE_CLASS[usize::from(bytes[i])] & SPLIT == 0 { 0 } else { split_len(bytes, i) };
-        if len == 0 {
+    // Tested most frequent first: an if-chain is cheaper than a jump table here.
+    while let Some(&byte) = b.get(i) {
+        // Every index sliced at below is that of an ASCII byte or of the first
+        // byte of a char: a char boundary.
+        let class = BYTE_CLASS[usize::from(byte)];
+        if class & WORD != 0 {
+            // The word's first run of ASCII letters and digits is skipped here.
+            let run_end = skip_alnum(b, i + 1);
+            i = scan_word(text, i, run_end, usize::MAX, out);
+        } else if class & SPACE != 0 {
             i += 1;
-            continue;
+        } else if class & NON_ASCII == 0 {
+            let len = if class & RUN != 0 { run_len(b, i, byte) } else { 1 };
+            out.symbol(text, i, i + len);
+            i += len;
+        } else {
+            let c = char_at(text, i);
+            let len = c.len_utf8();
+            if c.is_whitespace() {
+                i += len;
+            } else if c == '…' || is_punct(c) {
+                out.symbol(text, i, i + len);
+                i += len;
+            } else {
+                i = scan_word(text, i, i + len, i, out);
+            }
         }
-        if piece_start < i {
-            split_piece(&chunk[piece_start..i], f);
-        }
-        f(&chunk[i..i + len]);
-        i += len;
-        piece_start = i;
-    }
-    if piece_start < bytes.len() {
-        split_piece(&chunk[piece_start..], f);
     }
 }
 
-/// The length in bytes of the always-split token starting at `bytes[i]`, or 0.
-#[inline]
-fn split_len(bytes: &[u8], i: usize) -> usize {
-    let run = |b: u8| bytes[i..].iter().take_while(|&&x| x == b).count();
-    match bytes[i] {
-        b';' | b'@' | b'#' | b'$' | b'%' | b'&' | b'?' | b'!' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<'
-        | b'>' | b'"' => 1,
-        b',' | b':' => usize::from(!bytes.get(i + 1).is_some_and(u8::is_ascii_digit)),
-        b @ (b'.' | b'-') => {
-            let n = run(b);
-            if n >= 2 { n } else { 0 }
-        }
-        0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA6) => 3, // …
-        _ => 0,
-    }
-}
-
-/// Splits leading and trailing punctuation off a piece, one token per char,
-/// and the contraction suffix off the rest.
-fn split_piece<'a>(piece: &'a str, f: &mut impl FnMut(&'a str)) {
-    let mut rest = piece;
-    loop {
-        let n = first_punct_len(rest);
-        if n == 0 {
+/// Scans the word starting at `start` to the end of its piece, hands it to
+/// `out` (split into stem and contraction suffix if it has one), and returns
+/// where the scan goes on: where the word ends, after its last
+/// non-punctuation char, or past the ASCII whitespace byte right there.
+///
+/// The caller has scanned `start..i`, non-punctuation chars only; `non_ascii`
+/// is where the first non-ASCII char among them is, or `usize::MAX`.
+#[inline(always)]
+fn scan_word<'a>(
+    text: &'a str,
+    start: usize,
+    mut i: usize,
+    mut non_ascii: usize,
+    out: &mut impl TokenSink<'a>,
+) -> usize {
+    let b = text.as_bytes();
+    // `i` is the scan position, `end` the end of the last non-punctuation char
+    // seen, `non_ascii` the first non-ASCII char seen (if any).
+    let mut end = i;
+    // The class of the byte that ended the piece, if ASCII whitespace or an
+    // always-split one-byte token.
+    let mut ended_by = 0;
+    while let Some(&byte) = b.get(i) {
+        let class = BYTE_CLASS[usize::from(byte)];
+        if class & WORD != 0 {
+            i = skip_alnum(b, i + 1);
+            end = i;
+        } else if class & (SPACE | SINGLE) != 0 {
+            ended_by = class;
+            break;
+        } else if class & PUNCT != 0
+            || (class & RUN != 0 && b.get(i + 1) != Some(&byte))
+            || (class & COMMA != 0 && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            // Inner or trailing punctuation: part of the piece.
+            i += 1;
+        } else if class & NON_ASCII != 0 {
+            let c = char_at(text, i);
+            if c.is_whitespace() || c == '…' {
+                break;
+            }
+            non_ascii = non_ascii.min(i);
+            i += c.len_utf8();
+            if !is_punct(c) {
+                end = i;
+            }
+        } else {
+            // An always-split `,`, `:`, `..` or `--`: the piece ends.
             break;
         }
-        let (head, tail) = rest.split_at(n);
-        f(head);
-        rest = tail;
     }
-    if rest.is_empty() {
-        return;
-    }
-    // `rest` starts with a non-punctuation char, so the trailing run stops before it.
-    let mut end = rest.len();
-    loop {
-        let n = last_punct_len(&rest[..end]);
-        if n == 0 {
-            break;
-        }
-        end -= n;
-    }
-    let (word, mut trailing) = rest.split_at(end);
-    match contraction_split(word) {
+    let ascii = non_ascii >= end;
+    match contraction_split(&b[start..end]) {
         Some(at) => {
-            let (stem, suffix) = word.split_at(at);
-            f(stem);
-            f(suffix);
+            out.word(text, start, start + at, ascii);
+            out.word(text, start + at, end, true);
         }
-        None => f(word),
+        None => out.word(text, start, end, ascii),
     }
-    while let Some(c) = trailing.chars().next() {
-        let (head, tail) = trailing.split_at(c.len_utf8());
-        f(head);
-        trailing = tail;
+    // Saves the caller a round for the whitespace or one-byte token that
+    // most often follows a word (it has no trailing punctuation then).
+    if i != end || ended_by == 0 {
+        return end;
     }
+    if ended_by == SINGLE {
+        out.symbol(text, end, end + 1);
+    }
+    end + 1
 }
 
-/// The length in bytes of the first char of `s` if it is punctuation, else 0.
-#[inline]
-fn first_punct_len(s: &str) -> usize {
-    match s.as_bytes().first() {
-        None => 0,
-        Some(&b) if b < 0x80 => usize::from(BYTE_CLASS[usize::from(b)] & NON_PUNCT == 0),
-        Some(_) => s.chars().next().filter(|&c| is_punct(c)).map_or(0, char::len_utf8),
-    }
-}
-
-/// The length in bytes of the last char of `s` if it is punctuation, else 0.
-#[inline]
-fn last_punct_len(s: &str) -> usize {
-    match s.as_bytes().last() {
-        None => 0,
-        Some(&b) if b < 0x80 => usize::from(BYTE_CLASS[usize::from(b)] & NON_PUNCT == 0),
-        Some(_) => s.chars().next_back().filter(|&c| is_punct(c)).map_or(0, char::len_utf8),
-    }
-}
-
-/// Where NLTK would split an English contraction suffix off `word`, if anywhere.
-/// The returned index is that of an ASCII byte, hence a char boundary.
-fn contraction_split(word: &str) -> Option<usize> {
-    let b = word.as_bytes();
+/// Where NLTK would split an English contraction suffix off the word `b`, if
+/// anywhere. The returned index is that of an ASCII byte, hence a char boundary.
+#[inline(always)]
+fn contraction_split(b: &[u8]) -> Option<usize> {
     let n = b.len();
+    // Every suffix has its apostrophe second or third from the end.
+    if n < 3 || (b[n - 2] != b'\'' && b[n - 3] != b'\'') {
+        return None;
+    }
     let lower = |i: usize| b[i].to_ascii_lowercase();
     if n >= 4 && lower(n - 3) == b'n' && b[n - 2] == b'\'' && lower(n - 1) == b't' {
         return Some(n - 3);
@@ -557,7 +882,7 @@ fn contraction_split(word: &str) -> Option<usize> {
             return Some(n - 3);
         }
     }
-    if n >= 3 && b[n - 2] == b'\'' && matches!(lower(n - 1), b's' | b'm' | b'd') {
+    if b[n - 2] == b'\'' && matches!(lower(n - 1), b's' | b'm' | b'd') {
         return Some(n - 2);
     }
     None
@@ -569,16 +894,51 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1C}'..='\u{1F}').contains(&c)
 }
 
+/// Whether Python's `str.isspace` holds for the ASCII byte `b`.
+#[inline]
+fn is_py_space_byte(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0x1C..=0x1F | b' ')
+}
+
+/// The high bit of each byte of `v` that may be part of a line break: an ASCII
+/// control byte (`\n`, `\v`, `\f`, `\r`, `\x1c`–`\x1e` and a few more that
+/// are not) or a non-ASCII byte (`\x85`, U+2028 and U+2029, and many more).
+/// Adding 0x60 to the low seven bits carries into bit 7 unless they are below
+/// 0x20; the byte's own bit 7 marks it non-ASCII.
+#[inline(always)]
+const fn break_bytes(v: u64) -> u64 {
+    (v | !((v & LOW7) + splat(0x60))) & HIGH
+}
+
 /// Calls `f` on each line of `text` as Python's `str.splitlines` splits it:
 /// at `\n`, `\r`, `\r\n`, `\v`, `\f`, `\x1c`–`\x1e`, `\x85`, U+2028 and U+2029,
 /// with no empty last line after a final line break.
 pub fn for_each_line<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
-    let b = text.as_bytes();
     let mut start = 0;
-    let mut i = 0;
+    // One call site for `f`, so that the compiler inlines it.
+    while start < text.len() {
+        let (at, len) = next_line_break(text.as_bytes(), start);
+        f(&text[start..at]);
+        start = at + len;
+    }
+}
+
+/// Where the first line break at or after `i` is, and its length in bytes;
+/// `(b.len(), 0)` if there is none.
+#[inline(always)]
+fn next_line_break(b: &[u8], mut i: usize) -> (usize, usize) {
     while i < b.len() {
+        // Find the next byte that may start a break, 8 bytes per step.
+        let candidates = break_bytes(load8(b, i));
+        if candidates == 0 {
+            i += 8;
+            continue;
+        }
+        i += (candidates.trailing_zeros() / 8) as usize;
         // Each break starts with an ASCII byte or a lead byte: a char boundary.
-        let len = match b[i] {
+        // (The zero bytes `load8` reads past the end are candidates too.)
+        let Some(&byte) = b.get(i) else { break };
+        let len = match byte {
             b'\n' | 0x0B | 0x0C | 0x1C | 0x1D | 0x1E => 1,
             b'\r' if b.get(i + 1) == Some(&b'\n') => 2,
             b'\r' => 1,
@@ -586,34 +946,46 @@ pub fn for_each_line<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
             0xE2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) => 3,
             _ => 0,
         };
-        if len == 0 {
-            i += 1;
-        } else {
-            f(&text[start..i]);
-            i += len;
-            start = i;
+        if len != 0 {
+            return (i, len);
         }
+        // Not a break: skip the byte, or the whole char (the count of leading
+        // ones of a lead byte is the length of its char).
+        i += (byte.leading_ones() as usize).max(1);
     }
-    if start < b.len() {
-        f(&text[start..]);
-    }
+    (b.len(), 0)
 }
 
 /// The line statistics of `text`.
 pub fn line_stats(text: &str) -> LineStats {
     let mut s = LineStats::default();
-    for_each_line(text, |line| {
-        s.lines += 1;
-        let left = line.trim_start_matches(is_py_space);
-        if left.starts_with('•') || left.starts_with('-') {
-            s.bullet_lines += 1;
-        }
-        let right = line.trim_end_matches(is_py_space);
-        if right.ends_with("...") || right.ends_with('…') {
-            s.ellipsis_lines += 1;
-        }
-    });
+    for_each_line(text, |line| count_line(&mut s, line));
     s
+}
+
+/// Counts `line` into `s`. Leading and trailing whitespace is stripped bytewise
+/// while it is ASCII; only a non-ASCII char after it needs decoding.
+#[inline(always)]
+fn count_line(s: &mut LineStats, line: &str) {
+    s.lines += 1;
+    let b = line.as_bytes();
+    let lead = b.iter().position(|&c| !is_py_space_byte(c)).unwrap_or(b.len());
+    let bullet = match b.get(lead) {
+        Some(b'-') => true,
+        Some(0x80..) => line[lead..].trim_start_matches(is_py_space).starts_with(['•', '-']),
+        _ => false,
+    };
+    let trail = b.iter().rposition(|&c| !is_py_space_byte(c)).map_or(0, |p| p + 1);
+    let ellipsis = match b.get(trail.wrapping_sub(1)) {
+        Some(b'.') => b[..trail].ends_with(b"..."),
+        Some(0x80..) => {
+            let right = line[..trail].trim_end_matches(is_py_space);
+            right.ends_with("...") || right.ends_with('…')
+        }
+        _ => false,
+    };
+    s.bullet_lines += usize::from(bullet);
+    s.ellipsis_lines += usize::from(ellipsis);
 }
 
 #[cfg(test)]
@@ -641,6 +1013,237 @@ mod tests {
         the surrounding villages. Today the old centre is a quiet place to walk, and the museum near \
         the square tells the story of the people who have lived and worked here for more than eight \
         hundred years.";
+
+    /// The straightforward tokenizer and line splitter the fast scans replace,
+    /// following the crate documentation step by step: the fast ones must
+    /// give the same tokens, lines and statistics.
+    mod reference {
+        use super::super::{is_punct, is_py_space};
+
+        pub fn tokenize(text: &str) -> Vec<&str> {
+            let mut out = Vec::new();
+            for chunk in text.split_whitespace() {
+                let b = chunk.as_bytes();
+                let (mut piece_start, mut i) = (0, 0);
+                while i < b.len() {
+                    let run = b[i..].iter().take_while(|&&x| x == b[i]).count();
+                    let len = match b[i] {
+                        b';' | b'@' | b'#' | b'$' | b'%' | b'&' | b'?' | b'!' | b'(' | b')' | b'[' | b']' | b'{'
+                        | b'}' | b'<' | b'>' | b'"' => 1,
+                        b',' | b':' => usize::from(!b.get(i + 1).is_some_and(u8::is_ascii_digit)),
+                        b'.' | b'-' if run >= 2 => run,
+                        _ if b[i..].starts_with("…".as_bytes()) => 3,
+                        _ => 0,
+                    };
+                    if len == 0 {
+                        i += 1;
+                        continue;
+                    }
+                    split_piece(&chunk[piece_start..i], &mut out);
+                    out.push(&chunk[i..i + len]);
+                    i += len;
+                    piece_start = i;
+                }
+                split_piece(&chunk[piece_start..], &mut out);
+            }
+            out
+        }
+
+        fn split_piece<'a>(piece: &'a str, out: &mut Vec<&'a str>) {
+            let word_start = piece.find(|c| !is_punct(c)).unwrap_or(piece.len());
+            let word_end =
+                piece.rfind(|c| !is_punct(c)).map_or(0, |i| i + piece[i..].chars().next().map_or(0, char::len_utf8));
+            let chars = |s: &'a str, out: &mut Vec<&'a str>| {
+                s.char_indices().for_each(|(i, c)| out.push(&s[i..i + c.len_utf8()]))
+            };
+            chars(&piece[..word_start], out);
+            if word_start < word_end {
+                let word = &piece[word_start..word_end];
+                let lower = word.to_ascii_lowercase();
+                let suffix = ["n't", "'ll", "'re", "'ve", "'s", "'m", "'d"]
+                    .into_iter()
+                    .find(|s| lower.ends_with(s) && word.len() > s.len());
+                match suffix {
+                    Some(s) => {
+                        out.push(&word[..word.len() - s.len()]);
+                        out.push(&word[word.len() - s.len()..]);
+                    }
+                    None => out.push(word),
+                }
+                chars(&piece[word_end..], out);
+            }
+        }
+
+        pub fn lines(text: &str) -> Vec<&str> {
+            let mut out = Vec::new();
+            let mut start = 0;
+            let mut chars = text.char_indices().peekable();
+            while let Some((i, c)) = chars.next() {
+                if matches!(
+                    c,
+                    '\n' | '\r'
+                        | '\u{b}'
+                        | '\u{c}'
+                        | '\u{1c}'
+                        | '\u{1d}'
+                        | '\u{1e}'
+                        | '\u{85}'
+                        | '\u{2028}'
+                        | '\u{2029}'
+                ) {
+                    out.push(&text[start..i]);
+                    start = i + c.len_utf8();
+                    if c == '\r' && chars.peek().is_some_and(|&(_, n)| n == '\n') {
+                        chars.next();
+                        start += 1;
+                    }
+                }
+            }
+            if start < text.len() {
+                out.push(&text[start..]);
+            }
+            out
+        }
+
+        pub fn line_stats(text: &str) -> [usize; 3] {
+            let lines = lines(text);
+            let bullets = lines.iter().filter(|l| l.trim_start_matches(is_py_space).starts_with(['•', '-'])).count();
+            let ellipses = lines
+                .iter()
+                .map(|l| l.trim_end_matches(is_py_space))
+                .filter(|l| l.ends_with("...") || l.ends_with('…'))
+                .count();
+            [lines.len(), bullets, ellipses]
+        }
+    }
+
+    /// Pieces that random test texts are made of: every byte class, the
+    /// always-split tokens, contractions, stop words, Unicode whitespace,
+    /// punctuation, letters and line breaks, and runs long enough for the
+    /// 8-byte steps.
+    #[rustfmt::skip]
+    const ATOMS: &[&str] = &[
+        "a", "z", "Q", "0", "9", " ", " ", "  ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e",
+        "\x1f", "\0", "\x7f", ".", "..", "...", "....", ",", ":", ";", "#", "?", "(", ")", "<", ">", "\"", "'", "`",
+        "*", "_", "/", "-", "--", "…", "n't", "N'T", "'s", "'LL", "'re", "'ve", "'m", "'d", "don", "the", "The",
+        "and", "of", "é", "ß", "日本", "한국어", "Ж", "٣", "👍", "€", "→", "«", "»", "—", "’", "•", "\u{85}", "\u{a0}",
+        "\u{2028}", "\u{2029}", "\u{3000}", "\u{2009}", "\u{200b}", "\u{feff}", "\u{80}", "ⁿ", "Ⅻ", "\u{301}", "ª",
+        "\u{10FFFF}", "1,000", "12:30", "e.g", "x-ray", "abcdefgh", "ijklmnopqrstu", "0123456789", "        ", "- ",
+        "• ", "...\n",
+    ];
+
+    /// Random texts from [`ATOMS`], from a fixed seed.
+    fn random_texts(count: usize) -> Vec<String> {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        (0..count)
+            .map(|_| {
+                let len = [8, 40, 300][next(3)];
+                // Each text favours a few atoms, so that some are dense in one kind.
+                let (base, spread) = (next(ATOMS.len()), 1 + next(ATOMS.len()));
+                (0..next(len))
+                    .map(|_| {
+                        if next(3) == 0 { ATOMS[next(ATOMS.len())] } else { ATOMS[(base + next(spread)) % ATOMS.len()] }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scans_agree_with_the_reference_on_random_texts() {
+        let configs = [
+            Config::default(),
+            Config {
+                stop_words: ["...", "#", "n't", "'s", "é", "日本", "a", "-", "\0", "abcdefghijklmnop", "ijklmnopqrstu"]
+                    .map(String::from)
+                    .to_vec(),
+                ..Config::default()
+            },
+        ];
+        let filters: Vec<_> = configs.iter().map(|c| GopherQuality::new(c.clone()).expect("valid")).collect();
+        for text in random_texts(4000) {
+            let tokens = tokenize(&text);
+            assert_eq!(tokens, reference::tokenize(&text), "{text:?}");
+            let mut lines = Vec::new();
+            for_each_line(&text, |l| lines.push(l));
+            assert_eq!(lines, reference::lines(&text), "{text:?}");
+            let l = line_stats(&text);
+            assert_eq!([l.lines, l.bullet_lines, l.ellipsis_lines], reference::line_stats(&text), "{text:?}");
+            for (f, c) in filters.iter().zip(&configs) {
+                // The statistics as the crate documentation defines them, from the tokens.
+                let symbol = |t: &&str| t.chars().all(is_punct);
+                let expected = WordStats {
+                    words: tokens.len(),
+                    non_symbol_words: tokens.iter().filter(|t| !symbol(t)).count(),
+                    non_symbol_chars: tokens.iter().filter(|t| !symbol(t)).map(|t| t.chars().count()).sum(),
+                    alpha_words: tokens.iter().filter(|t| t.chars().any(char::is_alphabetic)).count(),
+                    stop_words: tokens.iter().filter(|t| c.stop_words.iter().any(|w| w == *t)).count(),
+                    hashes: text.matches('#').count(),
+                    ellipses: text.matches("...").count() + text.matches('…').count(),
+                };
+                assert_eq!(f.word_stats(&text), expected, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_alphabetic_ranges_are_letters() {
+        for c in ('\u{80}'..='\u{D7A3}').filter(|&c| is_alphabetic(c)) {
+            assert!(c.is_alphabetic(), "{c:?}");
+        }
+        for c in ['é', 'Ā', 'ɏ', 'ぁ', 'ヺ', '一', '龥', '가', '힣'] {
+            assert!(is_alphabetic(c), "{c:?}");
+        }
+        assert!(!is_alphabetic('×') && !is_alphabetic('÷') && !is_alphabetic('’'));
+    }
+
+    #[test]
+    fn stop_words_lookup() {
+        let words: Vec<String> =
+            ["the", "the", "a", "\0", "\0\0", "abcdefgh", "abcdefghi", "é", ""].map(String::from).to_vec();
+        let stop = StopWords::new(&words);
+        let is_stop = |t: &str| {
+            // The token at the end of a longer text, and alone.
+            let text = format!("xyzxyzxyz{t}");
+            let at = text.len() - t.len();
+            let alone = stop.contains(t.as_bytes(), 0, t.len());
+            assert_eq!(stop.contains(text.as_bytes(), at, text.len()), alone, "{t:?}");
+            alone
+        };
+        for w in ["the", "a", "\0", "\0\0", "abcdefgh", "abcdefghi", "é"] {
+            assert!(is_stop(w), "{w:?}");
+        }
+        for w in ["th", "thee", "The", "b", "\0\0\0", "abcdefg", "abcdefghij", "e", "ab"] {
+            assert!(!is_stop(w), "{w:?}");
+        }
+        // Many stop words: the table grows and still finds each.
+        let many: Vec<String> = (0..500).map(|i| format!("w{i}")).collect();
+        let stop = StopWords::new(&many);
+        assert!(many.iter().all(|w| stop.contains(w.as_bytes(), 0, w.len())));
+        assert!(!stop.contains(b"w500", 0, 4));
+    }
+
+    #[test]
+    fn swar_helpers() {
+        assert_eq!(skip_alnum(b"abc", 0), 3);
+        assert_eq!(skip_alnum(b"abcdefghijklmnop q", 0), 16);
+        assert_eq!(skip_alnum(b"ab\xC3\xA9", 0), 2);
+        assert_eq!(skip_alnum(b"ab", 2), 2);
+        for (i, byte) in (0..=255u8).enumerate() {
+            let alnum = non_alnum_bytes(u64::from(byte)) & 0x80 == 0;
+            assert_eq!(alnum, byte.is_ascii_alphanumeric(), "{i}");
+            let candidate = break_bytes(u64::from(byte) << 8) & 0x8000 != 0;
+            assert_eq!(candidate, !(0x20..0x80).contains(&byte), "{i}");
+        }
+        assert_eq!(load8(b"abc", 1), u64::from_le_bytes(*b"bc\0\0\0\0\0\0"));
+        assert_eq!(load8(b"abc", 3), 0);
+    }
 
     #[test]
     fn english_prose_is_kept() {
