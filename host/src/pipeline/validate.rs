@@ -296,7 +296,7 @@ fn check_stage(
                 }
             }
         }
-        (None, Some(reference)) => {
+        (None, Some(reference)) if kind.is_some() => {
             let mut d = map.at(
                 Some(reference.span()),
                 Some(name),

@@ -16,6 +16,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Store, Trap};
 
+use super::batch::pack;
 use super::bindings::{critic, filter, generator, mapper, model, refiner, wit};
 use super::error::{CallError, PluginError};
 use super::inspect::Contract;
@@ -407,7 +408,7 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Filter(f) => Some(f.kiln_plugin_filter().call_filter(s, batch)),
+                World::Filter(f) => Some(pack(batch).and_then(|b| f.kiln_plugin_filter().call_filter(s, &b))),
                 _ => None,
             },
             |v| match v {
@@ -424,7 +425,7 @@ impl Plugin {
         let results = self.run(
             records,
             |w, s, batch| match w {
-                World::Mapper(m) => Some(m.kiln_plugin_mapper().call_transform(s, batch)),
+                World::Mapper(m) => Some(pack(batch).and_then(|b| m.kiln_plugin_mapper().call_transform(s, &b))),
                 _ => None,
             },
             |m| match m {
@@ -496,7 +497,7 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Critic(c) => Some(c.kiln_plugin_critic().call_prompts(s, batch)),
+                World::Critic(c) => Some(pack(batch).and_then(|b| c.kiln_plugin_critic().call_prompts(s, &b))),
                 _ => None,
             },
             prompt_size,
@@ -528,7 +529,7 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Refiner(r) => Some(r.kiln_plugin_refiner().call_prompts(s, batch)),
+                World::Refiner(r) => Some(pack(batch).and_then(|b| r.kiln_plugin_refiner().call_prompts(s, &b))),
                 _ => None,
             },
             prompt_size,

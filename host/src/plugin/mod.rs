@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 pub mod bindings;
 mod cache;
 mod error;
@@ -31,6 +32,7 @@ mod loaded;
 mod sandbox;
 mod state;
 
+pub use batch::pack;
 pub use bindings::wit;
 pub use cache::CompileCache;
 pub use error::{CallError, PluginError};

@@ -47,14 +47,11 @@ macro_rules! __kiln_common {
         /// One prompt per record, built by `prompt` (critics and refiners).
         #[allow(dead_code)]
         fn __kiln_prompts(
-            records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+            records: __kiln_bindings::kiln::plugin::types::RecordBatch,
             prompt: impl Fn(&$ty, &$crate::Record) -> $crate::Prompt,
         ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
             __kiln_with(|p| {
-                records
-                    .into_iter()
-                    .map(|r| __kiln_convert::prompt_out(prompt(p, &__kiln_convert::record_in(r))))
-                    .collect()
+                __kiln_convert::batch_in(records).iter().map(|r| __kiln_convert::prompt_out(prompt(p, r))).collect()
             })
         }
 
@@ -118,6 +115,28 @@ macro_rules! __kiln_common {
             pub fn records_in(rs: ::std::vec::Vec<w::DataRecord>) -> ::std::vec::Vec<$crate::Record> {
                 rs.into_iter().map(record_in).collect()
             }
+            pub fn batch_in(b: w::RecordBatch) -> ::std::vec::Vec<$crate::Record> {
+                $crate::__Packed {
+                    ids: b.ids,
+                    id_ends: b.id_ends,
+                    texts: b.texts,
+                    text_ends: b.text_ends,
+                    metadata: b.metadata,
+                    metadata_ends: b.metadata_ends,
+                    score_names: b.score_names,
+                    score_name_ends: b.score_name_ends,
+                    score_values: b.score_values,
+                    score_ends: b.score_ends,
+                    sources: b.sources,
+                    source_ends: b.source_ends,
+                    parents: b.parents,
+                    parent_ends: b.parent_ends,
+                    rounds: b.rounds,
+                    steps: b.steps,
+                    step_ends: b.step_ends,
+                }
+                .unpack()
+            }
             pub fn prompt_in(p: w::Prompt) -> $crate::Prompt {
                 $crate::Prompt {
                     messages: p
@@ -161,10 +180,10 @@ macro_rules! export_filter {
 
         impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
             fn filter(
-                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+                records: __kiln_bindings::kiln::plugin::types::RecordBatch,
             ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Verdict> {
                 use __kiln_bindings::kiln::plugin::types::Verdict as W;
-                let records = __kiln_convert::records_in(records);
+                let records = __kiln_convert::batch_in(records);
                 __kiln_with(|p| <$ty as $crate::Filter>::filter_batch(p, &records))
                     .into_iter()
                     .map(|v| match v {
@@ -185,13 +204,13 @@ macro_rules! export_mapper {
 
         impl __kiln_bindings::exports::kiln::plugin::mapper::Guest for __KilnExport {
             fn transform(
-                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+                records: __kiln_bindings::kiln::plugin::types::RecordBatch,
             ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Mapped> {
                 use __kiln_bindings::kiln::plugin::types::Mapped as W;
                 __kiln_with(|p| {
-                    records
+                    __kiln_convert::batch_in(records)
                         .into_iter()
-                        .map(|r| match <$ty as $crate::Mapper>::map(p, __kiln_convert::record_in(r)) {
+                        .map(|r| match <$ty as $crate::Mapper>::map(p, r) {
                             $crate::Mapped::Keep(r) => W::Keep(__kiln_convert::record_out(r)),
                             $crate::Mapped::Drop(reason) => W::Drop(reason),
                         })
@@ -253,7 +272,7 @@ macro_rules! export_critic {
 
         impl __kiln_bindings::exports::kiln::plugin::critic::Guest for __KilnExport {
             fn prompts(
-                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+                records: __kiln_bindings::kiln::plugin::types::RecordBatch,
             ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
                 __kiln_prompts(records, |p, r| <$ty as $crate::Critic>::prompt(p, r))
             }
@@ -289,7 +308,7 @@ macro_rules! export_refiner {
 
         impl __kiln_bindings::exports::kiln::plugin::refiner::Guest for __KilnExport {
             fn prompts(
-                records: ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::DataRecord>,
+                records: __kiln_bindings::kiln::plugin::types::RecordBatch,
             ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Prompt> {
                 __kiln_prompts(records, |p, r| <$ty as $crate::Refiner>::prompt(p, r))
             }

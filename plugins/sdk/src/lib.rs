@@ -37,11 +37,15 @@
 //! The contract a plugin implements is `wit/kiln.wit` (package
 //! `kiln:plugin@0.1.0`); see `wit/README.md` for its guarantees.
 
+mod batch;
 mod export;
 pub mod log;
 mod types;
 
 pub use types::*;
+
+#[doc(hidden)]
+pub use batch::Packed as __Packed;
 
 #[doc(hidden)]
 pub use serde_json as __serde_json;

@@ -8,7 +8,7 @@ wit_bindgen::generate!({
 });
 
 use exports::kiln::plugin::{filter, plugin};
-use kiln::plugin::types::{DataRecord, PluginInfo, PluginKind, Verdict};
+use kiln::plugin::types::{PluginInfo, PluginKind, RecordBatch, Verdict};
 
 struct Greedy;
 
@@ -28,9 +28,13 @@ impl plugin::Guest for Greedy {
 }
 
 impl filter::Guest for Greedy {
-    fn filter(records: Vec<DataRecord>) -> Vec<Verdict> {
+    fn filter(records: RecordBatch) -> Vec<Verdict> {
         let token = kiln_test::vault::secrets::get("api-key");
-        records.iter().map(|_| if token.is_empty() { Verdict::Keep } else { Verdict::Drop(token.clone()) }).collect()
+        records
+            .id_ends
+            .iter()
+            .map(|_| if token.is_empty() { Verdict::Keep } else { Verdict::Drop(token.clone()) })
+            .collect()
     }
 }
 
