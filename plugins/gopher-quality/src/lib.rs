@@ -20,7 +20,7 @@
 //! | `max_bullet_lines_ratio` | `0.9` | the share of lines starting (after leading whitespace) with `•` or `-` is above |
 //! | `max_ellipsis_lines_ratio` | `0.3` | the share of lines ending (before trailing whitespace) with `...` or `…` is above |
 //! | `max_non_alpha_words_ratio` | `0.8` | the share of words with at least one alphabetic char is *below* (datatrove's name, kept) |
-//! | `min_stop_words` | `2` | fewer words are stop words |
+//! | `min_stop_words` | `2` | fewer *distinct* stop words occur (`the the` counts once, as in datatrove) |
 //! | `stop_words` | `the be to of and that have with` | (the stop word list) |
 //!
 //! `#`, `...` and `…` are counted in the raw text (`...` non-overlapping, as
@@ -205,7 +205,7 @@ pub struct WordStats {
     pub non_symbol_chars: usize,
     /// Tokens with at least one alphabetic char.
     pub alpha_words: usize,
-    /// Tokens that are stop words.
+    /// Distinct stop words among the tokens (datatrove: `len(stop_words & set(words))`).
     pub stop_words: usize,
     /// `#` in the text. Each is a token of its own, so they are counted here.
     pub hashes: usize,
@@ -583,34 +583,80 @@ impl StopWords {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
     }
 
-    /// Whether `b[start..end]` (1 to 8 bytes) is a stop word. (Out of line:
-    /// inlined, its loop makes the scanning loop slower under Wasmtime.)
-    #[inline(never)]
+    /// Whether `b[start..end]` (1 to 8 bytes) is a stop word.
     fn contains_short(&self, b: &[u8], start: usize, end: usize) -> bool {
+        self.find_short(b, start, end).is_some()
+    }
+
+    /// The slot of the stop word `b[start..end]` (1 to 8 bytes), if it is one.
+    /// (Out of line: inlined, its loop makes the scanning loop slower under Wasmtime.)
+    #[inline(never)]
+    fn find_short(&self, b: &[u8], start: usize, end: usize) -> Option<usize> {
         let (key, len) = (Self::key(b, start, end), (end - start) as u8);
         let mut slot = self.slot(key);
         // The table is never full, so an empty slot ends the search.
         loop {
             match self.key_lens[slot] {
-                0 => return false,
-                l if l == len && self.keys[slot] == key => return true,
+                0 => return None,
+                l if l == len && self.keys[slot] == key => return Some(slot),
                 _ => slot = (slot + 1) & (self.keys.len() - 1),
             }
         }
     }
 
-    /// Whether the token `b[start..end]` is a stop word.
+    /// Which stop word the token `b[start..end]` is, as a number below
+    /// [`StopWords::ids`], if it is one.
     #[inline(always)]
-    fn contains(&self, b: &[u8], start: usize, end: usize) -> bool {
+    fn find(&self, b: &[u8], start: usize, end: usize) -> Option<usize> {
         let first = b.get(start).copied().unwrap_or(0);
         let len = end - start;
         if self.lens[usize::from(first)] & (1 << len.min(63)) == 0 {
-            return false;
+            return None;
         }
         if len <= 8 {
-            self.contains_short(b, start, end)
+            self.find_short(b, start, end)
         } else {
-            b.get(start..end).is_some_and(|t| self.long.iter().any(|w| w.as_bytes() == t))
+            let t = b.get(start..end)?;
+            self.long.iter().position(|w| w.as_bytes() == t).map(|i| self.keys.len() + i)
+        }
+    }
+
+    /// Whether the token `b[start..end]` is a stop word.
+    #[cfg(test)]
+    fn contains(&self, b: &[u8], start: usize, end: usize) -> bool {
+        self.find(b, start, end).is_some()
+    }
+
+    /// How many numbers [`StopWords::find`] can return.
+    fn ids(&self) -> usize {
+        self.keys.len() + self.long.len()
+    }
+}
+
+/// Which stop words a document has shown: datatrove counts *distinct* stop
+/// words (`len(stop_words & set(words))`), not stop-word tokens.
+struct SeenStopWords {
+    /// Stop words with an id below 128.
+    small: u128,
+    /// The others (only for lists of more than ~30 stop words).
+    big: Vec<bool>,
+}
+
+impl SeenStopWords {
+    fn new(ids: usize) -> Self {
+        SeenStopWords { small: 0, big: if ids > 128 { vec![false; ids - 128] } else { Vec::new() } }
+    }
+
+    /// Marks `id` seen; true when it was not seen before.
+    #[inline(always)]
+    fn insert(&mut self, id: usize) -> bool {
+        if id < 128 {
+            let bit = 1u128 << id;
+            let new = self.small & bit == 0;
+            self.small |= bit;
+            new
+        } else {
+            self.big.get_mut(id - 128).is_some_and(|seen| !std::mem::replace(seen, true))
         }
     }
 }
@@ -634,8 +680,10 @@ struct StatsSink<'f> {
     non_alpha_words: usize,
     /// Symbol tokens with an alphabetic char (`ⁿ` is punctuation and a letter).
     alpha_symbols: usize,
-    /// Stop words.
+    /// Distinct stop words seen.
     stop: usize,
+    /// Which ones.
+    seen: SeenStopWords,
     /// `#` tokens.
     hashes: usize,
     /// `...` in runs of dots, and `…`.
@@ -645,6 +693,7 @@ struct StatsSink<'f> {
 impl<'f> StatsSink<'f> {
     fn new(stop_words: &'f StopWords) -> Self {
         StatsSink {
+            seen: SeenStopWords::new(stop_words.ids()),
             stop_words,
             symbols: 0,
             words: 0,
@@ -709,7 +758,9 @@ impl<'a> TokenSink<'a> for StatsSink<'_> {
         } else if first >= 0x80 {
             self.non_ascii_symbol(&text[start..end]);
         }
-        if self.stop_words.contains(b, start, end) {
+        if let Some(id) = self.stop_words.find(b, start, end)
+            && self.seen.insert(id)
+        {
             self.stop += 1;
         }
     }
@@ -723,7 +774,9 @@ impl<'a> TokenSink<'a> for StatsSink<'_> {
         } else {
             self.unusual_word(&text[start..end], ascii);
         }
-        if self.stop_words.contains(b, start, end) {
+        if let Some(id) = self.stop_words.find(b, start, end)
+            && self.seen.insert(id)
+        {
             self.stop += 1;
         }
     }
@@ -1183,7 +1236,13 @@ mod tests {
                     non_symbol_words: tokens.iter().filter(|t| !symbol(t)).count(),
                     non_symbol_chars: tokens.iter().filter(|t| !symbol(t)).map(|t| t.chars().count()).sum(),
                     alpha_words: tokens.iter().filter(|t| t.chars().any(char::is_alphabetic)).count(),
-                    stop_words: tokens.iter().filter(|t| c.stop_words.iter().any(|w| w == *t)).count(),
+                    stop_words: c
+                        .stop_words
+                        .iter()
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .filter(|w| tokens.contains(&w.as_str()))
+                        .count(),
                     hashes: text.matches('#').count(),
                     ellipses: text.matches("...").count() + text.matches('…').count(),
                 };
@@ -1326,7 +1385,7 @@ mod tests {
     #[test]
     fn above_average_word_length_threshold() {
         // 2 × 3 + 2 × 17 + 46 × 10 = 500 chars over 50 words: mean exactly 10.
-        let mut w = vec!["the", "the", "abcdefghijklmnopq", "abcdefghijklmnopq"];
+        let mut w = vec!["the", "and", "abcdefghijklmnopq", "abcdefghijklmnopq"];
         w.extend(std::iter::repeat_n("abcdefghij", 46));
         assert_eq!(check(&w.join(" ")), None);
         w[10] = "abcdefghijk";
@@ -1336,8 +1395,20 @@ mod tests {
     #[test]
     fn average_word_length_counts_chars_not_bytes() {
         // "äöü" has 3 chars and 6 bytes.
-        let w: Vec<&str> = (0..50).map(|i| if i < 2 { "the" } else { "äöü" }).collect();
+        let w: Vec<&str> = (0..50).map(|i| ["the", "and"].get(i).copied().unwrap_or("äöü")).collect();
         assert_eq!(check(&w.join(" ")), None);
+    }
+
+    #[test]
+    fn stop_words_count_once_each_as_in_datatrove() {
+        // Fifty words, two of them stop words: `the the` is one distinct stop word.
+        let text = |a: &str, b: &str| {
+            let mut w = vec![a, b];
+            w.extend(std::iter::repeat_n("word", 48));
+            w.join(" ")
+        };
+        assert_eq!(check(&text("the", "the")), Some("gopher_enough_stop_words"));
+        assert_eq!(check(&text("the", "of")), None);
     }
 
     #[test]
