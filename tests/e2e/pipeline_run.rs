@@ -34,6 +34,7 @@ fn write_pipeline(dir: &Path, input: &Path) -> PathBuf {
     let toml = format!(
         r#"[pipeline]
 name = "resume-test"
+seed = 3
 chunk_size = 100
 work_dir = "work"
 
@@ -51,6 +52,16 @@ batch_size = 32
 name = "pii"
 kind = "map"
 plugin = "{pii}"
+
+[[stage]]
+name = "no-email"
+kind = "threshold"
+config = {{ score = "pii_email", max = 0, missing = "keep" }}
+
+[[stage]]
+name = "half"
+kind = "sample"
+config = {{ fraction = 0.5 }}
 
 [[stage]]
 name = "dedup"
@@ -113,13 +124,16 @@ fn a_run_accounts_for_every_line_and_deduplicates_across_chunks() {
     assert_eq!(files[1].1.lines().count() as u64, rejected);
     assert_eq!(files[2].1.lines().count() as u64, quarantined);
     assert!(quarantined >= 19, "the malformed lines are quarantined: {quarantined}");
-    let dedup = &s["stages"][2];
+    let dedup = &s["stages"][4];
+    let half = &s["stages"][3];
+    let (half_in, half_kept) = (half["input"].as_u64().expect("n"), half["kept"].as_u64().expect("n"));
+    assert!(half_kept * 3 > half_in && half_kept * 3 < 2 * half_in, "sample keeps about half: {half}");
     assert!(dedup["rejected"]["duplicate"].as_u64().unwrap_or(0) > 0, "cross-chunk duplicates found: {dedup}");
     assert!(files[1].1.contains("\"reason\":\"duplicate of "), "rejections name the kept twin");
     // Kept records carry their lineage through every stage.
     let first: serde_json::Value =
         serde_json::from_str(files[0].1.lines().next().expect("a kept record")).expect("json");
-    assert_eq!(first["lineage"]["steps"].as_array().map(Vec::len), Some(2), "{first}");
+    assert_eq!(first["lineage"]["steps"].as_array().map(Vec::len), Some(2), "plugin stages record their step: {first}");
 
     // Running a finished pipeline again changes nothing.
     let again = kiln_run(&pipeline, None, false);

@@ -92,18 +92,22 @@ pub enum InputFormat {
     Parquet,
 }
 
-/// `[models.<name>]`.
+/// `[models.<name>]`: a model backend.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, tag = "backend", rename_all = "lowercase")]
-pub enum ModelConfig {
-    /// An embedded model plugin (the `model` world).
-    Wasm {
-        /// The component.
-        plugin: PluginRef,
-        /// Its configuration.
-        #[serde(default)]
-        config: toml::Table,
-    },
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `wasm`: an embedded model plugin (the `model` world). Servers
+    /// (`openai`) come with the model backends.
+    pub backend: Spanned<String>,
+    /// The model plugin, for `backend = "wasm"`.
+    #[serde(default)]
+    pub plugin: Option<PluginRef>,
+    /// The backend's (or plugin's) configuration.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Resource limits of the model plugin.
+    #[serde(default)]
+    pub limits: PluginLimits,
 }
 
 /// A plugin reference as written: a path, or a table with a path and a pinned
@@ -165,7 +169,8 @@ pub enum OnError {
 pub struct StageConfig {
     /// Unique name, used in outputs, lineage and reports.
     pub name: Spanned<String>,
-    /// What the stage does: `filter` or `map` (with a plugin), or the built-in `dedup`.
+    /// What the stage does: `filter` or `map` (with a plugin), or a built-in:
+    /// `dedup`, `threshold`, `sample`.
     pub kind: Spanned<String>,
     /// The plugin, for plugin-backed kinds.
     #[serde(default)]

@@ -306,7 +306,17 @@ async fn run_stage(
             chunk.state.push((state_role(&stage.name), added));
             outcomes
         }
-        (None, kind) => {
+        (_, StageKind::Threshold | StageKind::Sample) => {
+            // Stateless built-ins: no plugin, no state.
+            let Some(builtin) = stage.builtin.clone() else {
+                return Err(RunError::Runtime(format!("stage `{}` has no configuration", stage.name)));
+            };
+            let name = stage.name.clone();
+            tokio::task::spawn_blocking(move || builtin.apply(&name, records))
+                .await
+                .map_err(|e| RunError::Runtime(e.to_string()))?
+        }
+        (None, kind @ (StageKind::Filter | StageKind::Map)) => {
             return Err(RunError::Runtime(format!("stage `{}` of kind {kind:?} has no plugin", stage.name)));
         }
     };

@@ -7,6 +7,7 @@
 //! or mismatched plugins, rejected plugin configs, inputs that match nothing —
 //! and reports them all at once, each with file, line and column.
 
+pub mod builtin;
 pub mod config;
 pub mod dedup;
 mod diagnostic;

@@ -9,10 +9,11 @@
 //! from the cache) here, so that `kiln validate` catches everything a run would
 //! before any work starts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::config::{InputConfig, InputFormat, OnError, OutputConfig, PipelineFile, StageConfig};
+use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
+use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputConfig, PipelineFile, StageConfig};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
 use crate::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox};
 
@@ -25,19 +26,28 @@ pub enum StageKind {
     Map,
     /// Built-in: drop records whose normalised text an earlier record had.
     Dedup,
+    /// Built-in: keep records whose score lies within bounds.
+    Threshold,
+    /// Built-in: keep a seeded, deterministic fraction of records.
+    Sample,
 }
 
 impl StageKind {
     /// Every stage kind, as written in a pipeline file.
-    pub const NAMES: [(&'static str, StageKind); 3] =
-        [("filter", StageKind::Filter), ("map", StageKind::Map), ("dedup", StageKind::Dedup)];
+    pub const NAMES: [(&'static str, StageKind); 5] = [
+        ("filter", StageKind::Filter),
+        ("map", StageKind::Map),
+        ("dedup", StageKind::Dedup),
+        ("threshold", StageKind::Threshold),
+        ("sample", StageKind::Sample),
+    ];
 
     /// The plugin kind the stage needs.
     pub fn plugin_kind(self) -> Option<PluginKind> {
         match self {
             StageKind::Filter => Some(PluginKind::Filter),
             StageKind::Map => Some(PluginKind::Mapper),
-            StageKind::Dedup => None,
+            StageKind::Dedup | StageKind::Threshold | StageKind::Sample => None,
         }
     }
 }
@@ -51,6 +61,8 @@ pub struct Stage {
     pub kind: StageKind,
     /// Its loaded, configured plugin.
     pub plugin: Option<Plugin>,
+    /// Its configuration, for the stateless built-ins.
+    pub builtin: Option<Builtin>,
     /// Records per call.
     pub batch_size: usize,
     /// Parallel instances.
@@ -87,6 +99,8 @@ pub struct Pipeline {
     pub inputs: Vec<Input>,
     /// Stages, in order.
     pub stages: Vec<Stage>,
+    /// Model backends by name (loaded model plugins).
+    pub models: BTreeMap<String, Plugin>,
     /// Output directory (absolute).
     pub output_dir: PathBuf,
     /// Input lines per committed chunk.
@@ -134,9 +148,18 @@ impl Pipeline {
                 ));
                 errors.push(d);
             }
-            match check_stage(&map, &base, stage, sandbox) {
+            match check_stage(&map, &base, stage, sandbox, file.pipeline.seed) {
                 Ok(s) => stages.push(s),
                 Err(mut ds) => errors.append(&mut ds),
+            }
+        }
+        let mut models = BTreeMap::new();
+        for (name, model) in &file.models {
+            match check_model(&map, &base, name, model, sandbox) {
+                Ok(plugin) => {
+                    models.insert(name.clone(), plugin);
+                }
+                Err(d) => errors.push(d),
             }
         }
         if file.pipeline.chunk_size == 0 {
@@ -158,6 +181,7 @@ impl Pipeline {
             work_dir: absolute(&base, &file.pipeline.work_dir),
             inputs,
             stages,
+            models,
             output_dir: output_dir(&base, &file.output),
             chunk_size: file.pipeline.chunk_size,
             source: text.to_string(),
@@ -244,11 +268,73 @@ fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<
     Ok(Input { files, format, text_field: input.text_field.clone(), id_field: input.id_field.clone() })
 }
 
+/// Loads a `[models.<name>]` backend.
+fn check_model(
+    map: &SourceMap<'_>,
+    base: &Path,
+    name: &str,
+    model: &ModelConfig,
+    sandbox: &Sandbox,
+) -> Result<Plugin, Diagnostic> {
+    let backend = model.backend.get_ref().as_str();
+    let at = |span, message: String| {
+        let mut d = map.at(Some(span), None, format!("model `{name}`: {message}"));
+        d.hint = Some(
+            "`backend = \"wasm\"` with `plugin = \"path/to/model.wasm\"`; server backends come with a later release"
+                .into(),
+        );
+        d
+    };
+    if backend != "wasm" {
+        return Err(at(model.backend.span(), format!("unknown or unavailable backend `{backend}`")));
+    }
+    let Some(reference) = &model.plugin else {
+        return Err(at(model.backend.span(), "a `wasm` model needs a `plugin`".into()));
+    };
+    let options = LoadOptions {
+        stage: format!("models.{name}"),
+        expect_kind: Some(PluginKind::Model),
+        sha256: reference.get_ref().sha256().map(str::to_string),
+        config: serde_json::to_string(&model.config).unwrap_or_else(|_| "{}".into()),
+        limits: model.limits.clone(),
+    };
+    sandbox
+        .load(&base.join(reference.get_ref().path()), options)
+        .map_err(|e| map.at(Some(reference.span()), None, e.to_string()))
+}
+
+/// The configuration of a stateless built-in stage, checked.
+fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64) -> Result<Option<Builtin>, String> {
+    let config = stage.config.clone();
+    let invalid = |e: toml::de::Error| format!("invalid config: {}", e.message());
+    match kind {
+        StageKind::Threshold => {
+            let t: ThresholdConfig = config.try_into().map_err(invalid)?;
+            t.check()?;
+            Ok(Some(Builtin::Threshold(t)))
+        }
+        StageKind::Sample => {
+            let c: SampleConfig = config.try_into().map_err(invalid)?;
+            c.check()?;
+            Ok(Some(Builtin::Sample { config: c, seed }))
+        }
+        StageKind::Dedup => {
+            let c: super::dedup::DedupConfig = config.try_into().map_err(invalid)?;
+            if c.method != "exact" {
+                return Err(format!("dedup method `{}` is not available yet; use `exact`", c.method));
+            }
+            Ok(None)
+        }
+        StageKind::Filter | StageKind::Map => Ok(None),
+    }
+}
+
 fn check_stage(
     map: &SourceMap<'_>,
     base: &Path,
     stage: &StageConfig,
     sandbox: &Sandbox,
+    seed: u64,
 ) -> Result<Stage, Vec<Diagnostic>> {
     let name = stage.name.get_ref().as_str();
     let mut errors = Vec::new();
@@ -307,27 +393,20 @@ fn check_stage(
         }
         _ => {}
     }
-    if kind == Some(StageKind::Dedup) {
-        let parsed: Result<super::dedup::DedupConfig, _> = stage.config.clone().try_into();
-        match parsed {
-            Ok(c) if c.method == "exact" => {}
-            Ok(c) => errors.push(map.at(
-                Some(stage.kind.span()),
-                Some(name),
-                format!("dedup method `{}` is not available yet; use `exact`", c.method),
-            )),
-            Err(e) => errors.push(map.at(
-                Some(stage.kind.span()),
-                Some(name),
-                format!("invalid dedup config: {}", e.message()),
-            )),
+    let builtin = match kind.map(|k| check_builtin(k, stage, seed)) {
+        Some(Err(message)) => {
+            errors.push(map.at(Some(stage.kind.span()), Some(name), message));
+            None
         }
-    }
+        Some(Ok(b)) => b,
+        None => None,
+    };
     match kind {
         Some(kind) if errors.is_empty() => Ok(Stage {
             name: name.to_string(),
             kind,
             plugin,
+            builtin,
             batch_size: stage.batch_size,
             concurrency: stage
                 .concurrency

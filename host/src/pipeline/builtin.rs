@@ -1,0 +1,194 @@
+//! Built-in stateless stages that need no plugin: `threshold` (keep records
+//! whose score lies within bounds) and `sample` (keep a seeded, deterministic
+//! fraction of records).
+
+use serde::Deserialize;
+
+use crate::record::Record;
+use crate::run::{Outcome, Rejected, Rejection};
+
+/// What a threshold stage does with a record that lacks the score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// Reject it with reason `threshold:<score>:missing` (default).
+    #[default]
+    Reject,
+    /// Keep it.
+    Keep,
+}
+
+/// `config` of a `threshold` stage: `score` within `[min, max]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdConfig {
+    /// The score to test, e.g. `quality`.
+    pub score: String,
+    /// Lowest value kept (inclusive).
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Highest value kept (inclusive).
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Records without the score.
+    #[serde(default)]
+    pub missing: Missing,
+}
+
+impl ThresholdConfig {
+    /// Checks that the bounds make sense.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.min, self.max) {
+            (None, None) => Err("give `min`, `max` or both".into()),
+            (Some(lo), Some(hi)) if lo > hi => Err(format!("min ({lo}) is greater than max ({hi})")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Why `record` is rejected, if it is.
+    fn reject(&self, record: &Record) -> Option<String> {
+        let name = &self.score;
+        match record.scores.get(name) {
+            None => (self.missing == Missing::Reject).then(|| format!("threshold:{name}:missing")),
+            Some(v) if self.min.is_some_and(|m| *v < m) => Some(format!("threshold:{name}:below-min")),
+            Some(v) if self.max.is_some_and(|m| *v > m) => Some(format!("threshold:{name}:above-max")),
+            Some(v) if v.is_nan() => Some(format!("threshold:{name}:nan")),
+            Some(_) => None,
+        }
+    }
+}
+
+/// `config` of a `sample` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Share of records kept, in `[0, 1]`.
+    pub fraction: f64,
+}
+
+impl SampleConfig {
+    /// Checks the fraction.
+    pub fn check(&self) -> Result<(), String> {
+        if (0.0..=1.0).contains(&self.fraction) {
+            Ok(())
+        } else {
+            Err(format!("fraction must be between 0 and 1, not {}", self.fraction))
+        }
+    }
+}
+
+/// A built-in stateless stage, configured.
+#[derive(Debug, Clone)]
+pub enum Builtin {
+    /// Keep records whose score lies within bounds.
+    Threshold(ThresholdConfig),
+    /// Keep a deterministic fraction of records: those whose id hashes (with
+    /// the pipeline's seed and the stage's name) below `fraction`.
+    Sample {
+        /// The configuration.
+        config: SampleConfig,
+        /// The pipeline's seed.
+        seed: u64,
+    },
+}
+
+impl Builtin {
+    /// Runs the stage over records: one outcome per record.
+    pub fn apply(&self, stage: &str, records: Vec<Record>) -> Vec<Outcome> {
+        records
+            .into_iter()
+            .map(|record| {
+                let reason = match self {
+                    Builtin::Threshold(t) => t.reject(&record),
+                    Builtin::Sample { config, seed } => {
+                        let key = format!("{seed}\0{stage}\0{}", record.id);
+                        let h = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
+                        let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+                        (u >= config.fraction).then(|| "sample:not-selected".to_string())
+                    }
+                };
+                match reason {
+                    None => Outcome::Kept(record),
+                    Some(reason) => Outcome::Rejected(Rejected {
+                        record,
+                        rejected: Rejection {
+                            stage: stage.to_string(),
+                            plugin: format!("builtin:{}", self.name()),
+                            reason,
+                        },
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Builtin::Threshold(_) => "threshold",
+            Builtin::Sample { .. } => "sample",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_score(id: &str, v: Option<f64>) -> Record {
+        let mut r = Record::new(id, "t");
+        if let Some(v) = v {
+            r.scores.insert("q".into(), v);
+        }
+        r
+    }
+
+    fn reasons(outcomes: &[Outcome]) -> Vec<Option<String>> {
+        outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Rejected(r) => Some(r.rejected.reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn thresholds_are_inclusive_and_name_the_failure() {
+        let t = ThresholdConfig { score: "q".into(), min: Some(0.5), max: Some(1.0), missing: Missing::Reject };
+        t.check().expect("valid");
+        let out = Builtin::Threshold(t).apply(
+            "th",
+            vec![
+                with_score("a", Some(0.5)),
+                with_score("b", Some(0.4)),
+                with_score("c", Some(1.5)),
+                with_score("d", None),
+            ],
+        );
+        assert_eq!(
+            reasons(&out),
+            vec![
+                None,
+                Some("threshold:q:below-min".into()),
+                Some("threshold:q:above-max".into()),
+                Some("threshold:q:missing".into())
+            ]
+        );
+        let bad = ThresholdConfig { score: "q".into(), min: None, max: None, missing: Missing::Keep };
+        assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn sampling_is_deterministic_and_close_to_the_fraction() {
+        let records = || (0..10_000).map(|i| Record::new(format!("r{i}"), "t")).collect::<Vec<_>>();
+        let sample = Builtin::Sample { config: SampleConfig { fraction: 0.1 }, seed: 7 };
+        let kept = |out: &[Outcome]| out.iter().filter(|o| matches!(o, Outcome::Kept(_))).count();
+        let first = sample.apply("s", records());
+        let n = kept(&first);
+        assert!((900..1100).contains(&n), "kept {n} of 10000");
+        assert_eq!(reasons(&sample.apply("s", records())), reasons(&first), "same seed, same sample");
+        let other = Builtin::Sample { config: SampleConfig { fraction: 0.1 }, seed: 8 };
+        assert_ne!(reasons(&other.apply("s", records())), reasons(&first), "another seed, another sample");
+        assert!(SampleConfig { fraction: 1.5 }.check().is_err());
+    }
+}
