@@ -207,3 +207,39 @@ fn an_unwritable_output_directory_stops_the_run_before_any_work() {
     assert!(stderr.contains("cannot create the output directory") && stderr.contains("input.jsonl/out"), "{stderr}");
     assert!(!dir.path().join("work/manifest.json").exists(), "no chunk was committed");
 }
+
+#[test]
+fn parquet_outputs_read_back_as_parquet_inputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_input(dir.path());
+    let first = write_pipeline(dir.path(), &input);
+    let text =
+        std::fs::read_to_string(&first).expect("read").replace("dir = \"out\"", "dir = \"out\"\nformat = \"parquet\"");
+    std::fs::write(&first, text).expect("write");
+    let out = kiln_run(&first, None, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept = dir.path().join("out/kept.parquet");
+    assert!(kept.is_file() && dir.path().join("out/rejected.parquet").is_file());
+    let kept_count = stats(dir.path())["kept"].as_u64().expect("n");
+
+    // Read the Parquet output back as the input of a second pipeline.
+    let second_dir = dir.path().join("second");
+    std::fs::create_dir_all(&second_dir).expect("mkdir");
+    let second = second_dir.join("pipeline.toml");
+    let toml = format!(
+        "[pipeline]\nname = \"reread\"\n\n[[input]]\npath = \"{}\"\n\n[[stage]]\nname = \"dedup\"\nkind = \"dedup\"\n\n[output]\ndir = \"out\"\n",
+        kept.display()
+    );
+    std::fs::write(&second, toml).expect("write");
+    let out = kiln_run(&second, None, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = stats(&second_dir);
+    assert_eq!(s["input_lines"].as_u64(), Some(kept_count), "every kept row is read back");
+    assert_eq!(s["kept"].as_u64(), Some(kept_count), "and none is a duplicate");
+    let reread = std::fs::read_to_string(second_dir.join("out/kept.jsonl")).expect("kept");
+    let first_kept: serde_json::Value = serde_json::from_str(reread.lines().next().expect("a record")).expect("json");
+    assert!(
+        first_kept["metadata"]["lineage"].is_string(),
+        "the first run's fields come back as metadata: {first_kept}"
+    );
+}

@@ -17,8 +17,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
 
+use super::config::OutputFormat;
 use super::dedup::ExactDedup;
 use super::input::{InputError, InputItem, InputStream, count_lines};
+use super::parquet_io::jsonl_to_parquet;
 use super::progress::Progress;
 use super::stats::{RunStats, StageStats};
 use super::validate::{Pipeline, Stage, StageKind};
@@ -385,7 +387,23 @@ fn finish(
 ) -> Result<RunSummary, RunError> {
     let out = &pipeline.output_dir;
     for role in ChunkFile::ALL {
-        work.assemble(&manifest, role.name(), &out.join(format!("{}.jsonl", role.name())))?;
+        let jsonl = out.join(format!("{}.jsonl", role.name()));
+        match pipeline.output_format {
+            OutputFormat::Jsonl => {
+                work.assemble(&manifest, role.name(), &jsonl)?;
+            }
+            OutputFormat::Parquet => {
+                let assembled = pipeline.work_dir.join(format!("assembled-{}.jsonl", role.name()));
+                work.assemble(&manifest, role.name(), &assembled)?;
+                let target = out.join(format!("{}.parquet", role.name()));
+                let tmp = out.join(format!("{}.parquet.tmp", role.name()));
+                jsonl_to_parquet(&assembled, &tmp)
+                    .map_err(|e| RunError::Runtime(format!("writing {}: {e}", target.display())))?;
+                std::fs::rename(&tmp, &target).map_err(|error| {
+                    RunError::WorkDir(WorkDirError::Io { action: "cannot rename into", path: target.clone(), error })
+                })?;
+            }
+        }
     }
     let mut stats = RunStats { pipeline: pipeline.name.clone(), ..Default::default() };
     stats.stages = pipeline.stages.iter().map(|s| StageStats::new(&s.name)).collect();

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::config::InputFormat;
+use super::parquet_io::ParquetRows;
 use super::validate::Input;
 use crate::record::{LineError, Record};
 use crate::run::Quarantined;
@@ -40,14 +42,22 @@ struct OpenFile {
     name: String,
     lines: std::io::Lines<Box<dyn BufRead + Send>>,
     line: usize,
+    text_field: String,
+    id_field: String,
 }
 
-/// The lines of all inputs, in order.
+/// The file being read, by format.
+enum Current {
+    Lines(OpenFile),
+    Parquet(Box<ParquetRows>),
+}
+
+/// The items (lines or rows) of all inputs, in order.
 pub struct InputStream<'a> {
     inputs: &'a [Input],
     input: usize,
     file: usize,
-    current: Option<OpenFile>,
+    current: Option<Current>,
 }
 
 impl<'a> InputStream<'a> {
@@ -56,49 +66,65 @@ impl<'a> InputStream<'a> {
         InputStream { inputs, input: 0, file: 0, current: None }
     }
 
-    /// Skips `n` lines (already processed by an earlier run).
+    /// Skips `n` items (already processed by an earlier run).
     pub fn skip_lines(&mut self, n: u64) -> Result<(), InputError> {
         for _ in 0..n {
-            if self.next_line()?.is_none() {
+            if self.next_item()?.is_none() {
                 break;
             }
         }
         Ok(())
     }
 
-    /// The next line as (source name, 1-based line number, text).
-    fn next_line(&mut self) -> Result<Option<(String, usize, String)>, InputError> {
+    /// Opens the next file, or returns false at the end of the inputs.
+    fn open_next(&mut self) -> Result<bool, InputError> {
         loop {
-            if let Some(open) = self.current.as_mut() {
-                match open.lines.next() {
-                    Some(Ok(line)) => {
-                        open.line += 1;
-                        return Ok(Some((open.name.clone(), open.line, line)));
-                    }
-                    Some(Err(source)) => {
-                        return Err(InputError { path: PathBuf::from(open.name.as_str()), error: source });
-                    }
-                    None => self.current = None,
-                }
-            }
-            let Some(input) = self.inputs.get(self.input) else { return Ok(None) };
+            let Some(input) = self.inputs.get(self.input) else { return Ok(false) };
             let Some(path) = input.files.get(self.file) else {
                 self.input += 1;
                 self.file = 0;
                 continue;
             };
             self.file += 1;
-            let reader = open(path)?;
-            self.current = Some(OpenFile { name: display_name(path), lines: reader.lines(), line: 0 });
+            self.current = Some(match input.format {
+                InputFormat::Jsonl => Current::Lines(OpenFile {
+                    name: display_name(path),
+                    lines: open(path)?.lines(),
+                    line: 0,
+                    text_field: input.text_field.clone(),
+                    id_field: input.id_field.clone(),
+                }),
+                InputFormat::Parquet => {
+                    Current::Parquet(Box::new(ParquetRows::open(path, &input.text_field, &input.id_field)?))
+                }
+            });
+            return Ok(true);
         }
     }
 
-    /// The next item, with the input it came from, or `None` at the end.
+    /// The next item, or `None` at the end.
     pub fn next_item(&mut self) -> Result<Option<InputItem>, InputError> {
-        let input_index = self.input;
-        let Some((source, line_no, line)) = self.next_line()? else { return Ok(None) };
-        let input = &self.inputs[input_index.min(self.inputs.len().saturating_sub(1))];
-        Ok(Some(parse_line(&line, &source, line_no, &input.text_field, &input.id_field)))
+        loop {
+            match self.current.as_mut() {
+                Some(Current::Lines(f)) => match f.lines.next() {
+                    Some(Ok(line)) => {
+                        f.line += 1;
+                        return Ok(Some(parse_line(&line, &f.name, f.line, &f.text_field, &f.id_field)));
+                    }
+                    Some(Err(error)) => return Err(InputError { path: PathBuf::from(f.name.as_str()), error }),
+                    None => self.current = None,
+                },
+                Some(Current::Parquet(rows)) => match rows.next_item() {
+                    Some(item) => return Ok(Some(item)),
+                    None => self.current = None,
+                },
+                None => {
+                    if !self.open_next()? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -106,6 +132,9 @@ impl<'a> InputStream<'a> {
 /// progress bar's ETA); `None` otherwise.
 pub fn count_lines(inputs: &[Input]) -> Option<u64> {
     let mut total = 0u64;
+    if inputs.iter().any(|i| i.format == InputFormat::Parquet) {
+        return None;
+    }
     for path in inputs.iter().flat_map(|i| &i.files) {
         let name = path.to_string_lossy().to_ascii_lowercase();
         if name.ends_with(".gz") || name.ends_with(".zst") {

@@ -13,6 +13,7 @@ pub mod dedup;
 mod diagnostic;
 mod executor;
 mod input;
+mod parquet_io;
 mod progress;
 pub mod report;
 pub mod stats;

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
-use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputConfig, PipelineFile, StageConfig};
+use super::config::{
+    InputConfig, InputFormat, ModelConfig, OnError, OutputConfig, OutputFormat, PipelineFile, StageConfig,
+};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
 use crate::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox};
 
@@ -103,6 +105,8 @@ pub struct Pipeline {
     pub models: BTreeMap<String, Plugin>,
     /// Output directory (absolute).
     pub output_dir: PathBuf,
+    /// Format of the outputs.
+    pub output_format: OutputFormat,
     /// Input lines per committed chunk.
     pub chunk_size: u64,
     /// The pipeline file's text (part of the work directory's fingerprint).
@@ -183,6 +187,7 @@ impl Pipeline {
             stages,
             models,
             output_dir: output_dir(&base, &file.output),
+            output_format: file.output.format,
             chunk_size: file.pipeline.chunk_size,
             source: text.to_string(),
         })
