@@ -243,3 +243,35 @@ fn parquet_outputs_read_back_as_parquet_inputs() {
         "the first run's fields come back as metadata: {first_kept}"
     );
 }
+
+#[test]
+fn on_error_fail_stops_with_the_record_and_keeps_committed_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut input = String::new();
+    for i in 0..300 {
+        let text = if i == 250 { "PANIC" } else { "fine" };
+        input.push_str(&format!("{{\"id\":\"r{i}\",\"text\":\"{text}\"}}\n"));
+    }
+    std::fs::write(dir.path().join("input.jsonl"), input).expect("write");
+    let toml = format!(
+        "[pipeline]\nname = \"strict\"\nchunk_size = 100\n\n[[input]]\npath = \"input.jsonl\"\n\n[[stage]]\nname = \"strict\"\nkind = \"filter\"\nplugin = \"{}\"\non_error = \"fail\"\n\n[output]\ndir = \"out\"\n",
+        wasm("hostile-filter").display()
+    );
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(&pipeline, toml).expect("write");
+    let out = kiln_run(&pipeline, None, true);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stopping:") && stderr.contains("record `r250`") && stderr.contains("hostile-filter"),
+        "{stderr}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("work/manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(
+        manifest["chunks"].as_array().map(Vec::len),
+        Some(2),
+        "the chunks before the failing one stay committed"
+    );
+}
