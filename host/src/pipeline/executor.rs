@@ -322,11 +322,21 @@ async fn run_stage(
             return Err(RunError::Runtime(format!("stage `{}` of kind {kind:?} has no plugin", stage.name)));
         }
     };
+    // Plugin stages record their step (`stage=plugin@version`) themselves.
+    let builtin_step = match stage.kind {
+        StageKind::Filter | StageKind::Map => None,
+        kind => Some(format!("{}=builtin:{}", stage.name, format!("{kind:?}").to_lowercase())),
+    };
     let mut stats = StageStats::new(&stage.name);
     for outcome in outcomes {
         stats.count(&outcome);
         match outcome {
-            Outcome::Kept(r) => chunk.records.push(r),
+            Outcome::Kept(mut r) => {
+                if let Some(step) = &builtin_step {
+                    r.lineage.steps.push(step.clone());
+                }
+                chunk.records.push(r)
+            }
             Outcome::Rejected(r) => chunk.rejected.push(r),
             Outcome::Quarantined(q) if stage.on_error == super::config::OnError::Fail => {
                 return Err(RunError::StageFailed(q.describe()));
