@@ -6,8 +6,10 @@
 //! that is both the reference for tests and the fallback on machines without a
 //! GPU. Shaders live in `kernels/shaders/` and are loaded with `include_str!`.
 //!
-//! This crate is a skeleton until the kernels land: it fixes the device-selection
-//! vocabulary that the host's configuration already speaks.
+//! So far: the device-selection vocabulary, and the CPU reference of MinHash
+//! signatures and LSH banding ([`minhash`]); the WGSL kernels come next.
+
+pub mod minhash;
 
 use std::str::FromStr;
 
