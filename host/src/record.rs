@@ -83,12 +83,18 @@ impl Record {
 
     /// Parses line `line` (1-based) of `source_name`.
     pub fn from_json_line(text: &str, source_name: &str, line: usize) -> Result<Record, LineError> {
+        let object =
+            json_object(text).map_err(|message| LineError { source_name: source_name.to_string(), line, message })?;
+        Record::from_json_object(object, source_name, line)
+    }
+
+    /// The record in a parsed JSONL line (line `line` of `source_name`).
+    pub fn from_json_object(
+        mut object: Map<String, Value>,
+        source_name: &str,
+        line: usize,
+    ) -> Result<Record, LineError> {
         let fail = |message: String| LineError { source_name: source_name.to_string(), line, message };
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| fail(format!("not valid JSON ({e}); each line must be one JSON object")))?;
-        let Value::Object(mut object) = value else {
-            return Err(fail("expected a JSON object with a \"text\" string".into()));
-        };
         let text = match object.remove("text") {
             Some(Value::String(s)) => s,
             Some(other) => return Err(fail(format!("\"text\" must be a string, found {}", type_name(&other)))),
@@ -165,6 +171,15 @@ impl Record {
                 steps: r.lineage.steps,
             },
         })
+    }
+}
+
+/// A JSONL line parsed as a JSON object, or what is wrong with it.
+pub fn json_object(line: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str(line) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err("expected a JSON object (one record per line)".into()),
+        Err(e) => Err(format!("not valid JSON ({e}); each line must be one JSON object")),
     }
 }
 

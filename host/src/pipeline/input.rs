@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::config::InputFormat;
 use super::parquet_io::ParquetRows;
 use super::validate::Input;
-use crate::record::{LineError, Record};
+use crate::record::{LineError, Record, json_object};
 use crate::run::Quarantined;
 
 /// An input file could not be opened or read.
@@ -181,26 +181,22 @@ fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, InputError> {
 
 /// Parses one line, renaming the configured text and id fields first.
 fn parse_line(line: &str, source: &str, line_no: usize, text_field: &str, id_field: &str) -> InputItem {
-    let parsed = if text_field == "text" && id_field == "id" {
-        Record::from_json_line(line, source, line_no)
-    } else {
-        renamed(line, text_field, id_field)
-            .map_err(|message| LineError { source_name: source.to_string(), line: line_no, message })
-            .and_then(|json| Record::from_json_line(&json, source, line_no))
-    };
+    let fail = |message| LineError { source_name: source.to_string(), line: line_no, message };
+    let parsed = json_object(line)
+        .and_then(|object| {
+            if text_field == "text" && id_field == "id" { Ok(object) } else { renamed(object, text_field, id_field) }
+        })
+        .map_err(fail)
+        .and_then(|object| Record::from_json_object(object, source, line_no));
     match parsed {
         Ok(record) => InputItem::Record(record),
         Err(e) => InputItem::Unreadable(Quarantined::unreadable(&e, line)),
     }
 }
 
-/// The line with `text_field` renamed to `text` and `id_field` to `id`.
-fn renamed(line: &str, text_field: &str, id_field: &str) -> Result<String, String> {
-    let value: Value =
-        serde_json::from_str(line).map_err(|e| format!("not valid JSON ({e}); each line must be one JSON object"))?;
-    let Value::Object(mut object) = value else {
-        return Err(format!("expected a JSON object with a \"{text_field}\" string"));
-    };
+/// The object with `text_field` renamed to `text` and `id_field` to `id`
+/// (fields already named `text` or `id` are kept as `original_text`, `original_id`).
+fn renamed(mut object: Map<String, Value>, text_field: &str, id_field: &str) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     match object.remove(text_field) {
         Some(text) => {
@@ -218,7 +214,7 @@ fn renamed(line: &str, text_field: &str, id_field: &str) -> Result<String, Strin
             out.insert(k, v);
         }
     }
-    Ok(Value::Object(out).to_string())
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -13,9 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
-use super::config::{
-    InputConfig, InputFormat, ModelConfig, OnError, OutputConfig, OutputFormat, PipelineFile, StageConfig,
-};
+use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputFormat, PipelineFile, StageConfig};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
 use crate::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox};
 
@@ -186,7 +184,7 @@ impl Pipeline {
             inputs,
             stages,
             models,
-            output_dir: output_dir(&base, &file.output),
+            output_dir: absolute(&base, &file.output.dir),
             output_format: file.output.format,
             chunk_size: file.pipeline.chunk_size,
             source: text.to_string(),
@@ -210,10 +208,6 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
         }
     }
     out
-}
-
-fn output_dir(base: &Path, output: &OutputConfig) -> PathBuf {
-    absolute(base, &output.dir)
 }
 
 /// A TOML or schema error, with the closest known key suggested for unknown ones.
