@@ -6,10 +6,22 @@
 //! that is both the reference for tests and the fallback on machines without a
 //! GPU. Shaders live in `kernels/shaders/` and are loaded with `include_str!`.
 //!
-//! So far: the device-selection vocabulary, and the CPU reference of MinHash
-//! signatures and LSH banding ([`minhash`]); the WGSL kernels come next.
+//! - [`device`]: picks the GPU or the CPU (`KILN_DEVICE`) and runs kernels.
+//! - [`shingle`]: how texts become shingle hashes (shared by every text kernel).
+//! - [`minhash`]: MinHash signatures (GPU + CPU), LSH banding and clustering.
+//! - [`decontam`]: n-gram decontamination against benchmark texts (GPU + CPU).
+//! - [`diversity`]: distinct-n, near-duplicate rate, mean pairwise similarity.
+//! - [`exact`]: the normalised-text key of exact deduplication.
 
+pub mod decontam;
+pub mod device;
+pub mod diversity;
+pub mod exact;
 pub mod minhash;
+mod packing;
+pub mod shingle;
+
+pub use device::{Compute, DeviceError};
 
 use std::str::FromStr;
 

@@ -28,22 +28,7 @@ fn default_method() -> String {
     "exact".into()
 }
 
-/// The normalised form of `text` that exact dedup compares.
-pub fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(word.chars().flat_map(char::to_lowercase));
-    }
-    out
-}
-
-/// The dedup key of `text`.
-pub fn key(text: &str) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(normalise(text).as_bytes())
-}
+pub use kiln_kernels::exact::{key, normalise};
 
 /// Exact deduplication across a whole run.
 #[derive(Debug, Default)]
@@ -104,13 +89,6 @@ impl ExactDedup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalisation_ignores_case_and_spacing() {
-        assert_eq!(normalise("  Hello\n\tWORLD  "), "hello world");
-        assert_eq!(key("Hello world"), key("hello   WORLD"));
-        assert_ne!(key("hello world"), key("hello, world"));
-    }
 
     #[test]
     fn keeps_first_rejects_later_and_state_survives_a_restart() {

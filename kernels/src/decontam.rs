@@ -1,0 +1,220 @@
+//! n-gram decontamination: an index of the n-gram hashes (13 words by default,
+//! the GPT-3 method) of benchmark texts, and a lookup that counts, for each
+//! record, how many of its n-gram positions occur in the index and which
+//! benchmarks they come from. Lookup runs on the GPU (`shaders/decontam.wgsl`,
+//! a binary search per n-gram) or on the CPU (the reference, same results).
+//!
+//! n-grams follow [`crate::shingle`]: case and whitespace do not matter, and a
+//! text shorter than `n` words is one n-gram of all its words — so a short
+//! benchmark item matches a record only when the whole record is that item.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::device::{Compute, DeviceError, Gpu};
+use crate::packing::plan;
+use crate::shingle::{Shingle, prepare, scan};
+
+const SOURCE: &str = concat!(include_str!("../shaders/shingle.wgsl"), include_str!("../shaders/decontam.wgsl"));
+
+/// Benchmarks one index can attribute hits to (one bit each).
+pub const MAX_BENCHMARKS: usize = 32;
+
+/// Why an index could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IndexError {
+    /// More benchmarks than [`MAX_BENCHMARKS`].
+    #[error("{0} benchmarks given; one decontamination index attributes at most 32: split them over two stages")]
+    TooManyBenchmarks(usize),
+    /// Bad shingle parameters.
+    #[error("{0}")]
+    Shingle(String),
+}
+
+/// One benchmark in an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Benchmark {
+    /// Its name.
+    pub name: String,
+    /// Texts indexed.
+    pub texts: usize,
+    /// Distinct n-grams it contributed.
+    pub ngrams: usize,
+}
+
+/// Sorted n-gram hashes of benchmarks, each with the set of benchmarks holding it.
+#[derive(Debug, Clone)]
+pub struct NgramIndex {
+    shingle: Shingle,
+    seed: u64,
+    hashes: Vec<u64>,
+    masks: Vec<u32>,
+    benchmarks: Vec<Benchmark>,
+}
+
+/// Builds an [`NgramIndex`] benchmark by benchmark.
+#[derive(Debug)]
+pub struct IndexBuilder {
+    shingle: Shingle,
+    seed: u64,
+    masks: HashMap<u64, u32>,
+    benchmarks: Vec<Benchmark>,
+}
+
+impl IndexBuilder {
+    /// An empty index of `shingle` n-grams.
+    pub fn new(shingle: Shingle, seed: u64) -> Result<Self, IndexError> {
+        shingle.validate().map_err(IndexError::Shingle)?;
+        Ok(IndexBuilder { shingle, seed, masks: HashMap::new(), benchmarks: Vec::new() })
+    }
+
+    /// Adds the texts of one benchmark.
+    pub fn add<S: AsRef<str>>(&mut self, name: &str, texts: &[S]) -> Result<(), IndexError> {
+        let bit = self.benchmarks.len();
+        if bit >= MAX_BENCHMARKS {
+            return Err(IndexError::TooManyBenchmarks(bit + 1));
+        }
+        let mut mine = std::collections::HashSet::new();
+        for text in texts {
+            scan(&prepare(text.as_ref(), self.shingle), self.shingle, self.seed, |h| {
+                mine.insert(h);
+            });
+        }
+        for &h in &mine {
+            *self.masks.entry(h).or_default() |= 1 << bit;
+        }
+        self.benchmarks.push(Benchmark { name: name.to_string(), texts: texts.len(), ngrams: mine.len() });
+        Ok(())
+    }
+
+    /// The finished index.
+    pub fn build(self) -> NgramIndex {
+        let mut entries: Vec<(u64, u32)> = self.masks.into_iter().collect();
+        entries.sort_unstable();
+        let (hashes, masks) = entries.into_iter().unzip();
+        NgramIndex { shingle: self.shingle, seed: self.seed, hashes, masks, benchmarks: self.benchmarks }
+    }
+}
+
+/// What the lookup found for one text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Contamination {
+    /// n-gram positions of the text found in the index.
+    pub hits: u32,
+    /// Bit `i` set when benchmark `i` holds one of them.
+    pub benchmarks: u32,
+}
+
+impl NgramIndex {
+    /// The benchmarks, in bit order.
+    pub fn benchmarks(&self) -> &[Benchmark] {
+        &self.benchmarks
+    }
+
+    /// Distinct n-grams indexed.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Looks up every text.
+    pub fn lookup<S: AsRef<str> + Sync>(&self, texts: &[S], compute: &Compute) -> Result<Vec<Contamination>, DeviceError> {
+        match compute {
+            Compute::Cpu => Ok(texts.par_iter().with_min_len(64).map(|t| self.lookup_one(t.as_ref())).collect()),
+            Compute::Gpu(gpu) => self.lookup_gpu(gpu, texts),
+        }
+    }
+
+    /// The CPU reference for one text.
+    pub fn lookup_one(&self, text: &str) -> Contamination {
+        let mut found = Contamination::default();
+        scan(&prepare(text, self.shingle), self.shingle, self.seed, |h| {
+            if let Ok(i) = self.hashes.binary_search(&h) {
+                found.hits += 1;
+                found.benchmarks |= self.masks[i];
+            }
+        });
+        found
+    }
+
+    fn lookup_gpu<S: AsRef<str> + Sync>(&self, gpu: &Gpu, texts: &[S]) -> Result<Vec<Contamination>, DeviceError> {
+        let prepared: Vec<_> = texts.par_iter().map(|t| prepare(t.as_ref(), self.shingle)).collect();
+        let index_budget = (self.hashes.len() * 8) as u64;
+        if index_budget > gpu.max_binding_bytes() || self.hashes.len() > u32::MAX as usize {
+            tracing::info!(ngrams = self.hashes.len(), "the n-gram index exceeds the GPU's buffer limit; looking up on the CPU");
+            return self.lookup(texts, &Compute::Cpu);
+        }
+        let words: Vec<u32> = self.hashes.iter().flat_map(|&h| [h as u32, (h >> 32) as u32]).collect();
+        let hashes = gpu.buffer("decontam-index", bytemuck::cast_slice(&words), false);
+        let masks = gpu.buffer("decontam-masks", bytemuck::cast_slice(&self.masks), false);
+        let mut out = vec![Contamination::default(); texts.len()];
+        let budget = gpu.max_binding_bytes().min(1 << 30);
+        let plan = plan(&prepared, self.shingle, budget, (budget / 8) as usize);
+        for chunk in plan.chunks {
+            let grid = gpu.grid(chunk.spans.len() as u64);
+            let uniform = [
+                chunk.spans.len() as u32,
+                self.shingle.n() as u32,
+                u32::from(self.shingle.is_chars()),
+                self.seed as u32,
+                (self.seed >> 32) as u32,
+                self.hashes.len() as u32,
+                grid.row_stride,
+            ];
+            let params = gpu.buffer("decontam-params", bytemuck::cast_slice(&uniform), true);
+            let text = gpu.buffer("decontam-text", &chunk.bytes, false);
+            let pieces = gpu.buffer("decontam-pieces", bytemuck::cast_slice(&chunk.spans), false);
+            let result =
+                gpu.run("decontam", SOURCE, &[&params, &text, &pieces, &hashes, &masks], chunk.spans.len() as u64 * 8, grid)?;
+            let result: &[u32] = bytemuck::cast_slice(&result);
+            // Pieces own disjoint windows: hits add up, benchmarks combine.
+            for (&owner, pair) in chunk.owners.iter().zip(result.chunks_exact(2)) {
+                out[owner].hits += pair[0];
+                out[owner].benchmarks |= pair[1];
+            }
+        }
+        for i in plan.on_cpu {
+            out[i] = self.lookup_one(texts[i].as_ref());
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> NgramIndex {
+        let mut b = IndexBuilder::new(Shingle::Words(13), 1).unwrap();
+        b.add("gsm8k", &["Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"]).unwrap();
+        b.add("tiny", &["What is two plus two?"]).unwrap();
+        b.build()
+    }
+
+    #[test]
+    fn records_sharing_ngrams_are_found_and_attributed() {
+        let idx = index();
+        assert_eq!(idx.benchmarks()[1].ngrams, 1);
+        let leaked = "Here is a problem. natalia sold clips to 48 of her friends in april, and then she sold half as many clips in may. Solve it.";
+        let c = idx.lookup_one(leaked);
+        assert_eq!(c.hits, 8, "20 shared words hold 8 windows of 13: {c:?}");
+        assert_eq!(c.benchmarks, 0b01);
+        assert_eq!(idx.lookup_one("what is TWO plus   two?"), Contamination { hits: 1, benchmarks: 0b10 });
+        assert_eq!(idx.lookup_one("An unrelated text about Rust borrowing and lifetimes."), Contamination::default());
+        assert_eq!(idx.lookup_one(""), Contamination::default());
+    }
+
+    #[test]
+    fn too_many_benchmarks_is_an_error() {
+        let mut b = IndexBuilder::new(Shingle::Words(13), 1).unwrap();
+        for i in 0..MAX_BENCHMARKS {
+            b.add(&format!("b{i}"), &["x"]).unwrap();
+        }
+        assert_eq!(b.add("one-more", &["x"]), Err(IndexError::TooManyBenchmarks(33)));
+    }
+}
