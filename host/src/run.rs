@@ -83,6 +83,19 @@ impl Quarantined {
         }
     }
 
+    /// A record that `plugin` (a plugin label or `builtin:…`) of `stage` could not process.
+    pub fn record(record: Record, stage: &str, plugin: &str, error: String) -> Self {
+        Quarantined {
+            stage: stage.to_string(),
+            plugin: Some(plugin.to_string()),
+            record_id: Some(record.id.clone()),
+            source: record.lineage.source.clone(),
+            error,
+            record: Some(record),
+            line: None,
+        }
+    }
+
     /// One line for logs: names stage, plugin, record and error.
     pub fn describe(&self) -> String {
         let who = match &self.plugin {
@@ -133,15 +146,7 @@ pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, Plug
     let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
     let step = format!("{}={}", plugin.stage(), plugin.label());
     let quarantine = |record: Record, error: String| {
-        Outcome::Quarantined(Quarantined {
-            stage: plugin.stage().to_string(),
-            plugin: Some(plugin.label()),
-            record_id: Some(record.id.clone()),
-            source: record.lineage.source.clone(),
-            error,
-            record: Some(record),
-            line: None,
-        })
+        Outcome::Quarantined(Quarantined::record(record, plugin.stage(), &plugin.label(), error))
     };
     let reject = |record: Record, reason: String| {
         Outcome::Rejected(Rejected {

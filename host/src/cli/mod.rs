@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch for the `kiln` binary.
 
+mod dedup;
 mod filter;
 mod inspect;
 mod run;
@@ -31,6 +32,8 @@ enum Command {
     Plugin(PluginCommand),
     /// Run one filter or mapper plugin over JSONL records (stdin to stdout).
     Filter(filter::FilterArgs),
+    /// Cluster the near-duplicates of a whole JSONL file (MinHash LSH, like datatrove).
+    Dedup(dedup::DedupArgs),
     /// Run a pipeline file (resuming an interrupted run of it).
     Run(run::RunArgs),
     /// Check a pipeline file (syntax, stages, plugins, inputs) without running it.
@@ -74,6 +77,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Filter(args) => filter::run(&sandbox()?, args),
         Command::Validate(args) => validate::run(&sandbox()?, args),
         Command::Run(args) => run::run(&sandbox()?, args),
+        Command::Dedup(args) => dedup::run(args),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Built-in stateless stages that need no plugin: `threshold` (keep records
-//! whose score lies within bounds) and `sample` (keep a seeded, deterministic
-//! fraction of records).
+//! whose score lies within bounds), `sample` (keep a seeded, deterministic
+//! fraction of records) and `decontaminate` ([`super::decontaminate`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -90,12 +93,18 @@ pub enum Builtin {
         /// The pipeline's seed.
         seed: u64,
     },
+    /// Flag records sharing n-grams with benchmarks.
+    Decontaminate(Arc<super::decontaminate::Decontaminator>),
 }
 
 impl Builtin {
-    /// Runs the stage over records: one outcome per record.
-    pub fn apply(&self, stage: &str, records: Vec<Record>) -> Vec<Outcome> {
-        records
+    /// Runs the stage over records: one outcome per record, and details for
+    /// the stage's statistics.
+    pub fn apply(&self, stage: &str, records: Vec<Record>) -> (Vec<Outcome>, BTreeMap<String, i64>) {
+        if let Builtin::Decontaminate(d) = self {
+            return d.apply(stage, records);
+        }
+        let outcomes = records
             .into_iter()
             .map(|record| {
                 let reason = match self {
@@ -106,6 +115,7 @@ impl Builtin {
                         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
                         (u >= config.fraction).then(|| "sample:not-selected".to_string())
                     }
+                    Builtin::Decontaminate(_) => None,
                 };
                 match reason {
                     None => Outcome::Kept(record),
@@ -119,13 +129,15 @@ impl Builtin {
                     }),
                 }
             })
-            .collect()
+            .collect();
+        (outcomes, BTreeMap::new())
     }
 
     fn name(&self) -> &'static str {
         match self {
             Builtin::Threshold(_) => "threshold",
             Builtin::Sample { .. } => "sample",
+            Builtin::Decontaminate(_) => "decontaminate",
         }
     }
 }
@@ -133,6 +145,12 @@ impl Builtin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Builtin {
+        fn apply_outcomes(&self, stage: &str, records: Vec<Record>) -> Vec<Outcome> {
+            self.apply(stage, records).0
+        }
+    }
 
     fn with_score(id: &str, v: Option<f64>) -> Record {
         let mut r = Record::new(id, "t");
@@ -156,7 +174,7 @@ mod tests {
     fn thresholds_are_inclusive_and_name_the_failure() {
         let t = ThresholdConfig { score: "q".into(), min: Some(0.5), max: Some(1.0), missing: Missing::Reject };
         t.check().expect("valid");
-        let out = Builtin::Threshold(t).apply(
+        let out = Builtin::Threshold(t).apply_outcomes(
             "th",
             vec![
                 with_score("a", Some(0.5)),
@@ -183,12 +201,12 @@ mod tests {
         let records = || (0..10_000).map(|i| Record::new(format!("r{i}"), "t")).collect::<Vec<_>>();
         let sample = Builtin::Sample { config: SampleConfig { fraction: 0.1 }, seed: 7 };
         let kept = |out: &[Outcome]| out.iter().filter(|o| matches!(o, Outcome::Kept(_))).count();
-        let first = sample.apply("s", records());
+        let first = sample.apply_outcomes("s", records());
         let n = kept(&first);
         assert!((900..1100).contains(&n), "kept {n} of 10000");
-        assert_eq!(reasons(&sample.apply("s", records())), reasons(&first), "same seed, same sample");
+        assert_eq!(reasons(&sample.apply_outcomes("s", records())), reasons(&first), "same seed, same sample");
         let other = Builtin::Sample { config: SampleConfig { fraction: 0.1 }, seed: 8 };
-        assert_ne!(reasons(&other.apply("s", records())), reasons(&first), "another seed, another sample");
+        assert_ne!(reasons(&other.apply_outcomes("s", records())), reasons(&first), "another seed, another sample");
         assert!(SampleConfig { fraction: 1.5 }.check().is_err());
     }
 }

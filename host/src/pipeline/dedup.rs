@@ -1,14 +1,16 @@
-//! The built-in `dedup` stage, exact method: keeps the first record (in input
-//! order) of each group with the same normalised text and rejects the others
-//! with reason `duplicate of <id>`.
+//! The built-in `dedup` stage. Two methods, both keeping the first record (in
+//! input order) of each group and rejecting the others:
+//! - `exact` (this module): same normalised text, reason `duplicate of <id>`;
+//! - `minhash` ([`super::near_dup`]): same LSH cluster, reason
+//!   `near-duplicate of <id>`.
 //!
-//! Normalisation: lower case, Unicode whitespace runs collapsed to one space,
+//! Exact normalisation: lower case, Unicode whitespace runs collapsed to one space,
 //! ends trimmed. The key is the 128-bit xxh3 hash of the normalised text (the
 //! chance of a collision among 10⁹ texts is about 10⁻²¹). The state — keys seen
 //! and the id that holds each — is saved with every committed chunk, so a
 //! resumed run deduplicates against exactly what the interrupted run kept.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -19,13 +21,104 @@ use crate::run::{Outcome, Rejected, Rejection};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedupConfig {
-    /// Only `exact` for now; `minhash` comes with the GPU kernels.
-    #[serde(default = "default_method")]
-    pub method: String,
+    /// `exact` (default) or `minhash`.
+    #[serde(default)]
+    pub method: Method,
+    /// minhash: `words:N` or `chars:N` (default `words:5`).
+    #[serde(default = "default_shingle")]
+    pub shingle: String,
+    /// minhash: number of bands (default 14).
+    #[serde(default = "default_bands")]
+    pub bands: usize,
+    /// minhash: rows per band (default 8).
+    #[serde(default = "default_rows")]
+    pub rows: usize,
+    /// minhash: seed of the permutations (default 1).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// minhash: 32 or 64-bit signature values (default 64).
+    #[serde(default = "default_hash_bits")]
+    pub hash_bits: u32,
 }
 
-fn default_method() -> String {
-    "exact".into()
+/// How `dedup` compares records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Same normalised text.
+    #[default]
+    Exact,
+    /// Same MinHash LSH cluster.
+    Minhash,
+}
+
+fn default_shingle() -> String {
+    "words:5".into()
+}
+fn default_bands() -> usize {
+    14
+}
+fn default_rows() -> usize {
+    8
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_hash_bits() -> u32 {
+    64
+}
+
+impl DedupConfig {
+    /// The MinHash parameters, checked.
+    pub fn minhash_params(&self) -> Result<kiln_kernels::minhash::MinHashParams, String> {
+        let params = kiln_kernels::minhash::MinHashParams {
+            shingle: self.shingle.parse().map_err(|e| format!("invalid config: shingle {e}"))?,
+            bands: self.bands,
+            rows: self.rows,
+            seed: self.seed,
+            hash_bits: self.hash_bits,
+        };
+        params.validate().map_err(|e| e.to_string())?;
+        Ok(params)
+    }
+}
+
+/// The state of a `dedup` stage across a run.
+#[derive(Debug)]
+pub enum Dedup {
+    /// `method = "exact"`.
+    Exact(ExactDedup),
+    /// `method = "minhash"`.
+    MinHash(super::near_dup::NearDup),
+}
+
+impl Dedup {
+    /// Fresh state for `config` (`None` for stages that are not dedup).
+    pub fn new(config: Option<&DedupConfig>) -> Result<Self, String> {
+        match config {
+            Some(c) if c.method == Method::Minhash => Ok(Dedup::MinHash(super::near_dup::NearDup::new(c.minhash_params()?))),
+            _ => Ok(Dedup::Exact(ExactDedup::default())),
+        }
+    }
+
+    /// Runs over one chunk: outcomes, state to commit, and details for the stats.
+    pub fn apply(&mut self, stage: &str, records: Vec<Record>) -> (Vec<Outcome>, String, BTreeMap<String, i64>) {
+        match self {
+            Dedup::Exact(d) => {
+                let (outcomes, state) = d.apply(stage, records);
+                (outcomes, state, BTreeMap::new())
+            }
+            Dedup::MinHash(d) => d.apply(stage, records),
+        }
+    }
+
+    /// Restores state saved by [`apply`](Self::apply).
+    pub fn restore(&mut self, saved: &str) -> Result<(), String> {
+        match self {
+            Dedup::Exact(d) => d.restore(saved),
+            Dedup::MinHash(d) => d.restore(saved),
+        }
+    }
 }
 
 pub use kiln_kernels::exact::{key, normalise};

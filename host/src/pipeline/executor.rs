@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
 
 use super::config::OutputFormat;
-use super::dedup::ExactDedup;
+use super::dedup::Dedup;
 use super::input::{InputError, InputItem, InputStream, count_lines};
 use super::parquet_io::jsonl_to_parquet;
 use super::progress::Progress;
@@ -197,10 +197,11 @@ fn restore_state(
     pipeline: &Pipeline,
     work: &WorkDir,
     manifest: &Manifest,
-) -> Result<Vec<Arc<Mutex<ExactDedup>>>, RunError> {
+) -> Result<Vec<Arc<Mutex<Dedup>>>, RunError> {
     let mut out = Vec::new();
     for stage in &pipeline.stages {
-        let mut dedup = ExactDedup::default();
+        let mut dedup = Dedup::new(stage.dedup.as_ref())
+            .map_err(|message| RunError::State { stage: stage.name.clone(), message })?;
         if stage.kind == StageKind::Dedup {
             for chunk in &manifest.chunks {
                 let path = work.chunk_path(chunk.index, &state_role(&stage.name));
@@ -271,9 +272,10 @@ async fn run_stage(
     stage: &Stage,
     mut chunk: Chunk,
     semaphore: &Arc<Semaphore>,
-    dedup: &Arc<Mutex<ExactDedup>>,
+    dedup: &Arc<Mutex<Dedup>>,
 ) -> Result<Chunk, RunError> {
     let started = Instant::now();
+    let mut details = std::collections::BTreeMap::new();
     let records = std::mem::take(&mut chunk.records);
     let outcomes: Vec<Outcome> = match (&stage.plugin, stage.kind) {
         (Some(plugin), StageKind::Filter | StageKind::Map) => {
@@ -300,23 +302,26 @@ async fn run_stage(
         (_, StageKind::Dedup) => {
             let dedup = dedup.clone();
             let name = stage.name.clone();
-            let (outcomes, added) = tokio::task::spawn_blocking(move || {
+            let (outcomes, added, found) = tokio::task::spawn_blocking(move || {
                 dedup.lock().unwrap_or_else(PoisonError::into_inner).apply(&name, records)
             })
             .await
             .map_err(|e| RunError::Runtime(e.to_string()))?;
             chunk.state.push((state_role(&stage.name), added));
+            details = found;
             outcomes
         }
-        (_, StageKind::Threshold | StageKind::Sample) => {
+        (_, StageKind::Threshold | StageKind::Sample | StageKind::Decontaminate) => {
             // Stateless built-ins: no plugin, no state.
             let Some(builtin) = stage.builtin.clone() else {
                 return Err(RunError::Runtime(format!("stage `{}` has no configuration", stage.name)));
             };
             let name = stage.name.clone();
-            tokio::task::spawn_blocking(move || builtin.apply(&name, records))
+            let (outcomes, found) = tokio::task::spawn_blocking(move || builtin.apply(&name, records))
                 .await
-                .map_err(|e| RunError::Runtime(e.to_string()))?
+                .map_err(|e| RunError::Runtime(e.to_string()))?;
+            details = found;
+            outcomes
         }
         (None, kind @ (StageKind::Filter | StageKind::Map)) => {
             return Err(RunError::Runtime(format!("stage `{}` of kind {kind:?} has no plugin", stage.name)));
@@ -345,6 +350,7 @@ async fn run_stage(
         }
     }
     stats.seconds = started.elapsed().as_secs_f64();
+    stats.details = details;
     chunk.entry.stages.push(stats);
     Ok(chunk)
 }

@@ -8,11 +8,14 @@
 //! and reports them all at once, each with file, line and column.
 
 pub mod builtin;
+mod compute;
+pub mod decontaminate;
 pub mod config;
 pub mod dedup;
 mod diagnostic;
 mod executor;
 mod input;
+pub mod near_dup;
 mod parquet_io;
 mod progress;
 pub mod report;

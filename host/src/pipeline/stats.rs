@@ -22,6 +22,10 @@ pub struct StageStats {
     pub quarantined: u64,
     /// Wall-clock seconds the stage spent on its chunks.
     pub seconds: f64,
+    /// Stage-specific counters (cluster sizes of `dedup`, matches per
+    /// benchmark of `decontaminate`); chunk values add up to the run's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, i64>,
 }
 
 impl StageStats {
@@ -49,6 +53,10 @@ impl StageStats {
         }
         self.quarantined += other.quarantined;
         self.seconds += other.seconds;
+        for (key, n) in &other.details {
+            *self.details.entry(key.clone()).or_default() += n;
+        }
+        self.details.retain(|_, n| *n != 0);
     }
 
     /// Records rejected, over all reasons.
@@ -59,11 +67,11 @@ impl StageStats {
 
 /// The reason without record-specific detail, for counting: `duplicate of r17`
 /// counts as `duplicate`.
+/// The class a reason is counted under: the part before ` of ` (`duplicate
+/// of <id>`) or before ` (` (`contaminated: gsm8k (3 13-gram hits)`).
 fn reason_class(reason: &str) -> String {
-    match reason.split_once(" of ") {
-        Some((class, _)) => class.to_string(),
-        None => reason.to_string(),
-    }
+    let end = [reason.find(" of "), reason.find(" (")].into_iter().flatten().min().unwrap_or(reason.len());
+    reason[..end].to_string()
 }
 
 /// Distributions for the report: text lengths and scores.

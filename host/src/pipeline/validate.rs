@@ -30,16 +30,19 @@ pub enum StageKind {
     Threshold,
     /// Built-in: keep a seeded, deterministic fraction of records.
     Sample,
+    /// Built-in: flag records sharing n-grams with benchmark texts.
+    Decontaminate,
 }
 
 impl StageKind {
     /// Every stage kind, as written in a pipeline file.
-    pub const NAMES: [(&'static str, StageKind); 5] = [
+    pub const NAMES: [(&'static str, StageKind); 6] = [
         ("filter", StageKind::Filter),
         ("map", StageKind::Map),
         ("dedup", StageKind::Dedup),
         ("threshold", StageKind::Threshold),
         ("sample", StageKind::Sample),
+        ("decontaminate", StageKind::Decontaminate),
     ];
 
     /// The plugin kind the stage needs.
@@ -47,7 +50,7 @@ impl StageKind {
         match self {
             StageKind::Filter => Some(PluginKind::Filter),
             StageKind::Map => Some(PluginKind::Mapper),
-            StageKind::Dedup | StageKind::Threshold | StageKind::Sample => None,
+            StageKind::Dedup | StageKind::Threshold | StageKind::Sample | StageKind::Decontaminate => None,
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct Stage {
     pub plugin: Option<Plugin>,
     /// Its configuration, for the stateless built-ins.
     pub builtin: Option<Builtin>,
+    /// Its configuration, for `dedup`.
+    pub dedup: Option<super::dedup::DedupConfig>,
     /// Records per call.
     pub batch_size: usize,
     /// Parallel instances.
@@ -302,29 +307,42 @@ fn check_model(
         .map_err(|e| map.at(Some(reference.span()), None, e.to_string()))
 }
 
-/// The configuration of a stateless built-in stage, checked.
-fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64) -> Result<Option<Builtin>, String> {
+/// The checked configuration of a built-in stage.
+enum BuiltinSetup {
+    None,
+    Stateless(Builtin),
+    Dedup(super::dedup::DedupConfig),
+}
+
+/// The configuration of a built-in stage, checked (benchmark files are read
+/// relative to `base`).
+fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64, base: &Path) -> Result<BuiltinSetup, String> {
     let config = stage.config.clone();
     let invalid = |e: toml::de::Error| format!("invalid config: {}", e.message());
     match kind {
         StageKind::Threshold => {
             let t: ThresholdConfig = config.try_into().map_err(invalid)?;
             t.check()?;
-            Ok(Some(Builtin::Threshold(t)))
+            Ok(BuiltinSetup::Stateless(Builtin::Threshold(t)))
         }
         StageKind::Sample => {
             let c: SampleConfig = config.try_into().map_err(invalid)?;
             c.check()?;
-            Ok(Some(Builtin::Sample { config: c, seed }))
+            Ok(BuiltinSetup::Stateless(Builtin::Sample { config: c, seed }))
         }
         StageKind::Dedup => {
             let c: super::dedup::DedupConfig = config.try_into().map_err(invalid)?;
-            if c.method != "exact" {
-                return Err(format!("dedup method `{}` is not available yet; use `exact`", c.method));
+            if c.method == super::dedup::Method::Minhash {
+                c.minhash_params()?;
             }
-            Ok(None)
+            Ok(BuiltinSetup::Dedup(c))
         }
-        StageKind::Filter | StageKind::Map => Ok(None),
+        StageKind::Decontaminate => {
+            let c: super::decontaminate::DecontamConfig = config.try_into().map_err(invalid)?;
+            let d = super::decontaminate::Decontaminator::load(c, base)?;
+            Ok(BuiltinSetup::Stateless(Builtin::Decontaminate(std::sync::Arc::new(d))))
+        }
+        StageKind::Filter | StageKind::Map => Ok(BuiltinSetup::None),
     }
 }
 
@@ -392,13 +410,14 @@ fn check_stage(
         }
         _ => {}
     }
-    let builtin = match kind.map(|k| check_builtin(k, stage, seed)) {
+    let (builtin, dedup) = match kind.map(|k| check_builtin(k, stage, seed, base)) {
         Some(Err(message)) => {
             errors.push(map.at(Some(stage.kind.span()), Some(name), message));
-            None
+            (None, None)
         }
-        Some(Ok(b)) => b,
-        None => None,
+        Some(Ok(BuiltinSetup::Stateless(b))) => (Some(b), None),
+        Some(Ok(BuiltinSetup::Dedup(d))) => (None, Some(d)),
+        Some(Ok(BuiltinSetup::None)) | None => (None, None),
     };
     match kind {
         Some(kind) if errors.is_empty() => Ok(Stage {
@@ -406,6 +425,7 @@ fn check_stage(
             kind,
             plugin,
             builtin,
+            dedup,
             batch_size: stage.batch_size,
             concurrency: stage
                 .concurrency

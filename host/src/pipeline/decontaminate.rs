@@ -1,0 +1,243 @@
+//! The built-in `decontaminate` stage: flags records that share n-grams (13
+//! words by default, the GPT-3 method) with benchmark texts, so evaluation
+//! data does not leak into training data. Benchmarks are JSONL files named in
+//! the stage's config; their texts are indexed when the pipeline is loaded
+//! (a missing or malformed file is a validation error naming file and line).
+//! Lookup runs on the GPU when there is one ([`super::compute`]).
+//!
+//! A record with at least `min_hits` n-gram positions found is, with
+//! `action = "reject"` (default), rejected with reason
+//! `contaminated: <benchmarks> (<hits> <n>-gram hits)`; with `action = "tag"`
+//! it is kept with score `contamination_hits` and metadata
+//! `contaminated_with`. Statistics count flagged records per benchmark.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kiln_kernels::decontam::{IndexBuilder, NgramIndex};
+use kiln_kernels::shingle::Shingle;
+use serde::Deserialize;
+
+use super::compute;
+use crate::record::Record;
+use crate::run::{Outcome, Quarantined, Rejected, Rejection};
+
+/// `config` of a `decontaminate` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecontamConfig {
+    /// The benchmarks to protect.
+    pub benchmarks: Vec<BenchmarkConfig>,
+    /// n-gram length in words (default 13).
+    #[serde(default = "default_ngram")]
+    pub ngram: usize,
+    /// n-gram positions that must match to flag a record (default 1).
+    #[serde(default = "default_min_hits")]
+    pub min_hits: u32,
+    /// `reject` (default) or `tag`.
+    #[serde(default)]
+    pub action: Action,
+}
+
+/// One benchmark file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchmarkConfig {
+    /// Name used in reasons and statistics.
+    pub name: String,
+    /// JSONL file, relative to the pipeline file.
+    pub path: String,
+    /// Fields holding benchmark text (default `["text"]`).
+    #[serde(default = "default_fields")]
+    pub fields: Vec<String>,
+}
+
+/// What happens to a flagged record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Reject it.
+    #[default]
+    Reject,
+    /// Keep it, with a score and metadata saying what it matched.
+    Tag,
+}
+
+fn default_ngram() -> usize {
+    13
+}
+fn default_min_hits() -> u32 {
+    1
+}
+fn default_fields() -> Vec<String> {
+    vec!["text".into()]
+}
+
+/// A loaded decontamination stage.
+#[derive(Debug)]
+pub struct Decontaminator {
+    index: NgramIndex,
+    config: DecontamConfig,
+}
+
+const PLUGIN: &str = "builtin:decontaminate";
+
+impl Decontaminator {
+    /// Reads every benchmark (paths relative to `base`) and builds the index.
+    pub fn load(config: DecontamConfig, base: &Path) -> Result<Self, String> {
+        if config.benchmarks.is_empty() {
+            return Err("invalid config: `benchmarks` is empty; name at least one benchmark file".into());
+        }
+        if config.min_hits == 0 {
+            return Err("invalid config: `min_hits` must be at least 1".into());
+        }
+        let mut builder = IndexBuilder::new(Shingle::Words(config.ngram), 0x6b69_6c6e).map_err(|e| format!("invalid config: ngram: {e}"))?;
+        for bench in &config.benchmarks {
+            let texts = read_benchmark(bench, base)?;
+            builder.add(&bench.name, &texts).map_err(|e| e.to_string())?;
+        }
+        let index = builder.build();
+        tracing::debug!(ngrams = index.len(), "decontamination index built");
+        Ok(Decontaminator { index, config })
+    }
+
+    /// Names of the benchmarks whose bits are set in `mask`.
+    fn names(&self, mask: u32) -> Vec<&str> {
+        self.index.benchmarks().iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, b)| b.name.as_str()).collect()
+    }
+
+    /// Runs over records: outcomes, and flagged records per benchmark.
+    pub fn apply(&self, stage: &str, records: Vec<Record>) -> (Vec<Outcome>, BTreeMap<String, i64>) {
+        let mut details = BTreeMap::new();
+        let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
+        let found = match compute::with_fallback("decontamination lookup", |c| self.index.lookup(&texts, c)) {
+            Ok(found) => found,
+            Err(message) => {
+                let error = format!("no kernel device: {message}");
+                let outcomes =
+                    records.into_iter().map(|r| Outcome::Quarantined(Quarantined::record(r, stage, PLUGIN, error.clone()))).collect();
+                return (outcomes, details);
+            }
+        };
+        let outcomes = records
+            .into_iter()
+            .zip(found)
+            .map(|(mut record, hit)| {
+                if hit.hits < self.config.min_hits {
+                    return Outcome::Kept(record);
+                }
+                let names = self.names(hit.benchmarks);
+                for name in &names {
+                    *details.entry(format!("records matching {name}")).or_default() += 1;
+                }
+                match self.config.action {
+                    Action::Reject => Outcome::Rejected(Rejected {
+                        rejected: Rejection {
+                            stage: stage.to_string(),
+                            plugin: PLUGIN.into(),
+                            reason: format!(
+                                "contaminated: {} ({} {}-gram hits)",
+                                names.join(", "),
+                                hit.hits,
+                                self.config.ngram
+                            ),
+                        },
+                        record,
+                    }),
+                    Action::Tag => {
+                        record.scores.insert("contamination_hits".into(), f64::from(hit.hits));
+                        record.metadata.insert("contaminated_with".into(), serde_json::json!(names));
+                        Outcome::Kept(record)
+                    }
+                }
+            })
+            .collect();
+        (outcomes, details)
+    }
+}
+
+/// The texts of one benchmark file.
+fn read_benchmark(bench: &BenchmarkConfig, base: &Path) -> Result<Vec<String>, String> {
+    let path = base.join(&bench.path);
+    let data = std::fs::read_to_string(&path)
+        .map_err(|e| format!("benchmark `{}`: cannot read {}: {e}", bench.name, path.display()))?;
+    let mut texts = Vec::new();
+    for (n, line) in data.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("benchmark `{}`: {}:{}", bench.name, path.display(), n + 1);
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{}: not a JSON object: {e}", at()))?;
+        for field in &bench.fields {
+            match value.get(field) {
+                Some(serde_json::Value::String(s)) => texts.push(s.clone()),
+                Some(other) => texts.push(other.to_string()),
+                None => {
+                    return Err(format!(
+                        "{}: no field `{field}`; set `fields` to the benchmark's text fields (it has: {})",
+                        at(),
+                        value.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    if texts.is_empty() {
+        return Err(format!("benchmark `{}`: {} holds no records", bench.name, path.display()));
+    }
+    Ok(texts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUESTION: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
+
+    fn setup(action: &str) -> (tempfile::TempDir, Result<Decontaminator, String>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gsm8k.jsonl"), format!("{}\n", serde_json::json!({"question": QUESTION, "answer": "72"}))).unwrap();
+        let config: DecontamConfig = toml::from_str(&format!(
+            "benchmarks = [{{ name = \"gsm8k\", path = \"gsm8k.jsonl\", fields = [\"question\", \"answer\"] }}]\naction = \"{action}\""
+        ))
+        .unwrap();
+        let d = Decontaminator::load(config, dir.path());
+        (dir, d)
+    }
+
+    #[test]
+    fn leaked_benchmark_text_is_rejected_or_tagged() {
+        let (_dir, d) = setup("reject");
+        let d = d.unwrap();
+        let leaked = format!("Solve this: {QUESTION}");
+        let (out, details) = d.apply("dc", vec![Record::new("a", leaked.clone()), Record::new("b", "clean text about Rust")]);
+        assert!(matches!(&out[0], Outcome::Rejected(r) if r.rejected.reason.starts_with("contaminated: gsm8k (")));
+        assert!(matches!(&out[1], Outcome::Kept(_)));
+        assert_eq!(details.get("records matching gsm8k"), Some(&1));
+        let (_dir, tagging) = setup("tag");
+        let (out, _) = tagging.unwrap().apply("dc", vec![Record::new("a", leaked)]);
+        let Outcome::Kept(r) = &out[0] else { panic!("tagged records are kept") };
+        assert!(r.scores["contamination_hits"] >= 1.0);
+        assert_eq!(r.metadata["contaminated_with"], serde_json::json!(["gsm8k"]));
+    }
+
+    #[test]
+    fn bad_benchmark_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |path: &str| DecontamConfig {
+            benchmarks: vec![BenchmarkConfig { name: "b".into(), path: path.into(), fields: default_fields() }],
+            ngram: 13,
+            min_hits: 1,
+            action: Action::Reject,
+        };
+        let missing = Decontaminator::load(config("nope.jsonl"), dir.path()).unwrap_err();
+        assert!(missing.contains("benchmark `b`: cannot read") && missing.contains("nope.jsonl"), "{missing}");
+        std::fs::write(dir.path().join("bad.jsonl"), "{\"text\": \"ok\"}\n{oops\n").unwrap();
+        let bad = Decontaminator::load(config("bad.jsonl"), dir.path()).unwrap_err();
+        assert!(bad.contains("bad.jsonl:2: not a JSON object"), "{bad}");
+        std::fs::write(dir.path().join("field.jsonl"), "{\"question\": \"ok\"}\n").unwrap();
+        let field = Decontaminator::load(config("field.jsonl"), dir.path()).unwrap_err();
+        assert!(field.contains("no field `text`") && field.contains("it has: question"), "{field}");
+    }
+}
