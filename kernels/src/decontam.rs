@@ -112,6 +112,16 @@ impl NgramIndex {
         &self.benchmarks
     }
 
+    /// A digest of the index's content (n-grams and their benchmarks).
+    pub fn digest(&self) -> u64 {
+        let mut bytes = Vec::with_capacity(self.hashes.len() * 12);
+        for (h, m) in self.hashes.iter().zip(&self.masks) {
+            bytes.extend_from_slice(&h.to_le_bytes());
+            bytes.extend_from_slice(&m.to_le_bytes());
+        }
+        xxhash_rust::xxh3::xxh3_64(&bytes)
+    }
+
     /// Distinct n-grams indexed.
     pub fn len(&self) -> usize {
         self.hashes.len()
@@ -123,7 +133,11 @@ impl NgramIndex {
     }
 
     /// Looks up every text.
-    pub fn lookup<S: AsRef<str> + Sync>(&self, texts: &[S], compute: &Compute) -> Result<Vec<Contamination>, DeviceError> {
+    pub fn lookup<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        compute: &Compute,
+    ) -> Result<Vec<Contamination>, DeviceError> {
         match compute {
             Compute::Cpu => Ok(texts.par_iter().with_min_len(64).map(|t| self.lookup_one(t.as_ref())).collect()),
             Compute::Gpu(gpu) => self.lookup_gpu(gpu, texts),
@@ -146,7 +160,10 @@ impl NgramIndex {
         let prepared: Vec<_> = texts.par_iter().map(|t| prepare(t.as_ref(), self.shingle)).collect();
         let index_budget = (self.hashes.len() * 8) as u64;
         if index_budget > gpu.max_binding_bytes() || self.hashes.len() > u32::MAX as usize {
-            tracing::info!(ngrams = self.hashes.len(), "the n-gram index exceeds the GPU's buffer limit; looking up on the CPU");
+            tracing::info!(
+                ngrams = self.hashes.len(),
+                "the n-gram index exceeds the GPU's buffer limit; looking up on the CPU"
+            );
             return self.lookup(texts, &Compute::Cpu);
         }
         let words: Vec<u32> = self.hashes.iter().flat_map(|&h| [h as u32, (h >> 32) as u32]).collect();
@@ -169,8 +186,13 @@ impl NgramIndex {
             let params = gpu.buffer("decontam-params", bytemuck::cast_slice(&uniform), true);
             let text = gpu.buffer("decontam-text", &chunk.bytes, false);
             let pieces = gpu.buffer("decontam-pieces", bytemuck::cast_slice(&chunk.spans), false);
-            let result =
-                gpu.run("decontam", SOURCE, &[&params, &text, &pieces, &hashes, &masks], chunk.spans.len() as u64 * 8, grid)?;
+            let result = gpu.run(
+                "decontam",
+                SOURCE,
+                &[&params, &text, &pieces, &hashes, &masks],
+                chunk.spans.len() as u64 * 8,
+                grid,
+            )?;
             let result: &[u32] = bytemuck::cast_slice(&result);
             // Pieces own disjoint windows: hits add up, benchmarks combine.
             for (&owner, pair) in chunk.owners.iter().zip(result.chunks_exact(2)) {
@@ -190,9 +212,9 @@ mod tests {
     use super::*;
 
     fn index() -> NgramIndex {
-        let mut b = IndexBuilder::new(Shingle::Words(13), 1).unwrap();
-        b.add("gsm8k", &["Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"]).unwrap();
-        b.add("tiny", &["What is two plus two?"]).unwrap();
+        let mut b = IndexBuilder::new(Shingle::Words(13), 1).expect("test setup");
+        b.add("gsm8k", &["Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"]).expect("test setup");
+        b.add("tiny", &["What is two plus two?"]).expect("test setup");
         b.build()
     }
 
@@ -211,9 +233,9 @@ mod tests {
 
     #[test]
     fn too_many_benchmarks_is_an_error() {
-        let mut b = IndexBuilder::new(Shingle::Words(13), 1).unwrap();
+        let mut b = IndexBuilder::new(Shingle::Words(13), 1).expect("test setup");
         for i in 0..MAX_BENCHMARKS {
-            b.add(&format!("b{i}"), &["x"]).unwrap();
+            b.add(&format!("b{i}"), &["x"]).expect("test setup");
         }
         assert_eq!(b.add("one-more", &["x"]), Err(IndexError::TooManyBenchmarks(33)));
     }

@@ -86,11 +86,11 @@ mod tests {
 
     #[test]
     fn repeated_texts_are_less_diverse() {
-        let hasher = MinHasher::new(MinHashParams::default(), Compute::Cpu).unwrap();
+        let hasher = MinHasher::new(MinHashParams::default(), Compute::Cpu).expect("test setup");
         let varied: Vec<String> =
             (0..20).map(|i| (0..60).map(|w| format!("t{i}w{w}")).collect::<Vec<_>>().join(" ")).collect();
         let repeated: Vec<String> = (0..20).map(|_| varied[0].clone()).collect();
-        let (v, r) = (measure(&varied, &hasher).unwrap(), measure(&repeated, &hasher).unwrap());
+        let (v, r) = (measure(&varied, &hasher).expect("test setup"), measure(&repeated, &hasher).expect("test setup"));
         assert_eq!(v.near_duplicate_rate, 0.0);
         assert_eq!(r.near_duplicate_rate, 19.0 / 20.0);
         assert!(v.mean_pairwise_similarity < 0.05 && r.mean_pairwise_similarity == 1.0);

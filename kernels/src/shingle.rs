@@ -248,7 +248,7 @@ mod tests {
         assert_eq!("words:5".parse(), Ok(Shingle::Words(5)));
         assert_eq!("chars:24".parse(), Ok(Shingle::Chars(24)));
         assert!("words:0".parse::<Shingle>().is_err());
-        assert!("words:33".parse::<Shingle>().unwrap_err().contains("1 to 32"));
-        assert!("bytes:3".parse::<Shingle>().unwrap_err().contains("unknown unit"));
+        assert!("words:33".parse::<Shingle>().expect_err("must fail").contains("1 to 32"));
+        assert!("bytes:3".parse::<Shingle>().expect_err("must fail").contains("unknown unit"));
     }
 }

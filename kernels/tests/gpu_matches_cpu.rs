@@ -25,9 +25,10 @@ struct Rng(u64);
 
 impl Rng {
     fn fresh() -> Rng {
-        let seed = std::env::var("KILN_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7)
-        });
+        let seed = std::env::var("KILN_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7));
         eprintln!("KILN_TEST_SEED={seed}");
         Rng(seed)
     }
@@ -46,10 +47,33 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    "the", "The", "QUICK", "brown", "fox", "jumps", "über", "Straße", "日本語", "テキスト", "ß", "İstanbul", "é\u{301}",
-    "🦀", "Ω", "x", "a", "1234", "fn", "main()", "{", "}", "ΣΑΣ", "\u{0}",
+    "the",
+    "The",
+    "QUICK",
+    "brown",
+    "fox",
+    "jumps",
+    "über",
+    "Straße",
+    "日本語",
+    "テキスト",
+    "ß",
+    "İstanbul",
+    "é\u{301}",
+    "🦀",
+    "Ω",
+    "x",
+    "a",
+    "1234",
+    "fn",
+    "main()",
+    "{",
+    "}",
+    "ΣΑΣ",
+    "\u{0}",
 ];
-const SPACES: &[&str] = &[" ", " ", " ", "  ", "\n", "\t", "\r\n", "\u{a0}", "\u{3000}", "\u{2028}", "\u{b}", "\u{c}", ""];
+const SPACES: &[&str] =
+    &[" ", " ", " ", "  ", "\n", "\t", "\r\n", "\u{a0}", "\u{3000}", "\u{2028}", "\u{b}", "\u{c}", ""];
 
 fn random_texts(rng: &mut Rng, count: usize) -> Vec<String> {
     (0..count)
@@ -82,11 +106,16 @@ fn real_texts() -> Vec<String> {
 }
 
 fn assert_signatures_match(texts: &[String], params: MinHashParams, gpu: &Compute) {
-    let on_cpu = MinHasher::new(params, Compute::Cpu).unwrap().signatures(texts).unwrap();
-    let on_gpu = MinHasher::new(params, gpu.clone()).unwrap().signatures(texts).unwrap();
+    let on_cpu = MinHasher::new(params, Compute::Cpu).expect("kernel call").signatures(texts).expect("kernel call");
+    let on_gpu = MinHasher::new(params, gpu.clone()).expect("kernel call").signatures(texts).expect("kernel call");
     assert_eq!(on_cpu.len(), texts.len());
     for (i, text) in texts.iter().enumerate() {
-        assert_eq!(on_gpu.get(i), on_cpu.get(i), "text {i} {:?} with {params:?}", text.chars().take(80).collect::<String>());
+        assert_eq!(
+            on_gpu.get(i),
+            on_cpu.get(i),
+            "text {i} {:?} with {params:?}",
+            text.chars().take(80).collect::<String>()
+        );
     }
 }
 
@@ -111,7 +140,11 @@ fn minhash_signatures_match_the_cpu_on_real_text() {
     let texts = real_texts();
     assert!(texts.len() > 1000);
     assert_signatures_match(&texts, MinHashParams::default(), &gpu);
-    assert_signatures_match(&texts, MinHashParams { shingle: Shingle::Chars(24), bands: 20, rows: 13, ..Default::default() }, &gpu);
+    assert_signatures_match(
+        &texts,
+        MinHashParams { shingle: Shingle::Chars(24), bands: 20, rows: 13, ..Default::default() },
+        &gpu,
+    );
 }
 
 #[test]
@@ -120,15 +153,15 @@ fn decontamination_lookup_matches_the_cpu() {
     let mut rng = Rng::fresh();
     let real = real_texts();
     // Benchmarks: some real sections (so real records hit them) and random texts.
-    let mut builder = IndexBuilder::new(Shingle::Words(13), 1).unwrap();
+    let mut builder = IndexBuilder::new(Shingle::Words(13), 1).expect("kernel call");
     let picked: Vec<String> = real.iter().filter(|t| t.split_whitespace().count() > 30).step_by(37).cloned().collect();
-    builder.add("real", &picked).unwrap();
-    builder.add("random", &random_texts(&mut rng, 50)).unwrap();
+    builder.add("real", &picked).expect("kernel call");
+    builder.add("random", &random_texts(&mut rng, 50)).expect("kernel call");
     let index = builder.build();
     let mut texts = real;
     texts.extend(random_texts(&mut rng, 300));
-    let on_cpu = index.lookup(&texts, &Compute::Cpu).unwrap();
-    let on_gpu = index.lookup(&texts, &gpu).unwrap();
+    let on_cpu = index.lookup(&texts, &Compute::Cpu).expect("kernel call");
+    let on_gpu = index.lookup(&texts, &gpu).expect("kernel call");
     assert_eq!(on_gpu, on_cpu);
     let hit = on_cpu.iter().filter(|c| c.hits > 0).count();
     assert!(hit >= picked.len(), "each indexed real section at least finds itself: {hit}");

@@ -80,7 +80,8 @@ pub fn run(args: &DedupArgs) -> anyhow::Result<ExitCode> {
         }
         "exact" => {
             let mut first = std::collections::HashMap::new();
-            let roots = texts.iter().enumerate().map(|(i, t)| *first.entry(kiln_kernels::exact::key(t)).or_insert(i)).collect();
+            let roots =
+                texts.iter().enumerate().map(|(i, t)| *first.entry(kiln_kernels::exact::key(t)).or_insert(i)).collect();
             (roots, "cpu".to_string(), 0.0)
         }
         other => anyhow::bail!("unknown method `{other}`: use minhash or exact"),

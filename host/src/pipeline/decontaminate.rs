@@ -91,7 +91,8 @@ impl Decontaminator {
         if config.min_hits == 0 {
             return Err("invalid config: `min_hits` must be at least 1".into());
         }
-        let mut builder = IndexBuilder::new(Shingle::Words(config.ngram), 0x6b69_6c6e).map_err(|e| format!("invalid config: ngram: {e}"))?;
+        let mut builder = IndexBuilder::new(Shingle::Words(config.ngram), 0x6b69_6c6e)
+            .map_err(|e| format!("invalid config: ngram: {e}"))?;
         for bench in &config.benchmarks {
             let texts = read_benchmark(bench, base)?;
             builder.add(&bench.name, &texts).map_err(|e| e.to_string())?;
@@ -101,9 +102,20 @@ impl Decontaminator {
         Ok(Decontaminator { index, config })
     }
 
+    /// A digest of the benchmarks' n-grams: a run only resumes with the same.
+    pub fn digest(&self) -> u64 {
+        self.index.digest()
+    }
+
     /// Names of the benchmarks whose bits are set in `mask`.
     fn names(&self, mask: u32) -> Vec<&str> {
-        self.index.benchmarks().iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, b)| b.name.as_str()).collect()
+        self.index
+            .benchmarks()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, b)| b.name.as_str())
+            .collect()
     }
 
     /// Runs over records: outcomes, and flagged records per benchmark.
@@ -114,8 +126,10 @@ impl Decontaminator {
             Ok(found) => found,
             Err(message) => {
                 let error = format!("no kernel device: {message}");
-                let outcomes =
-                    records.into_iter().map(|r| Outcome::Quarantined(Quarantined::record(r, stage, PLUGIN, error.clone()))).collect();
+                let outcomes = records
+                    .into_iter()
+                    .map(|r| Outcome::Quarantined(Quarantined::record(r, stage, PLUGIN, error.clone())))
+                    .collect();
                 return (outcomes, details);
             }
         };
@@ -196,12 +210,16 @@ mod tests {
     const QUESTION: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
 
     fn setup(action: &str) -> (tempfile::TempDir, Result<Decontaminator, String>) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("gsm8k.jsonl"), format!("{}\n", serde_json::json!({"question": QUESTION, "answer": "72"}))).unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
+        std::fs::write(
+            dir.path().join("gsm8k.jsonl"),
+            format!("{}\n", serde_json::json!({"question": QUESTION, "answer": "72"})),
+        )
+        .expect("test setup");
         let config: DecontamConfig = toml::from_str(&format!(
             "benchmarks = [{{ name = \"gsm8k\", path = \"gsm8k.jsonl\", fields = [\"question\", \"answer\"] }}]\naction = \"{action}\""
         ))
-        .unwrap();
+        .expect("test setup");
         let d = Decontaminator::load(config, dir.path());
         (dir, d)
     }
@@ -209,14 +227,15 @@ mod tests {
     #[test]
     fn leaked_benchmark_text_is_rejected_or_tagged() {
         let (_dir, d) = setup("reject");
-        let d = d.unwrap();
+        let d = d.expect("test setup");
         let leaked = format!("Solve this: {QUESTION}");
-        let (out, details) = d.apply("dc", vec![Record::new("a", leaked.clone()), Record::new("b", "clean text about Rust")]);
+        let (out, details) =
+            d.apply("dc", vec![Record::new("a", leaked.clone()), Record::new("b", "clean text about Rust")]);
         assert!(matches!(&out[0], Outcome::Rejected(r) if r.rejected.reason.starts_with("contaminated: gsm8k (")));
         assert!(matches!(&out[1], Outcome::Kept(_)));
         assert_eq!(details.get("records matching gsm8k"), Some(&1));
         let (_dir, tagging) = setup("tag");
-        let (out, _) = tagging.unwrap().apply("dc", vec![Record::new("a", leaked)]);
+        let (out, _) = tagging.expect("test setup").apply("dc", vec![Record::new("a", leaked)]);
         let Outcome::Kept(r) = &out[0] else { panic!("tagged records are kept") };
         assert!(r.scores["contamination_hits"] >= 1.0);
         assert_eq!(r.metadata["contaminated_with"], serde_json::json!(["gsm8k"]));
@@ -224,20 +243,20 @@ mod tests {
 
     #[test]
     fn bad_benchmark_files_are_named() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let config = |path: &str| DecontamConfig {
             benchmarks: vec![BenchmarkConfig { name: "b".into(), path: path.into(), fields: default_fields() }],
             ngram: 13,
             min_hits: 1,
             action: Action::Reject,
         };
-        let missing = Decontaminator::load(config("nope.jsonl"), dir.path()).unwrap_err();
+        let missing = Decontaminator::load(config("nope.jsonl"), dir.path()).expect_err("must fail");
         assert!(missing.contains("benchmark `b`: cannot read") && missing.contains("nope.jsonl"), "{missing}");
-        std::fs::write(dir.path().join("bad.jsonl"), "{\"text\": \"ok\"}\n{oops\n").unwrap();
-        let bad = Decontaminator::load(config("bad.jsonl"), dir.path()).unwrap_err();
+        std::fs::write(dir.path().join("bad.jsonl"), "{\"text\": \"ok\"}\n{oops\n").expect("test setup");
+        let bad = Decontaminator::load(config("bad.jsonl"), dir.path()).expect_err("must fail");
         assert!(bad.contains("bad.jsonl:2: not a JSON object"), "{bad}");
-        std::fs::write(dir.path().join("field.jsonl"), "{\"question\": \"ok\"}\n").unwrap();
-        let field = Decontaminator::load(config("field.jsonl"), dir.path()).unwrap_err();
+        std::fs::write(dir.path().join("field.jsonl"), "{\"question\": \"ok\"}\n").expect("test setup");
+        let field = Decontaminator::load(config("field.jsonl"), dir.path()).expect_err("must fail");
         assert!(field.contains("no field `text`") && field.contains("it has: question"), "{field}");
     }
 }

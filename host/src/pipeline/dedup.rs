@@ -96,7 +96,9 @@ impl Dedup {
     /// Fresh state for `config` (`None` for stages that are not dedup).
     pub fn new(config: Option<&DedupConfig>) -> Result<Self, String> {
         match config {
-            Some(c) if c.method == Method::Minhash => Ok(Dedup::MinHash(super::near_dup::NearDup::new(c.minhash_params()?))),
+            Some(c) if c.method == Method::Minhash => {
+                Ok(Dedup::MinHash(super::near_dup::NearDup::new(c.minhash_params()?)))
+            }
             _ => Ok(Dedup::Exact(ExactDedup::default())),
         }
     }

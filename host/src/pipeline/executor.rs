@@ -97,6 +97,9 @@ pub fn fingerprint(pipeline: &Pipeline) -> String {
         if let Some(p) = &stage.plugin {
             h.update(p.info().sha256.as_bytes());
         }
+        if let Some(super::builtin::Builtin::Decontaminate(d)) = &stage.builtin {
+            h.update(d.digest().to_le_bytes());
+        }
     }
     h.update(pipeline.chunk_size.to_le_bytes());
     hex::encode(&h.finalize()[..16])
@@ -193,11 +196,7 @@ async fn process(pipeline: &Arc<Pipeline>, work: &Arc<WorkDir>, manifest: Manife
 }
 
 /// Restores the state of every dedup stage from the committed chunks.
-fn restore_state(
-    pipeline: &Pipeline,
-    work: &WorkDir,
-    manifest: &Manifest,
-) -> Result<Vec<Arc<Mutex<Dedup>>>, RunError> {
+fn restore_state(pipeline: &Pipeline, work: &WorkDir, manifest: &Manifest) -> Result<Vec<Arc<Mutex<Dedup>>>, RunError> {
     let mut out = Vec::new();
     for stage in &pipeline.stages {
         let mut dedup = Dedup::new(stage.dedup.as_ref())
@@ -394,6 +393,31 @@ fn commit_chunks(
 }
 
 /// Assembles the outputs and `stats.json`, and marks the run finished.
+/// Records in the diversity sample of the kept output.
+const DIVERSITY_SAMPLE: u64 = 2000;
+
+/// The texts of an evenly spaced sample of the kept records.
+fn sample_kept(work: &WorkDir, manifest: &Manifest, kept: u64) -> Result<Vec<String>, RunError> {
+    let every = kept.div_ceil(DIVERSITY_SAMPLE).max(1);
+    let mut seen = 0u64;
+    let mut texts = Vec::new();
+    for chunk in &manifest.chunks {
+        let path = work.chunk_path(chunk.index, ChunkFile::Kept.name());
+        let data = std::fs::read_to_string(&path).map_err(|error| {
+            RunError::WorkDir(WorkDirError::Io { action: "cannot read", path: path.clone(), error })
+        })?;
+        for line in data.lines() {
+            if seen.is_multiple_of(every)
+                && let Ok(r) = serde_json::from_str::<Record>(line)
+            {
+                texts.push(r.text);
+            }
+            seen += 1;
+        }
+    }
+    Ok(texts)
+}
+
 fn finish(
     pipeline: &Pipeline,
     work: &WorkDir,
@@ -437,6 +461,7 @@ fn finish(
     stats.chunks = manifest.chunks.len() as u64;
     stats.resumed_chunks = resumed_chunks;
     stats.seconds = elapsed.as_secs_f64();
+    stats.diversity = super::stats::Diversity::measure(&sample_kept(work, &manifest, stats.kept)?);
     let bytes = serde_json::to_vec_pretty(&stats).map_err(|e| RunError::Runtime(e.to_string()))?;
     super::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
     let html = super::report::render(&stats).map_err(|e| RunError::Runtime(format!("cannot draw the report: {e}")))?;

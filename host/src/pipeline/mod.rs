@@ -9,8 +9,8 @@
 
 pub mod builtin;
 mod compute;
-pub mod decontaminate;
 pub mod config;
+pub mod decontaminate;
 pub mod dedup;
 mod diagnostic;
 mod executor;

@@ -50,11 +50,9 @@ impl NearDup {
         let mut details = BTreeMap::new();
         let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
         let signatures = compute::with_fallback("MinHash signatures", |c| {
-            MinHasher::new(self.params, c.clone()).map_err(|e| kiln_kernels::DeviceError::Kernel {
-                kernel: "minhash",
-                message: e.to_string(),
-            })?
-            .signatures(&texts)
+            MinHasher::new(self.params, c.clone())
+                .map_err(|e| kiln_kernels::DeviceError::Kernel { kernel: "minhash", message: e.to_string() })?
+                .signatures(&texts)
         });
         let signatures = match signatures {
             Ok(s) => s,
@@ -148,19 +146,21 @@ mod tests {
     fn near_duplicates_are_rejected_naming_the_kept_record_and_state_resumes() {
         let params = MinHashParams::default();
         let mut d = NearDup::new(params);
-        let (out, saved, details) =
-            d.apply("nd", vec![record("a", &text(1, None)), record("b", &text(2, None)), record("c", &text(1, Some(60)))]);
+        let (out, saved, details) = d.apply(
+            "nd",
+            vec![record("a", &text(1, None)), record("b", &text(2, None)), record("c", &text(1, Some(60)))],
+        );
         assert!(matches!(&out[0], Outcome::Kept(r) if r.id == "a"));
         assert!(matches!(&out[1], Outcome::Kept(r) if r.id == "b"));
         assert!(matches!(&out[2], Outcome::Rejected(r) if r.rejected.reason == "near-duplicate of a"));
         assert_eq!(details.get("cluster size 2"), Some(&1));
         let mut resumed = NearDup::new(params);
-        resumed.restore(&saved).unwrap();
+        resumed.restore(&saved).expect("test setup");
         let (out, _, details) = resumed.apply("nd", vec![record("d", &text(1, Some(10)))]);
         assert!(matches!(&out[0], Outcome::Rejected(r) if r.rejected.reason == "near-duplicate of a"));
         assert_eq!(details.get("cluster size 2"), Some(&-1));
         assert_eq!(details.get("cluster size 3-4"), Some(&1));
-        assert!(resumed.restore("no tab here").unwrap_err().contains("line 1"));
+        assert!(resumed.restore("no tab here").expect_err("must fail").contains("line 1"));
     }
 
     #[test]

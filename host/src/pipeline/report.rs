@@ -155,6 +155,26 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
         html.push_str(&bars("Rejections by reason (numbered as in the table)", &labels, &values, None)?);
     }
 
+    if let Some(d) = &stats.diversity {
+        let _ = write!(
+            html,
+            "<h2>Diversity of the kept records</h2><p>Sample of {}: distinct-1 {:.3}, distinct-2 {:.3}, distinct-3 {:.3}; \
+             near-duplicate rate {:.3}; mean pairwise MinHash similarity {:.3}.</p>",
+            d.sample, d.distinct_1, d.distinct_2, d.distinct_3, d.near_duplicate_rate, d.mean_pairwise_similarity
+        );
+    }
+
+    for stage in stats.stages.iter().filter(|s| !s.details.is_empty()) {
+        let _ = write!(html, "<h2>{}: details</h2><table><tr><th>what</th><th>count</th></tr>", escape(&stage.name));
+        for (what, n) in &stage.details {
+            let _ = write!(html, "<tr><td>{}</td><td>{n}</td></tr>", escape(what));
+        }
+        html.push_str("</table>");
+        let labels: Vec<String> = stage.details.keys().cloned().collect();
+        let values: Vec<u64> = stage.details.values().map(|n| (*n).max(0) as u64).collect();
+        html.push_str(&bars(&format!("{}: {}", stage.name, "details"), &labels, &values, None)?);
+    }
+
     let h = &stats.histograms;
     let n = h.input_lengths.len().max(h.kept_lengths.len());
     if n > 0 {

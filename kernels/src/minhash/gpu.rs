@@ -72,7 +72,11 @@ pub(super) fn signatures<S: AsRef<str> + Sync>(
         }
     }
     for i in plan.on_cpu {
-        values[i * num_perm..(i + 1) * num_perm].copy_from_slice(&cpu::signature(texts[i].as_ref(), params, coefficients));
+        values[i * num_perm..(i + 1) * num_perm].copy_from_slice(&cpu::signature(
+            texts[i].as_ref(),
+            params,
+            coefficients,
+        ));
     }
     Ok(Signatures::from_flat(num_perm, values))
 }

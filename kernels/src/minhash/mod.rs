@@ -218,7 +218,8 @@ mod tests {
 
     #[test]
     fn permutation_matches_big_integer_arithmetic() {
-        for (a, b, x) in [(1, 0, 5), (MERSENNE_61 - 1, MERSENNE_61 - 1, MERSENNE_61 - 1), (123_456_789, 987_654_321, 1 << 60)]
+        for (a, b, x) in
+            [(1, 0, 5), (MERSENNE_61 - 1, MERSENNE_61 - 1, MERSENNE_61 - 1), (123_456_789, 987_654_321, 1 << 60)]
         {
             let expected = ((u128::from(a) * u128::from(x) + u128::from(b)) % u128::from(MERSENNE_61)) as u64;
             assert_eq!(permute(a, b, x), expected, "{a} {b} {x}");
@@ -241,7 +242,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        let bad = |p: MinHashParams| p.validate().unwrap_err().0;
+        let bad = |p: MinHashParams| p.validate().expect_err("must fail").0;
         assert!(bad(MinHashParams { bands: 0, ..Default::default() }).contains("bands (0)"));
         assert!(bad(MinHashParams { hash_bits: 16, ..Default::default() }).contains("hash_bits is 16"));
         assert!(bad(MinHashParams { shingle: Shingle::Words(0), ..Default::default() }).contains("shingle length 0"));
