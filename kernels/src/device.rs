@@ -262,9 +262,10 @@ impl Gpu {
             .recv()
             .map_err(|_| fail("the read-back was dropped".into()))?
             .map_err(|e| fail(format!("read-back failed: {e}")))?;
-        let bytes = readback.get_mapped_range(..).map_err(|e| fail(e.to_string()))?.to_vec();
+        let mut bytes = readback.get_mapped_range(..).map_err(|e| fail(e.to_string()))?.to_vec();
         readback.unmap();
-        Ok(bytes[..output_bytes as usize].to_vec())
+        bytes.truncate(output_bytes as usize);
+        Ok(bytes)
     }
 
     fn pipeline(&self, kernel: &'static str, source: &str) -> wgpu::ComputePipeline {

@@ -97,7 +97,7 @@ impl Dedup {
     pub fn new(config: Option<&DedupConfig>) -> Result<Self, String> {
         match config {
             Some(c) if c.method == Method::Minhash => {
-                Ok(Dedup::MinHash(super::near_dup::NearDup::new(c.minhash_params()?)))
+                Ok(Dedup::MinHash(super::near_dup::NearDup::new(c.minhash_params()?)?))
             }
             _ => Ok(Dedup::Exact(ExactDedup::default())),
         }

@@ -22,9 +22,8 @@ use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 /// Near-duplicate state across a run.
 #[derive(Debug)]
 pub struct NearDup {
-    params: MinHashParams,
+    hasher: MinHasher,
     index: StreamingIndex,
-    sizes: std::collections::HashMap<Box<str>, u64>,
 }
 
 /// The stats key of a cluster size (power-of-two bins).
@@ -40,20 +39,17 @@ fn size_bin(size: u64) -> String {
 }
 
 impl NearDup {
-    /// Fresh state.
-    pub fn new(params: MinHashParams) -> Self {
-        NearDup { params, index: StreamingIndex::default(), sizes: Default::default() }
+    /// Fresh state, or why the parameters cannot work.
+    pub fn new(params: MinHashParams) -> Result<Self, String> {
+        let hasher = MinHasher::new(params, kiln_kernels::Compute::Cpu).map_err(|e| e.to_string())?;
+        Ok(NearDup { hasher, index: StreamingIndex::default() })
     }
 
     /// Runs over one chunk: outcomes, state lines, cluster-size changes.
     pub fn apply(&mut self, stage: &str, records: Vec<Record>) -> (Vec<Outcome>, String, BTreeMap<String, i64>) {
         let mut details = BTreeMap::new();
         let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
-        let signatures = compute::with_fallback("MinHash signatures", |c| {
-            MinHasher::new(self.params, c.clone())
-                .map_err(|e| kiln_kernels::DeviceError::Kernel { kernel: "minhash", message: e.to_string() })?
-                .signatures(&texts)
-        });
+        let signatures = compute::with_fallback("MinHash signatures", |c| self.hasher.on(c.clone()).signatures(&texts));
         let signatures = match signatures {
             Ok(s) => s,
             Err(message) => {
@@ -77,11 +73,11 @@ impl NearDup {
             .into_iter()
             .enumerate()
             .map(|(i, record)| {
-                let keys = band_keys(signatures.get(i), &self.params);
+                let keys = band_keys(signatures.get(i), self.hasher.params());
                 let (offer, new_keys) = self.index.offer(&record.id, &keys);
                 let first: &str = match &offer {
                     Offer::First => &record.id,
-                    Offer::DuplicateOf(first) => first,
+                    Offer::DuplicateOf { first, .. } => first,
                 };
                 state.push_str(first);
                 state.push('\t');
@@ -90,13 +86,12 @@ impl NearDup {
                 state.push('\n');
                 match offer {
                     Offer::First => Outcome::Kept(record),
-                    Offer::DuplicateOf(first) => {
-                        let size = self.sizes.entry(first.clone()).or_insert(1);
-                        if *size > 1 {
-                            *details.entry(size_bin(*size)).or_default() -= 1;
+                    Offer::DuplicateOf { first, size } => {
+                        // The cluster grew from size − 1 (counted only from 2) to size.
+                        if size > 2 {
+                            *details.entry(size_bin(size - 1)).or_default() -= 1;
                         }
-                        *size += 1;
-                        *details.entry(size_bin(*size)).or_default() += 1;
+                        *details.entry(size_bin(size)).or_default() += 1;
                         Outcome::Rejected(Rejected {
                             rejected: Rejection {
                                 stage: stage.to_string(),
@@ -123,8 +118,6 @@ impl NearDup {
                 .map(|k| u64::from_str_radix(k, 16).map_err(|e| format!("line {}: bad key `{k}`: {e}", n + 1)))
                 .collect::<Result<Vec<u64>, String>>()?;
             self.index.restore(first, &keys);
-            let size = self.sizes.entry(first.into()).or_insert(0);
-            *size += 1;
         }
         Ok(())
     }
@@ -145,7 +138,7 @@ mod tests {
     #[test]
     fn near_duplicates_are_rejected_naming_the_kept_record_and_state_resumes() {
         let params = MinHashParams::default();
-        let mut d = NearDup::new(params);
+        let mut d = NearDup::new(params).expect("test setup");
         let (out, saved, details) = d.apply(
             "nd",
             vec![record("a", &text(1, None)), record("b", &text(2, None)), record("c", &text(1, Some(60)))],
@@ -154,7 +147,7 @@ mod tests {
         assert!(matches!(&out[1], Outcome::Kept(r) if r.id == "b"));
         assert!(matches!(&out[2], Outcome::Rejected(r) if r.rejected.reason == "near-duplicate of a"));
         assert_eq!(details.get("cluster size 2"), Some(&1));
-        let mut resumed = NearDup::new(params);
+        let mut resumed = NearDup::new(params).expect("test setup");
         resumed.restore(&saved).expect("test setup");
         let (out, _, details) = resumed.apply("nd", vec![record("d", &text(1, Some(10)))]);
         assert!(matches!(&out[0], Outcome::Rejected(r) if r.rejected.reason == "near-duplicate of a"));
@@ -165,7 +158,7 @@ mod tests {
 
     #[test]
     fn empty_and_short_texts_are_defined() {
-        let mut d = NearDup::new(MinHashParams::default());
+        let mut d = NearDup::new(MinHashParams::default()).expect("test setup");
         let (out, _, _) = d.apply("nd", vec![record("a", ""), record("b", "  "), record("c", "short text")]);
         assert!(matches!(&out[0], Outcome::Kept(_)));
         assert!(matches!(&out[1], Outcome::Rejected(r) if r.rejected.reason == "near-duplicate of a"));

@@ -79,8 +79,13 @@ pub struct StreamingIndex {
 pub enum Offer {
     /// A new cluster: keep the text.
     First,
-    /// A near-duplicate of this earlier text.
-    DuplicateOf(Box<str>),
+    /// A near-duplicate of the cluster's first text, which now has `size` members.
+    DuplicateOf {
+        /// The id of the cluster's first (kept) text.
+        first: Box<str>,
+        /// Members of the cluster, this text included.
+        size: u64,
+    },
 }
 
 impl StreamingIndex {
@@ -104,7 +109,8 @@ impl StreamingIndex {
         }
         let entry = &mut self.firsts[cluster as usize];
         entry.1 += 1;
-        let offer = if entry.1 == 1 { Offer::First } else { Offer::DuplicateOf(entry.0.clone()) };
+        let offer =
+            if entry.1 == 1 { Offer::First } else { Offer::DuplicateOf { first: entry.0.clone(), size: entry.1 } };
         (offer, new_keys)
     }
 
@@ -165,19 +171,19 @@ mod tests {
             let (offer, new) = index.offer(id, &band_keys(sigs.get(i), &p));
             let first = match &offer {
                 Offer::First => id.to_string(),
-                Offer::DuplicateOf(f) => f.to_string(),
+                Offer::DuplicateOf { first, .. } => first.to_string(),
             };
             saved.push((first, new));
             offers.push(offer);
         }
-        assert_eq!(offers, vec![Offer::First, Offer::First, Offer::DuplicateOf("a".into())]);
+        assert_eq!(offers, vec![Offer::First, Offer::First, Offer::DuplicateOf { first: "a".into(), size: 2 }]);
         let mut restored = StreamingIndex::default();
         for (first, keys) in &saved {
             restored.restore(first, keys);
         }
         let last = band_keys(sigs.get(3), &p);
-        assert_eq!(index.offer("d", &last).0, Offer::DuplicateOf("a".into()));
-        assert_eq!(restored.offer("d", &last).0, Offer::DuplicateOf("a".into()));
+        assert_eq!(index.offer("d", &last).0, Offer::DuplicateOf { first: "a".into(), size: 3 });
+        assert_eq!(restored.offer("d", &last).0, Offer::DuplicateOf { first: "a".into(), size: 3 });
         assert_eq!(restored.duplicate_cluster_sizes().collect::<Vec<_>>(), vec![3]);
         assert_eq!(restored.clusters(), 2);
     }

@@ -185,6 +185,11 @@ impl MinHasher {
         Ok(MinHasher { coefficients: coefficients(&params), params, compute })
     }
 
+    /// The same hasher (parameters, permutations) on another device.
+    pub fn on(&self, compute: Compute) -> Self {
+        MinHasher { compute, ..self.clone() }
+    }
+
     /// The parameters.
     pub fn params(&self) -> &MinHashParams {
         &self.params
