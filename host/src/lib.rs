@@ -10,6 +10,7 @@
 //!
 //! The `kiln` binary is a thin command-line layer over this library.
 
+pub mod model;
 pub mod pipeline;
 pub mod plugin;
 pub mod record;

@@ -12,9 +12,13 @@ use kiln::plugin::Sandbox;
 pub struct RunArgs {
     /// The pipeline file.
     file: PathBuf,
-    /// Start over: discard what an earlier run of this pipeline left in its work directory.
+    /// Start over: discard what an earlier run of this pipeline left in its
+    /// work directory (completions in its request cache are kept and reused).
     #[arg(long)]
     fresh: bool,
+    /// Bypass the request cache: ask the models again, and store nothing.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -27,14 +31,15 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let name = pipeline.name.clone();
-    let summary = run_pipeline(pipeline, &RunOptions { fresh: args.fresh })
+    let summary = run_pipeline(pipeline, &RunOptions { fresh: args.fresh, no_cache: args.no_cache })
         .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
     let s = &summary.stats;
     eprintln!(
-        "kiln run: `{}` done in {:.2}s: {} lines -> {} kept, {} rejected, {} quarantined{}",
+        "kiln run: `{}` done in {:.2}s: {} lines{} -> {} kept, {} rejected, {} quarantined{}",
         s.pipeline,
         s.seconds,
         s.input_lines,
+        if s.generated > 0 { format!(" (+{} generated)", s.generated) } else { String::new() },
         s.kept,
         s.rejected,
         s.quarantined,
@@ -54,6 +59,18 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
             stage.quarantined,
             stage.input as f64 / stage.seconds.max(1e-9)
         );
+        let d = |k: &str| stage.details.get(k).copied().unwrap_or(0);
+        if d("requests") + d("cache_hits") > 0 {
+            eprintln!(
+                "  {:<16} model: {} requests ({} retries), {} cache hits, {} prompt + {} completion tokens",
+                "",
+                d("requests"),
+                d("retries"),
+                d("cache_hits"),
+                d("prompt_tokens"),
+                d("completion_tokens")
+            );
+        }
     }
     eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl", summary.output_dir.display());
     eprintln!("  report:  {}", summary.output_dir.join("report.html").display());

@@ -96,18 +96,66 @@ pub enum InputFormat {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `wasm`: an embedded model plugin (the `model` world). Servers
-    /// (`openai`) come with the model backends.
+    /// `openai` (an OpenAI-compatible server) or `wasm` (a `model` plugin).
     pub backend: Spanned<String>,
     /// The model plugin, for `backend = "wasm"`.
     #[serde(default)]
     pub plugin: Option<PluginRef>,
-    /// The backend's (or plugin's) configuration.
+    /// The model plugin's configuration (`wasm` only).
     #[serde(default)]
     pub config: toml::Table,
-    /// Resource limits of the model plugin.
+    /// Resource limits of the model plugin (`wasm` only).
     #[serde(default)]
     pub limits: PluginLimits,
+    /// Server URL up to the API version, e.g. `http://127.0.0.1:8000/v1` (`openai` only).
+    #[serde(default)]
+    pub base_url: Option<Spanned<String>>,
+    /// The server's model id (`openai` only).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key (`openai` only).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// `chat` (default) or `completions` (`openai` only).
+    #[serde(default)]
+    pub endpoint: Option<crate::model::Endpoint>,
+    /// Sampling temperature.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Most tokens per completion.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Sampling seed (default: the pipeline's seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Completions per prompt when a stage does not say (default 1).
+    #[serde(default)]
+    pub n: Option<u32>,
+    /// Stop sequences.
+    #[serde(default)]
+    pub stop: Vec<String>,
+    /// Requests in flight at once (default 16 for servers, the cores for plugins).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Retries after a failed request (default 6; `openai` only).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// Seconds before a request times out (default 60; `openai` only).
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
+    /// Milliseconds before the first retry; doubles each retry (default 500).
+    #[serde(default)]
+    pub backoff_ms: Option<u64>,
+    /// Longest wait between retries in seconds (default 30).
+    #[serde(default)]
+    pub max_backoff_secs: Option<f64>,
+    /// Tokens (prompt + completion) the run may spend; the run stops cleanly
+    /// and resumably when they are spent.
+    #[serde(default)]
+    pub token_budget: Option<u64>,
 }
 
 /// A plugin reference as written: a path, or a table with a path and a pinned
@@ -169,8 +217,9 @@ pub enum OnError {
 pub struct StageConfig {
     /// Unique name, used in outputs, lineage and reports.
     pub name: Spanned<String>,
-    /// What the stage does: `filter` or `map` (with a plugin), or a built-in:
-    /// `dedup`, `threshold`, `sample`.
+    /// What the stage does: `filter`, `map`, `generate`, `critique`, `refine`
+    /// (with a plugin), or a built-in: `dedup`, `threshold`, `sample`,
+    /// `decontaminate`.
     pub kind: Spanned<String>,
     /// The plugin, for plugin-backed kinds.
     #[serde(default)]
@@ -190,6 +239,26 @@ pub struct StageConfig {
     /// Quarantine failing records (default) or stop the run.
     #[serde(default)]
     pub on_error: OnError,
+    /// The model answering the plugin's prompts (`generate`, `critique`, `refine`).
+    #[serde(default)]
+    pub model: Option<Spanned<String>>,
+    /// Prompts to generate (`generate`).
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Seed records or personas handed to the generator (`generate`): a JSONL
+    /// file; prompt `i` of a request is conditioned on seed `i mod len`.
+    #[serde(default)]
+    pub seeds: Option<Spanned<String>>,
+    /// Generation round recorded in the lineage of generated records (default 1).
+    #[serde(default)]
+    pub round: Option<u32>,
+    /// Completions per prompt (`generate`, `critique`: judge samples averaged);
+    /// default: the model's `n`.
+    #[serde(default)]
+    pub samples: Option<u32>,
+    /// Rewrites tried per record before it is rejected (`refine`, default 3).
+    #[serde(default)]
+    pub attempts: Option<u32>,
 }
 
 fn default_batch_size() -> usize {

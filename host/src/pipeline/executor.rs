@@ -9,6 +9,7 @@
 //! output order is input order. Stateful stages (dedup) see chunks in order.
 //! See [`workdir`](super::workdir) for how commits make resumption exactly-once.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -22,9 +23,11 @@ use super::dedup::Dedup;
 use super::input::{InputError, InputItem, InputStream, count_lines};
 use super::parquet_io::jsonl_to_parquet;
 use super::progress::Progress;
+use super::prompting::ModelStage;
 use super::stats::{RunStats, StageStats};
-use super::validate::{Pipeline, Stage, StageKind};
+use super::validate::{Pipeline, StageKind};
 use super::workdir::{ChunkEntry, ChunkFile, Manifest, WorkDir, WorkDirError};
+use crate::model::{Model, RequestCache, Usage};
 use crate::plugin::PluginError;
 use crate::record::Record;
 use crate::run::{Outcome, Quarantined, Rejected, apply};
@@ -57,6 +60,13 @@ pub enum RunError {
         /// Why.
         message: String,
     },
+    /// A model cannot serve the run any more (a rejected key, a spent token
+    /// budget): the run stops cleanly; committed chunks are kept.
+    #[error("stopping: {0}")]
+    Model(#[from] crate::model::ModelError),
+    /// The request cache cannot be opened.
+    #[error(transparent)]
+    Cache(#[from] crate::model::CacheError),
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),
@@ -65,8 +75,11 @@ pub enum RunError {
 /// Options of one invocation.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Discard the work directory of an earlier run instead of resuming it.
+    /// Discard the work directory of an earlier run (but its request cache)
+    /// instead of resuming it.
     pub fresh: bool,
+    /// Neither read nor write the request cache.
+    pub no_cache: bool,
 }
 
 /// What a run produced.
@@ -92,6 +105,11 @@ struct Chunk {
 pub fn fingerprint(pipeline: &Pipeline) -> String {
     let mut h = Sha256::new();
     h.update(pipeline.source.as_bytes());
+    for model in pipeline.models.values() {
+        if let crate::model::BackendSpec::Wasm(p) = &model.backend {
+            h.update(p.info().sha256.as_bytes());
+        }
+    }
     for stage in &pipeline.stages {
         h.update(stage.name.as_bytes());
         if let Some(p) = &stage.plugin {
@@ -99,6 +117,12 @@ pub fn fingerprint(pipeline: &Pipeline) -> String {
         }
         if let Some(super::builtin::Builtin::Decontaminate(d)) = &stage.builtin {
             h.update(d.digest().to_le_bytes());
+        }
+        if let Some(uses) = &stage.model_use {
+            for seed in &uses.seeds {
+                h.update(seed.id.as_bytes());
+                h.update(seed.text.as_bytes());
+            }
         }
     }
     h.update(pipeline.chunk_size.to_le_bytes());
@@ -126,7 +150,7 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
     if resumed_chunks > 0 && !manifest.finished {
         tracing::info!(chunks = resumed_chunks, lines = manifest.lines_done(), "resuming an interrupted run");
     }
-    let manifest = if manifest.finished { manifest } else { process(&pipeline, &work, manifest).await? };
+    let manifest = if manifest.finished { manifest } else { process(&pipeline, &work, manifest, &options).await? };
     finish(&pipeline, &work, manifest, resumed_chunks, started.elapsed())
 }
 
@@ -141,8 +165,14 @@ fn check_writable(dir: &std::path::Path) -> Result<(), RunError> {
 }
 
 /// Processes every chunk not yet committed; returns the final manifest.
-async fn process(pipeline: &Arc<Pipeline>, work: &Arc<WorkDir>, manifest: Manifest) -> Result<Manifest, RunError> {
+async fn process(
+    pipeline: &Arc<Pipeline>,
+    work: &Arc<WorkDir>,
+    manifest: Manifest,
+    options: &RunOptions,
+) -> Result<Manifest, RunError> {
     let dedups = restore_state(pipeline, work, &manifest)?;
+    let models = Arc::new(start_models(pipeline, work, &manifest, options)?);
     let (first_tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let reader = {
         let pipeline = pipeline.clone();
@@ -155,13 +185,14 @@ async fn process(pipeline: &Arc<Pipeline>, work: &Arc<WorkDir>, manifest: Manife
         let (tx, next_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
         let pipeline = pipeline.clone();
         let dedup = dedups[i].clone();
+        let models = models.clone();
         let mut input = rx;
         stage_tasks.push(tokio::spawn(async move {
             let stage = &pipeline.stages[i];
             let semaphore = Arc::new(Semaphore::new(stage.concurrency));
             while let Some(chunk) = input.recv().await {
                 let span = tracing::debug_span!("stage", stage = %stage.name, chunk = chunk.entry.index);
-                let chunk = run_stage(stage, chunk, &semaphore, &dedup).instrument(span).await?;
+                let chunk = run_stage(&pipeline, i, chunk, &semaphore, &dedup, &models).instrument(span).await?;
                 if tx.send(chunk).await.is_err() {
                     break; // the committer stopped; its error is reported
                 }
@@ -173,8 +204,12 @@ async fn process(pipeline: &Arc<Pipeline>, work: &Arc<WorkDir>, manifest: Manife
     let committer = {
         let work = work.clone();
         let stage_names: Vec<String> = pipeline.stages.iter().map(|s| s.name.clone()).collect();
-        let total =
-            std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| count_lines(&pipeline.inputs)).flatten();
+        let total = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            .then(|| match generate_count(&pipeline) {
+                Some(count) => Some(count),
+                None => count_lines(&pipeline.inputs),
+            })
+            .flatten();
         let progress = Progress::new(&stage_names, total, manifest.lines_done());
         tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, progress))
     };
@@ -216,14 +251,55 @@ fn restore_state(pipeline: &Pipeline, work: &WorkDir, manifest: &Manifest) -> Re
     Ok(out)
 }
 
+/// Starts every model for this invocation, charging each with the tokens that
+/// committed chunks already spent on it.
+fn start_models(
+    pipeline: &Pipeline,
+    work: &WorkDir,
+    manifest: &Manifest,
+    options: &RunOptions,
+) -> Result<BTreeMap<String, Arc<Model>>, RunError> {
+    let cache = if options.no_cache || pipeline.models.is_empty() {
+        None
+    } else {
+        Some(Arc::new(RequestCache::open(&work.cache_dir())?))
+    };
+    let mut models = BTreeMap::new();
+    for (name, spec) in &pipeline.models {
+        let mut prior = Usage::default();
+        for (i, stage) in pipeline.stages.iter().enumerate() {
+            if stage.model_use.as_ref().and_then(|u| u.model.as_deref()) != Some(name.as_str()) {
+                continue;
+            }
+            for chunk in &manifest.chunks {
+                if let Some(s) = chunk.stages.get(i) {
+                    let get = |k: &str| s.details.get(k).copied().unwrap_or(0).max(0) as u64;
+                    prior.add(Usage {
+                        prompt_tokens: get("prompt_tokens"),
+                        completion_tokens: get("completion_tokens"),
+                    });
+                }
+            }
+        }
+        models.insert(name.clone(), Arc::new(Model::start(spec.clone(), cache.clone(), prior)?));
+    }
+    Ok(models)
+}
+
+/// The prompts of a pipeline that starts with `generate`.
+fn generate_count(pipeline: &Pipeline) -> Option<u64> {
+    let first = pipeline.stages.first().filter(|s| s.kind == StageKind::Generate)?;
+    first.model_use.as_ref().map(|u| u.count)
+}
+
 fn state_role(stage: &str) -> String {
     format!("state-{stage}")
 }
 
 /// Reads the input after the first `skip` lines into chunks.
 fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<Chunk>) -> Result<(), RunError> {
-    let mut stream = InputStream::new(&pipeline.inputs);
-    stream.skip_lines(skip)?;
+    let mut source = Source::new(pipeline)?;
+    source.skip_lines(skip)?;
     let mut first_line = skip;
     loop {
         let mut chunk = Chunk {
@@ -241,7 +317,7 @@ fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<
             state: Vec::new(),
         };
         while chunk.entry.lines < pipeline.chunk_size {
-            match stream.next_item()? {
+            match source.next_item()? {
                 Some(InputItem::Record(r)) => {
                     chunk.entry.histograms.count_input(&r);
                     chunk.records.push(r);
@@ -266,14 +342,58 @@ fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<
     }
 }
 
+/// Where records come from: input files, or the slots of a `generate` stage.
+enum Source<'a> {
+    Files(InputStream<'a>),
+    Slots { stage: &'a str, next: u64, count: u64, width: usize },
+}
+
+impl<'a> Source<'a> {
+    fn new(pipeline: &'a Pipeline) -> Result<Source<'a>, RunError> {
+        Ok(match (generate_count(pipeline), pipeline.stages.first()) {
+            (Some(count), Some(stage)) => {
+                Source::Slots { stage: &stage.name, next: 0, count, width: count.saturating_sub(1).to_string().len() }
+            }
+            _ => Source::Files(InputStream::new(&pipeline.inputs)),
+        })
+    }
+
+    fn skip_lines(&mut self, n: u64) -> Result<(), RunError> {
+        match self {
+            Source::Files(stream) => Ok(stream.skip_lines(n)?),
+            Source::Slots { next, count, .. } => {
+                *next = n.min(*count);
+                Ok(())
+            }
+        }
+    }
+
+    fn next_item(&mut self) -> Result<Option<InputItem>, RunError> {
+        match self {
+            Source::Files(stream) => Ok(stream.next_item()?),
+            Source::Slots { stage, next, count, width } => {
+                if *next >= *count {
+                    return Ok(None);
+                }
+                *next += 1;
+                Ok(Some(InputItem::Record(super::generate::slot(stage, *next - 1, *width))))
+            }
+        }
+    }
+}
+
 /// Runs one stage over one chunk.
 async fn run_stage(
-    stage: &Stage,
+    pipeline: &Pipeline,
+    index: usize,
     mut chunk: Chunk,
     semaphore: &Arc<Semaphore>,
     dedup: &Arc<Mutex<Dedup>>,
+    models: &BTreeMap<String, Arc<Model>>,
 ) -> Result<Chunk, RunError> {
+    let stage = &pipeline.stages[index];
     let started = Instant::now();
+    let records_in = chunk.records.len() as u64;
     let mut details = std::collections::BTreeMap::new();
     let records = std::mem::take(&mut chunk.records);
     let outcomes: Vec<Outcome> = match (&stage.plugin, stage.kind) {
@@ -322,13 +442,36 @@ async fn run_stage(
             details = found;
             outcomes
         }
-        (None, kind @ (StageKind::Filter | StageKind::Map)) => {
+        (Some(plugin), kind @ (StageKind::Generate | StageKind::Critique | StageKind::Refine)) => {
+            let Some(uses) = &stage.model_use else {
+                return Err(RunError::Runtime(format!("stage `{}` has no model settings", stage.name)));
+            };
+            let cx = ModelStage {
+                stage,
+                plugin,
+                uses,
+                model: uses.model.as_ref().and_then(|m| models.get(m)).cloned(),
+                semaphore,
+                seed: pipeline.seed,
+            };
+            let output = match kind {
+                StageKind::Generate => super::generate::run(&cx, records).await?,
+                StageKind::Critique => super::critique::run(&cx, records).await?,
+                _ => super::refine::run(&cx, records).await?,
+            };
+            details = output.details;
+            output.outcomes
+        }
+        (
+            None,
+            kind @ (StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine),
+        ) => {
             return Err(RunError::Runtime(format!("stage `{}` of kind {kind:?} has no plugin", stage.name)));
         }
     };
-    // Plugin stages record their step (`stage=plugin@version`) themselves.
+    // Plugin stages record their step (`stage=plugin@version…`) themselves.
     let builtin_step = match stage.kind {
-        StageKind::Filter | StageKind::Map => None,
+        StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => None,
         kind => Some(format!("{}=builtin:{}", stage.name, format!("{kind:?}").to_lowercase())),
     };
     let mut stats = StageStats::new(&stage.name);
@@ -348,6 +491,9 @@ async fn run_stage(
             Outcome::Quarantined(q) => chunk.quarantined.push(q),
         }
     }
+    // A generate stage turns one slot into one or more records.
+    stats.generated = stats.input.saturating_sub(records_in);
+    stats.input = records_in;
     stats.seconds = started.elapsed().as_secs_f64();
     stats.details = details;
     chunk.entry.stages.push(stats);
@@ -456,6 +602,7 @@ fn finish(
         stats.histograms.add(&chunk.histograms);
     }
     stats.rejected = stats.stages.iter().map(StageStats::rejected_total).sum();
+    stats.generated = stats.stages.iter().map(|s| s.generated).sum();
     stats.quarantined = stats.unreadable + stats.stages.iter().map(|s| s.quarantined).sum::<u64>();
     stats.kept = stats.stages.last().map_or(stats.input_lines - stats.unreadable, |s| s.kept);
     stats.chunks = manifest.chunks.len() as u64;

@@ -20,6 +20,10 @@ pub struct StageStats {
     pub rejected: BTreeMap<String, u64>,
     /// Records it quarantined.
     pub quarantined: u64,
+    /// Records it created beyond one per input (a `generate` stage's slot may
+    /// yield several); input + generated = kept + rejected + quarantined.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generated: u64,
     /// Wall-clock seconds the stage spent on its chunks.
     pub seconds: f64,
     /// Stage-specific counters (cluster sizes of `dedup`, matches per
@@ -52,6 +56,7 @@ impl StageStats {
             *self.rejected.entry(reason.clone()).or_default() += n;
         }
         self.quarantined += other.quarantined;
+        self.generated += other.generated;
         self.seconds += other.seconds;
         for (key, n) in &other.details {
             *self.details.entry(key.clone()).or_default() += n;
@@ -63,6 +68,10 @@ impl StageStats {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The reason without record-specific detail, for counting: `duplicate of r17`
@@ -150,6 +159,9 @@ pub struct RunStats {
     pub rejected: u64,
     /// Records (and lines) in the quarantine output.
     pub quarantined: u64,
+    /// Records created by `generate` stages beyond one per slot.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generated: u64,
     /// Chunks committed.
     pub chunks: u64,
     /// Chunks that an earlier, interrupted run had committed.
@@ -197,9 +209,10 @@ impl Diversity {
 }
 
 impl RunStats {
-    /// Whether every input line is accounted for: kept + rejected + quarantined == lines.
+    /// Whether every input line (or generation slot) is accounted for:
+    /// kept + rejected + quarantined == lines + generated.
     pub fn balanced(&self) -> bool {
-        self.kept + self.rejected + self.quarantined == self.input_lines
+        self.kept + self.rejected + self.quarantined == self.input_lines + self.generated
     }
 }
 

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
 use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputFormat, PipelineFile, StageConfig};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
+use crate::model::{BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling};
 use crate::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox};
 
 /// A stage kind and the plugin kind it runs, if any.
@@ -32,17 +33,26 @@ pub enum StageKind {
     Sample,
     /// Built-in: flag records sharing n-grams with benchmark texts.
     Decontaminate,
+    /// Generate records: generator plugin → prompts → model → parsed records.
+    Generate,
+    /// Judge records: critic plugin → judge prompts → model → scores.
+    Critique,
+    /// Rewrite real records: refiner plugin → prompt → model → verified rewrite.
+    Refine,
 }
 
 impl StageKind {
     /// Every stage kind, as written in a pipeline file.
-    pub const NAMES: [(&'static str, StageKind); 6] = [
+    pub const NAMES: [(&'static str, StageKind); 9] = [
         ("filter", StageKind::Filter),
         ("map", StageKind::Map),
         ("dedup", StageKind::Dedup),
         ("threshold", StageKind::Threshold),
         ("sample", StageKind::Sample),
         ("decontaminate", StageKind::Decontaminate),
+        ("generate", StageKind::Generate),
+        ("critique", StageKind::Critique),
+        ("refine", StageKind::Refine),
     ];
 
     /// The plugin kind the stage needs.
@@ -50,6 +60,9 @@ impl StageKind {
         match self {
             StageKind::Filter => Some(PluginKind::Filter),
             StageKind::Map => Some(PluginKind::Mapper),
+            StageKind::Generate => Some(PluginKind::Generator),
+            StageKind::Critique => Some(PluginKind::Critic),
+            StageKind::Refine => Some(PluginKind::Refiner),
             StageKind::Dedup | StageKind::Threshold | StageKind::Sample | StageKind::Decontaminate => None,
         }
     }
@@ -74,6 +87,25 @@ pub struct Stage {
     pub concurrency: usize,
     /// What to do with failing records.
     pub on_error: OnError,
+    /// The model and its use, for `generate`, `critique` and `refine`.
+    pub model_use: Option<ModelUse>,
+}
+
+/// How a model-backed stage uses its model.
+#[derive(Debug, Clone)]
+pub struct ModelUse {
+    /// The model's name (`None`: a critic that checks without a model).
+    pub model: Option<String>,
+    /// Completions per prompt.
+    pub samples: u32,
+    /// Rewrites tried per record (`refine`).
+    pub attempts: u32,
+    /// Prompts to generate (`generate`).
+    pub count: u64,
+    /// Seed records handed to the generator (`generate`).
+    pub seeds: Vec<crate::record::Record>,
+    /// Round recorded on generated records.
+    pub round: u32,
 }
 
 /// One input: the files it matched.
@@ -104,8 +136,8 @@ pub struct Pipeline {
     pub inputs: Vec<Input>,
     /// Stages, in order.
     pub stages: Vec<Stage>,
-    /// Model backends by name (loaded model plugins).
-    pub models: BTreeMap<String, Plugin>,
+    /// Model backends by name.
+    pub models: BTreeMap<String, std::sync::Arc<ModelSpec>>,
     /// Output directory (absolute).
     pub output_dir: PathBuf,
     /// Format of the outputs.
@@ -142,9 +174,19 @@ impl Pipeline {
         let mut errors = Vec::new();
         let inputs =
             file.input.iter().filter_map(|i| check_input(&map, &base, i).map_err(|d| errors.push(d)).ok()).collect();
+        let mut models = BTreeMap::new();
+        for (name, model) in &file.models {
+            match check_model(&map, &base, name, model, sandbox, file.pipeline.seed) {
+                Ok(spec) => {
+                    models.insert(name.clone(), std::sync::Arc::new(spec));
+                }
+                Err(d) => errors.push(d),
+            }
+        }
+        let model_names: Vec<&str> = file.models.keys().map(String::as_str).collect();
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut stages = Vec::new();
-        for stage in &file.stage {
+        for (position, stage) in file.stage.iter().enumerate() {
             let name = stage.name.get_ref().as_str();
             if let Some(first) = seen.insert(name, stage.name.span().start) {
                 let mut d = map.at(Some(stage.name.span()), Some(name), "duplicate stage name");
@@ -155,26 +197,32 @@ impl Pipeline {
                 ));
                 errors.push(d);
             }
-            match check_stage(&map, &base, stage, sandbox, file.pipeline.seed) {
+            if stage.kind.get_ref() == "generate" && position > 0 {
+                let mut d = map.at(Some(stage.kind.span()), Some(name), "a `generate` stage must come first");
+                d.hint = Some("generation is where records come from; move the stage to the top".into());
+                errors.push(d);
+            }
+            let context =
+                StageContext { map: &map, base: &base, sandbox, seed: file.pipeline.seed, models: &model_names };
+            match check_stage(&context, stage) {
                 Ok(s) => stages.push(s),
                 Err(mut ds) => errors.append(&mut ds),
-            }
-        }
-        let mut models = BTreeMap::new();
-        for (name, model) in &file.models {
-            match check_model(&map, &base, name, model, sandbox) {
-                Ok(plugin) => {
-                    models.insert(name.clone(), plugin);
-                }
-                Err(d) => errors.push(d),
             }
         }
         if file.pipeline.chunk_size == 0 {
             errors.push(map.at(None, None, "[pipeline] chunk_size must be at least 1"));
         }
-        if file.input.is_empty() {
+        let generates = file.stage.first().is_some_and(|s| s.kind.get_ref() == "generate");
+        if file.input.is_empty() && !generates {
             let mut d = map.at(None, None, "no [[input]]: the pipeline has nothing to read");
-            d.hint = Some("add `[[input]]` with `path = \"data/*.jsonl\"`".into());
+            d.hint = Some("add `[[input]]` with `path = \"data/*.jsonl\"`, or start with a `generate` stage".into());
+            errors.push(d);
+        } else if let (Some(input), true) = (file.input.first(), generates) {
+            let mut d =
+                map.at(Some(input.path.span()), None, "a pipeline that starts with `generate` reads no [[input]]");
+            d.hint = Some(
+                "remove [[input]]; to condition generation on records, give the stage `seeds = \"file.jsonl\"`".into(),
+            );
             errors.push(d);
         }
         if !errors.is_empty() {
@@ -272,39 +320,264 @@ fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<
     Ok(Input { files, format, text_field: input.text_field.clone(), id_field: input.id_field.clone() })
 }
 
-/// Loads a `[models.<name>]` backend.
+/// Checks a `[models.<name>]` declaration (loading its plugin, for `wasm`).
 fn check_model(
     map: &SourceMap<'_>,
     base: &Path,
     name: &str,
     model: &ModelConfig,
     sandbox: &Sandbox,
-) -> Result<Plugin, Diagnostic> {
+    seed: u64,
+) -> Result<ModelSpec, Diagnostic> {
     let backend = model.backend.get_ref().as_str();
-    let at = |span, message: String| {
+    let at = |span, message: String, hint: &str| {
         let mut d = map.at(Some(span), None, format!("model `{name}`: {message}"));
-        d.hint = Some(
-            "`backend = \"wasm\"` with `plugin = \"path/to/model.wasm\"`; server backends come with a later release"
-                .into(),
-        );
+        d.hint = Some(hint.to_string());
         d
     };
-    if backend != "wasm" {
-        return Err(at(model.backend.span(), format!("unknown or unavailable backend `{backend}`")));
+    let here = model.backend.span();
+    let numbers = [
+        (model.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)), "temperature must be between 0 and 2"),
+        (model.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)), "top_p must be in (0, 1]"),
+        (model.n == Some(0), "n must be at least 1"),
+        (model.concurrency == Some(0), "concurrency must be at least 1"),
+        (model.max_tokens == Some(0), "max_tokens must be at least 1"),
+        (model.timeout_secs.is_some_and(|t| !(t > 0.0 && t.is_finite())), "timeout_secs must be positive"),
+        (model.max_backoff_secs.is_some_and(|t| !(t >= 0.0 && t.is_finite())), "max_backoff_secs must be ≥ 0"),
+        (model.token_budget == Some(0), "token_budget must be at least 1 (leave it out for no budget)"),
+    ];
+    if let Some((_, message)) = numbers.iter().find(|(bad, _)| *bad) {
+        return Err(at(here, message.to_string(), "see docs/pipeline.md, section Models"));
     }
-    let Some(reference) = &model.plugin else {
-        return Err(at(model.backend.span(), "a `wasm` model needs a `plugin`".into()));
+    let sampling = Sampling {
+        temperature: model.temperature,
+        top_p: model.top_p,
+        max_tokens: model.max_tokens,
+        seed: Some(model.seed.unwrap_or(seed)),
+        stop: model.stop.clone(),
     };
-    let options = LoadOptions {
-        stage: format!("models.{name}"),
-        expect_kind: Some(PluginKind::Model),
-        sha256: reference.get_ref().sha256().map(str::to_string),
-        config: serde_json::to_string(&model.config).unwrap_or_else(|_| "{}".into()),
-        limits: model.limits.clone(),
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let backend_spec = match backend {
+        "openai" => {
+            let wasm_only = [("plugin", model.plugin.is_some()), ("config", !model.config.is_empty())];
+            if let Some((key, _)) = wasm_only.iter().find(|(_, set)| *set) {
+                return Err(at(
+                    here,
+                    format!("`{key}` is for `wasm` models"),
+                    "remove it, or set `backend = \"wasm\"`",
+                ));
+            }
+            let Some(url) = &model.base_url else {
+                return Err(at(
+                    here,
+                    "an `openai` model needs a `base_url`".into(),
+                    "e.g. `base_url = \"http://127.0.0.1:8000/v1\"`",
+                ));
+            };
+            if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://")) {
+                return Err(at(
+                    url.span(),
+                    format!("`{}` is not an http(s) URL", url.get_ref()),
+                    "e.g. `http://127.0.0.1:8000/v1`",
+                ));
+            }
+            let Some(model_id) = model.model.clone() else {
+                return Err(at(
+                    here,
+                    "an `openai` model needs `model`, the server's model id".into(),
+                    "e.g. `model = \"Qwen/Qwen2.5-7B-Instruct\"`",
+                ));
+            };
+            if let Some(var) = &model.api_key_env
+                && std::env::var(var).map_or(true, |v| v.trim().is_empty())
+            {
+                return Err(at(
+                    here,
+                    format!("the environment variable `{var}` (api_key_env) is not set"),
+                    &format!("export {var}=<your key> before running; the key is never written to outputs or logs"),
+                ));
+            }
+            let defaults = RetryPolicy::default();
+            BackendSpec::OpenAi(OpenAiSettings {
+                base_url: url.get_ref().clone(),
+                model: model_id,
+                api_key_env: model.api_key_env.clone(),
+                endpoint: model.endpoint.unwrap_or(Endpoint::Chat),
+                timeout: std::time::Duration::from_secs_f64(model.timeout_secs.unwrap_or(60.0)),
+                retry: RetryPolicy {
+                    max_retries: model.max_retries.unwrap_or(defaults.max_retries),
+                    base_delay: model.backoff_ms.map_or(defaults.base_delay, std::time::Duration::from_millis),
+                    max_delay: model.max_backoff_secs.map_or(defaults.max_delay, std::time::Duration::from_secs_f64),
+                },
+            })
+        }
+        "wasm" => {
+            let server_only = [
+                ("base_url", model.base_url.is_some()),
+                ("model", model.model.is_some()),
+                ("api_key_env", model.api_key_env.is_some()),
+                ("endpoint", model.endpoint.is_some()),
+                ("max_retries", model.max_retries.is_some()),
+                ("timeout_secs", model.timeout_secs.is_some()),
+                ("backoff_ms", model.backoff_ms.is_some()),
+                ("max_backoff_secs", model.max_backoff_secs.is_some()),
+            ];
+            if let Some((key, _)) = server_only.iter().find(|(_, set)| *set) {
+                return Err(at(
+                    here,
+                    format!("`{key}` is for `openai` models"),
+                    "remove it, or set `backend = \"openai\"`",
+                ));
+            }
+            let Some(reference) = &model.plugin else {
+                return Err(at(
+                    here,
+                    "a `wasm` model needs a `plugin`".into(),
+                    "add `plugin = \"path/to/model.wasm\"`",
+                ));
+            };
+            let options = LoadOptions {
+                stage: format!("models.{name}"),
+                expect_kind: Some(PluginKind::Model),
+                sha256: reference.get_ref().sha256().map(str::to_string),
+                config: serde_json::to_string(&model.config).unwrap_or_else(|_| "{}".into()),
+                limits: model.limits.clone(),
+            };
+            let plugin = sandbox
+                .load(&base.join(reference.get_ref().path()), options)
+                .map_err(|e| map.at(Some(reference.span()), None, e.to_string()))?;
+            BackendSpec::Wasm(plugin)
+        }
+        other => {
+            let mut d = at(here, format!("unknown backend `{other}`"), "");
+            d.hint = did_you_mean(other, ["openai", "wasm"]).or_else(|| Some("backends: openai, wasm".into()));
+            return Err(d);
+        }
     };
-    sandbox
-        .load(&base.join(reference.get_ref().path()), options)
-        .map_err(|e| map.at(Some(reference.span()), None, e.to_string()))
+    let default_concurrency = match backend_spec {
+        BackendSpec::OpenAi(_) => 16,
+        BackendSpec::Wasm(_) => cores,
+    };
+    Ok(ModelSpec {
+        name: name.to_string(),
+        backend: backend_spec,
+        sampling,
+        n: model.n.unwrap_or(1),
+        concurrency: model.concurrency.unwrap_or(default_concurrency),
+        token_budget: model.token_budget,
+    })
+}
+
+/// What checking a stage needs from the rest of the file.
+struct StageContext<'a> {
+    map: &'a SourceMap<'a>,
+    base: &'a Path,
+    sandbox: &'a Sandbox,
+    seed: u64,
+    models: &'a [&'a str],
+}
+
+/// Checks how a model-backed stage uses its model; `errors` collects problems.
+fn check_model_use(
+    cx: &StageContext<'_>,
+    kind: StageKind,
+    stage: &StageConfig,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<ModelUse> {
+    let name = stage.name.get_ref().as_str();
+    let kind_name = stage.kind.get_ref().as_str();
+    let uses_model = matches!(kind, StageKind::Generate | StageKind::Critique | StageKind::Refine);
+    let misplaced = [
+        ("model", stage.model.is_some(), uses_model),
+        ("samples", stage.samples.is_some(), matches!(kind, StageKind::Generate | StageKind::Critique)),
+        ("attempts", stage.attempts.is_some(), kind == StageKind::Refine),
+        ("count", stage.count.is_some(), kind == StageKind::Generate),
+        ("seeds", stage.seeds.is_some(), kind == StageKind::Generate),
+        ("round", stage.round.is_some(), kind == StageKind::Generate),
+    ];
+    for (key, _, _) in misplaced.iter().filter(|(_, set, allowed)| *set && !*allowed) {
+        let mut d =
+            cx.map.at(Some(stage.kind.span()), Some(name), format!("`{key}` does not apply to a `{kind_name}` stage"));
+        d.hint = Some("see docs/pipeline.md for the keys of each stage kind".into());
+        errors.push(d);
+    }
+    if !uses_model {
+        return None;
+    }
+    let model = match &stage.model {
+        Some(m) if cx.models.contains(&m.get_ref().as_str()) => Some(m.get_ref().clone()),
+        Some(m) => {
+            let mut d = cx.map.at(Some(m.span()), Some(name), format!("no model named `{}`", m.get_ref()));
+            d.hint = did_you_mean(m.get_ref(), cx.models.iter().copied())
+                .or_else(|| Some("declare it under `[models.<name>]`".into()));
+            errors.push(d);
+            None
+        }
+        None if kind == StageKind::Critique => None,
+        None => {
+            let mut d =
+                cx.map.at(Some(stage.name.span()), Some(name), format!("a `{kind_name}` stage needs a `model`"));
+            d.hint = Some(match cx.models.first() {
+                Some(m) => format!("add `model = \"{m}\"`"),
+                None => "declare one under `[models.<name>]` and name it with `model = \"<name>\"`".into(),
+            });
+            errors.push(d);
+            None
+        }
+    };
+    if stage.samples == Some(0) || stage.attempts == Some(0) {
+        errors.push(cx.map.at(Some(stage.name.span()), Some(name), "`samples` and `attempts` must be at least 1"));
+    }
+    let count = match (kind, stage.count) {
+        (StageKind::Generate, None | Some(0)) => {
+            let mut d = cx.map.at(
+                Some(stage.name.span()),
+                Some(name),
+                "a `generate` stage needs `count`, the number of prompts (at least 1)",
+            );
+            d.hint = Some("e.g. `count = 1000`".into());
+            errors.push(d);
+            0
+        }
+        (_, count) => count.unwrap_or(0),
+    };
+    let seeds = match &stage.seeds {
+        Some(path) => match load_seed_records(&cx.base.join(path.get_ref())) {
+            Ok(records) if !records.is_empty() => records,
+            Ok(_) => {
+                errors.push(cx.map.at(
+                    Some(path.span()),
+                    Some(name),
+                    format!("seed file `{}` holds no records", path.get_ref()),
+                ));
+                Vec::new()
+            }
+            Err(message) => {
+                errors.push(cx.map.at(Some(path.span()), Some(name), message));
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    Some(ModelUse {
+        model,
+        samples: stage.samples.unwrap_or(0),
+        attempts: stage.attempts.unwrap_or(3),
+        count,
+        seeds,
+        round: stage.round.unwrap_or(1),
+    })
+}
+
+/// The records of a seed file (JSONL), or the first problem in it.
+fn load_seed_records(path: &Path) -> Result<Vec<crate::record::Record>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| crate::record::Record::from_json_line(l, &name, i + 1).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// The checked configuration of a built-in stage.
@@ -342,17 +615,14 @@ fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64, base: &Path) -
             let d = super::decontaminate::Decontaminator::load(c, base)?;
             Ok(BuiltinSetup::Stateless(Builtin::Decontaminate(std::sync::Arc::new(d))))
         }
-        StageKind::Filter | StageKind::Map => Ok(BuiltinSetup::None),
+        StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => {
+            Ok(BuiltinSetup::None)
+        }
     }
 }
 
-fn check_stage(
-    map: &SourceMap<'_>,
-    base: &Path,
-    stage: &StageConfig,
-    sandbox: &Sandbox,
-    seed: u64,
-) -> Result<Stage, Vec<Diagnostic>> {
+fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<Stage, Vec<Diagnostic>> {
+    let (map, base, sandbox, seed) = (cx.map, cx.base, cx.sandbox, cx.seed);
     let name = stage.name.get_ref().as_str();
     let mut errors = Vec::new();
     let kind_name = stage.kind.get_ref().as_str();
@@ -419,6 +689,7 @@ fn check_stage(
         Some(Ok(BuiltinSetup::Dedup(d))) => (None, Some(d)),
         Some(Ok(BuiltinSetup::None)) | None => (None, None),
     };
+    let model_use = kind.and_then(|k| check_model_use(cx, k, stage, &mut errors));
     match kind {
         Some(kind) if errors.is_empty() => Ok(Stage {
             name: name.to_string(),
@@ -431,6 +702,7 @@ fn check_stage(
                 .concurrency
                 .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
             on_error: stage.on_error,
+            model_use,
         }),
         _ => Err(errors),
     }

@@ -25,6 +25,9 @@ use super::stats::{Histograms, StageStats};
 /// The manifest file's format version.
 const MANIFEST_VERSION: u32 = 1;
 
+/// The request cache's directory inside the work directory.
+const CACHE_DIR: &str = "cache";
+
 /// A work-directory operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkDirError {
@@ -158,13 +161,39 @@ impl WorkDir {
         Ok(WorkDir { dir: dir.to_path_buf() })
     }
 
-    /// Removes everything a previous run left.
+    /// Removes everything a previous run left but the request cache.
     pub fn clear(dir: &Path) -> Result<(), WorkDirError> {
-        match std::fs::remove_dir_all(dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(WorkDirError::Io { action: "cannot remove", path: dir.to_path_buf(), error: source }),
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(WorkDirError::Io { action: "cannot read", path: dir.to_path_buf(), error: source });
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| WorkDirError::Io {
+                action: "cannot read",
+                path: dir.to_path_buf(),
+                error: source,
+            })?;
+            let path = entry.path();
+            // Completions already paid for stay: a fresh run reuses them.
+            if entry.file_name() == CACHE_DIR {
+                continue;
+            }
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            removed.map_err(|source| WorkDirError::Io {
+                action: "cannot remove",
+                path: path.clone(),
+                error: source,
+            })?;
         }
+        Ok(())
+    }
+
+    /// Where the request cache lives (kept by [`WorkDir::clear`]).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.join(CACHE_DIR)
     }
 
     fn manifest_path(&self) -> PathBuf {

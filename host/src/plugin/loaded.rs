@@ -307,6 +307,11 @@ impl Plugin {
         &self.inner.options.stage
     }
 
+    /// The configuration it was started with, as JSON.
+    pub fn config(&self) -> &str {
+        &self.inner.options.config
+    }
+
     /// `name@version`, for lineage and messages.
     pub fn label(&self) -> String {
         format!("{}@{}", self.inner.info.name, self.inner.info.version)

@@ -1,0 +1,110 @@
+//! What can go wrong when asking a model for a completion.
+
+use std::time::Duration;
+
+/// A model request that failed, in terms a user can act on. Each names the
+/// model; the API key never appears in one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The server answered with an error status that retrying cannot fix, or
+    /// kept failing until the retries ran out.
+    #[error("model `{model}`: HTTP {status} from {url} after {attempts} attempt(s): {message}")]
+    Http {
+        /// Model name.
+        model: String,
+        /// Endpoint URL.
+        url: String,
+        /// Last status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// The server's error message, shortened.
+        message: String,
+    },
+    /// The server refused the API key (401/403): every request would fail.
+    #[error(
+        "model `{model}`: {url} rejected the credentials (HTTP {status}): {message}; check the key in ${key_env} (the key itself is never shown)"
+    )]
+    Auth {
+        /// Model name.
+        model: String,
+        /// Endpoint URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// The server's message.
+        message: String,
+        /// Name of the variable holding the key (or `(none)`).
+        key_env: String,
+    },
+    /// No answer in time, or no connection, on every attempt.
+    #[error("model `{model}`: {what} {url} after {attempts} attempt(s) (timeout {timeout:?} each): {message}")]
+    Unreachable {
+        /// Model name.
+        model: String,
+        /// Endpoint URL.
+        url: String,
+        /// `timed out waiting for` or `cannot connect to`.
+        what: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The per-request timeout.
+        timeout: Duration,
+        /// The transport error.
+        message: String,
+    },
+    /// The server's body was not a completion (malformed or truncated JSON,
+    /// missing choices) on every attempt.
+    #[error("model `{model}`: {url} sent an answer that is not a completion after {attempts} attempt(s): {message}")]
+    Malformed {
+        /// Model name.
+        model: String,
+        /// Endpoint URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What was wrong, with a snippet of the body.
+        message: String,
+    },
+    /// The model's token budget is spent: the run stops cleanly.
+    #[error(
+        "model `{model}`: token budget spent ({spent} of {budget} tokens); committed work is kept — raise `token_budget` and run again to resume"
+    )]
+    BudgetSpent {
+        /// Model name.
+        model: String,
+        /// Tokens spent.
+        spent: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// The embedded model plugin failed on this prompt.
+    #[error("model `{model}` (plugin {plugin}): {message}")]
+    Plugin {
+        /// Model name.
+        model: String,
+        /// `name@version`.
+        plugin: String,
+        /// The plugin's error.
+        message: String,
+    },
+    /// The model's configuration cannot work (e.g. its key variable is unset).
+    #[error("model `{model}`: {message}")]
+    Config {
+        /// Model name.
+        model: String,
+        /// What to fix.
+        message: String,
+    },
+    /// A bug or a runtime failure in Kiln itself.
+    #[error("internal error while asking a model: {0}")]
+    Internal(String),
+}
+
+impl ModelError {
+    /// Whether the whole run must stop (every further request would fail the
+    /// same way) rather than quarantine one record.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ModelError::Auth { .. } | ModelError::BudgetSpent { .. } | ModelError::Config { .. })
+    }
+}

@@ -1,0 +1,65 @@
+//! The cache key of one completion: what determines its text.
+//!
+//! The sha256 of a canonical JSON document holding the backend, the model (the
+//! server's model id and endpoint; or the plugin's digest and configuration),
+//! the sampling parameters, the messages, the stage's attempt and the sample
+//! index. The server's URL is left out on purpose (moving a server does not
+//! change its answers), and so is the API key.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::Message;
+use super::spec::{BackendSpec, ModelSpec};
+
+/// The key of sample `sample` of `messages` at `attempt`.
+pub fn cache_key(spec: &ModelSpec, messages: &[Message], attempt: u32, sample: u32) -> [u8; 32] {
+    let model = match &spec.backend {
+        BackendSpec::OpenAi(s) => json!({ "backend": "openai", "model": s.model, "endpoint": s.endpoint }),
+        BackendSpec::Wasm(p) => json!({ "backend": "wasm", "plugin": p.info().sha256, "config": p.config() }),
+    };
+    let document = json!({
+        "model": model,
+        "sampling": spec.sampling,
+        "messages": messages,
+        "attempt": attempt,
+        "sample": sample,
+    });
+    Sha256::digest(document.to_string().as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::spec::{Endpoint, OpenAiSettings, Sampling};
+
+    fn spec(url: &str, temperature: f64) -> ModelSpec {
+        ModelSpec {
+            name: "m".into(),
+            backend: BackendSpec::OpenAi(OpenAiSettings {
+                base_url: url.into(),
+                model: "gpt".into(),
+                api_key_env: None,
+                endpoint: Endpoint::Chat,
+                timeout: std::time::Duration::from_secs(1),
+                retry: Default::default(),
+            }),
+            sampling: Sampling { temperature: Some(temperature), ..Default::default() },
+            n: 1,
+            concurrency: 1,
+            token_budget: None,
+        }
+    }
+
+    #[test]
+    fn key_depends_on_what_changes_the_answer_only() {
+        let m = vec![Message { role: "user".into(), content: "2+2?".into() }];
+        let base = cache_key(&spec("http://a/v1", 0.7), &m, 0, 0);
+        assert_eq!(base, cache_key(&spec("http://b/v1", 0.7), &m, 0, 0), "the URL is not part of the key");
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.8), &m, 0, 0));
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &m, 1, 0));
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &m, 0, 1));
+        let other = vec![Message { role: "user".into(), content: "2+3?".into() }];
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &other, 0, 0));
+    }
+}

@@ -1,0 +1,202 @@
+//! Model backends: how Kiln gets completions for the prompts that generator,
+//! critic and refiner plugins build.
+//!
+//! A pipeline declares its models under `[models.<name>]` ([`ModelSpec`],
+//! checked when the pipeline is loaded). At run time each becomes a [`Model`]:
+//! - `openai` ([`openai`]): any OpenAI-compatible server, with a concurrency
+//!   limit, retries with exponential backoff and jitter (honouring
+//!   `Retry-After`), a per-request timeout, token accounting and an optional
+//!   token budget;
+//! - `wasm` ([`embedded`]): a `model` plugin running in the sandbox, the
+//!   offline default.
+//!
+//! Both sit behind the durable [`RequestCache`]: a completion is keyed by
+//! backend, model, sampling parameters, prompt, attempt and sample index, so a
+//! resumed or repeated run pays for no completion twice.
+
+mod cache;
+mod embedded;
+mod error;
+mod key;
+pub mod openai;
+mod retry;
+mod spec;
+mod usage;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+pub use cache::{CacheError, RequestCache};
+pub use error::ModelError;
+pub use retry::RetryPolicy;
+pub use spec::{BackendSpec, Endpoint, ModelSpec, OpenAiSettings, Sampling};
+pub use usage::{Meter, Usage};
+
+use crate::plugin::wit;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+impl From<&wit::Message> for Message {
+    fn from(m: &wit::Message) -> Self {
+        Message { role: m.role.clone(), content: m.content.clone() }
+    }
+}
+
+/// What a stage asks of a model for one prompt.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The prompt.
+    pub messages: Vec<Message>,
+    /// How many completions (samples) it wants.
+    pub samples: u32,
+    /// Retry round of the stage (a refiner's second try is attempt 1): part of
+    /// the seed and of the cache key, so each attempt gets a fresh sample.
+    pub attempt: u32,
+}
+
+/// The completions for one [`Job`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reply {
+    /// One text per sample, in sample order.
+    pub texts: Vec<String>,
+    /// Tokens paid for (zero when every sample came from the cache).
+    pub usage: Usage,
+    /// Samples served from the cache.
+    pub cache_hits: u32,
+    /// Requests sent (retries included).
+    pub requests: u32,
+    /// Requests that were retries.
+    pub retries: u32,
+}
+
+/// A model ready to serve completions during a run.
+pub struct Model {
+    spec: Arc<ModelSpec>,
+    backend: Backend,
+    cache: Option<Arc<RequestCache>>,
+    meter: Arc<Meter>,
+    limit: Arc<Semaphore>,
+}
+
+enum Backend {
+    OpenAi(openai::Client),
+    Wasm(embedded::Embedded),
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("name", &self.spec.name).finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    /// Starts `spec` for a run: resolves its API key, opens its HTTP client,
+    /// and charges `prior` (tokens spent by committed work of an earlier
+    /// invocation) against its budget. `cache` is `None` with `--no-cache`.
+    pub fn start(spec: Arc<ModelSpec>, cache: Option<Arc<RequestCache>>, prior: Usage) -> Result<Model, ModelError> {
+        let backend = match &spec.backend {
+            BackendSpec::OpenAi(settings) => Backend::OpenAi(openai::Client::new(&spec.name, settings)?),
+            BackendSpec::Wasm(plugin) => Backend::Wasm(embedded::Embedded::new(plugin.clone())),
+        };
+        let meter = Arc::new(Meter::new(spec.token_budget, prior));
+        let limit = Arc::new(Semaphore::new(spec.concurrency.max(1)));
+        Ok(Model { spec, backend, cache, meter, limit })
+    }
+
+    /// The model's name in the pipeline file.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The declaration it was started from.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Tokens spent so far (including the committed work it started with).
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Completes every job: one result per job, in order. Cached samples are
+    /// served without a request; the rest go to the backend, at most
+    /// `concurrency` at a time. Fails a job alone when the backend fails on it
+    /// after its retries; [`ModelError::is_fatal`] errors (a rejected key, a
+    /// spent budget) mean the run should stop.
+    pub async fn complete(&self, jobs: Vec<Job>) -> Vec<Result<Reply, ModelError>> {
+        let keys: Vec<Vec<[u8; 32]>> = jobs
+            .iter()
+            .map(|job| (0..job.samples).map(|i| key::cache_key(&self.spec, &job.messages, job.attempt, i)).collect())
+            .collect();
+        let mut replies: Vec<Option<Result<Reply, ModelError>>> = Vec::with_capacity(jobs.len());
+        for (job, keys) in jobs.iter().zip(&keys) {
+            replies.push(self.from_cache(job, keys));
+        }
+        let missing: Vec<usize> = (0..jobs.len()).filter(|&i| replies[i].is_none()).collect();
+        if !missing.is_empty() {
+            let fresh = match &self.backend {
+                Backend::OpenAi(client) => {
+                    let calls = missing.iter().map(|&i| self.request(client, &jobs[i]));
+                    futures::future::join_all(calls).await
+                }
+                Backend::Wasm(embedded) => {
+                    let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
+                    embedded.complete(&wanted, self.spec.sampling.seed.unwrap_or(0), &self.limit, &self.meter).await
+                }
+            };
+            for (&i, reply) in missing.iter().zip(fresh) {
+                if let (Ok(reply), Some(cache)) = (&reply, &self.cache) {
+                    for (key, text) in keys[i].iter().zip(&reply.texts) {
+                        if let Err(e) = cache.put(key, text) {
+                            tracing::warn!(model = %self.spec.name, "cannot write the request cache: {e}");
+                        }
+                    }
+                }
+                replies[i] = Some(reply);
+            }
+        }
+        replies.into_iter().map(|r| r.unwrap_or(Err(ModelError::Internal("no reply".into())))).collect()
+    }
+
+    /// The job's reply when every sample is cached.
+    fn from_cache(&self, job: &Job, keys: &[[u8; 32]]) -> Option<Result<Reply, ModelError>> {
+        let cache = self.cache.as_ref()?;
+        let mut texts = Vec::with_capacity(keys.len());
+        for key in keys {
+            match cache.get(key) {
+                Ok(Some(text)) => texts.push(text),
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(model = %self.spec.name, "cannot read the request cache: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(Ok(Reply { texts, cache_hits: job.samples, ..Reply::default() }))
+    }
+
+    /// One request (with its retries) to an OpenAI-compatible server.
+    async fn request(&self, client: &openai::Client, job: &Job) -> Result<Reply, ModelError> {
+        let _permit = self.limit.acquire().await.map_err(|e| ModelError::Internal(e.to_string()))?;
+        self.meter.check(&self.spec.name)?;
+        let seed = self.spec.sampling.seed.map(|s| s.wrapping_add(u64::from(job.attempt)));
+        let answer = client.complete(&job.messages, &self.spec.sampling, job.samples, seed).await?;
+        self.meter.charge(answer.usage);
+        Ok(Reply {
+            texts: answer.texts,
+            usage: answer.usage,
+            cache_hits: 0,
+            requests: answer.attempts,
+            retries: answer.attempts.saturating_sub(1),
+        })
+    }
+}

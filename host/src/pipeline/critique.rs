@@ -1,0 +1,135 @@
+//! The `critique` stage: a critic plugin builds a judge prompt per record, the
+//! model answers (`samples` times), the plugin parses each answer into named
+//! scores and a rationale.
+//!
+//! Scores are averaged over the samples that parsed and set on the record
+//! under the critic's names (a later `threshold` stage filters on them); the
+//! rationale, the samples asked and parsed go to
+//! `metadata.critique.<stage>`. A record none of whose samples parsed, or
+//! whose judge the model failed to produce, is quarantined with the error.
+//! A critic that checks without a model (a verifier) gets its own prompt's
+//! last user message back as the completion.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::executor::RunError;
+use super::prompting::{ModelStage, StageOutput, annotate};
+use crate::plugin::wit;
+use crate::record::Record;
+use crate::run::{Outcome, Quarantined};
+
+/// Runs the stage over a chunk.
+pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+    cx.in_batches(records, run_batch).await
+}
+
+async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+    let mut out = StageOutput::default();
+    let label = cx.plugin.label();
+    let stage = cx.stage.name.clone();
+    let quarantine =
+        |record: Record, error: String| Outcome::Quarantined(Quarantined::record(record, &stage, &label, error));
+    let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
+    let prompts = cx.call(move |p| p.critic_prompts(&inputs)).await?;
+    let ready: Vec<&wit::Prompt> = prompts.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let mut answers = cx.complete(&ready, 0, &mut out.details).await?.into_iter();
+    // Every sample of every answered record goes to `parse` in one call.
+    let mut completions = Vec::new();
+    let mut answered = Vec::with_capacity(records.len());
+    for prompt in &prompts {
+        let answer = match prompt {
+            Ok(prompt) => match answers.next() {
+                Some(Ok(texts)) => {
+                    let n = texts.len();
+                    completions.extend(texts.into_iter().map(|text| wit::Completion { tag: prompt.tag.clone(), text }));
+                    Ok(n)
+                }
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("no answer".to_string()),
+            },
+            Err(e) => Err(format!("building the judge prompt: {e}")),
+        };
+        answered.push(answer);
+    }
+    let mut parsed =
+        if completions.is_empty() { Vec::new() } else { cx.call(move |p| p.critic_parse(&completions)).await? }
+            .into_iter();
+    let model = cx.model.as_ref().map_or_else(|| "none".into(), |m| m.name().to_string());
+    let step = cx.step();
+    for (mut record, answer) in records.into_iter().zip(answered) {
+        let samples = match answer {
+            Ok(n) => n,
+            Err(error) => {
+                out.outcomes.push(quarantine(record, error));
+                continue;
+            }
+        };
+        let mut critiques = Vec::new();
+        let mut errors = Vec::new();
+        for _ in 0..samples {
+            match parsed.next() {
+                Some(Ok(Ok(c))) => critiques.push(c),
+                Some(Ok(Err(reason))) => errors.push(reason),
+                Some(Err(e)) => errors.push(e.to_string()),
+                None => errors.push("no parse result".into()),
+            }
+        }
+        if !errors.is_empty() {
+            *out.details.entry("unparsed_judgements".into()).or_default() += errors.len() as i64;
+        }
+        if critiques.is_empty() {
+            let first = errors.first().cloned().unwrap_or_default();
+            out.outcomes.push(quarantine(
+                record,
+                format!("cannot parse the judge's answer (model `{model}`, {samples} sample(s)): {first}"),
+            ));
+            continue;
+        }
+        for (name, value) in mean_scores(&critiques) {
+            record.scores.insert(name, value);
+        }
+        let value = json!({
+            "rationale": critiques[0].rationale,
+            "samples": samples,
+            "parsed": critiques.len(),
+        });
+        annotate(&mut record.metadata, "critique", &cx.stage.name, value);
+        record.lineage.steps.push(step.clone());
+        out.outcomes.push(Outcome::Kept(record));
+    }
+    Ok(out)
+}
+
+/// Each score's mean over the critiques that gave it.
+fn mean_scores(critiques: &[wit::Critique]) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
+    for c in critiques {
+        for s in &c.scores {
+            let e = sums.entry(s.name.clone()).or_default();
+            e.0 += s.value;
+            e.1 += 1;
+        }
+    }
+    sums.into_iter().map(|(name, (sum, n))| (name, sum / f64::from(n))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn critique(scores: &[(&str, f64)]) -> wit::Critique {
+        wit::Critique {
+            scores: scores.iter().map(|(n, v)| wit::Score { name: n.to_string(), value: *v }).collect(),
+            rationale: String::new(),
+        }
+    }
+
+    #[test]
+    fn samples_are_averaged_per_score() {
+        let m = mean_scores(&[critique(&[("a", 4.0), ("b", 1.0)]), critique(&[("a", 2.0)])]);
+        assert_eq!(m["a"], 3.0);
+        assert_eq!(m["b"], 1.0, "averaged over the samples that gave it");
+    }
+}

@@ -1,0 +1,221 @@
+//! What the model-backed stages (`generate`, `critique`, `refine`) share:
+//! running plugin calls on blocking threads, turning plugin prompts into model
+//! jobs, accounting model usage per stage, and the lineage step they record.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::executor::RunError;
+use super::validate::{ModelUse, Stage};
+use crate::model::{Job, Message, Model, ModelError, Reply};
+use crate::plugin::{Plugin, wit};
+use crate::record::Record;
+use crate::run::Outcome;
+
+/// A model-backed stage, ready to run over a chunk.
+pub struct ModelStage<'a> {
+    /// The stage.
+    pub stage: &'a Stage,
+    /// Its plugin (generator, critic or refiner).
+    pub plugin: &'a Plugin,
+    /// How it uses its model.
+    pub uses: &'a ModelUse,
+    /// The model (`None`: a critic that checks without one).
+    pub model: Option<Arc<Model>>,
+    /// Bounds the stage's plugin calls in flight.
+    pub semaphore: &'a Arc<Semaphore>,
+    /// The pipeline's seed.
+    pub seed: u64,
+}
+
+/// What a stage made of a chunk.
+#[derive(Debug, Default)]
+pub struct StageOutput {
+    /// One or more outcomes per input record, in input order.
+    pub outcomes: Vec<Outcome>,
+    /// Stage-specific counters for `stats.json`.
+    pub details: BTreeMap<String, i64>,
+}
+
+impl<'a> ModelStage<'a> {
+    /// Runs `batch` over `records` cut into the stage's batches, concurrently,
+    /// and joins the outputs in input order.
+    pub async fn in_batches<F, Fut>(&'a self, records: Vec<Record>, batch: F) -> Result<StageOutput, RunError>
+    where
+        F: Fn(&'a ModelStage<'a>, Vec<Record>) -> Fut,
+        Fut: std::future::Future<Output = Result<StageOutput, RunError>>,
+    {
+        let batches: Vec<Vec<Record>> = records.chunks(self.stage.batch_size).map(<[Record]>::to_vec).collect();
+        let results = futures::future::join_all(batches.into_iter().map(|b| batch(self, b))).await;
+        let mut out = StageOutput::default();
+        for result in results {
+            let part = result?;
+            out.outcomes.extend(part.outcomes);
+            for (k, v) in part.details {
+                *out.details.entry(k).or_default() += v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` with the plugin on a blocking thread, within the stage's concurrency.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Plugin) -> Result<T, crate::plugin::PluginError> + Send + 'static,
+    ) -> Result<T, RunError> {
+        let permit = self.semaphore.clone().acquire_owned().await.map_err(|e| RunError::Runtime(e.to_string()))?;
+        let plugin = self.plugin.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&plugin)
+        })
+        .await
+        .map_err(|e| RunError::Runtime(e.to_string()))?;
+        Ok(result?)
+    }
+
+    /// Samples per prompt: the stage's `samples`, else the model's `n`.
+    pub fn samples(&self) -> u32 {
+        match (self.uses.samples, &self.model) {
+            (0, Some(m)) => m.spec().n.max(1),
+            (0, None) => 1,
+            (n, _) => n,
+        }
+    }
+
+    /// The model's completions for `prompts` at `attempt`; without a model,
+    /// each prompt's last user message stands for the completion (a checker
+    /// critic). Fatal model errors stop the run; others fail one prompt.
+    pub async fn complete(
+        &self,
+        prompts: &[&wit::Prompt],
+        attempt: u32,
+        details: &mut BTreeMap<String, i64>,
+    ) -> Result<Vec<Result<Vec<String>, ModelError>>, RunError> {
+        let Some(model) = &self.model else {
+            return Ok(prompts.iter().map(|p| Ok(vec![last_user_message(p)])).collect());
+        };
+        let samples = self.samples();
+        let jobs = prompts
+            .iter()
+            .map(|p| Job { messages: p.messages.iter().map(Message::from).collect(), samples, attempt })
+            .collect();
+        let replies = model.complete(jobs).await;
+        let mut out = Vec::with_capacity(replies.len());
+        for reply in replies {
+            match reply {
+                Ok(reply) => {
+                    account(details, &reply);
+                    out.push(Ok(reply.texts));
+                }
+                Err(e) if e.is_fatal() => return Err(RunError::Model(e)),
+                Err(e) => {
+                    *details.entry("model_errors".into()).or_default() += 1;
+                    out.push(Err(e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The lineage step: `stage=plugin@version#sha256[..12]`, plus
+    /// ` model=<name>=<backend>:<model>{sampling}` when a model answered.
+    pub fn step(&self) -> String {
+        let info = self.plugin.info();
+        let mut step =
+            format!("{}={}#{}", self.stage.name, self.plugin.label(), &info.sha256[..12.min(info.sha256.len())]);
+        if let Some(model) = &self.model {
+            step.push_str(" model=");
+            step.push_str(&model.spec().describe());
+        }
+        step
+    }
+}
+
+/// Adds a reply's requests, cache hits and tokens to a stage's counters.
+fn account(details: &mut BTreeMap<String, i64>, reply: &Reply) {
+    let counters = [
+        ("requests", reply.requests as i64),
+        ("retries", reply.retries as i64),
+        ("cache_hits", reply.cache_hits as i64),
+        ("prompt_tokens", reply.usage.prompt_tokens as i64),
+        ("completion_tokens", reply.usage.completion_tokens as i64),
+    ];
+    for (key, n) in counters {
+        if n != 0 {
+            *details.entry(key.into()).or_default() += n;
+        }
+    }
+}
+
+/// The text of the last user message (or of the last message) of a prompt.
+fn last_user_message(prompt: &wit::Prompt) -> String {
+    prompt
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .or(prompt.messages.last())
+        .map(|m| m.content.clone())
+        .unwrap_or_default()
+}
+
+/// Puts `value` at `metadata[group][stage]`, keeping what else is there.
+pub fn annotate(
+    metadata: &mut serde_json::Map<String, serde_json::Value>,
+    group: &str,
+    stage: &str,
+    value: serde_json::Value,
+) {
+    let entry = metadata.entry(group.to_string()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+    if !entry.is_object() {
+        *entry = serde_json::Value::Object(Default::default());
+    }
+    if let Some(map) = entry.as_object_mut() {
+        map.insert(stage.to_string(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checker_critic_gets_its_prompt_back() {
+        let p = wit::Prompt {
+            messages: vec![
+                wit::Message { role: "system".into(), content: "be strict".into() },
+                wit::Message { role: "user".into(), content: "Question: 1+1".into() },
+            ],
+            tag: "r1".into(),
+        };
+        assert_eq!(last_user_message(&p), "Question: 1+1");
+    }
+
+    #[test]
+    fn annotations_nest_by_stage() {
+        let mut m = serde_json::Map::new();
+        annotate(&mut m, "critique", "judge", serde_json::json!({"rationale": "ok"}));
+        annotate(&mut m, "critique", "verify", serde_json::json!({"rationale": "fine"}));
+        assert_eq!(m["critique"]["judge"]["rationale"], "ok");
+        assert_eq!(m["critique"]["verify"]["rationale"], "fine");
+    }
+
+    #[test]
+    fn usage_is_accounted() {
+        let mut d = BTreeMap::new();
+        let reply = Reply {
+            texts: vec![],
+            usage: crate::model::Usage { prompt_tokens: 5, completion_tokens: 7 },
+            cache_hits: 0,
+            requests: 3,
+            retries: 2,
+        };
+        account(&mut d, &reply);
+        account(&mut d, &reply);
+        assert_eq!((d["requests"], d["retries"], d["prompt_tokens"], d["completion_tokens"]), (6, 4, 10, 14));
+        assert!(!d.contains_key("cache_hits"));
+    }
+}

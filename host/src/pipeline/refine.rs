@@ -1,0 +1,119 @@
+//! The `refine` stage (Generative Data Refinement): a refiner plugin builds a
+//! rewrite prompt per real record, the model rewrites it, the plugin verifies
+//! the rewrite (e.g. that no PII is left).
+//!
+//! A rejected rewrite is asked for again — each attempt is a fresh sample
+//! (its own seed and cache entry) — up to `attempts` times; then the record is
+//! rejected with `refine: <the last reason>`. An accepted rewrite becomes a new
+//! record `<id>~<stage>` whose lineage parent is the original, with
+//! `metadata.refine.<stage>.attempts`. A record the model fails on, or the
+//! plugin traps on, is quarantined with the error.
+
+use serde_json::json;
+
+use super::executor::RunError;
+use super::prompting::{ModelStage, StageOutput, annotate};
+use crate::plugin::wit;
+use crate::record::Record;
+use crate::run::{Outcome, Quarantined, Rejected, Rejection};
+
+/// Runs the stage over a chunk.
+pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+    cx.in_batches(records, run_batch).await
+}
+
+/// Where one record stands.
+enum State {
+    Pending { prompt: wit::Prompt, last_reason: Option<String> },
+    Done(Outcome),
+}
+
+async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+    let mut out = StageOutput::default();
+    let label = cx.plugin.label();
+    let stage = cx.stage.name.clone();
+    let quarantine = |record: &Record, error: String| {
+        State::Done(Outcome::Quarantined(Quarantined::record(record.clone(), &stage, &label, error)))
+    };
+    let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
+    let prompts = cx.call(move |p| p.refiner_prompts(&inputs)).await?;
+    let mut states: Vec<State> = records
+        .iter()
+        .zip(prompts)
+        .map(|(r, p)| match p {
+            Ok(prompt) => State::Pending { prompt, last_reason: None },
+            Err(e) => quarantine(r, format!("building the rewrite prompt: {e}")),
+        })
+        .collect();
+    let step = cx.step();
+    for attempt in 0..cx.uses.attempts {
+        let pending: Vec<usize> = (0..states.len()).filter(|&i| matches!(states[i], State::Pending { .. })).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let prompts: Vec<&wit::Prompt> = pending
+            .iter()
+            .filter_map(|&i| match &states[i] {
+                State::Pending { prompt, .. } => Some(prompt),
+                State::Done(_) => None,
+            })
+            .collect();
+        let answers = cx.complete(&prompts, attempt, &mut out.details).await?;
+        let mut rewrites = Vec::new();
+        let mut asked = Vec::new();
+        for (&i, answer) in pending.iter().zip(answers) {
+            match answer.map(|texts| texts.into_iter().next()) {
+                Ok(Some(text)) => {
+                    rewrites.push(wit::Rewrite { original: records[i].to_wit(), text });
+                    asked.push(i);
+                }
+                Ok(None) => states[i] = quarantine(&records[i], "the model returned no completion".into()),
+                Err(e) => states[i] = quarantine(&records[i], e.to_string()),
+            }
+        }
+        if rewrites.is_empty() {
+            continue;
+        }
+        let texts: Vec<String> = rewrites.iter().map(|r| r.text.clone()).collect();
+        let checks = cx.call(move |p| p.refiner_verify(&rewrites)).await?;
+        for ((i, text), check) in asked.into_iter().zip(texts).zip(checks) {
+            match check {
+                Ok(wit::RewriteCheck::Accept) => {
+                    let original = &records[i];
+                    let mut r = original.clone();
+                    r.id = format!("{}~{}", original.id, cx.stage.name);
+                    r.text = text;
+                    r.lineage.parent = Some(original.id.clone());
+                    r.lineage.steps.push(step.clone());
+                    annotate(&mut r.metadata, "refine", &cx.stage.name, json!({ "attempts": attempt + 1 }));
+                    states[i] = State::Done(Outcome::Kept(r));
+                }
+                Ok(wit::RewriteCheck::Reject(reason)) => {
+                    *out.details.entry("rewrites_rejected".into()).or_default() += 1;
+                    if let State::Pending { last_reason, .. } = &mut states[i] {
+                        *last_reason = Some(reason);
+                    }
+                }
+                Err(e) => states[i] = quarantine(&records[i], format!("verifying the rewrite: {e}")),
+            }
+        }
+    }
+    let attempts = cx.uses.attempts;
+    for (record, state) in records.into_iter().zip(states) {
+        out.outcomes.push(match state {
+            State::Done(outcome) => outcome,
+            State::Pending { last_reason, .. } => Outcome::Rejected(Rejected {
+                record,
+                rejected: Rejection {
+                    stage: cx.stage.name.clone(),
+                    plugin: cx.plugin.label(),
+                    reason: format!(
+                        "refine: {} (after {attempts} attempt(s))",
+                        last_reason.unwrap_or_else(|| "no rewrite".into())
+                    ),
+                },
+            }),
+        });
+    }
+    Ok(out)
+}
