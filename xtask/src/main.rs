@@ -72,23 +72,31 @@ fn run(mut command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Crates whose directory holds a `cdylib` plugin: `plugins/*` but the SDK, and `tests/plugins/*`.
+/// Packages under `plugins/*` and `tests/plugins/*` that build a `cdylib`
+/// (plugins); libraries there (the SDK, shared cores) are skipped.
 fn plugin_crates() -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for dir in ["plugins", "tests/plugins"] {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(workspace().join(dir))
-            .with_context(|| format!("listing {dir}"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("Cargo.toml").is_file() && !p.ends_with("sdk"))
-            .collect();
-        entries.sort();
-        for path in entries {
-            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                names.push(name.to_string());
+        let mut manifests: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(workspace().join(dir)).with_context(|| format!("listing {dir}"))? {
+            let manifest = entry.with_context(|| format!("listing {dir}"))?.path().join("Cargo.toml");
+            if let Ok(text) = std::fs::read_to_string(&manifest)
+                && text.contains("\"cdylib\"")
+            {
+                manifests.push(package_name(&text).with_context(|| format!("{}: no package name", manifest.display()))?);
             }
         }
+        manifests.sort();
+        names.extend(manifests);
     }
     Ok(names)
+}
+
+/// The `name` of the `[package]` in a Cargo.toml.
+fn package_name(manifest: &str) -> Option<String> {
+    let package = manifest.split("[package]").nth(1)?;
+    let line = package.lines().find(|l| l.trim_start().starts_with("name"))?;
+    Some(line.split('"').nth(1)?.to_string())
 }
 
 fn ensure_wasm_target() -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::keep_if::{Decision, KeepIf};
 use crate::record::Record;
 use crate::run::{Outcome, Rejected, Rejection};
 
@@ -21,12 +22,17 @@ pub enum Missing {
     Keep,
 }
 
-/// `config` of a `threshold` stage: `score` within `[min, max]`.
+/// `config` of a `threshold` stage: `score` within `[min, max]`, or a
+/// `keep_if` expression ([`KeepIf`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdConfig {
     /// The score to test, e.g. `quality`.
-    pub score: String,
+    #[serde(default)]
+    pub score: Option<String>,
+    /// An expression over `scores.*` and `metadata.*`; records for which it is true are kept.
+    #[serde(default, deserialize_with = "keep_if")]
+    pub keep_if: Option<KeepIf>,
     /// Lowest value kept (inclusive).
     #[serde(default)]
     pub min: Option<f64>,
@@ -41,6 +47,15 @@ pub struct ThresholdConfig {
 impl ThresholdConfig {
     /// Checks that the bounds make sense.
     pub fn check(&self) -> Result<(), String> {
+        match (&self.score, &self.keep_if) {
+            (Some(_), Some(_)) => return Err("give either `score` (with `min`/`max`) or `keep_if`, not both".into()),
+            (None, None) => return Err("give `score` with `min`/`max`, or `keep_if = \"scores.x >= 1\"`".into()),
+            (None, Some(_)) if self.min.is_some() || self.max.is_some() => {
+                return Err("`min` and `max` go with `score`; write the bounds into `keep_if`".into());
+            }
+            (None, Some(_)) => return Ok(()),
+            (Some(_), None) => {}
+        }
         match (self.min, self.max) {
             (None, None) => Err("give `min`, `max` or both".into()),
             (Some(lo), Some(hi)) if lo > hi => Err(format!("min ({lo}) is greater than max ({hi})")),
@@ -50,7 +65,17 @@ impl ThresholdConfig {
 
     /// Why `record` is rejected, if it is.
     fn reject(&self, record: &Record) -> Option<String> {
-        let name = &self.score;
+        if let Some(expr) = &self.keep_if {
+            return match expr.decide(record) {
+                Decision::Keep => None,
+                Decision::Drop => Some(format!("threshold:keep_if ({})", expr.source())),
+                Decision::Missing(var) => {
+                    (self.missing == Missing::Reject).then(|| format!("threshold:{var}:missing"))
+                }
+                Decision::Error(e) => Some(format!("threshold:keep_if-error ({e})")),
+            };
+        }
+        let name = self.score.as_deref().unwrap_or_default();
         match record.scores.get(name) {
             None => (self.missing == Missing::Reject).then(|| format!("threshold:{name}:missing")),
             Some(v) if self.min.is_some_and(|m| *v < m) => Some(format!("threshold:{name}:below-min")),
@@ -59,6 +84,11 @@ impl ThresholdConfig {
             Some(_) => None,
         }
     }
+}
+
+fn keep_if<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<KeepIf>, D::Error> {
+    let source = String::deserialize(d)?;
+    KeepIf::parse(&source).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// `config` of a `sample` stage.
@@ -172,7 +202,13 @@ mod tests {
 
     #[test]
     fn thresholds_are_inclusive_and_name_the_failure() {
-        let t = ThresholdConfig { score: "q".into(), min: Some(0.5), max: Some(1.0), missing: Missing::Reject };
+        let t = ThresholdConfig {
+            score: Some("q".into()),
+            keep_if: None,
+            min: Some(0.5),
+            max: Some(1.0),
+            missing: Missing::Reject,
+        };
         t.check().expect("valid");
         let out = Builtin::Threshold(t).apply_outcomes(
             "th",
@@ -192,8 +228,33 @@ mod tests {
                 Some("threshold:q:missing".into())
             ]
         );
-        let bad = ThresholdConfig { score: "q".into(), min: None, max: None, missing: Missing::Keep };
+        let bad = ThresholdConfig { score: Some("q".into()), keep_if: None, min: None, max: None, missing: Missing::Keep };
         assert!(bad.check().is_err());
+        let both = ThresholdConfig {
+            score: Some("q".into()),
+            keep_if: KeepIf::parse("scores.q > 1").ok(),
+            min: None,
+            max: None,
+            missing: Missing::Keep,
+        };
+        assert!(both.check().is_err());
+    }
+
+    #[test]
+    fn keep_if_expressions_filter() {
+        let t = ThresholdConfig {
+            score: None,
+            keep_if: KeepIf::parse("scores.q >= 0.5").ok(),
+            min: None,
+            max: None,
+            missing: Missing::Reject,
+        };
+        t.check().expect("valid");
+        let out = Builtin::Threshold(t).apply_outcomes("th", vec![with_score("a", Some(0.7)), with_score("b", Some(0.1)), with_score("c", None)]);
+        assert_eq!(
+            reasons(&out),
+            vec![None, Some("threshold:keep_if (scores.q >= 0.5)".into()), Some("threshold:scores.q:missing".into())]
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod diagnostic;
 mod executor;
 mod generate;
 mod input;
+pub mod keep_if;
 pub mod near_dup;
 mod parquet_io;
 mod progress;

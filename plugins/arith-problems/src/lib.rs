@@ -1,0 +1,235 @@
+//! `arith-problems`: arithmetic word problems as prompts for a teacher model.
+//!
+//! `prompts` builds exactly `request.count` prompts; prompt `i` asks for a
+//! step-by-step solution of problem `i` of the set seeded with `request.seed`
+//! (see [`kiln_arith::Problem::generate`]): a system message (a careful math
+//! tutor) and a user message with the answer format and a `Question:` line.
+//! `parse` turns a completion into one record:
+//!
+//! ```text
+//! Question: <question>
+//! Solution:
+//! Step 1: <a> <op> <b> = <c>
+//! ...
+//! Answer: <n>
+//! ```
+//!
+//! with the steps renumbered and whitespace normalised (a step the parser
+//! cannot read is kept as written, for the verifier to reject), and metadata:
+//! the problem's class (`terms`, `max_digits`, `carries_into_hundreds`,
+//! `borrows`, `borrows_across_zero`, `has_multiplication`, `classes`), the
+//! `expression`, `expected_answer` (the true answer), `claimed_answer` (the
+//! completion's), `problem_seed` and `problem_index`. A completion without
+//! step lines or without a numeric `Answer:` line is a parse error.
+//!
+//! Seed records (`request.seeds`, e.g. personas): prompt `i` uses seed record
+//! `i % len`. Its text (up to 300 characters) is added to the system message
+//! as the student being tutored; if its metadata has a `"name"` that is a
+//! single word of letters, the problem is about that person instead of a
+//! stock name. The arithmetic never depends on the seed records.
+//!
+//! Config (every key optional): `min_terms` (2), `max_terms` (5, at most 8),
+//! `min_digits` (1), `max_digits` (4, at most 6), `ops` (`["+", "-", "*"]`),
+//! `max_multiplier` (9, at most 12).
+
+use kiln_arith::{Op, Problem, ProblemConfig, parse_question, parse_solution, record_text};
+use kiln_pdk::{Completion, GenerationRequest, Generator, Message, Plugin, Prompt, Record};
+use serde::{Deserialize, Serialize};
+
+/// What problems to generate, as written in the stage's `config` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Fewest terms per problem (the start counts as one).
+    pub min_terms: usize,
+    /// Most terms per problem.
+    pub max_terms: usize,
+    /// Fewest digits of a start amount or added/subtracted number.
+    pub min_digits: u32,
+    /// Most digits of such a number.
+    pub max_digits: u32,
+    /// Allowed operations: any of `"+"`, `"-"`, `"*"`.
+    pub ops: Vec<String>,
+    /// Largest multiplier.
+    pub max_multiplier: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let c = ProblemConfig::default();
+        Config {
+            min_terms: c.min_terms,
+            max_terms: c.max_terms,
+            min_digits: c.min_digits,
+            max_digits: c.max_digits,
+            ops: c.ops.iter().map(|op| op.symbol().to_string()).collect(),
+            max_multiplier: c.max_multiplier,
+        }
+    }
+}
+
+impl TryFrom<Config> for ProblemConfig {
+    type Error = String;
+
+    fn try_from(c: Config) -> Result<Self, String> {
+        let mut ops = Vec::new();
+        for symbol in &c.ops {
+            let op = Op::from_symbol(symbol.trim()).ok_or_else(|| {
+                format!("invalid config at `ops`: unknown operation `{symbol}`; use \"+\", \"-\" or \"*\"")
+            })?;
+            if !ops.contains(&op) {
+                ops.push(op);
+            }
+        }
+        let config = ProblemConfig {
+            min_terms: c.min_terms,
+            max_terms: c.max_terms,
+            min_digits: c.min_digits,
+            max_digits: c.max_digits,
+            ops,
+            max_multiplier: c.max_multiplier,
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+/// What a prompt's tag carries to `parse`: where the problem came from and its text.
+#[derive(Debug, Serialize, Deserialize)]
+struct Tag {
+    seed: u64,
+    index: u64,
+    question: String,
+}
+
+/// The generator, configured.
+pub struct ArithProblems {
+    config: ProblemConfig,
+}
+
+impl Plugin for ArithProblems {
+    type Config = Config;
+    const DESCRIPTION: &'static str =
+        "arithmetic word problems as step-by-step prompts; completions parsed into Question/Solution/Answer records";
+
+    fn new(config: Config) -> Result<Self, String> {
+        Ok(ArithProblems { config: config.try_into()? })
+    }
+}
+
+const SYSTEM: &str = "You are a careful math tutor. You solve arithmetic word problems step by step, \
+                      one operation per line, and check every calculation.";
+
+const INSTRUCTIONS: &str = "Solve the word problem below. Apply the operations in the order the story tells them, \
+                            one per line, exactly in this format:\n\
+                            Step 1: <number> <operation> <number> = <result>\n\
+                            Step 2: <result of step 1> <operation> <number> = <result>\n\
+                            Use + to add, - to subtract and * to multiply. After the last step, write one final line:\n\
+                            Answer: <number>";
+
+/// Most characters of a seed record's text put into the system message.
+const PERSONA_CHARS: usize = 300;
+
+/// A name from a seed record's metadata, if it is one word of letters.
+fn persona_name(record: &Record) -> Option<String> {
+    let metadata = record.metadata_json();
+    let name = metadata.get("name")?.as_str()?.trim();
+    if !(2..=20).contains(&name.chars().count()) || !name.chars().all(char::is_alphabetic) {
+        return None;
+    }
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    Some(first.to_uppercase().chain(chars).collect())
+}
+
+impl ArithProblems {
+    /// Prompt `index` of `request`.
+    fn prompt(&self, request: &GenerationRequest, index: u64) -> Prompt {
+        let mut problem = Problem::generate(request.seed, index, &self.config);
+        let mut system = SYSTEM.to_string();
+        let persona =
+            (!request.seeds.is_empty()).then(|| &request.seeds[(index % request.seeds.len() as u64) as usize]);
+        if let Some(persona) = persona {
+            let text: String = persona.text.chars().take(PERSONA_CHARS).collect();
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !text.is_empty() {
+                system.push_str(&format!("\nThe student you are tutoring: {text}"));
+            }
+            if let Some(name) = persona_name(persona) {
+                let renamed = Problem { name, ..problem.clone() };
+                // Only a name the question still parses back with is used.
+                if parse_question(&renamed.question()).as_ref() == Ok(&renamed) {
+                    problem = renamed;
+                }
+            }
+        }
+        let question = problem.question();
+        let user = format!("{INSTRUCTIONS}\n\nQuestion: {question}");
+        let tag = Tag { seed: request.seed, index, question };
+        Prompt {
+            messages: vec![
+                Message { role: "system".into(), content: system },
+                Message { role: "user".into(), content: user },
+            ],
+            // Serialising a struct of a number and strings cannot fail.
+            tag: serde_json::to_string(&tag).unwrap_or_default(),
+        }
+    }
+}
+
+/// The first characters of a completion, for error messages.
+fn opening(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut head: String = flat.chars().take(60).collect();
+    if head.len() < flat.len() {
+        head.push('…');
+    }
+    head
+}
+
+impl Generator for ArithProblems {
+    fn prompts(&self, request: &GenerationRequest) -> Vec<Prompt> {
+        (0..u64::from(request.count)).map(|i| self.prompt(request, i)).collect()
+    }
+
+    fn parse(&self, completion: &Completion) -> Result<Vec<Record>, String> {
+        let tag: Tag = serde_json::from_str(&completion.tag)
+            .map_err(|e| format!("the completion's tag is not one arith-problems made ({e})"))?;
+        let problem = parse_question(&tag.question)
+            .map_err(|e| format!("the question in the completion's tag does not parse: {e}"))?;
+        let solution = parse_solution(&completion.text);
+        if solution.steps.is_empty() {
+            return Err(format!("the completion has no `Step k: a op b = c` lines: \"{}\"", opening(&completion.text)));
+        }
+        let Some(claimed) = solution.answer else {
+            return Err(match &solution.answer_text {
+                Some(text) => format!("the completion's `Answer:` line has no number: \"{}\"", opening(text)),
+                None => "the completion has no `Answer: <number>` line".to_string(),
+            });
+        };
+        let class = problem.class();
+        let metadata = serde_json::json!({
+            "terms": class.terms,
+            "max_digits": class.max_digits,
+            "carries_into_hundreds": class.carries_into_hundreds,
+            "borrows": class.borrows,
+            "borrows_across_zero": class.borrows_across_zero,
+            "has_multiplication": class.has_multiplication,
+            "classes": class.labels(),
+            "expression": problem.expression(),
+            "expected_answer": problem.answer(),
+            "claimed_answer": claimed,
+            "problem_seed": tag.seed,
+            "problem_index": tag.index,
+        });
+        let mut record =
+            Record::new(format!("arith-{}-{}", tag.seed, tag.index), record_text(&tag.question, &solution.render()));
+        record.metadata = metadata.to_string();
+        Ok(vec![record])
+    }
+}
+
+kiln_pdk::export_generator!(ArithProblems);
+
+#[cfg(test)]
+mod tests;

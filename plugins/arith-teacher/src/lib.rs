@@ -1,0 +1,189 @@
+//! `arith-teacher`: an embedded teacher model for arithmetic word problems.
+//!
+//! For every prompt it reads the word problem from the `Question:` line of
+//! the last user message (the one `arith-problems` writes) and answers with
+//! a step-by-step solution in the canonical format (`Step k: a op b = c`
+//! lines, then `Answer: n`) — with the systematic mistakes of a real model:
+//! dropped carries, borrows that stop at a zero, lost or repeated terms in
+//! long problems, multiplications one group off, small slips, and now and
+//! then an answer that ignores the format. A message without a word problem
+//! gets a polite refusal. See [`kiln_arith::teacher`] for the error model.
+//!
+//! Completions are deterministic per `(user message, seed)`: the same prompt
+//! with the same seed gets the same answer whatever else is in the batch.
+//! System messages do not influence the answer.
+//!
+//! Config (every key optional, each a probability in `0..=1`; defaults give
+//! about 30% wrong answers on default problems): `carry_error_rate` (0.25),
+//! `borrow_error_rate` (0.6), `long_problem_error_rate` (0.2),
+//! `multiply_error_rate` (0.2), `noise_rate` (0.01), `format_error_rate` (0.03).
+
+use kiln_arith::{ErrorProfile, teacher};
+use kiln_pdk::{Completion, Model, Plugin, Prompt};
+use serde::Deserialize;
+
+/// The error rates, as written in the stage's `config` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Chance of dropping a carry into the hundreds column or higher, per such addition step.
+    pub carry_error_rate: f64,
+    /// Chance of stopping a borrow at a zero, per subtraction step that borrows across one.
+    pub borrow_error_rate: f64,
+    /// Chance of skipping or repeating a term, per problem of 4 terms or more.
+    pub long_problem_error_rate: f64,
+    /// Chance of being one group off, per multiplication step.
+    pub multiply_error_rate: f64,
+    /// Chance of a small slip, per step without another mistake.
+    pub noise_rate: f64,
+    /// Chance of ignoring the answer format, per completion.
+    pub format_error_rate: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let p = ErrorProfile::default();
+        Config {
+            carry_error_rate: p.carry_error_rate,
+            borrow_error_rate: p.borrow_error_rate,
+            long_problem_error_rate: p.long_problem_error_rate,
+            multiply_error_rate: p.multiply_error_rate,
+            noise_rate: p.noise_rate,
+            format_error_rate: p.format_error_rate,
+        }
+    }
+}
+
+impl From<Config> for ErrorProfile {
+    fn from(c: Config) -> Self {
+        ErrorProfile {
+            carry_error_rate: c.carry_error_rate,
+            borrow_error_rate: c.borrow_error_rate,
+            long_problem_error_rate: c.long_problem_error_rate,
+            multiply_error_rate: c.multiply_error_rate,
+            noise_rate: c.noise_rate,
+            format_error_rate: c.format_error_rate,
+        }
+    }
+}
+
+/// The teacher, configured.
+pub struct ArithTeacher {
+    profile: ErrorProfile,
+}
+
+impl Plugin for ArithTeacher {
+    type Config = Config;
+    const DESCRIPTION: &'static str =
+        "embedded teacher: solves arithmetic word problems step by step, with an LLM's systematic mistakes";
+
+    fn new(config: Config) -> Result<Self, String> {
+        let profile = ErrorProfile::from(config);
+        profile.validate().map_err(|e| format!("invalid config: {e}"))?;
+        Ok(ArithTeacher { profile })
+    }
+}
+
+/// The text the teacher answers: the last user message, or the last message
+/// of any role when there is no user message.
+fn user_text(prompt: &Prompt) -> &str {
+    prompt
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role.eq_ignore_ascii_case("user"))
+        .or(prompt.messages.last())
+        .map_or("", |m| m.content.as_str())
+}
+
+impl Model for ArithTeacher {
+    fn complete(&mut self, prompts: &[Prompt], seed: u64) -> Vec<Completion> {
+        prompts
+            .iter()
+            .map(|p| Completion { tag: p.tag.clone(), text: teacher::answer(user_text(p), seed, &self.profile) })
+            .collect()
+    }
+}
+
+kiln_pdk::export_model!(ArithTeacher);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_arith::{Problem, ProblemConfig, parse_solution};
+    use kiln_pdk::Message;
+
+    fn teacher(config: &str) -> Result<ArithTeacher, String> {
+        ArithTeacher::new(kiln_pdk::__parse_config::<Config>(config)?)
+    }
+
+    fn prompt(question: &str, tag: &str) -> Prompt {
+        Prompt {
+            messages: vec![
+                Message { role: "system".into(), content: "You are a careful math tutor.".into() },
+                Message { role: "user".into(), content: format!("Solve it.\n\nQuestion: {question}") },
+            ],
+            tag: tag.into(),
+        }
+    }
+
+    #[test]
+    fn config_defaults_and_validation() {
+        assert_eq!(teacher("").expect("empty config").profile, ErrorProfile::default());
+        let t = teacher(r#"{"noise_rate": 0.5}"#).expect("valid");
+        assert_eq!(t.profile.noise_rate, 0.5);
+        assert_eq!(t.profile.carry_error_rate, ErrorProfile::default().carry_error_rate);
+        let e = teacher(r#"{"carry_error_rate": 2}"#).err().expect("out of range");
+        assert_eq!(e, "invalid config: `carry_error_rate` must be a probability between 0 and 1, got 2");
+        let e = teacher(r#"{"carry_rate": 0.1}"#).err().expect("typo");
+        assert!(e.contains("unknown field `carry_rate`"), "{e}");
+    }
+
+    #[test]
+    fn a_perfect_teacher_answers_every_prompt_correctly_and_keeps_tags() {
+        let mut t = teacher(
+            r#"{"carry_error_rate": 0, "borrow_error_rate": 0, "long_problem_error_rate": 0,
+                "multiply_error_rate": 0, "noise_rate": 0, "format_error_rate": 0}"#,
+        )
+        .expect("valid");
+        let problems: Vec<Problem> = (0..50).map(|i| Problem::generate(1, i, &ProblemConfig::default())).collect();
+        let prompts: Vec<Prompt> =
+            problems.iter().enumerate().map(|(i, p)| prompt(&p.question(), &format!("t{i}"))).collect();
+        let out = t.complete(&prompts, 7);
+        assert_eq!(out.len(), prompts.len());
+        for ((c, p), problem) in out.iter().zip(&prompts).zip(&problems) {
+            assert_eq!(c.tag, p.tag);
+            assert_eq!(parse_solution(&c.text).answer, Some(problem.answer()), "{}", c.text);
+        }
+    }
+
+    #[test]
+    fn answers_do_not_depend_on_the_rest_of_the_batch() {
+        let mut t = teacher(r#"{"noise_rate": 0.5}"#).expect("valid");
+        let prompts: Vec<Prompt> = (0..20)
+            .map(|i| prompt(&Problem::generate(2, i, &ProblemConfig::default()).question(), &i.to_string()))
+            .collect();
+        let whole = t.complete(&prompts, 3);
+        let single: Vec<Completion> = prompts.iter().flat_map(|p| t.complete(std::slice::from_ref(p), 3)).collect();
+        assert_eq!(whole, single);
+        assert_ne!(whole, t.complete(&prompts, 4), "the seed matters");
+    }
+
+    #[test]
+    fn the_user_message_is_what_counts() {
+        let question = Problem::generate(3, 0, &ProblemConfig::default()).question();
+        let mut with_system = prompt(&question, "a");
+        let mut other_system = with_system.clone();
+        other_system.messages[0].content = "Something else entirely.".into();
+        let mut t = teacher("").expect("valid");
+        assert_eq!(t.complete(std::slice::from_ref(&with_system), 1), t.complete(&[other_system], 1));
+        with_system.messages.truncate(1);
+        let refusal = t.complete(&[with_system], 1);
+        assert!(
+            refusal[0].text.contains("word problem") || refusal[0].text.contains("math problem"),
+            "{}",
+            refusal[0].text
+        );
+        assert_eq!(user_text(&Prompt::default()), "");
+    }
+}

@@ -1,0 +1,147 @@
+//! `arith-verifier`: a critic that checks arithmetic solutions exactly.
+//!
+//! It needs no model. Run it with the judge model replaced by an identity
+//! (the completion handed to `parse` is the text of the prompt's last user
+//! message): `prompt` puts the record's text, verbatim, in the user message
+//! (tag = record id), and `parse` verifies that text with
+//! [`kiln_arith::verify`] — every step's arithmetic, the chain from the
+//! question's first number through each operation in order, and the final
+//! answer against the true one.
+//!
+//! Scores: `correct` (1 or 0), `steps_valid` (the fraction of valid steps,
+//! 0 to 1), `steps` (how many step lines). The rationale says what checks out
+//! or the first thing that is wrong, e.g. `step 2: 623 - 129 = 484 is wrong,
+//! it is 494; answer 1452 is wrong, it is 1482 (1 of 2 steps valid)`. A text
+//! without a readable `Question:` line is a parse error.
+//!
+//! With an LLM as the judge model, the system message asks it to repeat the
+//! record unchanged, and the verdict is computed from what it sends back:
+//! quoting (`> `), code fences, markdown bold and a preamble are tolerated.
+//! Limitation: the LLM's own opinion is ignored, and if it alters the record
+//! (rewrites a step, adds its own `Step`/`Answer:` lines, drops the question)
+//! the verdict is about its altered copy — so an identity model is the
+//! intended setup. Takes no config.
+
+use kiln_arith::verify;
+use kiln_pdk::{Completion, Critic, Critique, Message, NoConfig, Plugin, Prompt, Record, Score};
+
+/// The verifier.
+pub struct ArithVerifier;
+
+impl Plugin for ArithVerifier {
+    type Config = NoConfig;
+    const DESCRIPTION: &'static str =
+        "checks every step of an arithmetic word-problem solution exactly (no model needed: use an identity judge)";
+
+    fn new(_: NoConfig) -> Result<Self, String> {
+        Ok(ArithVerifier)
+    }
+}
+
+const SYSTEM: &str = "Repeat the record in the next message exactly as it is, character for character, \
+                      without any comment, correction or formatting.";
+
+impl Critic for ArithVerifier {
+    fn prompt(&self, record: &Record) -> Prompt {
+        Prompt {
+            messages: vec![
+                Message { role: "system".into(), content: SYSTEM.into() },
+                Message { role: "user".into(), content: record.text.clone() },
+            ],
+            tag: record.id.clone(),
+        }
+    }
+
+    fn parse(&self, completion: &Completion) -> Result<Critique, String> {
+        let v = verify(&completion.text).map_err(|e| {
+            format!("{e} (the record must contain a `Question:` line with an arith-problems word problem)")
+        })?;
+        let score = |name: &str, value: f64| Score { name: name.into(), value };
+        Ok(Critique {
+            scores: vec![
+                score("correct", if v.correct { 1.0 } else { 0.0 }),
+                score("steps_valid", v.steps_valid_fraction()),
+                score("steps", v.steps_total as f64),
+            ],
+            rationale: v.rationale(),
+        })
+    }
+}
+
+kiln_pdk::export_critic!(ArithVerifier);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_arith::{ErrorProfile, Problem, ProblemConfig, record_text, teacher};
+
+    const QUESTION: &str = "Maya has 623 marbles. Maya gives away 129 marbles. Then Maya ends up with 3 times as many \
+                            marbles. How many marbles does Maya have now?";
+
+    /// What the host does with an identity judge: the completion is the prompt's last user message.
+    fn judge(text: &str) -> Result<Critique, String> {
+        let v = ArithVerifier;
+        let prompt = v.prompt(&Record::new("rec-1", text));
+        assert_eq!(prompt.tag, "rec-1");
+        let echoed = prompt.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+        assert_eq!(echoed, text, "the record text goes in verbatim");
+        v.parse(&Completion { tag: prompt.tag, text: echoed })
+    }
+
+    fn scores(c: &Critique) -> Vec<(&str, f64)> {
+        c.scores.iter().map(|s| (s.name.as_str(), s.value)).collect()
+    }
+
+    #[test]
+    fn a_correct_solution_scores_one() {
+        let c = judge(&record_text(QUESTION, "Step 1: 623 - 129 = 494\nStep 2: 494 * 3 = 1482\nAnswer: 1482"))
+            .expect("verifiable");
+        assert_eq!(scores(&c), vec![("correct", 1.0), ("steps_valid", 1.0), ("steps", 2.0)]);
+        assert_eq!(c.rationale, "all 2 steps check out; answer 1482 is correct");
+    }
+
+    #[test]
+    fn a_wrong_step_scores_zero_and_is_named() {
+        let c = judge(&record_text(QUESTION, "Step 1: 623 - 129 = 484\nStep 2: 484 * 3 = 1452\nAnswer: 1452"))
+            .expect("verifiable");
+        assert_eq!(scores(&c), vec![("correct", 0.0), ("steps_valid", 0.5), ("steps", 2.0)]);
+        assert_eq!(
+            c.rationale,
+            "step 1: 623 - 129 = 484 is wrong, it is 494; answer 1452 is wrong, it is 1482 (1 of 2 steps valid)"
+        );
+    }
+
+    #[test]
+    fn a_record_without_a_question_is_a_parse_error() {
+        let e = judge("Step 1: 1 + 1 = 2\nAnswer: 2").expect_err("no question");
+        assert!(e.starts_with("cannot verify: no word problem found"), "{e}");
+        assert!(judge("").is_err());
+    }
+
+    #[test]
+    fn an_llm_judge_that_quotes_the_record_still_gets_a_verdict() {
+        let record = record_text(QUESTION, "Step 1: 623 - 129 = 494\nStep 2: 494 * 3 = 1482\nAnswer: 1482");
+        let quoted = format!("Sure, here it is:\n\n```\n{record}\n```");
+        let c = ArithVerifier.parse(&Completion { tag: "r".into(), text: quoted }).expect("verifiable");
+        assert_eq!(c.scores[0].value, 1.0);
+    }
+
+    #[test]
+    fn agrees_with_the_true_answer_on_teacher_output() {
+        let profile = ErrorProfile::default();
+        let (mut right, mut wrong) = (0, 0);
+        for i in 0..300 {
+            let p = Problem::generate(4, i, &ProblemConfig::default());
+            let completion = teacher::answer(&format!("Question: {}", p.question()), 4, &profile);
+            let c = judge(&record_text(&p.question(), &completion)).expect("verifiable");
+            let correct = c.scores[0].value == 1.0;
+            if correct {
+                assert_eq!(kiln_arith::extract_answer(&completion), Some(p.answer()), "{completion}");
+                right += 1;
+            } else {
+                wrong += 1;
+            }
+        }
+        assert!(right > 150 && wrong > 50, "{right} right, {wrong} wrong");
+    }
+}
