@@ -59,10 +59,10 @@ run_kiln() {
 # ---------------------------------------------------------------------------
 
 run_distilabel() {
-    # Its best fair settings (see benches/distilabel_generate.py): one process,
-    # input batches of 64, every batch queued at once.
+    # Its best fair settings (see benches/distilabel_generate.py): 8 replicas
+    # of the generation step with input batches of 8, every batch queued at once.
     "$py" benches/distilabel_generate.py --base-url "$url" --prompts "$prompts" --requests "$requests" \
-        --concurrency "$concurrency" --replicas 1
+        --concurrency "$concurrency" --replicas 8
 }
 
 summaries=$dir/summaries.jsonl

@@ -83,7 +83,8 @@ fn plugin_crates() -> anyhow::Result<Vec<String>> {
             if let Ok(text) = std::fs::read_to_string(&manifest)
                 && text.contains("\"cdylib\"")
             {
-                manifests.push(package_name(&text).with_context(|| format!("{}: no package name", manifest.display()))?);
+                manifests
+                    .push(package_name(&text).with_context(|| format!("{}: no package name", manifest.display()))?);
             }
         }
         manifests.sort();

@@ -69,9 +69,7 @@ impl ThresholdConfig {
             return match expr.decide(record) {
                 Decision::Keep => None,
                 Decision::Drop => Some(format!("threshold:keep_if ({})", expr.source())),
-                Decision::Missing(var) => {
-                    (self.missing == Missing::Reject).then(|| format!("threshold:{var}:missing"))
-                }
+                Decision::Missing(var) => (self.missing == Missing::Reject).then(|| format!("threshold:{var}:missing")),
                 Decision::Error(e) => Some(format!("threshold:keep_if-error ({e})")),
             };
         }
@@ -228,7 +226,8 @@ mod tests {
                 Some("threshold:q:missing".into())
             ]
         );
-        let bad = ThresholdConfig { score: Some("q".into()), keep_if: None, min: None, max: None, missing: Missing::Keep };
+        let bad =
+            ThresholdConfig { score: Some("q".into()), keep_if: None, min: None, max: None, missing: Missing::Keep };
         assert!(bad.check().is_err());
         let both = ThresholdConfig {
             score: Some("q".into()),
@@ -250,7 +249,8 @@ mod tests {
             missing: Missing::Reject,
         };
         t.check().expect("valid");
-        let out = Builtin::Threshold(t).apply_outcomes("th", vec![with_score("a", Some(0.7)), with_score("b", Some(0.1)), with_score("c", None)]);
+        let out = Builtin::Threshold(t)
+            .apply_outcomes("th", vec![with_score("a", Some(0.7)), with_score("b", Some(0.1)), with_score("c", None)]);
         assert_eq!(
             reasons(&out),
             vec![None, Some("threshold:keep_if (scores.q >= 0.5)".into()), Some("threshold:scores.q:missing".into())]

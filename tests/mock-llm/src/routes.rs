@@ -129,12 +129,12 @@ async fn generate(
             }
         },
         Some(fault) => {
+            // Counted before the stall: a client that times out drops this future.
+            flight.finish(fault.name(), 0, 0);
             if fault == Fault::Timeout {
                 tokio::time::sleep(state.config.hang).await;
             }
-            let response = fault_response(fault, state.config.retry_after, || answer().body);
-            flight.finish(fault.name(), 0, 0);
-            response
+            fault_response(fault, state.config.retry_after, || answer().body)
         }
     }
 }

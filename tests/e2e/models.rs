@@ -1,0 +1,453 @@
+//! Model-backed stages end to end against a real OpenAI-compatible server on
+//! loopback ([`kiln_mock_llm`]) that injects faults — latency, 429 with
+//! Retry-After, 500/503, stalls past the client's timeout, malformed and
+//! truncated JSON, dropped connections — at a 30% rate.
+//!
+//! Every record must end kept, rejected with a reason, or quarantined with an
+//! error that names model, stage, plugin and record; the counts must add up;
+//! and a second run over the same work directory must make no request.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use kiln_arith::teacher::{ErrorProfile, answer};
+use kiln_mock_llm::{ChatRequest, MockConfig, MockServer, responder};
+use kiln_tests::{kiln_bin, wasm};
+
+/// The fault mix of the issue: every kind, 30% of requests.
+fn faulty(seed: u64) -> MockConfig {
+    MockConfig {
+        latency: Duration::from_millis(5),
+        fault_rate: 0.3,
+        seed,
+        hang: Duration::from_millis(1500),
+        retry_after: Duration::from_millis(40),
+        ..MockConfig::default()
+    }
+}
+
+/// An `[models.teacher]` table for `server`, with fast retries for tests.
+fn openai_model(server: &MockServer, extra: &str) -> String {
+    format!(
+        r#"[models.teacher]
+backend = "openai"
+base_url = "{}"
+model = "mock-teacher"
+temperature = 0.7
+max_tokens = 400
+concurrency = 16
+max_retries = 8
+timeout_secs = 0.5
+backoff_ms = 10
+max_backoff_secs = 0.2
+{extra}
+"#,
+        server.base_url()
+    )
+}
+
+fn run(dir: &Path, pipeline: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let file = dir.join("pipeline.toml");
+    std::fs::write(&file, pipeline).expect("write pipeline");
+    let mut command = Command::new(kiln_bin());
+    command.arg("run").arg(&file).args(args).env("KILN_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run kiln")
+}
+
+fn stats(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
+    serde_json::from_str(&text).expect("stats json")
+}
+
+fn lines(path: PathBuf) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl"))
+        .collect()
+}
+
+fn assert_balanced(s: &serde_json::Value) {
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    assert_eq!(n("kept") + n("rejected") + n("quarantined"), n("input_lines") + n("generated"), "counts add up: {s}");
+}
+
+fn detail(s: &serde_json::Value, stage: usize, key: &str) -> u64 {
+    s["stages"][stage]["details"][key].as_u64().unwrap_or(0)
+}
+
+fn ok(output: &Output) {
+    assert!(output.status.success(), "kiln failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The arithmetic teacher, answering like the embedded one but over HTTP.
+fn arithmetic_teacher() -> kiln_mock_llm::Responder {
+    responder(|request: &ChatRequest, choice| {
+        let seed = request.seed.unwrap_or(0) as u64 + choice as u64;
+        answer(request.last_user_message().unwrap_or_default(), seed, &ErrorProfile::default())
+    })
+}
+
+fn generation_pipeline(server: &MockServer, count: u32) -> String {
+    format!(
+        r#"[pipeline]
+name = "gen-faults"
+seed = 11
+chunk_size = 50
+work_dir = "work"
+
+{model}
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "{problems}"
+model = "teacher"
+count = {count}
+batch_size = 16
+
+[[stage]]
+name = "verify"
+kind = "critique"
+plugin = "{verifier}"
+
+[[stage]]
+name = "verified"
+kind = "threshold"
+config = {{ keep_if = "scores.correct >= 1" }}
+
+[output]
+dir = "out"
+"#,
+        model = openai_model(server, ""),
+        problems = wasm("arith_problems").display(),
+        verifier = wasm("arith_verifier").display(),
+    )
+}
+
+#[test]
+fn generation_survives_faults_and_a_rerun_makes_no_request() {
+    let server = MockServer::start(faulty(3), arithmetic_teacher()).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = generation_pipeline(&server, 240);
+    let first = run(dir.path(), &pipeline, &[], &[]);
+    ok(&first);
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    assert_eq!(s["input_lines"], 240);
+    let seen = server.stats();
+    for fault in ["rate_limited", "server_error", "timeout", "malformed", "truncated"] {
+        assert!(seen.by_outcome.get(fault).copied().unwrap_or(0) > 0, "the server injected no {fault}: {seen:?}");
+    }
+    let faults = seen.requests - seen.ok_responses;
+    assert!(faults as f64 > 0.15 * seen.requests as f64, "about 30% faults: {seen:?}");
+    assert!(detail(&s, 0, "retries") > 0, "retries are counted");
+    assert_eq!(detail(&s, 0, "requests"), seen.requests, "every request the server saw is accounted for");
+    // Generated records carry their lineage: stage, plugin digest, model and its parameters.
+    let kept = lines(dir.path().join("out/kept.jsonl"));
+    assert!(kept.len() > 100, "most problems are solved correctly: {}", kept.len());
+    let step = kept[0]["lineage"]["steps"][0].as_str().expect("step");
+    assert!(step.starts_with("generate=arith-problems@"), "{step}");
+    assert!(step.contains("model=teacher=openai:mock-teacher") && step.contains("\"temperature\":0.7"), "{step}");
+    assert_eq!(kept[0]["lineage"]["source"], "stage:generate");
+    assert_eq!(kept[0]["lineage"]["round"], 1);
+    // Quarantined slots name the model's failure or the unparseable completion.
+    for q in lines(dir.path().join("out/quarantine.jsonl")) {
+        let error = q["error"].as_str().expect("error");
+        assert!(error.contains("teacher"), "names the model: {error}");
+        assert_eq!(q["stage"], "generate");
+        assert!(q["record_id"].as_str().is_some_and(|id| id.starts_with("generate-")));
+    }
+    // Rejected records say why.
+    for r in lines(dir.path().join("out/rejected.jsonl")) {
+        assert!(r["rejected"]["reason"].as_str().is_some_and(|x| !x.is_empty()));
+    }
+
+    // A second run over the same work directory (from scratch) pays for nothing.
+    server.reset_stats();
+    let before = std::fs::read(dir.path().join("out/kept.jsonl")).expect("kept");
+    let second = run(dir.path(), &pipeline, &["--fresh"], &[]);
+    ok(&second);
+    assert_eq!(server.stats().requests, 0, "all answers come from the request cache");
+    let s2 = stats(dir.path());
+    assert_eq!(detail(&s2, 0, "requests"), 0);
+    assert!(detail(&s2, 0, "cache_hits") > 0);
+    let quarantined_first = s["quarantined"].as_u64().unwrap_or(0);
+    if quarantined_first == 0 {
+        assert_eq!(std::fs::read(dir.path().join("out/kept.jsonl")).expect("kept"), before, "same output");
+    }
+}
+
+#[test]
+fn no_cache_asks_again() {
+    let server = MockServer::start(MockConfig::default(), arithmetic_teacher()).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = generation_pipeline(&server, 20);
+    ok(&run(dir.path(), &pipeline, &[], &[]));
+    assert_eq!(server.reset_stats().requests, 20);
+    ok(&run(dir.path(), &pipeline, &["--fresh", "--no-cache"], &[]));
+    assert_eq!(server.stats().requests, 20, "--no-cache bypasses the cache");
+}
+
+/// A judge that answers the rubric in a different style per sample.
+fn judge() -> kiln_mock_llm::Responder {
+    responder(|request: &ChatRequest, choice| {
+        let text = request.last_user_message().unwrap_or_default();
+        let base = 2 + (text.len() % 3) as u32; // 2..=4, differs by record
+        let r = |k: u32| (base + k + choice as u32).min(5);
+        match choice % 3 {
+            0 => format!(
+                "Helpfulness: {} - clear\nHonesty: {} - fine\nInstruction following: {} - ok\nTruthfulness: {} - accurate",
+                r(0),
+                r(1),
+                r(0),
+                r(1)
+            ),
+            1 => format!(
+                "**Helpfulness**: {}/5\n**Honesty**: {}/5\n**Instruction Following**: {}/5\n**Truthfulness**: {}/5",
+                r(0),
+                r(1),
+                r(0),
+                r(1)
+            ),
+            _ => format!(
+                "```json\n{{\"helpfulness\": {}, \"honesty\": {}, \"instruction_following\": {}, \"truthfulness\": {}}}\n```",
+                r(0),
+                r(1),
+                r(0),
+                r(1)
+            ),
+        }
+    })
+}
+
+fn write_input(dir: &Path, texts: &[String]) -> PathBuf {
+    let path = dir.join("input.jsonl");
+    let body: String = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{}\n", serde_json::json!({"id": format!("r{i}"), "text": t})))
+        .collect();
+    std::fs::write(&path, body).expect("write input");
+    path
+}
+
+#[test]
+fn critique_averages_judge_samples_under_faults() {
+    let server = MockServer::start(faulty(5), judge()).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let texts: Vec<String> = (0..60)
+        .map(|i| format!("Answer {i}: the borrow checker rejects {} aliasing.", "mutable ".repeat(i % 4)))
+        .collect();
+    let input = write_input(dir.path(), &texts);
+    let pipeline = format!(
+        r#"[pipeline]
+name = "judge"
+chunk_size = 25
+work_dir = "work"
+
+[[input]]
+path = "{input}"
+
+{model}
+[[stage]]
+name = "judge"
+kind = "critique"
+plugin = "{judge}"
+model = "teacher"
+samples = 3
+batch_size = 8
+
+[[stage]]
+name = "good"
+kind = "threshold"
+config = {{ keep_if = "scores.overall >= 3" }}
+
+[output]
+dir = "out"
+"#,
+        input = input.display(),
+        model = openai_model(&server, ""),
+        judge = wasm("rubric_judge").display(),
+    );
+    ok(&run(dir.path(), &pipeline, &[], &[]));
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    assert_eq!(s["input_lines"], 60);
+    let judged: Vec<serde_json::Value> = lines(dir.path().join("out/kept.jsonl"))
+        .into_iter()
+        .chain(lines(dir.path().join("out/rejected.jsonl")))
+        .collect();
+    assert!(judged.len() >= 55, "almost every record is judged: {}", judged.len());
+    for r in &judged {
+        let scores = &r["scores"];
+        for aspect in ["helpfulness", "honesty", "instruction_following", "truthfulness", "overall"] {
+            assert!(scores[aspect].as_f64().is_some(), "{aspect} on {r}");
+        }
+        assert_eq!(r["metadata"]["critique"]["judge"]["samples"], 3);
+        // Three samples rated base, base+1, base+2 (capped at 5): the mean is fractional or capped.
+        let h = scores["helpfulness"].as_f64().unwrap_or(0.0);
+        assert!((2.0..=5.0).contains(&h), "{h}");
+    }
+    let averaged = judged.iter().filter(|r| r["metadata"]["critique"]["judge"]["parsed"] == 3).count();
+    assert!(averaged > 40, "most records average three samples");
+}
+
+/// A model that redacts PII, but leaves it in on a record's first attempt when
+/// the text says "leaky", and always when it says "stubborn".
+fn rewriter() -> kiln_mock_llm::Responder {
+    responder(|request: &ChatRequest, _| {
+        let prompt = request.last_user_message().unwrap_or_default();
+        let text = prompt
+            .split_once("<<<BEGIN TEXT>>>\n")
+            .and_then(|(_, rest)| rest.rsplit_once("\n<<<END TEXT>>>"))
+            .map_or(prompt, |(t, _)| t);
+        let first_attempt = request.seed == Some(7);
+        if text.contains("stubborn") || (text.contains("leaky") && first_attempt) {
+            return text.to_string();
+        }
+        let detector = kiln_pii::Detector::new(&kiln_pii::Kind::ALL).expect("detector");
+        detector.redact(text, &kiln_pii::Placeholders::default()).0.into_owned()
+    })
+}
+
+#[test]
+fn refine_retries_rejected_rewrites_then_rejects_with_the_reason() {
+    let server = MockServer::start(faulty(9), rewriter()).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut texts = Vec::new();
+    for i in 0..30 {
+        let kind = match i % 3 {
+            0 => "plain",
+            1 => "leaky",
+            _ => "stubborn",
+        };
+        texts.push(format!(
+            "Ticket {i} ({kind}): the customer wrote from jane.doe{i}@example.com about the borrow checker and asked us to call back."
+        ));
+    }
+    let input = write_input(dir.path(), &texts);
+    let pipeline = format!(
+        r#"[pipeline]
+name = "refine"
+seed = 7
+work_dir = "work"
+
+[[input]]
+path = "{input}"
+
+{model}
+[[stage]]
+name = "scrub"
+kind = "refine"
+plugin = "{refiner}"
+model = "teacher"
+attempts = 3
+batch_size = 8
+
+[output]
+dir = "out"
+"#,
+        input = input.display(),
+        model = openai_model(&server, ""),
+        refiner = wasm("pii_rewrite").display(),
+    );
+    ok(&run(dir.path(), &pipeline, &[], &[]));
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    let kept = lines(dir.path().join("out/kept.jsonl"));
+    let rejected = lines(dir.path().join("out/rejected.jsonl"));
+    for r in &kept {
+        let text = r["text"].as_str().expect("text");
+        assert!(!text.contains('@') && text.contains("[EMAIL]"), "{text}");
+        let parent = r["lineage"]["parent"].as_str().expect("parent");
+        assert_eq!(r["id"].as_str().expect("id"), format!("{parent}~scrub"));
+        let attempts = r["metadata"]["refine"]["scrub"]["attempts"].as_u64().expect("attempts");
+        assert_eq!(attempts > 1, text.contains("leaky"), "leaky records need a second attempt: {r}");
+    }
+    for r in &rejected {
+        let reason = r["rejected"]["reason"].as_str().expect("reason");
+        assert!(r["text"].as_str().is_some_and(|t| t.contains("stubborn")), "{r}");
+        assert!(
+            reason.starts_with("refine: still contains an email address") && reason.ends_with("(after 3 attempt(s))"),
+            "{reason}"
+        );
+    }
+    let quarantined = s["quarantined"].as_u64().unwrap_or(0) as usize;
+    assert!(
+        kept.len() + quarantined >= 20 && rejected.len() + quarantined >= 10,
+        "kept {} rejected {}",
+        kept.len(),
+        rejected.len()
+    );
+    assert!(detail(&s, 0, "rewrites_rejected") >= 10 * 3 - quarantined as u64);
+}
+
+#[test]
+fn a_rejected_key_stops_the_run_without_showing_the_key() {
+    let config = MockConfig { api_key: Some("right-key".into()), ..MockConfig::default() };
+    let server = MockServer::start(config, arithmetic_teacher()).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = generation_pipeline(&server, 10)
+        .replace("model = \"mock-teacher\"", "model = \"mock-teacher\"\napi_key_env = \"KILN_TEST_KEY\"");
+    let out = run(dir.path(), &pipeline, &[], &[("KILN_TEST_KEY", "wrong-secret-key")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rejected the credentials (HTTP 401)") && stderr.contains("$KILN_TEST_KEY"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-key"), "the key never appears: {stderr}");
+    // With the right key the same work directory runs to the end.
+    ok(&run(dir.path(), &pipeline, &[], &[("KILN_TEST_KEY", "right-key")]));
+    assert_balanced(&stats(dir.path()));
+    // A missing variable is a validation error before any work.
+    let out = run(dir.path(), &pipeline, &[], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`KILN_TEST_KEY` (api_key_env) is not set"));
+}
+
+#[test]
+fn a_spent_token_budget_stops_cleanly_and_the_run_resumes() {
+    let server = MockServer::start(MockConfig::default(), arithmetic_teacher()).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let budgeted = |budget: u64| {
+        generation_pipeline(&server, 200)
+            .replace("max_tokens = 400", &format!("max_tokens = 400\ntoken_budget = {budget}"))
+    };
+    // About 130 tokens a request: 6000 tokens cover a few chunks of 50, not 200 requests.
+    let out = run(dir.path(), &budgeted(6000), &[], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("token budget spent") && stderr.contains("raise `token_budget`"), "{stderr}");
+    let paid = server.stats().requests;
+    assert!(paid < 200, "stopped early: {paid}");
+    // Raising the budget changes the file: start fresh, reusing every paid answer.
+    ok(&run(dir.path(), &budgeted(1_000_000), &["--fresh"], &[]));
+    assert_eq!(server.stats().requests, 200, "no completion is paid for twice");
+    assert_balanced(&stats(dir.path()));
+}
+
+#[test]
+fn a_server_that_is_down_quarantines_with_a_clear_error() {
+    // Bind and drop a listener: nothing serves this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = MockServer::start(MockConfig::default(), arithmetic_teacher()).expect("server");
+    let pipeline = generation_pipeline(&server, 8)
+        .replace(&server.base_url(), &format!("http://127.0.0.1:{port}/v1"))
+        .replace("max_retries = 8", "max_retries = 2");
+    ok(&run(dir.path(), &pipeline, &[], &[]));
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    assert_eq!(s["quarantined"], 8);
+    let q = lines(dir.path().join("out/quarantine.jsonl"));
+    let error = q[0]["error"].as_str().expect("error");
+    assert!(error.contains("model `teacher`") && error.contains("after 3 attempt(s)"), "{error}");
+    let by_stage: BTreeMap<String, usize> = q.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r["stage"].as_str().unwrap_or("").to_string()).or_default() += 1;
+        m
+    });
+    assert_eq!(by_stage["generate"], 8);
+}
