@@ -20,7 +20,8 @@ if [ ! -x "$py" ] || ! "$py" -c "from distilabel.models.llms import OpenAILLM; f
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q distilabel
 fi
-cargo build --release -q -p kiln-mock-llm # run_kiln will need `-p kiln` here too
+cargo xtask plugins > /dev/null
+cargo build --release -q -p kiln-mock-llm -p kiln
 bin=${CARGO_TARGET_DIR:-target}/release
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; distilabel $("$py" -c 'import distilabel; print(distilabel.__version__)' 2>/dev/null)"
 
@@ -46,17 +47,44 @@ url=$(sed -n '1s/^listening on //p' "$dir/mock-llm.out")
 server=${url%/v1}
 echo "mock-llm at $url, ${latency_ms} ms of latency per request; $requests requests at concurrency $concurrency"
 
-# ---------------------------------------------------------------------------
-# PLACEHOLDER, Kiln's side: write a generation pipeline over "$prompts" (its
-# `prompt` field) that calls "$url" with at most $concurrency requests in
-# flight, then run it, e.g.
-#     target/release/kiln run "$dir/kiln.toml" --fresh
-# Only the exit status matters here: the server measures the requests/s.
+# Kiln's side: the same prompts as seed records of a `generate` stage with
+# the `text-generation` plugin (prompt = the seed's text, like distilabel's
+# TextGeneration), an `openai` model at concurrency 64, the request cache off.
+"$py" - "$prompts" > "$dir/kiln-seeds.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    print(json.dumps({"id": str(r["id"]), "text": r["prompt"]}))
+PY
+cat > "$dir/kiln.toml" <<EOF
+[pipeline]
+name = "generate-bench"
+chunk_size = $requests
+work_dir = "kiln-work"
+
+[models.teacher]
+backend = "openai"
+base_url = "$url"
+model = "mock"
+max_tokens = 64
+concurrency = $concurrency
+
+[[stage]]
+name = "answer"
+kind = "generate"
+plugin = "$PWD/target/wasm32-wasip2/release/text_generation.wasm"
+model = "teacher"
+count = $requests
+seeds = "kiln-seeds.jsonl"
+batch_size = 64
+
+[output]
+dir = "kiln-out"
+EOF
 run_kiln() {
-    echo "run_kiln is not written yet (see benches/generate-vs-distilabel.sh)" >&2
-    return 1
+    "$bin/kiln" run "$dir/kiln.toml" --fresh --no-cache
 }
-# ---------------------------------------------------------------------------
+
 
 run_distilabel() {
     # Its best fair settings (see benches/distilabel_generate.py): 8 replicas

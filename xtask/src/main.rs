@@ -153,7 +153,10 @@ fn demo() -> anyhow::Result<()> {
     let mut bin = cargo();
     bin.args(["build", "--release", "-p", "kiln"]);
     run(bin)?;
-    let mut kiln = Command::new(workspace().join("target/release/kiln"));
-    kiln.current_dir(workspace()).args(["run", "pipelines/clean-web.toml", "--fresh"]);
-    run(kiln)
+    for pipeline in ["pipelines/clean-web.toml", "pipelines/arith-generate.toml"] {
+        let mut kiln = Command::new(workspace().join("target/release/kiln"));
+        kiln.current_dir(workspace()).args(["run", pipeline, "--fresh"]);
+        run(kiln)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,124 @@
+//! `text-generation`: the plainest generator. Prompt `j` of a request is the
+//! stage's `template` with `{text}` replaced by the text of seed record `j`
+//! (the stage's `seeds` file, one instruction per record); the completion
+//! becomes one record whose text is the answer and whose metadata holds the
+//! `instruction` and the seed's id. Use it to answer a file of instructions
+//! with a teacher, as distilabel's `TextGeneration` does.
+//!
+//! # Config
+//! - `template`: the user message, with `{text}` where the seed's text goes
+//!   (default `"{text}"`);
+//! - `system`: an optional system message.
+//!
+//! A request without seeds is refused prompt by prompt: there is nothing to ask.
+
+use kiln_pdk::{Completion, GenerationRequest, Generator, Message, Plugin, Prompt, Record};
+use serde::Deserialize;
+
+/// `config` of the plugin.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The user message; `{text}` is replaced by the seed's text.
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// An optional system message.
+    #[serde(default)]
+    pub system: Option<String>,
+}
+
+fn default_template() -> String {
+    "{text}".into()
+}
+
+/// The generator.
+pub struct TextGeneration(Config);
+
+impl Plugin for TextGeneration {
+    type Config = Config;
+    const DESCRIPTION: &'static str = "asks the model each seed record's instruction (from a template) and keeps its answer";
+
+    fn new(config: Config) -> Result<Self, String> {
+        if !config.template.contains("{text}") {
+            return Err(format!("`template` must contain `{{text}}` where the seed's text goes; got {:?}", config.template));
+        }
+        Ok(TextGeneration(config))
+    }
+}
+
+/// What `parse` needs back from a prompt: the instruction and the seed's id.
+#[derive(serde::Serialize, Deserialize)]
+struct Tag {
+    seed: String,
+    instruction: String,
+}
+
+impl Generator for TextGeneration {
+    fn prompts(&self, request: &GenerationRequest) -> Vec<Prompt> {
+        (0..request.count as usize)
+            .map(|j| {
+                let Some(seed) = request.seeds.get(j % request.seeds.len().max(1)) else {
+                    return Prompt::user("", "");
+                };
+                let instruction = self.0.template.replace("{text}", &seed.text);
+                let tag = serde_json::json!({ "seed": seed.id, "instruction": instruction }).to_string();
+                let mut messages = Vec::new();
+                if let Some(system) = &self.0.system {
+                    messages.push(Message { role: "system".into(), content: system.clone() });
+                }
+                messages.push(Message { role: "user".into(), content: instruction });
+                Prompt { messages, tag }
+            })
+            .collect()
+    }
+
+    fn parse(&self, completion: &Completion) -> Result<Vec<Record>, String> {
+        let tag: Tag = serde_json::from_str(&completion.tag)
+            .map_err(|_| "the prompt had no seed record: give the stage a `seeds` file".to_string())?;
+        let answer = completion.text.trim();
+        if answer.is_empty() {
+            return Err("the model's answer is empty".into());
+        }
+        let mut record = Record::new(String::new(), answer);
+        record.metadata = serde_json::json!({ "instruction": tag.instruction, "seed": tag.seed }).to_string();
+        Ok(vec![record])
+    }
+}
+
+kiln_pdk::export_generator!(TextGeneration);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(template: &str) -> TextGeneration {
+        TextGeneration::new(Config { template: template.into(), system: Some("be brief".into()) }).expect("valid")
+    }
+
+    #[test]
+    fn one_prompt_per_seed_from_the_template_and_back() {
+        let p = plugin("Answer: {text}");
+        let request = GenerationRequest {
+            count: 3,
+            seed: 1,
+            seeds: vec![Record::new("a", "what is 2+2?"), Record::new("b", "name a colour")],
+        };
+        let prompts = p.prompts(&request);
+        assert_eq!(prompts.len(), 3);
+        assert_eq!(prompts[0].messages[1].content, "Answer: what is 2+2?");
+        assert_eq!(prompts[2].messages[1].content, "Answer: what is 2+2?", "seeds cycle");
+        assert_eq!(prompts[1].messages[0].role, "system");
+        let records = p.parse(&Completion { tag: prompts[1].tag.clone(), text: " blue \n".into() }).expect("parses");
+        assert_eq!(records[0].text, "blue");
+        assert!(records[0].metadata.contains("\"seed\":\"b\"") && records[0].metadata.contains("name a colour"));
+    }
+
+    #[test]
+    fn bad_config_empty_answers_and_missing_seeds_are_errors() {
+        assert!(TextGeneration::new(Config { template: "no slot".into(), system: None }).is_err());
+        let p = plugin("{text}");
+        let prompts = p.prompts(&GenerationRequest { count: 1, seed: 0, seeds: vec![Record::new("a", "q")] });
+        assert!(p.parse(&Completion { tag: prompts[0].tag.clone(), text: "  ".into() }).is_err());
+        assert!(p.parse(&Completion { tag: String::new(), text: "x".into() }).expect_err("no seed").contains("seeds"));
+    }
+}
