@@ -423,10 +423,13 @@ fn a_spent_token_budget_stops_cleanly_and_the_run_resumes() {
     assert!(stderr.contains("token budget spent") && stderr.contains("raise `token_budget`"), "{stderr}");
     let paid = server.stats().requests;
     assert!(paid < 200, "stopped early: {paid}");
-    // Raising the budget changes the file: start fresh, reusing every paid answer.
-    ok(&run(dir.path(), &budgeted(1_000_000), &["--fresh"], &[]));
+    // Raise the budget and run again: the committed chunks are resumed and
+    // the cache answers what the stopped chunk had paid for.
+    ok(&run(dir.path(), &budgeted(1_000_000), &[], &[]));
     assert_eq!(server.stats().requests, 200, "no completion is paid for twice");
-    assert_balanced(&stats(dir.path()));
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    assert!(s["resumed_chunks"].as_u64().unwrap_or(0) >= 1, "committed chunks are kept: {s}");
 }
 
 #[test]

@@ -104,7 +104,7 @@ struct Chunk {
 /// plugins' digests and its chunk size.
 pub fn fingerprint(pipeline: &Pipeline) -> String {
     let mut h = Sha256::new();
-    h.update(pipeline.source.as_bytes());
+    h.update(outcome_relevant_source(&pipeline.source).as_bytes());
     for model in pipeline.models.values() {
         if let crate::model::BackendSpec::Wasm(p) = &model.backend {
             h.update(p.info().sha256.as_bytes());
@@ -127,6 +127,23 @@ pub fn fingerprint(pipeline: &Pipeline) -> String {
     }
     h.update(pipeline.chunk_size.to_le_bytes());
     hex::encode(&h.finalize()[..16])
+}
+
+/// The pipeline file without what cannot change a run's outcome, so that
+/// editing it does not orphan the work directory: the models' `token_budget`
+/// (raise it and resume after a budget stop).
+fn outcome_relevant_source(source: &str) -> String {
+    let Ok(mut table) = source.parse::<toml::Table>() else {
+        return source.to_string();
+    };
+    if let Some(toml::Value::Table(models)) = table.get_mut("models") {
+        for (_, model) in models.iter_mut() {
+            if let toml::Value::Table(model) = model {
+                model.remove("token_budget");
+            }
+        }
+    }
+    table.to_string()
 }
 
 /// Runs `pipeline` to completion (resuming an interrupted run unless `fresh`).

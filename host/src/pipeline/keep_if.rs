@@ -48,7 +48,28 @@ impl KeepIf {
         if tree.iter_variable_identifiers().count() > tree.iter_read_variable_identifiers().count() {
             return Err("`keep_if` may not assign variables".into());
         }
-        Ok(KeepIf { source: source.to_string(), tree, variables })
+        let expr = KeepIf { source: source.to_string(), tree, variables };
+        expr.check_shape()?;
+        Ok(expr)
+    }
+
+    /// evalexpr builds trees with a missing operand (`a >=`) and fails only
+    /// when evaluating: try the expression with every variable a number, then
+    /// a string, and refuse it if neither gives true or false.
+    fn check_shape(&self) -> Result<(), String> {
+        let mut last = String::new();
+        for probe in [Value::Float(0.0), Value::String(String::new())] {
+            let mut context = HashMapContext::<DefaultNumericTypes>::new();
+            for variable in &self.variables {
+                context.set_value(variable.clone(), probe.clone()).map_err(|e| e.to_string())?;
+            }
+            match self.tree.eval_with_context(&context) {
+                Ok(Value::Boolean(_)) => return Ok(()),
+                Ok(other) => last = format!("it gives {other}, not true or false"),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(format!("`keep_if = \"{}\"` is not a valid expression: {last}", self.source))
     }
 
     /// The expression as written.
@@ -126,5 +147,6 @@ mod tests {
         assert!(KeepIf::parse("scores.correct >=").expect_err("syntax").contains("not a valid expression"));
         assert!(KeepIf::parse("correct >= 1").expect_err("bare").contains("scores.<name>"));
         assert!(KeepIf::parse("scores.x = 1").is_err());
+        assert!(KeepIf::parse("scores.x + 1").expect_err("number").contains("not a valid expression"));
     }
 }
