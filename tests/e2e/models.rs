@@ -236,6 +236,15 @@ fn write_input(dir: &Path, texts: &[String]) -> PathBuf {
     path
 }
 
+/// A pipeline over `input` with the model of `server` and `stages`.
+fn input_pipeline(settings: &str, input: &Path, server: &MockServer, stages: &str) -> String {
+    format!(
+        "[pipeline]\n{settings}\nwork_dir = \"work\"\n\n[[input]]\npath = \"{}\"\n\n{}\n{stages}\n[output]\ndir = \"out\"\n",
+        input.display(),
+        openai_model(server, ""),
+    )
+}
+
 #[test]
 fn critique_averages_judge_samples_under_faults() {
     let server = MockServer::start(faulty(5), judge()).expect("server");
@@ -244,20 +253,11 @@ fn critique_averages_judge_samples_under_faults() {
         .map(|i| format!("Answer {i}: the borrow checker rejects {} aliasing.", "mutable ".repeat(i % 4)))
         .collect();
     let input = write_input(dir.path(), &texts);
-    let pipeline = format!(
-        r#"[pipeline]
-name = "judge"
-chunk_size = 25
-work_dir = "work"
-
-[[input]]
-path = "{input}"
-
-{model}
-[[stage]]
+    let stages = format!(
+        r#"[[stage]]
 name = "judge"
 kind = "critique"
-plugin = "{judge}"
+plugin = "{}"
 model = "teacher"
 samples = 3
 batch_size = 8
@@ -266,14 +266,10 @@ batch_size = 8
 name = "good"
 kind = "threshold"
 config = {{ keep_if = "scores.overall >= 3" }}
-
-[output]
-dir = "out"
 "#,
-        input = input.display(),
-        model = openai_model(&server, ""),
-        judge = wasm("rubric_judge").display(),
+        wasm("rubric_judge").display(),
     );
+    let pipeline = input_pipeline("name = \"judge\"\nchunk_size = 25", &input, &server, &stages);
     ok(&run(dir.path(), &pipeline, &[], &[]));
     let s = stats(dir.path());
     assert_balanced(&s);
@@ -331,31 +327,18 @@ fn refine_retries_rejected_rewrites_then_rejects_with_the_reason() {
         ));
     }
     let input = write_input(dir.path(), &texts);
-    let pipeline = format!(
-        r#"[pipeline]
-name = "refine"
-seed = 7
-work_dir = "work"
-
-[[input]]
-path = "{input}"
-
-{model}
-[[stage]]
+    let stages = format!(
+        r#"[[stage]]
 name = "scrub"
 kind = "refine"
-plugin = "{refiner}"
+plugin = "{}"
 model = "teacher"
 attempts = 3
 batch_size = 8
-
-[output]
-dir = "out"
 "#,
-        input = input.display(),
-        model = openai_model(&server, ""),
-        refiner = wasm("pii_rewrite").display(),
+        wasm("pii_rewrite").display(),
     );
+    let pipeline = input_pipeline("name = \"refine\"\nseed = 7", &input, &server, &stages);
     ok(&run(dir.path(), &pipeline, &[], &[]));
     let s = stats(dir.path());
     assert_balanced(&s);

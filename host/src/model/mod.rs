@@ -88,7 +88,7 @@ pub struct Model {
 }
 
 enum Backend {
-    OpenAi(openai::Client),
+    OpenAi(Box<openai::Client>),
     Wasm(embedded::Embedded),
 }
 
@@ -104,7 +104,7 @@ impl Model {
     /// invocation) against its budget. `cache` is `None` with `--no-cache`.
     pub fn start(spec: Arc<ModelSpec>, cache: Option<Arc<RequestCache>>, prior: Usage) -> Result<Model, ModelError> {
         let backend = match &spec.backend {
-            BackendSpec::OpenAi(settings) => Backend::OpenAi(openai::Client::new(&spec.name, settings)?),
+            BackendSpec::OpenAi(settings) => Backend::OpenAi(Box::new(openai::Client::new(&spec.name, settings)?)),
             BackendSpec::Wasm(plugin) => Backend::Wasm(embedded::Embedded::new(plugin.clone())),
         };
         let meter = Arc::new(Meter::new(spec.token_budget, prior));
@@ -139,7 +139,7 @@ impl Model {
             .collect();
         let mut replies: Vec<Option<Result<Reply, ModelError>>> = Vec::with_capacity(jobs.len());
         for (job, keys) in jobs.iter().zip(&keys) {
-            replies.push(self.from_cache(job, keys));
+            replies.push(self.cached(job, keys));
         }
         let missing: Vec<usize> = (0..jobs.len()).filter(|&i| replies[i].is_none()).collect();
         if !missing.is_empty() {
@@ -168,7 +168,7 @@ impl Model {
     }
 
     /// The job's reply when every sample is cached.
-    fn from_cache(&self, job: &Job, keys: &[[u8; 32]]) -> Option<Result<Reply, ModelError>> {
+    fn cached(&self, job: &Job, keys: &[[u8; 32]]) -> Option<Result<Reply, ModelError>> {
         let cache = self.cache.as_ref()?;
         let mut texts = Vec::with_capacity(keys.len());
         for key in keys {

@@ -222,7 +222,7 @@ async fn process(
         let work = work.clone();
         let stage_names: Vec<String> = pipeline.stages.iter().map(|s| s.name.clone()).collect();
         let total = std::io::IsTerminal::is_terminal(&std::io::stderr())
-            .then(|| match generate_count(&pipeline) {
+            .then(|| match generate_count(pipeline) {
                 Some(count) => Some(count),
                 None => count_lines(&pipeline.inputs),
             })

@@ -45,6 +45,9 @@ fn request_seed(pipeline_seed: u64, stage: &str, first: u64) -> u64 {
     h
 }
 
+/// One completion of a slot and what the generator made of it.
+type Parsed = (String, Result<Vec<wit::DataRecord>, String>);
+
 /// Runs the stage over a chunk of slots.
 pub async fn run<'a>(cx: &'a ModelStage<'a>, slots: Vec<Record>) -> Result<StageOutput, RunError> {
     cx.in_batches(slots, run_batch).await
@@ -96,7 +99,7 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
         let batch = completions.clone();
         cx.call(move |p| p.generator_parse(&batch)).await?
     };
-    let mut per_slot: Vec<Vec<(String, Result<Vec<wit::DataRecord>, String>)>> = vec![Vec::new(); slots.len()];
+    let mut per_slot: Vec<Vec<Parsed>> = vec![Vec::new(); slots.len()];
     for ((i, completion), result) in owner.iter().zip(completions).zip(parsed) {
         let result = result
             .map_err(|e| e.to_string())

@@ -25,7 +25,7 @@ pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<Sta
 /// Where one record stands.
 enum State {
     Pending { prompt: wit::Prompt, last_reason: Option<String> },
-    Done(Outcome),
+    Done(Box<Outcome>),
 }
 
 async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
@@ -33,7 +33,7 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
     let label = cx.plugin.label();
     let stage = cx.stage.name.clone();
     let quarantine = |record: &Record, error: String| {
-        State::Done(Outcome::Quarantined(Quarantined::record(record.clone(), &stage, &label, error)))
+        State::Done(Box::new(Outcome::Quarantined(Quarantined::record(record.clone(), &stage, &label, error))))
     };
     let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
     let prompts = cx.call(move |p| p.refiner_prompts(&inputs)).await?;
@@ -86,7 +86,7 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
                     r.lineage.parent = Some(original.id.clone());
                     r.lineage.steps.push(step.clone());
                     annotate(&mut r.metadata, "refine", &cx.stage.name, json!({ "attempts": attempt + 1 }));
-                    states[i] = State::Done(Outcome::Kept(r));
+                    states[i] = State::Done(Box::new(Outcome::Kept(r)));
                 }
                 Ok(wit::RewriteCheck::Reject(reason)) => {
                     *out.details.entry("rewrites_rejected".into()).or_default() += 1;
@@ -101,7 +101,7 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
     let attempts = cx.uses.attempts;
     for (record, state) in records.into_iter().zip(states) {
         out.outcomes.push(match state {
-            State::Done(outcome) => outcome,
+            State::Done(outcome) => *outcome,
             State::Pending { last_reason, .. } => Outcome::Rejected(Rejected {
                 record,
                 rejected: Rejection {

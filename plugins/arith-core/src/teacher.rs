@@ -22,7 +22,11 @@ use crate::solution::{Solution, Step};
 
 /// How often the teacher makes each kind of mistake. Every rate is a
 /// probability in `0..=1`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It deserialises from a config table in which every rate is optional
+/// (missing ones keep their default) and unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ErrorProfile {
     /// Per addition step that carries into the hundreds column or higher:
     /// the chance of dropping one such carry (`950 + 50 = 900`).

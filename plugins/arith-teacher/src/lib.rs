@@ -20,52 +20,6 @@
 
 use kiln_arith::{ErrorProfile, teacher};
 use kiln_pdk::{Completion, Model, Plugin, Prompt};
-use serde::Deserialize;
-
-/// The error rates, as written in the stage's `config` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Chance of dropping a carry into the hundreds column or higher, per such addition step.
-    pub carry_error_rate: f64,
-    /// Chance of stopping a borrow at a zero, per subtraction step that borrows across one.
-    pub borrow_error_rate: f64,
-    /// Chance of skipping or repeating a term, per problem of 4 terms or more.
-    pub long_problem_error_rate: f64,
-    /// Chance of being one group off, per multiplication step.
-    pub multiply_error_rate: f64,
-    /// Chance of a small slip, per step without another mistake.
-    pub noise_rate: f64,
-    /// Chance of ignoring the answer format, per completion.
-    pub format_error_rate: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        let p = ErrorProfile::default();
-        Config {
-            carry_error_rate: p.carry_error_rate,
-            borrow_error_rate: p.borrow_error_rate,
-            long_problem_error_rate: p.long_problem_error_rate,
-            multiply_error_rate: p.multiply_error_rate,
-            noise_rate: p.noise_rate,
-            format_error_rate: p.format_error_rate,
-        }
-    }
-}
-
-impl From<Config> for ErrorProfile {
-    fn from(c: Config) -> Self {
-        ErrorProfile {
-            carry_error_rate: c.carry_error_rate,
-            borrow_error_rate: c.borrow_error_rate,
-            long_problem_error_rate: c.long_problem_error_rate,
-            multiply_error_rate: c.multiply_error_rate,
-            noise_rate: c.noise_rate,
-            format_error_rate: c.format_error_rate,
-        }
-    }
-}
 
 /// The teacher, configured.
 pub struct ArithTeacher {
@@ -73,12 +27,11 @@ pub struct ArithTeacher {
 }
 
 impl Plugin for ArithTeacher {
-    type Config = Config;
+    type Config = ErrorProfile;
     const DESCRIPTION: &'static str =
         "embedded teacher: solves arithmetic word problems step by step, with an LLM's systematic mistakes";
 
-    fn new(config: Config) -> Result<Self, String> {
-        let profile = ErrorProfile::from(config);
+    fn new(profile: ErrorProfile) -> Result<Self, String> {
         profile.validate().map_err(|e| format!("invalid config: {e}"))?;
         Ok(ArithTeacher { profile })
     }
@@ -114,7 +67,7 @@ mod tests {
     use kiln_pdk::Message;
 
     fn teacher(config: &str) -> Result<ArithTeacher, String> {
-        ArithTeacher::new(kiln_pdk::__parse_config::<Config>(config)?)
+        ArithTeacher::new(kiln_pdk::__parse_config::<ErrorProfile>(config)?)
     }
 
     fn prompt(question: &str, tag: &str) -> Prompt {

@@ -36,11 +36,15 @@ pub struct TextGeneration(Config);
 
 impl Plugin for TextGeneration {
     type Config = Config;
-    const DESCRIPTION: &'static str = "asks the model each seed record's instruction (from a template) and keeps its answer";
+    const DESCRIPTION: &'static str =
+        "asks the model each seed record's instruction (from a template) and keeps its answer";
 
     fn new(config: Config) -> Result<Self, String> {
         if !config.template.contains("{text}") {
-            return Err(format!("`template` must contain `{{text}}` where the seed's text goes; got {:?}", config.template));
+            return Err(format!(
+                "`template` must contain `{{text}}` where the seed's text goes; got {:?}",
+                config.template
+            ));
         }
         Ok(TextGeneration(config))
     }
