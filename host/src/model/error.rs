@@ -96,6 +96,14 @@ pub enum ModelError {
         /// What to fix.
         message: String,
     },
+    /// The plugin built a prompt with no text in it; nothing was sent.
+    #[error("model `{model}`: plugin {plugin} built an empty prompt (no message has any text); nothing was sent")]
+    EmptyPrompt {
+        /// Model name.
+        model: String,
+        /// The plugin, `name@version`.
+        plugin: String,
+    },
     /// A bug or a runtime failure in Kiln itself.
     #[error("internal error while asking a model: {0}")]
     Internal(String),

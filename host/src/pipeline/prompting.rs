@@ -98,12 +98,23 @@ impl<'a> ModelStage<'a> {
             return Ok(prompts.iter().map(|p| Ok(vec![last_user_message(p)])).collect());
         };
         let samples = self.samples();
+        // A prompt with no text is the plugin's fault: fail it here, not at the model.
+        let empty: Vec<bool> = prompts.iter().map(|p| p.messages.iter().all(|m| m.content.trim().is_empty())).collect();
         let jobs = prompts
             .iter()
-            .map(|p| Job { messages: p.messages.iter().map(Message::from).collect(), samples, attempt })
+            .zip(&empty)
+            .filter(|(_, empty)| !**empty)
+            .map(|(p, _)| Job { messages: p.messages.iter().map(Message::from).collect(), samples, attempt })
             .collect();
-        let replies = model.complete(jobs).await;
-        let mut out = Vec::with_capacity(replies.len());
+        let mut replies = model.complete(jobs).await.into_iter();
+        let replies = empty.iter().map(|&empty| {
+            if empty {
+                Err(ModelError::EmptyPrompt { model: model.name().to_string(), plugin: self.plugin.label() })
+            } else {
+                replies.next().unwrap_or(Err(ModelError::Internal("no reply".into())))
+            }
+        });
+        let mut out = Vec::with_capacity(prompts.len());
         for reply in replies {
             match reply {
                 Ok(reply) => {
@@ -123,9 +134,7 @@ impl<'a> ModelStage<'a> {
     /// The lineage step: `stage=plugin@version#sha256[..12]`, plus
     /// ` model=<name>=<backend>:<model>{sampling}` when a model answered.
     pub fn step(&self) -> String {
-        let info = self.plugin.info();
-        let mut step =
-            format!("{}={}#{}", self.stage.name, self.plugin.label(), &info.sha256[..12.min(info.sha256.len())]);
+        let mut step = self.plugin.step();
         if let Some(model) = &self.model {
             step.push_str(" model=");
             step.push_str(&model.spec().describe());

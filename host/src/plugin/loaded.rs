@@ -307,6 +307,12 @@ impl Plugin {
         &self.inner.options.stage
     }
 
+    /// Its lineage step: `stage=name@version#<first 12 hex digits of its sha256>`.
+    pub fn step(&self) -> String {
+        let sha = &self.inner.info.sha256;
+        format!("{}={}#{}", self.stage(), self.label(), &sha[..12.min(sha.len())])
+    }
+
     /// The configuration it was started with, as JSON.
     pub fn config(&self) -> &str {
         &self.inner.options.config
