@@ -29,15 +29,15 @@ impl Embedded {
         Embedded { plugin }
     }
 
-    /// One reply per job, in order.
+    /// One reply per job, in order; `model` names the model in errors.
     pub async fn complete(
         &self,
+        model: &str,
         jobs: &[&Job],
         seed: u64,
         limit: &Arc<Semaphore>,
         meter: &Meter,
     ) -> Vec<Result<Reply, ModelError>> {
-        let model = self.plugin.stage().trim_start_matches("models.").to_string();
         let mut replies: Vec<Result<Reply, ModelError>> = jobs
             .iter()
             .map(|job| Ok(Reply { texts: Vec::with_capacity(job.samples as usize), ..Reply::default() }))
@@ -53,7 +53,7 @@ impl Embedded {
         let mut calls = Vec::new();
         for (seed, members) in groups {
             for batch in members.chunks(BATCH) {
-                if let Err(e) = meter.check(&model) {
+                if let Err(e) = meter.check(model) {
                     for &i in batch {
                         replies[i] = Err(e.clone());
                     }
@@ -86,7 +86,7 @@ impl Embedded {
         }
         for (members, answers) in futures::future::join_all(calls).await {
             let fail =
-                |message: String| ModelError::Plugin { model: model.clone(), plugin: self.plugin.label(), message };
+                |message: String| ModelError::Plugin { model: model.to_string(), plugin: self.plugin.label(), message };
             let answers = match answers {
                 Ok(Ok(answers)) => answers,
                 Ok(Err(e)) => {

@@ -133,38 +133,58 @@ impl Model {
     /// after its retries; [`ModelError::is_fatal`] errors (a rejected key, a
     /// spent budget) mean the run should stop.
     pub async fn complete(&self, jobs: Vec<Job>) -> Vec<Result<Reply, ModelError>> {
-        let keys: Vec<Vec<[u8; 32]>> = jobs
-            .iter()
-            .map(|job| (0..job.samples).map(|i| key::cache_key(&self.spec, &job.messages, job.attempt, i)).collect())
-            .collect();
-        let mut replies: Vec<Option<Result<Reply, ModelError>>> = Vec::with_capacity(jobs.len());
-        for (job, keys) in jobs.iter().zip(&keys) {
-            replies.push(self.cached(job, keys));
-        }
+        // Keys only matter with a cache (`--no-cache` skips hashing every prompt).
+        let keys: Vec<Vec<[u8; 32]>> = match &self.cache {
+            Some(_) => jobs
+                .iter()
+                .map(|job| {
+                    (0..job.samples).map(|i| key::cache_key(&self.spec, &job.messages, job.attempt, i)).collect()
+                })
+                .collect(),
+            None => vec![Vec::new(); jobs.len()],
+        };
+        let mut replies: Vec<Option<Result<Reply, ModelError>>> =
+            jobs.iter().zip(&keys).map(|(job, keys)| self.cached(job, keys)).collect();
         let missing: Vec<usize> = (0..jobs.len()).filter(|&i| replies[i].is_none()).collect();
-        if !missing.is_empty() {
-            let fresh = match &self.backend {
-                Backend::OpenAi(client) => {
-                    let calls = missing.iter().map(|&i| self.request(client, &jobs[i]));
-                    futures::future::join_all(calls).await
-                }
-                Backend::Wasm(embedded) => {
-                    let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
-                    embedded.complete(&wanted, self.spec.sampling.seed.unwrap_or(0), &self.limit, &self.meter).await
-                }
-            };
-            for (&i, reply) in missing.iter().zip(fresh) {
-                if let (Ok(reply), Some(cache)) = (&reply, &self.cache) {
-                    for (key, text) in keys[i].iter().zip(&reply.texts) {
-                        if let Err(e) = cache.put(key, text) {
-                            tracing::warn!(model = %self.spec.name, "cannot write the request cache: {e}");
-                        }
-                    }
-                }
-                replies[i] = Some(reply);
+        if missing.is_empty() {
+            return replies.into_iter().flatten().collect();
+        }
+        let fresh = match &self.backend {
+            Backend::OpenAi(client) => {
+                // Each answer is stored the moment it arrives, so a run killed
+                // mid-batch pays again only for what was still in flight.
+                let (jobs, keys) = (&jobs, &keys);
+                let calls = missing.iter().map(|&i| async move {
+                    let reply = self.request(client, &jobs[i]).await;
+                    self.store(&keys[i], &reply);
+                    reply
+                });
+                futures::future::join_all(calls).await
             }
+            Backend::Wasm(embedded) => {
+                let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
+                let seed = self.spec.sampling.seed.unwrap_or(0);
+                let fresh = embedded.complete(&self.spec.name, &wanted, seed, &self.limit, &self.meter).await;
+                for (&i, reply) in missing.iter().zip(&fresh) {
+                    self.store(&keys[i], reply);
+                }
+                fresh
+            }
+        };
+        for (&i, reply) in missing.iter().zip(fresh) {
+            replies[i] = Some(reply);
         }
         replies.into_iter().map(|r| r.unwrap_or(Err(ModelError::Internal("no reply".into())))).collect()
+    }
+
+    /// Stores a successful reply's samples under their keys (no-op without a cache).
+    fn store(&self, keys: &[[u8; 32]], reply: &Result<Reply, ModelError>) {
+        let (Some(cache), Ok(reply)) = (&self.cache, reply) else { return };
+        for (key, text) in keys.iter().zip(&reply.texts) {
+            if let Err(e) = cache.put(key, text) {
+                tracing::warn!(model = %self.spec.name, "cannot write the request cache: {e}");
+            }
+        }
     }
 
     /// The job's reply when every sample is cached.

@@ -18,7 +18,7 @@ use super::executor::RunError;
 use super::prompting::{ModelStage, StageOutput, annotate};
 use crate::plugin::wit;
 use crate::record::Record;
-use crate::run::{Outcome, Quarantined};
+use crate::run::Outcome;
 
 /// Runs the stage over a chunk.
 pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, RunError> {
@@ -27,10 +27,7 @@ pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<Sta
 
 async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
     let mut out = StageOutput::default();
-    let label = cx.plugin.label();
-    let stage = cx.stage.name.clone();
-    let quarantine =
-        |record: Record, error: String| Outcome::Quarantined(Quarantined::record(record, &stage, &label, error));
+    let quarantine = |record: Record, error: String| cx.quarantine(record, error);
     let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
     let prompts = cx.call(move |p| p.critic_prompts(&inputs)).await?;
     let ready: Vec<&wit::Prompt> = prompts.iter().filter_map(|p| p.as_ref().ok()).collect();

@@ -410,9 +410,9 @@ async fn run_stage(
 ) -> Result<Chunk, RunError> {
     let stage = &pipeline.stages[index];
     let started = Instant::now();
-    let records_in = chunk.records.len() as u64;
     let mut details = std::collections::BTreeMap::new();
     let records = std::mem::take(&mut chunk.records);
+    let records_in = records.len() as u64;
     let outcomes: Vec<Outcome> = match (&stage.plugin, stage.kind) {
         (Some(plugin), StageKind::Filter | StageKind::Map) => {
             let mut handles = Vec::new();
@@ -491,7 +491,7 @@ async fn run_stage(
         StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => None,
         kind => Some(format!("{}=builtin:{}", stage.name, format!("{kind:?}").to_lowercase())),
     };
-    let mut stats = StageStats::new(&stage.name);
+    let mut stats = StageStats { input: records_in, ..StageStats::new(&stage.name) };
     for outcome in outcomes {
         stats.count(&outcome);
         match outcome {
@@ -509,8 +509,7 @@ async fn run_stage(
         }
     }
     // A generate stage turns one slot into one or more records.
-    stats.generated = stats.input.saturating_sub(records_in);
-    stats.input = records_in;
+    stats.generated = stats.extra_outcomes();
     stats.seconds = started.elapsed().as_secs_f64();
     stats.details = details;
     chunk.entry.stages.push(stats);

@@ -22,7 +22,7 @@ use super::executor::RunError;
 use super::prompting::{ModelStage, StageOutput};
 use crate::plugin::wit;
 use crate::record::{Lineage, Record};
-use crate::run::{Outcome, Quarantined, Rejected, Rejection};
+use crate::run::Outcome;
 
 /// Slot `index` of generate stage `stage`; `width` digits pad the id so ids sort.
 pub fn slot(stage: &str, index: u64, width: usize) -> Record {
@@ -55,10 +55,7 @@ pub async fn run<'a>(cx: &'a ModelStage<'a>, slots: Vec<Record>) -> Result<Stage
 
 async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutput, RunError> {
     let mut out = StageOutput::default();
-    let label = cx.plugin.label();
-    let stage = cx.stage.name.clone();
-    let quarantine =
-        |record: Record, error: String| Outcome::Quarantined(Quarantined::record(record, &stage, &label, error));
+    let quarantine = |record: Record, error: String| cx.quarantine(record, error);
     let first = slots.first().map_or(0, slot_index);
     let request = wit::GenerationRequest {
         count: slots.len() as u32,
@@ -126,14 +123,7 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
                 Ok(records) if records.is_empty() => {
                     let mut r = slot.clone();
                     r.text = text.clone();
-                    out.outcomes.push(Outcome::Rejected(Rejected {
-                        record: r,
-                        rejected: Rejection {
-                            stage: cx.stage.name.clone(),
-                            plugin: label.clone(),
-                            reason: "no record in the completion".into(),
-                        },
-                    }));
+                    out.outcomes.push(cx.reject(r, "no record in the completion".into()));
                 }
                 Ok(records) => {
                     for record in records {

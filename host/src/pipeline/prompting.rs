@@ -12,7 +12,7 @@ use super::validate::{ModelUse, Stage};
 use crate::model::{Job, Message, Model, ModelError, Reply};
 use crate::plugin::{Plugin, wit};
 use crate::record::Record;
-use crate::run::Outcome;
+use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 
 /// A model-backed stage, ready to run over a chunk.
 pub struct ModelStage<'a> {
@@ -74,6 +74,19 @@ impl<'a> ModelStage<'a> {
         .await
         .map_err(|e| RunError::Runtime(e.to_string()))?;
         Ok(result?)
+    }
+
+    /// `record` quarantined by this stage's plugin with `error`.
+    pub fn quarantine(&self, record: Record, error: String) -> Outcome {
+        Outcome::Quarantined(Quarantined::record(record, &self.stage.name, &self.plugin.label(), error))
+    }
+
+    /// `record` rejected by this stage's plugin for `reason`.
+    pub fn reject(&self, record: Record, reason: String) -> Outcome {
+        Outcome::Rejected(Rejected {
+            record,
+            rejected: Rejection { stage: self.stage.name.clone(), plugin: self.plugin.label(), reason },
+        })
     }
 
     /// Samples per prompt: the stage's `samples`, else the model's `n`.

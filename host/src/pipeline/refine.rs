@@ -15,7 +15,7 @@ use super::executor::RunError;
 use super::prompting::{ModelStage, StageOutput, annotate};
 use crate::plugin::wit;
 use crate::record::Record;
-use crate::run::{Outcome, Quarantined, Rejected, Rejection};
+use crate::run::Outcome;
 
 /// Runs the stage over a chunk.
 pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, RunError> {
@@ -30,11 +30,7 @@ enum State {
 
 async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
     let mut out = StageOutput::default();
-    let label = cx.plugin.label();
-    let stage = cx.stage.name.clone();
-    let quarantine = |record: &Record, error: String| {
-        State::Done(Box::new(Outcome::Quarantined(Quarantined::record(record.clone(), &stage, &label, error))))
-    };
+    let quarantine = |record: &Record, error: String| State::Done(Box::new(cx.quarantine(record.clone(), error)));
     let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
     let prompts = cx.call(move |p| p.refiner_prompts(&inputs)).await?;
     let mut states: Vec<State> = records
@@ -102,17 +98,10 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
     for (record, state) in records.into_iter().zip(states) {
         out.outcomes.push(match state {
             State::Done(outcome) => *outcome,
-            State::Pending { last_reason, .. } => Outcome::Rejected(Rejected {
+            State::Pending { last_reason, .. } => cx.reject(
                 record,
-                rejected: Rejection {
-                    stage: cx.stage.name.clone(),
-                    plugin: cx.plugin.label(),
-                    reason: format!(
-                        "refine: {} (after {attempts} attempt(s))",
-                        last_reason.unwrap_or_else(|| "no rewrite".into())
-                    ),
-                },
-            }),
+                format!("refine: {} (after {attempts} attempt(s))", last_reason.unwrap_or_else(|| "no rewrite".into())),
+            ),
         });
     }
     Ok(out)

@@ -38,9 +38,9 @@ impl StageStats {
         StageStats { name: name.to_string(), ..Default::default() }
     }
 
-    /// Counts one outcome.
+    /// Counts one outcome. Inputs are counted apart ([`StageStats::input`]):
+    /// a `generate` stage may turn one slot into several outcomes.
     pub fn count(&mut self, outcome: &Outcome) {
-        self.input += 1;
         match outcome {
             Outcome::Kept(_) => self.kept += 1,
             Outcome::Rejected(r) => *self.rejected.entry(reason_class(&r.rejected.reason)).or_default() += 1,
@@ -67,6 +67,11 @@ impl StageStats {
     /// Records rejected, over all reasons.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
+    }
+
+    /// Outcomes beyond one per input: kept + rejected + quarantined − input.
+    pub fn extra_outcomes(&self) -> u64 {
+        (self.kept + self.rejected_total() + self.quarantined).saturating_sub(self.input)
     }
 }
 
