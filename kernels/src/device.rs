@@ -174,6 +174,21 @@ impl Gpu {
         &self.info
     }
 
+    /// The wgpu device.
+    pub(crate) fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The device's queue.
+    pub(crate) fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The limits the device was opened with.
+    pub(crate) fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
     /// The largest storage buffer one binding may hold, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
@@ -268,7 +283,9 @@ impl Gpu {
         Ok(bytes)
     }
 
-    fn pipeline(&self, kernel: &'static str, source: &str) -> wgpu::ComputePipeline {
+    /// The compute pipeline of `kernel` (entry point `main`), compiled from
+    /// `source` on first use and cached by name.
+    pub(crate) fn pipeline(&self, kernel: &'static str, source: &str) -> wgpu::ComputePipeline {
         let mut pipelines = self.pipelines.lock().unwrap_or_else(PoisonError::into_inner);
         pipelines
             .entry(kernel)

@@ -12,14 +12,22 @@
 //! - [`decontam`]: n-gram decontamination against benchmark texts (GPU + CPU).
 //! - [`diversity`]: distinct-n, near-duplicate rate, mean pairwise similarity.
 //! - [`exact`]: the normalised-text key of exact deduplication.
+//! - [`nn`]: training primitives (dense layers, embedding bags, softmax
+//!   cross-entropy, AdamW) for the student model and the classifier (GPU + CPU).
+//! - [`student`]: the character-level student language model (training, inference).
+//! - [`checkpoint`]: safetensors checkpoints.
 
+pub mod checkpoint;
+pub mod classifier;
 pub mod decontam;
 pub mod device;
 pub mod diversity;
 pub mod exact;
 pub mod minhash;
+pub mod nn;
 mod packing;
 pub mod shingle;
+pub mod student;
 
 pub use device::{Compute, DeviceError};
 

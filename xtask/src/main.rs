@@ -6,11 +6,13 @@
 //!   binary, then the whole test suite;
 //! - `corpus`: extracts a JSONL corpus of real prose from the Rust
 //!   documentation installed with the toolchain (for tests and benchmarks);
+//! - `heldout`: writes the held-out arithmetic set of the GDR demo;
 //! - `bench`: builds what the benchmarks need and runs them;
 //! - `demo`: the README's main job — builds everything and runs the example
 //!   pipeline `pipelines/clean-web.toml` over the bundled sample corpus.
 
 mod corpus;
+mod heldout;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +37,8 @@ enum Task {
     Corpus(corpus::CorpusArgs),
     /// Build everything and run the example pipeline over the bundled sample corpus.
     Demo,
+    /// Write the held-out arithmetic problems that `eval` stages score students on.
+    Heldout(heldout::HeldoutArgs),
     /// Run the benchmarks (plugin throughput, WASM against native).
     Bench {
         /// Extra arguments for criterion, e.g. a filter.
@@ -48,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Task::Plugins => build_plugins(),
         Task::Test => test(),
         Task::Corpus(args) => corpus::run(&args),
+        Task::Heldout(args) => heldout::run(&args),
         Task::Bench { args } => bench(&args),
         Task::Demo => demo(),
     }

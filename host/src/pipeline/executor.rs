@@ -10,6 +10,7 @@
 //! See [`workdir`](super::workdir) for how commits make resumption exactly-once.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -67,6 +68,10 @@ pub enum RunError {
     /// The request cache cannot be opened.
     #[error(transparent)]
     Cache(#[from] crate::model::CacheError),
+    /// A training or evaluation job failed: the run stops; a rerun resumes at
+    /// the job (committed records and finished jobs are kept).
+    #[error("stopping: {0} (records before the stage are committed; fix the cause and run again to resume here)")]
+    Job(#[from] super::jobs::JobError),
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),
@@ -160,15 +165,59 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
     if options.fresh {
         WorkDir::clear(&pipeline.work_dir)?;
     }
-    let work = Arc::new(WorkDir::open(&pipeline.work_dir)?);
     check_writable(&pipeline.output_dir)?;
-    let manifest = work.manifest(&fingerprint(&pipeline), pipeline.chunk_size)?;
-    let resumed_chunks = manifest.chunks.len() as u64;
-    if resumed_chunks > 0 && !manifest.finished {
-        tracing::info!(chunks = resumed_chunks, lines = manifest.lines_done(), "resuming an interrupted run");
+    let fingerprint = fingerprint(&pipeline);
+    let ranges = super::phases::split(&pipeline);
+    let mut done: Vec<PhaseRun> = Vec::new();
+    let mut resumed_chunks = 0;
+    for (k, stages) in ranges.iter().cloned().enumerate() {
+        let work = Arc::new(WorkDir::open(&super::phases::dir(&pipeline.work_dir, k))?);
+        let manifest = work.manifest(&fingerprint, pipeline.chunk_size)?;
+        resumed_chunks += manifest.chunks.len() as u64;
+        if !manifest.chunks.is_empty() && !manifest.finished {
+            tracing::info!(phase = k, chunks = manifest.chunks.len(), lines = manifest.lines_done(), "resuming an interrupted run");
+        }
+        let source = match done.last() {
+            None => PhaseInput::Pipeline,
+            Some(previous) => PhaseInput::Kept { work: previous.work.clone(), manifest: previous.manifest.clone() },
+        };
+        let mut manifest = if manifest.finished {
+            manifest
+        } else {
+            process(&pipeline, stages.clone(), &work, manifest, &options, source).await?
+        };
+        let last = k + 1 == ranges.len();
+        if !last && !manifest.finished {
+            manifest.finished = true;
+            work.save_manifest(&manifest)?;
+        }
+        let mut report = None;
+        if let Some(barrier) = stages.end.checked_sub(1).filter(|&i| pipeline.stages[i].kind.is_barrier()) {
+            let (p, w, m) = (pipeline.clone(), work.clone(), manifest.clone());
+            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, barrier, &w, &m))
+                .await
+                .map_err(|e| RunError::Runtime(e.to_string()))??;
+            report = Some(job);
+        }
+        done.push(PhaseRun { work, manifest, stages, report });
     }
-    let manifest = if manifest.finished { manifest } else { process(&pipeline, &work, manifest, &options).await? };
-    finish(&pipeline, &work, manifest, resumed_chunks, started.elapsed())
+    finish(&pipeline, done, resumed_chunks, started.elapsed())
+}
+
+/// A phase whose stream is done (see [`super::phases`]).
+struct PhaseRun {
+    work: Arc<WorkDir>,
+    manifest: Manifest,
+    stages: Range<usize>,
+    report: Option<super::jobs::JobReport>,
+}
+
+/// Where a phase's records come from.
+enum PhaseInput {
+    /// The pipeline's inputs, or its `generate` stage.
+    Pipeline,
+    /// The records the previous phase kept.
+    Kept { work: Arc<WorkDir>, manifest: Manifest },
 }
 
 /// Fails before any work when the output directory cannot be written.
@@ -184,32 +233,43 @@ fn check_writable(dir: &std::path::Path) -> Result<(), RunError> {
 /// Processes every chunk not yet committed; returns the final manifest.
 async fn process(
     pipeline: &Arc<Pipeline>,
+    range: Range<usize>,
     work: &Arc<WorkDir>,
     manifest: Manifest,
     options: &RunOptions,
+    input: PhaseInput,
 ) -> Result<Manifest, RunError> {
-    let dedups = restore_state(pipeline, work, &manifest)?;
-    let models = Arc::new(start_models(pipeline, work, &manifest, options)?);
+    let dedups = restore_state(pipeline, &range, work, &manifest)?;
+    let models = Arc::new(start_models(pipeline, &range, work, &manifest, options)?);
+    let classifiers = Arc::new(load_classifiers(pipeline, &range)?);
+    let total = match &input {
+        PhaseInput::Pipeline => None,
+        PhaseInput::Kept { manifest, .. } => manifest.chunks.last().and_then(|c| c.stages.last()).map(|_| {
+            manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>()
+        }),
+    };
     let (first_tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let reader = {
         let pipeline = pipeline.clone();
         let skip = manifest.lines_done();
         let next_index = manifest.chunks.len() as u64;
-        tokio::task::spawn_blocking(move || read_chunks(&pipeline, skip, next_index, first_tx))
+        tokio::task::spawn_blocking(move || read_chunks(&pipeline, input, skip, next_index, first_tx))
     };
     let mut stage_tasks = Vec::new();
-    for (i, _) in pipeline.stages.iter().enumerate() {
+    for i in range.clone() {
         let (tx, next_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
         let pipeline = pipeline.clone();
         let dedup = dedups[i].clone();
         let models = models.clone();
+        let classifiers = classifiers.clone();
         let mut input = rx;
         stage_tasks.push(tokio::spawn(async move {
             let stage = &pipeline.stages[i];
             let semaphore = Arc::new(Semaphore::new(stage.concurrency));
             while let Some(chunk) = input.recv().await {
                 let span = tracing::debug_span!("stage", stage = %stage.name, chunk = chunk.entry.index);
-                let chunk = run_stage(&pipeline, i, chunk, &semaphore, &dedup, &models).instrument(span).await?;
+                let chunk =
+                    run_stage(&pipeline, i, chunk, &semaphore, &dedup, &models, &classifiers).instrument(span).await?;
                 if tx.send(chunk).await.is_err() {
                     break; // the committer stopped; its error is reported
                 }
@@ -220,11 +280,12 @@ async fn process(
     }
     let committer = {
         let work = work.clone();
-        let stage_names: Vec<String> = pipeline.stages.iter().map(|s| s.name.clone()).collect();
+        let stage_names: Vec<String> = pipeline.stages[range.clone()].iter().map(|s| s.name.clone()).collect();
         let total = std::io::IsTerminal::is_terminal(&std::io::stderr())
-            .then(|| match generate_count(pipeline) {
-                Some(count) => Some(count),
-                None => count_lines(&pipeline.inputs),
+            .then(|| match (total, generate_count(pipeline)) {
+                (Some(kept), _) => Some(kept),
+                (None, Some(count)) if range.start == 0 => Some(count),
+                _ => count_lines(&pipeline.inputs),
             })
             .flatten();
         let progress = Progress::new(&stage_names, total, manifest.lines_done());
@@ -248,12 +309,17 @@ async fn process(
 }
 
 /// Restores the state of every dedup stage from the committed chunks.
-fn restore_state(pipeline: &Pipeline, work: &WorkDir, manifest: &Manifest) -> Result<Vec<Arc<Mutex<Dedup>>>, RunError> {
+fn restore_state(
+    pipeline: &Pipeline,
+    range: &Range<usize>,
+    work: &WorkDir,
+    manifest: &Manifest,
+) -> Result<Vec<Arc<Mutex<Dedup>>>, RunError> {
     let mut out = Vec::new();
-    for stage in &pipeline.stages {
+    for (i, stage) in pipeline.stages.iter().enumerate() {
         let mut dedup = Dedup::new(stage.dedup.as_ref())
             .map_err(|message| RunError::State { stage: stage.name.clone(), message })?;
-        if stage.kind == StageKind::Dedup {
+        if stage.kind == StageKind::Dedup && range.contains(&i) {
             for chunk in &manifest.chunks {
                 let path = work.chunk_path(chunk.index, &state_role(&stage.name));
                 let saved = std::fs::read_to_string(&path).map_err(|e| RunError::State {
@@ -272,24 +338,30 @@ fn restore_state(pipeline: &Pipeline, work: &WorkDir, manifest: &Manifest) -> Re
 /// committed chunks already spent on it.
 fn start_models(
     pipeline: &Pipeline,
+    range: &Range<usize>,
     work: &WorkDir,
     manifest: &Manifest,
     options: &RunOptions,
 ) -> Result<BTreeMap<String, Arc<Model>>, RunError> {
-    let cache = if options.no_cache || pipeline.models.is_empty() {
+    let used = |name: &str| {
+        pipeline.stages[range.clone()].iter().any(|s| s.model_use.as_ref().and_then(|u| u.model.as_deref()) == Some(name))
+    };
+    let cache = if options.no_cache || !pipeline.models.keys().any(|m| used(m)) {
         None
     } else {
-        Some(Arc::new(RequestCache::open(&work.cache_dir())?))
+        // One request cache per pipeline, whatever the phase.
+        Some(Arc::new(RequestCache::open(&WorkDir::open(&pipeline.work_dir)?.cache_dir())?))
     };
+    let _ = work;
     let mut models = BTreeMap::new();
-    for (name, spec) in &pipeline.models {
+    for (name, spec) in pipeline.models.iter().filter(|(name, _)| used(name)) {
         let mut prior = Usage::default();
-        for (i, stage) in pipeline.stages.iter().enumerate() {
+        for (i, stage) in pipeline.stages.iter().enumerate().filter(|(i, _)| range.contains(i)) {
             if stage.model_use.as_ref().and_then(|u| u.model.as_deref()) != Some(name.as_str()) {
                 continue;
             }
             for chunk in &manifest.chunks {
-                if let Some(s) = chunk.stages.get(i) {
+                if let Some(s) = chunk.stages.get(i - range.start) {
                     let get = |k: &str| s.details.get(k).copied().unwrap_or(0).max(0) as u64;
                     prior.add(Usage {
                         prompt_tokens: get("prompt_tokens"),
@@ -303,6 +375,24 @@ fn start_models(
     Ok(models)
 }
 
+/// The classifiers of the `classify` stages in `range`, trained by earlier phases.
+fn load_classifiers(
+    pipeline: &Pipeline,
+    range: &Range<usize>,
+) -> Result<BTreeMap<usize, Arc<kiln_kernels::classifier::Classifier>>, RunError> {
+    let mut out = BTreeMap::new();
+    for i in range.clone() {
+        let stage = &pipeline.stages[i];
+        if let Some(config) = &stage.classify {
+            let path = super::train_classifier::checkpoint_path(&super::phases::job_dir(&pipeline.work_dir, &config.classifier));
+            let classifier = kiln_kernels::classifier::Classifier::load(&path)
+                .map_err(|e| RunError::State { stage: stage.name.clone(), message: e.to_string() })?;
+            out.insert(i, Arc::new(classifier));
+        }
+    }
+    Ok(out)
+}
+
 /// The prompts of a pipeline that starts with `generate`.
 fn generate_count(pipeline: &Pipeline) -> Option<u64> {
     let first = pipeline.stages.first().filter(|s| s.kind == StageKind::Generate)?;
@@ -314,8 +404,18 @@ fn state_role(stage: &str) -> String {
 }
 
 /// Reads the input after the first `skip` lines into chunks.
-fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<Chunk>) -> Result<(), RunError> {
-    let mut source = Source::new(pipeline)?;
+fn read_chunks(
+    pipeline: &Pipeline,
+    input: PhaseInput,
+    skip: u64,
+    mut index: u64,
+    tx: mpsc::Sender<Chunk>,
+) -> Result<(), RunError> {
+    let counts_input = matches!(input, PhaseInput::Pipeline);
+    let mut source = match input {
+        PhaseInput::Pipeline => Source::new(pipeline)?,
+        PhaseInput::Kept { work, manifest } => Source::Kept(KeptRecords::new(work, manifest)),
+    };
     source.skip_lines(skip)?;
     let mut first_line = skip;
     loop {
@@ -336,7 +436,9 @@ fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<
         while chunk.entry.lines < pipeline.chunk_size {
             match source.next_item()? {
                 Some(InputItem::Record(r)) => {
-                    chunk.entry.histograms.count_input(&r);
+                    if counts_input {
+                        chunk.entry.histograms.count_input(&r);
+                    }
                     chunk.records.push(r);
                 }
                 Some(InputItem::Unreadable(q)) => {
@@ -359,10 +461,56 @@ fn read_chunks(pipeline: &Pipeline, skip: u64, mut index: u64, tx: mpsc::Sender<
     }
 }
 
-/// Where records come from: input files, or the slots of a `generate` stage.
+/// Where records come from: input files, the slots of a `generate` stage,
+/// or the records the previous phase kept.
 enum Source<'a> {
     Files(InputStream<'a>),
     Slots { stage: &'a str, next: u64, count: u64, width: usize },
+    Kept(KeptRecords),
+}
+
+/// The kept records of a finished phase, read back chunk by chunk.
+struct KeptRecords {
+    work: Arc<WorkDir>,
+    chunks: std::vec::IntoIter<u64>,
+    lines: std::vec::IntoIter<String>,
+    file: String,
+    line: usize,
+}
+
+impl KeptRecords {
+    fn new(work: Arc<WorkDir>, manifest: Manifest) -> KeptRecords {
+        let chunks: Vec<u64> = manifest.chunks.iter().map(|c| c.index).collect();
+        KeptRecords { work, chunks: chunks.into_iter(), lines: Vec::new().into_iter(), file: String::new(), line: 0 }
+    }
+
+    fn next_item(&mut self) -> Result<Option<InputItem>, RunError> {
+        loop {
+            if let Some(line) = self.lines.next() {
+                self.line += 1;
+                return Ok(Some(match serde_json::from_str::<Record>(&line) {
+                    Ok(r) => InputItem::Record(r),
+                    Err(e) => {
+                        let error = crate::record::LineError {
+                            source_name: self.file.clone(),
+                            line: self.line,
+                            message: e.to_string(),
+                        };
+                        InputItem::Unreadable(Quarantined::unreadable(&error, &line))
+                    }
+                }));
+            }
+            let Some(index) = self.chunks.next() else {
+                return Ok(None);
+            };
+            let path = self.work.chunk_path(index, ChunkFile::Kept.name());
+            let text = std::fs::read_to_string(&path)
+                .map_err(|error| RunError::WorkDir(WorkDirError::Io { action: "cannot read", path: path.clone(), error }))?;
+            self.lines = text.lines().map(str::to_string).collect::<Vec<_>>().into_iter();
+            self.file = path.display().to_string();
+            self.line = 0;
+        }
+    }
 }
 
 impl<'a> Source<'a> {
@@ -382,6 +530,14 @@ impl<'a> Source<'a> {
                 *next = n.min(*count);
                 Ok(())
             }
+            Source::Kept(kept) => {
+                for _ in 0..n {
+                    if kept.next_item()?.is_none() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -395,6 +551,7 @@ impl<'a> Source<'a> {
                 *next += 1;
                 Ok(Some(InputItem::Record(super::generate::slot(stage, *next - 1, *width))))
             }
+            Source::Kept(kept) => kept.next_item(),
         }
     }
 }
@@ -407,6 +564,7 @@ async fn run_stage(
     semaphore: &Arc<Semaphore>,
     dedup: &Arc<Mutex<Dedup>>,
     models: &BTreeMap<String, Arc<Model>>,
+    classifiers: &BTreeMap<usize, Arc<kiln_kernels::classifier::Classifier>>,
 ) -> Result<Chunk, RunError> {
     let stage = &pipeline.stages[index];
     let started = Instant::now();
@@ -479,6 +637,20 @@ async fn run_stage(
             details = output.details;
             output.outcomes
         }
+        // Barriers pass records on; their jobs run when the phase is done.
+        (_, StageKind::TrainClassifier | StageKind::TrainStudent | StageKind::Eval) => {
+            records.into_iter().map(Outcome::Kept).collect()
+        }
+        (_, StageKind::Classify) => {
+            let (Some(config), Some(classifier)) = (stage.classify.clone(), classifiers.get(&index).cloned()) else {
+                return Err(RunError::Runtime(format!("stage `{}` has no classifier", stage.name)));
+            };
+            let name = stage.name.clone();
+            tokio::task::spawn_blocking(move || super::classify::apply(&name, &config, &classifier, records))
+                .await
+                .map_err(|e| RunError::Runtime(e.to_string()))?
+                .map_err(|message| RunError::State { stage: stage.name.clone(), message })?
+        }
         (
             None,
             kind @ (StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine),
@@ -487,9 +659,11 @@ async fn run_stage(
         }
     };
     // Plugin stages record their step (`stage=plugin@version…`) themselves.
+    // Barriers change nothing, so they leave no step either.
     let builtin_step = match stage.kind {
         StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => None,
-        kind => Some(format!("{}=builtin:{}", stage.name, format!("{kind:?}").to_lowercase())),
+        kind if kind.is_barrier() => None,
+        kind => Some(format!("{}=builtin:{}", stage.name, kind.name())),
     };
     let mut stats = StageStats { input: records_in, ..StageStats::new(&stage.name) };
     for outcome in outcomes {
@@ -554,7 +728,6 @@ fn commit_chunks(
     Ok(manifest)
 }
 
-/// Assembles the outputs and `stats.json`, and marks the run finished.
 /// Records in the diversity sample of the kept output.
 const DIVERSITY_SAMPLE: u64 = 2000;
 
@@ -580,23 +753,30 @@ fn sample_kept(work: &WorkDir, manifest: &Manifest, kept: u64) -> Result<Vec<Str
     Ok(texts)
 }
 
+/// Assembles the outputs (kept records from the last phase, rejected and
+/// quarantined ones from all) and `stats.json`, and marks the run finished.
 fn finish(
     pipeline: &Pipeline,
-    work: &WorkDir,
-    mut manifest: Manifest,
+    mut phases: Vec<PhaseRun>,
     resumed_chunks: u64,
     elapsed: Duration,
 ) -> Result<RunSummary, RunError> {
     let out = &pipeline.output_dir;
+    let Some(last) = phases.len().checked_sub(1) else {
+        return Err(RunError::Runtime("a pipeline has at least one phase".into()));
+    };
+    let all: Vec<(&WorkDir, &Manifest)> = phases.iter().map(|p| (p.work.as_ref(), &p.manifest)).collect();
     for role in ChunkFile::ALL {
+        // Kept records are the last phase's; the others are every phase's.
+        let parts = if role == ChunkFile::Kept { &all[last..] } else { &all[..] };
         let jsonl = out.join(format!("{}.jsonl", role.name()));
         match pipeline.output_format {
             OutputFormat::Jsonl => {
-                work.assemble(&manifest, role.name(), &jsonl)?;
+                WorkDir::assemble_parts(parts, role.name(), &jsonl)?;
             }
             OutputFormat::Parquet => {
                 let assembled = pipeline.work_dir.join(format!("assembled-{}.jsonl", role.name()));
-                work.assemble(&manifest, role.name(), &assembled)?;
+                WorkDir::assemble_parts(parts, role.name(), &assembled)?;
                 let target = out.join(format!("{}.parquet", role.name()));
                 let tmp = out.join(format!("{}.parquet.tmp", role.name()));
                 jsonl_to_parquet(&assembled, &tmp)
@@ -609,29 +789,42 @@ fn finish(
     }
     let mut stats = RunStats { pipeline: pipeline.name.clone(), ..Default::default() };
     stats.stages = pipeline.stages.iter().map(|s| StageStats::new(&s.name)).collect();
-    for chunk in &manifest.chunks {
-        stats.input_lines += chunk.lines;
-        stats.unreadable += chunk.unreadable;
-        for (total, s) in stats.stages.iter_mut().zip(&chunk.stages) {
-            total.add(s);
+    for (k, phase) in phases.iter().enumerate() {
+        for chunk in &phase.manifest.chunks {
+            if k == 0 {
+                stats.input_lines += chunk.lines;
+            }
+            stats.unreadable += chunk.unreadable;
+            for (total, s) in stats.stages[phase.stages.clone()].iter_mut().zip(&chunk.stages) {
+                total.add(s);
+            }
+            let mut histograms = chunk.histograms.clone();
+            if k != last {
+                histograms.kept_lengths.clear();
+                histograms.scores.clear();
+            }
+            stats.histograms.add(&histograms);
         }
-        stats.histograms.add(&chunk.histograms);
+        stats.jobs.extend(phase.report.clone());
     }
     stats.rejected = stats.stages.iter().map(StageStats::rejected_total).sum();
     stats.generated = stats.stages.iter().map(|s| s.generated).sum();
     stats.quarantined = stats.unreadable + stats.stages.iter().map(|s| s.quarantined).sum::<u64>();
     stats.kept = stats.stages.last().map_or(stats.input_lines - stats.unreadable, |s| s.kept);
-    stats.chunks = manifest.chunks.len() as u64;
+    stats.chunks = phases.iter().map(|p| p.manifest.chunks.len() as u64).sum();
     stats.resumed_chunks = resumed_chunks;
     stats.seconds = elapsed.as_secs_f64();
-    stats.diversity = super::stats::Diversity::measure(&sample_kept(work, &manifest, stats.kept)?);
+    let kept_phase = &phases[last];
+    stats.diversity =
+        super::stats::Diversity::measure(&sample_kept(&kept_phase.work, &kept_phase.manifest, stats.kept)?);
     let bytes = serde_json::to_vec_pretty(&stats).map_err(|e| RunError::Runtime(e.to_string()))?;
     super::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
     let html = super::report::render(&stats).map_err(|e| RunError::Runtime(format!("cannot draw the report: {e}")))?;
     super::workdir::write_atomic(&out.join("report.html"), html.as_bytes())?;
-    if !manifest.finished {
-        manifest.finished = true;
-        work.save_manifest(&manifest)?;
+    let phase = &mut phases[last];
+    if !phase.manifest.finished {
+        phase.manifest.finished = true;
+        phase.work.save_manifest(&phase.manifest)?;
     }
     Ok(RunSummary { stats, output_dir: out.clone() })
 }

@@ -8,23 +8,29 @@
 //! and reports them all at once, each with file, line and column.
 
 pub mod builtin;
+pub mod classify;
 mod compute;
 pub mod config;
 mod critique;
 pub mod decontaminate;
 pub mod dedup;
 mod diagnostic;
+pub mod evaluate;
 mod executor;
 mod generate;
 mod input;
+pub mod jobs;
 pub mod keep_if;
 pub mod near_dup;
 mod parquet_io;
+pub mod phases;
 mod progress;
 mod prompting;
 mod refine;
 pub mod report;
 pub mod stats;
+pub mod train_classifier;
+pub mod train_student;
 mod validate;
 mod workdir;
 

@@ -178,6 +178,9 @@ pub struct RunStats {
     /// Diversity of the kept output, measured on an evenly spaced sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diversity: Option<Diversity>,
+    /// What the barrier stages' jobs (training, evaluation) reported, in stage order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<super::jobs::JobReport>,
 }
 
 /// Diversity metrics of the kept records (see `kiln_kernels::diversity`).

@@ -39,11 +39,19 @@ pub enum StageKind {
     Critique,
     /// Rewrite real records: refiner plugin → prompt → model → verified rewrite.
     Refine,
+    /// Barrier: train a hashed n-gram classifier on labels a judge set.
+    TrainClassifier,
+    /// Built-in: score records with a trained classifier and filter by threshold.
+    Classify,
+    /// Barrier: train character-level students on the records.
+    TrainStudent,
+    /// Barrier: evaluate trained students on held-out items.
+    Eval,
 }
 
 impl StageKind {
     /// Every stage kind, as written in a pipeline file.
-    pub const NAMES: [(&'static str, StageKind); 9] = [
+    pub const NAMES: [(&'static str, StageKind); 13] = [
         ("filter", StageKind::Filter),
         ("map", StageKind::Map),
         ("dedup", StageKind::Dedup),
@@ -53,7 +61,21 @@ impl StageKind {
         ("generate", StageKind::Generate),
         ("critique", StageKind::Critique),
         ("refine", StageKind::Refine),
+        ("train-classifier", StageKind::TrainClassifier),
+        ("classify", StageKind::Classify),
+        ("train-student", StageKind::TrainStudent),
+        ("eval", StageKind::Eval),
     ];
+
+    /// The kind as written in a pipeline file.
+    pub fn name(self) -> &'static str {
+        StageKind::NAMES.iter().find(|(_, k)| *k == self).map_or("?", |(n, _)| n)
+    }
+
+    /// Whether the stage needs every record before it acts (and so ends a phase).
+    pub fn is_barrier(self) -> bool {
+        matches!(self, StageKind::TrainClassifier | StageKind::TrainStudent | StageKind::Eval)
+    }
 
     /// The plugin kind the stage needs.
     pub fn plugin_kind(self) -> Option<PluginKind> {
@@ -63,7 +85,14 @@ impl StageKind {
             StageKind::Generate => Some(PluginKind::Generator),
             StageKind::Critique => Some(PluginKind::Critic),
             StageKind::Refine => Some(PluginKind::Refiner),
-            StageKind::Dedup | StageKind::Threshold | StageKind::Sample | StageKind::Decontaminate => None,
+            StageKind::Dedup
+            | StageKind::Threshold
+            | StageKind::Sample
+            | StageKind::Decontaminate
+            | StageKind::TrainClassifier
+            | StageKind::Classify
+            | StageKind::TrainStudent
+            | StageKind::Eval => None,
         }
     }
 }
@@ -89,6 +118,10 @@ pub struct Stage {
     pub on_error: OnError,
     /// The model and its use, for `generate`, `critique` and `refine`.
     pub model_use: Option<ModelUse>,
+    /// The job of a barrier stage (`train-student`, `train-classifier`, `eval`).
+    pub job: Option<super::jobs::Job>,
+    /// The configuration of a `classify` stage.
+    pub classify: Option<super::classify::ClassifyConfig>,
 }
 
 /// How a model-backed stage uses its model.
@@ -209,6 +242,7 @@ impl Pipeline {
                 Err(mut ds) => errors.append(&mut ds),
             }
         }
+        check_references(&map, &file.stage, &stages, &mut errors);
         if file.pipeline.chunk_size == 0 {
             errors.push(map.at(None, None, "[pipeline] chunk_size must be at least 1"));
         }
@@ -247,6 +281,41 @@ impl Pipeline {
 
 /// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
 /// that show where outputs are).
+/// `classify` must name an earlier `train-classifier` stage, and `eval` earlier `train-student` stages.
+fn check_references(map: &SourceMap<'_>, written: &[StageConfig], stages: &[Stage], errors: &mut Vec<Diagnostic>) {
+    for stage in stages {
+        let Some(position) = written.iter().position(|s| *s.name.get_ref() == stage.name) else {
+            continue;
+        };
+        let wanted: Vec<(&str, &str)> = match (&stage.classify, &stage.job) {
+            (Some(c), _) => vec![(c.classifier.as_str(), "train-classifier")],
+            (_, Some(super::jobs::Job::Eval(e))) => e.students.iter().map(|s| (s.as_str(), "train-student")).collect(),
+            _ => Vec::new(),
+        };
+        for (target, kind) in wanted {
+            let earlier = &written[..position];
+            if earlier.iter().any(|s| s.name.get_ref() == target && s.kind.get_ref() == kind) {
+                continue;
+            }
+            let candidates: Vec<&str> =
+                earlier.iter().filter(|s| s.kind.get_ref() == kind).map(|s| s.name.get_ref().as_str()).collect();
+            let mut d = map.at(
+                Some(written[position].kind.span()),
+                Some(&stage.name),
+                format!("`{target}` is not a `{kind}` stage before this one"),
+            );
+            d.hint = did_you_mean(target, candidates.iter().copied()).or_else(|| {
+                Some(if candidates.is_empty() {
+                    format!("add a `{kind}` stage before this one")
+                } else {
+                    format!("earlier `{kind}` stages: {}", candidates.join(", "))
+                })
+            });
+            errors.push(d);
+        }
+    }
+}
+
 fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = base.join(p);
     let joined = std::path::absolute(&joined).unwrap_or(joined);
@@ -585,6 +654,8 @@ enum BuiltinSetup {
     None,
     Stateless(Builtin),
     Dedup(super::dedup::DedupConfig),
+    Job(super::jobs::Job),
+    Classify(super::classify::ClassifyConfig),
 }
 
 /// The configuration of a built-in stage, checked (benchmark files are read
@@ -614,6 +685,25 @@ fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64, base: &Path) -
             let c: super::decontaminate::DecontamConfig = config.try_into().map_err(invalid)?;
             let d = super::decontaminate::Decontaminator::load(c, base)?;
             Ok(BuiltinSetup::Stateless(Builtin::Decontaminate(std::sync::Arc::new(d))))
+        }
+        StageKind::TrainStudent => {
+            let c: super::train_student::StudentStageConfig = config.try_into().map_err(invalid)?;
+            c.check()?;
+            Ok(BuiltinSetup::Job(super::jobs::Job::TrainStudent(c)))
+        }
+        StageKind::TrainClassifier => {
+            let c: super::train_classifier::ClassifierStageConfig = config.try_into().map_err(invalid)?;
+            c.check()?;
+            Ok(BuiltinSetup::Job(super::jobs::Job::TrainClassifier(c)))
+        }
+        StageKind::Eval => {
+            let c: super::evaluate::EvalStageConfig = config.try_into().map_err(invalid)?;
+            Ok(BuiltinSetup::Job(super::jobs::Job::Eval(c.load(base)?)))
+        }
+        StageKind::Classify => {
+            let c: super::classify::ClassifyConfig = config.try_into().map_err(invalid)?;
+            c.check()?;
+            Ok(BuiltinSetup::Classify(c))
         }
         StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => {
             Ok(BuiltinSetup::None)
@@ -680,15 +770,15 @@ fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<Stage, Vec<
         }
         _ => {}
     }
-    let (builtin, dedup) = match kind.map(|k| check_builtin(k, stage, seed, base)) {
-        Some(Err(message)) => {
-            errors.push(map.at(Some(stage.kind.span()), Some(name), message));
-            (None, None)
-        }
-        Some(Ok(BuiltinSetup::Stateless(b))) => (Some(b), None),
-        Some(Ok(BuiltinSetup::Dedup(d))) => (None, Some(d)),
-        Some(Ok(BuiltinSetup::None)) | None => (None, None),
-    };
+    let (mut builtin, mut dedup, mut job, mut classify) = (None, None, None, None);
+    match kind.map(|k| check_builtin(k, stage, seed, base)) {
+        Some(Err(message)) => errors.push(map.at(Some(stage.kind.span()), Some(name), message)),
+        Some(Ok(BuiltinSetup::Stateless(b))) => builtin = Some(b),
+        Some(Ok(BuiltinSetup::Dedup(d))) => dedup = Some(d),
+        Some(Ok(BuiltinSetup::Job(j))) => job = Some(j),
+        Some(Ok(BuiltinSetup::Classify(c))) => classify = Some(c),
+        Some(Ok(BuiltinSetup::None)) | None => {}
+    }
     let model_use = kind.and_then(|k| check_model_use(cx, k, stage, &mut errors));
     match kind {
         Some(kind) if errors.is_empty() => Ok(Stage {
@@ -703,6 +793,8 @@ fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<Stage, Vec<
                 .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
             on_error: stage.on_error,
             model_use,
+            job,
+            classify,
         }),
         _ => Err(errors),
     }

@@ -249,6 +249,12 @@ impl WorkDir {
 
     /// Concatenates the `role` files of every committed chunk into `target`, atomically.
     pub fn assemble(&self, manifest: &Manifest, role: &str, target: &Path) -> Result<u64, WorkDirError> {
+        WorkDir::assemble_parts(&[(self, manifest)], role, target)
+    }
+
+    /// Concatenates the `role` files of every committed chunk of every part
+    /// (work directories of successive phases, in order) into `target`, atomically.
+    pub fn assemble_parts(parts: &[(&WorkDir, &Manifest)], role: &str, target: &Path) -> Result<u64, WorkDirError> {
         let dir = target.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|source| WorkDirError::Io {
             action: "cannot create",
@@ -258,10 +264,12 @@ impl WorkDir {
         let tmp = tmp_path(target);
         let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io_error("cannot create", &tmp))?);
         let mut bytes = 0;
-        for chunk in &manifest.chunks {
-            let path = self.chunk_path(chunk.index, role);
-            let mut file = File::open(&path).map_err(io_error("cannot open", &path))?;
-            bytes += std::io::copy(&mut file, &mut out).map_err(io_error("cannot copy", &path))?;
+        for (work, manifest) in parts {
+            for chunk in &manifest.chunks {
+                let path = work.chunk_path(chunk.index, role);
+                let mut file = File::open(&path).map_err(io_error("cannot open", &path))?;
+                bytes += std::io::copy(&mut file, &mut out).map_err(io_error("cannot copy", &path))?;
+            }
         }
         let file = out.into_inner().map_err(|e| WorkDirError::Io {
             action: "cannot write",

@@ -7,9 +7,10 @@
 //! on held-out problems by exact match of the final answer.
 //!
 //! - [`Problem::generate`] draws problem `index` of a seeded set
-//!   ([`ProblemConfig`]); [`Problem::question`] renders it as English and
-//!   [`parse_question`] reads it back exactly; [`Problem::class`] names what
-//!   makes it hard.
+//!   ([`ProblemConfig`]); [`Problem::question`] renders it, as an English word
+//!   problem or as an equation (`What is 47 + 38?`, [`QuestionStyle`]), and
+//!   [`parse_question`] reads either back exactly; [`Problem::class`] names
+//!   what makes it hard.
 //! - [`Problem::solve`] is the exact solver, in the canonical format:
 //!   `Step k: a op b = c` lines, then `Answer: n` ([`solution`]).
 //! - [`teacher::answer`] is the simulated teacher model, erring per
@@ -32,7 +33,7 @@ pub mod templates;
 mod verify;
 
 pub use parse::{ParseError, find_problem, parse_question, question_in};
-pub use problem::{ConfigError, Op, Operation, Problem, ProblemClass, ProblemConfig};
+pub use problem::{ConfigError, Op, Operation, Problem, ProblemClass, ProblemConfig, QuestionStyle};
 pub use solution::{ParsedSolution, Solution, Step, StepLine, extract_answer, parse_solution, record_text};
 pub use teacher::{ErrorProfile, ProfileError};
 pub use verify::{Verification, VerifyError, verify, verify_solution};

@@ -1,13 +1,17 @@
-//! Parsing word problems back into problems.
+//! Parsing questions back into problems.
 //!
 //! The teacher and the verifier only ever see text, so they read the problem
-//! back from its English rendering. Matching is word by word against the
-//! templates of [`crate::templates`]: case, punctuation, spacing and
+//! back from its rendering. A word problem is matched word by word against
+//! the templates of [`crate::templates`]: case, punctuation, spacing and
 //! thousands separators (`1,203`) do not matter, and an operation sentence may
-//! carry an extra leading connective ("Then", "After that"). Anything else is
-//! refused with a [`ParseError`] that quotes the sentence it could not read.
+//! carry an extra leading connective ("Then", "After that"). An equation
+//! (`What is 47 + 38?`) is read as an expression with the usual precedence
+//! and must be a chain evaluated left to right (see
+//! [`QuestionStyle::Equation`]); spacing, a missing `?`, redundant
+//! parentheses and the symbols `×`, `x` and `−` do not matter. Anything else
+//! is refused with a [`ParseError`] that quotes what it could not read.
 
-use crate::problem::{Op, Operation, Problem};
+use crate::problem::{Op, Operation, Problem, QuestionStyle};
 use crate::templates::{
     ADDITIONS, CONNECTIVES, GROUPED_OPENINGS, Item, MULTIPLICATIONS, OPENINGS, QUESTIONS, SUBTRACTIONS, item_named,
 };
@@ -46,8 +50,23 @@ pub enum ParseError {
         found: String,
     },
     /// There is nothing to compute.
-    #[error("the problem has no operation between its first sentence and its question")]
+    #[error("the problem has no operation, only a starting amount")]
     NoOperations,
+    /// A `What is ...?` question whose expression does not read as arithmetic.
+    #[error("the question \"What is {expression}?\" is not arithmetic this parser knows: {reason}")]
+    BadExpression {
+        /// The text after `What is`.
+        expression: String,
+        /// What is wrong, e.g. `expected a number at "the capital of France"`.
+        reason: String,
+    },
+    /// A `What is ...?` expression that is not a chain applied left to right,
+    /// each operation to a single number: `5 + 3 * 2` (write `(5 + 3) * 2`).
+    #[error(
+        "\"{0}\" is not a chain worked out left to right: each `+`, `-` or `*` must apply a single number \
+         to everything before it, like `(5 + 3) * 2 - 4`"
+    )]
+    NotAChain(String),
     /// The numbers are too large for exact 64-bit arithmetic.
     #[error("the numbers in the problem are too large to compute exactly")]
     Overflow,
@@ -129,12 +148,151 @@ fn sentences(text: &str) -> Vec<&str> {
     text.split_inclusive(['.', '?', '!']).map(str::trim).filter(|s| !words(s).is_empty()).collect()
 }
 
-/// Parses a word problem (with or without a leading `Question:`) into the
-/// exact problem it states. The inverse of [`Problem::question`]:
+/// The deepest parentheses an equation may nest.
+const MAX_NESTING: usize = 32;
+
+/// A chain being read: its start and operations so far.
+type Chain = (i64, Vec<(Op, i64)>);
+
+/// A recursive-descent reader of an equation's expression (the usual
+/// precedence, left associative), which accepts only left-to-right chains.
+struct Expression<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Expression<'a> {
+    fn rest(&self) -> &'a str {
+        self.text[self.at..].trim_start()
+    }
+
+    fn fail(&self, reason: String) -> ParseError {
+        ParseError::BadExpression { expression: self.text.to_string(), reason }
+    }
+
+    /// `expected <what> at "<rest>"`, or `at the end`.
+    fn expected(&self, what: &str) -> ParseError {
+        let rest = self.rest();
+        if rest.is_empty() {
+            return self.fail(format!("expected {what} at the end"));
+        }
+        let mut shown: String = rest.chars().take(24).collect();
+        if shown.len() < rest.len() {
+            shown.push('…');
+        }
+        self.fail(format!("expected {what} at \"{shown}\""))
+    }
+
+    fn skip_spaces(&mut self) {
+        self.at = self.text.len() - self.rest().len();
+    }
+
+    /// The next character if it is one of `ops`, consumed.
+    fn operator(&mut self, ops: &[Op]) -> Option<Op> {
+        self.skip_spaces();
+        let c = self.rest().chars().next()?;
+        let op = Op::from_symbol(c.encode_utf8(&mut [0; 4])).filter(|op| ops.contains(op))?;
+        self.at += c.len_utf8();
+        Some(op)
+    }
+
+    /// A term the operator before it applies to: it must be a single number.
+    fn operand(&self, chain: Chain) -> Result<i64, ParseError> {
+        match chain {
+            (n, ops) if ops.is_empty() => Ok(n),
+            _ => Err(ParseError::NotAChain(self.text.to_string())),
+        }
+    }
+
+    /// `sum := product (('+' | '-') product)*`
+    fn sum(&mut self, depth: usize) -> Result<Chain, ParseError> {
+        let mut chain = self.product(depth)?;
+        while let Some(op) = self.operator(&[Op::Add, Op::Sub]) {
+            let operand = self.product(depth)?;
+            chain.1.push((op, self.operand(operand)?));
+        }
+        Ok(chain)
+    }
+
+    /// `product := factor ('*' factor)*`
+    fn product(&mut self, depth: usize) -> Result<Chain, ParseError> {
+        let mut chain = self.factor(depth)?;
+        while let Some(op) = self.operator(&[Op::Mul]) {
+            let operand = self.factor(depth)?;
+            chain.1.push((op, self.operand(operand)?));
+        }
+        Ok(chain)
+    }
+
+    /// `factor := number | '(' sum ')'`; a number may group thousands with commas.
+    fn factor(&mut self, depth: usize) -> Result<Chain, ParseError> {
+        self.skip_spaces();
+        let rest = self.rest();
+        if let Some(inner) = rest.strip_prefix('(') {
+            if depth >= MAX_NESTING {
+                return Err(self.fail(format!("parentheses nest deeper than {MAX_NESTING}")));
+            }
+            self.at = self.text.len() - inner.len();
+            let chain = self.sum(depth + 1)?;
+            self.skip_spaces();
+            match self.rest().strip_prefix(')') {
+                Some(after) => self.at = self.text.len() - after.len(),
+                None => return Err(self.expected("`)`")),
+            }
+            return Ok(chain);
+        }
+        let bytes = rest.as_bytes();
+        let len = (0..bytes.len())
+            .find(|&i| {
+                !(bytes[i].is_ascii_digit()
+                    || (bytes[i] == b',' && i > 0 && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            })
+            .unwrap_or(bytes.len());
+        if len == 0 {
+            return Err(self.expected("a number"));
+        }
+        let n = number(&rest[..len]).ok_or(ParseError::Overflow)?;
+        self.at += len;
+        Ok((n, Vec::new()))
+    }
+}
+
+/// The equation-style problem in `expression` (the text after `What is`).
+fn parse_equation(expression: &str) -> Result<Problem, ParseError> {
+    let expression = expression.trim().trim_end_matches(['?', '=', ' ', '\t', '\n', '\r']).trim_end();
+    let mut reader = Expression { text: expression, at: 0 };
+    let (start, operations) = reader.sum(0)?;
+    if !reader.rest().is_empty() {
+        return Err(reader.expected("`+`, `-`, `*` or the end"));
+    }
+    if operations.is_empty() {
+        return Err(ParseError::NoOperations);
+    }
+    let problem = Problem::equation(start, operations);
+    problem.running_totals().ok_or(ParseError::Overflow)?;
+    Ok(problem)
+}
+
+/// The text after a leading `What is` (any case), if `text` starts with it.
+fn after_what_is(text: &str) -> Option<&str> {
+    let rest = text.get(..4).filter(|w| w.eq_ignore_ascii_case("what"))?;
+    let rest = text[rest.len()..].strip_prefix(char::is_whitespace)?.trim_start();
+    let is = rest.get(..2).filter(|w| w.eq_ignore_ascii_case("is"))?;
+    let after = &rest[is.len()..];
+    (after.is_empty() || after.starts_with(|c: char| c.is_whitespace() || c.is_ascii_digit() || c == '('))
+        .then_some(after)
+}
+
+/// Parses a question (with or without a leading `Question:`) into the exact
+/// problem it states: an equation (`What is 47 + 38?`) or a word problem. The
+/// inverse of [`Problem::question`] in either style:
 /// `parse_question(&p.question()) == Ok(p)`.
 pub fn parse_question(text: &str) -> Result<Problem, ParseError> {
     let text = text.trim();
     let text = strip_label(text, "question").unwrap_or(text);
+    if let Some(expression) = after_what_is(text) {
+        return parse_equation(expression);
+    }
     let sentences = sentences(text);
     let (Some(first), Some(last)) = (sentences.first(), sentences.last()) else {
         return Err(ParseError::Empty);
@@ -178,7 +336,7 @@ pub fn parse_question(text: &str) -> Result<Problem, ParseError> {
     if operations.is_empty() || sentences.len() < 2 {
         return Err(ParseError::NoOperations);
     }
-    let problem = Problem { name, item, start, opening, operations, closing };
+    let problem = Problem { style: QuestionStyle::Words, name, item, start, opening, operations, closing };
     problem.running_totals().ok_or(ParseError::Overflow)?;
     Ok(problem)
 }
@@ -306,6 +464,91 @@ mod tests {
             Ok(3)
         );
         assert_eq!(find_problem("What is the capital of France?"), Err(ParseError::NotFound));
-        assert_eq!(find_problem("Question: what is 2 + 2?"), Err(ParseError::NoOpening("what is 2 + 2?".into())));
+        assert_eq!(find_problem("Question: what is 2 + 2?"), Ok(Problem::equation(2, [(Op::Add, 2)])));
+        assert_eq!(
+            find_problem("Question: What is the capital of France?").map_err(|e| e.to_string()),
+            Err("the question \"What is the capital of France?\" is not arithmetic this parser knows: \
+                 expected a number at \"the capital of France\""
+                .into())
+        );
+    }
+
+    #[test]
+    fn equations_round_trip_for_thousands_of_problems() {
+        for config in [
+            ProblemConfig { style: QuestionStyle::Equation, ..Default::default() },
+            ProblemConfig {
+                style: QuestionStyle::Equation,
+                min_terms: 8,
+                max_terms: 8,
+                min_digits: 6,
+                max_digits: 6,
+                max_multiplier: 12,
+                ..Default::default()
+            },
+            ProblemConfig {
+                style: QuestionStyle::Equation,
+                min_terms: 2,
+                max_terms: 3,
+                max_digits: 2,
+                ..Default::default()
+            },
+        ] {
+            for seed in 0..3 {
+                for index in 0..2000 {
+                    let p = Problem::generate(seed, index, &config);
+                    let q = p.question();
+                    assert!(q.starts_with("What is ") && q.ends_with('?'), "{q}");
+                    assert_eq!(parse_question(&q), Ok(p.clone()), "{q}");
+                    assert_eq!(parse_question(&format!("Question: {q}")), Ok(p.clone()), "{q}");
+                    assert_eq!(find_problem(&format!("Solve it.\nQuestion: {q}\nSolution:")), Ok(p.clone()), "{q}");
+                    let words = Problem::generate(
+                        seed,
+                        index,
+                        &ProblemConfig { style: QuestionStyle::Words, ..config.clone() },
+                    );
+                    assert_eq!(words.expression(), p.expression(), "the style does not change the arithmetic");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn equations_tolerate_spacing_case_symbols_and_redundant_parentheses() {
+        let p = |start, ops: &[(Op, i64)]| Ok(Problem::equation(start, ops.iter().copied()));
+        assert_eq!(parse_question("What is 47+38?"), p(47, &[(Op::Add, 38)]));
+        assert_eq!(parse_question("  question:   WHAT IS   47 +38  ?  "), p(47, &[(Op::Add, 38)]));
+        assert_eq!(parse_question("What is 47 + 38"), p(47, &[(Op::Add, 38)]));
+        assert_eq!(parse_question("What is 47 + 38 = ?"), p(47, &[(Op::Add, 38)]));
+        assert_eq!(parse_question("what is 12×4 − 7?"), p(12, &[(Op::Mul, 4), (Op::Sub, 7)]));
+        assert_eq!(parse_question("What is 12 x 4?"), p(12, &[(Op::Mul, 4)]));
+        assert_eq!(parse_question("What is 1,203 - 7?"), p(1203, &[(Op::Sub, 7)]));
+        assert_eq!(parse_question("What is(5+3)*2?"), p(5, &[(Op::Add, 3), (Op::Mul, 2)]));
+        assert_eq!(parse_question("What is ((12 * 4)) + (7)?"), p(12, &[(Op::Mul, 4), (Op::Add, 7)]));
+        assert_eq!(parse_question("What is 600 - 599 - 3?"), p(600, &[(Op::Sub, 599), (Op::Sub, 3)]));
+    }
+
+    #[test]
+    fn equations_that_are_not_left_to_right_chains_are_refused_clearly() {
+        let err = |q: &str| parse_question(q).expect_err(q).to_string();
+        assert_eq!(
+            parse_question("What is 5 + 3 * 2?"),
+            Err(ParseError::NotAChain("5 + 3 * 2".into())),
+            "read with precedence, 3 * 2 comes first: not a chain"
+        );
+        assert!(err("What is 5 + 3 * 2?").contains("like `(5 + 3) * 2 - 4`"));
+        assert_eq!(parse_question("What is 10 - (3 + 2)?"), Err(ParseError::NotAChain("10 - (3 + 2)".into())));
+        assert_eq!(parse_question("What is 7?"), Err(ParseError::NoOperations));
+        assert!(err("What is 5 + ?").ends_with("expected a number at the end"), "{}", err("What is 5 + ?"));
+        assert!(err("What is 5 / 2?").ends_with("expected `+`, `-`, `*` or the end at \"/ 2\""));
+        assert_eq!(parse_question("What is (5 + 2 * 3)?"), Err(ParseError::NotAChain("(5 + 2 * 3)".into())));
+        assert!(err("What is (5 + 2?").ends_with("expected `)` at the end"));
+        assert!(err("What is 5 + -3?").ends_with("expected a number at \"-3\""));
+        assert!(err("What is 5 + 3)?").ends_with("at \")\""));
+        assert_eq!(parse_question("What is 99999999999999999999 + 1?"), Err(ParseError::Overflow));
+        assert_eq!(parse_question("What is 9999999999 * 9999999999?"), Err(ParseError::Overflow));
+        assert!(err(&format!("What is {}1{}?", "(".repeat(100), ")".repeat(100))).contains("nest deeper"));
+        let long = format!("What is {}?", ["1"; 20_000].join(" + "));
+        assert_eq!(parse_question(&long).map(|p| p.answer()), Ok(20_000), "long chains need no deep recursion");
     }
 }

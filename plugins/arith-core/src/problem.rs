@@ -4,6 +4,9 @@
 //! operations (`+ n`, `- n`, `× k`), each applied to the running total, so
 //! that a correct solution is one step per operation. Amounts never go
 //! below 1, so results are never negative.
+//!
+//! A problem's question is written in one of two [`QuestionStyle`]s: an
+//! English word problem, or the bare expression (`What is 47 + 38?`).
 
 use crate::digits::{borrows, carry_columns, digit_count};
 use crate::rng::Rng;
@@ -56,6 +59,43 @@ impl Op {
     }
 }
 
+/// How a problem's question is written.
+///
+/// It deserialises from `"words"` or `"equation"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuestionStyle {
+    /// An English word problem: a sentence for the start, one per further
+    /// operation, then a question (`Maya has 47 marbles. Maya buys 38 more
+    /// marbles. How many marbles does Maya have now?`).
+    #[default]
+    Words,
+    /// The expression itself: `What is 47 + 38?`, `What is 12 * 4 + 7?`,
+    /// `What is (5 + 3) * 2?`.
+    ///
+    /// An equation is a chain evaluated strictly left to right, as the steps
+    /// of its solution are. It is written with the usual precedence (`*`
+    /// before `+` and `-`) and parentheses exactly where left to right
+    /// differs from that precedence (a product of a sum or difference), so
+    /// both readings give the same value ([`Problem::expression`]).
+    ///
+    /// An equation has no story: its problem has an empty `name`, the first
+    /// of [`ITEMS`] as `item`, and `opening`, `closing` and every `phrasing`
+    /// 0, so that [`crate::parse_question`] reads back exactly the problem
+    /// that was rendered.
+    Equation,
+}
+
+impl QuestionStyle {
+    /// The config name: `words` or `equation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuestionStyle::Words => "words",
+            QuestionStyle::Equation => "equation",
+        }
+    }
+}
+
 /// One operation of a problem: what it does to the running total and how its
 /// sentence is phrased.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +110,14 @@ pub struct Operation {
     pub phrasing: usize,
 }
 
-/// An arithmetic word problem.
+/// An arithmetic problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// Who the story is about (one word).
+    /// How [`Problem::question`] writes it. The fields about the story
+    /// (`name`, `item`, `opening`, `closing`, each `phrasing`) take fixed
+    /// values in [`QuestionStyle::Equation`] (see there).
+    pub style: QuestionStyle,
+    /// Who the story is about (one word; empty for an equation).
     pub name: String,
     /// What is counted.
     pub item: &'static Item,
@@ -145,10 +189,12 @@ pub struct ProblemConfig {
     pub ops: Vec<Op>,
     /// The largest multiplier (2 to [`ProblemConfig::MAX_MULTIPLIER`]).
     pub max_multiplier: i64,
+    /// How the questions are written.
+    pub style: QuestionStyle,
 }
 
 impl Default for ProblemConfig {
-    /// 2 to 5 terms of 1 to 4 digits, with `+`, `-` and `*` by 2 to 9.
+    /// 2 to 5 terms of 1 to 4 digits, with `+`, `-` and `*` by 2 to 9, as word problems.
     fn default() -> Self {
         ProblemConfig {
             min_terms: 2,
@@ -157,6 +203,7 @@ impl Default for ProblemConfig {
             max_digits: 4,
             ops: vec![Op::Add, Op::Sub, Op::Mul],
             max_multiplier: 9,
+            style: QuestionStyle::Words,
         }
     }
 }
@@ -214,7 +261,8 @@ impl Problem {
     /// The config should pass [`ProblemConfig::validate`]; out-of-range values
     /// are clamped rather than trusted. Amounts stay at 1 or more: a
     /// subtraction that cannot fit becomes an addition (or, with only `-`
-    /// allowed, ends the problem early).
+    /// allowed, ends the problem early). The arithmetic does not depend on
+    /// `config.style`: both styles of problem `index` compute the same thing.
     pub fn generate(seed: u64, index: u64, config: &ProblemConfig) -> Problem {
         let mut rng = Rng::for_index(seed, index);
         let max_terms = config.max_terms.clamp(2, ProblemConfig::MAX_TERMS);
@@ -274,7 +322,26 @@ impl Problem {
             _ => rng.below(OPENINGS.len() as u64) as usize,
         };
         let closing = rng.below(QUESTIONS.len() as u64) as usize;
-        Problem { name, item, start, opening, operations, closing }
+        match config.style {
+            QuestionStyle::Words => {
+                Problem { style: QuestionStyle::Words, name, item, start, opening, operations, closing }
+            }
+            QuestionStyle::Equation => Problem::equation(start, operations.iter().map(|o| (o.op, o.operand))),
+        }
+    }
+
+    /// The equation-style problem `start op operand ...`, with the fixed
+    /// story fields of [`QuestionStyle::Equation`].
+    pub fn equation(start: i64, operations: impl IntoIterator<Item = (Op, i64)>) -> Problem {
+        Problem {
+            style: QuestionStyle::Equation,
+            name: String::new(),
+            item: &ITEMS[0],
+            start,
+            opening: 0,
+            operations: operations.into_iter().map(|(op, operand)| Operation { op, operand, phrasing: 0 }).collect(),
+            closing: 0,
+        }
     }
 
     /// The number of terms: the start plus one per operation.
@@ -296,7 +363,8 @@ impl Problem {
     }
 
     /// The expression, evaluated left to right, with the parentheses a reader
-    /// needs: `(120 + 45) * 3 - 7`.
+    /// needs: `(120 + 45) * 3 - 7`. Read with the usual precedence it has the
+    /// same value; an equation-style question is `What is <expression>?`.
     pub fn expression(&self) -> String {
         let mut expr = self.start.to_string();
         let mut compound = false;
@@ -403,6 +471,7 @@ mod tests {
     #[test]
     fn class_detects_each_feature() {
         let p = |start, ops: &[(Op, i64)]| Problem {
+            style: QuestionStyle::Words,
             name: "Maya".into(),
             item: &ITEMS[0],
             start,
@@ -425,6 +494,7 @@ mod tests {
     #[test]
     fn expression_parenthesises_left_to_right_products() {
         let p = Problem {
+            style: QuestionStyle::Words,
             name: "Maya".into(),
             item: &ITEMS[0],
             start: 120,

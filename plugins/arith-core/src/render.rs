@@ -1,7 +1,7 @@
-//! Rendering problems as English word problems: one sentence per operation,
-//! then the question.
+//! Rendering problems as questions: English word problems (one sentence per
+//! operation, then the question) or equations (`What is 47 + 38?`).
 
-use crate::problem::{Op, Problem};
+use crate::problem::{Op, Problem, QuestionStyle};
 use crate::templates::{ADDITIONS, GROUPED_OPENINGS, MULTIPLICATIONS, OPENINGS, QUESTIONS, SUBTRACTIONS};
 
 /// Fills a template in. `n` is the sentence's number (the item agrees with
@@ -21,10 +21,16 @@ fn template(list: &'static [&'static str], index: usize) -> &'static str {
 }
 
 impl Problem {
-    /// The word problem: one sentence for the start (which also states the
+    /// The question, in the problem's [`QuestionStyle`].
+    ///
+    /// A word problem is one sentence for the start (which also states the
     /// first multiplier when the problem opens with one), one per further
-    /// operation, and a closing question, separated by single spaces.
+    /// operation, and a closing question, separated by single spaces. An
+    /// equation is `What is <expression>?` ([`Problem::expression`]).
     pub fn question(&self) -> String {
+        if self.style == QuestionStyle::Equation {
+            return format!("What is {}?", self.expression());
+        }
         let mut sentences = Vec::with_capacity(self.operations.len() + 2);
         let mut rest = self.operations.as_slice();
         match rest.split_first() {
@@ -49,11 +55,12 @@ impl Problem {
 
 #[cfg(test)]
 mod tests {
-    use crate::problem::{Op, Operation, Problem};
+    use crate::problem::{Op, Operation, Problem, QuestionStyle};
     use crate::templates::ITEMS;
 
     fn problem(ops: &[(Op, i64, usize)], start: i64) -> Problem {
         Problem {
+            style: QuestionStyle::Words,
             name: "Maya".into(),
             item: &ITEMS[0],
             start,
@@ -87,5 +94,18 @@ mod tests {
     fn out_of_range_phrasings_fall_back_instead_of_panicking() {
         let p = problem(&[(Op::Add, 2, 99)], 3);
         assert!(p.question().starts_with("Maya has 3 marbles. Maya buys 2 more marbles."));
+    }
+
+    #[test]
+    fn equations_are_the_expression_with_the_parentheses_left_to_right_needs() {
+        let q = |start, ops: &[(Op, i64)]| Problem::equation(start, ops.iter().copied()).question();
+        assert_eq!(q(47, &[(Op::Add, 38)]), "What is 47 + 38?");
+        assert_eq!(q(12, &[(Op::Mul, 4), (Op::Add, 7)]), "What is 12 * 4 + 7?");
+        assert_eq!(q(600, &[(Op::Sub, 599), (Op::Sub, 3)]), "What is 600 - 599 - 3?");
+        assert_eq!(q(5, &[(Op::Add, 3), (Op::Mul, 2)]), "What is (5 + 3) * 2?");
+        assert_eq!(
+            q(5, &[(Op::Sub, 3), (Op::Mul, 2), (Op::Mul, 3), (Op::Add, 1), (Op::Mul, 4)]),
+            "What is ((5 - 3) * 2 * 3 + 1) * 4?"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The teacher: a simulated LLM that solves word problems step by step and
-//! errs like one.
+//! The teacher: a simulated LLM that solves arithmetic problems (word
+//! problems or equations, [`crate::QuestionStyle`]) step by step and errs
+//! like one.
 //!
 //! Its mistakes are systematic, not uniform noise: it drops carries into the
 //! hundreds column and beyond, slips when a subtraction borrows across a zero,
@@ -16,7 +17,7 @@
 
 use crate::digits::{borrows, carry_columns, place_value};
 use crate::parse::find_problem;
-use crate::problem::{Op, Problem};
+use crate::problem::{Op, Problem, QuestionStyle};
 use crate::rng::Rng;
 use crate::solution::{Solution, Step};
 
@@ -257,7 +258,11 @@ fn prose_clause(step: &Step) -> String {
 fn write(problem: &Problem, attempt: &Attempt, rng: &mut Rng) -> String {
     let steps = &attempt.solution.steps;
     let answer = attempt.solution.answer;
-    let items = problem.item.form(answer);
+    // A closing sentence in place of, or after, the `Answer:` line.
+    let conclusion = match problem.style {
+        QuestionStyle::Words => format!("So {} has {answer} {} in the end.", problem.name, problem.item.form(answer)),
+        QuestionStyle::Equation => format!("So the result is {answer}."),
+    };
     let lines = || steps.iter().enumerate().map(|(i, s)| format!("Step {}: {}", i + 1, s.equation()));
     match attempt.layout {
         Layout::Canonical => {
@@ -268,24 +273,24 @@ fn write(problem: &Problem, attempt: &Attempt, rng: &mut Rng) -> String {
             }
             out.push_str(&attempt.solution.render());
             if rng.chance(0.2) {
-                out.push_str(&format!("\n\nSo {} has {answer} {items} in the end.", problem.name));
+                out.push_str(&format!("\n\n{conclusion}"));
             }
             out
         }
         Layout::NoAnswerLine => {
             let mut out: Vec<String> = lines().collect();
-            out.push(format!("So {} has {answer} {items} in the end.", problem.name));
+            out.push(conclusion);
             out.join("\n")
         }
         Layout::Prose => {
-            let clauses: Vec<String> = steps.iter().map(prose_clause).collect();
-            format!(
-                "{} starts with {} {}; {}. So the answer is {answer}.",
-                problem.name,
-                problem.start,
-                problem.item.form(problem.start),
-                clauses.join(", ")
-            )
+            let clauses = steps.iter().map(prose_clause).collect::<Vec<_>>().join(", ");
+            let start = match problem.style {
+                QuestionStyle::Words => {
+                    format!("{} starts with {} {}", problem.name, problem.start, problem.item.form(problem.start))
+                }
+                QuestionStyle::Equation => format!("We start from {}", problem.start),
+            };
+            format!("{start}; {clauses}. So the answer is {answer}.")
         }
         Layout::Truncated => {
             let mut out: Vec<String> = lines().collect();
@@ -303,8 +308,10 @@ fn write(problem: &Problem, attempt: &Attempt, rng: &mut Rng) -> String {
 
 /// The teacher's completion for the user message of an arithmetic prompt.
 ///
-/// The problem is read from the message's `Question:` line (or from the whole
-/// message when it has none). A message with no word problem in it gets a
+/// The problem (a word problem or an equation) is read from the message's
+/// `Question:` line (or from the whole message when it has none); the
+/// mistakes depend only on its arithmetic, not on how it is written. A
+/// message with no problem in it gets a
 /// polite refusal, as a chat model would give. Deterministic in
 /// `(prompt_user_text, seed, profile)`.
 pub fn answer(prompt_user_text: &str, seed: u64, profile: &ErrorProfile) -> String {

@@ -1,4 +1,4 @@
-//! `arith-problems`: arithmetic word problems as prompts for a teacher model.
+//! `arith-problems`: arithmetic problems as prompts for a teacher model.
 //!
 //! `prompts` builds exactly `request.count` prompts; prompt `i` asks for a
 //! step-by-step solution of problem `i` of the set seeded with `request.seed`
@@ -30,9 +30,17 @@
 //!
 //! Config (every key optional): `min_terms` (2), `max_terms` (5, at most 8),
 //! `min_digits` (1), `max_digits` (4, at most 6), `ops` (`["+", "-", "*"]`),
-//! `max_multiplier` (9, at most 12).
+//! `max_multiplier` (9, at most 12), `style` (`"words"`, or `"equation"`).
+//!
+//! Style `"equation"` writes each question as its expression, `What is 47 +
+//! 38?`, `What is (5 + 3) * 2?`: a chain worked out strictly left to right,
+//! as the steps are, with parentheses only where left to right differs from
+//! the usual precedence (see [`kiln_arith::QuestionStyle::Equation`]). Problem
+//! `i` computes the same thing in either style; an equation has no story, so
+//! seed records set only the student, never a name. The record format is the
+//! same: `Question: What is 47 + 38?\nSolution:\nStep 1: 47 + 38 = 85\nAnswer: 85`.
 
-use kiln_arith::{Op, Problem, ProblemConfig, parse_question, parse_solution, record_text};
+use kiln_arith::{Op, Problem, ProblemConfig, QuestionStyle, parse_question, parse_solution, record_text};
 use kiln_pdk::{Completion, GenerationRequest, Generator, Message, Plugin, Prompt, Record};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +60,8 @@ pub struct Config {
     pub ops: Vec<String>,
     /// Largest multiplier.
     pub max_multiplier: i64,
+    /// How questions are written: `"words"` or `"equation"`.
+    pub style: QuestionStyle,
 }
 
 impl Default for Config {
@@ -64,6 +74,7 @@ impl Default for Config {
             max_digits: c.max_digits,
             ops: c.ops.iter().map(|op| op.symbol().to_string()).collect(),
             max_multiplier: c.max_multiplier,
+            style: c.style,
         }
     }
 }
@@ -88,6 +99,7 @@ impl TryFrom<Config> for ProblemConfig {
             max_digits: c.max_digits,
             ops,
             max_multiplier: c.max_multiplier,
+            style: c.style,
         };
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
@@ -120,8 +132,17 @@ impl Plugin for ArithProblems {
 const SYSTEM: &str = "You are a careful math tutor. You solve arithmetic word problems step by step, \
                       one operation per line, and check every calculation.";
 
-const INSTRUCTIONS: &str = "Solve the word problem below. Apply the operations in the order the story tells them, \
-                            one per line, exactly in this format:\n\
+/// How to read the question, per style; [`FORMAT`] follows.
+fn instructions(style: QuestionStyle) -> &'static str {
+    match style {
+        QuestionStyle::Words => {
+            "Solve the word problem below. Apply the operations in the order the story tells them, "
+        }
+        QuestionStyle::Equation => "Work out the expression below operation by operation, from left to right, ",
+    }
+}
+
+const FORMAT: &str = "one per line, exactly in this format:\n\
                             Step 1: <number> <operation> <number> = <result>\n\
                             Step 2: <result of step 1> <operation> <number> = <result>\n\
                             Use + to add, - to subtract and * to multiply. After the last step, write one final line:\n\
@@ -155,7 +176,8 @@ impl ArithProblems {
             if !text.is_empty() {
                 system.push_str(&format!("\nThe student you are tutoring: {text}"));
             }
-            if let Some(name) = persona_name(persona) {
+            // An equation has no story to put the name in.
+            if let Some(name) = persona_name(persona).filter(|_| problem.style == QuestionStyle::Words) {
                 let renamed = Problem { name, ..problem.clone() };
                 // Only a name the question still parses back with is used.
                 if parse_question(&renamed.question()).as_ref() == Ok(&renamed) {
@@ -164,7 +186,7 @@ impl ArithProblems {
             }
         }
         let question = problem.question();
-        let user = format!("{INSTRUCTIONS}\n\nQuestion: {question}");
+        let user = format!("{}{FORMAT}\n\nQuestion: {question}", instructions(problem.style));
         let tag = Tag { seed: request.seed, index, question };
         Prompt {
             messages: vec![

@@ -171,3 +171,53 @@ fn config_is_validated_with_clear_messages() {
     assert!(e.contains("unknown field `digits`"), "{e}");
     assert!(generator(r#"{"ops": ["×", "-"]}"#).is_ok());
 }
+
+#[test]
+fn equation_style_asks_what_is_the_expression_and_records_it_verbatim() {
+    let g = generator(r#"{"style": "equation", "min_terms": 2, "max_terms": 3, "max_digits": 2}"#).expect("valid");
+    let words = generator(r#"{"min_terms": 2, "max_terms": 3, "max_digits": 2}"#).expect("valid");
+    let mut zoe = Record::new("p1", "Zoe, 9.");
+    zoe.metadata = r#"{"name": "Zoe"}"#.into();
+    let req = GenerationRequest { count: 300, seed: 4, seeds: vec![zoe] };
+    let (mut verified, mut rejected) = (0, 0);
+    for (p, w) in g.prompts(&req).iter().zip(words.prompts(&req)) {
+        let question = kiln_arith::question_in(user(p)).expect("question");
+        assert!(question.starts_with("What is ") && question.ends_with('?'), "{question}");
+        assert!(!question.contains("Zoe"), "an equation has no name");
+        assert!(user(p).starts_with("Work out the expression below operation by operation, from left to right,"));
+        assert!(p.messages[0].content.ends_with("The student you are tutoring: Zoe, 9."));
+        let problem = parse_question(question).expect("parses");
+        assert_eq!(problem.style, QuestionStyle::Equation);
+        assert_eq!(question, format!("What is {}?", problem.expression()));
+        let same = parse_question(kiln_arith::question_in(user(&w)).expect("question")).expect("parses");
+        assert_eq!(same.expression(), problem.expression(), "the style does not change the arithmetic");
+
+        let r = &g.parse(&complete(p, &ErrorProfile::perfect())).expect("parses")[0];
+        assert_eq!(r.text, record_text(question, &problem.solve().render()));
+        assert!(r.text.starts_with(&format!("Question: {question}\nSolution:\nStep 1: ")), "{}", r.text);
+        assert_eq!(r.metadata_json()["expression"], problem.expression());
+        assert!(verify(&r.text).expect("verifiable").correct);
+        if let Ok(records) = g.parse(&complete(p, &ErrorProfile::default())) {
+            if verify(&records[0].text).expect("verifiable").correct {
+                verified += 1;
+            } else {
+                rejected += 1;
+            }
+        }
+    }
+    assert!(verified > 200 && rejected > 8, "{verified} verified, {rejected} rejected");
+    let first = &g.prompts(&request(1, 0))[0];
+    let r =
+        &g.parse(&Completion { tag: first.tag.clone(), text: "Step 1: 1 + 1 = 2\nAnswer: 2".into() }).expect("parses");
+    assert!(!verify(&r[0].text).expect("verifiable").correct, "a wrong solution is kept, for the verifier to reject");
+}
+
+#[test]
+fn an_unknown_style_names_the_allowed_ones() {
+    let e = generator(r#"{"style": "latex"}"#).err().expect("unknown style");
+    assert_eq!(e, "invalid config at `style`: unknown variant `latex`, expected `words` or `equation`");
+    let e = generator(r#"{"style": 2}"#).err().expect("not a string");
+    assert!(e.starts_with("invalid config at `style`:"), "{e}");
+    assert_eq!(generator(r#"{"style": "words"}"#).expect("valid").config, ProblemConfig::default());
+    assert_eq!(generator("").expect("defaults").config.style, QuestionStyle::Words);
+}

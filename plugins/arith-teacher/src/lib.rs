@@ -1,7 +1,9 @@
-//! `arith-teacher`: an embedded teacher model for arithmetic word problems.
+//! `arith-teacher`: an embedded teacher model for arithmetic problems.
 //!
-//! For every prompt it reads the word problem from the `Question:` line of
-//! the last user message (the one `arith-problems` writes) and answers with
+//! For every prompt it reads the problem from the `Question:` line of the
+//! last user message (the one `arith-problems` writes) — a word problem or an
+//! equation such as `What is (47 + 38) * 2?`, worked out left to right, with
+//! the same mistakes either way — and answers with
 //! a step-by-step solution in the canonical format (`Step k: a op b = c`
 //! lines, then `Answer: n`) — with the systematic mistakes of a real model:
 //! dropped carries, borrows that stop at a zero, lost or repeated terms in
@@ -28,8 +30,7 @@ pub struct ArithTeacher {
 
 impl Plugin for ArithTeacher {
     type Config = ErrorProfile;
-    const DESCRIPTION: &'static str =
-        "embedded teacher: solves arithmetic word problems step by step, with an LLM's systematic mistakes";
+    const DESCRIPTION: &'static str = "embedded teacher: solves arithmetic word problems and equations step by step, with an LLM's systematic mistakes";
 
     fn new(profile: ErrorProfile) -> Result<Self, String> {
         profile.validate().map_err(|e| format!("invalid config: {e}"))?;
@@ -63,7 +64,7 @@ kiln_pdk::export_model!(ArithTeacher);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_arith::{Problem, ProblemConfig, parse_solution};
+    use kiln_arith::{Problem, ProblemConfig, QuestionStyle, parse_solution, record_text, verify};
     use kiln_pdk::Message;
 
     fn teacher(config: &str) -> Result<ArithTeacher, String> {
@@ -138,5 +139,36 @@ mod tests {
             refusal[0].text
         );
         assert_eq!(user_text(&Prompt::default()), "");
+    }
+
+    #[test]
+    fn equations_are_answered_step_by_step_with_mistakes_the_verifier_catches() {
+        let config = ProblemConfig { style: QuestionStyle::Equation, ..Default::default() };
+        let problems: Vec<Problem> = (0..400).map(|i| Problem::generate(5, i, &config)).collect();
+        let prompts: Vec<Prompt> =
+            problems.iter().enumerate().map(|(i, p)| prompt(&p.question(), &i.to_string())).collect();
+        assert_eq!(prompts[0].messages[1].content, format!("Solve it.\n\nQuestion: {}", problems[0].question()));
+        let mut perfect = teacher(
+            r#"{"carry_error_rate": 0, "borrow_error_rate": 0, "long_problem_error_rate": 0,
+                "multiply_error_rate": 0, "noise_rate": 0, "format_error_rate": 0}"#,
+        )
+        .expect("valid");
+        for (c, problem) in perfect.complete(&prompts, 2).iter().zip(&problems) {
+            assert_eq!(parse_solution(&c.text).answer, Some(problem.answer()), "{}", c.text);
+            assert!(verify(&record_text(&problem.question(), &c.text)).expect("verifiable").correct);
+        }
+        let (mut right, mut wrong) = (0, 0);
+        for (c, problem) in teacher("").expect("valid").complete(&prompts, 2).iter().zip(&problems) {
+            let parsed = parse_solution(&c.text);
+            assert!(!parsed.steps.is_empty() || c.text.starts_with("We start from "), "{}", c.text);
+            let v = verify(&record_text(&problem.question(), &c.text)).expect("verifiable");
+            if v.correct {
+                assert_eq!(parsed.answer, Some(problem.answer()));
+                right += 1;
+            } else {
+                wrong += 1;
+            }
+        }
+        assert!(right > 200 && wrong > 60, "{right} right, {wrong} wrong");
     }
 }

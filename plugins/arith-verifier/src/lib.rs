@@ -1,5 +1,8 @@
 //! `arith-verifier`: a critic that checks arithmetic solutions exactly.
 //!
+//! The record's question may be a word problem or an equation (`What is
+//! (47 + 38) * 2?`, worked out left to right), as `arith-problems` writes them.
+//!
 //! It needs no model. Run it with the judge model replaced by an identity
 //! (the completion handed to `parse` is the text of the prompt's last user
 //! message): `prompt` puts the record's text, verbatim, in the user message
@@ -12,7 +15,8 @@
 //! 0 to 1), `steps` (how many step lines). The rationale says what checks out
 //! or the first thing that is wrong, e.g. `step 2: 623 - 129 = 484 is wrong,
 //! it is 494; answer 1452 is wrong, it is 1482 (1 of 2 steps valid)`. A text
-//! without a readable `Question:` line is a parse error.
+//! without a readable `Question:` line is a parse error (so is an equation that
+//! is not a left-to-right chain, like `What is 5 + 3 * 2?`).
 //!
 //! With an LLM as the judge model, the system message asks it to repeat the
 //! record unchanged, and the verdict is computed from what it sends back:
@@ -54,7 +58,7 @@ impl Critic for ArithVerifier {
 
     fn parse(&self, completion: &Completion) -> Result<Critique, String> {
         let v = verify(&completion.text).map_err(|e| {
-            format!("{e} (the record must contain a `Question:` line with an arith-problems word problem)")
+            format!("{e} (the record must contain a `Question:` line with an arith-problems word problem or equation)")
         })?;
         let score = |name: &str, value: f64| Score { name: name.into(), value };
         Ok(Critique {
@@ -73,7 +77,7 @@ kiln_pdk::export_critic!(ArithVerifier);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_arith::{ErrorProfile, Problem, ProblemConfig, record_text, teacher};
+    use kiln_arith::{ErrorProfile, Problem, ProblemConfig, QuestionStyle, record_text, teacher};
 
     const QUESTION: &str = "Maya has 623 marbles. Maya gives away 129 marbles. Then Maya ends up with 3 times as many \
                             marbles. How many marbles does Maya have now?";
@@ -136,6 +140,46 @@ mod tests {
             let c = judge(&record_text(&p.question(), &completion)).expect("verifiable");
             let correct = c.scores[0].value == 1.0;
             if correct {
+                assert_eq!(kiln_arith::extract_answer(&completion), Some(p.answer()), "{completion}");
+                right += 1;
+            } else {
+                wrong += 1;
+            }
+        }
+        assert!(right > 150 && wrong > 50, "{right} right, {wrong} wrong");
+    }
+
+    #[test]
+    fn equations_are_verified_step_by_step() {
+        let question = "What is 47 + 38?";
+        let c = judge(&record_text(question, "Step 1: 47 + 38 = 85\nAnswer: 85")).expect("verifiable");
+        assert_eq!(c.rationale, "the 1 step checks out; answer 85 is correct");
+        assert_eq!(scores(&c), vec![("correct", 1.0), ("steps_valid", 1.0), ("steps", 1.0)]);
+        let c = judge(&record_text(question, "Step 1: 47 + 38 = 75\nAnswer: 75")).expect("verifiable");
+        assert_eq!(scores(&c), vec![("correct", 0.0), ("steps_valid", 0.0), ("steps", 1.0)]);
+        assert_eq!(
+            c.rationale,
+            "step 1: 47 + 38 = 75 is wrong, it is 85; answer 75 is wrong, it is 85 (0 of 1 steps valid)"
+        );
+        let c = judge(&record_text("What is (5 + 3) * 2?", "Step 1: 3 * 2 = 6\nStep 2: 5 + 6 = 11\nAnswer: 11"))
+            .expect("verifiable");
+        assert_eq!(c.scores[0].value, 0.0, "left to right, not precedence: {}", c.rationale);
+        let e = judge(&record_text("What is 5 + 3 * 2?", "Step 1: 5 + 3 = 8\nStep 2: 8 * 2 = 16\nAnswer: 16"))
+            .expect_err("ambiguous");
+        assert!(e.contains("is not a chain worked out left to right"), "{e}");
+        assert!(e.ends_with("word problem or equation)"), "{e}");
+    }
+
+    #[test]
+    fn agrees_with_the_true_answer_on_teacher_output_for_equations() {
+        let profile = ErrorProfile::default();
+        let config = ProblemConfig { style: QuestionStyle::Equation, ..Default::default() };
+        let (mut right, mut wrong) = (0, 0);
+        for i in 0..300 {
+            let p = Problem::generate(4, i, &config);
+            let completion = teacher::answer(&format!("Question: {}", p.question()), 4, &profile);
+            let c = judge(&record_text(&p.question(), &completion)).expect("verifiable");
+            if c.scores[0].value == 1.0 {
                 assert_eq!(kiln_arith::extract_answer(&completion), Some(p.answer()), "{completion}");
                 right += 1;
             } else {

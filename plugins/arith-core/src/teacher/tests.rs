@@ -1,5 +1,5 @@
 use super::*;
-use crate::problem::{ProblemClass, ProblemConfig};
+use crate::problem::{ProblemClass, ProblemConfig, QuestionStyle};
 use crate::solution::{StepLine, parse_solution, record_text};
 use crate::verify::verify;
 
@@ -233,4 +233,83 @@ fn invalid_rates_are_rejected_by_name() {
     assert_eq!(e.to_string(), "`borrow_error_rate` must be a probability between 0 and 1, got 1.5");
     let e = ErrorProfile { noise_rate: f64::NAN, ..ErrorProfile::default() }.validate().expect_err("NaN");
     assert_eq!(e.field, "noise_rate");
+}
+
+fn equation(config: ProblemConfig) -> ProblemConfig {
+    ProblemConfig { style: QuestionStyle::Equation, ..config }
+}
+
+#[test]
+fn equations_get_the_same_mistakes_as_the_word_problems_they_compute() {
+    let profile = ErrorProfile { noise_rate: 0.05, ..ErrorProfile::default() };
+    let config = ProblemConfig::default();
+    for i in 0..3000 {
+        let words = Problem::generate(11, i, &config);
+        let eq = Problem::generate(11, i, &equation(config.clone()));
+        assert_eq!(words.expression(), eq.expression());
+        let a = attempt(&words, &mut Rng::for_index(5, i), &profile);
+        assert_eq!(a, attempt(&eq, &mut Rng::for_index(5, i), &profile), "{}", eq.question());
+    }
+}
+
+#[test]
+fn the_teacher_answers_equations_in_the_canonical_format_and_the_verifier_agrees() {
+    let config = equation(ProblemConfig::default());
+    for i in 0..1000 {
+        let p = Problem::generate(12, i, &config);
+        let text = answer(&prompt(&p), i, &ErrorProfile::perfect());
+        assert_eq!(parse_solution(&text).answer, Some(p.answer()), "{text}");
+        assert!(verify(&record_text(&p.question(), &text)).expect("parses").correct, "{text}");
+    }
+    let profile = ErrorProfile { format_error_rate: 0.2, ..ErrorProfile::default() };
+    let (mut right, mut wrong, mut unformatted) = (0, 0, 0);
+    for i in 0..3000 {
+        let p = Problem::generate(12, i, &config);
+        let text = answer(&prompt(&p), i, &profile);
+        assert!(!REFUSALS.contains(&text.as_str()), "an equation is a problem: {}", p.question());
+        assert!(!text.contains(" has "), "no story in an equation's answer: {text}");
+        let parsed = parse_solution(&text);
+        let v = verify(&record_text(&p.question(), &text)).expect("parses");
+        if v.correct {
+            assert_eq!(parsed.answer, Some(p.answer()), "{text}");
+            right += 1;
+        } else {
+            wrong += 1;
+        }
+        if parsed.answer.is_none() {
+            unformatted += 1;
+            assert!(!v.correct);
+            let truncated = text.lines().last().is_some_and(|l| l.starts_with("Step ") && !l.contains(" = "));
+            assert!(text.contains("So the result is ") || text.starts_with("We start from ") || truncated, "{text}");
+        }
+    }
+    assert!(
+        right > 1500 && wrong > 600 && unformatted > 300,
+        "{right} right, {wrong} wrong, {unformatted} unformatted"
+    );
+}
+
+#[test]
+fn small_equations_need_a_harsher_profile_for_a_third_wrong() {
+    // With two-digit numbers the only systematic mistakes are carries into the
+    // hundreds (sums of 100 or more) and multiplications; subtractions cannot
+    // borrow across a zero, so they only slip.
+    let config =
+        equation(ProblemConfig { min_terms: 2, max_terms: 2, min_digits: 2, max_digits: 2, ..Default::default() });
+    let wrong_share = |profile: &ErrorProfile| {
+        let wrong = (0..4000)
+            .filter(|&i| {
+                let p = Problem::generate(13, i, &config);
+                let text = answer(&prompt(&p), i, profile);
+                !verify(&record_text(&p.question(), &text)).expect("parses").correct
+            })
+            .count();
+        wrong as f64 / 4000.0
+    };
+    let default = wrong_share(&ErrorProfile::default());
+    assert!((0.1..0.2).contains(&default), "{default}");
+    let harsh =
+        ErrorProfile { carry_error_rate: 0.5, multiply_error_rate: 0.4, noise_rate: 0.08, ..Default::default() };
+    let harsh = wrong_share(&harsh);
+    assert!((0.25..0.35).contains(&harsh), "{harsh}");
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::problem::ProblemConfig;
+use crate::problem::{ProblemConfig, QuestionStyle};
 use crate::solution::record_text;
 
 const QUESTION: &str = "Maya has 623 marbles. Maya gives away 129 marbles. Then Maya ends up with 3 times as many marbles. \
@@ -104,11 +104,38 @@ fn format_flaws_are_verdicts_not_errors() {
 #[test]
 fn text_without_a_question_is_an_error() {
     assert!(matches!(verify("Step 1: 1 + 1 = 2\nAnswer: 2"), Err(VerifyError::NoProblem(ParseError::NotFound))));
-    let e = verify("Question: what is 1 + 1?\nSolution:\nStep 1: 1 + 1 = 2\nAnswer: 2").expect_err("unreadable");
+    let e = verify("Question: how much is 1 + 1?\nSolution:\nStep 1: 1 + 1 = 2\nAnswer: 2").expect_err("unreadable");
     assert_eq!(
         e.to_string(),
-        "cannot verify: the first sentence does not say how many there are to start with: \"what is 1 + 1?\""
+        "cannot verify: the first sentence does not say how many there are to start with: \"how much is 1 + 1?\""
     );
+    let e = verify("Question: What is 5 + 3 * 2?\nSolution:\nStep 1: 5 + 3 = 8\nAnswer: 8").expect_err("ambiguous");
+    assert!(e.to_string().starts_with("cannot verify: \"5 + 3 * 2\" is not a chain worked out left to right"), "{e}");
+}
+
+#[test]
+fn equations_verify_like_word_problems() {
+    let config = ProblemConfig { style: QuestionStyle::Equation, ..Default::default() };
+    for index in 0..2000 {
+        let p = Problem::generate(3, index, &config);
+        let v = verify(&record_text(&p.question(), &p.solve().render())).expect("parses");
+        assert!(v.correct, "{:?}\n{}", v.first_error, p.question());
+        assert_eq!(v.problem, p);
+    }
+    let check = |solution: &str| verify(&record_text("What is (47 + 38) * 2 - 5?", solution)).expect("parses");
+    let v = check("Step 1: 47 + 38 = 85\nStep 2: 85 * 2 = 170\nStep 3: 170 - 5 = 165\nAnswer: 165");
+    assert!(v.correct);
+    assert_eq!(v.rationale(), "all 3 steps check out; answer 165 is correct");
+    let v = check("Step 1: 47 + 38 = 75\nStep 2: 75 * 2 = 150\nStep 3: 150 - 5 = 145\nAnswer: 145");
+    assert!(!v.correct);
+    assert_eq!(
+        v.rationale(),
+        "step 1: 47 + 38 = 75 is wrong, it is 85; answer 145 is wrong, it is 165 (2 of 3 steps valid)"
+    );
+    let v = check("Step 1: 47 + 38 = 85\nStep 2: 85 - 5 = 80\nAnswer: 80");
+    assert_eq!(v.first_error.as_deref(), Some("step 2 skips the operation * 2 and goes on with - 5"));
+    let v = check("Step 1: 38 * 2 = 76\nStep 2: 47 + 76 = 123\nStep 3: 123 - 5 = 118\nAnswer: 118");
+    assert!(!v.correct, "precedence is not how an equation is worked out: left to right is");
 }
 
 #[test]

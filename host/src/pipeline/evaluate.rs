@@ -1,0 +1,358 @@
+//! The `eval` stage: held-out evaluation of the students that earlier
+//! `train-student` stages trained.
+//!
+//! The held-out set is a JSONL file of items `{"prompt", "answer", "text"}`:
+//! each student (every seed) completes every prompt greedily, and is right
+//! when the text after the last `answer_prefix` of its completion (first
+//! line, trimmed) equals `answer`; `text`, a reference solution, is scored
+//! for perplexity (per character). Items whose prompt occurs in any evaluated
+//! student's training texts are left out and counted, so that the score is
+//! on problems no stage trained on. Per student the report gives each seed's
+//! accuracy and perplexity and their mean with a 95% confidence interval
+//! (Student's t over seeds).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kiln_kernels::student::{CharLm, Predictor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::jobs::{JobError, phase_records};
+use super::train_student::{StudentReport, read_json, write_json};
+use super::validate::{Pipeline, StageKind};
+use super::workdir::WorkDir;
+
+/// `config` of an `eval` stage.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalStageConfig {
+    /// The `train-student` stages whose students to evaluate.
+    pub students: Vec<String>,
+    /// The held-out JSONL file, relative to the pipeline file.
+    pub heldout: String,
+    /// What precedes the final answer in a completion (default `Answer:`).
+    #[serde(default = "default_answer_prefix")]
+    pub answer_prefix: String,
+    /// Most characters a student may write per prompt (default 96).
+    #[serde(default = "default_max_new")]
+    pub max_new: usize,
+    /// The held-out items, read when the pipeline is loaded.
+    #[serde(skip)]
+    pub items: Arc<Vec<HeldOut>>,
+}
+
+fn default_answer_prefix() -> String {
+    "Answer:".into()
+}
+
+fn default_max_new() -> usize {
+    96
+}
+
+/// One held-out item.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldOut {
+    /// What the student continues.
+    pub prompt: String,
+    /// The right final answer.
+    pub answer: String,
+    /// A reference text (prompt and solution) for perplexity.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl EvalStageConfig {
+    /// Checks the settings and reads the held-out file (relative to `base`).
+    pub fn load(mut self, base: &Path) -> Result<EvalStageConfig, String> {
+        if self.students.is_empty() {
+            return Err("`students` is empty: name the `train-student` stages to evaluate".into());
+        }
+        if self.max_new == 0 || self.answer_prefix.trim().is_empty() {
+            return Err("`max_new` must be at least 1 and `answer_prefix` not empty".into());
+        }
+        let path = base.join(&self.heldout);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the held-out file {}: {e}", path.display()))?;
+        let mut items = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let item: HeldOut = serde_json::from_str(line).map_err(|e| {
+                format!(
+                    "{}:{}: not a held-out item ({e}); each line must be {{\"prompt\": ..., \"answer\": ..., \"text\": ...}}",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+            items.push(item);
+        }
+        if items.is_empty() {
+            return Err(format!("the held-out file {} holds no items", path.display()));
+        }
+        self.items = Arc::new(items);
+        Ok(self)
+    }
+}
+
+/// One seed's scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedScore {
+    /// The seed.
+    pub seed: u64,
+    /// Share of held-out items answered right.
+    pub accuracy: f64,
+    /// exp(mean cross-entropy per character) of the reference texts.
+    pub perplexity: Option<f64>,
+}
+
+/// A mean over seeds with its 95% confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// The mean.
+    pub mean: f64,
+    /// Half the width of the 95% interval (0 with one seed).
+    pub half_width: f64,
+}
+
+impl Interval {
+    /// Mean and Student's-t 95% interval of `values`.
+    pub fn of(values: &[f64]) -> Interval {
+        let n = values.len();
+        if n == 0 {
+            return Interval { mean: f64::NAN, half_width: f64::NAN };
+        }
+        let mean = values.iter().sum::<f64>() / n as f64;
+        if n < 2 {
+            return Interval { mean, half_width: 0.0 };
+        }
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        Interval { mean, half_width: t_975(n - 1) * (var / n as f64).sqrt() }
+    }
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom.
+fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+    match df {
+        0 => f64::NAN,
+        1..=10 => TABLE[df - 1],
+        11..=20 => 2.086,
+        21..=30 => 2.042,
+        _ => 1.96,
+    }
+}
+
+/// A completion shown in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    /// The prompt.
+    pub prompt: String,
+    /// The right answer.
+    pub answer: String,
+    /// What the student wrote.
+    pub completion: String,
+    /// Whether it was right.
+    pub correct: bool,
+}
+
+/// One student stage's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudentScore {
+    /// The `train-student` stage.
+    pub student: String,
+    /// Records it trained on.
+    pub training_records: u64,
+    /// Characters predicted in training per seed (its compute).
+    pub training_tokens: u64,
+    /// Per seed.
+    pub seeds: Vec<SeedScore>,
+    /// Accuracy over seeds.
+    pub accuracy: Interval,
+    /// Perplexity over seeds.
+    pub perplexity: Option<Interval>,
+    /// The first completions of the first seed.
+    pub examples: Vec<Example>,
+}
+
+/// `eval`'s part of `stats.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The stage.
+    pub stage: String,
+    /// The held-out file.
+    pub heldout: String,
+    /// Items evaluated.
+    pub items: u64,
+    /// Items left out because a student trained on their prompt.
+    pub contaminated: u64,
+    /// Per student, in the order configured.
+    pub students: Vec<StudentScore>,
+    /// Digest of the inputs: a report with another key is stale.
+    pub key: String,
+}
+
+/// Items whose completion is shown per student.
+const EXAMPLES: usize = 6;
+
+/// The final answer in `completion`: the first line after the last `prefix`.
+pub fn extract(completion: &str, prefix: &str) -> Option<String> {
+    let at = completion.rfind(prefix)?;
+    let rest = &completion[at + prefix.len()..];
+    let line = rest.lines().next().unwrap_or("").trim().trim_end_matches('.').trim();
+    (!line.is_empty()).then(|| line.to_string())
+}
+
+/// Evaluates every configured student.
+pub fn run(
+    pipeline: &Pipeline,
+    stage: &str,
+    config: &EvalStageConfig,
+    compute: &kiln_kernels::Compute,
+) -> Result<EvalReport, JobError> {
+    let mut students = Vec::new();
+    let mut training_texts = Vec::new();
+    for student in &config.students {
+        let dir = super::phases::job_dir(&pipeline.work_dir, student);
+        let report: StudentReport = read_json(&dir.join("report.json")).ok_or_else(|| {
+            JobError::new(stage, format!("student stage `{student}` has no trained students (no {}/report.json)", dir.display()))
+        })?;
+        training_texts.extend(training_set(pipeline, stage, student)?);
+        students.push(report);
+    }
+    let finder: Vec<(bool, &HeldOut)> = config
+        .items
+        .iter()
+        .map(|item| {
+            let needle = item.prompt.trim();
+            let finder = memchr::memmem::Finder::new(needle.as_bytes());
+            (training_texts.iter().any(|t| finder.find(t.as_bytes()).is_some()), item)
+        })
+        .collect();
+    let clean: Vec<&HeldOut> = finder.iter().filter(|(seen, _)| !seen).map(|(_, i)| *i).collect();
+    let contaminated = (finder.len() - clean.len()) as u64;
+    if clean.is_empty() {
+        return Err(JobError::new(stage, "every held-out prompt occurs in the training data: nothing is held out"));
+    }
+    let key = eval_key(config, &students);
+    let report_path = super::phases::job_dir(&pipeline.work_dir, stage).join("report.json");
+    if let Some(report) = read_json::<EvalReport>(&report_path).filter(|r| r.key == key) {
+        return Ok(report);
+    }
+    let mut scores = Vec::new();
+    for report in &students {
+        scores.push(score_student(stage, config, report, &clean, compute)?);
+    }
+    let report = EvalReport {
+        stage: stage.to_string(),
+        heldout: config.heldout.clone(),
+        items: clean.len() as u64,
+        contaminated,
+        students: scores,
+        key,
+    };
+    write_json(stage, &report_path, &report)?;
+    Ok(report)
+}
+
+/// The texts `student` trained on: the records its phase kept.
+fn training_set(pipeline: &Pipeline, stage: &str, student: &str) -> Result<Vec<String>, JobError> {
+    let phases = super::phases::split(pipeline);
+    let Some((k, _)) = phases.iter().enumerate().find(|(_, r)| {
+        r.end > 0 && pipeline.stages[r.end - 1].name == student && pipeline.stages[r.end - 1].kind == StageKind::TrainStudent
+    }) else {
+        return Err(JobError::new(stage, format!("`{student}` is not a train-student stage of this pipeline")));
+    };
+    let work = WorkDir::open(&super::phases::dir(&pipeline.work_dir, k)).map_err(|e| JobError::new(stage, e.to_string()))?;
+    let manifest = work
+        .manifest(&super::executor::fingerprint(pipeline), pipeline.chunk_size)
+        .map_err(|e| JobError::new(stage, e.to_string()))?;
+    Ok(phase_records(stage, &work, &manifest)?.into_iter().map(|r| r.text).collect())
+}
+
+fn eval_key(config: &EvalStageConfig, students: &[StudentReport]) -> String {
+    let mut h = Sha256::new();
+    h.update(config.answer_prefix.as_bytes());
+    h.update(config.max_new.to_le_bytes());
+    for item in config.items.iter() {
+        h.update(item.prompt.as_bytes());
+        h.update(item.answer.as_bytes());
+        h.update(item.text.as_deref().unwrap_or("").as_bytes());
+    }
+    for s in students {
+        h.update(s.key.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+fn score_student(
+    stage: &str,
+    config: &EvalStageConfig,
+    report: &StudentReport,
+    items: &[&HeldOut],
+    compute: &kiln_kernels::Compute,
+) -> Result<StudentScore, JobError> {
+    let prompts: Vec<&str> = items.iter().map(|i| i.prompt.as_str()).collect();
+    let references: Vec<&str> = items.iter().filter_map(|i| i.text.as_deref()).collect();
+    let mut seeds = Vec::new();
+    let mut examples = Vec::new();
+    for run in &report.seeds {
+        let fail = |e: &dyn std::fmt::Display| {
+            JobError::new(stage, format!("student `{}` seed {}: {e}", report.stage, run.seed))
+        };
+        let (model, _) = CharLm::load(&run.checkpoint, Some(&report.config.model())).map_err(|e| fail(&e))?;
+        let predictor = Predictor::new(compute.clone(), model).map_err(|e| fail(&e))?;
+        let completions = predictor.complete(&prompts, config.max_new, 0.0, run.seed).map_err(|e| fail(&e))?;
+        let mut right = 0usize;
+        for (i, (item, completion)) in items.iter().zip(&completions).enumerate() {
+            let correct = extract(completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());
+            right += usize::from(correct);
+            if examples.len() < EXAMPLES && i < EXAMPLES {
+                examples.push(Example {
+                    prompt: item.prompt.clone(),
+                    answer: item.answer.clone(),
+                    completion: completion.clone(),
+                    correct,
+                });
+            }
+        }
+        let perplexity = if references.is_empty() {
+            None
+        } else {
+            let (ce, _) = predictor.cross_entropy(references.iter().copied()).map_err(|e| fail(&e))?;
+            Some(ce.exp())
+        };
+        seeds.push(SeedScore { seed: run.seed, accuracy: right as f64 / items.len().max(1) as f64, perplexity });
+    }
+    let accuracy = Interval::of(&seeds.iter().map(|s| s.accuracy).collect::<Vec<_>>());
+    let ppl: Vec<f64> = seeds.iter().filter_map(|s| s.perplexity).collect();
+    Ok(StudentScore {
+        student: report.stage.clone(),
+        training_records: report.records,
+        training_tokens: report.seeds.first().map_or(0, |s| s.tokens),
+        seeds,
+        accuracy,
+        perplexity: (!ppl.is_empty()).then(|| Interval::of(&ppl)),
+        examples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_after_the_last_prefix() {
+        assert_eq!(extract("Step 1: 2 + 2 = 4\nAnswer: 4", "Answer:").as_deref(), Some("4"));
+        assert_eq!(extract("Answer: 3\nAnswer: 5.\n", "Answer:").as_deref(), Some("5"));
+        assert_eq!(extract("no answer", "Answer:"), None);
+        assert_eq!(extract("Answer:   \n", "Answer:"), None);
+    }
+
+    #[test]
+    fn intervals_use_students_t() {
+        let i = Interval::of(&[0.5, 0.6, 0.7]);
+        assert!((i.mean - 0.6).abs() < 1e-12);
+        assert!((i.half_width - 4.303 * 0.1 / 3f64.sqrt()).abs() < 1e-9);
+        assert_eq!(Interval::of(&[0.4]).half_width, 0.0);
+    }
+}

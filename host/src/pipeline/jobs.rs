@@ -1,0 +1,91 @@
+//! The jobs of barrier stages: what runs once every record has reached a
+//! `train-student`, `train-classifier` or `eval` stage (see
+//! [`phases`](super::phases)), and the reports they add to `stats.json`.
+
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::{EvalReport, EvalStageConfig};
+use super::train_classifier::{ClassifierReport, ClassifierStageConfig};
+use super::train_student::{StudentReport, StudentStageConfig};
+use super::validate::Pipeline;
+use super::workdir::{ChunkFile, Manifest, WorkDir};
+use crate::record::Record;
+
+/// A barrier stage's job, as configured.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Train students on the records.
+    TrainStudent(StudentStageConfig),
+    /// Train a quality classifier on the labelled records.
+    TrainClassifier(ClassifierStageConfig),
+    /// Evaluate students on held-out items.
+    Eval(EvalStageConfig),
+}
+
+/// What a job reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "kebab-case")]
+pub enum JobReport {
+    /// From `train-student`.
+    TrainStudent(StudentReport),
+    /// From `train-classifier`.
+    TrainClassifier(ClassifierReport),
+    /// From `eval`.
+    Eval(EvalReport),
+}
+
+/// A job failed; the run stops, and resumes at the job.
+#[derive(Debug, thiserror::Error)]
+#[error("stage `{stage}`: {message}")]
+pub struct JobError {
+    /// The stage.
+    pub stage: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl JobError {
+    /// An error of `stage`.
+    pub fn new(stage: &str, message: impl Into<String>) -> JobError {
+        JobError { stage: stage.to_string(), message: message.into() }
+    }
+}
+
+/// The records a phase kept, in order.
+pub fn phase_records(stage: &str, work: &WorkDir, manifest: &Manifest) -> Result<Vec<Record>, JobError> {
+    let mut out = Vec::new();
+    for chunk in &manifest.chunks {
+        let path = work.chunk_path(chunk.index, ChunkFile::Kept.name());
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| JobError::new(stage, format!("cannot read {}: {e}", path.display())))?;
+        for (i, line) in text.lines().enumerate() {
+            let record: Record = serde_json::from_str(line).map_err(|e| {
+                JobError::new(stage, format!("{}:{}: unreadable record ({e}); run with --fresh", path.display(), i + 1))
+            })?;
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the job of stage `index` on the records its phase kept.
+pub fn run(pipeline: &Pipeline, index: usize, work: &WorkDir, manifest: &Manifest) -> Result<JobReport, JobError> {
+    let stage = &pipeline.stages[index];
+    let name = stage.name.as_str();
+    let Some(job) = &stage.job else {
+        return Err(JobError::new(name, "has no job configuration"));
+    };
+    let dir = super::phases::job_dir(&pipeline.work_dir, name);
+    let compute = super::compute::shared().map_err(|e| JobError::new(name, e))?;
+    Ok(match job {
+        Job::TrainStudent(config) => {
+            let texts: Vec<String> = phase_records(name, work, manifest)?.into_iter().map(|r| r.text).collect();
+            JobReport::TrainStudent(super::train_student::run(name, config, &texts, &dir, &compute)?)
+        }
+        Job::TrainClassifier(config) => {
+            let records = phase_records(name, work, manifest)?;
+            JobReport::TrainClassifier(super::train_classifier::run(name, config, &records, &dir, &compute)?)
+        }
+        Job::Eval(config) => JobReport::Eval(super::evaluate::run(pipeline, name, config, &compute)?),
+    })
+}

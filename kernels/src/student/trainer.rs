@@ -1,0 +1,256 @@
+//! Training the student: AdamW on mean next-character cross-entropy, one
+//! seeded batch per step, the learning rate warmed up linearly and then
+//! decayed along a cosine to a tenth.
+//!
+//! All of a step — forward, backward, optimiser — is recorded on the device
+//! without a read-back; the loss is read only every `log_every` steps (which
+//! is when a non-finite loss is caught).
+
+use super::corpus::Corpus;
+use super::model::CharLm;
+use super::network::{Activations, DeviceNet};
+use crate::Compute;
+use crate::nn::{AdamW, Ids, Nn, NnError, Tensor};
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Optimiser steps.
+    pub steps: u32,
+    /// Predicted characters per step.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f32,
+    /// Decoupled weight decay (not applied to biases).
+    pub weight_decay: f32,
+    /// Steps between loss read-backs (the training curve's resolution).
+    pub log_every: u32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig { steps: 2000, batch: 256, lr: 2e-3, weight_decay: 0.01, log_every: 50 }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the numbers, saying what to fix.
+    pub fn check(&self) -> Result<(), String> {
+        if self.steps == 0 || self.batch == 0 || self.log_every == 0 {
+            return Err("steps, batch and log_every must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite() && self.lr < 10.0) {
+            return Err(format!("lr must be a positive number below 10, got {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.weight_decay) {
+            return Err(format!("weight_decay must be in [0, 1), got {}", self.weight_decay));
+        }
+        Ok(())
+    }
+
+    /// The learning rate at `step` (from 1).
+    pub fn lr_at(&self, step: u32) -> f32 {
+        let warmup = (self.steps / 20).clamp(1, 200);
+        if step <= warmup {
+            return self.lr * step as f32 / warmup as f32;
+        }
+        let progress = (step - warmup) as f32 / (self.steps.saturating_sub(warmup)).max(1) as f32;
+        let cosine = 0.5 * (1.0 + (std::f32::consts::PI * progress.min(1.0)).cos());
+        self.lr * (0.1 + 0.9 * cosine)
+    }
+}
+
+/// Why training stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A kernel failed.
+    #[error(transparent)]
+    Nn(#[from] NnError),
+    /// The loss became NaN or infinite.
+    #[error(
+        "the loss became {loss} at step {step}: training diverged; lower `lr` (now {lr}) or `batch` noise, \
+         and run again (the last good checkpoint is kept)"
+    )]
+    NonFinite {
+        /// The step.
+        step: u32,
+        /// The loss.
+        loss: f32,
+        /// The peak learning rate.
+        lr: f32,
+    },
+    /// There is nothing to train on.
+    #[error("the training set is empty: no text reached the training stage")]
+    Empty,
+}
+
+/// A point of the training curve.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurvePoint {
+    /// Steps done.
+    pub step: u32,
+    /// Mean cross-entropy (nats per character) of that step's batch.
+    pub loss: f32,
+}
+
+/// Optimiser state, saved beside a checkpoint so that training resumes exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerState {
+    /// Steps done.
+    pub step: u32,
+    /// First moments, in [`CharLm::tensors`] order.
+    pub m: Vec<Vec<f32>>,
+    /// Second moments, same order.
+    pub v: Vec<Vec<f32>>,
+}
+
+struct Param {
+    grad: Tensor,
+    m: Tensor,
+    v: Tensor,
+    decay: bool,
+}
+
+/// A student being trained on a device.
+pub struct Trainer {
+    nn: Nn,
+    model: CharLm,
+    net: DeviceNet,
+    params: Vec<Param>,
+    acts: Activations,
+    /// Gradient of each layer's output (the last is d logits).
+    grads: Vec<Tensor>,
+    dembedded: Option<Tensor>,
+    losses: Tensor,
+    config: TrainConfig,
+    seed: u64,
+    step: u32,
+}
+
+impl Trainer {
+    /// Prepares `model` for training on `compute`, resuming from `state` when given.
+    pub fn new(
+        compute: Compute,
+        model: CharLm,
+        config: TrainConfig,
+        seed: u64,
+        state: Option<OptimizerState>,
+    ) -> Result<Trainer, NnError> {
+        let nn = Nn::new(compute);
+        let net = DeviceNet::upload(&nn, &model)?;
+        let shapes: Vec<(usize, usize, bool)> = std::iter::once((net.embedding.rows(), net.embedding.cols(), true))
+            .chain(net.layers.iter().flat_map(|(w, b)| [(w.rows(), w.cols(), true), (b.rows(), b.cols(), false)]))
+            .collect();
+        let mut params = Vec::with_capacity(shapes.len());
+        for (i, &(rows, cols, decay)) in shapes.iter().enumerate() {
+            let moment = |which: Option<&Vec<Vec<f32>>>| match which.and_then(|s| s.get(i)) {
+                Some(values) if values.len() == rows * cols => nn.tensor(rows, cols, values),
+                _ => nn.zeros(rows, cols),
+            };
+            params.push(Param {
+                grad: nn.zeros(rows, cols)?,
+                m: moment(state.as_ref().map(|s| &s.m))?,
+                v: moment(state.as_ref().map(|s| &s.v))?,
+                decay,
+            });
+        }
+        let n = config.batch;
+        let acts = net.activations(&nn, n)?;
+        let grads = net.layers.iter().map(|(w, _)| nn.zeros(n, w.cols())).collect::<Result<Vec<_>, _>>()?;
+        let dembedded = Some(nn.zeros(n, net.context * net.embed)?);
+        let losses = nn.zeros(n, 1)?;
+        let step = state.map_or(0, |s| s.step);
+        Ok(Trainer { nn, model, net, params, acts, grads, dembedded, losses, config, seed, step })
+    }
+
+    /// Steps done.
+    pub fn step_count(&self) -> u32 {
+        self.step
+    }
+
+    /// Runs one optimiser step on the next batch of `corpus`.
+    pub fn step(&mut self, corpus: &Corpus) -> Result<(), TrainError> {
+        if corpus.is_empty() {
+            return Err(TrainError::Empty);
+        }
+        let nn = &self.nn;
+        let (n, k, d) = (self.config.batch, self.net.context, self.net.embed);
+        let batch = corpus.batch(k, n, self.seed, u64::from(self.step));
+        let bags = self.net.bags(nn, &batch.contexts)?;
+        let targets: Ids = nn.ids(&batch.targets)?;
+        self.net.forward(nn, &bags, &mut self.acts)?;
+        let last = self.net.layers.len() - 1;
+        nn.softmax_cross_entropy(&self.acts.outputs[last], &targets, &mut self.losses, &mut self.grads[last])?;
+        let embedded = self.acts.embedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
+        let mut dembedded = self.dembedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
+        for i in (0..=last).rev() {
+            let (before, rest) = self.grads.split_at_mut(i);
+            let dy = &mut rest[0];
+            let input = if i == 0 { &embedded } else { &self.acts.outputs[i - 1] };
+            let dx = if i == 0 { &mut dembedded } else { &mut before[i - 1] };
+            let (w, _) = &self.net.layers[i];
+            let (dw, db) = split_pair(&mut self.params[1 + 2 * i..3 + 2 * i]);
+            nn.dense_backward(input, w, &self.acts.outputs[i], self.net.activation(i), dy, Some(dx), dw, db)?;
+        }
+        let flat = dembedded.reshape(n * k, d)?;
+        let result = nn.embedding_bag_backward(&flat, &bags, &mut self.params[0].grad);
+        self.dembedded = Some(flat.reshape(n, k * d)?);
+        self.acts.embedded = Some(embedded);
+        result?;
+        self.step += 1;
+        let lr = self.config.lr_at(self.step);
+        let values = std::iter::once(&mut self.net.embedding)
+            .chain(self.net.layers.iter_mut().flat_map(|(w, b)| [w, b]));
+        for (value, p) in values.zip(&mut self.params) {
+            let hp = AdamW {
+                lr,
+                weight_decay: if p.decay { self.config.weight_decay } else { 0.0 },
+                ..AdamW::default()
+            };
+            nn.adamw(value, &p.grad, &mut p.m, &mut p.v, &hp, self.step)?;
+        }
+        Ok(())
+    }
+
+    /// The mean loss of the last step's batch (waits for the device).
+    pub fn last_loss(&self) -> Result<f32, TrainError> {
+        let losses = self.nn.read(&self.losses)?;
+        let loss = losses.iter().sum::<f32>() / losses.len().max(1) as f32;
+        if !loss.is_finite() {
+            return Err(TrainError::NonFinite { step: self.step, loss, lr: self.config.lr });
+        }
+        Ok(loss)
+    }
+
+    /// Runs steps until `config.steps`, calling `on_log` with every logged
+    /// point (and after the last step) — where the caller checkpoints.
+    pub fn train(
+        &mut self,
+        corpus: &Corpus,
+        mut on_log: impl FnMut(&Trainer, CurvePoint) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError> {
+        while self.step < self.config.steps {
+            self.step(corpus)?;
+            if self.step.is_multiple_of(self.config.log_every) || self.step == self.config.steps {
+                let point = CurvePoint { step: self.step, loss: self.last_loss()? };
+                on_log(self, point)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The model with its current weights, and the optimiser state.
+    pub fn snapshot(&self) -> Result<(CharLm, OptimizerState), NnError> {
+        let mut model = self.model.clone();
+        model.set_values(self.net.download(&self.nn)?.into_iter());
+        let m = self.params.iter().map(|p| self.nn.read(&p.m)).collect::<Result<Vec<_>, _>>()?;
+        let v = self.params.iter().map(|p| self.nn.read(&p.v)).collect::<Result<Vec<_>, _>>()?;
+        Ok((model, OptimizerState { step: self.step, m, v }))
+    }
+}
+
+fn split_pair(params: &mut [Param]) -> (&mut Tensor, &mut Tensor) {
+    let (w, b) = params.split_at_mut(1);
+    (&mut w[0].grad, &mut b[0].grad)
+}
