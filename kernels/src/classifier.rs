@@ -183,7 +183,8 @@ impl Classifier {
         let log_every = (training.steps / 20).max(1);
         let mut curve = Vec::new();
         for step in 1..=training.steps {
-            let mut rng = ChaCha8Rng::seed_from_u64(training.seed ^ u64::from(step).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(training.seed ^ u64::from(step).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let (mut ids, mut offsets, mut targets) = (Vec::new(), vec![0u32], Vec::with_capacity(b));
             for _ in 0..b {
                 let (features, positive) = &docs[rng.random_range(0..docs.len())];
@@ -197,10 +198,21 @@ impl Classifier {
             nn.dense_forward(&pooled, &weight, &bias, Activation::Identity, &mut logits)?;
             nn.softmax_cross_entropy(&logits, &targets, &mut losses, &mut dlogits)?;
             let [dtable, dweight, dbias] = &mut grads;
-            nn.dense_backward(&pooled, &weight, &logits, Activation::Identity, &mut dlogits, Some(&mut dpooled), dweight, dbias)?;
+            nn.dense_backward(
+                &pooled,
+                &weight,
+                &logits,
+                Activation::Identity,
+                &mut dlogits,
+                Some(&mut dpooled),
+                dweight,
+                dbias,
+            )?;
             nn.embedding_bag_backward(&dpooled, &bags, dtable)?;
             let hp = AdamW { lr: training.lr, weight_decay: 0.0, ..AdamW::default() };
-            for ((param, grad), (m, v)) in [&mut table, &mut weight, &mut bias].into_iter().zip(&grads).zip(&mut moments) {
+            for ((param, grad), (m, v)) in
+                [&mut table, &mut weight, &mut bias].into_iter().zip(&grads).zip(&mut moments)
+            {
                 nn.adamw(param, grad, m, v, &hp, step)?;
             }
             if step % log_every == 0 || step == training.steps {
@@ -253,7 +265,11 @@ impl Classifier {
         meta.insert("dim".into(), self.config.dim.to_string());
         meta.insert("word_ngrams".into(), self.config.word_ngrams.to_string());
         let tensors = [
-            NamedTensor { name: "embedding".into(), shape: vec![self.config.buckets, self.config.dim], data: self.embedding.clone() },
+            NamedTensor {
+                name: "embedding".into(),
+                shape: vec![self.config.buckets, self.config.dim],
+                data: self.embedding.clone(),
+            },
             NamedTensor { name: "output.weight".into(), shape: vec![self.config.dim, 2], data: self.weight.clone() },
             NamedTensor { name: "output.bias".into(), shape: vec![2], data: self.bias.clone() },
         ];
@@ -310,7 +326,10 @@ mod tests {
         let p = model.predict(Compute::Cpu, &["a clear careful answer", "sloppy junk"]).expect("predict");
         assert!(p[0] > 0.8 && p[1] < 0.2, "{p:?}");
         let one: Vec<_> = docs.iter().filter(|d| d.1).cloned().collect();
-        assert!(matches!(Classifier::train(Compute::Cpu, config, &one, &training), Err(ClassifierError::SingleClass(_))));
+        assert!(matches!(
+            Classifier::train(Compute::Cpu, config, &one, &training),
+            Err(ClassifierError::SingleClass(_))
+        ));
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.safetensors");
         model.save(&path, &BTreeMap::new()).expect("save");

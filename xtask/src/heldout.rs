@@ -17,7 +17,7 @@ pub struct HeldoutArgs {
     #[arg(long, default_value = "pipelines/data/arith-heldout.jsonl")]
     pub out: PathBuf,
     /// Problems to write.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     pub count: u64,
     /// Seed of the problem set (keep it apart from the training run's).
     #[arg(long, default_value_t = 20_261_121)]
@@ -34,6 +34,9 @@ pub struct HeldoutArgs {
     /// Most digits.
     #[arg(long, default_value_t = 2)]
     pub max_digits: u32,
+    /// Operations, comma-separated (`+`, `-`, `*`).
+    #[arg(long, default_value = "+,-")]
+    pub ops: String,
     /// Write word problems instead of equations.
     #[arg(long)]
     pub words: bool,
@@ -41,7 +44,13 @@ pub struct HeldoutArgs {
 
 /// Writes the set.
 pub fn run(args: &HeldoutArgs) -> anyhow::Result<()> {
+    let ops = args
+        .ops
+        .split(',')
+        .map(|o| kiln_arith::Op::from_symbol(o.trim()).ok_or_else(|| anyhow::anyhow!("unknown operation `{o}`")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let config = ProblemConfig {
+        ops,
         min_terms: args.min_terms,
         max_terms: args.max_terms,
         min_digits: args.min_digits,

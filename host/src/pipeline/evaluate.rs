@@ -214,7 +214,10 @@ pub fn run(
     for student in &config.students {
         let dir = super::phases::job_dir(&pipeline.work_dir, student);
         let report: StudentReport = read_json(&dir.join("report.json")).ok_or_else(|| {
-            JobError::new(stage, format!("student stage `{student}` has no trained students (no {}/report.json)", dir.display()))
+            JobError::new(
+                stage,
+                format!("student stage `{student}` has no trained students (no {}/report.json)", dir.display()),
+            )
         })?;
         training_texts.extend(training_set(pipeline, stage, student)?);
         students.push(report);
@@ -258,11 +261,14 @@ pub fn run(
 fn training_set(pipeline: &Pipeline, stage: &str, student: &str) -> Result<Vec<String>, JobError> {
     let phases = super::phases::split(pipeline);
     let Some((k, _)) = phases.iter().enumerate().find(|(_, r)| {
-        r.end > 0 && pipeline.stages[r.end - 1].name == student && pipeline.stages[r.end - 1].kind == StageKind::TrainStudent
+        r.end > 0
+            && pipeline.stages[r.end - 1].name == student
+            && pipeline.stages[r.end - 1].kind == StageKind::TrainStudent
     }) else {
         return Err(JobError::new(stage, format!("`{student}` is not a train-student stage of this pipeline")));
     };
-    let work = WorkDir::open(&super::phases::dir(&pipeline.work_dir, k)).map_err(|e| JobError::new(stage, e.to_string()))?;
+    let work =
+        WorkDir::open(&super::phases::dir(&pipeline.work_dir, k)).map_err(|e| JobError::new(stage, e.to_string()))?;
     let manifest = work
         .manifest(&super::executor::fingerprint(pipeline), pipeline.chunk_size)
         .map_err(|e| JobError::new(stage, e.to_string()))?;

@@ -175,7 +175,12 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         let manifest = work.manifest(&fingerprint, pipeline.chunk_size)?;
         resumed_chunks += manifest.chunks.len() as u64;
         if !manifest.chunks.is_empty() && !manifest.finished {
-            tracing::info!(phase = k, chunks = manifest.chunks.len(), lines = manifest.lines_done(), "resuming an interrupted run");
+            tracing::info!(
+                phase = k,
+                chunks = manifest.chunks.len(),
+                lines = manifest.lines_done(),
+                "resuming an interrupted run"
+            );
         }
         let source = match done.last() {
             None => PhaseInput::Pipeline,
@@ -244,9 +249,11 @@ async fn process(
     let classifiers = Arc::new(load_classifiers(pipeline, &range)?);
     let total = match &input {
         PhaseInput::Pipeline => None,
-        PhaseInput::Kept { manifest, .. } => manifest.chunks.last().and_then(|c| c.stages.last()).map(|_| {
-            manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>()
-        }),
+        PhaseInput::Kept { manifest, .. } => manifest
+            .chunks
+            .last()
+            .and_then(|c| c.stages.last())
+            .map(|_| manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>()),
     };
     let (first_tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let reader = {
@@ -344,7 +351,9 @@ fn start_models(
     options: &RunOptions,
 ) -> Result<BTreeMap<String, Arc<Model>>, RunError> {
     let used = |name: &str| {
-        pipeline.stages[range.clone()].iter().any(|s| s.model_use.as_ref().and_then(|u| u.model.as_deref()) == Some(name))
+        pipeline.stages[range.clone()]
+            .iter()
+            .any(|s| s.model_use.as_ref().and_then(|u| u.model.as_deref()) == Some(name))
     };
     let cache = if options.no_cache || !pipeline.models.keys().any(|m| used(m)) {
         None
@@ -384,7 +393,10 @@ fn load_classifiers(
     for i in range.clone() {
         let stage = &pipeline.stages[i];
         if let Some(config) = &stage.classify {
-            let path = super::train_classifier::checkpoint_path(&super::phases::job_dir(&pipeline.work_dir, &config.classifier));
+            let path = super::train_classifier::checkpoint_path(&super::phases::job_dir(
+                &pipeline.work_dir,
+                &config.classifier,
+            ));
             let classifier = kiln_kernels::classifier::Classifier::load(&path)
                 .map_err(|e| RunError::State { stage: stage.name.clone(), message: e.to_string() })?;
             out.insert(i, Arc::new(classifier));
@@ -504,8 +516,9 @@ impl KeptRecords {
                 return Ok(None);
             };
             let path = self.work.chunk_path(index, ChunkFile::Kept.name());
-            let text = std::fs::read_to_string(&path)
-                .map_err(|error| RunError::WorkDir(WorkDirError::Io { action: "cannot read", path: path.clone(), error }))?;
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                RunError::WorkDir(WorkDirError::Io { action: "cannot read", path: path.clone(), error })
+            })?;
             self.lines = text.lines().map(str::to_string).collect::<Vec<_>>().into_iter();
             self.file = path.display().to_string();
             self.line = 0;

@@ -31,6 +31,7 @@ pub mod report;
 pub mod stats;
 pub mod train_classifier;
 pub mod train_student;
+mod training_report;
 mod validate;
 mod workdir;
 

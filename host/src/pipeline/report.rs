@@ -195,6 +195,7 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
             html.push_str(&bars(&format!("{name} on kept records (bin starts)"), &labels, &counts, None)?);
         }
     }
+    html.push_str(&super::training_report::render(&stats.jobs)?);
     html.push_str("</body></html>\n");
     Ok(html)
 }

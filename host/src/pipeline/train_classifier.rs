@@ -209,7 +209,9 @@ pub fn run(
     let training = ClassifierTraining { steps: config.steps, batch: config.batch, lr: config.lr, seed: config.seed };
     let started = std::time::Instant::now();
     let (model, curve) = kiln_kernels::classifier::Classifier::train(compute.clone(), ngrams, &train, &training)
-        .map_err(|e| JobError::new(stage, format!("{e} (label `{}`, positive at {})", config.label, config.positive_at)))?;
+        .map_err(|e| {
+            JobError::new(stage, format!("{e} (label `{}`, positive at {})", config.label, config.positive_at))
+        })?;
     let seconds = started.elapsed().as_secs_f64();
     let agreement = if test.is_empty() {
         None

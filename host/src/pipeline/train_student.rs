@@ -200,9 +200,26 @@ pub fn run(
     let vocab = Vocab::from_texts(texts.iter().map(String::as_str));
     let corpus = Corpus::new(&vocab, texts.iter().map(String::as_str));
     let template = CharLm::init(config.model(), vocab.clone(), 0);
+    // Seeds train side by side, one per core (each run is mostly one thread).
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(config.seeds.len()).max(1);
     let mut seeds = Vec::new();
-    for &seed in &config.seeds {
-        seeds.push(train_seed(stage, config, &key, &vocab, &corpus, seed, dir, compute)?);
+    for group in config.seeds.chunks(workers) {
+        let runs: Vec<Result<SeedRun, JobError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|&seed| {
+                    let (key, vocab, corpus) = (&key, &vocab, &corpus);
+                    scope.spawn(move || train_seed(stage, config, key, vocab, corpus, seed, dir, compute))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(JobError::new(stage, "a training thread panicked"))))
+                .collect()
+        });
+        for run in runs {
+            seeds.push(run?);
+        }
     }
     let report = StudentReport {
         stage: stage.to_string(),
@@ -312,7 +329,12 @@ fn train_seed(
     })
 }
 
-fn training_meta(stage: &str, seed: u64, step: u32, config: &StudentStageConfig) -> std::collections::BTreeMap<String, String> {
+fn training_meta(
+    stage: &str,
+    seed: u64,
+    step: u32,
+    config: &StudentStageConfig,
+) -> std::collections::BTreeMap<String, String> {
     std::collections::BTreeMap::from([
         ("kiln.stage".to_string(), stage.to_string()),
         ("kiln.seed".to_string(), seed.to_string()),
@@ -331,7 +353,8 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T
 pub(super) fn write_json<T: Serialize>(stage: &str, path: &Path, value: &T) -> Result<(), JobError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| JobError::new(stage, e.to_string()))?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| JobError::new(stage, format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| JobError::new(stage, format!("cannot create {}: {e}", dir.display())))?;
     }
     super::workdir::write_atomic(path, &bytes).map_err(|e| JobError::new(stage, e.to_string()))
 }

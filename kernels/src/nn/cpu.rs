@@ -38,7 +38,14 @@ impl Strides {
 }
 
 /// `c = a · b` with `a` an `m × k` view, `b` a `k × n` view and `c` row-major `m × n` (overwritten).
-pub(super) fn matmul(m: usize, k: usize, n: usize, a: &[f32], sa: Strides, b: &[f32], sb: Strides, c: &mut [f32]) {
+pub(super) fn matmul(
+    m: usize,
+    k: usize,
+    n: usize,
+    (a, sa): (&[f32], Strides),
+    (b, sb): (&[f32], Strides),
+    c: &mut [f32],
+) {
     assert!(sa.fits(m, k, a.len()) && sb.fits(k, n, b.len()) && c.len() == m * n, "matmul operands out of bounds");
     if m == 0 || n == 0 {
         return;
@@ -71,7 +78,7 @@ pub(super) fn matmul(m: usize, k: usize, n: usize, a: &[f32], sa: Strides, b: &[
 /// `y = act(x · w + b)`; x `n × i`, w `i × o`, b `1 × o`, y `n × o`.
 pub(super) fn dense_forward(x: &[f32], w: &[f32], b: &[f32], act: Activation, y: &mut [f32], i: usize, o: usize) {
     let n = y.len().checked_div(o).unwrap_or(0);
-    matmul(n, i, o, x, Strides::row_major(i), w, Strides::row_major(o), y);
+    matmul(n, i, o, (x, Strides::row_major(i)), (w, Strides::row_major(o)), y);
     for row in y.chunks_exact_mut(o.max(1)) {
         for (v, bias) in row.iter_mut().zip(b) {
             *v = activate(*v + bias, act);
@@ -117,17 +124,18 @@ pub(super) fn dense_backward(
     if act == Activation::Relu {
         relu_backward(y, dy);
     }
-    matmul(i, n, o, x, Strides::transposed(i), dy, Strides::row_major(o), grads.dw);
+    matmul(i, n, o, (x, Strides::transposed(i)), (dy, Strides::row_major(o)), grads.dw);
     column_sums(dy, o, grads.db);
     if let Some(dx) = grads.dx {
-        matmul(n, o, i, dy, Strides::row_major(o), w, Strides::transposed(o), dx);
+        matmul(n, o, i, (dy, Strides::row_major(o)), (w, Strides::transposed(o)), dx);
     }
 }
 
 /// `dy = 0` wherever the ReLU output `y` is not positive.
 pub(super) fn relu_backward(y: &[f32], dy: &mut [f32]) {
     for (d, &y) in dy.iter_mut().zip(y) {
-        if !(y > 0.0) {
+        // Not positive, NaN included (as in the shader).
+        if y.is_nan() || y <= 0.0 {
             *d = 0.0;
         }
     }

@@ -31,7 +31,7 @@ const SOFTMAX: &str = include_str!("../../shaders/nn/softmax.wgsl");
 const ADAMW: &str = include_str!("../../shaders/nn/adamw.wgsl");
 
 /// Output tile of one matmul workgroup (a square, `TILE × TILE`); must match `matmul.wgsl`.
-const TILE: usize = 64;
+const TILE: usize = 128;
 /// Passes recorded before the encoder is submitted without waiting.
 const MAX_PENDING_PASSES: usize = 256;
 /// The name errors found at submission carry.

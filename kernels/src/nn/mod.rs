@@ -1,8 +1,8 @@
 //! Neural-network training primitives: the ops Kiln's student language model
 //! and its fastText-style classifier are built from — dense layers (forward
 //! and backward, identity or ReLU), embedding bags, softmax cross-entropy,
-//! softmax and AdamW — each on the CPU ([`cpu`](self) module, the reference
-//! and the fallback) and on the GPU (WGSL compute shaders in
+//! softmax and AdamW — each on the CPU (module `cpu`: the reference and the
+//! fallback; matrix products through `matrixmultiply`) and on the GPU (WGSL compute shaders in
 //! `kernels/shaders/nn/`, one job per shader), behind one method of [`Nn`]
 //! per op that dispatches on the device.
 //!

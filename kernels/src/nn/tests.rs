@@ -376,6 +376,15 @@ fn train_xor(nn: &Nn, steps: u32) -> f32 {
 }
 
 #[test]
+fn handles_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Nn>();
+    send_sync::<Tensor>();
+    send_sync::<Ids>();
+    send_sync::<Bags>();
+}
+
+#[test]
 fn a_small_mlp_learns_xor_on_the_cpu() {
     let loss = train_xor(&cpu(), 300);
     assert!(loss < 0.05, "mean loss after training: {loss}");

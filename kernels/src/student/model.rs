@@ -149,7 +149,11 @@ impl CharLm {
                 shape: vec![layer.inputs, layer.outputs],
                 data: layer.weight.clone(),
             });
-            out.push(NamedTensor { name: format!("{prefix}.bias"), shape: vec![layer.outputs], data: layer.bias.clone() });
+            out.push(NamedTensor {
+                name: format!("{prefix}.bias"),
+                shape: vec![layer.outputs],
+                data: layer.bias.clone(),
+            });
         }
         out
     }
@@ -177,7 +181,10 @@ impl CharLm {
 
     /// Loads the model at `path`, with its metadata. When `expect` is given,
     /// a checkpoint of other sizes is refused, naming both.
-    pub fn load(path: &Path, expect: Option<&CharLmConfig>) -> Result<(CharLm, BTreeMap<String, String>), CheckpointError> {
+    pub fn load(
+        path: &Path,
+        expect: Option<&CharLmConfig>,
+    ) -> Result<(CharLm, BTreeMap<String, String>), CheckpointError> {
         let mut file = checkpoint::load(path)?;
         let format = file.meta("format")?;
         if format != FORMAT {

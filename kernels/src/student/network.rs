@@ -6,7 +6,7 @@
 //! and fed through the dense layers; the last layer gives the logits.
 
 use super::model::CharLm;
-use crate::nn::{Activation, Bags, NnError, Nn, Tensor};
+use crate::nn::{Activation, Bags, Nn, NnError, Tensor};
 
 /// The model's weights on `nn`'s device.
 pub(crate) struct DeviceNet {

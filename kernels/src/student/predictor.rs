@@ -112,7 +112,8 @@ impl Predictor {
 
 /// The next id from one row of logits.
 fn pick(row: &[f32], temperature: f32, rng: &mut ChaCha8Rng) -> u32 {
-    let argmax = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best });
+    let argmax =
+        row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best });
     if temperature <= 0.0 {
         return argmax.0 as u32;
     }

@@ -183,7 +183,8 @@ impl Trainer {
         let last = self.net.layers.len() - 1;
         nn.softmax_cross_entropy(&self.acts.outputs[last], &targets, &mut self.losses, &mut self.grads[last])?;
         let embedded = self.acts.embedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
-        let mut dembedded = self.dembedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
+        let mut dembedded =
+            self.dembedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
         for i in (0..=last).rev() {
             let (before, rest) = self.grads.split_at_mut(i);
             let dy = &mut rest[0];
@@ -200,14 +201,11 @@ impl Trainer {
         result?;
         self.step += 1;
         let lr = self.config.lr_at(self.step);
-        let values = std::iter::once(&mut self.net.embedding)
-            .chain(self.net.layers.iter_mut().flat_map(|(w, b)| [w, b]));
+        let values =
+            std::iter::once(&mut self.net.embedding).chain(self.net.layers.iter_mut().flat_map(|(w, b)| [w, b]));
         for (value, p) in values.zip(&mut self.params) {
-            let hp = AdamW {
-                lr,
-                weight_decay: if p.decay { self.config.weight_decay } else { 0.0 },
-                ..AdamW::default()
-            };
+            let hp =
+                AdamW { lr, weight_decay: if p.decay { self.config.weight_decay } else { 0.0 }, ..AdamW::default() };
             nn.adamw(value, &p.grad, &mut p.m, &mut p.v, &hp, self.step)?;
         }
         Ok(())

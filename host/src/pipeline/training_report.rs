@@ -1,0 +1,176 @@
+//! The training part of `report.html`: loss curves of every student and
+//! classifier, the held-out comparison of students (accuracy and perplexity
+//! with 95% intervals over seeds), and a few of their completions.
+
+use std::fmt::Write as _;
+
+use plotters::prelude::*;
+
+use super::evaluate::EvalReport;
+use super::jobs::JobReport;
+
+const WIDTH: u32 = 860;
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(52, 101, 164),
+    RGBColor(204, 0, 0),
+    RGBColor(78, 154, 6),
+    RGBColor(245, 121, 0),
+    RGBColor(117, 80, 123),
+    RGBColor(193, 125, 17),
+];
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Line chart of named `(x, y)` series, as SVG.
+fn lines(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 340)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let points = series.iter().flat_map(|(_, s)| s.iter());
+        let (x_max, y_max) = points.fold((1.0f64, 0.0f64), |(x, y), p| (x.max(p.0), y.max(p.1)));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x_max, 0.0..(y_max * 1.05).max(1e-6))
+            .map_err(err)?;
+        chart.configure_mesh().x_desc("step").y_desc(y_label).draw().map_err(err)?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// The HTML of every job's report.
+pub fn render(jobs: &[JobReport]) -> Result<String, String> {
+    let mut html = String::new();
+    let students: Vec<_> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            JobReport::TrainStudent(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    if !students.is_empty() {
+        html.push_str("<h2>Students</h2><table><tr><th>stage</th><th>records</th><th>characters</th><th>parameters</th><th>steps × batch</th><th>seeds</th><th>final loss (mean)</th><th>chars/s</th></tr>");
+        let mut series = Vec::new();
+        for s in &students {
+            let finals: Vec<f64> = s.seeds.iter().filter_map(|r| r.curve.last().map(|p| f64::from(p.loss))).collect();
+            let speed: f64 = s.seeds.iter().map(|r| r.tokens_per_second).sum::<f64>() / s.seeds.len().max(1) as f64;
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} × {}</td><td>{}</td><td>{:.3}</td><td>{:.0}</td></tr>",
+                escape(&s.stage),
+                s.records,
+                s.characters,
+                s.parameters,
+                s.config.steps,
+                s.config.batch,
+                s.seeds.len(),
+                finals.iter().sum::<f64>() / finals.len().max(1) as f64,
+                speed
+            );
+            for run in &s.seeds {
+                let points = run.curve.iter().map(|p| (f64::from(p.step), f64::from(p.loss))).collect();
+                series.push((format!("{} seed {}", s.stage, run.seed), points));
+            }
+        }
+        html.push_str("</table>");
+        html.push_str(&lines("Training loss (nats per character)", "loss", &series)?);
+    }
+    for job in jobs {
+        match job {
+            JobReport::Eval(e) => html.push_str(&render_eval(e)),
+            JobReport::TrainClassifier(c) => {
+                let _ = write!(
+                    html,
+                    "<h2>Classifier <code>{}</code></h2><p>{} records reached the stage, {} without the label; trained on {} \
+                     in {:.1} s on {}.</p>",
+                    escape(&c.stage),
+                    c.records,
+                    c.unlabelled,
+                    c.trained_on,
+                    c.seconds,
+                    escape(&c.device)
+                );
+                if let Some(a) = &c.agreement {
+                    let _ = write!(
+                        html,
+                        "<table><tr><th>held-out labels</th><th>agreement</th><th>precision</th><th>recall</th><th>Cohen's κ</th><th>judge positive rate</th></tr>\
+                         <tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr></table>",
+                        a.records, a.accuracy, a.precision, a.recall, a.kappa, a.positive_rate
+                    );
+                }
+                let points = c.curve.iter().map(|(s, l)| (f64::from(*s), f64::from(*l))).collect();
+                html.push_str(&lines("Classifier training loss", "loss", &[(c.stage.clone(), points)])?);
+            }
+            JobReport::TrainStudent(_) => {}
+        }
+    }
+    Ok(html)
+}
+
+fn render_eval(e: &EvalReport) -> String {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<h2>Held-out evaluation <code>{}</code></h2><p>{} held-out items from <code>{}</code> ({} left out because a \
+         student trained on them). Accuracy: exact match of the final answer, greedy decoding; mean over seeds ± 95% \
+         interval (Student's t).</p><table><tr><th>student</th><th>trained on</th><th>chars trained</th><th>accuracy</th>\
+         <th>perplexity</th><th>per seed</th></tr>",
+        escape(&e.stage),
+        e.items,
+        escape(&e.heldout),
+        e.contaminated
+    );
+    for s in &e.students {
+        let per_seed: Vec<String> = s.seeds.iter().map(|x| format!("{}: {:.1}%", x.seed, 100.0 * x.accuracy)).collect();
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{} records</td><td>{}</td><td><b>{:.1}% ± {:.1}</b></td><td>{}</td><td>{}</td></tr>",
+            escape(&s.student),
+            s.training_records,
+            s.training_tokens,
+            100.0 * s.accuracy.mean,
+            100.0 * s.accuracy.half_width,
+            s.perplexity.map_or("–".into(), |p| format!("{:.3} ± {:.3}", p.mean, p.half_width)),
+            per_seed.join(", ")
+        );
+    }
+    html.push_str("</table>");
+    for s in &e.students {
+        let _ = write!(
+            html,
+            "<h3>{}: first completions</h3><table><tr><th>prompt</th><th>completion</th><th>right answer</th></tr>",
+            escape(&s.student)
+        );
+        for x in &s.examples {
+            let _ = write!(
+                html,
+                "<tr><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}{}</td></tr>",
+                escape(x.prompt.trim()),
+                escape(&x.completion),
+                escape(&x.answer),
+                if x.correct { " ✓" } else { " ✗" }
+            );
+        }
+        html.push_str("</table>");
+    }
+    html
+}
