@@ -88,6 +88,16 @@ pub enum ModelError {
         /// The plugin's error.
         message: String,
     },
+    /// The `student` model failed to decode this prompt.
+    #[error("model `{model}` (student {checkpoint}): {message}")]
+    Student {
+        /// Model name.
+        model: String,
+        /// The checkpoint file.
+        checkpoint: String,
+        /// What failed.
+        message: String,
+    },
     /// The model's configuration cannot work (e.g. its key variable is unset).
     #[error("model `{model}`: {message}")]
     Config {

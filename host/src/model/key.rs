@@ -1,10 +1,11 @@
 //! The cache key of one completion: what determines its text.
 //!
 //! The sha256 of a canonical JSON document holding the backend, the model (the
-//! server's model id and endpoint; or the plugin's digest and configuration),
+//! server's model id and endpoint; the plugin's digest and configuration; or
+//! the student checkpoint's digest, so a retrained student is asked afresh),
 //! the sampling parameters, the messages, the stage's attempt and the sample
 //! index. The server's URL is left out on purpose (moving a server does not
-//! change its answers), and so is the API key.
+//! change its answers), and so are the API key and the checkpoint's path.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -17,6 +18,7 @@ pub fn cache_key(spec: &ModelSpec, messages: &[Message], attempt: u32, sample: u
     let model = match &spec.backend {
         BackendSpec::OpenAi(s) => json!({ "backend": "openai", "model": s.model, "endpoint": s.endpoint }),
         BackendSpec::Wasm(p) => json!({ "backend": "wasm", "plugin": p.info().sha256, "config": p.config() }),
+        BackendSpec::Student(s) => json!({ "backend": "student", "checkpoint": s.sha256 }),
     };
     let document = json!({
         "model": model,
@@ -61,5 +63,27 @@ mod tests {
         assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &m, 0, 1));
         let other = vec![Message { role: "user".into(), content: "2+3?".into() }];
         assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &other, 0, 0));
+    }
+
+    #[test]
+    fn a_student_is_keyed_by_its_checkpoint_digest_not_its_path() {
+        use crate::model::spec::{StudentSettings, StudentSource};
+        let student = |path: &str, sha: &str| {
+            let mut settings = StudentSettings::new(StudentSource::Checkpoint(path.into()), path.into());
+            settings.sha256 = Some(sha.into());
+            ModelSpec { backend: BackendSpec::Student(settings), ..spec("http://a/v1", 0.0) }
+        };
+        let m = vec![Message { role: "user".into(), content: "Question: What is 2 + 2?".into() }];
+        let base = cache_key(&student("/a/model.safetensors", "aa"), &m, 0, 0);
+        assert_eq!(
+            base,
+            cache_key(&student("/b/model.safetensors", "aa"), &m, 0, 0),
+            "moving the file changes nothing"
+        );
+        assert_ne!(base, cache_key(&student("/a/model.safetensors", "bb"), &m, 0, 0), "a retrained student");
+        assert_eq!(
+            student("/a/model.safetensors", "0123456789abcdef").describe(),
+            "m=student:model.safetensors#0123456789ab{\"temperature\":0.0}"
+        );
     }
 }

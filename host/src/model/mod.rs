@@ -8,11 +8,15 @@
 //!   `Retry-After`), a per-request timeout, token accounting and an optional
 //!   token budget;
 //! - `wasm` ([`embedded`]): a `model` plugin running in the sandbox, the
-//!   offline default.
+//!   offline default;
+//! - `student` ([`student`]): a character-level student trained by a
+//!   `train-student` stage, continuing the last user message on the kernel
+//!   device (recursive rounds: last round's student is this round's teacher).
 //!
-//! Both sit behind the durable [`RequestCache`]: a completion is keyed by
-//! backend, model, sampling parameters, prompt, attempt and sample index, so a
-//! resumed or repeated run pays for no completion twice.
+//! All sit behind the durable [`RequestCache`]: a completion is keyed by
+//! backend, model (for a student, its checkpoint's sha256), sampling
+//! parameters, prompt, attempt and sample index, so a resumed or repeated run
+//! pays for no completion twice.
 
 mod cache;
 mod embedded;
@@ -21,6 +25,7 @@ mod key;
 pub mod openai;
 mod retry;
 mod spec;
+mod student;
 mod usage;
 
 use std::sync::Arc;
@@ -31,7 +36,8 @@ use tokio::sync::Semaphore;
 pub use cache::{CacheError, RequestCache};
 pub use error::ModelError;
 pub use retry::RetryPolicy;
-pub use spec::{BackendSpec, Endpoint, ModelSpec, OpenAiSettings, Sampling};
+pub use spec::{BackendSpec, Endpoint, ModelSpec, OpenAiSettings, Sampling, StudentSettings, StudentSource};
+pub use student::DEFAULT_MAX_TOKENS as STUDENT_MAX_TOKENS;
 pub use usage::{Meter, Usage};
 
 use crate::plugin::wit;
@@ -90,6 +96,7 @@ pub struct Model {
 enum Backend {
     OpenAi(Box<openai::Client>),
     Wasm(embedded::Embedded),
+    Student(student::Student),
 }
 
 impl std::fmt::Debug for Model {
@@ -99,14 +106,33 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Starts `spec` for a run: resolves its API key, opens its HTTP client,
-    /// and charges `prior` (tokens spent by committed work of an earlier
-    /// invocation) against its budget. `cache` is `None` with `--no-cache`.
-    pub fn start(spec: Arc<ModelSpec>, cache: Option<Arc<RequestCache>>, prior: Usage) -> Result<Model, ModelError> {
+    /// Starts `spec` for a run: resolves its API key, opens its HTTP client
+    /// (or loads a student's checkpoint on the kernel device), and charges
+    /// `prior` (tokens spent by committed work of an earlier invocation)
+    /// against its budget. `cache` is `None` with `--no-cache`.
+    pub fn start(
+        mut spec: Arc<ModelSpec>,
+        cache: Option<Arc<RequestCache>>,
+        prior: Usage,
+    ) -> Result<Model, ModelError> {
+        let mut loaded = None;
         let backend = match &spec.backend {
             BackendSpec::OpenAi(settings) => Backend::OpenAi(Box::new(openai::Client::new(&spec.name, settings)?)),
             BackendSpec::Wasm(plugin) => Backend::Wasm(embedded::Embedded::new(plugin.clone())),
+            BackendSpec::Student(settings) => {
+                let student = student::Student::load(&spec.name, settings)?;
+                // The digest of the file as loaded (a stage's student only exists
+                // now) keys the cache and names the model in lineage.
+                if settings.sha256.as_deref() != Some(student.sha256()) {
+                    let settings = StudentSettings { sha256: Some(student.sha256().to_string()), ..settings.clone() };
+                    loaded = Some(Arc::new(ModelSpec { backend: BackendSpec::Student(settings), ..(*spec).clone() }));
+                }
+                Backend::Student(student)
+            }
         };
+        if let Some(loaded) = loaded {
+            spec = loaded;
+        }
         let meter = Arc::new(Meter::new(spec.token_budget, prior));
         let limit = Arc::new(Semaphore::new(spec.concurrency.max(1)));
         Ok(Model { spec, backend, cache, meter, limit })
@@ -165,6 +191,15 @@ impl Model {
                 let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
                 let seed = self.spec.sampling.seed.unwrap_or(0);
                 let fresh = embedded.complete(&self.spec.name, &wanted, seed, &self.limit, &self.meter).await;
+                for (&i, reply) in missing.iter().zip(&fresh) {
+                    self.store(&keys[i], reply);
+                }
+                fresh
+            }
+            Backend::Student(student) => {
+                let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
+                let fresh =
+                    student.complete(&self.spec.name, &wanted, &self.spec.sampling, &self.limit, &self.meter).await;
                 for (&i, reply) in missing.iter().zip(&fresh) {
                     self.store(&keys[i], reply);
                 }

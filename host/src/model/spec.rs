@@ -1,5 +1,6 @@
 //! A checked `[models.<name>]` declaration.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -54,6 +55,62 @@ pub struct OpenAiSettings {
     pub retry: RetryPolicy,
 }
 
+/// Where a `student` model's checkpoint comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StudentSource {
+    /// `checkpoint = "..."`: a file (absolute once checked).
+    Checkpoint(PathBuf),
+    /// `stage = "..."`: the student a `train-student` stage of this pipeline
+    /// trains, for `seed` (`None` until the pipeline is checked: its first seed).
+    Stage {
+        /// The `train-student` stage.
+        stage: String,
+        /// Which of its seeds (`student_seed`).
+        seed: Option<u64>,
+    },
+}
+
+/// A trained character-level student (`kiln_kernels::student`) answering prompts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentSettings {
+    /// Where it comes from.
+    pub source: StudentSource,
+    /// The checkpoint file (absolute): `source`'s file, or where the stage
+    /// saves the seed's model in the work directory.
+    pub checkpoint: PathBuf,
+    /// The checkpoint's sha256 (hex): part of the cache key and the lineage.
+    /// Known once the file exists: when the pipeline is checked for a
+    /// `checkpoint`, when the model starts for a `stage`.
+    pub sha256: Option<String>,
+}
+
+impl StudentSettings {
+    /// A student read from `source`, whose file is `checkpoint`.
+    pub fn new(source: StudentSource, checkpoint: PathBuf) -> StudentSettings {
+        StudentSettings { source, checkpoint, sha256: None }
+    }
+
+    /// `<file name>` for a checkpoint, `<stage>/seed-<s>` for a stage's student.
+    pub fn label(&self) -> String {
+        match &self.source {
+            StudentSource::Checkpoint(path) => {
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+            }
+            StudentSource::Stage { stage, seed } => match seed {
+                Some(seed) => format!("{stage}/seed-{seed}"),
+                None => stage.clone(),
+            },
+        }
+    }
+
+    /// The sha256 of the file at `path`, hex.
+    pub fn digest(path: &Path) -> std::io::Result<String> {
+        use sha2::Digest;
+        let bytes = std::fs::read(path)?;
+        Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+    }
+}
+
 /// The backend of a model.
 #[derive(Debug, Clone)]
 pub enum BackendSpec {
@@ -61,6 +118,8 @@ pub enum BackendSpec {
     OpenAi(OpenAiSettings),
     /// A `model` plugin in the sandbox.
     Wasm(Plugin),
+    /// A student trained by a `train-student` stage.
+    Student(StudentSettings),
 }
 
 /// A checked model declaration.
@@ -82,11 +141,16 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     /// One line for lineage and reports: backend, model and sampling
-    /// parameters (never the key), e.g. `teacher=openai:gpt-4o-mini{"temperature":0.7}`.
+    /// parameters (never the key), e.g. `teacher=openai:gpt-4o-mini{"temperature":0.7}`;
+    /// a student is `student:<file name>#<sha256 prefix>`.
     pub fn describe(&self) -> String {
         let what = match &self.backend {
             BackendSpec::OpenAi(s) => format!("openai:{}", s.model),
             BackendSpec::Wasm(p) => format!("wasm:{}#{}", p.label(), &p.info().sha256[..12.min(p.info().sha256.len())]),
+            BackendSpec::Student(s) => match &s.sha256 {
+                Some(sha) => format!("student:{}#{}", s.label(), &sha[..12.min(sha.len())]),
+                None => format!("student:{}", s.label()),
+            },
         };
         let params = serde_json::to_string(&self.sampling).unwrap_or_default();
         format!("{}={what}{params}", self.name)

@@ -96,8 +96,18 @@ pub enum InputFormat {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `openai` (an OpenAI-compatible server) or `wasm` (a `model` plugin).
+    /// `openai` (an OpenAI-compatible server), `wasm` (a `model` plugin) or
+    /// `student` (a student trained by a `train-student` stage).
     pub backend: Spanned<String>,
+    /// The student's checkpoint file, relative to the pipeline file (`student` only).
+    #[serde(default)]
+    pub checkpoint: Option<Spanned<String>>,
+    /// The `train-student` stage of this pipeline whose student answers (`student` only).
+    #[serde(default)]
+    pub stage: Option<Spanned<String>>,
+    /// Which of that stage's seeds (default: its first; `student` with `stage` only).
+    #[serde(default)]
+    pub student_seed: Option<Spanned<u64>>,
     /// The model plugin, for `backend = "wasm"`.
     #[serde(default)]
     pub plugin: Option<PluginRef>,
@@ -137,7 +147,8 @@ pub struct ModelConfig {
     /// Stop sequences.
     #[serde(default)]
     pub stop: Vec<String>,
-    /// Requests in flight at once (default 16 for servers, the cores for plugins).
+    /// Requests in flight at once (default 16 for servers, the cores for
+    /// plugins, 1 batch for students).
     #[serde(default)]
     pub concurrency: Option<usize>,
     /// Retries after a failed request (default 6; `openai` only).
@@ -219,7 +230,8 @@ pub struct StageConfig {
     pub name: Spanned<String>,
     /// What the stage does: `filter`, `map`, `generate`, `critique`, `refine`
     /// (with a plugin), or a built-in: `dedup`, `threshold`, `sample`,
-    /// `decontaminate`.
+    /// `decontaminate`, `classify`, or a barrier: `train-student`,
+    /// `train-classifier`, `eval`.
     pub kind: Spanned<String>,
     /// The plugin, for plugin-backed kinds.
     #[serde(default)]
@@ -259,6 +271,10 @@ pub struct StageConfig {
     /// Rewrites tried per record before it is rejected (`refine`, default 3).
     #[serde(default)]
     pub attempts: Option<u32>,
+    /// Share of records judged (`critique`, default 1): a seeded sample by
+    /// record id; the others pass on unjudged (to label a sample for `train-classifier`).
+    #[serde(default)]
+    pub fraction: Option<f64>,
 }
 
 fn default_batch_size() -> usize {

@@ -20,9 +20,39 @@ use crate::plugin::wit;
 use crate::record::Record;
 use crate::run::Outcome;
 
-/// Runs the stage over a chunk.
+/// Runs the stage over a chunk. With `fraction` below 1, only a seeded
+/// sample of the records (chosen by id) is judged; the others pass on
+/// unjudged, in place (the judge labels a sample, a classifier learns it).
 pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, RunError> {
-    cx.in_batches(records, run_batch).await
+    let fraction = cx.uses.fraction;
+    if fraction >= 1.0 {
+        return cx.in_batches(records, run_batch).await;
+    }
+    let mut slots: Vec<Option<Outcome>> = Vec::with_capacity(records.len());
+    let (mut judged, mut positions) = (Vec::new(), Vec::new());
+    for (i, record) in records.into_iter().enumerate() {
+        if in_sample(cx.seed, &cx.stage.name, &record.id, fraction) {
+            positions.push(i);
+            judged.push(record);
+            slots.push(None);
+        } else {
+            slots.push(Some(Outcome::Kept(record)));
+        }
+    }
+    let unjudged = (slots.len() - judged.len()) as i64;
+    let mut output = cx.in_batches(judged, run_batch).await?;
+    for (position, outcome) in positions.into_iter().zip(output.outcomes.drain(..)) {
+        slots[position] = Some(outcome);
+    }
+    output.outcomes = slots.into_iter().flatten().collect();
+    *output.details.entry("unjudged".into()).or_default() += unjudged;
+    Ok(output)
+}
+
+/// Whether record `id` is in the judged sample of `fraction` (seeded, stable across runs).
+fn in_sample(seed: u64, stage: &str, id: &str, fraction: f64) -> bool {
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(format!("{stage}\u{0}{id}").as_bytes(), seed);
+    (h % 1_000_000) as f64 / 1_000_000.0 < fraction
 }
 
 async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {

@@ -134,9 +134,13 @@ pub fn fingerprint(pipeline: &Pipeline) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// The pipeline file without what cannot change a run's outcome, so that
-/// editing it does not orphan the work directory: the models' `token_budget`
-/// (raise it and resume after a budget stop).
+/// The pipeline file without what cannot change which records a run keeps,
+/// so that editing it does not orphan the work directory: the models'
+/// `token_budget` (raise it and resume after a budget stop) and the `config`
+/// of barrier stages (`train-student`, `train-classifier`, `eval` pass records
+/// through unchanged; their jobs key their own results on their settings, so
+/// lowering a learning rate after a diverged run retrains without redoing
+/// the stages before).
 fn outcome_relevant_source(source: &str) -> String {
     let Ok(mut table) = source.parse::<toml::Table>() else {
         return source.to_string();
@@ -145,6 +149,20 @@ fn outcome_relevant_source(source: &str) -> String {
         for (_, model) in models.iter_mut() {
             if let toml::Value::Table(model) = model {
                 model.remove("token_budget");
+            }
+        }
+    }
+    if let Some(toml::Value::Array(stages)) = table.get_mut("stage") {
+        for stage in stages.iter_mut() {
+            if let toml::Value::Table(stage) = stage {
+                let barrier = stage
+                    .get("kind")
+                    .and_then(toml::Value::as_str)
+                    .and_then(|k| StageKind::NAMES.iter().find(|(n, _)| *n == k))
+                    .is_some_and(|(_, kind)| kind.is_barrier());
+                if barrier {
+                    stage.remove("config");
+                }
             }
         }
     }

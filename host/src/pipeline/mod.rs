@@ -9,7 +9,7 @@
 
 pub mod builtin;
 pub mod classify;
-mod compute;
+pub(crate) mod compute;
 pub mod config;
 mod critique;
 pub mod decontaminate;

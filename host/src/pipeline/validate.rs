@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
 use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputFormat, PipelineFile, StageConfig};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
-use crate::model::{BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling};
+use crate::model::{
+    BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling, StudentSettings, StudentSource,
+};
 use crate::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox};
 
 /// A stage kind and the plugin kind it runs, if any.
@@ -139,6 +141,8 @@ pub struct ModelUse {
     pub seeds: Vec<crate::record::Record>,
     /// Round recorded on generated records.
     pub round: u32,
+    /// Share of records judged (`critique`).
+    pub fraction: f64,
 }
 
 /// One input: the files it matched.
@@ -243,6 +247,8 @@ impl Pipeline {
             }
         }
         check_references(&map, &file.stage, &stages, &mut errors);
+        let work_dir = absolute(&base, &file.pipeline.work_dir);
+        check_student_stages(&map, &file, &work_dir, &stages, &mut models, &mut errors);
         if file.pipeline.chunk_size == 0 {
             errors.push(map.at(None, None, "[pipeline] chunk_size must be at least 1"));
         }
@@ -267,7 +273,7 @@ impl Pipeline {
             file: path.to_path_buf(),
             name: file.pipeline.name,
             seed: file.pipeline.seed,
-            work_dir: absolute(&base, &file.pipeline.work_dir),
+            work_dir,
             inputs,
             stages,
             models,
@@ -428,12 +434,18 @@ fn check_model(
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let backend_spec = match backend {
         "openai" => {
-            let wasm_only = [("plugin", model.plugin.is_some()), ("config", !model.config.is_empty())];
-            if let Some((key, _)) = wasm_only.iter().find(|(_, set)| *set) {
+            let others = [
+                ("plugin", model.plugin.is_some(), "wasm"),
+                ("config", !model.config.is_empty(), "wasm"),
+                ("checkpoint", model.checkpoint.is_some(), "student"),
+                ("stage", model.stage.is_some(), "student"),
+                ("student_seed", model.student_seed.is_some(), "student"),
+            ];
+            if let Some((key, _, owner)) = others.iter().find(|(_, set, _)| *set) {
                 return Err(at(
                     here,
-                    format!("`{key}` is for `wasm` models"),
-                    "remove it, or set `backend = \"wasm\"`",
+                    format!("`{key}` is for `{owner}` models"),
+                    &format!("remove it, or set `backend = \"{owner}\"`"),
                 ));
             }
             let Some(url) = &model.base_url else {
@@ -498,6 +510,18 @@ fn check_model(
                     "remove it, or set `backend = \"openai\"`",
                 ));
             }
+            let student_only = [
+                ("checkpoint", model.checkpoint.is_some()),
+                ("stage", model.stage.is_some()),
+                ("student_seed", model.student_seed.is_some()),
+            ];
+            if let Some((key, _)) = student_only.iter().find(|(_, set)| *set) {
+                return Err(at(
+                    here,
+                    format!("`{key}` is for `student` models"),
+                    "remove it, or set `backend = \"student\"`",
+                ));
+            }
             let Some(reference) = &model.plugin else {
                 return Err(at(
                     here,
@@ -517,15 +541,18 @@ fn check_model(
                 .map_err(|e| map.at(Some(reference.span()), None, e.to_string()))?;
             BackendSpec::Wasm(plugin)
         }
+        "student" => BackendSpec::Student(check_student(map, base, name, model)?),
         other => {
             let mut d = at(here, format!("unknown backend `{other}`"), "");
-            d.hint = did_you_mean(other, ["openai", "wasm"]).or_else(|| Some("backends: openai, wasm".into()));
+            d.hint = did_you_mean(other, ["openai", "wasm", "student"])
+                .or_else(|| Some("backends: openai, wasm, student".into()));
             return Err(d);
         }
     };
     let default_concurrency = match backend_spec {
         BackendSpec::OpenAi(_) => 16,
         BackendSpec::Wasm(_) => cores,
+        BackendSpec::Student(_) => 1,
     };
     Ok(ModelSpec {
         name: name.to_string(),
@@ -535,6 +562,182 @@ fn check_model(
         concurrency: model.concurrency.unwrap_or(default_concurrency),
         token_budget: model.token_budget,
     })
+}
+
+/// Checks the keys of a `backend = "student"` model; a `checkpoint` must be
+/// a student checkpoint that loads. A `stage`'s student is resolved by
+/// [`check_student_stages`] once the stages are checked.
+fn check_student(
+    map: &SourceMap<'_>,
+    base: &Path,
+    name: &str,
+    model: &ModelConfig,
+) -> Result<StudentSettings, Diagnostic> {
+    let here = model.backend.span();
+    let at = |span, message: String, hint: &str| {
+        let mut d = map.at(Some(span), None, format!("model `{name}`: {message}"));
+        d.hint = Some(hint.to_string());
+        d
+    };
+    let others = [
+        ("plugin", model.plugin.is_some(), "wasm"),
+        ("config", !model.config.is_empty(), "wasm"),
+        ("limits", model.limits != crate::plugin::PluginLimits::default(), "wasm"),
+        ("base_url", model.base_url.is_some(), "openai"),
+        ("model", model.model.is_some(), "openai"),
+        ("api_key_env", model.api_key_env.is_some(), "openai"),
+        ("endpoint", model.endpoint.is_some(), "openai"),
+        ("max_retries", model.max_retries.is_some(), "openai"),
+        ("timeout_secs", model.timeout_secs.is_some(), "openai"),
+        ("backoff_ms", model.backoff_ms.is_some(), "openai"),
+        ("max_backoff_secs", model.max_backoff_secs.is_some(), "openai"),
+        ("top_p", model.top_p.is_some(), "openai"),
+    ];
+    if let Some((key, _, owner)) = others.iter().find(|(_, set, _)| *set) {
+        return Err(at(
+            here,
+            format!("`{key}` is for `{owner}` models"),
+            "a `student` model takes `checkpoint` or `stage` (+ `student_seed`), `temperature`, `max_tokens`, \
+             `seed`, `n`, `stop`, `concurrency`, `token_budget`",
+        ));
+    }
+    let tell = "give `checkpoint = \"path/to/model.safetensors\"` (relative to the pipeline file), or `stage = \"<a \
+                train-student stage of this pipeline>\"`";
+    match (&model.checkpoint, &model.stage) {
+        (Some(_), Some(stage)) => Err(at(stage.span(), "give `checkpoint` or `stage`, not both".into(), tell)),
+        (None, None) => Err(at(here, "a `student` model needs a `checkpoint` or a `stage`".into(), tell)),
+        (Some(file), None) => {
+            if let Some(seed) = &model.student_seed {
+                return Err(at(
+                    seed.span(),
+                    "`student_seed` picks a seed of a `stage`'s students".into(),
+                    "remove it: a `checkpoint` is one student",
+                ));
+            }
+            let path = absolute(base, Path::new(file.get_ref()));
+            if !path.is_file() {
+                return Err(at(
+                    file.span(),
+                    format!("checkpoint `{}` does not exist (looked for {})", file.get_ref(), path.display()),
+                    "train it first with a pipeline that has a train-student stage; paths are relative to the \
+                     pipeline file",
+                ));
+            }
+            kiln_kernels::student::CharLm::load(&path, None).map_err(|e| {
+                at(
+                    file.span(),
+                    e.to_string(),
+                    "point `checkpoint` at a `model.safetensors` a train-student stage wrote",
+                )
+            })?;
+            let sha256 = StudentSettings::digest(&path)
+                .map_err(|e| at(file.span(), format!("cannot read checkpoint {}: {e}", path.display()), ""))?;
+            let mut settings = StudentSettings::new(StudentSource::Checkpoint(path.clone()), path);
+            settings.sha256 = Some(sha256);
+            Ok(settings)
+        }
+        (None, Some(stage)) => Ok(StudentSettings::new(
+            StudentSource::Stage {
+                stage: stage.get_ref().clone(),
+                seed: model.student_seed.as_ref().map(|s| *s.get_ref()),
+            },
+            PathBuf::new(),
+        )),
+    }
+}
+
+/// A `student` model with `stage = "<s>"` needs `<s>` to be a `train-student`
+/// stage before every stage that uses the model (its student must exist when
+/// they run), and `student_seed` one of its seeds. Resolves the model's
+/// checkpoint to where that stage saves the seed's student.
+fn check_student_stages(
+    map: &SourceMap<'_>,
+    file: &PipelineFile,
+    work_dir: &Path,
+    stages: &[Stage],
+    models: &mut BTreeMap<String, std::sync::Arc<ModelSpec>>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for (name, config) in &file.models {
+        let Some(target) = &config.stage else { continue };
+        let Some(spec) = models.get_mut(name) else { continue };
+        let trainers: Vec<&str> = file
+            .stage
+            .iter()
+            .filter(|s| s.kind.get_ref() == "train-student")
+            .map(|s| s.name.get_ref().as_str())
+            .collect();
+        let Some(position) =
+            file.stage.iter().position(|s| s.name.get_ref() == target.get_ref() && s.kind.get_ref() == "train-student")
+        else {
+            let mut d = map.at(
+                Some(target.span()),
+                None,
+                format!("model `{name}`: `{}` is not a `train-student` stage of this pipeline", target.get_ref()),
+            );
+            d.hint = did_you_mean(target.get_ref(), trainers.iter().copied()).or_else(|| {
+                Some(if trainers.is_empty() {
+                    "add a `train-student` stage, or give `checkpoint = \"path/to/model.safetensors\"`".into()
+                } else {
+                    format!("`train-student` stages: {}", trainers.join(", "))
+                })
+            });
+            errors.push(d);
+            continue;
+        };
+        let mut ordered = true;
+        for user in &file.stage[..position] {
+            let Some(used) = user.model.as_ref().filter(|m| m.get_ref() == name) else { continue };
+            let mut d = map.at(
+                Some(used.span()),
+                Some(user.name.get_ref()),
+                format!(
+                    "model `{name}` is the student that stage `{}` trains, which comes after this stage",
+                    target.get_ref()
+                ),
+            );
+            d.hint = Some(format!(
+                "move `{}` before `{}`, or answer with a student an earlier run trained: `checkpoint = \
+                 \"path/to/model.safetensors\"`",
+                target.get_ref(),
+                user.name.get_ref()
+            ));
+            errors.push(d);
+            ordered = false;
+        }
+        // The stage's seeds, once it passed its own checks.
+        let Some(super::jobs::Job::TrainStudent(training)) =
+            stages.iter().find(|s| s.name == *target.get_ref()).and_then(|s| s.job.as_ref())
+        else {
+            continue;
+        };
+        let seed = match &config.student_seed {
+            Some(seed) if !training.seeds.contains(seed.get_ref()) => {
+                let mut d = map.at(
+                    Some(seed.span()),
+                    None,
+                    format!("model `{name}`: stage `{}` trains no seed {}", target.get_ref(), seed.get_ref()),
+                );
+                let seeds: Vec<String> = training.seeds.iter().map(u64::to_string).collect();
+                d.hint = Some(format!("its seeds: {}", seeds.join(", ")));
+                errors.push(d);
+                continue;
+            }
+            Some(seed) => *seed.get_ref(),
+            None => match training.seeds.first() {
+                Some(seed) => *seed,
+                None => continue,
+            },
+        };
+        if !ordered {
+            continue;
+        }
+        if let BackendSpec::Student(settings) = &mut std::sync::Arc::make_mut(spec).backend {
+            settings.source = StudentSource::Stage { stage: target.get_ref().clone(), seed: Some(seed) };
+            settings.checkpoint =
+                super::train_student::model_path(&super::phases::job_dir(work_dir, target.get_ref()), seed);
+        }
+    }
 }
 
 /// What checking a stage needs from the rest of the file.
@@ -563,6 +766,7 @@ fn check_model_use(
         ("count", stage.count.is_some(), kind == StageKind::Generate),
         ("seeds", stage.seeds.is_some(), kind == StageKind::Generate),
         ("round", stage.round.is_some(), kind == StageKind::Generate),
+        ("fraction", stage.fraction.is_some(), kind == StageKind::Critique),
     ];
     for (key, _, _) in misplaced.iter().filter(|(_, set, allowed)| *set && !*allowed) {
         let mut d =
@@ -594,6 +798,9 @@ fn check_model_use(
             None
         }
     };
+    if stage.fraction.is_some_and(|f| !(f > 0.0 && f <= 1.0)) {
+        errors.push(cx.map.at(Some(stage.name.span()), Some(name), "`fraction` must be in (0, 1]"));
+    }
     if stage.samples == Some(0) || stage.attempts == Some(0) {
         errors.push(cx.map.at(Some(stage.name.span()), Some(name), "`samples` and `attempts` must be at least 1"));
     }
@@ -635,6 +842,7 @@ fn check_model_use(
         count,
         seeds,
         round: stage.round.unwrap_or(1),
+        fraction: stage.fraction.unwrap_or(1.0),
     })
 }
 

@@ -2,9 +2,9 @@
 //! and its fastText-style classifier are built from — dense layers (forward
 //! and backward, identity or ReLU), embedding bags, softmax cross-entropy,
 //! softmax and AdamW — each on the CPU (module `cpu`: the reference and the
-//! fallback; matrix products through `matrixmultiply`) and on the GPU (WGSL compute shaders in
-//! `kernels/shaders/nn/`, one job per shader), behind one method of [`Nn`]
-//! per op that dispatches on the device.
+//! fallback, matrix products through `matrixmultiply`'s sgemm) and on the GPU
+//! (WGSL compute shaders in `kernels/shaders/nn/`, one job per shader),
+//! behind one method of [`Nn`] per op that dispatches on the device.
 //!
 //! # Design
 //!
@@ -194,7 +194,7 @@ enum BagStorage {
     Gpu(gpu::GpuBags),
 }
 
-/// Bags of ids for embedding_bag: bag b is ids[offsets[b]..offsets[b+1]]; mean of its rows.
+/// Bags of ids for embedding_bag: bag `b` is `ids[offsets[b]..offsets[b+1]]`; mean of its rows.
 /// Built on the host; for the GPU backward pass it also holds an inverse index (rows -> (bag) lists,
 /// CSR sorted by row) so the gradient scatter is deterministic and needs no float atomics.
 pub struct Bags {
@@ -606,7 +606,7 @@ impl Nn {
         })
     }
 
-    /// out[b] = mean of table rows of bag b (an empty bag gives zeros); table [v×d]
+    /// `out[b]` = mean of table rows of bag `b` (an empty bag gives zeros); table [v×d]
     /// (v at least the bags' vocabulary), out [bags×d].
     pub fn embedding_bag_forward(&self, table: &Tensor, bags: &Bags, out: &mut Tensor) -> Result<(), NnError> {
         const OP: &str = "embedding_bag_forward";

@@ -252,3 +252,68 @@ fn split_pair(params: &mut [Param]) -> (&mut Tensor, &mut Tensor) {
     let (w, b) = params.split_at_mut(1);
     (&mut w[0].grad, &mut b[0].grad)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::student::{CharLmConfig, Predictor, Vocab};
+
+    fn setup() -> (CharLm, Corpus, Vec<String>) {
+        let texts: Vec<String> = (0..40).map(|i| format!("{} + 1 = {}", i % 10, i % 10 + 1)).collect();
+        let vocab = Vocab::from_texts(texts.iter().map(String::as_str));
+        let corpus = Corpus::new(&vocab, texts.iter().map(String::as_str));
+        let model = CharLm::init(CharLmConfig { context: 8, embed: 4, hidden: vec![32] }, vocab, 5);
+        (model, corpus, texts)
+    }
+
+    fn config(steps: u32) -> TrainConfig {
+        TrainConfig { steps, batch: 32, lr: 5e-3, weight_decay: 0.01, log_every: 10 }
+    }
+
+    #[test]
+    fn the_loss_falls_and_the_student_learns_the_pattern() {
+        let (model, corpus, _) = setup();
+        let mut t = Trainer::new(Compute::Cpu, model, config(400), 1, None).expect("trainer");
+        let mut curve = Vec::new();
+        t.train(&corpus, |_, p| {
+            curve.push(p);
+            Ok(())
+        })
+        .expect("train");
+        let (first, last) = (curve[0].loss, curve.last().expect("curve").loss);
+        assert!(last < first * 0.5, "{first} -> {last}");
+        let (trained, _) = t.snapshot().expect("snapshot");
+        let p = Predictor::new(Compute::Cpu, trained).expect("predictor");
+        let out = p.complete(&["3 + 1 = "], 4, 0.0, 0).expect("complete");
+        assert_eq!(out[0], "4", "{out:?}");
+    }
+
+    #[test]
+    fn a_resumed_run_matches_an_uninterrupted_one() {
+        let (model, corpus, _) = setup();
+        let mut straight = Trainer::new(Compute::Cpu, model.clone(), config(40), 2, None).expect("trainer");
+        straight.train(&corpus, |_, _| Ok(())).expect("train");
+        let mut first = Trainer::new(Compute::Cpu, model, config(40), 2, None).expect("trainer");
+        for _ in 0..20 {
+            first.step(&corpus).expect("step");
+        }
+        let (half, state) = first.snapshot().expect("snapshot");
+        let mut resumed = Trainer::new(Compute::Cpu, half, config(40), 2, Some(state)).expect("trainer");
+        resumed.train(&corpus, |_, _| Ok(())).expect("train");
+        let (a, _) = straight.snapshot().expect("a");
+        let (b, _) = resumed.snapshot().expect("b");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_diverging_run_stops_with_a_clear_error() {
+        let (model, corpus, _) = setup();
+        let mut t =
+            Trainer::new(Compute::Cpu, model, TrainConfig { lr: 1e30, ..config(50) }, 3, None).expect("trainer");
+        let e = t.train(&corpus, |_, _| Ok(())).expect_err("diverges");
+        assert!(matches!(e, TrainError::NonFinite { .. }), "{e}");
+        assert!(e.to_string().contains("lower `lr`"), "{e}");
+        let empty = Corpus::new(&Vocab::from_texts(["a"]), std::iter::empty());
+        assert!(matches!(t.step(&empty), Err(TrainError::Empty)));
+    }
+}

@@ -1,0 +1,299 @@
+//! The `student` backend: a character-level student
+//! ([`kiln_kernels::student`]) trained by a `train-student` stage, answering
+//! prompts on the kernel device (the GPU when there is one) — so a trained
+//! student can be the teacher of the next round.
+//!
+//! The student is a plain language model, not a chat model: the text it
+//! continues is the content of the job's last user message (or of its last
+//! message when none is a user's); system messages are ignored. It writes at
+//! most `max_tokens` characters (default [`DEFAULT_MAX_TOKENS`]) and stops
+//! early at its end-of-text token; a completion is cut at the first of the
+//! model's `stop` sequences (which is left out). `temperature` 0 (the
+//! default) decodes greedily; above 0 it samples from softmax(logits /
+//! temperature).
+//!
+//! Sample `s` of a prompt at the stage's attempt `a` is drawn with seed
+//! `seed + a·1 000 003 + s`, as in the `wasm` backend; prompts that share a
+//! seed are decoded together in one batch on a blocking thread, up to
+//! `concurrency` batches at once. Greedy answers depend on the prompt alone;
+//! sampled ones also on the prompts decoded in the same batch (one random
+//! stream serves the batch). Tokens are counted as characters: the prompt's
+//! plus the completion's.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use kiln_kernels::Compute;
+use kiln_kernels::student::{CharLm, Predictor};
+use tokio::sync::Semaphore;
+
+use super::spec::{Sampling, StudentSettings, StudentSource};
+use super::{Job, Message, Meter, ModelError, Reply, Usage};
+
+/// Most characters a student writes per completion when `max_tokens` is not set.
+pub const DEFAULT_MAX_TOKENS: u32 = 96;
+
+/// A student loaded for a run.
+pub struct Student {
+    checkpoint: PathBuf,
+    sha256: String,
+    decoder: Arc<Decoder>,
+}
+
+impl std::fmt::Debug for Student {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Student").field("checkpoint", &self.checkpoint).field("sha256", &self.sha256).finish()
+    }
+}
+
+impl Student {
+    /// Loads the checkpoint of `settings` onto the shared kernel device;
+    /// `model` names the model in errors.
+    pub fn load(model: &str, settings: &StudentSettings) -> Result<Student, ModelError> {
+        let path = &settings.checkpoint;
+        let fail = |message: String| ModelError::Config { model: model.to_string(), message };
+        if !path.is_file() {
+            return Err(fail(match &settings.source {
+                StudentSource::Stage { stage, seed } => format!(
+                    "no student checkpoint at {}: stage `{stage}` has not trained seed {} yet (it must run, and \
+                     finish, before the stages that use this model; run the pipeline again to resume it)",
+                    path.display(),
+                    seed.map_or_else(|| "?".to_string(), |s| s.to_string()),
+                ),
+                StudentSource::Checkpoint(_) => format!(
+                    "checkpoint {} does not exist; train it first with a pipeline that has a train-student stage",
+                    path.display()
+                ),
+            }));
+        }
+        let sha256 = StudentSettings::digest(path)
+            .map_err(|e| fail(format!("cannot read checkpoint {}: {e}", path.display())))?;
+        let (lm, _) = CharLm::load(path, None).map_err(|e| fail(e.to_string()))?;
+        let compute = crate::pipeline::compute::shared().map_err(|e| fail(format!("no kernel device: {e}")))?;
+        let decoder = Decoder::new(compute, lm)
+            .map_err(|e| fail(format!("cannot load checkpoint {} on the device: {e}", path.display())))?;
+        tracing::info!(model, checkpoint = %path.display(), sha256 = %&sha256[..12], "student model loaded");
+        Ok(Student { checkpoint: path.clone(), sha256, decoder: Arc::new(decoder) })
+    }
+
+    /// The checkpoint's sha256 (hex), as loaded.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// One reply per job, in order; `model` names the model in errors.
+    pub async fn complete(
+        &self,
+        model: &str,
+        jobs: &[&Job],
+        sampling: &Sampling,
+        limit: &Arc<Semaphore>,
+        meter: &Meter,
+    ) -> Vec<Result<Reply, ModelError>> {
+        let max_new = sampling.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize;
+        let temperature = sampling.temperature.unwrap_or(0.0) as f32;
+        let base = sampling.seed.unwrap_or(0);
+        let prompts: Vec<String> = jobs.iter().map(|job| prompt_text(&job.messages)).collect();
+        let mut texts: Vec<Vec<Option<String>>> = jobs.iter().map(|job| vec![None; job.samples as usize]).collect();
+        let mut errors: Vec<Option<ModelError>> = vec![None; jobs.len()];
+        let mut usage = vec![Usage::default(); jobs.len()];
+        // (job, sample) pairs grouped by the seed they are drawn with.
+        let mut groups: std::collections::BTreeMap<u64, Vec<(usize, usize)>> = Default::default();
+        for (i, job) in jobs.iter().enumerate() {
+            for s in 0..job.samples {
+                let seed = base.wrapping_add(u64::from(job.attempt) * 1_000_003 + u64::from(s));
+                groups.entry(seed).or_default().push((i, s as usize));
+            }
+        }
+        let mut calls = Vec::new();
+        for (seed, members) in groups {
+            if let Err(e) = meter.check(model) {
+                for &(i, _) in &members {
+                    errors[i] = Some(e.clone());
+                }
+                continue;
+            }
+            let batch: Vec<String> = members.iter().map(|&(i, _)| prompts[i].clone()).collect();
+            let decoder = self.decoder.clone();
+            let limit = limit.clone();
+            calls.push(async move {
+                let permit = limit.acquire_owned().await;
+                let answers = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+                    decoder.complete(&refs, max_new, temperature, seed)
+                })
+                .await;
+                (members, answers)
+            });
+        }
+        for (members, answers) in futures::future::join_all(calls).await {
+            let answers = match answers {
+                Ok(Ok(answers)) => answers,
+                Ok(Err(message)) => {
+                    for &(i, _) in &members {
+                        errors[i] = Some(ModelError::Student {
+                            model: model.to_string(),
+                            checkpoint: self.checkpoint.display().to_string(),
+                            message: message.clone(),
+                        });
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    for &(i, _) in &members {
+                        errors[i] = Some(ModelError::Internal(e.to_string()));
+                    }
+                    continue;
+                }
+            };
+            for (&(i, s), answer) in members.iter().zip(answers) {
+                let text = cut_at_stop(answer, &sampling.stop);
+                let spent = Usage {
+                    prompt_tokens: prompts[i].chars().count() as u64,
+                    completion_tokens: text.chars().count() as u64,
+                };
+                meter.charge(spent);
+                usage[i].add(spent);
+                texts[i][s] = Some(text);
+            }
+        }
+        texts
+            .into_iter()
+            .zip(errors)
+            .zip(usage)
+            .map(|((texts, error), usage)| {
+                if let Some(e) = error {
+                    return Err(e);
+                }
+                let texts: Option<Vec<String>> = texts.into_iter().collect();
+                let texts = texts.ok_or_else(|| ModelError::Internal("the student left a sample unanswered".into()))?;
+                let requests = texts.len() as u32;
+                Ok(Reply { texts, usage, cache_hits: 0, requests, retries: 0 })
+            })
+            .collect()
+    }
+}
+
+/// The student on its device, with a CPU copy made if the GPU fails.
+struct Decoder {
+    main: Predictor,
+    on_gpu: bool,
+    gpu_failed: AtomicBool,
+    cpu: OnceLock<Result<Predictor, String>>,
+}
+
+impl Decoder {
+    fn new(compute: Compute, lm: CharLm) -> Result<Decoder, String> {
+        let on_gpu = matches!(compute, Compute::Gpu(_));
+        let main = match Predictor::new(compute, lm.clone()) {
+            Ok(p) => p,
+            Err(e) if on_gpu => {
+                tracing::warn!("cannot load the student on the GPU ({e}); it runs on the CPU");
+                return Decoder::new(Compute::Cpu, lm);
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(Decoder { main, on_gpu, gpu_failed: AtomicBool::new(false), cpu: OnceLock::new() })
+    }
+
+    /// [`Predictor::complete`] on the device, or on the CPU once the GPU has failed.
+    fn complete(&self, prompts: &[&str], max_new: usize, temperature: f32, seed: u64) -> Result<Vec<String>, String> {
+        if !self.gpu_failed.load(Ordering::Relaxed) {
+            match self.main.complete(prompts, max_new, temperature, seed) {
+                Ok(texts) => return Ok(texts),
+                Err(e) if self.on_gpu => {
+                    tracing::warn!("the student failed on the GPU ({e}); it runs on the CPU from now on");
+                    self.gpu_failed.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let cpu =
+            self.cpu.get_or_init(|| Predictor::new(Compute::Cpu, self.main.model().clone()).map_err(|e| e.to_string()));
+        match cpu {
+            Ok(p) => p.complete(prompts, max_new, temperature, seed).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// The text a student continues: the last user message (or the last message).
+fn prompt_text(messages: &[Message]) -> String {
+    messages.iter().rev().find(|m| m.role == "user").or(messages.last()).map(|m| m.content.clone()).unwrap_or_default()
+}
+
+/// `text` up to the first occurrence of any `stop` sequence.
+fn cut_at_stop(mut text: String, stop: &[String]) -> String {
+    if let Some(end) = stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min() {
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: &str, content: &str) -> Message {
+        Message { role: role.into(), content: content.into() }
+    }
+
+    #[test]
+    fn the_prompt_is_the_last_user_message() {
+        let m = [message("system", "be careful"), message("user", "Question: 1 + 1?"), message("assistant", "2")];
+        assert_eq!(prompt_text(&m), "Question: 1 + 1?");
+        assert_eq!(prompt_text(&[message("system", "only this")]), "only this");
+        assert_eq!(prompt_text(&[]), "");
+    }
+
+    #[test]
+    fn completions_are_cut_at_the_first_stop_sequence() {
+        let stop = vec!["\n\n".to_string(), "Answer".to_string(), String::new()];
+        assert_eq!(cut_at_stop("Step 1: 2\nAnswer: 2\n\nmore".into(), &stop), "Step 1: 2\n");
+        assert_eq!(cut_at_stop("a\n\nb Answer".into(), &stop), "a");
+        assert_eq!(cut_at_stop("no stop".into(), &[]), "no stop");
+    }
+
+    #[tokio::test]
+    async fn a_saved_student_answers_every_sample_and_counts_characters() {
+        use kiln_kernels::student::{CharLmConfig, Vocab};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("model.safetensors");
+        let lm = CharLm::init(
+            CharLmConfig { context: 4, embed: 3, hidden: vec![8] },
+            Vocab::from_texts(["Question: 1 + 1?\nAnswer: 2"]),
+            3,
+        );
+        lm.save(&path, &Default::default()).expect("save");
+        let settings = StudentSettings::new(StudentSource::Checkpoint(path.clone()), path.clone());
+        let student = Student::load("s", &settings).expect("loads");
+        assert_eq!(student.sha256(), StudentSettings::digest(&path).expect("digest"));
+        let job = |samples, attempt| Job { messages: vec![message("user", "Question: 1 + 1?")], samples, attempt };
+        let (a, b) = (job(3, 0), job(1, 1));
+        let sampling = Sampling { temperature: Some(1.0), max_tokens: Some(5), seed: Some(7), ..Default::default() };
+        let meter = Meter::new(None, Usage::default());
+        let limit = Arc::new(Semaphore::new(2));
+        let replies = student.complete("s", &[&a, &b], &sampling, &limit, &meter).await;
+        let first = replies[0].as_ref().expect("answered");
+        assert_eq!(first.texts.len(), 3);
+        assert!(first.texts.iter().all(|t| t.chars().count() <= 5), "{:?}", first.texts);
+        let chars: u64 = first.texts.iter().map(|t| t.chars().count() as u64).sum();
+        assert_eq!(first.usage, Usage { prompt_tokens: 3 * 16, completion_tokens: chars });
+        assert_eq!(replies[1].as_ref().expect("answered").texts.len(), 1);
+        // The same prompt, attempt and sample get the same answer.
+        let again = student.complete("s", &[&a], &sampling, &limit, &meter).await;
+        assert_eq!(again[0].as_ref().expect("answered").texts, first.texts);
+
+        std::fs::write(&path, b"not a checkpoint").expect("overwrite");
+        let e = Student::load("s", &settings).expect_err("corrupt");
+        assert!(e.to_string().contains("corrupt") && e.to_string().contains("model.safetensors"), "{e}");
+        let missing = StudentSettings::new(
+            StudentSource::Stage { stage: "student".into(), seed: Some(1) },
+            dir.path().join("nope/model.safetensors"),
+        );
+        let e = Student::load("s", &missing).expect_err("missing");
+        assert!(e.to_string().contains("stage `student` has not trained seed 1"), "{e}");
+    }
+}

@@ -1,0 +1,277 @@
+//! Training stages end to end through the `kiln` binary: the refinement
+//! demonstration (`pipelines/gdr-arithmetic.toml` as shipped: a student
+//! trained on verified data beats one trained on raw teacher output with the
+//! same compute, over three seeds, on held-out problems), small pipelines for
+//! resumption and the classifier, and bad input — an empty training set, a
+//! single class, a diverged run, corrupt and mis-shaped checkpoints — each
+//! stopping the run with a clear error from which a rerun resumes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kiln_tests::{kiln_bin, wasm, workspace};
+
+fn kiln(args: &[&str], file: &Path) -> Output {
+    let mut command = Command::new(kiln_bin());
+    command.args(args).arg(file).env("KILN_LOG", "warn").env("KILN_DEVICE", "cpu");
+    command.output().expect("run kiln")
+}
+
+fn run(dir: &Path, pipeline: &str) -> Output {
+    let file = dir.join("pipeline.toml");
+    std::fs::write(&file, pipeline).expect("write pipeline");
+    kiln(&["run"], &file)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stats(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
+    serde_json::from_str(&text).expect("stats json")
+}
+
+fn assert_balanced(s: &serde_json::Value) {
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    assert_eq!(n("kept") + n("rejected") + n("quarantined"), n("input_lines") + n("generated"), "counts add up: {s}");
+}
+
+fn job<'a>(s: &'a serde_json::Value, stage: &str) -> &'a serde_json::Value {
+    s["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["stage"] == stage))
+        .unwrap_or_else(|| panic!("no job report for `{stage}` in {s}"))
+}
+
+/// A small generate → train → verify → threshold → train → eval pipeline.
+fn small(dir: &Path, student: &str, threshold: &str) -> String {
+    let heldout: Vec<String> = std::fs::read_to_string(workspace().join("pipelines/data/arith-heldout.jsonl"))
+        .expect("held-out file")
+        .lines()
+        .take(60)
+        .map(str::to_string)
+        .collect();
+    std::fs::write(dir.join("heldout.jsonl"), heldout.join("\n")).expect("write held-out");
+    format!(
+        r#"[pipeline]
+name = "small-gdr"
+seed = 3
+chunk_size = 100
+work_dir = "work"
+
+[models.teacher]
+backend = "wasm"
+plugin = "{teacher}"
+config = {{ carry_error_rate = 0.5, noise_rate = 0.05 }}
+
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "{problems}"
+model = "teacher"
+count = 300
+config = {{ min_terms = 2, max_terms = 2, min_digits = 2, max_digits = 2, ops = ["+", "-"], style = "equation" }}
+
+[[stage]]
+name = "raw"
+kind = "train-student"
+config = {student}
+
+[[stage]]
+name = "verify"
+kind = "critique"
+plugin = "{verifier}"
+
+[[stage]]
+name = "verified"
+kind = "threshold"
+config = {{ keep_if = "{threshold}" }}
+
+[[stage]]
+name = "refined"
+kind = "train-student"
+config = {student}
+
+[[stage]]
+name = "eval"
+kind = "eval"
+config = {{ students = ["raw", "refined"], heldout = "heldout.jsonl" }}
+
+[output]
+dir = "out"
+"#,
+        teacher = wasm("arith-teacher").display(),
+        problems = wasm("arith-problems").display(),
+        verifier = wasm("arith-verifier").display(),
+    )
+}
+
+const TINY: &str =
+    "{ context = 16, embed = 8, hidden = [64], steps = 150, batch = 64, log_every = 25, seeds = [1, 2] }";
+
+#[test]
+fn the_refined_student_beats_the_raw_one_with_the_same_compute() {
+    let pipeline = workspace().join("pipelines/gdr-arithmetic.toml");
+    let out = kiln(&["run", "--fresh"], &pipeline);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("target/pipelines/gdr-arithmetic/out/stats.json")).expect("stats"),
+    )
+    .expect("json");
+    assert_balanced(&s);
+    let eval = job(&s, "eval");
+    assert!(eval["items"].as_u64().expect("items") >= 300, "{eval}");
+    let students = eval["students"].as_array().expect("students");
+    let score = |name: &str| students.iter().find(|x| x["student"] == name).expect("student").clone();
+    let (raw, refined) = (score("student-raw"), score("student-refined"));
+    for s in [&raw, &refined] {
+        assert_eq!(s["seeds"].as_array().expect("seeds").len(), 3, "{s}");
+        assert!(s["accuracy"]["half_width"].as_f64().expect("ci") > 0.0, "{s}");
+    }
+    assert_eq!(raw["training_tokens"], refined["training_tokens"], "same compute");
+    assert!(
+        raw["training_records"].as_u64() > refined["training_records"].as_u64(),
+        "the refined set is smaller: {raw} {refined}"
+    );
+    let mean = |s: &serde_json::Value| s["accuracy"]["mean"].as_f64().expect("mean");
+    assert!(mean(&refined) > mean(&raw) + 0.05, "refined {} vs raw {}", mean(&refined), mean(&raw));
+    let html =
+        std::fs::read_to_string(workspace().join("target/pipelines/gdr-arithmetic/out/report.html")).expect("report");
+    assert!(html.contains("Held-out evaluation") && html.contains("Training loss"), "report shows the comparison");
+}
+
+#[test]
+fn training_resumes_and_a_changed_learning_rate_retrains_without_regenerating() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), &small(dir.path(), TINY, "scores.correct >= 1"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = stats(dir.path());
+    assert_balanced(&first);
+    let model = dir.path().join("work/models/refined/seed-1/model.safetensors");
+    assert!(model.is_file(), "checkpoint at {}", model.display());
+    // The same run again: every phase and job is done, nothing retrains.
+    let again = run(dir.path(), &small(dir.path(), TINY, "scores.correct >= 1"));
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(job(&stats(dir.path()), "raw"), job(&first, "raw"));
+    // A new learning rate: the work directory still fits; the students retrain.
+    let changed = TINY.replace("batch = 64", "batch = 64, lr = 0.001");
+    let out = run(dir.path(), &small(dir.path(), &changed, "scores.correct >= 1"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = stats(dir.path());
+    assert_eq!(second["stages"][0], first["stages"][0], "generation was not redone");
+    assert_ne!(job(&second, "raw")["key"], job(&first, "raw")["key"]);
+}
+
+#[test]
+fn an_empty_training_set_stops_the_run_naming_the_stage_and_resumes_when_fixed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), &small(dir.path(), TINY, "scores.correct >= 2"));
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("stage `refined`") && e.contains("no record reached this stage"), "{e}");
+    assert!(dir.path().join("work/models/raw/report.json").is_file(), "the first student is kept");
+}
+
+#[test]
+fn corrupt_and_mis_shaped_checkpoints_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = small(dir.path(), TINY, "scores.correct >= 1");
+    assert!(run(dir.path(), &pipeline).status.success());
+    let model = dir.path().join("work/models/refined/seed-1/model.safetensors");
+    let eval_report = dir.path().join("work/models/eval/report.json");
+    // Garbage instead of the refined student.
+    std::fs::write(&model, b"definitely not safetensors").expect("corrupt");
+    std::fs::remove_file(&eval_report).expect("forget the evaluation");
+    let out = run(dir.path(), &pipeline);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("model.safetensors") && e.contains("corrupt"), "{e}");
+    // A student of another shape in its place.
+    let other = tempfile::tempdir().expect("tempdir");
+    let wide = TINY.replace("hidden = [64]", "hidden = [32]");
+    assert!(run(other.path(), &small(other.path(), &wide, "scores.correct >= 1")).status.success());
+    std::fs::copy(other.path().join("work/models/refined/seed-1/model.safetensors"), &model).expect("swap");
+    let out = run(dir.path(), &pipeline);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("hidden [32]") && e.contains("hidden [64]"), "{e}");
+    // Forgetting the student's report retrains it: the run recovers.
+    std::fs::remove_file(dir.path().join("work/models/refined/report.json")).expect("forget");
+    let out = run(dir.path(), &pipeline);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_judge_distilled_classifier_reports_agreement_and_filters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = format!(
+        r#"[pipeline]
+name = "classifier"
+seed = 5
+chunk_size = 200
+work_dir = "work"
+
+[models.teacher]
+backend = "wasm"
+plugin = "{teacher}"
+config = {{ carry_error_rate = 0.9, noise_rate = 0.0 }}
+
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "{problems}"
+model = "teacher"
+count = 600
+config = {{ min_terms = 2, max_terms = 2, min_digits = 2, max_digits = 2, ops = ["+"], style = "equation" }}
+
+[[stage]]
+name = "judge"
+kind = "critique"
+plugin = "{verifier}"
+fraction = 0.5
+
+[[stage]]
+name = "quality"
+kind = "train-classifier"
+config = {{ label = "scores.correct", positive_at = 1.0, buckets = 4096, dim = 16, steps = 300, batch = 32, lr = 0.02 }}
+
+[[stage]]
+name = "classify"
+kind = "classify"
+config = {{ classifier = "quality", min_score = 0.5 }}
+
+[output]
+dir = "out"
+"#,
+        teacher = wasm("arith-teacher").display(),
+        problems = wasm("arith-problems").display(),
+        verifier = wasm("arith-verifier").display(),
+    );
+    let out = run(dir.path(), &pipeline);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    let report = job(&s, "quality");
+    let unlabelled = report["unlabelled"].as_u64().expect("unlabelled");
+    let records = report["records"].as_u64().expect("records");
+    assert!(unlabelled > records / 4 && unlabelled < records * 3 / 4, "about half judged: {report}");
+    let agreement = &report["agreement"];
+    assert!(agreement["records"].as_u64().expect("held out") > 20, "{report}");
+    assert!(agreement["accuracy"].as_f64().expect("accuracy") > 0.0, "{report}");
+    let classify = &s["stages"][3];
+    assert_eq!(classify["input"].as_u64(), Some(records), "every record is scored: {classify}");
+    let kept = std::fs::read_to_string(dir.path().join("out/kept.jsonl")).expect("kept");
+    let first: serde_json::Value = serde_json::from_str(kept.lines().next().expect("a kept record")).expect("json");
+    assert!(first["scores"]["quality"].as_f64().expect("score") >= 0.5, "{first}");
+    // One class only: every answer right.
+    let perfect = pipeline.replace(
+        "carry_error_rate = 0.9, noise_rate = 0.0",
+        "carry_error_rate = 0.0, noise_rate = 0.0, format_error_rate = 0.0",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), &perfect);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("stage `quality`") && e.contains("both classes"), "{e}");
+}
