@@ -9,7 +9,8 @@
 //! - `heldout`: writes the held-out arithmetic set of the GDR demo;
 //! - `bench`: builds what the benchmarks need and runs them;
 //! - `demo`: the README's main job — builds everything and runs the example
-//!   pipeline `pipelines/clean-web.toml` over the bundled sample corpus.
+//!   pipelines: `pipelines/clean-web.toml` over the bundled sample corpus, and
+//!   `pipelines/gdr-arithmetic.toml`, the refinement demonstration.
 
 mod corpus;
 mod heldout;
@@ -158,7 +159,7 @@ fn demo() -> anyhow::Result<()> {
     let mut bin = cargo();
     bin.args(["build", "--release", "-p", "kiln"]);
     run(bin)?;
-    for pipeline in ["pipelines/clean-web.toml", "pipelines/arith-generate.toml"] {
+    for pipeline in ["pipelines/clean-web.toml", "pipelines/gdr-arithmetic.toml"] {
         let mut kiln = Command::new(workspace().join("target/release/kiln"));
         kiln.current_dir(workspace()).args(["run", pipeline, "--fresh"]);
         run(kiln)?;

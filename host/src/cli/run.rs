@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kiln::pipeline::jobs::JobReport;
 use kiln::pipeline::{Pipeline, RunOptions, run as run_pipeline};
 use kiln::plugin::Sandbox;
 
@@ -72,7 +73,51 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    print_jobs(&s.jobs);
     eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl", summary.output_dir.display());
     eprintln!("  report:  {}", summary.output_dir.join("report.html").display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per trained model, and the held-out comparison.
+fn print_jobs(jobs: &[JobReport]) {
+    for job in jobs {
+        match job {
+            JobReport::TrainStudent(r) => {
+                let speed = r.seeds.iter().map(|s| s.tokens_per_second).sum::<f64>() / r.seeds.len().max(1) as f64;
+                eprintln!(
+                    "  {:<16} trained {} student(s) on {} records ({} chars): {} steps x {} chars, {:.0} chars/s",
+                    r.stage,
+                    r.seeds.len(),
+                    r.records,
+                    r.characters,
+                    r.config.steps,
+                    r.config.batch,
+                    speed
+                );
+            }
+            JobReport::TrainClassifier(r) => {
+                let agreement = r.agreement.map_or("no held-out labels".to_string(), |a| {
+                    format!("agreement with the judge {:.3} (kappa {:.3}) on {} held-out labels", a.accuracy, a.kappa, a.records)
+                });
+                eprintln!("  {:<16} classifier trained on {} labels: {agreement}", r.stage, r.trained_on);
+            }
+            JobReport::Eval(r) => {
+                eprintln!(
+                    "  {:<16} {} held-out items ({} left out: seen in training)",
+                    r.stage, r.items, r.contaminated
+                );
+                for s in &r.students {
+                    eprintln!(
+                        "  {:<16}   {:<18} accuracy {:5.1}% +/- {:4.1}  perplexity {}",
+                        "",
+                        s.student,
+                        100.0 * s.accuracy.mean,
+                        100.0 * s.accuracy.half_width,
+                        s.perplexity.map_or("-".into(), |p| format!("{:.3} +/- {:.3}", p.mean, p.half_width))
+                    );
+                }
+            }
+        }
+    }
 }
