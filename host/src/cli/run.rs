@@ -98,7 +98,10 @@ fn print_jobs(jobs: &[JobReport]) {
             }
             JobReport::TrainClassifier(r) => {
                 let agreement = r.agreement.map_or("no held-out labels".to_string(), |a| {
-                    format!("agreement with the judge {:.3} (kappa {:.3}) on {} held-out labels", a.accuracy, a.kappa, a.records)
+                    format!(
+                        "agreement with the judge {:.3} (kappa {:.3}) on {} held-out labels",
+                        a.accuracy, a.kappa, a.records
+                    )
                 });
                 eprintln!("  {:<16} classifier trained on {} labels: {agreement}", r.stage, r.trained_on);
             }
