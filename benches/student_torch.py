@@ -11,7 +11,8 @@ file of records (`{"text": ...}` per line):
   softmax cross-entropy on the next token;
 - each step samples B (text, position) pairs uniformly over all target
   positions (every character and the EOS of every text); AdamW
-  (betas 0.9/0.999, weight decay 0.01).
+  (betas 0.9/0.999, weight decay 0.01 on every parameter), learning rate
+  constant or (--schedule linear) decayed linearly to 0.
 
 The texts are tokenised once into one flat array in which every text is
 preceded by K BOS ids; a batch is B random target indices into it, and the
@@ -26,8 +27,8 @@ synchronised before reading the clock. Prints one JSON line:
    "steps":..,"seconds":..,"final_loss":..}
 
 Example:
-  python benches/student_torch.py --data train.jsonl --context 32 --embed 16 \
-      --hidden 256 --batch 128 --steps 2000 --threads 1 --compile eager
+  python benches/student_torch.py --data train.jsonl --context 28 --embed 8 \
+      --hidden 256,256 --batch 128 --steps 2000 --threads 1 --compile eager
 """
 
 import argparse
@@ -83,14 +84,16 @@ def tokenise(texts, context):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="JSONL file with a `text` field per line")
-    ap.add_argument("--context", type=int, default=32)
-    ap.add_argument("--embed", type=int, default=16)
-    ap.add_argument("--hidden", default="512,256", help="comma-separated hidden layer sizes")
+    ap.add_argument("--context", type=int, default=28)
+    ap.add_argument("--embed", type=int, default=8)
+    ap.add_argument("--hidden", default="256,256", help="comma-separated hidden layer sizes")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=1000, help="timed training steps (after warm-up)")
     ap.add_argument("--warmup", type=int, default=20, help="untimed steps before timing")
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--schedule", choices=["constant", "linear"], default="constant",
+                    help="learning rate: constant, or linear decay to 0 over warm-up + steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     ap.add_argument("--compile", choices=["eager", "compile"], default="eager")
@@ -113,6 +116,9 @@ def main():
     model = CharMLP(vocab, K, args.embed, hidden).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.999),
                             weight_decay=args.weight_decay, foreach=True)
+    total = args.warmup + args.steps
+    sched = (torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / total))
+             if args.schedule == "linear" else None)
     forward = torch.compile(model) if args.compile == "compile" else model
 
     def step():
@@ -122,6 +128,8 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         return loss
 
     def sync():
@@ -153,6 +161,7 @@ def main():
         "hidden": hidden,
         "vocab": vocab,
         "threads": args.threads,
+        "schedule": args.schedule,
         "torch": torch.__version__,
     }))
 
