@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use kiln_arith::teacher::{ErrorProfile, answer};
 use kiln_mock_llm::{ChatRequest, MockConfig, MockServer, responder};
-use kiln_tests::{kiln_bin, wasm};
+use kiln_tests::{assert_balanced, kiln_bin, stats, wasm};
 
 /// The fault mix of the issue: every kind, 30% of requests.
 fn faulty(seed: u64) -> MockConfig {
@@ -59,22 +59,12 @@ fn run(dir: &Path, pipeline: &str, args: &[&str], env: &[(&str, &str)]) -> Outpu
     command.output().expect("run kiln")
 }
 
-fn stats(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
-    serde_json::from_str(&text).expect("stats json")
-}
-
 fn lines(path: PathBuf) -> Vec<serde_json::Value> {
     std::fs::read_to_string(&path)
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).expect("jsonl"))
         .collect()
-}
-
-fn assert_balanced(s: &serde_json::Value) {
-    let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    assert_eq!(n("kept") + n("rejected") + n("quarantined"), n("input_lines") + n("generated"), "counts add up: {s}");
 }
 
 fn detail(s: &serde_json::Value, stage: usize, key: &str) -> u64 {

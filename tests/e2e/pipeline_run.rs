@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kiln_tests::{kiln_bin, target_dir, wasm, workspace};
+use kiln_tests::{kiln_bin, stats, target_dir, wasm, workspace};
 
 /// A test input: the bundled sample, with malformed lines and cross-chunk
 /// duplicates mixed in.
@@ -99,11 +99,6 @@ fn outputs(dir: &Path) -> Vec<(String, String)> {
             (name.to_string(), std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
         })
         .collect()
-}
-
-fn stats(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
-    serde_json::from_str(&text).expect("json")
 }
 
 #[test]

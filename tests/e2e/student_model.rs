@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use kiln_tests::{kiln_bin, target_dir, wasm};
+use kiln_tests::{assert_balanced, kiln_bin, stats, target_dir, wasm};
 
 fn kiln(dir: &Path, pipeline: &str, args: &[&str]) -> Output {
     let file = dir.join("pipeline.toml");
@@ -36,22 +36,12 @@ fn ok(output: &Output) {
     );
 }
 
-fn stats(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
-    serde_json::from_str(&text).expect("stats json")
-}
-
 fn lines(path: PathBuf) -> Vec<serde_json::Value> {
     std::fs::read_to_string(&path)
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).expect("jsonl"))
         .collect()
-}
-
-fn assert_balanced(s: &serde_json::Value) {
-    let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    assert_eq!(n("kept") + n("rejected") + n("quarantined"), n("input_lines") + n("generated"), "counts add up: {s}");
 }
 
 fn detail(s: &serde_json::Value, stage: usize, key: &str) -> u64 {

@@ -69,3 +69,15 @@ pub fn sample_records() -> Vec<Record> {
         .map(|(i, line)| Record::from_json_line(line, "rustdoc-sample.jsonl", i + 1).expect("sample lines are records"))
         .collect()
 }
+
+/// The `stats.json` a run wrote into `dir/out`.
+pub fn stats(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
+    serde_json::from_str(&text).expect("stats json")
+}
+
+/// Every input line and generated record ended kept, rejected or quarantined.
+pub fn assert_balanced(s: &serde_json::Value) {
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    assert_eq!(n("kept") + n("rejected") + n("quarantined"), n("input_lines") + n("generated"), "counts add up: {s}");
+}

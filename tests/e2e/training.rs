@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kiln_tests::{kiln_bin, wasm, workspace};
+use kiln_tests::{assert_balanced, kiln_bin, stats, wasm, workspace};
 
 fn kiln(args: &[&str], file: &Path) -> Output {
     let mut command = Command::new(kiln_bin());
@@ -25,16 +25,6 @@ fn run(dir: &Path, pipeline: &str) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stats(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("out/stats.json")).expect("stats.json");
-    serde_json::from_str(&text).expect("stats json")
-}
-
-fn assert_balanced(s: &serde_json::Value) {
-    let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    assert_eq!(n("kept") + n("rejected") + n("quarantined"), n("input_lines") + n("generated"), "counts add up: {s}");
 }
 
 fn job<'a>(s: &'a serde_json::Value, stage: &str) -> &'a serde_json::Value {

@@ -18,8 +18,8 @@ use kiln_kernels::student::{CharLm, Predictor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::jobs::{JobError, phase_records};
-use super::train_student::{StudentReport, read_json, write_json};
+use super::jobs::{JobError, phase_records, read_json, write_json};
+use super::train_student::StudentReport;
 use super::validate::{Pipeline, StageKind};
 use super::workdir::WorkDir;
 

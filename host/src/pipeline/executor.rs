@@ -263,15 +263,14 @@ async fn process(
     input: PhaseInput,
 ) -> Result<Manifest, RunError> {
     let dedups = restore_state(pipeline, &range, work, &manifest)?;
-    let models = Arc::new(start_models(pipeline, &range, work, &manifest, options)?);
+    let models = Arc::new(start_models(pipeline, &range, &manifest, options)?);
     let classifiers = Arc::new(load_classifiers(pipeline, &range)?);
+    // A later phase reads the records its predecessor kept.
     let total = match &input {
         PhaseInput::Pipeline => None,
-        PhaseInput::Kept { manifest, .. } => manifest
-            .chunks
-            .last()
-            .and_then(|c| c.stages.last())
-            .map(|_| manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>()),
+        PhaseInput::Kept { manifest, .. } => {
+            Some(manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>())
+        }
     };
     let (first_tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let reader = {
@@ -364,7 +363,6 @@ fn restore_state(
 fn start_models(
     pipeline: &Pipeline,
     range: &Range<usize>,
-    work: &WorkDir,
     manifest: &Manifest,
     options: &RunOptions,
 ) -> Result<BTreeMap<String, Arc<Model>>, RunError> {
@@ -379,7 +377,6 @@ fn start_models(
         // One request cache per pipeline, whatever the phase.
         Some(Arc::new(RequestCache::open(&WorkDir::open(&pipeline.work_dir)?.cache_dir())?))
     };
-    let _ = work;
     let mut models = BTreeMap::new();
     for (name, spec) in pipeline.models.iter().filter(|(name, _)| used(name)) {
         let mut prior = Usage::default();

@@ -2,6 +2,8 @@
 //! `train-student`, `train-classifier` or `eval` stage (see
 //! [`phases`](super::phases)), and the reports they add to `stats.json`.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use super::evaluate::{EvalReport, EvalStageConfig};
@@ -88,4 +90,19 @@ pub fn run(pipeline: &Pipeline, index: usize, work: &WorkDir, manifest: &Manifes
         }
         Job::Eval(config) => JobReport::Eval(super::evaluate::run(pipeline, name, config, &compute)?),
     })
+}
+
+/// Reads a JSON file, or `None` when it is missing or unreadable.
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Writes a JSON file atomically.
+pub(super) fn write_json<T: Serialize>(stage: &str, path: &Path, value: &T) -> Result<(), JobError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| JobError::new(stage, e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| JobError::new(stage, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    super::workdir::write_atomic(path, &bytes).map_err(|e| JobError::new(stage, e.to_string()))
 }

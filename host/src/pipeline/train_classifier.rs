@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::jobs::JobError;
-use super::train_student::{read_json, write_json};
+use super::jobs::{JobError, read_json, write_json};
 use crate::record::Record;
 
 /// `config` of a `train-classifier` stage.

@@ -19,73 +19,51 @@ use kiln_kernels::student::{CharLm, CharLmConfig, Corpus, CurvePoint, OptimizerS
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::jobs::JobError;
+use super::jobs::{JobError, read_json, write_json};
 
-/// `config` of a `train-student` stage.
+/// `config` of a `train-student` stage; every key is optional.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StudentStageConfig {
     /// Characters of context (default 32).
-    #[serde(default = "default_context")]
     pub context: usize,
     /// Embedding width (default 16).
-    #[serde(default = "default_embed")]
     pub embed: usize,
     /// Hidden layer widths (default `[256]`).
-    #[serde(default = "default_hidden")]
     pub hidden: Vec<usize>,
     /// Optimiser steps (default 2000).
-    #[serde(default = "default_steps")]
     pub steps: u32,
     /// Predicted characters per step (default 256).
-    #[serde(default = "default_batch")]
     pub batch: usize,
     /// Peak learning rate (default 0.002).
-    #[serde(default = "default_lr")]
     pub lr: f32,
     /// AdamW weight decay (default 0.01).
-    #[serde(default = "default_weight_decay")]
     pub weight_decay: f32,
     /// One student per seed (default `[1, 2, 3]`): initialisation and batches.
-    #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
     /// Steps between loss read-backs (default 50).
-    #[serde(default = "default_log_every")]
     pub log_every: u32,
     /// Steps between checkpoints (default 500).
-    #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u32,
 }
 
-fn default_context() -> usize {
-    CharLmConfig::default().context
-}
-fn default_embed() -> usize {
-    CharLmConfig::default().embed
-}
-fn default_hidden() -> Vec<usize> {
-    CharLmConfig::default().hidden
-}
-fn default_steps() -> u32 {
-    TrainConfig::default().steps
-}
-fn default_batch() -> usize {
-    TrainConfig::default().batch
-}
-fn default_lr() -> f32 {
-    TrainConfig::default().lr
-}
-fn default_weight_decay() -> f32 {
-    TrainConfig::default().weight_decay
-}
-fn default_seeds() -> Vec<u64> {
-    vec![1, 2, 3]
-}
-fn default_log_every() -> u32 {
-    TrainConfig::default().log_every
-}
-fn default_checkpoint_every() -> u32 {
-    500
+impl Default for StudentStageConfig {
+    /// The model's and the trainer's defaults, three seeds, a checkpoint every 500 steps.
+    fn default() -> Self {
+        let (model, training) = (CharLmConfig::default(), TrainConfig::default());
+        StudentStageConfig {
+            context: model.context,
+            embed: model.embed,
+            hidden: model.hidden,
+            steps: training.steps,
+            batch: training.batch,
+            lr: training.lr,
+            weight_decay: training.weight_decay,
+            seeds: vec![1, 2, 3],
+            log_every: training.log_every,
+            checkpoint_every: 500,
+        }
+    }
 }
 
 impl StudentStageConfig {
@@ -199,7 +177,6 @@ pub fn run(
     }
     let vocab = Vocab::from_texts(texts.iter().map(String::as_str));
     let corpus = Corpus::new(&vocab, texts.iter().map(String::as_str));
-    let template = CharLm::init(config.model(), vocab.clone(), 0);
     // Seeds train side by side, one per core (each run is mostly one thread).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(config.seeds.len()).max(1);
     let mut seeds = Vec::new();
@@ -226,7 +203,7 @@ pub fn run(
         records: texts.len() as u64,
         characters: corpus.len() as u64,
         vocab: vocab.len(),
-        parameters: template.parameters(),
+        parameters: config.model().parameters(vocab.len()),
         config: config.clone(),
         seeds,
         key,
@@ -342,19 +319,4 @@ fn training_meta(
         ("kiln.batch".to_string(), config.batch.to_string()),
         ("kiln.lr".to_string(), config.lr.to_string()),
     ])
-}
-
-/// Reads a JSON file, or `None` when it is missing or unreadable.
-pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-}
-
-/// Writes a JSON file atomically.
-pub(super) fn write_json<T: Serialize>(stage: &str, path: &Path, value: &T) -> Result<(), JobError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| JobError::new(stage, e.to_string()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| JobError::new(stage, format!("cannot create {}: {e}", dir.display())))?;
-    }
-    super::workdir::write_atomic(path, &bytes).map_err(|e| JobError::new(stage, e.to_string()))
 }

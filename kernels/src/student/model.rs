@@ -69,9 +69,9 @@ impl CharLmConfig {
         dims.windows(2).map(|w| (w[0], w[1])).collect()
     }
 
-    /// Multiply-adds of one forward pass per predicted character.
-    pub fn flops_per_token(&self, vocab: usize) -> u64 {
-        self.layer_dims(vocab).iter().map(|&(i, o)| (2 * i * o) as u64).sum()
+    /// Trainable values of a model of these sizes over `vocab` ids.
+    pub fn parameters(&self, vocab: usize) -> usize {
+        vocab * self.embed + self.layer_dims(vocab).iter().map(|&(i, o)| i * o + o).sum::<usize>()
     }
 }
 
@@ -246,6 +246,7 @@ mod tests {
         assert_eq!((m.layers[0].inputs, m.layers[0].outputs), (12, 5));
         assert_eq!((m.layers[1].inputs, m.layers[1].outputs), (5, 6));
         assert_eq!(m.parameters(), 6 * 3 + 12 * 5 + 5 + 5 * 6 + 6);
+        assert_eq!(m.config.parameters(m.vocab.len()), m.parameters());
     }
 
     #[test]
