@@ -22,7 +22,8 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::Compute;
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
-use crate::nn::{Activation, AdamW, Nn, NnError};
+use crate::nn::optim::{Optimizer, ParamShape};
+use crate::nn::{Activation, Nn, NnError};
 
 /// The checkpoint format.
 pub const FORMAT: &str = "kiln-ngram-classifier/1";
@@ -170,11 +171,8 @@ impl Classifier {
         let mut table = nn.tensor(config.buckets, d, &fresh.embedding)?;
         let mut weight = nn.tensor(d, 2, &fresh.weight)?;
         let mut bias = nn.tensor(1, 2, &fresh.bias)?;
-        let mut grads = [nn.zeros(config.buckets, d)?, nn.zeros(d, 2)?, nn.zeros(1, 2)?];
-        let mut moments: Vec<(crate::nn::Tensor, crate::nn::Tensor)> = [(config.buckets, d), (d, 2), (1, 2)]
-            .iter()
-            .map(|&(r, c)| Ok((nn.zeros(r, c)?, nn.zeros(r, c)?)))
-            .collect::<Result<_, NnError>>()?;
+        let shapes = [&table, &weight, &bias].map(|t| ParamShape::of(t, false));
+        let mut optimizer = Optimizer::new(&nn, &shapes, None)?;
         let mut pooled = nn.zeros(b, d)?;
         let mut dpooled = nn.zeros(b, d)?;
         let mut logits = nn.zeros(b, 2)?;
@@ -197,7 +195,7 @@ impl Classifier {
             nn.embedding_bag_forward(&table, &bags, &mut pooled)?;
             nn.dense_forward(&pooled, &weight, &bias, Activation::Identity, &mut logits)?;
             nn.softmax_cross_entropy(&logits, &targets, &mut losses, &mut dlogits)?;
-            let [dtable, dweight, dbias] = &mut grads;
+            let [dtable, dweight, dbias] = optimizer.grads_array()?;
             nn.dense_backward(
                 &pooled,
                 &weight,
@@ -209,12 +207,7 @@ impl Classifier {
                 dbias,
             )?;
             nn.embedding_bag_backward(&dpooled, &bags, dtable)?;
-            let hp = AdamW { lr: training.lr, weight_decay: 0.0, ..AdamW::default() };
-            for ((param, grad), (m, v)) in
-                [&mut table, &mut weight, &mut bias].into_iter().zip(&grads).zip(&mut moments)
-            {
-                nn.adamw(param, grad, m, v, &hp, step)?;
-            }
+            optimizer.update(&nn, [&mut table, &mut weight, &mut bias], training.lr, 0.0)?;
             if step % log_every == 0 || step == training.steps {
                 let l = nn.read(&losses)?;
                 let loss = l.iter().sum::<f32>() / l.len().max(1) as f32;

@@ -6,45 +6,12 @@
 //! Mesa's lavapipe). Without one they fail, on purpose: a skipped GPU test
 //! would hide a broken CI machine.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+mod support;
 
+use kiln_kernels::Compute;
 use kiln_kernels::decontam::IndexBuilder;
 use kiln_kernels::minhash::{MinHashParams, MinHasher, Shingle};
-use kiln_kernels::{Compute, DevicePreference};
-
-fn gpu() -> Compute {
-    match Compute::select(DevicePreference::Gpu) {
-        Ok(c) => c,
-        Err(e) => panic!("no GPU adapter for the GPU kernel tests: {e}"),
-    }
-}
-
-/// splitmix64, seeded from the clock (printed, so a failure can be replayed
-/// with KILN_TEST_SEED).
-struct Rng(u64);
-
-impl Rng {
-    fn fresh() -> Rng {
-        let seed = std::env::var("KILN_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7));
-        eprintln!("KILN_TEST_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use support::{Rng, gpu};
 
 const PIECES: &[&str] = &[
     "the",

@@ -17,56 +17,21 @@
 //! These tests need a wgpu adapter — a software one is fine (CI installs
 //! Mesa's lavapipe). Without one they fail, on purpose.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+mod support;
 
+use std::time::Instant;
+
+use kiln_kernels::Compute;
+use kiln_kernels::nn::optim::{Optimizer, ParamShape};
 use kiln_kernels::nn::{Activation, AdamW, Nn, NnError, Tensor};
-use kiln_kernels::{Compute, DevicePreference};
+use support::Rng;
 
 fn gpu() -> Nn {
-    match Compute::select(DevicePreference::Gpu) {
-        Ok(c) => Nn::new(c),
-        Err(e) => panic!("no GPU adapter for the GPU kernel tests: {e}"),
-    }
+    Nn::new(support::gpu())
 }
 
 fn cpu() -> Nn {
     Nn::new(Compute::Cpu)
-}
-
-/// splitmix64, seeded from the clock (printed, so a failure can be replayed
-/// with KILN_TEST_SEED).
-struct Rng(u64);
-
-impl Rng {
-    fn fresh() -> Rng {
-        let seed = std::env::var("KILN_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7));
-        eprintln!("KILN_TEST_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    fn vec(&mut self, len: usize) -> Vec<f32> {
-        (0..len).map(|_| self.unit()).collect()
-    }
 }
 
 /// Asserts `|actual[i] − expected[i]| ≤ tolerance(i, expected[i])` for every i.
@@ -370,10 +335,10 @@ fn tensors_from_another_device_are_refused() {
     ));
 }
 
-/// A 2-8-2 ReLU network trained with AdamW on noisy XOR points; the mean
-/// loss after `steps` steps.
+/// A 2-8-2 ReLU network trained with AdamW (through the shared
+/// [`Optimizer`]) on noisy XOR points; the mean loss after `steps` steps.
 fn train_xor(nn: &Nn, steps: u32) -> f32 {
-    let mut rng = Rng(3);
+    let mut rng = Rng::seeded(3);
     let (n, hidden) = (64, 8);
     let mut inputs = Vec::new();
     let mut labels = Vec::new();
@@ -390,13 +355,11 @@ fn train_xor(nn: &Nn, steps: u32) -> f32 {
         nn.tensor(hidden, 2, &rng.vec(hidden * 2)).expect("w2"),
         nn.zeros(1, 2).expect("b2"),
     ];
-    let mut grads = params.each_ref().map(|p| nn.zeros(p.rows(), p.cols()).expect("grad"));
-    let mut moments =
-        params.each_ref().map(|p| (nn.zeros(p.rows(), p.cols()).expect("m"), nn.zeros(p.rows(), p.cols()).expect("v")));
+    let shapes = params.each_ref().map(|p| ParamShape::of(p, false));
+    let mut optimizer = Optimizer::new(nn, &shapes, None).expect("optimizer");
     let (mut h, mut logits, mut dh) =
         (nn.zeros(n, hidden).expect("h"), nn.zeros(n, 2).expect("z"), nn.zeros(n, hidden).expect("dh"));
     let (mut losses, mut dlogits) = (nn.zeros(n, 1).expect("losses"), nn.zeros(n, 2).expect("dlogits"));
-    let hp = AdamW { lr: 0.03, weight_decay: 0.0, ..AdamW::default() };
     for step in 1..=steps + 1 {
         nn.dense_forward(&x, &params[0], &params[1], Activation::Relu, &mut h).expect("layer 1");
         nn.dense_forward(&h, &params[2], &params[3], Activation::Identity, &mut logits).expect("layer 2");
@@ -404,13 +367,11 @@ fn train_xor(nn: &Nn, steps: u32) -> f32 {
         if step > steps {
             break;
         }
-        let [g0, g1, g2, g3] = &mut grads;
+        let [g0, g1, g2, g3] = optimizer.grads_array().expect("four gradients");
         nn.dense_backward(&h, &params[2], &logits, Activation::Identity, &mut dlogits, Some(&mut dh), g2, g3)
             .expect("back 2");
         nn.dense_backward(&x, &params[0], &h, Activation::Relu, &mut dh, None, g0, g1).expect("back 1");
-        for ((p, g), (m, v)) in params.iter_mut().zip(&grads).zip(&mut moments) {
-            nn.adamw(p, g, m, v, &hp, step).expect("adamw");
-        }
+        optimizer.update(nn, &mut params, 0.03, 0.0).expect("adamw");
     }
     nn.read(&losses).expect("read").iter().sum::<f32>() / n as f32
 }
@@ -429,7 +390,7 @@ fn a_small_mlp_learns_xor_on_both_devices() {
 #[test]
 #[ignore = "a measurement, not a check"]
 fn dense_step_timing() {
-    let mut rng = Rng(1);
+    let mut rng = Rng::seeded(1);
     let (n, i, o) = (512, 1024, 256);
     let (xv, wv, bv, gv) = (rng.vec(n * i), rng.vec(i * o), rng.vec(o), rng.vec(n * o));
     for (name, nn) in [("cpu", cpu()), ("gpu", gpu())] {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use kiln_tests::{assert_balanced, kiln_bin, stats, target_dir, wasm};
+use kiln_tests::{assert_balanced, kiln_bin, stats, target_dir, verify_stages, wasm};
 
 fn kiln(dir: &Path, pipeline: &str, args: &[&str]) -> Output {
     let file = dir.join("pipeline.toml");
@@ -156,22 +156,13 @@ batch_size = 32
 round = 2
 config = {PROBLEMS}
 
-[[stage]]
-name = "verify"
-kind = "critique"
-plugin = "{verifier}"
-
-[[stage]]
-name = "verified"
-kind = "threshold"
-config = {{ keep_if = "scores.correct >= 1" }}
-
+{verify}
 [output]
 dir = "out"
 "#,
         checkpoint = checkpoint.display(),
         problems = wasm("arith_problems").display(),
-        verifier = wasm("arith_verifier").display(),
+        verify = verify_stages("scores.correct >= 1"),
     )
 }
 

@@ -81,3 +81,21 @@ pub fn assert_balanced(s: &serde_json::Value) {
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
     assert_eq!(n("kept") + n("rejected") + n("quarantined"), n("input_lines") + n("generated"), "counts add up: {s}");
 }
+
+/// The `verify` stage (the arith-verifier critique) and the `verified` stage
+/// (a threshold keeping `keep_if`) of an arithmetic pipeline, as TOML.
+pub fn verify_stages(keep_if: &str) -> String {
+    format!(
+        r#"[[stage]]
+name = "verify"
+kind = "critique"
+plugin = "{verifier}"
+
+[[stage]]
+name = "verified"
+kind = "threshold"
+config = {{ keep_if = "{keep_if}" }}
+"#,
+        verifier = wasm("arith-verifier").display(),
+    )
+}

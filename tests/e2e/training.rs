@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kiln_tests::{assert_balanced, kiln_bin, stats, wasm, workspace};
+use kiln_tests::{assert_balanced, kiln_bin, stats, verify_stages, wasm, workspace};
 
 fn kiln(args: &[&str], file: &Path) -> Output {
     let mut command = Command::new(kiln_bin());
@@ -34,6 +34,34 @@ fn job<'a>(s: &'a serde_json::Value, stage: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no job report for `{stage}` in {s}"))
 }
 
+/// The start of an arithmetic pipeline: the embedded teacher with settings
+/// `teacher` and a `generate` stage of `count` two-digit equations over `ops`.
+fn arithmetic(name: &str, chunk_size: usize, teacher: &str, count: usize, ops: &str) -> String {
+    format!(
+        r#"[pipeline]
+name = "{name}"
+seed = 3
+chunk_size = {chunk_size}
+work_dir = "work"
+
+[models.teacher]
+backend = "wasm"
+plugin = "{plugin}"
+config = {{ {teacher} }}
+
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "{problems}"
+model = "teacher"
+count = {count}
+config = {{ min_terms = 2, max_terms = 2, min_digits = 2, max_digits = 2, ops = {ops}, style = "equation" }}
+"#,
+        plugin = wasm("arith-teacher").display(),
+        problems = wasm("arith-problems").display(),
+    )
+}
+
 /// A small generate → train → verify → threshold → train → eval pipeline.
 fn small(dir: &Path, student: &str, threshold: &str) -> String {
     let heldout: Vec<String> = std::fs::read_to_string(workspace().join("pipelines/data/arith-heldout.jsonl"))
@@ -44,40 +72,13 @@ fn small(dir: &Path, student: &str, threshold: &str) -> String {
         .collect();
     std::fs::write(dir.join("heldout.jsonl"), heldout.join("\n")).expect("write held-out");
     format!(
-        r#"[pipeline]
-name = "small-gdr"
-seed = 3
-chunk_size = 100
-work_dir = "work"
-
-[models.teacher]
-backend = "wasm"
-plugin = "{teacher}"
-config = {{ carry_error_rate = 0.5, noise_rate = 0.05 }}
-
-[[stage]]
-name = "generate"
-kind = "generate"
-plugin = "{problems}"
-model = "teacher"
-count = 300
-config = {{ min_terms = 2, max_terms = 2, min_digits = 2, max_digits = 2, ops = ["+", "-"], style = "equation" }}
-
+        r#"{start}
 [[stage]]
 name = "raw"
 kind = "train-student"
 config = {student}
 
-[[stage]]
-name = "verify"
-kind = "critique"
-plugin = "{verifier}"
-
-[[stage]]
-name = "verified"
-kind = "threshold"
-config = {{ keep_if = "{threshold}" }}
-
+{verify}
 [[stage]]
 name = "refined"
 kind = "train-student"
@@ -91,9 +92,8 @@ config = {{ students = ["raw", "refined"], heldout = "heldout.jsonl" }}
 [output]
 dir = "out"
 "#,
-        teacher = wasm("arith-teacher").display(),
-        problems = wasm("arith-problems").display(),
-        verifier = wasm("arith-verifier").display(),
+        start = arithmetic("small-gdr", 100, "carry_error_rate = 0.5, noise_rate = 0.05", 300, r#"["+", "-"]"#),
+        verify = verify_stages(threshold),
     )
 }
 
@@ -196,25 +196,7 @@ fn corrupt_and_mis_shaped_checkpoints_are_refused_by_name() {
 fn a_judge_distilled_classifier_reports_agreement_and_filters() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = format!(
-        r#"[pipeline]
-name = "classifier"
-seed = 5
-chunk_size = 200
-work_dir = "work"
-
-[models.teacher]
-backend = "wasm"
-plugin = "{teacher}"
-config = {{ carry_error_rate = 0.9, noise_rate = 0.0 }}
-
-[[stage]]
-name = "generate"
-kind = "generate"
-plugin = "{problems}"
-model = "teacher"
-count = 600
-config = {{ min_terms = 2, max_terms = 2, min_digits = 2, max_digits = 2, ops = ["+"], style = "equation" }}
-
+        r#"{start}
 [[stage]]
 name = "judge"
 kind = "critique"
@@ -234,8 +216,7 @@ config = {{ classifier = "quality", min_score = 0.5 }}
 [output]
 dir = "out"
 "#,
-        teacher = wasm("arith-teacher").display(),
-        problems = wasm("arith-problems").display(),
+        start = arithmetic("classifier", 200, "carry_error_rate = 0.9, noise_rate = 0.0", 600, r#"["+"]"#),
         verifier = wasm("arith-verifier").display(),
     );
     let out = run(dir.path(), &pipeline);

@@ -1,6 +1,6 @@
 // Softmax cross-entropy, one workgroup of 64 threads per row: the row max
-// and the sum of exp(z - max) are reduced through workgroup memory in a
-// fixed tree, then loss = log(sum) - (z[target] - max) and
+// and the sum of exp(z - max) come from `row_stats` (softmax_rows.wgsl,
+// prepended), then loss = log(sum) - (z[target] - max) and
 // dlogits = (softmax - onehot(target)) / rows. A target past the classes
 // gets a NaN loss (and no one-hot). The twin of `softmax_cross_entropy` in
 // `src/nn/cpu.rs`.
@@ -21,54 +21,23 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
 
-const THREADS: u32 = 64u;
-const LOWEST: f32 = -3.40282347e38;
-
-var<workgroup> partial: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let row = wid.x + wid.y * params.groups_x;
-    // Uniform across the workgroup, so the barriers below stay uniform.
+    // Uniform across the workgroup, so the barriers of row_stats stay uniform.
     if row >= params.rows {
         return;
     }
     let base = row * params.classes;
-    var mx = LOWEST;
-    for (var j = t; j < params.classes; j += THREADS) {
-        mx = max(mx, logits[base + j]);
-    }
-    partial[t] = mx;
-    workgroupBarrier();
-    for (var s = THREADS / 2u; s > 0u; s >>= 1u) {
-        if t < s {
-            partial[t] = max(partial[t], partial[t + s]);
-        }
-        workgroupBarrier();
-    }
-    mx = partial[0];
-    workgroupBarrier();
-    var sum = 0.0;
-    for (var j = t; j < params.classes; j += THREADS) {
-        sum += exp(logits[base + j] - mx);
-    }
-    partial[t] = sum;
-    workgroupBarrier();
-    for (var s = THREADS / 2u; s > 0u; s >>= 1u) {
-        if t < s {
-            partial[t] += partial[t + s];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
+    let stats = row_stats(base, params.classes, t);
     let label = targets[row];
     for (var j = t; j < params.classes; j += THREADS) {
         let onehot = select(0.0, 1.0, j == label);
-        dlogits[base + j] = (exp(logits[base + j] - mx) / total - onehot) * params.inv_rows;
+        dlogits[base + j] = (exp(logits[base + j] - stats.max) / stats.total - onehot) * params.inv_rows;
     }
     if t == 0u {
         if label < params.classes {
-            losses[row] = log(total) - (logits[base + label] - mx);
+            losses[row] = log(stats.total) - (logits[base + label] - stats.max);
         } else {
             losses[row] = bitcast<f32>(params.nan);
         }

@@ -26,8 +26,13 @@ const RELU_BACKWARD: &str = include_str!("../../shaders/nn/relu_backward.wgsl");
 const COLUMN_SUM: &str = include_str!("../../shaders/nn/column_sum.wgsl");
 const EMBEDDING_BAG_FORWARD: &str = include_str!("../../shaders/nn/embedding_bag_forward.wgsl");
 const EMBEDDING_BAG_BACKWARD: &str = include_str!("../../shaders/nn/embedding_bag_backward.wgsl");
-const SOFTMAX_CROSS_ENTROPY: &str = include_str!("../../shaders/nn/softmax_cross_entropy.wgsl");
-const SOFTMAX: &str = include_str!("../../shaders/nn/softmax.wgsl");
+// Both softmax shaders share the row reduction of softmax_rows.wgsl.
+const SOFTMAX_CROSS_ENTROPY: &str = concat!(
+    include_str!("../../shaders/nn/softmax_rows.wgsl"),
+    include_str!("../../shaders/nn/softmax_cross_entropy.wgsl")
+);
+const SOFTMAX: &str =
+    concat!(include_str!("../../shaders/nn/softmax_rows.wgsl"), include_str!("../../shaders/nn/softmax.wgsl"));
 const ADAMW: &str = include_str!("../../shaders/nn/adamw.wgsl");
 
 /// Output tile of one matmul workgroup (a square, `TILE × TILE`); must match `matmul.wgsl`.

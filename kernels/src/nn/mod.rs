@@ -46,6 +46,7 @@
 
 mod cpu;
 mod gpu;
+pub mod optim;
 
 use std::fmt;
 use std::sync::Arc;

@@ -10,7 +10,8 @@ use super::corpus::Corpus;
 use super::model::CharLm;
 use super::network::{Activations, DeviceNet};
 use crate::Compute;
-use crate::nn::{AdamW, Ids, Nn, NnError, Tensor};
+use crate::nn::optim::{Moments, Optimizer, ParamShape};
+use crate::nn::{Ids, Nn, NnError, Tensor};
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -94,30 +95,16 @@ pub struct CurvePoint {
     pub loss: f32,
 }
 
-/// Optimiser state, saved beside a checkpoint so that training resumes exactly.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OptimizerState {
-    /// Steps done.
-    pub step: u32,
-    /// First moments, in [`CharLm::tensors`] order.
-    pub m: Vec<Vec<f32>>,
-    /// Second moments, same order.
-    pub v: Vec<Vec<f32>>,
-}
-
-struct Param {
-    grad: Tensor,
-    m: Tensor,
-    v: Tensor,
-    decay: bool,
-}
+/// Optimiser state, saved beside a checkpoint so that training resumes
+/// exactly: the step count and the moments, in [`CharLm::tensors`] order.
+pub type OptimizerState = Moments;
 
 /// A student being trained on a device.
 pub struct Trainer {
     nn: Nn,
     model: CharLm,
     net: DeviceNet,
-    params: Vec<Param>,
+    optimizer: Optimizer,
     acts: Activations,
     /// Gradient of each layer's output (the last is d logits).
     grads: Vec<Tensor>,
@@ -125,7 +112,6 @@ pub struct Trainer {
     losses: Tensor,
     config: TrainConfig,
     seed: u64,
-    step: u32,
 }
 
 impl Trainer {
@@ -139,34 +125,22 @@ impl Trainer {
     ) -> Result<Trainer, NnError> {
         let nn = Nn::new(compute);
         let net = DeviceNet::upload(&nn, &model)?;
-        let shapes: Vec<(usize, usize, bool)> = std::iter::once((net.embedding.rows(), net.embedding.cols(), true))
-            .chain(net.layers.iter().flat_map(|(w, b)| [(w.rows(), w.cols(), true), (b.rows(), b.cols(), false)]))
+        // Weights decay, biases do not.
+        let shapes: Vec<ParamShape> = std::iter::once(ParamShape::of(&net.embedding, true))
+            .chain(net.layers.iter().flat_map(|(w, b)| [ParamShape::of(w, true), ParamShape::of(b, false)]))
             .collect();
-        let mut params = Vec::with_capacity(shapes.len());
-        for (i, &(rows, cols, decay)) in shapes.iter().enumerate() {
-            let moment = |which: Option<&Vec<Vec<f32>>>| match which.and_then(|s| s.get(i)) {
-                Some(values) if values.len() == rows * cols => nn.tensor(rows, cols, values),
-                _ => nn.zeros(rows, cols),
-            };
-            params.push(Param {
-                grad: nn.zeros(rows, cols)?,
-                m: moment(state.as_ref().map(|s| &s.m))?,
-                v: moment(state.as_ref().map(|s| &s.v))?,
-                decay,
-            });
-        }
+        let optimizer = Optimizer::new(&nn, &shapes, state.as_ref())?;
         let n = config.batch;
         let acts = net.activations(&nn, n)?;
         let grads = net.layers.iter().map(|(w, _)| nn.zeros(n, w.cols())).collect::<Result<Vec<_>, _>>()?;
         let dembedded = Some(nn.zeros(n, net.context * net.embed)?);
         let losses = nn.zeros(n, 1)?;
-        let step = state.map_or(0, |s| s.step);
-        Ok(Trainer { nn, model, net, params, acts, grads, dembedded, losses, config, seed, step })
+        Ok(Trainer { nn, model, net, optimizer, acts, grads, dembedded, losses, config, seed })
     }
 
     /// Steps done.
     pub fn step_count(&self) -> u32 {
-        self.step
+        self.optimizer.step_count()
     }
 
     /// Runs one optimiser step on the next batch of `corpus`.
@@ -176,7 +150,7 @@ impl Trainer {
         }
         let nn = &self.nn;
         let (n, k, d) = (self.config.batch, self.net.context, self.net.embed);
-        let batch = corpus.batch(k, n, self.seed, u64::from(self.step));
+        let batch = corpus.batch(k, n, self.seed, u64::from(self.optimizer.step_count()));
         let bags = self.net.bags(nn, &batch.contexts)?;
         let targets: Ids = nn.ids(&batch.targets)?;
         self.net.forward(nn, &bags, &mut self.acts)?;
@@ -185,29 +159,27 @@ impl Trainer {
         let embedded = self.acts.embedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
         let mut dembedded =
             self.dembedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
+        // Parameter gradients: the embedding, then each layer's weight and bias.
+        let mut param_grads = self.optimizer.grads_mut();
+        let (dembedding, layer_grads) = param_grads.split_at_mut(1);
         for i in (0..=last).rev() {
             let (before, rest) = self.grads.split_at_mut(i);
             let dy = &mut rest[0];
             let input = if i == 0 { &embedded } else { &self.acts.outputs[i - 1] };
             let dx = if i == 0 { &mut dembedded } else { &mut before[i - 1] };
             let (w, _) = &self.net.layers[i];
-            let (dw, db) = split_pair(&mut self.params[1 + 2 * i..3 + 2 * i]);
-            nn.dense_backward(input, w, &self.acts.outputs[i], self.net.activation(i), dy, Some(dx), dw, db)?;
+            let (dw, db) = layer_grads[2 * i..].split_at_mut(1);
+            nn.dense_backward(input, w, &self.acts.outputs[i], self.net.activation(i), dy, Some(dx), dw[0], db[0])?;
         }
         let flat = dembedded.reshape(n * k, d)?;
-        let result = nn.embedding_bag_backward(&flat, &bags, &mut self.params[0].grad);
+        let result = nn.embedding_bag_backward(&flat, &bags, dembedding[0]);
         self.dembedded = Some(flat.reshape(n, k * d)?);
         self.acts.embedded = Some(embedded);
         result?;
-        self.step += 1;
-        let lr = self.config.lr_at(self.step);
+        let lr = self.config.lr_at(self.optimizer.step_count() + 1);
         let values =
             std::iter::once(&mut self.net.embedding).chain(self.net.layers.iter_mut().flat_map(|(w, b)| [w, b]));
-        for (value, p) in values.zip(&mut self.params) {
-            let hp =
-                AdamW { lr, weight_decay: if p.decay { self.config.weight_decay } else { 0.0 }, ..AdamW::default() };
-            nn.adamw(value, &p.grad, &mut p.m, &mut p.v, &hp, self.step)?;
-        }
+        self.optimizer.update(nn, values, lr, self.config.weight_decay)?;
         Ok(())
     }
 
@@ -216,7 +188,7 @@ impl Trainer {
         let losses = self.nn.read(&self.losses)?;
         let loss = losses.iter().sum::<f32>() / losses.len().max(1) as f32;
         if !loss.is_finite() {
-            return Err(TrainError::NonFinite { step: self.step, loss, lr: self.config.lr });
+            return Err(TrainError::NonFinite { step: self.step_count(), loss, lr: self.config.lr });
         }
         Ok(loss)
     }
@@ -228,10 +200,11 @@ impl Trainer {
         corpus: &Corpus,
         mut on_log: impl FnMut(&Trainer, CurvePoint) -> Result<(), TrainError>,
     ) -> Result<(), TrainError> {
-        while self.step < self.config.steps {
+        while self.step_count() < self.config.steps {
             self.step(corpus)?;
-            if self.step.is_multiple_of(self.config.log_every) || self.step == self.config.steps {
-                let point = CurvePoint { step: self.step, loss: self.last_loss()? };
+            let step = self.step_count();
+            if step.is_multiple_of(self.config.log_every) || step == self.config.steps {
+                let point = CurvePoint { step, loss: self.last_loss()? };
                 on_log(self, point)?;
             }
         }
@@ -242,15 +215,8 @@ impl Trainer {
     pub fn snapshot(&self) -> Result<(CharLm, OptimizerState), NnError> {
         let mut model = self.model.clone();
         model.set_values(self.net.download(&self.nn)?.into_iter());
-        let m = self.params.iter().map(|p| self.nn.read(&p.m)).collect::<Result<Vec<_>, _>>()?;
-        let v = self.params.iter().map(|p| self.nn.read(&p.v)).collect::<Result<Vec<_>, _>>()?;
-        Ok((model, OptimizerState { step: self.step, m, v }))
+        Ok((model, self.optimizer.moments(&self.nn)?))
     }
-}
-
-fn split_pair(params: &mut [Param]) -> (&mut Tensor, &mut Tensor) {
-    let (w, b) = params.split_at_mut(1);
-    (&mut w[0].grad, &mut b[0].grad)
 }
 
 #[cfg(test)]
