@@ -119,3 +119,54 @@ impl Optimizer {
         Ok(Moments { step: self.step, m, v })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Compute;
+
+    /// Two parameters pulled towards zero by their own value as gradient.
+    fn run(nn: &Nn, optimizer: &mut Optimizer, params: &mut [Tensor; 2], steps: u32) {
+        for _ in 0..steps {
+            let values = params.each_ref().map(|p| nn.read(p).expect("read"));
+            for (grad, value) in optimizer.grads_mut().into_iter().zip(&values) {
+                nn.write(grad, value).expect("write");
+            }
+            optimizer.update(nn, params.iter_mut(), 0.1, 0.5).expect("update");
+        }
+    }
+
+    #[test]
+    fn resuming_from_saved_moments_continues_the_same_run() {
+        let nn = Nn::new(Compute::Cpu);
+        let fresh = || [nn.tensor(2, 2, &[1.0, -2.0, 3.0, 0.5]).expect("w"), nn.tensor(1, 2, &[1.0, 1.0]).expect("b")];
+        let shapes = |p: &[Tensor; 2]| [ParamShape::of(&p[0], true), ParamShape::of(&p[1], false)];
+        let mut straight = fresh();
+        let mut opt = Optimizer::new(&nn, &shapes(&straight), None).expect("optimizer");
+        run(&nn, &mut opt, &mut straight, 6);
+        assert_eq!(opt.step_count(), 6);
+
+        let mut halves = fresh();
+        let mut first = Optimizer::new(&nn, &shapes(&halves), None).expect("optimizer");
+        run(&nn, &mut first, &mut halves, 3);
+        let saved = first.moments(&nn).expect("moments");
+        let mut second = Optimizer::new(&nn, &shapes(&halves), Some(&saved)).expect("optimizer");
+        run(&nn, &mut second, &mut halves, 3);
+        for (a, b) in straight.iter().zip(&halves) {
+            assert_eq!(nn.read(a).expect("a"), nn.read(b).expect("b"));
+        }
+        // Pulled towards zero without overshooting.
+        let w = nn.read(&straight[0]).expect("w");
+        assert!(w[0] < 1.0 && w[0] > 0.0, "{w:?}");
+    }
+
+    #[test]
+    fn a_wrong_number_of_parameters_is_an_error() {
+        let nn = Nn::new(Compute::Cpu);
+        let mut p = nn.zeros(1, 3).expect("p");
+        let mut opt = Optimizer::new(&nn, &[ParamShape::of(&p, true), ParamShape::of(&p, true)], None).expect("opt");
+        assert!(matches!(opt.update(&nn, [&mut p], 0.1, 0.0), Err(NnError::Invalid { op: "optimizer", .. })));
+        assert!(opt.grads_array::<3>().is_err());
+        assert_eq!(opt.grads_array::<2>().expect("two").len(), 2);
+    }
+}
