@@ -12,12 +12,12 @@
 //! default) decodes greedily; above 0 it samples from softmax(logits /
 //! temperature).
 //!
-//! Sample `s` of a prompt at the stage's attempt `a` is drawn with seed
-//! `seed + a·1 000 003 + s`, as in the `wasm` backend; prompts that share a
-//! seed are decoded together in one batch on a blocking thread, up to
-//! `concurrency` batches at once. Greedy answers depend on the prompt alone;
-//! sampled ones also on the prompts decoded in the same batch (one random
-//! stream serves the batch). Tokens are counted as characters: the prompt's
+//! Sample `s` of a prompt at the stage's attempt `a` is drawn from its own
+//! random stream, seeded by a digest of (model `seed`, `a`, `s`, prompt), so
+//! every answer, greedy or sampled, depends on its prompt, attempt and sample
+//! alone, never on the other prompts decoded with it (prompts are decoded in
+//! batches of 256 on blocking threads, up to `concurrency` at
+//! once). Tokens are counted as characters: the prompt's
 //! plus the completion's.
 
 use std::path::PathBuf;
@@ -26,6 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 use kiln_kernels::Compute;
 use kiln_kernels::student::{CharLm, Predictor};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::spec::{Sampling, StudentSettings, StudentSource};
@@ -33,6 +34,10 @@ use super::{Job, Message, Meter, ModelError, Reply, Usage};
 
 /// Most characters a student writes per completion when `max_tokens` is not set.
 pub const DEFAULT_MAX_TOKENS: u32 = 96;
+
+/// Prompts decoded together in one blocking call (several run side by side,
+/// up to the model's `concurrency`).
+const DECODE_BATCH: usize = 256;
 
 /// A student loaded for a run.
 pub struct Student {
@@ -98,16 +103,19 @@ impl Student {
         let mut texts: Vec<Vec<Option<String>>> = jobs.iter().map(|job| vec![None; job.samples as usize]).collect();
         let mut errors: Vec<Option<ModelError>> = vec![None; jobs.len()];
         let mut usage = vec![Usage::default(); jobs.len()];
-        // (job, sample) pairs grouped by the seed they are drawn with.
-        let mut groups: std::collections::BTreeMap<u64, Vec<(usize, usize)>> = Default::default();
-        for (i, job) in jobs.iter().enumerate() {
-            for s in 0..job.samples {
-                let seed = base.wrapping_add(u64::from(job.attempt) * 1_000_003 + u64::from(s));
-                groups.entry(seed).or_default().push((i, s as usize));
-            }
-        }
+        // Every (job, sample) pair has its own seed, so an answer depends on
+        // its prompt, attempt and sample alone, never on its batch-mates.
+        let pairs: Vec<(usize, usize, u64)> = jobs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, job)| {
+                let prompt = &prompts[i];
+                (0..job.samples).map(move |s| (i, s as usize, sample_seed(base, job.attempt, s, prompt)))
+            })
+            .collect();
         let mut calls = Vec::new();
-        for (seed, members) in groups {
+        for group in pairs.chunks(DECODE_BATCH) {
+            let members: Vec<(usize, usize)> = group.iter().map(|&(i, s, _)| (i, s)).collect();
             if let Err(e) = meter.check(model) {
                 for &(i, _) in &members {
                     errors[i] = Some(e.clone());
@@ -115,6 +123,7 @@ impl Student {
                 continue;
             }
             let batch: Vec<String> = members.iter().map(|&(i, _)| prompts[i].clone()).collect();
+            let seeds: Vec<u64> = group.iter().map(|&(_, _, seed)| seed).collect();
             let decoder = self.decoder.clone();
             let limit = limit.clone();
             calls.push(async move {
@@ -122,7 +131,7 @@ impl Student {
                 let answers = tokio::task::spawn_blocking(move || {
                     let _permit = permit;
                     let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-                    decoder.complete(&refs, max_new, temperature, seed)
+                    decoder.complete(&refs, max_new, temperature, &seeds)
                 })
                 .await;
                 (members, answers)
@@ -199,9 +208,15 @@ impl Decoder {
     }
 
     /// [`Predictor::complete`] on the device, or on the CPU once the GPU has failed.
-    fn complete(&self, prompts: &[&str], max_new: usize, temperature: f32, seed: u64) -> Result<Vec<String>, String> {
+    fn complete(
+        &self,
+        prompts: &[&str],
+        max_new: usize,
+        temperature: f32,
+        seeds: &[u64],
+    ) -> Result<Vec<String>, String> {
         if !self.gpu_failed.load(Ordering::Relaxed) {
-            match self.main.complete(prompts, max_new, temperature, seed) {
+            match self.main.complete(prompts, max_new, temperature, seeds) {
                 Ok(texts) => return Ok(texts),
                 Err(e) if self.on_gpu => {
                     tracing::warn!("the student failed on the GPU ({e}); it runs on the CPU from now on");
@@ -213,10 +228,21 @@ impl Decoder {
         let cpu =
             self.cpu.get_or_init(|| Predictor::new(Compute::Cpu, self.main.model().clone()).map_err(|e| e.to_string()));
         match cpu {
-            Ok(p) => p.complete(prompts, max_new, temperature, seed).map_err(|e| e.to_string()),
+            Ok(p) => p.complete(prompts, max_new, temperature, seeds).map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),
         }
     }
+}
+
+/// The seed of one sample: a digest of the model's seed, the attempt, the
+/// sample's index and the prompt.
+fn sample_seed(base: u64, attempt: u32, sample: u32, prompt: &str) -> u64 {
+    let mut hash = Sha256::new();
+    hash.update(base.to_le_bytes());
+    hash.update(attempt.to_le_bytes());
+    hash.update(sample.to_le_bytes());
+    hash.update(prompt.as_bytes());
+    hash.finalize()[..8].iter().fold(0u64, |seed, &b| seed << 8 | u64::from(b))
 }
 
 /// The text a student continues: the last user message (or the last message).

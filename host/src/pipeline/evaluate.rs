@@ -307,7 +307,7 @@ fn score_student(
         };
         let (model, _) = CharLm::load(&run.checkpoint, Some(&report.config.model())).map_err(|e| fail(&e))?;
         let predictor = Predictor::new(compute.clone(), model).map_err(|e| fail(&e))?;
-        let completions = predictor.complete(&prompts, config.max_new, 0.0, run.seed).map_err(|e| fail(&e))?;
+        let completions = predictor.complete(&prompts, config.max_new, 0.0, &[]).map_err(|e| fail(&e))?;
         let mut right = 0usize;
         for (i, (item, completion)) in items.iter().zip(&completions).enumerate() {
             let correct = extract(completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());

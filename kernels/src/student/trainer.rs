@@ -250,7 +250,7 @@ mod tests {
         assert!(last < first * 0.5, "{first} -> {last}");
         let (trained, _) = t.snapshot().expect("snapshot");
         let p = Predictor::new(Compute::Cpu, trained).expect("predictor");
-        let out = p.complete(&["3 + 1 = "], 4, 0.0, 0).expect("complete");
+        let out = p.complete(&["3 + 1 = "], 4, 0.0, &[]).expect("complete");
         assert_eq!(out[0], "4", "{out:?}");
     }
 
