@@ -22,65 +22,47 @@ use crate::record::Record;
 
 /// `config` of a `train-classifier` stage.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClassifierStageConfig {
-    /// Where the label is: `scores.<name>` or `metadata.<key>` (a number or a boolean).
+    /// Where the label is: `scores.<name>` or `metadata.<key>` (a number or a
+    /// boolean). Required: [`check`](Self::check) refuses the empty default.
     pub label: String,
     /// A label at or above this is positive (default 0.5; `true` counts as 1).
-    #[serde(default = "default_positive_at")]
     pub positive_at: f64,
     /// Share of labelled records held out to measure agreement (default 0.2).
-    #[serde(default = "default_holdout")]
     pub holdout: f64,
     /// Hash buckets (default 2^18).
-    #[serde(default = "default_buckets")]
     pub buckets: usize,
     /// Embedding width (default 32).
-    #[serde(default = "default_dim")]
     pub dim: usize,
     /// Longest word n-gram (default 2).
-    #[serde(default = "default_word_ngrams")]
     pub word_ngrams: usize,
     /// Optimiser steps (default 400).
-    #[serde(default = "default_steps")]
     pub steps: u32,
     /// Documents per step (default 64).
-    #[serde(default = "default_batch")]
     pub batch: usize,
     /// Learning rate (default 0.01).
-    #[serde(default = "default_lr")]
     pub lr: f32,
     /// Seed of the split, the initialisation and the batches (default 1).
-    #[serde(default = "default_seed")]
     pub seed: u64,
 }
 
-fn default_positive_at() -> f64 {
-    0.5
-}
-fn default_holdout() -> f64 {
-    0.2
-}
-fn default_buckets() -> usize {
-    NgramConfig::default().buckets
-}
-fn default_dim() -> usize {
-    NgramConfig::default().dim
-}
-fn default_word_ngrams() -> usize {
-    NgramConfig::default().word_ngrams
-}
-fn default_steps() -> u32 {
-    ClassifierTraining::default().steps
-}
-fn default_batch() -> usize {
-    ClassifierTraining::default().batch
-}
-fn default_lr() -> f32 {
-    ClassifierTraining::default().lr
-}
-fn default_seed() -> u64 {
-    1
+impl Default for ClassifierStageConfig {
+    fn default() -> Self {
+        let (ngrams, training) = (NgramConfig::default(), ClassifierTraining::default());
+        ClassifierStageConfig {
+            label: String::new(),
+            positive_at: 0.5,
+            holdout: 0.2,
+            buckets: ngrams.buckets,
+            dim: ngrams.dim,
+            word_ngrams: ngrams.word_ngrams,
+            steps: training.steps,
+            batch: training.batch,
+            lr: training.lr,
+            seed: training.seed,
+        }
+    }
 }
 
 impl ClassifierStageConfig {
@@ -92,6 +74,9 @@ impl ClassifierStageConfig {
     /// Checks every setting, saying what to fix.
     pub fn check(&self) -> Result<(), String> {
         self.ngrams().check()?;
+        if self.label.is_empty() {
+            return Err("`label` is required: where the judge's label is, `scores.<name>` or `metadata.<key>`".into());
+        }
         if !(self.label.starts_with("scores.") || self.label.starts_with("metadata.")) {
             return Err(format!("label `{}` must be `scores.<name>` or `metadata.<key>`", self.label));
         }
@@ -289,5 +274,16 @@ mod tests {
         let meta: ClassifierStageConfig = toml::from_str("label = \"metadata.judge.good\"").expect("config");
         r.metadata.insert("judge".into(), serde_json::json!({"good": false}));
         assert_eq!(meta.label_of(&r), Some(false));
+    }
+
+    #[test]
+    fn defaults_fill_everything_but_the_label() {
+        let config: ClassifierStageConfig = toml::from_str("label = \"scores.q\"").expect("config");
+        assert_eq!(config, ClassifierStageConfig { label: "scores.q".into(), ..ClassifierStageConfig::default() });
+        assert!(config.check().is_ok());
+        let missing: ClassifierStageConfig = toml::from_str("steps = 10").expect("config");
+        let e = missing.check().expect_err("no label");
+        assert!(e.contains("`label` is required"), "{e}");
+        assert!(toml::from_str::<ClassifierStageConfig>("label = \"scores.q\"\nstep = 3").is_err(), "unknown key");
     }
 }
