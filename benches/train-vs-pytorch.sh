@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side by side, one run: training throughput (characters predicted per second)
-# of the student of pipelines/gdr-arithmetic.toml — a char MLP, context 32,
-# embed 8, hidden [512], batch 256, AdamW — in Kiln (a `train-student` stage
+# of a char-MLP student like that of pipelines/gdr-arithmetic.toml — context
+# 32, embed 8, hidden [512], batch 256, AdamW — in Kiln (a `train-student` stage
 # over the demo's refined records; on the CPU path, and on the GPU path, which
 # on a machine without a GPU is Mesa's lavapipe) and in PyTorch (the same
 # model, benches/student_torch.py, eager and torch.compile, on the same data)

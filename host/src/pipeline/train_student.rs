@@ -37,6 +37,9 @@ pub struct StudentStageConfig {
     pub batch: usize,
     /// Peak learning rate (default 0.002).
     pub lr: f32,
+    /// The learning rate at the last step as a fraction of `lr` (default 0.1;
+    /// 0 decays to zero).
+    pub min_lr_ratio: f32,
     /// AdamW weight decay (default 0.01).
     pub weight_decay: f32,
     /// One student per seed (default `[1, 2, 3]`): initialisation and batches.
@@ -58,6 +61,7 @@ impl Default for StudentStageConfig {
             steps: training.steps,
             batch: training.batch,
             lr: training.lr,
+            min_lr_ratio: training.min_lr_ratio,
             weight_decay: training.weight_decay,
             seeds: vec![1, 2, 3],
             log_every: training.log_every,
@@ -78,6 +82,7 @@ impl StudentStageConfig {
             steps: self.steps,
             batch: self.batch,
             lr: self.lr,
+            min_lr_ratio: self.min_lr_ratio,
             weight_decay: self.weight_decay,
             log_every: self.log_every,
         }

@@ -1,6 +1,6 @@
 //! Training the student: AdamW on mean next-character cross-entropy, one
 //! seeded batch per step, the learning rate warmed up linearly and then
-//! decayed along a cosine to a tenth.
+//! decayed along a cosine to `min_lr_ratio` of its peak (a tenth by default).
 //!
 //! All of a step — forward, backward, optimiser — is recorded on the device
 //! without a read-back; the loss is read only every `log_every` steps (which
@@ -23,6 +23,8 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Peak learning rate.
     pub lr: f32,
+    /// The learning rate at the last step, as a fraction of `lr` (0: decay to zero).
+    pub min_lr_ratio: f32,
     /// Decoupled weight decay (not applied to biases).
     pub weight_decay: f32,
     /// Steps between loss read-backs (the training curve's resolution).
@@ -31,7 +33,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { steps: 2000, batch: 256, lr: 2e-3, weight_decay: 0.01, log_every: 50 }
+        TrainConfig { steps: 2000, batch: 256, lr: 2e-3, min_lr_ratio: 0.1, weight_decay: 0.01, log_every: 50 }
     }
 }
 
@@ -43,6 +45,9 @@ impl TrainConfig {
         }
         if !(self.lr > 0.0 && self.lr.is_finite() && self.lr < 10.0) {
             return Err(format!("lr must be a positive number below 10, got {}", self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return Err(format!("min_lr_ratio must be in [0, 1], got {}", self.min_lr_ratio));
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
             return Err(format!("weight_decay must be in [0, 1), got {}", self.weight_decay));
@@ -58,7 +63,7 @@ impl TrainConfig {
         }
         let progress = (step - warmup) as f32 / (self.steps.saturating_sub(warmup)).max(1) as f32;
         let cosine = 0.5 * (1.0 + (std::f32::consts::PI * progress.min(1.0)).cos());
-        self.lr * (0.1 + 0.9 * cosine)
+        self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
     }
 }
 
@@ -233,7 +238,7 @@ mod tests {
     }
 
     fn config(steps: u32) -> TrainConfig {
-        TrainConfig { steps, batch: 32, lr: 5e-3, weight_decay: 0.01, log_every: 10 }
+        TrainConfig { steps, batch: 32, lr: 5e-3, weight_decay: 0.01, log_every: 10, ..TrainConfig::default() }
     }
 
     #[test]
@@ -269,6 +274,18 @@ mod tests {
         let (a, _) = straight.snapshot().expect("a");
         let (b, _) = resumed.snapshot().expect("b");
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_learning_rate_warms_up_then_decays_to_its_floor() {
+        let c = TrainConfig { steps: 1000, lr: 1.0, min_lr_ratio: 0.0, ..TrainConfig::default() };
+        assert!((c.lr_at(1) - 0.02).abs() < 1e-6, "warmup over 50 steps");
+        assert!((c.lr_at(50) - 1.0).abs() < 1e-6);
+        assert!(c.lr_at(500) < 1.0 && c.lr_at(500) > c.lr_at(900));
+        assert!(c.lr_at(1000).abs() < 1e-6);
+        let floor = TrainConfig { min_lr_ratio: 0.1, ..c.clone() };
+        assert!((floor.lr_at(1000) - 0.1).abs() < 1e-6);
+        assert!(TrainConfig { min_lr_ratio: 1.5, ..c }.check().is_err());
     }
 
     #[test]
