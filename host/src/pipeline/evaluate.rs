@@ -14,6 +14,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use aho_corasick::AhoCorasick;
 use kiln_kernels::student::{CharLm, Predictor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -222,17 +223,9 @@ pub fn run(
         training_texts.extend(training_set(pipeline, stage, student)?);
         students.push(report);
     }
-    let finder: Vec<(bool, &HeldOut)> = config
-        .items
-        .iter()
-        .map(|item| {
-            let needle = item.prompt.trim();
-            let finder = memchr::memmem::Finder::new(needle.as_bytes());
-            (training_texts.iter().any(|t| finder.find(t.as_bytes()).is_some()), item)
-        })
-        .collect();
-    let clean: Vec<&HeldOut> = finder.iter().filter(|(seen, _)| !seen).map(|(_, i)| *i).collect();
-    let contaminated = (finder.len() - clean.len()) as u64;
+    let seen = seen_prompts(&config.items, &training_texts).map_err(|e| JobError::new(stage, e))?;
+    let clean: Vec<&HeldOut> = config.items.iter().zip(&seen).filter(|(_, seen)| !**seen).map(|(i, _)| i).collect();
+    let contaminated = (config.items.len() - clean.len()) as u64;
     if clean.is_empty() {
         return Err(JobError::new(stage, "every held-out prompt occurs in the training data: nothing is held out"));
     }
@@ -255,6 +248,21 @@ pub fn run(
     };
     write_json(stage, &report_path, &report)?;
     Ok(report)
+}
+
+/// For each held-out item, whether its (trimmed) prompt occurs in any of
+/// `texts`: one Aho-Corasick pass over the texts for all prompts at once, so
+/// the cost grows with the training text, not with items × texts.
+fn seen_prompts(items: &[HeldOut], texts: &[String]) -> Result<Vec<bool>, String> {
+    let prompts: Vec<&str> = items.iter().map(|i| i.prompt.trim()).collect();
+    let automaton = AhoCorasick::new(&prompts).map_err(|e| format!("cannot index the held-out prompts: {e}"))?;
+    let mut seen = vec![false; prompts.len()];
+    for text in texts {
+        for m in automaton.find_overlapping_iter(text) {
+            seen[m.pattern().as_usize()] = true;
+        }
+    }
+    Ok(seen)
 }
 
 /// The texts `student` trained on: the records its phase kept.
@@ -345,6 +353,16 @@ fn score_student(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prompt_counts_as_seen_wherever_it_occurs_in_a_training_text() {
+        let item = |prompt: &str| HeldOut { prompt: prompt.into(), answer: String::new(), text: None };
+        let items = [item("What is 12 + 7?"), item("  What is 1 + 1?\n"), item("What is 2 + 2?"), item("is 12")];
+        let texts = ["Q: What is 12 + 7?\nA: 19".to_string(), "What is 1 + 1?".to_string()];
+        // Overlapping matches count too: "is 12" sits inside the first prompt's match.
+        assert_eq!(seen_prompts(&items, &texts).expect("index"), [true, true, false, true]);
+        assert_eq!(seen_prompts(&items, &[]).expect("index"), [false; 4]);
+    }
 
     #[test]
     fn answers_are_read_after_the_last_prefix() {
