@@ -14,12 +14,8 @@ concurrency=64
 latency_ms=50
 dir=target/bench-generate
 mkdir -p "$dir"
-venv=target/bench-venv
-py=$venv/bin/python
-if [ ! -x "$py" ] || ! "$py" -c "from distilabel.models.llms import OpenAILLM; from distilabel.steps.tasks import TextGeneration" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q distilabel
-fi
+source benches/venv.sh
+bench_venv "from distilabel.models.llms import OpenAILLM; from distilabel.steps.tasks import TextGeneration" distilabel
 cargo xtask plugins > /dev/null
 cargo build --release -q -p kiln-mock-llm -p kiln
 bin=${CARGO_TARGET_DIR:-target}/release

@@ -11,11 +11,8 @@ records=${1:-100000}
 cores=$(nproc)
 dir=target/bench-gopher
 mkdir -p "$dir"
-venv=target/bench-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import spacy; from datatrove.pipeline.filters import GopherQualityFilter" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q datatrove spacy regex
-fi
+source benches/venv.sh
+bench_venv "import spacy; from datatrove.pipeline.filters import GopherQualityFilter" datatrove spacy regex
 cargo xtask plugins >/dev/null
 cargo build --release -q -p kiln
 corpus="$dir/corpus-$records.jsonl"

@@ -14,12 +14,9 @@ records=${1:-100000}
 cores=$(nproc)
 dir=target/bench-minhash
 mkdir -p "$dir"
-venv=target/bench-venv
-py=$venv/bin/python
-if [ ! -x "$py" ] || ! "$py" -c "import rensa, spacy; from datatrove.pipeline.dedup import MinhashDedupSignature; from datatrove.pipeline.dedup.minhash import MinhashConfig; MinhashConfig()" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q datatrove spacy regex "xxhash<4" orjson tokenizers rensa
-fi
+source benches/venv.sh
+bench_venv "import rensa, spacy; from datatrove.pipeline.dedup import MinhashDedupSignature; from datatrove.pipeline.dedup.minhash import MinhashConfig; MinhashConfig()" \
+    datatrove spacy regex "xxhash<4" orjson tokenizers rensa
 corpus=target/bench-gopher/corpus-$records.jsonl # shared with gopher-vs-datatrove.sh
 mkdir -p "$(dirname "$corpus")"
 [ -f "$corpus" ] || cargo xtask corpus --out "$corpus" --limit "$records"

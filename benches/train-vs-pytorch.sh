@@ -12,12 +12,8 @@ cd "$(dirname "$0")/.."
 steps=${1:-2000}
 dir=target/bench-train
 mkdir -p "$dir"
-venv=target/bench-venv
-py=$venv/bin/python
-if [ ! -x "$py" ] || ! "$py" -c "import torch" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q torch
-fi
+source benches/venv.sh
+bench_venv "import torch" torch
 cargo xtask plugins > /dev/null
 cargo build --release -q -p kiln
 bin=${CARGO_TARGET_DIR:-target}/release
