@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use kiln_arith::teacher::{ErrorProfile, answer};
 use kiln_mock_llm::{ChatRequest, MockConfig, MockServer, responder};
-use kiln_tests::{assert_balanced, kiln_bin, stats, verify_stages, wasm};
+use kiln_tests::{assert_balanced, detail, kiln_bin, lines, stats, verify_stages, wasm};
 
 /// The fault mix of the issue: every kind, 30% of requests.
 fn faulty(seed: u64) -> MockConfig {
@@ -61,18 +61,6 @@ fn run(dir: &Path, pipeline: &str, args: &[&str], env: &[(&str, &str)]) -> Outpu
         command.env(k, v);
     }
     command.output().expect("run kiln")
-}
-
-fn lines(path: PathBuf) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("jsonl"))
-        .collect()
-}
-
-fn detail(s: &serde_json::Value, stage: usize, key: &str) -> u64 {
-    s["stages"][stage]["details"][key].as_u64().unwrap_or(0)
 }
 
 fn ok(output: &Output) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use kiln_tests::{assert_balanced, kiln_bin, stats, target_dir, verify_stages, wasm};
+use kiln_tests::{assert_balanced, detail, kiln_bin, lines, stats, target_dir, verify_stages, wasm};
 
 fn kiln(dir: &Path, pipeline: &str, args: &[&str]) -> Output {
     let file = dir.join("pipeline.toml");
@@ -34,18 +34,6 @@ fn ok(output: &Output) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn lines(path: PathBuf) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("jsonl"))
-        .collect()
-}
-
-fn detail(s: &serde_json::Value, stage: usize, key: &str) -> u64 {
-    s["stages"][stage]["details"][key].as_u64().unwrap_or(0)
 }
 
 /// `config` of the `generate` stage: 2-digit sums and differences, as in

@@ -76,6 +76,20 @@ pub fn stats(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("stats json")
 }
 
+/// The JSON records of a JSONL output file (none when it does not exist).
+pub fn lines(path: PathBuf) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl"))
+        .collect()
+}
+
+/// Counter `key` of stage number `stage` in a `stats.json` (0 when absent).
+pub fn detail(s: &serde_json::Value, stage: usize, key: &str) -> u64 {
+    s["stages"][stage]["details"][key].as_u64().unwrap_or(0)
+}
+
 /// Every input line and generated record ended kept, rejected or quarantined.
 pub fn assert_balanced(s: &serde_json::Value) {
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
