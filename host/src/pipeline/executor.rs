@@ -530,12 +530,9 @@ impl KeptRecords {
             let Some(index) = self.chunks.next() else {
                 return Ok(None);
             };
-            let path = self.work.chunk_path(index, ChunkFile::Kept.name());
-            let text = std::fs::read_to_string(&path).map_err(|error| {
-                RunError::WorkDir(WorkDirError::Io { action: "cannot read", path: path.clone(), error })
-            })?;
+            let text = self.work.read_chunk_file(index, ChunkFile::Kept.name())?;
             self.lines = text.lines().map(str::to_string).collect::<Vec<_>>().into_iter();
-            self.file = path.display().to_string();
+            self.file = self.work.chunk_path(index, ChunkFile::Kept.name()).display().to_string();
             self.line = 0;
         }
     }
@@ -765,10 +762,7 @@ fn sample_kept(work: &WorkDir, manifest: &Manifest, kept: u64) -> Result<Vec<Str
     let mut seen = 0u64;
     let mut texts = Vec::new();
     for chunk in &manifest.chunks {
-        let path = work.chunk_path(chunk.index, ChunkFile::Kept.name());
-        let data = std::fs::read_to_string(&path).map_err(|error| {
-            RunError::WorkDir(WorkDirError::Io { action: "cannot read", path: path.clone(), error })
-        })?;
+        let data = work.read_chunk_file(chunk.index, ChunkFile::Kept.name())?;
         for line in data.lines() {
             if seen.is_multiple_of(every)
                 && let Ok(r) = serde_json::from_str::<Record>(line)

@@ -57,9 +57,10 @@ impl JobError {
 pub fn phase_records(stage: &str, work: &WorkDir, manifest: &Manifest) -> Result<Vec<Record>, JobError> {
     let mut out = Vec::new();
     for chunk in &manifest.chunks {
+        let text = work
+            .read_chunk_file(chunk.index, ChunkFile::Kept.name())
+            .map_err(|e| JobError::new(stage, e.to_string()))?;
         let path = work.chunk_path(chunk.index, ChunkFile::Kept.name());
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| JobError::new(stage, format!("cannot read {}: {e}", path.display())))?;
         for (i, line) in text.lines().enumerate() {
             let record: Record = serde_json::from_str(line).map_err(|e| {
                 JobError::new(stage, format!("{}:{}: unreadable record ({e}); run with --fresh", path.display(), i + 1))

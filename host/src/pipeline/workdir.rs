@@ -247,6 +247,12 @@ impl WorkDir {
         write_atomic(&self.chunk_path(index, role), bytes)
     }
 
+    /// Reads chunk `index`'s file of `role`.
+    pub fn read_chunk_file(&self, index: u64, role: &str) -> Result<String, WorkDirError> {
+        let path = self.chunk_path(index, role);
+        std::fs::read_to_string(&path).map_err(io_error("cannot read", &path))
+    }
+
     /// Concatenates the `role` files of every committed chunk into `target`, atomically.
     pub fn assemble(&self, manifest: &Manifest, role: &str, target: &Path) -> Result<u64, WorkDirError> {
         WorkDir::assemble_parts(&[(self, manifest)], role, target)
