@@ -42,6 +42,8 @@ impl Embedded {
             .iter()
             .map(|job| Ok(Reply { texts: Vec::with_capacity(job.samples as usize), ..Reply::default() }))
             .collect();
+        let (name, label) = (model.to_string(), self.plugin.label());
+        let fail = move |message: String| ModelError::Plugin { model: name.clone(), plugin: label.clone(), message };
         // (job, sample) pairs grouped by the seed they are drawn with.
         let mut groups: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
         for (i, job) in jobs.iter().enumerate() {
@@ -50,15 +52,9 @@ impl Embedded {
                 groups.entry(seed).or_default().push(i);
             }
         }
-        let mut calls = Vec::new();
+        let mut batches = Vec::new();
         for (seed, members) in groups {
             for batch in members.chunks(BATCH) {
-                if let Err(e) = meter.check(model) {
-                    for &i in batch {
-                        replies[i] = Err(e.clone());
-                    }
-                    continue;
-                }
                 let prompts: Vec<wit::Prompt> = batch
                     .iter()
                     .map(|&i| wit::Prompt {
@@ -71,30 +67,17 @@ impl Embedded {
                     })
                     .collect();
                 let plugin = self.plugin.clone();
-                let limit = limit.clone();
-                let members = batch.to_vec();
-                calls.push(async move {
-                    let permit = limit.acquire_owned().await;
-                    let answers = tokio::task::spawn_blocking(move || {
-                        let _permit = permit;
-                        plugin.model_complete(&prompts, seed)
-                    })
-                    .await;
-                    (members, answers)
-                });
+                let fail = fail.clone();
+                batches.push((batch.to_vec(), move || {
+                    plugin.model_complete(&prompts, seed).map_err(|e| fail(e.to_string()))
+                }));
             }
         }
-        for (members, answers) in futures::future::join_all(calls).await {
-            let fail =
-                |message: String| ModelError::Plugin { model: model.to_string(), plugin: self.plugin.label(), message };
+        for (members, answers) in super::blocking::run_batches(model, meter, limit, batches).await {
             let answers = match answers {
-                Ok(Ok(answers)) => answers,
-                Ok(Err(e)) => {
-                    members.iter().for_each(|&i| replies[i] = Err(fail(e.to_string())));
-                    continue;
-                }
+                Ok(answers) => answers,
                 Err(e) => {
-                    members.iter().for_each(|&i| replies[i] = Err(ModelError::Internal(e.to_string())));
+                    members.iter().for_each(|&i| replies[i] = Err(e.clone()));
                     continue;
                 }
             };

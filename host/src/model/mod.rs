@@ -18,6 +18,7 @@
 //! parameters, prompt, attempt and sample index, so a resumed or repeated run
 //! pays for no completion twice.
 
+mod blocking;
 mod cache;
 mod embedded;
 mod error;
@@ -175,37 +176,34 @@ impl Model {
         if missing.is_empty() {
             return replies.into_iter().flatten().collect();
         }
-        let fresh = match &self.backend {
+        // The server's answers are stored the moment each arrives, so a run
+        // killed mid-batch pays again only for what was still in flight; the
+        // in-process backends answer the whole batch at once, stored after.
+        let (fresh, stored) = match &self.backend {
             Backend::OpenAi(client) => {
-                // Each answer is stored the moment it arrives, so a run killed
-                // mid-batch pays again only for what was still in flight.
                 let (jobs, keys) = (&jobs, &keys);
                 let calls = missing.iter().map(|&i| async move {
                     let reply = self.request(client, &jobs[i]).await;
                     self.store(&keys[i], &reply);
                     reply
                 });
-                futures::future::join_all(calls).await
+                (futures::future::join_all(calls).await, true)
             }
             Backend::Wasm(embedded) => {
                 let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
                 let seed = self.spec.sampling.seed.unwrap_or(0);
-                let fresh = embedded.complete(&self.spec.name, &wanted, seed, &self.limit, &self.meter).await;
-                for (&i, reply) in missing.iter().zip(&fresh) {
-                    self.store(&keys[i], reply);
-                }
-                fresh
+                (embedded.complete(&self.spec.name, &wanted, seed, &self.limit, &self.meter).await, false)
             }
             Backend::Student(student) => {
                 let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
-                let fresh =
-                    student.complete(&self.spec.name, &wanted, &self.spec.sampling, &self.limit, &self.meter).await;
-                for (&i, reply) in missing.iter().zip(&fresh) {
-                    self.store(&keys[i], reply);
-                }
-                fresh
+                (student.complete(&self.spec.name, &wanted, &self.spec.sampling, &self.limit, &self.meter).await, false)
             }
         };
+        if !stored {
+            for (&i, reply) in missing.iter().zip(&fresh) {
+                self.store(&keys[i], reply);
+            }
+        }
         for (&i, reply) in missing.iter().zip(fresh) {
             replies[i] = Some(reply);
         }

@@ -113,46 +113,28 @@ impl Student {
                 (0..job.samples).map(move |s| (i, s as usize, sample_seed(base, job.attempt, s, prompt)))
             })
             .collect();
-        let mut calls = Vec::new();
+        let mut batches = Vec::new();
         for group in pairs.chunks(DECODE_BATCH) {
             let members: Vec<(usize, usize)> = group.iter().map(|&(i, s, _)| (i, s)).collect();
-            if let Err(e) = meter.check(model) {
-                for &(i, _) in &members {
-                    errors[i] = Some(e.clone());
-                }
-                continue;
-            }
             let batch: Vec<String> = members.iter().map(|&(i, _)| prompts[i].clone()).collect();
             let seeds: Vec<u64> = group.iter().map(|&(_, _, seed)| seed).collect();
             let decoder = self.decoder.clone();
-            let limit = limit.clone();
-            calls.push(async move {
-                let permit = limit.acquire_owned().await;
-                let answers = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-                    decoder.complete(&refs, max_new, temperature, &seeds)
+            let (model, checkpoint) = (model.to_string(), self.checkpoint.display().to_string());
+            batches.push((members, move || {
+                let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+                decoder.complete(&refs, max_new, temperature, &seeds).map_err(|message| ModelError::Student {
+                    model,
+                    checkpoint,
+                    message,
                 })
-                .await;
-                (members, answers)
-            });
+            }));
         }
-        for (members, answers) in futures::future::join_all(calls).await {
+        for (members, answers) in super::blocking::run_batches(model, meter, limit, batches).await {
             let answers = match answers {
-                Ok(Ok(answers)) => answers,
-                Ok(Err(message)) => {
-                    for &(i, _) in &members {
-                        errors[i] = Some(ModelError::Student {
-                            model: model.to_string(),
-                            checkpoint: self.checkpoint.display().to_string(),
-                            message: message.clone(),
-                        });
-                    }
-                    continue;
-                }
+                Ok(answers) => answers,
                 Err(e) => {
                     for &(i, _) in &members {
-                        errors[i] = Some(ModelError::Internal(e.to_string()));
+                        errors[i] = Some(e.clone());
                     }
                     continue;
                 }
