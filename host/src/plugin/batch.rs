@@ -18,27 +18,22 @@ fn push(column: &mut String, ends: &mut Vec<u32>, part: &str) -> wasmtime::Resul
 
 /// Packs `records` into columns.
 pub fn pack(records: &[wit::DataRecord]) -> wasmtime::Result<wit::RecordBatch> {
+    pack_into(None, records)
+}
+
+/// Packs `records` into columns, in the buffers of `reuse` when given (its
+/// contents are cleared): a batch of the usual size then allocates nothing.
+pub fn pack_into(reuse: Option<wit::RecordBatch>, records: &[wit::DataRecord]) -> wasmtime::Result<wit::RecordBatch> {
     let n = records.len();
-    let text_bytes: usize = records.iter().map(|r| r.text.len()).sum();
-    let mut b = wit::RecordBatch {
-        ids: String::with_capacity(records.iter().map(|r| r.id.len()).sum()),
-        id_ends: Vec::with_capacity(n),
-        texts: String::with_capacity(text_bytes),
-        text_ends: Vec::with_capacity(n),
-        metadata: String::new(),
-        metadata_ends: Vec::with_capacity(n),
-        score_names: String::new(),
-        score_name_ends: Vec::new(),
-        score_values: Vec::new(),
-        score_ends: Vec::with_capacity(n),
-        sources: String::new(),
-        source_ends: Vec::with_capacity(n),
-        parents: String::new(),
-        parent_ends: Vec::with_capacity(n),
-        rounds: Vec::with_capacity(n),
-        steps: String::new(),
-        step_ends: Vec::with_capacity(n),
-    };
+    let mut b = reuse.map(clear).unwrap_or_else(empty);
+    b.ids.reserve(records.iter().map(|r| r.id.len()).sum());
+    b.texts.reserve(records.iter().map(|r| r.text.len()).sum());
+    for ends in [&mut b.id_ends, &mut b.text_ends, &mut b.metadata_ends, &mut b.score_ends] {
+        ends.reserve(n);
+    }
+    for ends in [&mut b.source_ends, &mut b.parent_ends, &mut b.rounds, &mut b.step_ends] {
+        ends.reserve(n);
+    }
     for r in records {
         push(&mut b.ids, &mut b.id_ends, &r.id)?;
         push(&mut b.texts, &mut b.text_ends, &r.text)?;
@@ -59,6 +54,59 @@ pub fn pack(records: &[wit::DataRecord]) -> wasmtime::Result<wit::RecordBatch> {
         b.step_ends.push(end);
     }
     Ok(b)
+}
+
+/// Bytes a batch's buffers may keep between calls; a bigger one is dropped
+/// rather than held for the life of the instance.
+pub const KEEP_BYTES: usize = 16 << 20;
+
+/// The bytes a batch's buffers hold.
+pub fn capacity(b: &wit::RecordBatch) -> usize {
+    let strings = [&b.ids, &b.texts, &b.metadata, &b.score_names, &b.sources, &b.parents, &b.steps];
+    let ends = [&b.id_ends, &b.text_ends, &b.metadata_ends, &b.score_name_ends, &b.score_ends];
+    let more_ends = [&b.source_ends, &b.parent_ends, &b.rounds, &b.step_ends];
+    strings.iter().map(|s| s.capacity()).sum::<usize>()
+        + ends.iter().chain(&more_ends).map(|e| 4 * e.capacity()).sum::<usize>()
+        + 8 * b.score_values.capacity()
+}
+
+fn empty() -> wit::RecordBatch {
+    wit::RecordBatch {
+        ids: String::new(),
+        id_ends: Vec::new(),
+        texts: String::new(),
+        text_ends: Vec::new(),
+        metadata: String::new(),
+        metadata_ends: Vec::new(),
+        score_names: String::new(),
+        score_name_ends: Vec::new(),
+        score_values: Vec::new(),
+        score_ends: Vec::new(),
+        sources: String::new(),
+        source_ends: Vec::new(),
+        parents: String::new(),
+        parent_ends: Vec::new(),
+        rounds: Vec::new(),
+        steps: String::new(),
+        step_ends: Vec::new(),
+    }
+}
+
+/// `b` with every column emptied and its buffers kept.
+fn clear(mut b: wit::RecordBatch) -> wit::RecordBatch {
+    for s in
+        [&mut b.ids, &mut b.texts, &mut b.metadata, &mut b.score_names, &mut b.sources, &mut b.parents, &mut b.steps]
+    {
+        s.clear();
+    }
+    for e in [&mut b.id_ends, &mut b.text_ends, &mut b.metadata_ends, &mut b.score_name_ends, &mut b.score_ends] {
+        e.clear();
+    }
+    for e in [&mut b.source_ends, &mut b.parent_ends, &mut b.rounds, &mut b.step_ends] {
+        e.clear();
+    }
+    b.score_values.clear();
+    b
 }
 
 #[cfg(test)]
@@ -87,5 +135,19 @@ mod tests {
         assert_eq!((packed.parents.as_str(), packed.parent_ends.as_slice()), ("a", &[0, 1][..]));
         assert_eq!(packed.rounds, vec![0, 2]);
         assert_eq!((packed.steps.as_str(), packed.step_ends.as_slice()), ("s=p@1\n", &[6, 6][..]));
+    }
+
+    #[test]
+    fn a_reused_batch_holds_only_the_new_records() {
+        let mut a = Record::new("a", "first text");
+        a.scores.insert("q".into(), 0.5);
+        a.lineage.steps.push("s=p@1".into());
+        a.lineage.parent = Some("p".into());
+        let first = pack(&[a.to_wit(), Record::new("b", "second").to_wit()]).expect("packs");
+        let held = capacity(&first);
+        let c = Record::new("c", "third");
+        let reused = pack_into(Some(first), &[c.to_wit()]).expect("packs");
+        assert_eq!(reused, pack(&[c.to_wit()]).expect("packs"));
+        assert!(capacity(&reused) >= held, "buffers are kept");
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Store, Trap};
 
-use super::batch::pack;
+use super::batch;
 use super::bindings::{critic, filter, generator, mapper, model, refiner, wit};
 use super::error::{CallError, PluginError};
 use super::inspect::Contract;
@@ -188,6 +188,22 @@ impl Instance {
     fn reusable(&self) -> bool {
         self.store.data().limiter.current <= RECYCLE_ABOVE_BYTES
     }
+}
+
+/// Packs `records` into the store's reusable record batch and calls `call`
+/// with it; the batch's buffers are kept for the next call unless they grew
+/// past [`batch::KEEP_BYTES`].
+fn with_packed<R>(
+    store: &mut Store<GuestState>,
+    records: &[wit::DataRecord],
+    call: impl FnOnce(&mut Store<GuestState>, &wit::RecordBatch) -> wasmtime::Result<R>,
+) -> wasmtime::Result<R> {
+    let packed = batch::pack_into(store.data_mut().packed.take(), records)?;
+    let result = call(store, &packed);
+    if batch::capacity(&packed) <= batch::KEEP_BYTES {
+        store.data_mut().packed = Some(packed);
+    }
+    result
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {
@@ -419,7 +435,7 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Filter(f) => Some(pack(batch).and_then(|b| f.kiln_plugin_filter().call_filter(s, &b))),
+                World::Filter(f) => Some(with_packed(s, batch, |s, b| f.kiln_plugin_filter().call_filter(s, b))),
                 _ => None,
             },
             |v| match v {
@@ -436,7 +452,7 @@ impl Plugin {
         let results = self.run(
             records,
             |w, s, batch| match w {
-                World::Mapper(m) => Some(pack(batch).and_then(|b| m.kiln_plugin_mapper().call_transform(s, &b))),
+                World::Mapper(m) => Some(with_packed(s, batch, |s, b| m.kiln_plugin_mapper().call_transform(s, b))),
                 _ => None,
             },
             |m| match m {
@@ -508,7 +524,7 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Critic(c) => Some(pack(batch).and_then(|b| c.kiln_plugin_critic().call_prompts(s, &b))),
+                World::Critic(c) => Some(with_packed(s, batch, |s, b| c.kiln_plugin_critic().call_prompts(s, b))),
                 _ => None,
             },
             prompt_size,
@@ -540,7 +556,7 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Refiner(r) => Some(pack(batch).and_then(|b| r.kiln_plugin_refiner().call_prompts(s, &b))),
+                World::Refiner(r) => Some(with_packed(s, batch, |s, b| r.kiln_plugin_refiner().call_prompts(s, b))),
                 _ => None,
             },
             prompt_size,

@@ -32,7 +32,7 @@ mod loaded;
 mod sandbox;
 mod state;
 
-pub use batch::pack;
+pub use batch::{pack, pack_into};
 pub use bindings::wit;
 pub use cache::CompileCache;
 pub use error::{CallError, PluginError};

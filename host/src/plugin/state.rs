@@ -16,7 +16,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::wit_log;
+use super::bindings::{wit, wit_log};
 
 /// Lines of guest stderr kept to explain a trap.
 const TAIL_LINES: usize = 12;
@@ -29,6 +29,8 @@ pub(crate) struct GuestState {
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) output: GuestOutput,
+    /// The buffers of the last record batch sent in, reused for the next.
+    pub(crate) packed: Option<wit::RecordBatch>,
 }
 
 impl GuestState {
@@ -51,6 +53,7 @@ impl GuestState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
             output,
+            packed: None,
         }
     }
 }

@@ -96,7 +96,7 @@
 //! - **Disabling.** In datatrove a threshold of `0` disables its rule (Python
 //!   treats `0` as false); here only `null` disables, and `0` is a threshold.
 
-use kiln_pdk::{Filter, Plugin, Record, Verdict};
+use kiln_pdk::{Plugin, TextFilter, Verdict};
 use serde::Deserialize;
 
 /// The Gopher thresholds; `null` disables a rule. Defaults are the published values.
@@ -291,16 +291,16 @@ impl GopherQuality {
     }
 }
 
-impl Filter for GopherQuality {
-    fn filter(&self, record: &Record) -> Verdict {
-        match self.check(&record.text) {
+impl TextFilter for GopherQuality {
+    fn filter_text(&self, text: &str) -> Verdict {
+        match self.check(text) {
             None => Verdict::Keep,
             Some(reason) => Verdict::drop(reason),
         }
     }
 }
 
-kiln_pdk::export_filter!(GopherQuality);
+kiln_pdk::export_text_filter!(GopherQuality);
 
 /// Whether `c` counts as punctuation: ASCII punctuation and control characters
 /// (datatrove's set includes both), and the Unicode punctuation and symbol
@@ -636,27 +636,29 @@ impl StopWords {
 /// Which stop words a document has shown: datatrove counts *distinct* stop
 /// words (`len(stop_words & set(words))`), not stop-word tokens.
 struct SeenStopWords {
-    /// Stop words with an id below 128.
-    small: u128,
+    /// Stop words with an id below 128, a bit each (two words rather than a
+    /// `u128`, whose shifts are library calls in WebAssembly).
+    small: [u64; 2],
     /// The others (only for lists of more than ~30 stop words).
     big: Vec<bool>,
 }
 
 impl SeenStopWords {
     fn new(ids: usize) -> Self {
-        SeenStopWords { small: 0, big: if ids > 128 { vec![false; ids - 128] } else { Vec::new() } }
+        SeenStopWords { small: [0; 2], big: if ids > 128 { vec![false; ids - 128] } else { Vec::new() } }
     }
 
     /// Marks `id` seen; true when it was not seen before.
     #[inline(always)]
     fn insert(&mut self, id: usize) -> bool {
-        if id < 128 {
-            let bit = 1u128 << id;
-            let new = self.small & bit == 0;
-            self.small |= bit;
-            new
-        } else {
-            self.big.get_mut(id - 128).is_some_and(|seen| !std::mem::replace(seen, true))
+        match self.small.get_mut(id / 64) {
+            Some(word) => {
+                let bit = 1u64 << (id % 64);
+                let new = *word & bit == 0;
+                *word |= bit;
+                new
+            }
+            None => self.big.get_mut(id - 128).is_some_and(|seen| !std::mem::replace(seen, true)),
         }
     }
 }
@@ -1044,6 +1046,7 @@ fn count_line(s: &mut LineStats, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_pdk::{Filter, Record};
 
     const WORDS: [&str; 10] = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "and", "runs"];
 

@@ -5,7 +5,7 @@
 //! non-whitespace. Drop reasons: `length:too-few-chars`, `length:too-many-chars`,
 //! `length:too-few-words`, `length:too-many-words`.
 
-use kiln_pdk::{Filter, Plugin, Record, Verdict};
+use kiln_pdk::{Plugin, TextFilter, Verdict};
 use serde::Deserialize;
 
 /// Bounds on a record's length; a missing bound is not checked.
@@ -41,10 +41,9 @@ impl Plugin for LengthFilter {
     }
 }
 
-impl Filter for LengthFilter {
-    fn filter(&self, record: &Record) -> Verdict {
+impl TextFilter for LengthFilter {
+    fn filter_text(&self, text: &str) -> Verdict {
         let c = &self.0;
-        let text = record.text.as_str();
         if c.min_chars.is_some() || c.max_chars.is_some() {
             let chars = text.chars().count();
             if c.min_chars.is_some_and(|m| chars < m) {
@@ -67,11 +66,12 @@ impl Filter for LengthFilter {
     }
 }
 
-kiln_pdk::export_filter!(LengthFilter);
+kiln_pdk::export_text_filter!(LengthFilter);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_pdk::{Filter, Record};
 
     fn filter(c: Config, text: &str) -> Verdict {
         LengthFilter::new(c).expect("valid config").filter(&Record::new("r", text))

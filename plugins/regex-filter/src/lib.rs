@@ -34,7 +34,7 @@
 //! pattern is dropped. Each list is compiled into one `regex::RegexSet`, so
 //! that a record costs one pass over its text per list.
 
-use kiln_pdk::{Filter, Plugin, Record, Verdict};
+use kiln_pdk::{Plugin, TextFilter, Verdict};
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
@@ -159,20 +159,21 @@ impl RegexFilter {
     }
 }
 
-impl Filter for RegexFilter {
-    fn filter(&self, record: &Record) -> Verdict {
-        match self.check(&record.text) {
+impl TextFilter for RegexFilter {
+    fn filter_text(&self, text: &str) -> Verdict {
+        match self.check(text) {
             None => Verdict::Keep,
             Some(reason) => Verdict::drop(reason),
         }
     }
 }
 
-kiln_pdk::export_filter!(RegexFilter);
+kiln_pdk::export_text_filter!(RegexFilter);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_pdk::{Filter, Record};
 
     fn plain(p: &str) -> Pattern {
         Pattern::Plain(p.into())

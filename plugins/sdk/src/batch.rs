@@ -31,14 +31,15 @@ pub struct Packed {
 }
 
 /// Cuts `column` at `ends`: one part per end.
-struct Parts<'a> {
+#[doc(hidden)]
+pub struct Parts<'a> {
     column: &'a str,
     ends: std::slice::Iter<'a, u32>,
     start: usize,
 }
 
 impl<'a> Parts<'a> {
-    fn new(column: &'a str, ends: &'a [u32]) -> Self {
+    pub fn new(column: &'a str, ends: &'a [u32]) -> Self {
         Parts { column, ends: ends.iter(), start: 0 }
     }
 }

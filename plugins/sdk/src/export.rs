@@ -196,6 +196,37 @@ macro_rules! export_filter {
     };
 }
 
+/// Exports a [`TextFilter`](crate::TextFilter) as a `filter-plugin`
+/// component that reads each text in place, in the batch the host sent,
+/// without building records.
+#[macro_export]
+macro_rules! export_text_filter {
+    ($ty:ty) => {
+        $crate::__kiln_common!("filter-plugin", $ty, Filter);
+
+        impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
+            fn filter(
+                records: __kiln_bindings::kiln::plugin::types::RecordBatch,
+            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Verdict> {
+                use __kiln_bindings::kiln::plugin::types::Verdict as W;
+                __kiln_with(|p| {
+                    // One verdict per id, as for every filter, even were the
+                    // text column short (a malformed batch gives empty texts).
+                    let mut texts = $crate::__Parts::new(&records.texts, &records.text_ends);
+                    records
+                        .id_ends
+                        .iter()
+                        .map(|_| match <$ty as $crate::TextFilter>::filter_text(p, texts.next().unwrap_or("")) {
+                            $crate::Verdict::Keep => W::Keep,
+                            $crate::Verdict::Drop(reason) => W::Drop(reason),
+                        })
+                        .collect()
+                })
+            }
+        }
+    };
+}
+
 /// Exports a [`Mapper`](crate::Mapper) as a `mapper-plugin` component.
 #[macro_export]
 macro_rules! export_mapper {

@@ -7,7 +7,7 @@
 //! `cargo build --release --target wasm32-wasip2`.
 //!
 //! ```ignore
-//! use kiln_pdk::{Filter, Plugin, Record, Verdict};
+//! use kiln_pdk::{Plugin, TextFilter, Verdict};
 //!
 //! #[derive(serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
@@ -21,15 +21,18 @@
 //!     fn new(config: Config) -> Result<Self, String> { Ok(Self(config)) }
 //! }
 //!
-//! impl Filter for MinWords {
-//!     fn filter(&self, record: &Record) -> Verdict {
-//!         if record.text.split_whitespace().count() >= self.0.min_words { Verdict::Keep }
+//! impl TextFilter for MinWords {
+//!     fn filter_text(&self, text: &str) -> Verdict {
+//!         if text.split_whitespace().count() >= self.0.min_words { Verdict::Keep }
 //!         else { Verdict::Drop("too-few-words".into()) }
 //!     }
 //! }
 //!
-//! kiln_pdk::export_filter!(MinWords);
+//! kiln_pdk::export_text_filter!(MinWords);
 //! ```
+//!
+//! A filter that needs more than the text (metadata, scores, lineage)
+//! implements [`Filter`] and is exported with `export_filter!`.
 //!
 //! The same types compile natively, so a plugin's logic is unit-tested with a
 //! plain `cargo test` and can be benchmarked against its WASM build.
@@ -45,7 +48,7 @@ mod types;
 pub use types::*;
 
 #[doc(hidden)]
-pub use batch::Packed as __Packed;
+pub use batch::{Packed as __Packed, Parts as __Parts};
 
 #[doc(hidden)]
 pub use serde_json as __serde_json;
@@ -81,6 +84,22 @@ pub trait Filter: Plugin {
     /// across a batch.
     fn filter_batch(&self, records: &[Record]) -> Vec<Verdict> {
         records.iter().map(|r| self.filter(r)).collect()
+    }
+}
+
+/// A filter that looks at nothing but a record's text (most quality filters).
+///
+/// Every `TextFilter` is a [`Filter`]. Exported with
+/// [`export_text_filter!`](crate::export_text_filter), it reads each text
+/// where the host put it, in the batch: no record is built in the sandbox.
+pub trait TextFilter: Plugin {
+    /// The verdict on one record's text.
+    fn filter_text(&self, text: &str) -> Verdict;
+}
+
+impl<T: TextFilter> Filter for T {
+    fn filter(&self, record: &Record) -> Verdict {
+        self.filter_text(&record.text)
     }
 }
 
@@ -130,6 +149,28 @@ mod tests {
     struct Config {
         #[allow(dead_code)]
         min_words: usize,
+    }
+
+    struct NonEmpty;
+
+    impl Plugin for NonEmpty {
+        type Config = NoConfig;
+        const DESCRIPTION: &'static str = "drops empty texts";
+        fn new(_: NoConfig) -> Result<Self, String> {
+            Ok(NonEmpty)
+        }
+    }
+
+    impl TextFilter for NonEmpty {
+        fn filter_text(&self, text: &str) -> Verdict {
+            if text.is_empty() { Verdict::drop("empty") } else { Verdict::Keep }
+        }
+    }
+
+    #[test]
+    fn a_text_filter_is_a_filter_of_the_records_texts() {
+        let records = [Record::new("a", "x"), Record::new("b", ""), Record { text: "y".into(), ..Record::default() }];
+        assert_eq!(NonEmpty.filter_batch(&records), vec![Verdict::Keep, Verdict::drop("empty"), Verdict::Keep]);
     }
 
     #[test]
