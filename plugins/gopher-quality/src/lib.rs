@@ -589,17 +589,30 @@ impl StopWords {
     }
 
     /// The slot of the stop word `b[start..end]` (1 to 8 bytes), if it is one.
-    /// (Out of line: inlined, its loop makes the scanning loop slower under Wasmtime.)
-    #[inline(never)]
+    /// The first probe, which settles most lookups (the table is at most a
+    /// quarter full), is inline; the rest of the search is not, as a loop
+    /// inlined into the scanning loop makes it slower under Wasmtime.
+    #[inline(always)]
     fn find_short(&self, b: &[u8], start: usize, end: usize) -> Option<usize> {
         let (key, len) = (Self::key(b, start, end), (end - start) as u8);
-        let mut slot = self.slot(key);
+        let slot = self.slot(key);
+        match self.key_lens.get(slot).copied() {
+            Some(0) | None => None,
+            Some(l) if l == len && self.keys.get(slot) == Some(&key) => Some(slot),
+            Some(_) => self.probe(key, len, slot),
+        }
+    }
+
+    /// The rest of [`StopWords::find_short`]: the search from `slot` on.
+    #[inline(never)]
+    fn probe(&self, key: u64, len: u8, mut slot: usize) -> Option<usize> {
         // The table is never full, so an empty slot ends the search.
         loop {
+            slot = (slot + 1) & (self.keys.len() - 1);
             match self.key_lens[slot] {
                 0 => return None,
                 l if l == len && self.keys[slot] == key => return Some(slot),
-                _ => slot = (slot + 1) & (self.keys.len() - 1),
+                _ => {}
             }
         }
     }
@@ -870,7 +883,16 @@ fn scan_word<'a>(
     // The class of the byte that ended the piece, if ASCII whitespace or an
     // always-split one-byte token.
     let mut ended_by = 0;
-    while let Some(&byte) = b.get(i) {
+    // Most words end at the whitespace or one-byte token right after them: that
+    // case is tested before the loop, whose every round costs an interruption
+    // check under Wasmtime.
+    let next = b.get(i).map_or(0, |&byte| BYTE_CLASS[usize::from(byte)]);
+    if next & (SPACE | SINGLE) != 0 {
+        ended_by = next;
+    }
+    while ended_by == 0
+        && let Some(&byte) = b.get(i)
+    {
         let class = BYTE_CLASS[usize::from(byte)];
         if class & WORD != 0 {
             i = skip_alnum(b, i + 1);
@@ -983,11 +1005,16 @@ pub fn for_each_line<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
 #[inline(always)]
 fn next_line_break(b: &[u8], mut i: usize) -> (usize, usize) {
     while i < b.len() {
-        // Find the next byte that may start a break, 8 bytes per step.
-        let candidates = break_bytes(load8(b, i));
+        // Find the next byte that may start a break, 16 bytes per round (two
+        // steps of 8: each round costs an interruption check under Wasmtime).
+        let mut candidates = break_bytes(load8(b, i));
         if candidates == 0 {
             i += 8;
-            continue;
+            candidates = break_bytes(load8(b, i));
+            if candidates == 0 {
+                i += 8;
+                continue;
+            }
         }
         i += (candidates.trailing_zeros() / 8) as usize;
         // Each break starts with an ASCII byte or a lead byte: a char boundary.
