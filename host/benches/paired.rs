@@ -7,7 +7,8 @@
 //! `KILN_BENCH_CORPUS=path.jsonl cargo bench -p kiln --bench paired`
 //! (`cargo xtask corpus` extracts the corpus); `KILN_BENCH_BATCH` (default
 //! 1024) and `KILN_BENCH_ROUNDS` (default 25) change the batch size and the
-//! number of rounds.
+//! number of rounds; `KILN_BENCH_WASM_DIR` takes `gopher_quality.wasm` from
+//! another build.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,7 +40,9 @@ fn main() {
     let text = std::fs::read_to_string(&corpus).unwrap_or_else(|e| panic!("cannot read {}: {e}", corpus.display()));
     let records: Vec<Record> =
         text.lines().enumerate().filter_map(|(i, l)| Record::from_json_line(l, "corpus", i + 1).ok()).collect();
-    let wasm = workspace.join("target/wasm32-wasip2/release/gopher_quality.wasm");
+    let wasm = std::env::var_os("KILN_BENCH_WASM_DIR")
+        .map_or_else(|| workspace.join("target/wasm32-wasip2/release"), PathBuf::from)
+        .join("gopher_quality.wasm");
     assert!(wasm.is_file(), "{} is missing: run `cargo xtask plugins`", wasm.display());
 
     let cache = tempfile::tempdir().expect("tempdir");

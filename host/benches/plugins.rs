@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use kiln::Record;
-use kiln::plugin::{LoadOptions, Plugin, PluginKind, Sandbox, SandboxConfig, wit};
+use kiln::plugin::{LoadOptions, Plugin, PluginKind, Sandbox, SandboxConfig, Verdict, wit};
 use kiln_pdk::Filter;
 
 const BATCH_SIZES: [usize; 4] = [1, 64, 1024, 8192];
@@ -69,8 +69,8 @@ fn compare<F: Filter>(c: &mut Criterion, name: &str, config: &str, sandbox: &San
     let from_wasm = plugin.filter(&wit_records).expect("runs");
     let from_native = native.filter_batch(&pdk_records);
     for (w, n) in from_wasm.iter().zip(&from_native) {
-        let same = matches!((w, n), (Ok(wit::Verdict::Keep), kiln_pdk::Verdict::Keep))
-            || matches!((w, n), (Ok(wit::Verdict::Drop(a)), kiln_pdk::Verdict::Drop(b)) if a == b);
+        let same = matches!((w, n), (Ok(Verdict::Keep), kiln_pdk::Verdict::Keep))
+            || matches!((w, n), (Ok(Verdict::Drop(a)), kiln_pdk::Verdict::Drop(b)) if **a == **b);
         assert!(same, "WASM and native disagree: {w:?} vs {n:?}");
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plugin::{CallError, Plugin, PluginError, PluginKind, wit};
+use crate::plugin::{CallError, Plugin, PluginError, PluginKind, Verdict, wit};
 use crate::record::{LineError, Record};
 
 /// What became of one record.
@@ -160,11 +160,11 @@ pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, Plug
             .into_iter()
             .zip(records)
             .map(|(verdict, mut record)| match verdict {
-                Ok(wit::Verdict::Keep) => {
+                Ok(Verdict::Keep) => {
                     record.lineage.steps.push(step.clone());
                     Outcome::Kept(record)
                 }
-                Ok(wit::Verdict::Drop(reason)) => reject(record, reason),
+                Ok(Verdict::Drop(reason)) => reject(record, reason.to_string()),
                 Err(e) => quarantine(record, e.to_string()),
             })
             .collect(),

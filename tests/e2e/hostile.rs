@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use kiln::Record;
-use kiln::plugin::{CallError, LoadOptions, Plugin, PluginKind, PluginLimits, Sandbox, wit};
+use kiln::plugin::{CallError, LoadOptions, Plugin, PluginKind, PluginLimits, Sandbox, Verdict};
 use kiln::run::{Outcome, apply};
 use kiln_tests::{records, sandbox, wasm};
 
@@ -30,12 +30,12 @@ fn isolate(plugin: &Plugin, bad: &str) -> (CallError, Duration) {
         if i == 3 {
             error = Some(r.expect_err("the hostile record fails"));
         } else {
-            assert_eq!(r, Ok(wit::Verdict::Keep), "good record {i} is answered");
+            assert_eq!(r, Ok(Verdict::Keep), "good record {i} is answered");
         }
     }
     // The instance is replaced: a clean batch runs right after.
     let again = plugin.filter(&records(&["x", "y"])).expect("runs");
-    assert!(again.iter().all(|r| r == &Ok(wit::Verdict::Keep)));
+    assert!(again.iter().all(|r| r == &Ok(Verdict::Keep)));
     (error.expect("set"), elapsed)
 }
 
@@ -99,11 +99,11 @@ fn the_sandbox_grants_no_filesystem_and_no_environment() {
     let plugin = hostile(&sb, 64);
     let out = plugin.filter(&records(&["FS", "ENV", "LOG"])).expect("runs");
     match &out[0] {
-        Ok(wit::Verdict::Drop(reason)) => assert!(reason.starts_with("denied"), "file read: {reason}"),
+        Ok(Verdict::Drop(reason)) => assert!(reason.starts_with("denied"), "file read: {reason}"),
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(out[1], Ok(wit::Verdict::Drop("0 variables".into())));
-    assert_eq!(out[2], Ok(wit::Verdict::Keep), "guest output is captured, not fatal");
+    assert_eq!(out[1], Ok(Verdict::drop("0 variables")));
+    assert_eq!(out[2], Ok(Verdict::Keep), "guest output is captured, not fatal");
 }
 
 #[test]
@@ -147,5 +147,5 @@ fn many_traps_in_a_row_do_not_exhaust_the_instance_pool() {
         let out = plugin.filter(&records(&["PANIC"])).expect("runs");
         assert!(out[0].is_err());
     }
-    assert_eq!(plugin.filter(&records(&["ok"])).expect("runs"), vec![Ok(wit::Verdict::Keep)]);
+    assert_eq!(plugin.filter(&records(&["ok"])).expect("runs"), vec![Ok(Verdict::Keep)]);
 }

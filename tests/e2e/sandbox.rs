@@ -3,16 +3,16 @@
 //! config, a digest pin that does not match.
 
 use kiln::Record;
-use kiln::plugin::{LoadOptions, PluginError, PluginKind, wit};
+use kiln::plugin::{LoadOptions, PluginError, PluginKind, Verdict, wit};
 use kiln_pdk::{Filter, Plugin as _};
 use kiln_tests::{load, records, sample_records, sandbox, sandbox_with_cache, wasm};
 
-fn verdicts(results: Vec<Result<wit::Verdict, kiln::plugin::CallError>>) -> Vec<Option<String>> {
+fn verdicts(results: Vec<Result<Verdict, kiln::plugin::CallError>>) -> Vec<Option<String>> {
     results
         .into_iter()
         .map(|r| match r.expect("no call error") {
-            wit::Verdict::Keep => None,
-            wit::Verdict::Drop(reason) => Some(reason),
+            Verdict::Keep => None,
+            Verdict::Drop(reason) => Some(reason.to_string()),
         })
         .collect()
 }

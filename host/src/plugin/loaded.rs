@@ -24,6 +24,7 @@ use super::isolate::{Answers, run_isolated};
 use super::kind::PluginKind;
 use super::sandbox::{EPOCH_TICK, LoadOptions, Sandbox};
 use super::state::GuestState;
+use super::verdict::{self, Verdict};
 
 /// Instances whose linear memory grew past this are not reused.
 const RECYCLE_ABOVE_BYTES: usize = 64 << 20;
@@ -430,19 +431,19 @@ impl Plugin {
     }
 
     /// Filters a batch: one verdict (or call error) per record.
-    pub fn filter(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Verdict>, PluginError> {
+    pub fn filter(&self, records: &[wit::DataRecord]) -> Result<Answers<Verdict>, PluginError> {
         self.expect(PluginKind::Filter)?;
-        self.run(
+        let answers = self.run(
             records,
             |w, s, batch| match w {
-                World::Filter(f) => Some(with_packed(s, batch, |s, b| f.kiln_plugin_filter().call_filter(s, b))),
+                World::Filter(f) => {
+                    Some(with_packed(s, batch, |s, b| f.kiln_plugin_filter().call_filter(s, b)).map(verdict::decode))
+                }
                 _ => None,
             },
-            |v| match v {
-                wit::Verdict::Keep => 0,
-                wit::Verdict::Drop(reason) => reason.len(),
-            },
-        )
+            |v| v.as_ref().map_or(0, Verdict::size),
+        )?;
+        Ok(answers.into_iter().map(|a| a.and_then(|v| v.map_err(CallError::Contract))).collect())
     }
 
     /// Maps a batch: one rewritten record, drop, or call error per record. A

@@ -31,6 +31,7 @@ mod limits;
 mod loaded;
 mod sandbox;
 mod state;
+mod verdict;
 
 pub use batch::{pack, pack_into};
 pub use bindings::wit;
@@ -42,3 +43,4 @@ pub use kind::{PluginKind, UnknownKind};
 pub use limits::PluginLimits;
 pub use loaded::{Plugin, PluginInfo};
 pub use sandbox::{EPOCH_TICK, LoadOptions, Sandbox, SandboxConfig};
+pub use verdict::Verdict;

@@ -163,6 +163,10 @@ macro_rules! __kiln_common {
             pub fn completion_out(c: $crate::Completion) -> w::Completion {
                 w::Completion { tag: c.tag, text: c.text }
             }
+            pub fn verdicts_out(v: impl IntoIterator<Item = $crate::Verdict>) -> w::VerdictBatch {
+                let (reasons, verdicts) = v.into_iter().collect::<$crate::__Verdicts>().finish();
+                w::VerdictBatch { reasons, verdicts }
+            }
         }
 
         // Natively (unit tests, benchmarks) the plugin is a plain library: the
@@ -181,16 +185,9 @@ macro_rules! export_filter {
         impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
             fn filter(
                 records: __kiln_bindings::kiln::plugin::types::RecordBatch,
-            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Verdict> {
-                use __kiln_bindings::kiln::plugin::types::Verdict as W;
+            ) -> __kiln_bindings::kiln::plugin::types::VerdictBatch {
                 let records = __kiln_convert::batch_in(records);
-                __kiln_with(|p| <$ty as $crate::Filter>::filter_batch(p, &records))
-                    .into_iter()
-                    .map(|v| match v {
-                        $crate::Verdict::Keep => W::Keep,
-                        $crate::Verdict::Drop(reason) => W::Drop(reason),
-                    })
-                    .collect()
+                __kiln_convert::verdicts_out(__kiln_with(|p| <$ty as $crate::Filter>::filter_batch(p, &records)))
             }
         }
     };
@@ -207,20 +204,17 @@ macro_rules! export_text_filter {
         impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
             fn filter(
                 records: __kiln_bindings::kiln::plugin::types::RecordBatch,
-            ) -> ::std::vec::Vec<__kiln_bindings::kiln::plugin::types::Verdict> {
-                use __kiln_bindings::kiln::plugin::types::Verdict as W;
+            ) -> __kiln_bindings::kiln::plugin::types::VerdictBatch {
                 __kiln_with(|p| {
                     // One verdict per id, as for every filter, even were the
                     // text column short (a malformed batch gives empty texts).
                     let mut texts = $crate::__Parts::new(&records.texts, &records.text_ends);
-                    records
-                        .id_ends
-                        .iter()
-                        .map(|_| match <$ty as $crate::TextFilter>::filter_text(p, texts.next().unwrap_or("")) {
-                            $crate::Verdict::Keep => W::Keep,
-                            $crate::Verdict::Drop(reason) => W::Drop(reason),
-                        })
-                        .collect()
+                    __kiln_convert::verdicts_out(
+                        records
+                            .id_ends
+                            .iter()
+                            .map(|_| <$ty as $crate::TextFilter>::filter_text(p, texts.next().unwrap_or(""))),
+                    )
                 })
             }
         }

@@ -44,11 +44,14 @@ mod batch;
 mod export;
 pub mod log;
 mod types;
+mod verdicts;
 
 pub use types::*;
 
 #[doc(hidden)]
 pub use batch::{Packed as __Packed, Parts as __Parts};
+#[doc(hidden)]
+pub use verdicts::Verdicts as __Verdicts;
 
 #[doc(hidden)]
 pub use serde_json as __serde_json;

@@ -8,7 +8,7 @@ wit_bindgen::generate!({
 });
 
 use exports::kiln::plugin::{filter, plugin};
-use kiln::plugin::types::{PluginInfo, PluginKind, RecordBatch, Verdict};
+use kiln::plugin::types::{PluginInfo, PluginKind, RecordBatch, VerdictBatch};
 
 struct Greedy;
 
@@ -28,13 +28,10 @@ impl plugin::Guest for Greedy {
 }
 
 impl filter::Guest for Greedy {
-    fn filter(records: RecordBatch) -> Vec<Verdict> {
+    fn filter(records: RecordBatch) -> VerdictBatch {
         let token = kiln_test::vault::secrets::get("api-key");
-        records
-            .id_ends
-            .iter()
-            .map(|_| if token.is_empty() { Verdict::Keep } else { Verdict::Drop(token.clone()) })
-            .collect()
+        let verdict = u32::from(!token.is_empty());
+        VerdictBatch { reasons: vec![token], verdicts: vec![verdict; records.id_ends.len()] }
     }
 }
 
