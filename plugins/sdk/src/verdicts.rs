@@ -24,6 +24,7 @@ impl Verdicts {
     }
 
     /// Appends the verdict on the next record.
+    #[inline]
     pub fn push(&mut self, verdict: Verdict) {
         let number = match verdict {
             Verdict::Keep => 0,
@@ -33,6 +34,7 @@ impl Verdicts {
     }
 
     /// The number of `reason`, which is added to the reasons if new.
+    #[inline(never)]
     fn number(&mut self, reason: String) -> u32 {
         // Most drops repeat the reason of the drop before them.
         let last = self.last as usize;
