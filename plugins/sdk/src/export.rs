@@ -176,20 +176,34 @@ macro_rules! __kiln_common {
     };
 }
 
-/// Exports a [`Filter`](crate::Filter) as a `filter-plugin` component.
+/// Shared part of the two filter export macros: the `filter-plugin` world
+/// whose `filter` export answers with the verdicts that `$verdicts` (an
+/// iterator or collection of [`Verdict`](crate::Verdict)s, one per record)
+/// computes from the configured plugin `$p` and the batch `$records`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! export_filter {
-    ($ty:ty) => {
+macro_rules! __kiln_filter_world {
+    ($ty:ty, |$p:ident, $records:ident| $verdicts:expr) => {
         $crate::__kiln_common!("filter-plugin", $ty, Filter);
 
         impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
             fn filter(
-                records: __kiln_bindings::kiln::plugin::types::RecordBatch,
+                $records: __kiln_bindings::kiln::plugin::types::RecordBatch,
             ) -> __kiln_bindings::kiln::plugin::types::VerdictBatch {
-                let records = __kiln_convert::batch_in(records);
-                __kiln_convert::verdicts_out(__kiln_with(|p| <$ty as $crate::Filter>::filter_batch(p, &records)))
+                __kiln_with(|$p| __kiln_convert::verdicts_out($verdicts))
             }
         }
+    };
+}
+
+/// Exports a [`Filter`](crate::Filter) as a `filter-plugin` component.
+#[macro_export]
+macro_rules! export_filter {
+    ($ty:ty) => {
+        $crate::__kiln_filter_world!($ty, |p, records| {
+            let records = __kiln_convert::batch_in(records);
+            <$ty as $crate::Filter>::filter_batch(p, &records)
+        });
     };
 }
 
@@ -199,25 +213,13 @@ macro_rules! export_filter {
 #[macro_export]
 macro_rules! export_text_filter {
     ($ty:ty) => {
-        $crate::__kiln_common!("filter-plugin", $ty, Filter);
-
-        impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
-            fn filter(
-                records: __kiln_bindings::kiln::plugin::types::RecordBatch,
-            ) -> __kiln_bindings::kiln::plugin::types::VerdictBatch {
-                __kiln_with(|p| {
-                    // One verdict per id, as for every filter, even were the
-                    // text column short (a malformed batch gives empty texts).
-                    let mut texts = $crate::__Parts::new(&records.texts, &records.text_ends);
-                    __kiln_convert::verdicts_out(
-                        records
-                            .id_ends
-                            .iter()
-                            .map(|_| <$ty as $crate::TextFilter>::filter_text(p, texts.next().unwrap_or(""))),
-                    )
-                })
-            }
-        }
+        // One verdict per id, as for every filter, even were the text column
+        // short (a malformed batch gives empty texts).
+        $crate::__kiln_filter_world!($ty, |p, records| records
+            .id_ends
+            .iter()
+            .zip($crate::__Parts::new(&records.texts, &records.text_ends).chain(::core::iter::repeat("")))
+            .map(|(_, text)| <$ty as $crate::TextFilter>::filter_text(p, text)));
     };
 }
 
