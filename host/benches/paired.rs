@@ -8,14 +8,14 @@
 //! (`cargo xtask corpus` extracts the corpus); `KILN_BENCH_BATCH` (default
 //! 1024) and `KILN_BENCH_ROUNDS` (default 25) change the batch size and the
 //! number of rounds; `KILN_BENCH_WASM_DIR` takes `gopher_quality.wasm` from
-//! another build.
+//! another build. Before timing, both paths must agree on every record.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::time::Instant;
 
-use kiln::Record;
-use kiln::plugin::{LoadOptions, PluginKind, Sandbox, SandboxConfig, wit};
-use kiln_pdk::{Filter, Plugin};
+use kiln::plugin::{Sandbox, SandboxConfig};
+use support::{Pair, corpus};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -31,43 +31,22 @@ fn min(v: &[f64]) -> f64 {
 }
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let corpus = std::env::var_os("KILN_BENCH_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("pipelines/data/rustdoc-sample.jsonl"));
     let batch = env_number("KILN_BENCH_BATCH", 1024).max(1);
     let rounds = env_number("KILN_BENCH_ROUNDS", 25).max(1);
-    let text = std::fs::read_to_string(&corpus).unwrap_or_else(|e| panic!("cannot read {}: {e}", corpus.display()));
-    let records: Vec<Record> =
-        text.lines().enumerate().filter_map(|(i, l)| Record::from_json_line(l, "corpus", i + 1).ok()).collect();
-    let wasm = std::env::var_os("KILN_BENCH_WASM_DIR")
-        .map_or_else(|| workspace.join("target/wasm32-wasip2/release"), PathBuf::from)
-        .join("gopher_quality.wasm");
-    assert!(wasm.is_file(), "{} is missing: run `cargo xtask plugins`", wasm.display());
-
+    let records = corpus();
     let cache = tempfile::tempdir().expect("tempdir");
     let config = SandboxConfig { cache_dir: Some(cache.path().to_path_buf()), ..SandboxConfig::default() };
     let sandbox = Sandbox::new(config).expect("sandbox");
-    let mut options = LoadOptions::new("bench", Some(PluginKind::Filter));
-    options.config = "{}".into();
-    let plugin = sandbox.load(&wasm, options).expect("plugin loads");
-    let native = gopher_quality::GopherQuality::new(gopher_quality::Config::default()).expect("default config");
-    let wit_records: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
-    let pdk_records: Vec<kiln_pdk::Record> =
-        records.iter().map(|r| kiln_pdk::Record::new(r.id.clone(), r.text.clone())).collect();
-    eprintln!("{} records from {}, batch {batch}, {rounds} rounds", records.len(), corpus.display());
+    let pair = Pair::<gopher_quality::GopherQuality>::new(&sandbox, "gopher-quality", "{}", &records);
+    eprintln!("batch {batch}, {rounds} rounds");
 
     let (mut in_wasm, mut natively) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let started = Instant::now();
-        for chunk in wit_records.chunks(batch) {
-            std::hint::black_box(plugin.filter(chunk).expect("runs"));
-        }
+        pair.run_wasm(batch);
         in_wasm.push(started.elapsed().as_secs_f64() * 1e3);
         let started = Instant::now();
-        for chunk in pdk_records.chunks(batch) {
-            std::hint::black_box(native.filter_batch(chunk));
-        }
+        pair.run_native(batch);
         natively.push(started.elapsed().as_secs_f64() * 1e3);
     }
     let per_round: Vec<f64> = natively.iter().zip(&in_wasm).map(|(n, w)| n / w).collect();
