@@ -3,7 +3,7 @@
 //! config, a digest pin that does not match.
 
 use kiln::Record;
-use kiln::plugin::{LoadOptions, PluginError, PluginKind, Verdict, wit};
+use kiln::plugin::{LoadOptions, PluginError, PluginKind, RecordParts, Verdict, wit};
 use kiln_pdk::{Filter, Plugin as _};
 use kiln_tests::{load, records, sample_records, sandbox, sandbox_with_cache, wasm};
 
@@ -41,13 +41,37 @@ fn gopher_quality_in_wasm_agrees_with_native_on_real_text() {
         let pdk_record = kiln_pdk::Record::new(record.id.clone(), record.text.clone());
         let from_native = match native.filter(&pdk_record) {
             kiln_pdk::Verdict::Keep => None,
-            kiln_pdk::Verdict::Drop(reason) => Some(reason),
+            kiln_pdk::Verdict::Drop(reason) => Some(reason.into_owned()),
         };
         assert_eq!(from_wasm, &from_native, "record {}", record.id);
         kept += usize::from(from_native.is_none());
     }
     // Real documentation prose: some sections pass, some (short ones, code) do not.
     assert!(kept > 0 && kept < sample.len(), "kept {kept} of {}", sample.len());
+}
+
+#[test]
+fn text_filters_are_sent_texts_only_and_mappers_every_part() {
+    let sb = sandbox();
+    let gopher = load(&sb, "gopher-quality", PluginKind::Filter, "{}").expect("loads");
+    assert_eq!(gopher.info().reads, RecordParts::TEXT);
+    let pii = load(&sb, "pii-redact", PluginKind::Mapper, "{}").expect("loads");
+    assert_eq!(pii.info().reads, RecordParts::ALL);
+    // Sent every part, a mapper hands back what it did not rewrite.
+    let mut record = Record::new("r1", "mail jane@example.org");
+    record.metadata.insert("lang".into(), "en".into());
+    record.scores.insert("quality".into(), 0.5);
+    record.lineage.steps.push("filter=gopher-quality@0.1.0".into());
+    let out = pii.transform(&[record.to_wit()]).expect("runs");
+    match &out[0] {
+        Ok(wit::Mapped::Keep(r)) => {
+            assert_eq!(r.metadata, r#"{"lang":"en"}"#);
+            assert!(r.scores.iter().any(|s| s.name == "quality" && s.value == 0.5), "{r:?}");
+            assert_eq!(r.lineage.steps, ["filter=gopher-quality@0.1.0"]);
+            assert!(!r.text.contains("jane@example.org"), "{}", r.text);
+        }
+        other => panic!("expected a rewrite, got {other:?}"),
+    }
 }
 
 #[test]
@@ -136,6 +160,15 @@ fn a_plugin_built_against_another_contract_version_is_refused() {
     let msg = err.to_string();
     assert!(matches!(err, PluginError::IncompatibleContract { .. }), "{msg}");
     assert!(msg.contains("kiln:plugin@0.2.0") && msg.contains("kiln:plugin@0.1.0"), "{msg}");
+}
+
+#[test]
+fn a_plugin_built_against_an_earlier_build_of_the_contract_is_told_to_rebuild() {
+    let sb = sandbox();
+    let err = sb.load(&wasm("stale-contract"), LoadOptions::new("s", None)).expect_err("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, PluginError::ContractTypes { .. }), "{msg}");
+    assert!(msg.contains("stale_contract.wasm") && msg.contains("rebuild the plugin"), "{msg}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub fn run(sandbox: &Sandbox, args: &InspectArgs) -> anyhow::Result<ExitCode> {
         println!("name:        {}", info.name);
         println!("version:     {}", info.version);
         println!("description: {}", info.description);
+        println!("reads:       {}", info.reads);
         println!("sha256:      {}", info.sha256);
         println!("size:        {} bytes", info.size);
         println!("imports:     {}", info.imports.join(", "));

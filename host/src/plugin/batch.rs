@@ -6,6 +6,7 @@
 //! such calls instead of six per record.
 
 use super::bindings::wit;
+use super::parts::RecordParts;
 
 /// Appends `part` to `column` and records its end; fails past 4 GiB.
 fn push(column: &mut String, ends: &mut Vec<u32>, part: &str) -> wasmtime::Result<()> {
@@ -16,42 +17,67 @@ fn push(column: &mut String, ends: &mut Vec<u32>, part: &str) -> wasmtime::Resul
     Ok(())
 }
 
-/// Packs `records` into columns.
-pub fn pack(records: &[wit::DataRecord]) -> wasmtime::Result<wit::RecordBatch> {
-    pack_into(None, records)
+/// Packs the texts of `records`, and the `parts` of them a plugin reads, into
+/// columns. The columns of the other parts stay empty.
+pub fn pack(records: &[wit::DataRecord], parts: RecordParts) -> wasmtime::Result<wit::RecordBatch> {
+    pack_into(None, records, parts)
 }
 
-/// Packs `records` into columns, in the buffers of `reuse` when given (its
-/// contents are cleared): a batch of the usual size then allocates nothing.
-pub fn pack_into(reuse: Option<wit::RecordBatch>, records: &[wit::DataRecord]) -> wasmtime::Result<wit::RecordBatch> {
+/// [`pack`], in the buffers of `reuse` when given (its contents are cleared):
+/// a batch of the usual size then allocates nothing.
+pub fn pack_into(
+    reuse: Option<wit::RecordBatch>,
+    records: &[wit::DataRecord],
+    parts: RecordParts,
+) -> wasmtime::Result<wit::RecordBatch> {
     let n = records.len();
     let mut b = reuse.map(clear).unwrap_or_else(empty);
-    b.ids.reserve(records.iter().map(|r| r.id.len()).sum());
     b.texts.reserve(records.iter().map(|r| r.text.len()).sum());
-    for ends in [&mut b.id_ends, &mut b.text_ends, &mut b.metadata_ends, &mut b.score_ends] {
-        ends.reserve(n);
+    b.text_ends.reserve(n);
+    if parts.id {
+        b.ids.reserve(records.iter().map(|r| r.id.len()).sum());
+        b.id_ends.reserve(n);
     }
-    for ends in [&mut b.source_ends, &mut b.parent_ends, &mut b.rounds, &mut b.step_ends] {
-        ends.reserve(n);
+    if parts.metadata {
+        b.metadata_ends.reserve(n);
     }
+    if parts.scores {
+        b.score_ends.reserve(n);
+    }
+    if parts.lineage {
+        for ends in [&mut b.source_ends, &mut b.parent_ends, &mut b.rounds, &mut b.step_ends] {
+            ends.reserve(n);
+        }
+    }
+    // One pass over the records, all columns at once: a pass per column would
+    // read each record's fields from memory again (measured slower).
     for r in records {
-        push(&mut b.ids, &mut b.id_ends, &r.id)?;
         push(&mut b.texts, &mut b.text_ends, &r.text)?;
-        push(&mut b.metadata, &mut b.metadata_ends, &r.metadata)?;
-        for s in &r.scores {
-            push(&mut b.score_names, &mut b.score_name_ends, &s.name)?;
-            b.score_values.push(s.value);
+        if parts.id {
+            push(&mut b.ids, &mut b.id_ends, &r.id)?;
         }
-        b.score_ends.push(u32::try_from(b.score_values.len()).unwrap_or(u32::MAX));
-        push(&mut b.sources, &mut b.source_ends, &r.lineage.source)?;
-        push(&mut b.parents, &mut b.parent_ends, r.lineage.parent.as_deref().unwrap_or(""))?;
-        b.rounds.push(r.lineage.round);
-        for step in &r.lineage.steps {
-            b.steps.push_str(step);
-            b.steps.push('\n');
+        if parts.metadata {
+            push(&mut b.metadata, &mut b.metadata_ends, &r.metadata)?;
         }
-        let end = u32::try_from(b.steps.len()).map_err(|_| wasmtime::format_err!("a batch column exceeds 4 GiB"))?;
-        b.step_ends.push(end);
+        if parts.scores {
+            for s in &r.scores {
+                push(&mut b.score_names, &mut b.score_name_ends, &s.name)?;
+                b.score_values.push(s.value);
+            }
+            b.score_ends.push(u32::try_from(b.score_values.len()).unwrap_or(u32::MAX));
+        }
+        if parts.lineage {
+            push(&mut b.sources, &mut b.source_ends, &r.lineage.source)?;
+            push(&mut b.parents, &mut b.parent_ends, r.lineage.parent.as_deref().unwrap_or(""))?;
+            b.rounds.push(r.lineage.round);
+            for step in &r.lineage.steps {
+                b.steps.push_str(step);
+                b.steps.push('\n');
+            }
+            let end =
+                u32::try_from(b.steps.len()).map_err(|_| wasmtime::format_err!("a batch column exceeds 4 GiB"))?;
+            b.step_ends.push(end);
+        }
     }
     Ok(b)
 }
@@ -122,7 +148,7 @@ mod tests {
         let mut b = Record::new("bb", " world");
         b.lineage.parent = Some("a".into());
         b.lineage.round = 2;
-        let packed = pack(&[a.to_wit(), b.to_wit()]).expect("packs");
+        let packed = pack(&[a.to_wit(), b.to_wit()], RecordParts::ALL).expect("packs");
         assert_eq!(packed.ids, "abb");
         assert_eq!(packed.id_ends, vec![1, 3]);
         assert_eq!(packed.texts, "héllo world");
@@ -143,11 +169,29 @@ mod tests {
         a.scores.insert("q".into(), 0.5);
         a.lineage.steps.push("s=p@1".into());
         a.lineage.parent = Some("p".into());
-        let first = pack(&[a.to_wit(), Record::new("b", "second").to_wit()]).expect("packs");
+        let first = pack(&[a.to_wit(), Record::new("b", "second").to_wit()], RecordParts::ALL).expect("packs");
         let held = capacity(&first);
         let c = Record::new("c", "third");
-        let reused = pack_into(Some(first), &[c.to_wit()]).expect("packs");
-        assert_eq!(reused, pack(&[c.to_wit()]).expect("packs"));
+        let reused = pack_into(Some(first), &[c.to_wit()], RecordParts::ALL).expect("packs");
+        assert_eq!(reused, pack(&[c.to_wit()], RecordParts::ALL).expect("packs"));
         assert!(capacity(&reused) >= held, "buffers are kept");
+    }
+
+    #[test]
+    fn parts_not_read_stay_empty() {
+        let mut a = Record::new("a", "first");
+        a.scores.insert("q".into(), 0.5);
+        a.lineage.steps.push("s=p@1".into());
+        a.lineage.parent = Some("p".into());
+        let records = [a.to_wit(), Record::new("b", "second").to_wit()];
+        let texts = pack(&records, RecordParts::TEXT).expect("packs");
+        assert_eq!((texts.texts.as_str(), texts.text_ends.as_slice()), ("firstsecond", &[5, 11][..]));
+        assert_eq!(texts, wit::RecordBatch { texts: "firstsecond".into(), text_ends: vec![5, 11], ..empty() });
+        let scores = pack(&records, RecordParts { scores: true, ..RecordParts::TEXT }).expect("packs");
+        assert_eq!((scores.score_names.as_str(), scores.score_ends.as_slice()), ("q", &[1, 1][..]));
+        assert!(scores.ids.is_empty() && scores.id_ends.is_empty() && scores.source_ends.is_empty());
+        // A reused batch that held every part keeps none of it.
+        let reused = pack_into(Some(pack(&records, RecordParts::ALL).expect("packs")), &records, RecordParts::TEXT);
+        assert_eq!(reused.expect("packs"), texts);
     }
 }

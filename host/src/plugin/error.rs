@@ -88,6 +88,20 @@ pub enum PluginError {
         expected: &'static str,
     },
 
+    /// Its exports have the contract's names and version but other types:
+    /// it was built against an earlier, unreleased build of the contract.
+    #[error(
+        "{path} exports kiln:plugin@{contract} with types this host does not expect ({message}): it was built against another build of the contract; rebuild the plugin with this version of kiln-pdk"
+    )]
+    ContractTypes {
+        /// The plugin file.
+        path: PathBuf,
+        /// The contract version this host speaks.
+        contract: &'static str,
+        /// Wasmtime's explanation.
+        message: String,
+    },
+
     /// It imports something the sandbox does not provide.
     #[error(
         "{path} imports `{import}`, which Kiln does not provide: plugins may import only kiln:plugin/log (and the WASI interfaces a wasm32-wasip2 std links, which the sandbox denies)"

@@ -22,6 +22,7 @@ use super::error::{CallError, PluginError};
 use super::inspect::Contract;
 use super::isolate::{Answers, run_isolated};
 use super::kind::PluginKind;
+use super::parts::RecordParts;
 use super::sandbox::{EPOCH_TICK, LoadOptions, Sandbox};
 use super::state::GuestState;
 use super::verdict::{self, Verdict};
@@ -40,6 +41,9 @@ pub struct PluginInfo {
     pub kind: PluginKind,
     /// One line about what it does.
     pub description: String,
+    /// The parts of each record, besides its text, that it is sent: those it
+    /// declared, every part for a mapper (it returns whole records).
+    pub reads: RecordParts,
     /// sha256 of the component file, hex.
     pub sha256: String,
     /// Size of the component file in bytes.
@@ -163,7 +167,10 @@ impl Instance {
         let mut store = Store::new(&sandbox.inner.engine, GuestState::new(label, options.limits.memory_bytes()));
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks(options.limits.time_per_call()));
-        let world = pre.instantiate(&mut store).map_err(|e| classify(e, &store, options))?;
+        let world = pre.instantiate(&mut store).map_err(|e| match export_type_mismatch(&e) {
+            Some(message) => CallError::Contract(message),
+            None => classify(e, &store, options),
+        })?;
         Ok(Instance { store, world })
     }
 
@@ -191,20 +198,29 @@ impl Instance {
     }
 }
 
-/// Packs `records` into the store's reusable record batch and calls `call`
-/// with it; the batch's buffers are kept for the next call unless they grew
-/// past [`batch::KEEP_BYTES`].
+/// Packs `records` (their texts, and the `parts` the plugin reads) into the
+/// store's reusable record batch and calls `call` with it; the batch's buffers
+/// are kept for the next call unless they grew past [`batch::KEEP_BYTES`].
 fn with_packed<R>(
     store: &mut Store<GuestState>,
     records: &[wit::DataRecord],
+    parts: RecordParts,
     call: impl FnOnce(&mut Store<GuestState>, &wit::RecordBatch) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
-    let packed = batch::pack_into(store.data_mut().packed.take(), records)?;
+    let packed = batch::pack_into(store.data_mut().packed.take(), records, parts)?;
     let result = call(store, &packed);
     if batch::capacity(&packed) <= batch::KEEP_BYTES {
         store.data_mut().packed = Some(packed);
     }
     result
+}
+
+/// Wasmtime's explanation when instantiating failed because an export's type
+/// differs from what the bindings expect (a function of the contract whose
+/// parameters or results changed between builds of the contract).
+fn export_type_mismatch(error: &wasmtime::Error) -> Option<String> {
+    let message = format!("{error:#}");
+    message.contains("failed to convert function to given type").then_some(message)
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {
@@ -259,7 +275,14 @@ impl Plugin {
             |message: String| PluginError::Start { plugin: label.clone(), stage: options.stage.clone(), message };
         let pre = sandbox.inner.linker.instantiate_pre(&component).map_err(|e| start_error(format!("{e:#}")))?;
         let pre = WorldPre::new(contract.kind, pre).map_err(|e| start_error(format!("{e:#}")))?;
-        let mut first = Instance::start(&sandbox, &pre, &label, &options).map_err(|e| start_error(e.to_string()))?;
+        let mut first = Instance::start(&sandbox, &pre, &label, &options).map_err(|e| match e {
+            CallError::Contract(message) => PluginError::ContractTypes {
+                path: path.to_path_buf(),
+                contract: super::inspect::CONTRACT_VERSION,
+                message,
+            },
+            e => start_error(e.to_string()),
+        })?;
         let info = first
             .invoke(&options, |w, s| plugin_interface!(w, |p| p.call_info(&mut *s)))
             .map_err(|e| start_error(format!("`info` {e}")))?;
@@ -292,6 +315,10 @@ impl Plugin {
             version: info.version,
             kind: contract.kind,
             description: info.description,
+            reads: match contract.kind {
+                PluginKind::Mapper => RecordParts::ALL,
+                _ => RecordParts::from_wit(info.reads),
+            },
             sha256,
             size,
             world: format!("kiln:plugin/{}@{}", contract.kind.world(), super::inspect::CONTRACT_VERSION),
@@ -436,9 +463,10 @@ impl Plugin {
         let answers = self.run(
             records,
             |w, s, batch| match w {
-                World::Filter(f) => {
-                    Some(with_packed(s, batch, |s, b| f.kiln_plugin_filter().call_filter(s, b)).map(verdict::decode))
-                }
+                World::Filter(f) => Some(
+                    with_packed(s, batch, self.inner.info.reads, |s, b| f.kiln_plugin_filter().call_filter(s, b))
+                        .map(verdict::decode),
+                ),
                 _ => None,
             },
             |v| v.as_ref().map_or(0, Verdict::size),
@@ -453,7 +481,9 @@ impl Plugin {
         let results = self.run(
             records,
             |w, s, batch| match w {
-                World::Mapper(m) => Some(with_packed(s, batch, |s, b| m.kiln_plugin_mapper().call_transform(s, b))),
+                World::Mapper(m) => Some(with_packed(s, batch, self.inner.info.reads, |s, b| {
+                    m.kiln_plugin_mapper().call_transform(s, b)
+                })),
                 _ => None,
             },
             |m| match m {
@@ -525,7 +555,9 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Critic(c) => Some(with_packed(s, batch, |s, b| c.kiln_plugin_critic().call_prompts(s, b))),
+                World::Critic(c) => {
+                    Some(with_packed(s, batch, self.inner.info.reads, |s, b| c.kiln_plugin_critic().call_prompts(s, b)))
+                }
                 _ => None,
             },
             prompt_size,
@@ -557,7 +589,9 @@ impl Plugin {
         self.run(
             records,
             |w, s, batch| match w {
-                World::Refiner(r) => Some(with_packed(s, batch, |s, b| r.kiln_plugin_refiner().call_prompts(s, b))),
+                World::Refiner(r) => Some(with_packed(s, batch, self.inner.info.reads, |s, b| {
+                    r.kiln_plugin_refiner().call_prompts(s, b)
+                })),
                 _ => None,
             },
             prompt_size,

@@ -163,7 +163,7 @@ impl TextFilter for RegexFilter {
     fn filter_text(&self, text: &str) -> Verdict {
         match self.check(text) {
             None => Verdict::Keep,
-            Some(reason) => Verdict::drop(reason),
+            Some(reason) => Verdict::drop(reason.to_owned()),
         }
     }
 }

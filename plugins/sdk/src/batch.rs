@@ -56,12 +56,22 @@ impl<'a> Iterator for Parts<'a> {
         self.start = end.max(self.start);
         Some(part)
     }
+
+    // One part per end: callers size their output from this.
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ends.size_hint()
+    }
 }
+
+impl ExactSizeIterator for Parts<'_> {}
 
 impl Packed {
     /// The records of the batch, in order.
     pub fn unpack(self) -> Vec<Record> {
-        let n = self.id_ends.len();
+        // `text-ends` sets the batch's size; the columns of parts the plugin
+        // does not read are empty, and give empty parts.
+        let n = self.text_ends.len();
         let mut ids = Parts::new(&self.ids, &self.id_ends);
         let mut texts = Parts::new(&self.texts, &self.text_ends);
         let mut metadata = Parts::new(&self.metadata, &self.metadata_ends);
@@ -140,10 +150,25 @@ mod tests {
 
     #[test]
     fn malformed_offsets_give_empty_parts_not_panics() {
-        let packed = Packed { ids: "é".into(), id_ends: vec![1, 99], ..Default::default() };
+        let packed = Packed {
+            ids: "é".into(),
+            id_ends: vec![1, 99],
+            texts: "é".into(),
+            text_ends: vec![1, 99],
+            ..Default::default()
+        };
         let r = packed.unpack();
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].id, "", "offset inside a character");
+        assert_eq!((r[0].id.as_str(), r[0].text.as_str()), ("", ""), "offset inside a character");
         assert_eq!(r[1].metadata, "{}");
+    }
+
+    #[test]
+    fn a_batch_of_texts_only_unpacks_into_records_with_empty_parts() {
+        let packed = Packed { texts: "onetwo".into(), text_ends: vec![3, 6], ..Default::default() };
+        let r = packed.unpack();
+        assert_eq!(r.len(), 2, "text-ends sets the size");
+        assert_eq!((r[1].id.as_str(), r[1].text.as_str(), r[1].metadata.as_str()), ("", "two", "{}"));
+        assert!(r[1].scores.is_empty() && r[1].lineage == Lineage::default());
     }
 }

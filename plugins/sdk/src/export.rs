@@ -6,10 +6,12 @@
 //! configured plugin in a thread-local (a component instance is single-threaded).
 
 /// Shared part of every export macro: bindings, `plugin` interface, conversions.
+/// `$every_part` says whether the plugin reads every part of each record
+/// (`plugin-info.reads`); if not, it reads texts only.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __kiln_common {
-    ($world:tt, $ty:ty, $kind:ident) => {
+    ($world:tt, $ty:ty, $kind:ident, every_part: $every_part:literal) => {
         #[allow(dead_code, missing_docs, unsafe_op_in_unsafe_fn, clippy::all)]
         mod __kiln_bindings {
             $crate::__kiln_generate!($world);
@@ -62,6 +64,10 @@ macro_rules! __kiln_common {
                     version: ::core::env!("CARGO_PKG_VERSION").into(),
                     kind: __kiln_bindings::kiln::plugin::types::PluginKind::$kind,
                     description: <$ty as $crate::Plugin>::DESCRIPTION.into(),
+                    reads: {
+                        use __kiln_bindings::kiln::plugin::types::RecordParts as P;
+                        if $every_part { P::ID | P::METADATA | P::SCORES | P::LINEAGE } else { P::empty() }
+                    },
                 }
             }
 
@@ -183,8 +189,8 @@ macro_rules! __kiln_common {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __kiln_filter_world {
-    ($ty:ty, |$p:ident, $records:ident| $verdicts:expr) => {
-        $crate::__kiln_common!("filter-plugin", $ty, Filter);
+    ($ty:ty, every_part: $every_part:literal, |$p:ident, $records:ident| $verdicts:expr) => {
+        $crate::__kiln_common!("filter-plugin", $ty, Filter, every_part: $every_part);
 
         impl __kiln_bindings::exports::kiln::plugin::filter::Guest for __KilnExport {
             fn filter(
@@ -200,7 +206,7 @@ macro_rules! __kiln_filter_world {
 #[macro_export]
 macro_rules! export_filter {
     ($ty:ty) => {
-        $crate::__kiln_filter_world!($ty, |p, records| {
+        $crate::__kiln_filter_world!($ty, every_part: true, |p, records| {
             let records = __kiln_convert::batch_in(records);
             <$ty as $crate::Filter>::filter_batch(p, &records)
         });
@@ -209,17 +215,17 @@ macro_rules! export_filter {
 
 /// Exports a [`TextFilter`](crate::TextFilter) as a `filter-plugin`
 /// component that reads each text in place, in the batch the host sent,
-/// without building records.
+/// without building records. It declares that it reads texts only, so the
+/// host sends no ids, metadata, scores or lineage.
 #[macro_export]
 macro_rules! export_text_filter {
     ($ty:ty) => {
-        // One verdict per id, as for every filter, even were the text column
-        // short (a malformed batch gives empty texts).
-        $crate::__kiln_filter_world!($ty, |p, records| records
-            .id_ends
-            .iter()
-            .zip($crate::__Parts::new(&records.texts, &records.text_ends).chain(::core::iter::repeat("")))
-            .map(|(_, text)| <$ty as $crate::TextFilter>::filter_text(p, text)));
+        // One verdict per text end: `text-ends` sets the batch's size.
+        $crate::__kiln_filter_world!($ty, every_part: false, |p, records| $crate::__Parts::new(
+            &records.texts,
+            &records.text_ends
+        )
+        .map(|text| <$ty as $crate::TextFilter>::filter_text(p, text)));
     };
 }
 
@@ -227,7 +233,7 @@ macro_rules! export_text_filter {
 #[macro_export]
 macro_rules! export_mapper {
     ($ty:ty) => {
-        $crate::__kiln_common!("mapper-plugin", $ty, Mapper);
+        $crate::__kiln_common!("mapper-plugin", $ty, Mapper, every_part: true);
 
         impl __kiln_bindings::exports::kiln::plugin::mapper::Guest for __KilnExport {
             fn transform(
@@ -252,7 +258,7 @@ macro_rules! export_mapper {
 #[macro_export]
 macro_rules! export_generator {
     ($ty:ty) => {
-        $crate::__kiln_common!("generator-plugin", $ty, Generator);
+        $crate::__kiln_common!("generator-plugin", $ty, Generator, every_part: true);
 
         impl __kiln_bindings::exports::kiln::plugin::generator::Guest for __KilnExport {
             fn prompts(
@@ -295,7 +301,7 @@ macro_rules! export_generator {
 #[macro_export]
 macro_rules! export_critic {
     ($ty:ty) => {
-        $crate::__kiln_common!("critic-plugin", $ty, Critic);
+        $crate::__kiln_common!("critic-plugin", $ty, Critic, every_part: true);
 
         impl __kiln_bindings::exports::kiln::plugin::critic::Guest for __KilnExport {
             fn prompts(
@@ -331,7 +337,7 @@ macro_rules! export_critic {
 #[macro_export]
 macro_rules! export_refiner {
     ($ty:ty) => {
-        $crate::__kiln_common!("refiner-plugin", $ty, Refiner);
+        $crate::__kiln_common!("refiner-plugin", $ty, Refiner, every_part: true);
 
         impl __kiln_bindings::exports::kiln::plugin::refiner::Guest for __KilnExport {
             fn prompts(
@@ -365,7 +371,7 @@ macro_rules! export_refiner {
 #[macro_export]
 macro_rules! export_model {
     ($ty:ty) => {
-        $crate::__kiln_common!("model-plugin", $ty, Model);
+        $crate::__kiln_common!("model-plugin", $ty, Model, every_part: true);
 
         impl __kiln_bindings::exports::kiln::plugin::model::Guest for __KilnExport {
             fn complete(

@@ -24,7 +24,7 @@
 //! impl TextFilter for MinWords {
 //!     fn filter_text(&self, text: &str) -> Verdict {
 //!         if text.split_whitespace().count() >= self.0.min_words { Verdict::Keep }
-//!         else { Verdict::Drop("too-few-words".into()) }
+//!         else { Verdict::drop("too-few-words") }
 //!     }
 //! }
 //!
@@ -95,6 +95,8 @@ pub trait Filter: Plugin {
 /// Every `TextFilter` is a [`Filter`]. Exported with
 /// [`export_text_filter!`](crate::export_text_filter), it reads each text
 /// where the host put it, in the batch: no record is built in the sandbox.
+/// The plugin declares that it reads texts only (`plugin-info.reads`), so
+/// the host does not copy ids, metadata, scores or lineage into the sandbox.
 pub trait TextFilter: Plugin {
     /// The verdict on one record's text.
     fn filter_text(&self, text: &str) -> Verdict;

@@ -2,6 +2,8 @@
 //! `kiln:plugin/types`, independent of the generated bindings so that plugin
 //! logic compiles and is tested natively.
 
+use std::borrow::Cow;
+
 /// A named score, e.g. `quality = 0.83`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score {
@@ -70,12 +72,13 @@ pub enum Verdict {
     /// Keep the record.
     Keep,
     /// Drop it; the reason names the rule, e.g. `gopher:too-few-words`.
-    Drop(String),
+    /// A fixed reason (`&'static str`) costs no allocation per record.
+    Drop(Cow<'static, str>),
 }
 
 impl Verdict {
-    /// A drop with the given reason.
-    pub fn drop(reason: impl Into<String>) -> Self {
+    /// A drop with the given reason: a `&'static str` (no allocation) or a `String`.
+    pub fn drop(reason: impl Into<Cow<'static, str>>) -> Self {
         Verdict::Drop(reason.into())
     }
 }

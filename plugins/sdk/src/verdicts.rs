@@ -2,6 +2,7 @@
 //! `verdict-batch`): each distinct drop reason once, and per record the
 //! number of its reason, 0 for a kept record.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::Verdict;
@@ -15,6 +16,9 @@ pub struct Verdicts {
     numbers: BTreeMap<String, u32>,
     /// The number of the latest drop's reason (0 before the first drop).
     last: u32,
+    /// That reason, when it was a `&'static str`: a drop for the same static
+    /// string is numbered without comparing bytes or calling out of line.
+    last_static: Option<&'static str>,
 }
 
 impl Verdicts {
@@ -28,6 +32,9 @@ impl Verdicts {
     pub fn push(&mut self, verdict: Verdict) {
         let number = match verdict {
             Verdict::Keep => 0,
+            Verdict::Drop(Cow::Borrowed(reason)) if self.last_static.is_some_and(|last| std::ptr::eq(last, reason)) => {
+                self.last
+            }
             Verdict::Drop(reason) => self.number(reason),
         };
         self.verdicts.push(number);
@@ -35,18 +42,23 @@ impl Verdicts {
 
     /// The number of `reason`, which is added to the reasons if new.
     #[inline(never)]
-    fn number(&mut self, reason: String) -> u32 {
+    fn number(&mut self, reason: Cow<'static, str>) -> u32 {
         // Most drops repeat the reason of the drop before them.
+        self.last_static = match reason {
+            Cow::Borrowed(reason) => Some(reason),
+            Cow::Owned(_) => None,
+        };
         let last = self.last as usize;
         if last != 0 && same_bytes(self.reasons[last - 1].as_bytes(), reason.as_bytes()) {
             return self.last;
         }
-        let number = match self.numbers.get(&reason) {
+        let number = match self.numbers.get(reason.as_ref()) {
             Some(&number) => number,
             None => {
                 // At most one reason per record, and a batch's records number
                 // fewer than 2^32 (its lists have u32 lengths).
                 let number = self.reasons.len() as u32 + 1;
+                let reason = reason.into_owned();
                 self.numbers.insert(reason.clone(), number);
                 self.reasons.push(reason);
                 number
@@ -103,6 +115,23 @@ mod tests {
         let (reasons, verdicts) = columns.finish();
         assert_eq!(reasons, ["short", "hashes"]);
         assert_eq!(verdicts, [1, 0, 1, 2, 1, 2, 0]);
+    }
+
+    #[test]
+    fn static_and_owned_reasons_of_the_same_text_share_a_number() {
+        let columns: Verdicts = [
+            Verdict::drop("short"),
+            Verdict::drop(String::from("short")),
+            Verdict::drop("short"),
+            Verdict::drop(String::from("long")),
+            Verdict::drop("long"),
+            Verdict::drop("short"),
+        ]
+        .into_iter()
+        .collect();
+        let (reasons, verdicts) = columns.finish();
+        assert_eq!(reasons, ["short", "long"]);
+        assert_eq!(verdicts, [1, 1, 1, 2, 2, 1]);
     }
 
     #[test]

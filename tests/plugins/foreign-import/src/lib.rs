@@ -8,7 +8,7 @@ wit_bindgen::generate!({
 });
 
 use exports::kiln::plugin::{filter, plugin};
-use kiln::plugin::types::{PluginInfo, PluginKind, RecordBatch, VerdictBatch};
+use kiln::plugin::types::{PluginInfo, PluginKind, RecordBatch, RecordParts, VerdictBatch};
 
 struct Greedy;
 
@@ -19,6 +19,7 @@ impl plugin::Guest for Greedy {
             version: "0.1.0".into(),
             kind: PluginKind::Filter,
             description: "imports a secrets interface".into(),
+            reads: RecordParts::ID | RecordParts::METADATA | RecordParts::SCORES | RecordParts::LINEAGE,
         }
     }
 

@@ -63,7 +63,7 @@ impl Filter for Hostile {
                 "PANIC" => panic!("hostile plugin panics on record {}", r.id),
                 "EXTRA" => out.push(Verdict::Keep),
                 "HUGE" => {
-                    out.push(Verdict::Drop("x".repeat(64 << 20)));
+                    out.push(Verdict::drop("x".repeat(64 << 20)));
                     continue;
                 }
                 "LOG" => {
@@ -76,11 +76,11 @@ impl Filter for Hostile {
                         Ok(bytes) => format!("read {} bytes", bytes.len()),
                         Err(e) => format!("denied: {e}"),
                     };
-                    out.push(Verdict::Drop(got));
+                    out.push(Verdict::drop(got));
                     continue;
                 }
                 "ENV" => {
-                    out.push(Verdict::Drop(format!("{} variables", std::env::vars().count())));
+                    out.push(Verdict::drop(format!("{} variables", std::env::vars().count())));
                     continue;
                 }
                 _ => {}
