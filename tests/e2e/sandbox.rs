@@ -153,30 +153,32 @@ fn files_that_are_not_components_are_refused() {
     assert!(matches!(err, PluginError::Read { .. }) && err.to_string().contains("missing.wasm"), "{err}");
 }
 
+/// The error loading test plugin `name` fails with, and its message.
+fn refusal(name: &str) -> (PluginError, String) {
+    let err = sandbox().load(&wasm(name), LoadOptions::new("s", None)).expect_err("refused");
+    let msg = err.to_string();
+    (err, msg)
+}
+
 #[test]
 fn a_plugin_built_against_another_contract_version_is_refused() {
-    let sb = sandbox();
-    let err = sb.load(&wasm("future-contract"), LoadOptions::new("s", None)).expect_err("refused");
-    let msg = err.to_string();
+    let (err, msg) = refusal("future-contract");
     assert!(matches!(err, PluginError::IncompatibleContract { .. }), "{msg}");
     assert!(msg.contains("kiln:plugin@0.2.0") && msg.contains("kiln:plugin@0.1.0"), "{msg}");
 }
 
 #[test]
 fn a_plugin_built_against_an_earlier_build_of_the_contract_is_told_to_rebuild() {
-    let sb = sandbox();
-    let err = sb.load(&wasm("stale-contract"), LoadOptions::new("s", None)).expect_err("refused");
-    let msg = err.to_string();
+    let (err, msg) = refusal("stale-contract");
     assert!(matches!(err, PluginError::ContractTypes { .. }), "{msg}");
     assert!(msg.contains("stale_contract.wasm") && msg.contains("rebuild the plugin"), "{msg}");
 }
 
 #[test]
 fn a_plugin_importing_what_the_host_lacks_is_refused() {
-    let sb = sandbox();
-    let err = sb.load(&wasm("foreign-import"), LoadOptions::new("s", None)).expect_err("refused");
-    assert!(matches!(err, PluginError::ForbiddenImport { .. }), "{err}");
-    assert!(err.to_string().contains("kiln-test:vault/secrets"), "{err}");
+    let (err, msg) = refusal("foreign-import");
+    assert!(matches!(err, PluginError::ForbiddenImport { .. }), "{msg}");
+    assert!(msg.contains("kiln-test:vault/secrets"), "{msg}");
 }
 
 #[test]

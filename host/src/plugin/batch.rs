@@ -163,12 +163,18 @@ mod tests {
         assert_eq!((packed.steps.as_str(), packed.step_ends.as_slice()), ("s=p@1\n", &[6, 6][..]));
     }
 
+    /// A record with every part: a score, a parent and a step.
+    fn full_record(id: &str, text: &str) -> Record {
+        let mut r = Record::new(id, text);
+        r.scores.insert("q".into(), 0.5);
+        r.lineage.steps.push("s=p@1".into());
+        r.lineage.parent = Some("p".into());
+        r
+    }
+
     #[test]
     fn a_reused_batch_holds_only_the_new_records() {
-        let mut a = Record::new("a", "first text");
-        a.scores.insert("q".into(), 0.5);
-        a.lineage.steps.push("s=p@1".into());
-        a.lineage.parent = Some("p".into());
+        let a = full_record("a", "first text");
         let first = pack(&[a.to_wit(), Record::new("b", "second").to_wit()], RecordParts::ALL).expect("packs");
         let held = capacity(&first);
         let c = Record::new("c", "third");
@@ -179,11 +185,7 @@ mod tests {
 
     #[test]
     fn parts_not_read_stay_empty() {
-        let mut a = Record::new("a", "first");
-        a.scores.insert("q".into(), 0.5);
-        a.lineage.steps.push("s=p@1".into());
-        a.lineage.parent = Some("p".into());
-        let records = [a.to_wit(), Record::new("b", "second").to_wit()];
+        let records = [full_record("a", "first").to_wit(), Record::new("b", "second").to_wit()];
         let texts = pack(&records, RecordParts::TEXT).expect("packs");
         assert_eq!((texts.texts.as_str(), texts.text_ends.as_slice()), ("firstsecond", &[5, 11][..]));
         assert_eq!(texts, wit::RecordBatch { texts: "firstsecond".into(), text_ends: vec![5, 11], ..empty() });
