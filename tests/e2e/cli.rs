@@ -84,6 +84,7 @@ fn inspect_shows_identity_and_digest() {
         "kind:        filter",
         "name:        gopher-quality",
         "version:     0.1.0",
+        "reads:       text\n",
         "sha256:      ",
         "size:        ",
     ] {
@@ -93,6 +94,8 @@ fn inspect_shows_identity_and_digest() {
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(info["kind"], "mapper");
     assert_eq!(info["sha256"].as_str().map(str::len), Some(64));
+    let every_part = serde_json::json!({"id": true, "metadata": true, "scores": true, "lineage": true});
+    assert_eq!(info["reads"], every_part, "a mapper is sent every part");
 }
 
 #[test]
