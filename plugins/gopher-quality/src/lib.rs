@@ -954,16 +954,7 @@ fn scan_word<'a>(
     // The class of the byte that ended the piece, if ASCII whitespace or an
     // always-split one-byte token.
     let mut ended_by = 0;
-    // Most words end at the whitespace or one-byte token right after them: that
-    // case is tested before the loop, whose every round costs an interruption
-    // check under Wasmtime.
-    let next = b.get(i).map_or(0, |&byte| BYTE_CLASS[usize::from(byte)]);
-    if next & (SPACE | SINGLE) != 0 {
-        ended_by = next;
-    }
-    while ended_by == 0
-        && let Some(&byte) = b.get(i)
-    {
+    while let Some(&byte) = b.get(i) {
         let class = BYTE_CLASS[usize::from(byte)];
         if class & WORD != 0 {
             i = skip_alnum(b, i + 1);
