@@ -447,6 +447,15 @@ const fn bytes_at_least(x: u64, lo: u8) -> u64 {
     x + splat(0x80 - lo)
 }
 
+/// For `x` with every byte below 0x80: bit 7 of each byte is set when that
+/// byte, read as ASCII, is a letter. The low bits are garbage.
+#[inline]
+const fn letter_bits(x: u64) -> u64 {
+    // `| 0x20` maps `A`–`Z` to `a`–`z` and no other byte into that range.
+    let folded = x | splat(0x20);
+    bytes_at_least(folded, b'a') & !bytes_at_least(folded, b'z' + 1)
+}
+
 /// The high bit of each byte of `v` that is not an ASCII letter or digit.
 /// Each range test is "at least the low end and not at least one past the high
 /// end", on the low seven bits of each byte; the answers are in bit 7 only.
@@ -454,19 +463,14 @@ const fn bytes_at_least(x: u64, lo: u8) -> u64 {
 const fn non_alnum_bytes(v: u64) -> u64 {
     let x = v & LOW7;
     let digit = bytes_at_least(x, b'0') & !bytes_at_least(x, b'9' + 1);
-    // `| 0x20` maps `A`–`Z` to `a`–`z` and no other byte into that range.
-    let folded = x | splat(0x20);
-    let letter = bytes_at_least(folded, b'a') & !bytes_at_least(folded, b'z' + 1);
     // Bytes with bit 7 set (non-ASCII) are never letters or digits.
-    !((digit | letter) & !v) & HIGH
+    !((digit | letter_bits(x)) & !v) & HIGH
 }
 
 /// Whether one of the ASCII bytes in `v` is a letter (zero bytes are not).
 #[inline]
 const fn has_ascii_letter(v: u64) -> bool {
-    // `| 0x20` maps `A`–`Z` to `a`–`z` and no other byte into that range.
-    let folded = (v & LOW7) | splat(0x20);
-    bytes_at_least(folded, b'a') & !bytes_at_least(folded, b'z' + 1) & !v & HIGH != 0
+    letter_bits(v & LOW7) & !v & HIGH != 0
 }
 
 /// The index of the first byte at or after `i` that is not an ASCII letter or
