@@ -1,10 +1,9 @@
 //! A filter's verdicts as the host hands them on, decoded from the contract's
-//! columnar `verdict-batch`: each drop reason is lifted once per batch and
-//! shared by the records dropped for it.
-
-use std::sync::Arc;
+//! columnar `verdict-batch`: each drop reason is lifted once per batch, and
+//! the records dropped for it share one copy (an interned [`Reason`]).
 
 use super::bindings::wit;
+use super::reason::Reason;
 
 /// A filter's answer for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,12 +11,12 @@ pub enum Verdict {
     /// Keep the record.
     Keep,
     /// Drop the record for this reason (e.g. `gopher_short_doc`).
-    Drop(Arc<str>),
+    Drop(Reason),
 }
 
 impl Verdict {
     /// A drop for `reason`.
-    pub fn drop(reason: impl Into<Arc<str>>) -> Self {
+    pub fn drop(reason: impl Into<Reason>) -> Self {
         Verdict::Drop(reason.into())
     }
 
@@ -35,7 +34,7 @@ impl Verdict {
 /// column, in order. An entry that names no reason breaks the contract: that
 /// record's answer is the error, the others stand.
 pub fn decode(batch: wit::VerdictBatch) -> Vec<Result<Verdict, String>> {
-    let reasons: Vec<Arc<str>> = batch.reasons.into_iter().map(Arc::from).collect();
+    let reasons: Vec<Reason> = batch.reasons.iter().map(|r| Reason::new(r)).collect();
     batch
         .verdicts
         .iter()
@@ -64,7 +63,9 @@ mod tests {
             [Ok(Verdict::Keep), Ok(Verdict::drop("short")), Ok(Verdict::drop("hashes")), Ok(Verdict::drop("short"))]
         );
         match (&out[1], &out[3]) {
-            (Ok(Verdict::Drop(a)), Ok(Verdict::Drop(b))) => assert!(Arc::ptr_eq(a, b), "one reason, shared"),
+            (Ok(Verdict::Drop(a)), Ok(Verdict::Drop(b))) => {
+                assert!(std::ptr::eq(a.as_ptr(), b.as_ptr()), "one reason, shared")
+            }
             other => panic!("{other:?}"),
         }
     }
