@@ -228,8 +228,17 @@ fn deadline_ticks(deadline: Duration) -> u64 {
     (deadline.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
 }
 
+/// A batch's answer that breaks the contract, as the error of its call: the
+/// batch is then bisected like one that trapped, down to the record at fault.
+fn contract_error(message: String) -> wasmtime::Error {
+    wasmtime::Error::new(CallError::Contract(message))
+}
+
 /// Turns a wasmtime error from a call into what went wrong, in user terms.
 fn classify(error: wasmtime::Error, store: &Store<GuestState>, options: &LoadOptions) -> CallError {
+    if let Some(answer_error) = error.downcast_ref::<CallError>() {
+        return answer_error.clone();
+    }
     let state = store.data();
     if let Some(requested) = state.limiter.refused {
         return CallError::MemoryLimit {
@@ -400,8 +409,10 @@ impl Plugin {
         self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).push(instance);
     }
 
-    /// Runs `call` over `items` with isolation of failing records, then checks
-    /// every result against the output size limit.
+    /// Runs `call` over `items` with isolation of failing records. A batch
+    /// with an answer over the output size limit fails as a whole, like one
+    /// that traps, so that bisection pins the error on that record alone and
+    /// the answers that pass need no second look.
     fn run<I, O>(
         &self,
         items: &[I],
@@ -409,13 +420,13 @@ impl Plugin {
         size: impl Fn(&O) -> usize,
     ) -> Result<Answers<O>, PluginError> {
         let options = &self.inner.options;
+        let limit = options.limits.max_output_bytes;
         let mut slot: Option<Instance> = None;
         let mut batch_call = |batch: &[I]| -> Result<Vec<O>, CallError> {
-            let instance = match slot.take() {
+            let mut instance = match slot.take() {
                 Some(instance) => instance,
                 None => self.checkout()?,
             };
-            let mut instance = instance;
             let result = instance.invoke(options, |w, s| match call(w, s, batch) {
                 Some(r) => r,
                 None => Err(wasmtime::format_err!("wrong world")),
@@ -424,7 +435,11 @@ impl Plugin {
             if result.is_ok() && instance.reusable() {
                 slot = Some(instance);
             }
-            result
+            let outputs = result?;
+            match outputs.iter().map(&size).find(|&bytes| bytes > limit) {
+                Some(bytes) => Err(CallError::OutputTooLarge { bytes, limit }),
+                None => Ok(outputs),
+            }
         };
         let results = run_isolated(items, &mut batch_call).map_err(|e| PluginError::Start {
             plugin: self.inner.info.name.clone(),
@@ -434,14 +449,7 @@ impl Plugin {
         if let Some(instance) = slot {
             self.checkin(instance);
         }
-        let limit = options.limits.max_output_bytes;
-        Ok(results
-            .into_iter()
-            .map(|r| match r {
-                Ok(o) if size(&o) > limit => Err(CallError::OutputTooLarge { bytes: size(&o), limit }),
-                other => other,
-            })
-            .collect())
+        Ok(results)
     }
 
     fn expect(&self, kind: PluginKind) -> Result<(), PluginError> {
@@ -460,18 +468,17 @@ impl Plugin {
     /// Filters a batch: one verdict (or call error) per record.
     pub fn filter(&self, records: &[wit::DataRecord]) -> Result<Answers<Verdict>, PluginError> {
         self.expect(PluginKind::Filter)?;
-        let answers = self.run(
+        self.run(
             records,
             |w, s, batch| match w {
                 World::Filter(f) => Some(
                     with_packed(s, batch, self.inner.info.reads, |s, b| f.kiln_plugin_filter().call_filter(s, b))
-                        .map(verdict::decode),
+                        .and_then(|verdicts| verdict::decode(verdicts).map_err(contract_error)),
                 ),
                 _ => None,
             },
-            |v| v.as_ref().map_or(0, Verdict::size),
-        )?;
-        Ok(answers.into_iter().map(|a| a.and_then(|v| v.map_err(CallError::Contract))).collect())
+            Verdict::size,
+        )
     }
 
     /// Maps a batch: one rewritten record, drop, or call error per record. A
@@ -645,6 +652,15 @@ mod tests {
         let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:12:9:\nboom on record r7\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
         assert_eq!(panic_message(stderr), "panicked at src/lib.rs:12:9: boom on record r7");
         assert!(panic_message("").contains("no panic message"));
+    }
+
+    #[test]
+    fn a_contract_error_keeps_its_kind_through_the_call() {
+        let error = contract_error("verdict 2 names no drop reason".into());
+        assert_eq!(
+            error.downcast_ref::<CallError>(),
+            Some(&CallError::Contract("verdict 2 names no drop reason".into()))
+        );
     }
 
     #[test]

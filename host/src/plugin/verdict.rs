@@ -31,9 +31,9 @@ impl Verdict {
 }
 
 /// Decodes a batch of verdicts: one answer per entry of its `verdicts`
-/// column, in order. An entry that names no reason breaks the contract: that
-/// record's answer is the error, the others stand.
-pub fn decode(batch: wit::VerdictBatch) -> Vec<Result<Verdict, String>> {
+/// column, in order. An entry that names no reason breaks the contract; the
+/// error says which (the host then isolates the record it belongs to).
+pub fn decode(batch: wit::VerdictBatch) -> Result<Vec<Verdict>, String> {
     let reasons: Vec<Reason> = batch.reasons.iter().map(|r| Reason::new(r)).collect();
     batch
         .verdicts
@@ -57,27 +57,20 @@ mod tests {
 
     #[test]
     fn numbers_pick_reasons_from_one_and_zero_keeps() {
-        let out = decode(batch(&["short", "hashes"], &[0, 1, 2, 1]));
-        assert_eq!(
-            out,
-            [Ok(Verdict::Keep), Ok(Verdict::drop("short")), Ok(Verdict::drop("hashes")), Ok(Verdict::drop("short"))]
-        );
+        let out = decode(batch(&["short", "hashes"], &[0, 1, 2, 1])).expect("valid");
+        assert_eq!(out, [Verdict::Keep, Verdict::drop("short"), Verdict::drop("hashes"), Verdict::drop("short")]);
         match (&out[1], &out[3]) {
-            (Ok(Verdict::Drop(a)), Ok(Verdict::Drop(b))) => {
-                assert!(std::ptr::eq(a.as_ptr(), b.as_ptr()), "one reason, shared")
-            }
+            (Verdict::Drop(a), Verdict::Drop(b)) => assert!(std::ptr::eq(a.as_ptr(), b.as_ptr()), "one reason, shared"),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn a_number_past_the_reasons_is_an_error_for_that_record_only() {
-        let out = decode(batch(&["short"], &[1, 2, 0]));
-        assert_eq!(out[0], Ok(Verdict::drop("short")));
-        let err = out[1].clone().expect_err("no reason 2");
+    fn a_number_past_the_reasons_fails_the_batch() {
+        let err = decode(batch(&["short"], &[1, 2, 0])).expect_err("no reason 2");
         assert!(err.contains("verdict 2") && err.contains("1 reasons"), "{err}");
-        assert_eq!(out[2], Ok(Verdict::Keep));
-        assert_eq!(decode(batch(&[], &[1])).len(), 1);
+        assert!(decode(batch(&[], &[1])).is_err());
+        assert_eq!(decode(batch(&[], &[0, 0])), Ok(vec![Verdict::Keep, Verdict::Keep]));
     }
 
     #[test]
