@@ -9,6 +9,10 @@
 //! 1024) and `KILN_BENCH_ROUNDS` (default 25) change the batch size and the
 //! number of rounds; `KILN_BENCH_WASM_DIR` takes `gopher_quality.wasm` from
 //! another build. Before timing, both paths must agree on every record.
+//!
+//! `KILN_BENCH_TINY=1` replaces every text by one letter, so that the plugin
+//! has next to nothing to do (it drops every record as too short): what is
+//! left is the cost per record of crossing into the sandbox and back.
 
 mod support;
 
@@ -33,7 +37,11 @@ fn min(v: &[f64]) -> f64 {
 fn main() {
     let batch = env_number("KILN_BENCH_BATCH", 1024).max(1);
     let rounds = env_number("KILN_BENCH_ROUNDS", 25).max(1);
-    let records = corpus();
+    let mut records = corpus();
+    if std::env::var_os("KILN_BENCH_TINY").is_some() {
+        records.iter_mut().for_each(|r| r.text = "x".into());
+        eprintln!("every text replaced by one letter");
+    }
     let cache = tempfile::tempdir().expect("tempdir");
     let config = SandboxConfig { cache_dir: Some(cache.path().to_path_buf()), ..SandboxConfig::default() };
     let sandbox = Sandbox::new(config).expect("sandbox");
