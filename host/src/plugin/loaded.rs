@@ -656,11 +656,12 @@ mod tests {
 
     #[test]
     fn a_contract_error_keeps_its_kind_through_the_call() {
+        let store = Store::new(&wasmtime::Engine::default(), GuestState::new("p", 1 << 20));
+        let options = LoadOptions::new("stage", Some(PluginKind::Filter));
         let error = contract_error("verdict 2 names no drop reason".into());
-        assert_eq!(
-            error.downcast_ref::<CallError>(),
-            Some(&CallError::Contract("verdict 2 names no drop reason".into()))
-        );
+        assert_eq!(classify(error, &store, &options), CallError::Contract("verdict 2 names no drop reason".into()));
+        let other = classify(wasmtime::format_err!("something else"), &store, &options);
+        assert!(matches!(other, CallError::Trap(_)), "{other:?}");
     }
 
     #[test]
