@@ -49,15 +49,27 @@ fn main() {
     eprintln!("batch {batch}, {rounds} rounds");
 
     let (mut in_wasm, mut natively) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
+    let time = |run: &dyn Fn()| {
         let started = Instant::now();
-        pair.run_wasm(batch);
-        in_wasm.push(started.elapsed().as_secs_f64() * 1e3);
-        let started = Instant::now();
-        pair.run_native(batch);
-        natively.push(started.elapsed().as_secs_f64() * 1e3);
+        run();
+        started.elapsed().as_secs_f64() * 1e3
+    };
+    for round in 0..rounds {
+        // Each side goes first in every other round, so that neither always
+        // finds the caches as the other left them.
+        if round % 2 == 0 {
+            in_wasm.push(time(&|| pair.run_wasm(batch)));
+            natively.push(time(&|| pair.run_native(batch)));
+        } else {
+            natively.push(time(&|| pair.run_native(batch)));
+            in_wasm.push(time(&|| pair.run_wasm(batch)));
+        }
     }
     let per_round: Vec<f64> = natively.iter().zip(&in_wasm).map(|(n, w)| n / w).collect();
+    let by_order = |first: usize| median(per_round.iter().skip(first).step_by(2).copied().collect());
+    if rounds >= 2 {
+        println!("median ratio, wasm first: {:.3}; native first: {:.3}", by_order(0), by_order(1));
+    }
     println!("wasm ms:   {:?}", in_wasm.iter().map(|t| t.round()).collect::<Vec<_>>());
     println!("native ms: {:?}", natively.iter().map(|t| t.round()).collect::<Vec<_>>());
     let (wm, nm) = (median(in_wasm.clone()), median(natively.clone()));

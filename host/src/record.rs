@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::plugin::wit;
+use crate::plugin::{BatchRecord, wit};
 
 /// One unit of data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,39 @@ pub struct Lineage {
     /// `stage=plugin@version` for every stage that touched the record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
+}
+
+/// Plugins read records in place: packing one into a batch copies only the
+/// parts the plugin reads.
+impl BatchRecord for Record {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn write_metadata(&self, out: &mut String) {
+        if self.metadata.is_empty() {
+            out.push_str("{}");
+        } else {
+            out.push_str(&self.metadata_json());
+        }
+    }
+    fn scores(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.scores.iter().map(|(name, value)| (name.as_str(), *value))
+    }
+    fn source(&self) -> &str {
+        &self.lineage.source
+    }
+    fn parent(&self) -> Option<&str> {
+        self.lineage.parent.as_deref()
+    }
+    fn round(&self) -> u32 {
+        self.lineage.round
+    }
+    fn steps(&self) -> &[String] {
+        &self.lineage.steps
+    }
 }
 
 /// A JSONL line that is not a record.
@@ -136,11 +169,7 @@ impl Record {
         wit::DataRecord {
             id: self.id.clone(),
             text: self.text.clone(),
-            metadata: if self.metadata.is_empty() {
-                "{}".into()
-            } else {
-                Value::Object(self.metadata.clone()).to_string()
-            },
+            metadata: self.metadata_json(),
             scores: self.scores.iter().map(|(name, value)| wit::Score { name: name.clone(), value: *value }).collect(),
             lineage: wit::Lineage {
                 source: self.lineage.source.clone(),
@@ -149,6 +178,15 @@ impl Record {
                 steps: self.lineage.steps.clone(),
             },
         }
+    }
+
+    /// The record's metadata as a JSON object (`{}` when it has none).
+    fn metadata_json(&self) -> String {
+        if self.metadata.is_empty() {
+            return "{}".into();
+        }
+        // A map with string keys and JSON values always serializes.
+        serde_json::to_string(&self.metadata).unwrap_or_else(|_| "{}".into())
     }
 
     /// A record from the WIT type a plugin returned.

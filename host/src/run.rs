@@ -143,7 +143,6 @@ impl Tally {
 /// Runs `plugin` (a filter or a mapper) over `records`: one outcome per
 /// record, in order. Fails only when the plugin as a whole cannot run.
 pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, PluginError> {
-    let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
     let step = plugin.step();
     let quarantine = |record: Record, error: String| {
         Outcome::Quarantined(Quarantined::record(record, plugin.stage(), &plugin.label(), error))
@@ -156,7 +155,7 @@ pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, Plug
     };
     let outcomes = match plugin.info().kind {
         PluginKind::Filter => plugin
-            .filter(&inputs)?
+            .filter(&records)?
             .into_iter()
             .zip(records)
             .map(|(verdict, mut record)| match verdict {
@@ -169,7 +168,7 @@ pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, Plug
             })
             .collect(),
         PluginKind::Mapper => plugin
-            .transform(&inputs)?
+            .transform(&records)?
             .into_iter()
             .zip(records)
             .map(|(mapped, record)| match mapped {

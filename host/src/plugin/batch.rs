@@ -8,9 +8,64 @@
 use super::bindings::wit;
 use super::parts::RecordParts;
 
+/// A record as the packer reads it: what crosses into a plugin, read in place
+/// from whichever type holds it. The host's own records ([`crate::Record`])
+/// are packed without first being copied into the contract's type
+/// ([`wit::DataRecord`]), and only the parts the plugin reads are touched.
+pub trait BatchRecord {
+    /// The record's id.
+    fn id(&self) -> &str;
+    /// The record's text.
+    fn text(&self) -> &str;
+    /// Appends the record's metadata to `out`, as a JSON object.
+    fn write_metadata(&self, out: &mut String);
+    /// The record's named scores, in name order.
+    fn scores(&self) -> impl Iterator<Item = (&str, f64)>;
+    /// Where the record came from (lineage `source`).
+    fn source(&self) -> &str;
+    /// The record it derives from, if any.
+    fn parent(&self) -> Option<&str>;
+    /// Its generation round.
+    fn round(&self) -> u32;
+    /// The stages that touched it.
+    fn steps(&self) -> &[String];
+}
+
+impl BatchRecord for wit::DataRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn write_metadata(&self, out: &mut String) {
+        out.push_str(&self.metadata);
+    }
+    fn scores(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.scores.iter().map(|s| (s.name.as_str(), s.value))
+    }
+    fn source(&self) -> &str {
+        &self.lineage.source
+    }
+    fn parent(&self) -> Option<&str> {
+        self.lineage.parent.as_deref()
+    }
+    fn round(&self) -> u32 {
+        self.lineage.round
+    }
+    fn steps(&self) -> &[String] {
+        &self.lineage.steps
+    }
+}
+
 /// Appends `part` to `column` and records its end; fails past 4 GiB.
 fn push(column: &mut String, ends: &mut Vec<u32>, part: &str) -> wasmtime::Result<()> {
     column.push_str(part);
+    end_part(column, ends)
+}
+
+/// Records the end of the part just appended to `column`; fails past 4 GiB.
+fn end_part(column: &str, ends: &mut Vec<u32>) -> wasmtime::Result<()> {
     let end = u32::try_from(column.len())
         .map_err(|_| wasmtime::format_err!("a batch column exceeds 4 GiB; use a smaller batch_size"))?;
     ends.push(end);
@@ -19,7 +74,7 @@ fn push(column: &mut String, ends: &mut Vec<u32>, part: &str) -> wasmtime::Resul
 
 /// Packs the texts of `records`, and the `parts` of them a plugin reads, into
 /// columns. The columns of the other parts stay empty.
-pub fn pack(records: &[wit::DataRecord], parts: RecordParts) -> wasmtime::Result<wit::RecordBatch> {
+pub fn pack(records: &[impl BatchRecord], parts: RecordParts) -> wasmtime::Result<wit::RecordBatch> {
     pack_into(None, records, parts)
 }
 
@@ -27,15 +82,15 @@ pub fn pack(records: &[wit::DataRecord], parts: RecordParts) -> wasmtime::Result
 /// a batch of the usual size then allocates nothing.
 pub fn pack_into(
     reuse: Option<wit::RecordBatch>,
-    records: &[wit::DataRecord],
+    records: &[impl BatchRecord],
     parts: RecordParts,
 ) -> wasmtime::Result<wit::RecordBatch> {
     let n = records.len();
     let mut b = reuse.map(clear).unwrap_or_else(empty);
-    b.texts.reserve(records.iter().map(|r| r.text.len()).sum());
+    b.texts.reserve(records.iter().map(|r| r.text().len()).sum());
     b.text_ends.reserve(n);
     if parts.id {
-        b.ids.reserve(records.iter().map(|r| r.id.len()).sum());
+        b.ids.reserve(records.iter().map(|r| r.id().len()).sum());
         b.id_ends.reserve(n);
     }
     if parts.metadata {
@@ -52,31 +107,30 @@ pub fn pack_into(
     // One pass over the records, all columns at once: a pass per column would
     // read each record's fields from memory again (measured slower).
     for r in records {
-        push(&mut b.texts, &mut b.text_ends, &r.text)?;
+        push(&mut b.texts, &mut b.text_ends, r.text())?;
         if parts.id {
-            push(&mut b.ids, &mut b.id_ends, &r.id)?;
+            push(&mut b.ids, &mut b.id_ends, r.id())?;
         }
         if parts.metadata {
-            push(&mut b.metadata, &mut b.metadata_ends, &r.metadata)?;
+            r.write_metadata(&mut b.metadata);
+            end_part(&b.metadata, &mut b.metadata_ends)?;
         }
         if parts.scores {
-            for s in &r.scores {
-                push(&mut b.score_names, &mut b.score_name_ends, &s.name)?;
-                b.score_values.push(s.value);
+            for (name, value) in r.scores() {
+                push(&mut b.score_names, &mut b.score_name_ends, name)?;
+                b.score_values.push(value);
             }
             b.score_ends.push(u32::try_from(b.score_values.len()).unwrap_or(u32::MAX));
         }
         if parts.lineage {
-            push(&mut b.sources, &mut b.source_ends, &r.lineage.source)?;
-            push(&mut b.parents, &mut b.parent_ends, r.lineage.parent.as_deref().unwrap_or(""))?;
-            b.rounds.push(r.lineage.round);
-            for step in &r.lineage.steps {
+            push(&mut b.sources, &mut b.source_ends, r.source())?;
+            push(&mut b.parents, &mut b.parent_ends, r.parent().unwrap_or(""))?;
+            b.rounds.push(r.round());
+            for step in r.steps() {
                 b.steps.push_str(step);
                 b.steps.push('\n');
             }
-            let end =
-                u32::try_from(b.steps.len()).map_err(|_| wasmtime::format_err!("a batch column exceeds 4 GiB"))?;
-            b.step_ends.push(end);
+            end_part(&b.steps, &mut b.step_ends)?;
         }
     }
     Ok(b)
@@ -170,6 +224,18 @@ mod tests {
         r.lineage.steps.push("s=p@1".into());
         r.lineage.parent = Some("p".into());
         r
+    }
+
+    #[test]
+    fn host_records_pack_as_their_contract_form_does() {
+        let mut a = full_record("a", "first \"quoted\" text");
+        a.metadata.insert("lang".into(), serde_json::json!("en"));
+        a.metadata.insert("tags".into(), serde_json::json!(["x", {"y": 1.5}]));
+        let records = [a, Record::new("b", "second")];
+        let as_wit: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
+        let packed = pack(&records, RecordParts::ALL).expect("packs");
+        assert_eq!(packed, pack(&as_wit, RecordParts::ALL).expect("packs"));
+        assert_eq!(packed.metadata, r#"{"lang":"en","tags":["x",{"y":1.5}]}{}"#);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Store, Trap};
 
-use super::batch;
+use super::batch::{self, BatchRecord};
 use super::bindings::{critic, filter, generator, mapper, model, refiner, wit};
 use super::error::{CallError, PluginError};
 use super::inspect::Contract;
@@ -203,7 +203,7 @@ impl Instance {
 /// are kept for the next call unless they grew past [`batch::KEEP_BYTES`].
 fn with_packed<R>(
     store: &mut Store<GuestState>,
-    records: &[wit::DataRecord],
+    records: &[impl BatchRecord],
     parts: RecordParts,
     call: impl FnOnce(&mut Store<GuestState>, &wit::RecordBatch) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
@@ -466,7 +466,7 @@ impl Plugin {
     }
 
     /// Filters a batch: one verdict (or call error) per record.
-    pub fn filter(&self, records: &[wit::DataRecord]) -> Result<Answers<Verdict>, PluginError> {
+    pub fn filter(&self, records: &[impl BatchRecord]) -> Result<Answers<Verdict>, PluginError> {
         self.expect(PluginKind::Filter)?;
         self.run(
             records,
@@ -483,7 +483,7 @@ impl Plugin {
 
     /// Maps a batch: one rewritten record, drop, or call error per record. A
     /// rewrite that changes the record's id breaks the contract.
-    pub fn transform(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Mapped>, PluginError> {
+    pub fn transform(&self, records: &[impl BatchRecord]) -> Result<Answers<wit::Mapped>, PluginError> {
         self.expect(PluginKind::Mapper)?;
         let results = self.run(
             records,
@@ -502,9 +502,10 @@ impl Plugin {
             .into_iter()
             .zip(records)
             .map(|(r, input)| match r {
-                Ok(wit::Mapped::Keep(out)) if out.id != input.id => Err(CallError::Contract(format!(
+                Ok(wit::Mapped::Keep(out)) if out.id != input.id() => Err(CallError::Contract(format!(
                     "mapper changed the record id from `{}` to `{}`",
-                    input.id, out.id
+                    input.id(),
+                    out.id
                 ))),
                 other => other,
             })
@@ -557,7 +558,7 @@ impl Plugin {
     }
 
     /// A critic's judge prompt per record.
-    pub fn critic_prompts(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Prompt>, PluginError> {
+    pub fn critic_prompts(&self, records: &[impl BatchRecord]) -> Result<Answers<wit::Prompt>, PluginError> {
         self.expect(PluginKind::Critic)?;
         self.run(
             records,
@@ -591,7 +592,7 @@ impl Plugin {
     }
 
     /// A refiner's rewrite prompt per record.
-    pub fn refiner_prompts(&self, records: &[wit::DataRecord]) -> Result<Answers<wit::Prompt>, PluginError> {
+    pub fn refiner_prompts(&self, records: &[impl BatchRecord]) -> Result<Answers<wit::Prompt>, PluginError> {
         self.expect(PluginKind::Refiner)?;
         self.run(
             records,

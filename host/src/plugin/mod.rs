@@ -13,7 +13,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let sandbox = Sandbox::new(SandboxConfig::default())?;
 //! let plugin = sandbox.load("length_filter.wasm".as_ref(), LoadOptions::new("filter", Some(PluginKind::Filter)))?;
-//! let records = vec![kiln::Record::new("r1", "some text").to_wit()];
+//! let records = vec![kiln::Record::new("r1", "some text")];
 //! for verdict in plugin.filter(&records)? {
 //!     println!("{verdict:?}");
 //! }
@@ -35,7 +35,7 @@ mod sandbox;
 mod state;
 mod verdict;
 
-pub use batch::{pack, pack_into};
+pub use batch::{BatchRecord, pack, pack_into};
 pub use bindings::wit;
 pub use cache::CompileCache;
 pub use error::{CallError, PluginError};
