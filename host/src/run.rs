@@ -143,14 +143,14 @@ impl Tally {
 /// Runs `plugin` (a filter or a mapper) over `records`: one outcome per
 /// record, in order. Fails only when the plugin as a whole cannot run.
 pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, PluginError> {
-    let step = plugin.step();
+    let (step, label) = (plugin.step(), plugin.label());
     let quarantine = |record: Record, error: String| {
-        Outcome::Quarantined(Quarantined::record(record, plugin.stage(), &plugin.label(), error))
+        Outcome::Quarantined(Quarantined::record(record, plugin.stage(), &label, error))
     };
     let reject = |record: Record, reason: String| {
         Outcome::Rejected(Rejected {
             record,
-            rejected: Rejection { stage: plugin.stage().to_string(), plugin: plugin.label(), reason },
+            rejected: Rejection { stage: plugin.stage().to_string(), plugin: label.clone(), reason },
         })
     };
     let outcomes = match plugin.info().kind {
