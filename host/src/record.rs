@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::plugin::{BatchRecord, wit};
+use crate::plugin::{BatchRecord, LineageRef, wit};
 
 /// One unit of data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,17 +66,9 @@ impl BatchRecord for Record {
     fn scores(&self) -> impl Iterator<Item = (&str, f64)> {
         self.scores.iter().map(|(name, value)| (name.as_str(), *value))
     }
-    fn source(&self) -> &str {
-        &self.lineage.source
-    }
-    fn parent(&self) -> Option<&str> {
-        self.lineage.parent.as_deref()
-    }
-    fn round(&self) -> u32 {
-        self.lineage.round
-    }
-    fn steps(&self) -> &[String] {
-        &self.lineage.steps
+    fn lineage(&self) -> LineageRef<'_> {
+        let l = &self.lineage;
+        LineageRef { source: &l.source, parent: l.parent.as_deref(), round: l.round, steps: &l.steps }
     }
 }
 

@@ -19,16 +19,23 @@ pub trait BatchRecord {
     fn text(&self) -> &str;
     /// Appends the record's metadata to `out`, as a JSON object.
     fn write_metadata(&self, out: &mut String);
-    /// The record's named scores, in name order.
+    /// The record's named scores, in order.
     fn scores(&self) -> impl Iterator<Item = (&str, f64)>;
-    /// Where the record came from (lineage `source`).
-    fn source(&self) -> &str;
+    /// The record's provenance.
+    fn lineage(&self) -> LineageRef<'_>;
+}
+
+/// A record's provenance, borrowed from the record.
+#[derive(Debug, Clone, Copy)]
+pub struct LineageRef<'a> {
+    /// Where the record came from (`file:line`, or `stage:<name>`).
+    pub source: &'a str,
     /// The record it derives from, if any.
-    fn parent(&self) -> Option<&str>;
+    pub parent: Option<&'a str>,
     /// Its generation round.
-    fn round(&self) -> u32;
+    pub round: u32,
     /// The stages that touched it.
-    fn steps(&self) -> &[String];
+    pub steps: &'a [String],
 }
 
 impl BatchRecord for wit::DataRecord {
@@ -44,17 +51,9 @@ impl BatchRecord for wit::DataRecord {
     fn scores(&self) -> impl Iterator<Item = (&str, f64)> {
         self.scores.iter().map(|s| (s.name.as_str(), s.value))
     }
-    fn source(&self) -> &str {
-        &self.lineage.source
-    }
-    fn parent(&self) -> Option<&str> {
-        self.lineage.parent.as_deref()
-    }
-    fn round(&self) -> u32 {
-        self.lineage.round
-    }
-    fn steps(&self) -> &[String] {
-        &self.lineage.steps
+    fn lineage(&self) -> LineageRef<'_> {
+        let l = &self.lineage;
+        LineageRef { source: &l.source, parent: l.parent.as_deref(), round: l.round, steps: &l.steps }
     }
 }
 
@@ -123,10 +122,11 @@ pub fn pack_into(
             b.score_ends.push(u32::try_from(b.score_values.len()).unwrap_or(u32::MAX));
         }
         if parts.lineage {
-            push(&mut b.sources, &mut b.source_ends, r.source())?;
-            push(&mut b.parents, &mut b.parent_ends, r.parent().unwrap_or(""))?;
-            b.rounds.push(r.round());
-            for step in r.steps() {
+            let lineage = r.lineage();
+            push(&mut b.sources, &mut b.source_ends, lineage.source)?;
+            push(&mut b.parents, &mut b.parent_ends, lineage.parent.unwrap_or(""))?;
+            b.rounds.push(lineage.round);
+            for step in lineage.steps {
                 b.steps.push_str(step);
                 b.steps.push('\n');
             }

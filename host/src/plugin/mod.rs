@@ -35,7 +35,7 @@ mod sandbox;
 mod state;
 mod verdict;
 
-pub use batch::{BatchRecord, pack, pack_into};
+pub use batch::{BatchRecord, LineageRef, pack, pack_into};
 pub use bindings::wit;
 pub use cache::CompileCache;
 pub use error::{CallError, PluginError};
