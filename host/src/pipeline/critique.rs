@@ -58,8 +58,8 @@ fn in_sample(seed: u64, stage: &str, id: &str, fraction: f64) -> bool {
 async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
     let mut out = StageOutput::default();
     let quarantine = |record: Record, error: String| cx.quarantine(record, error);
-    let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
-    let prompts = cx.call(move |p| p.critic_prompts(&inputs)).await?;
+    // The plugin reads the records in place; they come back with its prompts.
+    let (prompts, records) = cx.call(move |p| Ok((p.critic_prompts(&records)?, records))).await?;
     let ready: Vec<&wit::Prompt> = prompts.iter().filter_map(|p| p.as_ref().ok()).collect();
     let mut answers = cx.complete(&ready, 0, &mut out.details).await?.into_iter();
     // Every sample of every answered record goes to `parse` in one call.

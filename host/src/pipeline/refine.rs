@@ -31,8 +31,8 @@ enum State {
 async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
     let mut out = StageOutput::default();
     let quarantine = |record: &Record, error: String| State::Done(Box::new(cx.quarantine(record.clone(), error)));
-    let inputs: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
-    let prompts = cx.call(move |p| p.refiner_prompts(&inputs)).await?;
+    // The plugin reads the records in place; they come back with its prompts.
+    let (prompts, records) = cx.call(move |p| Ok((p.refiner_prompts(&records)?, records))).await?;
     let mut states: Vec<State> = records
         .iter()
         .zip(prompts)
