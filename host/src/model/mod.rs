@@ -7,9 +7,9 @@
 //!   limit, retries with exponential backoff and jitter (honouring
 //!   `Retry-After`), a per-request timeout, token accounting and an optional
 //!   token budget;
-//! - `wasm` ([`embedded`]): a `model` plugin running in the sandbox, the
+//! - `wasm` (module `embedded`): a `model` plugin running in the sandbox, the
 //!   offline default;
-//! - `student` ([`student`]): a character-level student trained by a
+//! - `student` (module `student`): a character-level student trained by a
 //!   `train-student` stage, continuing the last user message on the kernel
 //!   device (recursive rounds: last round's student is this round's teacher).
 //!

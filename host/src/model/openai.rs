@@ -4,7 +4,7 @@
 //! One [`Client::complete`] call is one logical request: it is retried on 429
 //! (waiting as long as `Retry-After` says), 408, 5xx, timeouts, lost
 //! connections and bodies that are not a completion, with exponential backoff
-//! and jitter ([`super::retry`]), up to the model's `max_retries`. A 401 or 403
+//! and jitter (module `retry`), up to the model's `max_retries`. A 401 or 403
 //! fails at once and stops the run: every request would fail the same way.
 //! Other 4xx answers fail the one request. The API key is read from the
 //! environment variable the pipeline names and never written anywhere.

@@ -3,7 +3,7 @@
 //! Every table rejects unknown keys, and the fields whose later checks need a
 //! position (stage names, kinds, plugin paths) keep their span, so that every
 //! error can name the file, line and column. These types describe what the user
-//! wrote; [`validate`](super::validate) turns them into checked values.
+//! wrote; module `pipeline::validate` turns them into checked values.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
