@@ -60,7 +60,8 @@ impl BatchRecord for Record {
         if self.metadata.is_empty() {
             out.push_str("{}");
         } else {
-            out.push_str(&self.metadata_json());
+            // A map with string keys and JSON values always serializes.
+            out.push_str(&serde_json::to_string(&self.metadata).unwrap_or_else(|_| "{}".into()));
         }
     }
     fn scores(&self) -> impl Iterator<Item = (&str, f64)> {
@@ -174,11 +175,9 @@ impl Record {
 
     /// The record's metadata as a JSON object (`{}` when it has none).
     fn metadata_json(&self) -> String {
-        if self.metadata.is_empty() {
-            return "{}".into();
-        }
-        // A map with string keys and JSON values always serializes.
-        serde_json::to_string(&self.metadata).unwrap_or_else(|_| "{}".into())
+        let mut json = String::new();
+        self.write_metadata(&mut json);
+        json
     }
 
     /// A record from the WIT type a plugin returned.
