@@ -34,17 +34,19 @@ impl Verdict {
 /// column, in order. An entry that names no reason breaks the contract; the
 /// error says which (the host then isolates the record it belongs to).
 pub fn decode(batch: wit::VerdictBatch) -> Result<Vec<Verdict>, String> {
-    let reasons: Vec<Reason> = batch.reasons.iter().map(|r| Reason::new(r)).collect();
-    batch
-        .verdicts
-        .iter()
-        .map(|&number| match number {
-            0 => Ok(Verdict::Keep),
-            n => reasons.get(n as usize - 1).map(|r| Verdict::Drop(r.clone())).ok_or_else(|| {
-                format!("verdict {n} names no drop reason: the batch sent {} reasons (numbered from 1)", reasons.len())
-            }),
-        })
-        .collect()
+    // Answer `n` is entry `n` of this table: 0 keeps, `n` drops for reason `n`.
+    let answers: Vec<Verdict> =
+        std::iter::once(Verdict::Keep).chain(batch.reasons.iter().map(|r| Verdict::Drop(Reason::new(r)))).collect();
+    // Checked in one pass first, so that the pass that builds the answers
+    // neither branches on errors nor carries a `Result` per entry.
+    let highest = batch.verdicts.iter().copied().max().unwrap_or(0);
+    if highest as usize >= answers.len() {
+        return Err(format!(
+            "verdict {highest} names no drop reason: the batch sent {} reasons (numbered from 1)",
+            batch.reasons.len()
+        ));
+    }
+    Ok(batch.verdicts.iter().map(|&n| answers[n as usize].clone()).collect())
 }
 
 #[cfg(test)]
