@@ -10,16 +10,19 @@
 //! number of rounds; `KILN_BENCH_WASM_DIR` takes `gopher_quality.wasm` from
 //! another build. Before timing, both paths must agree on every record.
 //!
+//! `KILN_BENCH_WARM=1` reads each batch's texts into the cache, untimed,
+//! before each side filters it, as a pipeline that filters each batch right
+//! after parsing it finds them; only the filter calls are timed. Without it
+//! every round reads the whole corpus from memory, on both sides.
+//!
 //! `KILN_BENCH_TINY=1` replaces every text by one letter, so that the plugin
 //! has next to nothing to do (it drops every record as too short): what is
 //! left is the cost per record of crossing into the sandbox and back.
 
 mod support;
 
-use std::time::Instant;
-
 use kiln::plugin::{Sandbox, SandboxConfig};
-use support::{Pair, corpus};
+use support::{Pair, corpus, warm_batches};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -48,21 +51,19 @@ fn main() {
     let pair = Pair::<gopher_quality::GopherQuality>::new(&sandbox, "gopher-quality", "{}", &records);
     eprintln!("batch {batch}, {rounds} rounds");
 
+    let warm = warm_batches();
     let (mut in_wasm, mut natively) = (Vec::new(), Vec::new());
-    let time = |run: &dyn Fn()| {
-        let started = Instant::now();
-        run();
-        started.elapsed().as_secs_f64() * 1e3
-    };
+    let wasm_ms = || pair.time_wasm(batch, warm).as_secs_f64() * 1e3;
+    let native_ms = || pair.time_native(batch, warm).as_secs_f64() * 1e3;
     for round in 0..rounds {
         // Each side goes first in every other round, so that neither always
         // finds the caches as the other left them.
         if round % 2 == 0 {
-            in_wasm.push(time(&|| pair.run_wasm(batch)));
-            natively.push(time(&|| pair.run_native(batch)));
+            in_wasm.push(wasm_ms());
+            natively.push(native_ms());
         } else {
-            natively.push(time(&|| pair.run_native(batch)));
-            in_wasm.push(time(&|| pair.run_wasm(batch)));
+            natively.push(native_ms());
+            in_wasm.push(wasm_ms());
         }
     }
     let per_round: Vec<f64> = natively.iter().zip(&in_wasm).map(|(n, w)| n / w).collect();

@@ -6,7 +6,9 @@
 //!
 //! Run with `cargo xtask bench` (builds the plugins and extracts the corpus),
 //! or `KILN_BENCH_CORPUS=path.jsonl cargo bench -p kiln --bench plugins`.
-//! `KILN_BENCH_RECORDS` caps the number of records (default: all).
+//! `KILN_BENCH_RECORDS` caps the number of records (default: all);
+//! `KILN_BENCH_WARM=1` reads each batch's texts into the cache before it is
+//! filtered, untimed (see `support::warm_batches`).
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -18,7 +20,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_grou
 use kiln::Record;
 use kiln::plugin::{Sandbox, SandboxConfig};
 use kiln_pdk::Filter;
-use support::{Pair, corpus, load};
+use support::{Pair, corpus, load, warm_batches};
 
 const BATCH_SIZES: [usize; 4] = [1, 64, 1024, 8192];
 
@@ -32,10 +34,14 @@ fn compare<F: Filter>(c: &mut Criterion, name: &str, config: &str, sandbox: &San
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
+    let warm = warm_batches();
     for batch in BATCH_SIZES {
-        group.bench_with_input(BenchmarkId::new("wasm", batch), &batch, |b, &batch| b.iter(|| pair.run_wasm(batch)));
-        group
-            .bench_with_input(BenchmarkId::new("native", batch), &batch, |b, &batch| b.iter(|| pair.run_native(batch)));
+        group.bench_with_input(BenchmarkId::new("wasm", batch), &batch, |b, &batch| {
+            b.iter_custom(|iters| (0..iters).map(|_| pair.time_wasm(batch, warm)).sum())
+        });
+        group.bench_with_input(BenchmarkId::new("native", batch), &batch, |b, &batch| {
+            b.iter_custom(|iters| (0..iters).map(|_| pair.time_native(batch, warm)).sum())
+        });
     }
     group.finish();
 }

@@ -3,6 +3,7 @@
 //! checked to agree before anything is timed.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use kiln::Record;
 use kiln::plugin::{LoadOptions, Plugin, PluginKind, Sandbox, Verdict, wit};
@@ -77,17 +78,79 @@ impl<F: Filter> Pair<F> {
         pair
     }
 
-    /// Every record through the sandboxed plugin, `batch` at a time.
-    pub fn run_wasm(&self, batch: usize) {
-        for chunk in self.wit_records.chunks(batch) {
-            std::hint::black_box(self.plugin.filter(chunk).expect("runs"));
-        }
+    /// The time to filter every record through the sandboxed plugin, `batch`
+    /// at a time (see [`time_batches`] for `warm`).
+    pub fn time_wasm(&self, batch: usize, warm: bool) -> Duration {
+        time_batches(
+            &self.wit_records,
+            batch,
+            warm,
+            |r| &r.text,
+            |chunk| {
+                std::hint::black_box(self.plugin.filter(chunk).expect("runs"));
+            },
+        )
     }
 
-    /// Every record through the native filter, `batch` at a time.
-    pub fn run_native(&self, batch: usize) {
-        for chunk in self.pdk_records.chunks(batch) {
-            std::hint::black_box(self.native.filter_batch(chunk));
-        }
+    /// The time to filter every record through the native filter, `batch` at
+    /// a time (see [`time_batches`] for `warm`).
+    pub fn time_native(&self, batch: usize, warm: bool) -> Duration {
+        time_batches(
+            &self.pdk_records,
+            batch,
+            warm,
+            |r| &r.text,
+            |chunk| {
+                std::hint::black_box(self.native.filter_batch(chunk));
+            },
+        )
     }
+}
+
+/// Whether `KILN_BENCH_WARM` is set: each batch's texts are then read into the
+/// cache, untimed, before the batch is filtered, as they are in a pipeline
+/// that filters each batch right after parsing it. Otherwise every pass reads
+/// the whole corpus from memory.
+pub fn warm_batches() -> bool {
+    let warm = std::env::var_os("KILN_BENCH_WARM").is_some();
+    if warm {
+        eprintln!("each batch's texts are read into the cache before it is filtered (untimed)");
+    }
+    warm
+}
+
+/// Runs `filter` on `records`, `batch` at a time, and returns the time it
+/// took. With `warm`, each batch's texts are first read into the cache, and
+/// only the filter calls are timed.
+fn time_batches<R>(
+    records: &[R],
+    batch: usize,
+    warm: bool,
+    text: impl Fn(&R) -> &str,
+    mut filter: impl FnMut(&[R]),
+) -> Duration {
+    if !warm {
+        let started = Instant::now();
+        records.chunks(batch).for_each(&mut filter);
+        return started.elapsed();
+    }
+    records
+        .chunks(batch)
+        .map(|chunk| {
+            warm_up(chunk.iter().map(&text));
+            let started = Instant::now();
+            filter(chunk);
+            started.elapsed()
+        })
+        .sum()
+}
+
+/// Reads every cache line of `texts`, so that they are in the cache.
+fn warm_up<'a>(texts: impl Iterator<Item = &'a str>) {
+    let mut sum = 0u8;
+    for text in texts {
+        sum ^= text.as_bytes().iter().step_by(64).fold(0, |a, &b| a ^ b);
+        sum ^= text.as_bytes().last().copied().unwrap_or(0);
+    }
+    std::hint::black_box(sum);
 }
