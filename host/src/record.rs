@@ -13,6 +13,10 @@ use serde_json::{Map, Value};
 
 use crate::plugin::{BatchRecord, LineageRef, wit};
 
+/// The buffer size for reading and writing JSONL files: large enough that a
+/// run makes a few hundred system calls per 10 MB rather than thousands.
+pub const JSONL_BUFFER_BYTES: usize = 1 << 16;
+
 /// One unit of data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {

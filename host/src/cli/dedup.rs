@@ -50,7 +50,7 @@ pub fn run(args: &DedupArgs) -> anyhow::Result<ExitCode> {
     let name = args.input.display().to_string();
     let file = std::fs::File::open(&args.input).with_context(|| format!("opening {name}"))?;
     let (mut ids, mut texts) = (Vec::new(), Vec::new());
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for (n, line) in std::io::BufReader::with_capacity(kiln::record::JSONL_BUFFER_BYTES, file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {name}:{}", n + 1))?;
         if line.trim().is_empty() {
             continue;
@@ -94,7 +94,7 @@ pub fn run(args: &DedupArgs) -> anyhow::Result<ExitCode> {
     let removed = roots.iter().enumerate().filter(|(i, r)| *i != **r).count();
     if let Some(path) = &args.clusters {
         let out = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let mut out = BufWriter::new(out);
+        let mut out = BufWriter::with_capacity(kiln::record::JSONL_BUFFER_BYTES, out);
         for (i, &r) in roots.iter().enumerate() {
             if sizes[r] > 1 {
                 serde_json::to_writer(&mut out, &serde_json::json!({"id": ids[i], "cluster": ids[r]}))?;

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use kiln::Record;
 use kiln::plugin::{LoadOptions, PluginKind, PluginLimits, Sandbox};
+use kiln::record::JSONL_BUFFER_BYTES;
 use kiln::run::{Outcome, Quarantined, Tally, apply};
 
 /// Arguments of `kiln filter`.
@@ -67,7 +68,7 @@ impl LazySink {
     fn write(&mut self, value: &impl serde::Serialize) -> anyhow::Result<()> {
         if self.writer.is_none() {
             let file = File::create(&self.path).with_context(|| format!("cannot create {}", self.path.display()))?;
-            self.writer = Some(BufWriter::new(file));
+            self.writer = Some(BufWriter::with_capacity(JSONL_BUFFER_BYTES, file));
         }
         if let Some(w) = self.writer.as_mut() {
             serde_json::to_writer(&mut *w, value)?;
@@ -140,16 +141,18 @@ pub fn run(sandbox: &Sandbox, args: &FilterArgs) -> anyhow::Result<ExitCode> {
     let (reader, source): (Box<dyn BufRead>, String) = match &args.input {
         Some(path) => {
             let file = File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
-            (Box::new(BufReader::new(file)), path.display().to_string())
+            (Box::new(BufReader::with_capacity(JSONL_BUFFER_BYTES, file)), path.display().to_string())
         }
-        None => (Box::new(std::io::stdin().lock()), "stdin".to_string()),
+        None => (Box::new(BufReader::with_capacity(JSONL_BUFFER_BYTES, std::io::stdin().lock())), "stdin".to_string()),
     };
     let (kept, kept_name): (Box<dyn Write>, String) = match &args.output {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create output {}", path.display()))?;
-            (Box::new(BufWriter::new(file)), path.display().to_string())
+            (Box::new(BufWriter::with_capacity(JSONL_BUFFER_BYTES, file)), path.display().to_string())
         }
-        None => (Box::new(BufWriter::new(std::io::stdout().lock())), "stdout".to_string()),
+        None => {
+            (Box::new(BufWriter::with_capacity(JSONL_BUFFER_BYTES, std::io::stdout().lock())), "stdout".to_string())
+        }
     };
     let mut sinks = Sinks {
         kept,

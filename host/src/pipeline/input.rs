@@ -176,7 +176,7 @@ fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, InputError> {
     } else {
         Box::new(file)
     };
-    Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
+    Ok(Box::new(BufReader::with_capacity(crate::record::JSONL_BUFFER_BYTES, reader)))
 }
 
 /// Parses one line, renaming the configured text and id fields first.

@@ -208,7 +208,11 @@ fn cell(column: &ArrayRef, i: usize) -> Value {
 /// nullable string column per top-level key of the first `sample` lines, in
 /// first-seen order; non-string values as JSON text.
 pub fn jsonl_to_parquet(jsonl: &Path, target: &Path) -> Result<u64, String> {
-    let open = || File::open(jsonl).map(BufReader::new).map_err(|e| format!("{}: {e}", jsonl.display()));
+    let open = || {
+        File::open(jsonl)
+            .map(|f| BufReader::with_capacity(crate::record::JSONL_BUFFER_BYTES, f))
+            .map_err(|e| format!("{}: {e}", jsonl.display()))
+    };
     let mut keys: Vec<String> = Vec::new();
     for line in open()?.lines() {
         let line = line.map_err(|e| e.to_string())?;
