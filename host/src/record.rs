@@ -128,7 +128,11 @@ impl Record {
         let text = match object.remove("text") {
             Some(Value::String(s)) => s,
             Some(other) => return Err(fail(format!("\"text\" must be a string, found {}", type_name(&other)))),
-            None => return Err(fail("missing the \"text\" field".into())),
+            None => {
+                let fix =
+                    "name the field that holds the text \"text\", or, in a pipeline, set the input's `text_field`";
+                return Err(fail(missing_field("text", &object, fix)));
+            }
         };
         let origin = format!("{source_name}:{line}");
         let id = match object.remove("id") {
@@ -207,6 +211,19 @@ impl Record {
     }
 }
 
+/// The error for a line without the field `field`: names the fields it has,
+/// since what is missing is usually there under another name (`content`,
+/// `body`), and ends with `fix`.
+pub fn missing_field(field: &str, object: &Map<String, Value>, fix: &str) -> String {
+    const SHOWN: usize = 6;
+    let mut fields: Vec<String> = object.keys().take(SHOWN).map(|k| format!("\"{k}\"")).collect();
+    if object.len() > SHOWN {
+        fields.push(format!("and {} more", object.len() - SHOWN));
+    }
+    let has = if fields.is_empty() { "no fields".to_string() } else { fields.join(", ") };
+    format!("missing the \"{field}\" field (the line has {has}); {fix}")
+}
+
 /// A JSONL line parsed as a JSON object, or what is wrong with it.
 pub fn json_object(line: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str(line) {
@@ -257,7 +274,7 @@ mod tests {
         let e = Record::from_json_line("[1]", "d", 1).expect_err("invalid");
         assert!(e.message.contains("JSON object"));
         let e = Record::from_json_line(r#"{"body":"x"}"#, "d", 1).expect_err("invalid");
-        assert!(e.message.contains("missing the \"text\" field"));
+        assert!(e.message.contains("missing the \"text\" field (the line has \"body\")"), "{e}");
         let e = Record::from_json_line(r#"{"text":3}"#, "d", 1).expect_err("invalid");
         assert!(e.message.contains("found a number"));
     }

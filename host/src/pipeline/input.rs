@@ -202,7 +202,9 @@ fn renamed(mut object: Map<String, Value>, text_field: &str, id_field: &str) -> 
         Some(text) => {
             out.insert("text".into(), text);
         }
-        None => return Err(format!("missing the \"{text_field}\" field (the input's `text_field`)")),
+        None => {
+            return Err(crate::record::missing_field(text_field, &object, "check the input's `text_field`"));
+        }
     }
     if let Some(id) = object.remove(id_field) {
         out.insert("id".into(), id);
