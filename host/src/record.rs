@@ -216,7 +216,12 @@ impl Record {
 /// `body`), and ends with `fix`.
 pub fn missing_field(field: &str, object: &Map<String, Value>, fix: &str) -> String {
     const SHOWN: usize = 6;
-    let mut fields: Vec<String> = object.keys().take(SHOWN).map(|k| format!("\"{k}\"")).collect();
+    const LONGEST: usize = 40;
+    let name = |k: &String| match k.char_indices().nth(LONGEST) {
+        Some((cut, _)) => format!("\"{}…\"", &k[..cut]),
+        None => format!("\"{k}\""),
+    };
+    let mut fields: Vec<String> = object.keys().take(SHOWN).map(name).collect();
     if object.len() > SHOWN {
         fields.push(format!("and {} more", object.len() - SHOWN));
     }
@@ -275,6 +280,9 @@ mod tests {
         assert!(e.message.contains("JSON object"));
         let e = Record::from_json_line(r#"{"body":"x"}"#, "d", 1).expect_err("invalid");
         assert!(e.message.contains("missing the \"text\" field (the line has \"body\")"), "{e}");
+        let long = format!(r#"{{"{}":1,"a":1,"b":1,"c":1,"d":1,"e":1,"f":1}}"#, "0".repeat(500));
+        let e = Record::from_json_line(&long, "d", 1).expect_err("invalid");
+        assert!(e.message.contains("and 1 more") && e.message.contains("…") && e.message.len() < 300, "{e}");
         let e = Record::from_json_line(r#"{"text":3}"#, "d", 1).expect_err("invalid");
         assert!(e.message.contains("found a number"));
     }
