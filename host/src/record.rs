@@ -6,6 +6,7 @@
 //! of numbers) are kept; any other top-level field moves into `metadata`, so
 //! nothing the user wrote is lost.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -61,12 +62,7 @@ impl BatchRecord for Record {
         &self.text
     }
     fn write_metadata(&self, out: &mut String) {
-        if self.metadata.is_empty() {
-            out.push_str("{}");
-        } else {
-            // A map with string keys and JSON values always serializes.
-            out.push_str(&serde_json::to_string(&self.metadata).unwrap_or_else(|_| "{}".into()));
-        }
+        out.push_str(&self.metadata_json());
     }
     fn scores(&self) -> impl Iterator<Item = (&str, f64)> {
         self.scores.iter().map(|(name, value)| (name.as_str(), *value))
@@ -170,7 +166,7 @@ impl Record {
         wit::DataRecord {
             id: self.id.clone(),
             text: self.text.clone(),
-            metadata: self.metadata_json(),
+            metadata: self.metadata_json().into_owned(),
             scores: self.scores.iter().map(|(name, value)| wit::Score { name: name.clone(), value: *value }).collect(),
             lineage: wit::Lineage {
                 source: self.lineage.source.clone(),
@@ -182,10 +178,14 @@ impl Record {
     }
 
     /// The record's metadata as a JSON object (`{}` when it has none).
-    fn metadata_json(&self) -> String {
-        let mut json = String::new();
-        self.write_metadata(&mut json);
-        json
+    /// Borrowed when empty, so that packing a record without metadata
+    /// allocates nothing; serialized once otherwise, not copied again.
+    fn metadata_json(&self) -> Cow<'static, str> {
+        if self.metadata.is_empty() {
+            return Cow::Borrowed("{}");
+        }
+        // A map with string keys and JSON values always serializes.
+        Cow::Owned(serde_json::to_string(&self.metadata).unwrap_or_else(|_| "{}".into()))
     }
 
     /// A record from the WIT type a plugin returned.
