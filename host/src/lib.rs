@@ -10,6 +10,8 @@
 //!
 //! The `kiln` binary is a thin command-line layer over this library.
 
+pub mod files;
+pub mod jsonl;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;

@@ -48,12 +48,14 @@ fn filter_accounts_for_every_record() {
     assert_eq!(rejected[0]["rejected"]["plugin"], "length-filter@0.1.0");
     let quarantined =
         jsonl(&std::fs::read_to_string(dir.path().join("kiln-quarantine.jsonl")).expect("quarantine file"));
-    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined.len(), 2, "the bad line and the blank one");
     assert_eq!(quarantined[0]["source"], "stdin:3");
     assert_eq!(quarantined[0]["line"], "not json at all");
     assert!(quarantined[0]["error"].as_str().expect("error").contains("not valid JSON"));
-    assert!(stderr.contains("4 in, 2 kept, 1 rejected"), "{stderr}");
-    assert!(stderr.contains("1 quarantined"), "{stderr}");
+    assert_eq!(quarantined[1]["source"], "stdin:4");
+    assert!(quarantined[1]["error"].as_str().expect("error").starts_with("blank line"));
+    assert!(stderr.contains("5 in, 2 kept, 1 rejected"), "{stderr}");
+    assert!(stderr.contains("2 quarantined"), "{stderr}");
 }
 
 #[test]

@@ -39,7 +39,8 @@ fn isolate(plugin: &Plugin, bad: &str) -> (CallError, Duration) {
     (error.expect("set"), elapsed)
 }
 
-/// Bisection over 8 records retries the bad one in at most 4 calls.
+/// Bisection over 8 records retries the bad one in at most 4 calls (a timed
+/// out batch: one call, then the record alone).
 fn bisection_bound() -> Duration {
     Duration::from_millis(DEADLINE_MS * 4 + 3000)
 }
@@ -148,4 +149,55 @@ fn many_traps_in_a_row_do_not_exhaust_the_instance_pool() {
         assert!(out[0].is_err());
     }
     assert_eq!(plugin.filter(&records(&["ok"])).expect("runs"), vec![Ok(Verdict::Keep)]);
+}
+
+#[test]
+fn a_sleeping_plugin_cannot_escape_its_deadline() {
+    let sb = sandbox();
+    let plugin = hostile(&sb, 64);
+    // An hour's sleep returns at once under the frozen clock: the record is answered.
+    let started = Instant::now();
+    let out = plugin.filter(&records(&["a", "SLEEP", "b"])).expect("runs");
+    assert!(out.iter().all(|r| r == &Ok(Verdict::Keep)), "{out:?}");
+    assert!(started.elapsed() < Duration::from_millis(DEADLINE_MS), "took {:?}", started.elapsed());
+    // Sleeping forever is spinning: the deadline fires, and says which limit.
+    let (err, elapsed) = isolate(&plugin, "NAP-LOOP");
+    assert_eq!(err, CallError::Deadline(Duration::from_millis(DEADLINE_MS)));
+    assert!(err.to_string().contains("wall-clock"), "{err}");
+    assert!(elapsed < Duration::from_millis(DEADLINE_MS * 3 + 2000), "took {elapsed:?}");
+}
+
+#[test]
+fn bisection_does_not_rerun_a_record_that_timed_out() {
+    let sb = sandbox();
+    let plugin = hostile(&sb, 64);
+    let mut texts: Vec<String> = (0..256).map(|i| format!("good {i}")).collect();
+    texts[100] = "LOOP".into();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let out = plugin.filter(&records(&texts)).expect("runs");
+    let elapsed = started.elapsed();
+    assert_eq!(out[100], Err(CallError::Deadline(Duration::from_millis(DEADLINE_MS))));
+    assert!(out.iter().enumerate().all(|(i, r)| i == 100 || r == &Ok(Verdict::Keep)));
+    assert!(elapsed < Duration::from_millis(DEADLINE_MS * 3), "one looping record in 256 took {elapsed:?}");
+}
+
+#[test]
+fn plugin_output_is_capped_per_call() {
+    let sb = sandbox();
+    let plugin = hostile(&sb, 64);
+    let started = Instant::now();
+    let out = plugin.filter(&records(&["SPAM", "SPAM", "ok"])).expect("runs");
+    assert!(out.iter().all(|r| r == &Ok(Verdict::Keep)));
+    assert!(started.elapsed() < Duration::from_secs(2), "200,000 lines of output took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_trap_carries_the_last_lines_the_plugin_wrote() {
+    let sb = sandbox();
+    let (err, _) = isolate(&hostile(&sb, 64), "TRACEBACK");
+    let msg = err.to_string();
+    assert!(msg.contains("ValueError: cannot judge record r3"), "{msg}");
+    assert!(msg.contains("Traceback (most recent call last)"), "{msg}");
+    assert_eq!(msg.matches("ValueError").count(), 1, "once: {msg}");
 }

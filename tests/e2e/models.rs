@@ -458,3 +458,102 @@ dir = "out"
     let error = q[0]["error"].as_str().expect("error");
     assert!(error.contains("text-generation@0.1.0 built an empty prompt"), "{error}");
 }
+
+/// A server that echoes the request's `Authorization` header back in every
+/// answer: as a 401's OpenAI-style error, a 500's JSON, or a 200 that is not
+/// JSON. Returns its address.
+fn echoing_server(status: u16, json: bool) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let (mut auth, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if lower.starts_with("authorization:") {
+                    auth = line["authorization:".len()..].trim().to_string();
+                } else if let Some(n) = lower.strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let reply = if json {
+                format!(r#"{{"error":{{"message":"Incorrect API key provided: {auth}. You sent {auth}","type":"x"}}}}"#)
+            } else {
+                format!("<html>proxy error: your header was {auth}</html>")
+            };
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    address
+}
+
+#[test]
+fn a_server_echoing_the_key_never_gets_it_shown_or_written() {
+    const KEY: &str = "sk-echo-0123456789abcdef";
+    const PASSWORD: &str = "url-pw-9876";
+    for (status, json) in [(401, true), (500, true), (200, false)] {
+        let address = echoing_server(status, json);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pipeline = format!(
+            r#"[pipeline]
+name = "echo"
+work_dir = "work"
+
+[models.teacher]
+backend = "openai"
+base_url = "http://alice:{PASSWORD}@{address}/v1"
+model = "m"
+api_key_env = "KILN_TEST_KEY"
+max_retries = 1
+backoff_ms = 1
+
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "{problems}"
+model = "teacher"
+count = 3
+
+[output]
+dir = "out"
+"#,
+            problems = wasm("arith_problems").display(),
+        );
+        let out = run(dir.path(), &pipeline, &[], &[("KILN_TEST_KEY", KEY), ("KILN_LOG", "debug")]);
+        let mut shown = String::from_utf8_lossy(&out.stderr).into_owned();
+        shown.push_str(&String::from_utf8_lossy(&out.stdout));
+        for file in walk(dir.path()) {
+            if file.extension().is_some_and(|e| e == "sqlite" || e == "sqlite-wal") {
+                continue; // the request cache holds only completions that succeeded
+            }
+            shown.push_str(&String::from_utf8_lossy(&std::fs::read(&file).expect("read")));
+        }
+        assert!(shown.contains("REDACTED"), "HTTP {status}: the echo was seen and scrubbed:\n{shown}");
+        for secret in [KEY, PASSWORD, "alice:"] {
+            assert!(!shown.contains(secret), "HTTP {status}: `{secret}` leaked:\n{shown}");
+        }
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}

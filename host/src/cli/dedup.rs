@@ -3,7 +3,7 @@
 //! does — and writes the clusters. Used to compare against other tools; the
 //! pipeline's `dedup` stage streams instead (see `docs/pipeline.md`).
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -49,15 +49,22 @@ pub fn run(args: &DedupArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let name = args.input.display().to_string();
     let file = std::fs::File::open(&args.input).with_context(|| format!("opening {name}"))?;
-    let (mut ids, mut texts) = (Vec::new(), Vec::new());
-    for (n, line) in std::io::BufReader::with_capacity(kiln::record::JSONL_BUFFER_BYTES, file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {name}:{}", n + 1))?;
-        if line.trim().is_empty() {
-            continue;
+    let (mut ids, mut texts, mut unreadable) = (Vec::new(), Vec::new(), 0u64);
+    let reader = std::io::BufReader::with_capacity(kiln::record::JSONL_BUFFER_BYTES, file);
+    let mut lines = kiln::jsonl::JsonlLines::new(reader, name.as_str());
+    while let Some(line) = lines.next() {
+        let record = line.map_err(|bad| bad.error).and_then(|l| Record::from_json_line(&l, &name, lines.line()));
+        match record {
+            Ok(record) => {
+                ids.push(record.id);
+                texts.push(record.text);
+            }
+            Err(e) => {
+                // Clustering needs no record it cannot read; each one is named and counted.
+                tracing::warn!("skipped: {e}");
+                unreadable += 1;
+            }
         }
-        let record = Record::from_json_line(&line, &name, n + 1).map_err(|e| anyhow::anyhow!("{e}"))?;
-        ids.push(record.id);
-        texts.push(record.text);
     }
     let read = started.elapsed().as_secs_f64();
     let bytes: usize = texts.iter().map(String::len).sum();
@@ -108,6 +115,7 @@ pub fn run(args: &DedupArgs) -> anyhow::Result<ExitCode> {
         "method": args.method,
         "device": device,
         "docs": texts.len(),
+        "unreadable": unreadable,
         "bytes": bytes,
         "seconds": started.elapsed().as_secs_f64(),
         "read_seconds": read,

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use kiln::Record;
+use kiln::jsonl::{BadLine, JsonlLines};
 use kiln::plugin::{LoadOptions, PluginKind, PluginLimits, Sandbox};
 use kiln::record::JSONL_BUFFER_BYTES;
 use kiln::run::{Outcome, Quarantined, Tally, apply};
@@ -180,15 +181,14 @@ pub fn run(sandbox: &Sandbox, args: &FilterArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         };
-    for (index, line) in reader.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.with_context(|| format!("reading {source} at line {line_no}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match Record::from_json_line(&line, &source, line_no) {
+    let mut lines = JsonlLines::new(reader, source);
+    while let Some(line) = lines.next() {
+        let parsed = line.and_then(|line| {
+            Record::from_json_line(&line, lines.source(), lines.line()).map_err(|error| BadLine { error, lossy: line })
+        });
+        match parsed {
             Ok(record) => batch.push(record),
-            Err(e) => pending.push((batch.len(), Outcome::Quarantined(Quarantined::unreadable(&e, &line)))),
+            Err(bad) => pending.push((batch.len(), Outcome::Quarantined(Quarantined::unreadable(&bad.error, &bad.lossy)))),
         }
         if batch.len() == args.batch_size {
             flush(&mut batch, &mut pending, &mut sinks)?;

@@ -24,6 +24,7 @@ mod embedded;
 mod error;
 mod key;
 pub mod openai;
+pub mod redact;
 mod retry;
 mod spec;
 mod student;

@@ -7,13 +7,16 @@
 //! and jitter (module `retry`), up to the model's `max_retries`. A 401 or 403
 //! fails at once and stops the run: every request would fail the same way.
 //! Other 4xx answers fail the one request. The API key is read from the
-//! environment variable the pipeline names and never written anywhere.
+//! environment variable the pipeline names and never written anywhere: every
+//! message made from a reply or a transport error is scrubbed of it (and of
+//! the URL's credentials) by module `redact` before it goes anywhere.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::redact::{Redactor, display_url};
 use super::retry::{Jitter, retry_after};
 use super::spec::{Endpoint, OpenAiSettings, Sampling};
 use super::{Message, ModelError, Usage};
@@ -23,6 +26,9 @@ use super::{Message, ModelError, Usage};
 pub struct Client {
     model: String,
     url: String,
+    /// `url` without credentials, for messages.
+    shown_url: String,
+    redactor: Redactor,
     settings: OpenAiSettings,
     key: Option<String>,
     http: reqwest::Client,
@@ -50,6 +56,18 @@ enum Failure {
 }
 
 impl Failure {
+    /// The failure with the client's secrets scrubbed from its message.
+    fn scrubbed(self, redactor: &Redactor) -> Failure {
+        match self {
+            Failure::Status { status, message, retry_after } => {
+                Failure::Status { status, message: redactor.scrub(&message), retry_after }
+            }
+            Failure::Timeout(m) => Failure::Timeout(redactor.scrub(&m)),
+            Failure::Connection(m) => Failure::Connection(redactor.scrub(&m)),
+            Failure::Malformed(m) => Failure::Malformed(redactor.scrub(&m)),
+        }
+    }
+
     fn retryable(&self) -> bool {
         match self {
             Failure::Status { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
@@ -86,7 +104,17 @@ impl Client {
             Endpoint::Completions => "completions",
         };
         let url = format!("{}/{path}", settings.base_url.trim_end_matches('/'));
-        Ok(Client { model: model.to_string(), url, settings: settings.clone(), key, http, jitter: Jitter::new() })
+        let redactor = Redactor::new(key.as_deref(), &settings.base_url);
+        Ok(Client {
+            model: model.to_string(),
+            shown_url: display_url(&url),
+            url,
+            redactor,
+            settings: settings.clone(),
+            key,
+            http,
+            jitter: Jitter::new(),
+        })
     }
 
     /// Asks for `n` completions of `messages`, retrying as the policy allows.
@@ -104,7 +132,7 @@ impl Client {
             attempts += 1;
             let failure = match self.attempt(&body, n).await {
                 Ok((texts, usage)) => return Ok(Answer { texts, usage, attempts }),
-                Err(failure) => failure,
+                Err(failure) => failure.scrubbed(&self.redactor),
             };
             if !failure.retryable() || attempts > policy.max_retries {
                 return Err(self.error(failure, attempts));
@@ -157,14 +185,21 @@ impl Client {
         let status = response.status();
         let wait = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(transport)?;
+        // An error body is scrubbed whole before it is cut to a snippet, so
+        // no part of a secret survives at the cut.
+        let scrubbed = || self.redactor.scrub(&String::from_utf8_lossy(&bytes));
         if !status.is_success() {
-            return Err(Failure::Status { status: status.as_u16(), message: error_message(&bytes), retry_after: wait });
+            let message = error_message(scrubbed().as_bytes());
+            return Err(Failure::Status { status: status.as_u16(), message, retry_after: wait });
         }
-        parse_completion(&bytes, self.settings.endpoint, n).map_err(Failure::Malformed)
+        parse_completion(&bytes, self.settings.endpoint, n).map_err(|_| {
+            let message = parse_completion(scrubbed().as_bytes(), self.settings.endpoint, n).err();
+            Failure::Malformed(message.unwrap_or_else(|| "the answer is not a completion".into()))
+        })
     }
 
     fn error(&self, failure: Failure, attempts: u32) -> ModelError {
-        let (model, url) = (self.model.clone(), self.url.clone());
+        let (model, url) = (self.model.clone(), self.shown_url.clone());
         match failure {
             Failure::Status { status: status @ (401 | 403), message, .. } => ModelError::Auth {
                 model,

@@ -38,8 +38,9 @@ pub enum Endpoint {
     Completions,
 }
 
-/// Where and how to reach an OpenAI-compatible server.
-#[derive(Debug, Clone)]
+/// Where and how to reach an OpenAI-compatible server. Its `Debug` shows the
+/// URL without credentials.
+#[derive(Clone)]
 pub struct OpenAiSettings {
     /// E.g. `http://127.0.0.1:8000/v1`.
     pub base_url: String,
@@ -53,6 +54,19 @@ pub struct OpenAiSettings {
     pub timeout: Duration,
     /// Retries and backoff.
     pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for OpenAiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiSettings")
+            .field("base_url", &super::redact::display_url(&self.base_url))
+            .field("model", &self.model)
+            .field("api_key_env", &self.api_key_env)
+            .field("endpoint", &self.endpoint)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 /// Where a `student` model's checkpoint comes from.

@@ -173,8 +173,8 @@ impl Decontaminator {
 /// The texts of one benchmark file.
 fn read_benchmark(bench: &BenchmarkConfig, base: &Path) -> Result<Vec<String>, String> {
     let path = base.join(&bench.path);
-    let data = std::fs::read_to_string(&path)
-        .map_err(|e| format!("benchmark `{}`: cannot read {}: {e}", bench.name, path.display()))?;
+    let data = crate::files::read_capped_text(&path, crate::files::MAX_DATA_FILE_BYTES, "a benchmark file")
+        .map_err(|e| format!("benchmark `{}`: {e}", bench.name))?;
     let mut texts = Vec::new();
     for (n, line) in data.lines().enumerate() {
         if line.trim().is_empty() {

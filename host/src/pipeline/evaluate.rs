@@ -74,8 +74,8 @@ impl EvalStageConfig {
             return Err("`max_new` must be at least 1 and `answer_prefix` not empty".into());
         }
         let path = base.join(&self.heldout);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read the held-out file {}: {e}", path.display()))?;
+        let text = crate::files::read_capped_text(&path, crate::files::MAX_DATA_FILE_BYTES, "a held-out file")
+            .map_err(|e| format!("the held-out file: {e}"))?;
         let mut items = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let item: HeldOut = serde_json::from_str(line).map_err(|e| {

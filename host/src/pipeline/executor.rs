@@ -27,7 +27,7 @@ use super::progress::Progress;
 use super::prompting::ModelStage;
 use super::stats::{RunStats, StageStats};
 use super::validate::{Pipeline, StageKind};
-use super::workdir::{ChunkEntry, ChunkFile, Manifest, WorkDir, WorkDirError};
+use super::workdir::{ChunkEntry, ChunkFile, Manifest, Owner, WorkDir, WorkDirError};
 use crate::model::{Model, RequestCache, Usage};
 use crate::plugin::PluginError;
 use crate::record::Record;
@@ -180,6 +180,12 @@ pub fn run(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunEr
 
 async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
+    let owner = Owner {
+        pipeline: pipeline.name.clone(),
+        file: std::fs::canonicalize(&pipeline.file).unwrap_or_else(|_| pipeline.file.clone()),
+    };
+    // Held until the run ends: a second run on this work directory is refused.
+    let _lock = WorkDir::claim(&pipeline.work_dir, &owner)?;
     if options.fresh {
         WorkDir::clear(&pipeline.work_dir)?;
     }

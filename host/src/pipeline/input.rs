@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::config::InputFormat;
 use super::parquet_io::ParquetRows;
 use super::validate::Input;
+use crate::jsonl::JsonlLines;
 use crate::record::{LineError, Record, json_object};
 use crate::run::Quarantined;
 
@@ -39,9 +40,7 @@ pub enum InputItem {
 
 /// The file being read: its name, its lines, and the last line number read.
 struct OpenFile {
-    name: String,
-    lines: std::io::Lines<Box<dyn BufRead + Send>>,
-    line: usize,
+    lines: JsonlLines<Box<dyn BufRead + Send>>,
     text_field: String,
     id_field: String,
 }
@@ -88,9 +87,7 @@ impl<'a> InputStream<'a> {
             self.file += 1;
             self.current = Some(match input.format {
                 InputFormat::Jsonl => Current::Lines(OpenFile {
-                    name: display_name(path),
-                    lines: open(path)?.lines(),
-                    line: 0,
+                    lines: JsonlLines::new(open(path)?, display_name(path)),
                     text_field: input.text_field.clone(),
                     id_field: input.id_field.clone(),
                 }),
@@ -108,10 +105,10 @@ impl<'a> InputStream<'a> {
             match self.current.as_mut() {
                 Some(Current::Lines(f)) => match f.lines.next() {
                     Some(Ok(line)) => {
-                        f.line += 1;
-                        return Ok(Some(parse_line(&line, &f.name, f.line, &f.text_field, &f.id_field)));
+                        let (source, line_no) = (f.lines.source(), f.lines.line());
+                        return Ok(Some(parse_line(&line, source, line_no, &f.text_field, &f.id_field)));
                     }
-                    Some(Err(error)) => return Err(InputError { path: PathBuf::from(f.name.as_str()), error }),
+                    Some(Err(bad)) => return Ok(Some(InputItem::Unreadable(Quarantined::unreadable(&bad.error, &bad.lossy)))),
                     None => self.current = None,
                 },
                 Some(Current::Parquet(rows)) => match rows.next_item() {
@@ -170,13 +167,31 @@ fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, InputError> {
     let reader: Box<dyn Read + Send> = if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
     } else if name.ends_with(".zst") {
-        let decoder = ruzstd::decoding::StreamingDecoder::new(BufReader::new(file))
-            .map_err(|e| fail(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))?;
-        Box::new(decoder)
+        match ruzstd::decoding::StreamingDecoder::new(BufReader::new(file)) {
+            Ok(decoder) => Box::new(decoder),
+            // A bad header is read as a stream that fails at once, so the
+            // file is quarantined at line 1 and the run goes on.
+            Err(e) => Box::new(FailingReader(Some(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not a zstd stream: {e}"),
+            )))),
+        }
     } else {
         Box::new(file)
     };
     Ok(Box::new(BufReader::with_capacity(crate::record::JSONL_BUFFER_BYTES, reader)))
+}
+
+/// A reader whose first read fails with its error (then ends).
+struct FailingReader(Option<std::io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.take() {
+            Some(error) => Err(error),
+            None => Ok(0),
+        }
+    }
 }
 
 /// Parses one line, renaming the configured text and id fields first.

@@ -43,5 +43,5 @@ pub fn dir(work_dir: &Path, k: usize) -> PathBuf {
 
 /// Where the jobs of barrier stage `stage` keep their models and results.
 pub fn job_dir(work_dir: &Path, stage: &str) -> PathBuf {
-    work_dir.join("models").join(stage)
+    work_dir.join("models").join(super::workdir::path_component(stage).as_ref())
 }

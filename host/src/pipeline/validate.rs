@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
 use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputFormat, PipelineFile, StageConfig};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
+use super::workdir::is_valid_name;
 use crate::model::{
     BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling, StudentSettings, StudentSource,
 };
@@ -209,9 +210,14 @@ impl Pipeline {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let mut errors = Vec::new();
-        let inputs =
+        let inputs: Vec<Input> =
             file.input.iter().filter_map(|i| check_input(&map, &base, i).map_err(|d| errors.push(d)).ok()).collect();
         let mut models = BTreeMap::new();
+        for name in file.models.keys().filter(|name| !is_valid_name(name)) {
+            let mut d = map.at(None, None, format!("model name `{}` is not allowed", printable(name)));
+            d.hint = Some(NAME_RULE.into());
+            errors.push(d);
+        }
         for (name, model) in &file.models {
             match check_model(&map, &base, name, model, sandbox, file.pipeline.seed) {
                 Ok(spec) => {
@@ -225,6 +231,15 @@ impl Pipeline {
         let mut stages = Vec::new();
         for (position, stage) in file.stage.iter().enumerate() {
             let name = stage.name.get_ref().as_str();
+            if !is_valid_name(name) {
+                let mut d = map.at(
+                    Some(stage.name.span()),
+                    None,
+                    format!("stage name `{}` is not allowed", printable(name)),
+                );
+                d.hint = Some(NAME_RULE.into());
+                errors.push(d);
+            }
             if let Some(first) = seen.insert(name, stage.name.span().start) {
                 let mut d = map.at(Some(stage.name.span()), Some(name), "duplicate stage name");
                 let first = map.at(Some(first..first), None, "");
@@ -248,6 +263,24 @@ impl Pipeline {
         }
         check_references(&map, &file.stage, &stages, &mut errors);
         let work_dir = absolute(&base, &file.pipeline.work_dir);
+        let output_dir = absolute(&base, &file.output.dir);
+        let input_files: Vec<&Path> = inputs.iter().flat_map(|i: &Input| &i.files).map(PathBuf::as_path).collect();
+        for (key, dir) in [("[pipeline] work_dir", &work_dir), ("[output] dir", &output_dir)] {
+            if let Some(inside) = std::iter::once(path).chain(input_files.iter().copied()).find(|p| contains(dir, p)) {
+                let what = if inside == path { "the pipeline file" } else { "an input" };
+                let mut d = map.at(
+                    None,
+                    None,
+                    format!("{key} {} holds {what} ({})", dir.display(), inside.display()),
+                );
+                d.hint = Some(
+                    "Kiln writes and, with --fresh, removes files there: use a directory of its own, e.g. \
+                     `work/<pipeline>` or `out/<pipeline>` beside the pipeline file"
+                        .into(),
+                );
+                errors.push(d);
+            }
+        }
         check_student_stages(&map, &file, &work_dir, &stages, &mut models, &mut errors);
         if file.pipeline.chunk_size == 0 {
             errors.push(map.at(None, None, "[pipeline] chunk_size must be at least 1"));
@@ -277,7 +310,7 @@ impl Pipeline {
             inputs,
             stages,
             models,
-            output_dir: absolute(&base, &file.output.dir),
+            output_dir,
             output_format: file.output.format,
             chunk_size: file.pipeline.chunk_size,
             source: text.to_string(),
@@ -285,8 +318,23 @@ impl Pipeline {
     }
 }
 
-/// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
-/// that show where outputs are).
+/// What a stage or model name may be.
+const NAME_RULE: &str = "names are 1 to 64 ASCII letters, digits, `_` and `-` (they name files in the work directory)";
+
+/// `text` with control characters shown as escapes, for messages about names
+/// a pipeline controls.
+pub fn printable(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// Whether `path` is `dir` or lies under it (lexically, and once both are
+/// resolved through symbolic links where they exist).
+fn contains(dir: &Path, path: &Path) -> bool {
+    let resolved = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| absolute(Path::new("."), p));
+    let path = absolute(Path::new("."), path);
+    path.starts_with(dir) || resolved(&path).starts_with(resolved(dir))
+}
+
 /// `classify` must name an earlier `train-classifier` stage, and `eval` earlier `train-student` stages.
 fn check_references(map: &SourceMap<'_>, written: &[StageConfig], stages: &[Stage], errors: &mut Vec<Diagnostic>) {
     for stage in stages {
@@ -322,6 +370,8 @@ fn check_references(map: &SourceMap<'_>, written: &[StageConfig], stages: &[Stag
     }
 }
 
+/// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
+/// that show where outputs are).
 fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = base.join(p);
     let joined = std::path::absolute(&joined).unwrap_or(joined);
@@ -362,14 +412,19 @@ fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<
         d.hint = Some(hint.to_string());
         d
     };
-    let paths = glob::glob(&pattern_text).map_err(|e| {
-        at(
-            format!("`{}` is not a valid path or glob: {e}", input.path.get_ref()),
+    let files = crate::files::expand_glob(&pattern).map_err(|e| match e {
+        crate::files::GlobError::Pattern { message, .. } => at(
+            format!("`{}` is not a valid path or glob: {message}", input.path.get_ref()),
             "use `*` and `**` as in `data/**/*.jsonl`",
-        )
+        ),
+        e @ crate::files::GlobError::TooBroad { .. } => at(e.to_string(), "paths are relative to the pipeline file"),
     })?;
-    let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
-    files.sort();
+    if files.is_empty() && !pattern.is_file() && pattern.exists() {
+        return Err(at(
+            crate::files::check_regular(&pattern).err().map_or_else(String::new, |e| format!("input {e}")),
+            "an input is a JSONL or Parquet file (or a glob of them)",
+        ));
+    }
     if files.is_empty() {
         return Err(at(
             format!("input `{}` matches no file (looked for {pattern_text})", input.path.get_ref()),
@@ -392,6 +447,15 @@ fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<
             }
         }
     };
+    if format == InputFormat::Parquet {
+        // The footer and schema are read here, so that a corrupt file fails
+        // validation rather than the run.
+        for file in &files {
+            super::parquet_io::ParquetRows::open(file, &input.text_field, &input.id_field).map_err(|e| {
+                at(e.to_string(), "check the file (a truncated copy?) and its columns; `text_field` names the text column")
+            })?;
+        }
+    }
     Ok(Input { files, format, text_field: input.text_field.clone(), id_field: input.id_field.clone() })
 }
 
@@ -458,7 +522,7 @@ fn check_model(
             if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://")) {
                 return Err(at(
                     url.span(),
-                    format!("`{}` is not an http(s) URL", url.get_ref()),
+                    format!("`{}` is not an http(s) URL", crate::model::redact::display_url(url.get_ref())),
                     "e.g. `http://127.0.0.1:8000/v1`",
                 ));
             }
@@ -848,7 +912,8 @@ fn check_model_use(
 
 /// The records of a seed file (JSONL), or the first problem in it.
 fn load_seed_records(path: &Path) -> Result<Vec<crate::record::Record>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
+    let text = crate::files::read_capped_text(path, crate::files::MAX_DATA_FILE_BYTES, "a seed file")
+        .map_err(|e| format!("seed file: {e}"))?;
     let name = path.display().to_string();
     text.lines()
         .enumerate()

@@ -51,14 +51,154 @@ pub enum WorkDirError {
         /// Why.
         message: String,
     },
-    /// The work directory belongs to another pipeline or plugin version.
+    /// The work directory was made by an earlier version of this pipeline.
     #[error(
-        "the work directory {dir} was made by a different pipeline (the pipeline file, its plugins or chunk size changed since); resuming would mix results: remove it or run with --fresh"
+        "the work directory {dir} was made by an earlier version of this pipeline (the pipeline file, its plugins or chunk size changed since); resuming would mix results: run with --fresh to start over (completions already paid for are kept)"
     )]
     Mismatch {
         /// The work directory.
         dir: PathBuf,
     },
+    /// The work directory belongs to another pipeline file.
+    #[error(
+        "the work directory {dir} belongs to pipeline `{}` ({}); give this pipeline a `work_dir` of its own (or `kiln run --work-dir DIR`); if that pipeline is gone for good, remove {dir} yourself",
+        owner.pipeline, owner.file.display(), dir = dir.display()
+    )]
+    Foreign {
+        /// The work directory.
+        dir: PathBuf,
+        /// Who made it.
+        owner: Owner,
+    },
+    /// The directory holds files Kiln did not write: it is not a work directory.
+    #[error(
+        "{} is not a Kiln work directory: it holds {} that Kiln did not write; Kiln never deletes what it did not write, so give the pipeline a `work_dir` that is new or empty (or `kiln run --work-dir DIR`)",
+        dir.display(), list_entries(entries)
+    )]
+    NotAWorkDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What it holds that Kiln did not write (some of it).
+        entries: Vec<String>,
+    },
+    /// Another run holds the work directory.
+    #[error(
+        "the work directory {} is in use by another run ({holder}); wait for it to finish or stop it, then run again",
+        dir.display()
+    )]
+    Busy {
+        /// The work directory.
+        dir: PathBuf,
+        /// The process holding the lock, as it described itself.
+        holder: String,
+    },
+}
+
+/// `a, b, c and 4 more`, for messages.
+fn list_entries(entries: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = entries.iter().take(SHOWN).map(|e| format!("`{e}`")).collect();
+    match entries.len().saturating_sub(SHOWN) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Who a work directory belongs to: the pipeline file that made it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Owner {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The pipeline file, absolute.
+    pub file: PathBuf,
+}
+
+/// The file naming a work directory's owner.
+const OWNER_FILE: &str = "kiln-workdir.json";
+/// The lock a run holds on its work directory.
+const LOCK_FILE: &str = "run.lock";
+/// What `--fresh` leaves in place.
+const KEPT_ON_FRESH: [&str; 3] = [CACHE_DIR, OWNER_FILE, LOCK_FILE];
+
+/// Whether `name`, an entry of a work directory, is one Kiln writes there
+/// (or an output, when the output directory is the work directory).
+fn written_by_kiln(name: &str) -> bool {
+    const FIXED: [&str; 11] = [
+        "manifest.json",
+        "manifest.json.tmp",
+        "chunks",
+        "models",
+        CACHE_DIR,
+        OWNER_FILE,
+        "kiln-workdir.json.tmp",
+        LOCK_FILE,
+        "stats.json",
+        "report.html",
+        ".kiln-write-test",
+    ];
+    let output = ["kept", "rejected", "quarantine"].iter().any(|role| {
+        [".jsonl", ".parquet", ".jsonl.tmp", ".parquet.tmp"]
+            .iter()
+            .any(|ext| name == format!("{role}{ext}") || name == format!("assembled-{role}{ext}"))
+    });
+    let phase = name.strip_prefix("phase-").is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
+    FIXED.contains(&name) || output || phase || name == "stats.json.tmp" || name == "report.html.tmp"
+}
+
+/// The names in `dir` (none when it does not exist).
+fn entries(dir: &Path) -> Result<Vec<std::ffi::OsString>, WorkDirError> {
+    let read = match std::fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(WorkDirError::Io { action: "cannot read", path: dir.to_path_buf(), error }),
+    };
+    let mut out = Vec::new();
+    for entry in read {
+        out.push(entry.map_err(io_error("cannot read", dir))?.file_name());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The exclusive lock a run holds on its work directory (released when
+/// dropped, or by the kernel when the process dies, so a killed run never
+/// leaves a stale lock).
+#[derive(Debug)]
+pub struct WorkDirLock {
+    _file: File,
+}
+
+/// Takes the lock of `dir`, writing who holds it into the lock file.
+fn lock(dir: &Path) -> Result<WorkDirLock, WorkDirError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_error("cannot open", &path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { "a process that has not said which".to_string() } else { holder.to_string() };
+            return Err(WorkDirError::Busy { dir: dir.to_path_buf(), holder });
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            return Err(WorkDirError::Io { action: "cannot lock", path, error });
+        }
+    }
+    let me = format!("pid {}, started at unix time {}", std::process::id(), unix_seconds());
+    file.set_len(0).map_err(io_error("cannot write", &path))?;
+    file.write_all(me.as_bytes()).map_err(io_error("cannot write", &path))?;
+    Ok(WorkDirLock { _file: file })
+}
+
+/// Seconds since the Unix epoch, for the lock file.
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// One committed chunk.
@@ -161,34 +301,61 @@ impl WorkDir {
         Ok(WorkDir { dir: dir.to_path_buf() })
     }
 
-    /// Removes everything a previous run left but the request cache.
+    /// Removes what an earlier run wrote (its manifest, chunks, phases,
+    /// models and assembled files) but the request cache, the owner file and
+    /// the lock. Nothing else in the directory is touched: entries Kiln does
+    /// not write are left where they are.
     pub fn clear(dir: &Path) -> Result<(), WorkDirError> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(WorkDirError::Io { action: "cannot read", path: dir.to_path_buf(), error: source });
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|source| WorkDirError::Io {
-                action: "cannot read",
-                path: dir.to_path_buf(),
-                error: source,
-            })?;
-            let path = entry.path();
-            // Completions already paid for stay: a fresh run reuses them.
-            if entry.file_name() == CACHE_DIR {
+        for entry in entries(dir)? {
+            let name = entry.to_string_lossy();
+            if !written_by_kiln(&name) || KEPT_ON_FRESH.contains(&name.as_ref()) {
                 continue;
             }
+            let path = dir.join(&entry);
             let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-            removed.map_err(|source| WorkDirError::Io {
-                action: "cannot remove",
-                path: path.clone(),
-                error: source,
-            })?;
+            removed.map_err(io_error("cannot remove", &path))?;
         }
         Ok(())
+    }
+
+    /// Claims `dir` for the pipeline `owner`, for as long as the returned
+    /// lock lives: takes an exclusive lock (a second run on the same
+    /// directory is refused, naming the process that holds it), refuses a
+    /// directory that holds files Kiln did not write or that another pipeline
+    /// file made, and records `owner` in it.
+    pub fn claim(dir: &Path, owner: &Owner) -> Result<WorkDirLock, WorkDirError> {
+        std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+        let lock = lock(dir)?;
+        let owner_path = dir.join(OWNER_FILE);
+        match std::fs::read(&owner_path) {
+            Ok(bytes) => {
+                let recorded: Owner = serde_json::from_slice(&bytes).map_err(|e| WorkDirError::BadManifest {
+                    path: owner_path.clone(),
+                    message: e.to_string(),
+                })?;
+                if recorded.file != owner.file {
+                    return Err(WorkDirError::Foreign { dir: dir.to_path_buf(), owner: recorded });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let foreign: Vec<String> = entries(dir)?
+                    .iter()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .filter(|name| !written_by_kiln(name))
+                    .collect();
+                if !foreign.is_empty() {
+                    return Err(WorkDirError::NotAWorkDir { dir: dir.to_path_buf(), entries: foreign });
+                }
+            }
+            Err(error) => return Err(WorkDirError::Io { action: "cannot read", path: owner_path, error }),
+        }
+        let bytes = serde_json::to_vec_pretty(owner).map_err(|e| WorkDirError::Io {
+            action: "cannot serialise",
+            path: owner_path.clone(),
+            error: std::io::Error::other(e),
+        })?;
+        write_atomic(&owner_path, &bytes)?;
+        Ok(lock)
     }
 
     /// Where the request cache lives (kept by [`WorkDir::clear`]).
@@ -239,7 +406,7 @@ impl WorkDir {
 
     /// The path of chunk `index`'s file of `role`.
     pub fn chunk_path(&self, index: u64, role: &str) -> PathBuf {
-        self.dir.join("chunks").join(format!("{index:08}.{role}.jsonl"))
+        self.dir.join("chunks").join(format!("{index:08}.{}.jsonl", path_component(role)))
     }
 
     /// Atomically writes chunk `index`'s file of `role`.
@@ -288,6 +455,27 @@ impl WorkDir {
         durable_step();
         Ok(bytes)
     }
+}
+
+/// Longest stage or model name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` may name a stage or a model: 1 to [`MAX_NAME_LEN`] ASCII
+/// letters, digits, `_` and `-`. Such names become file names in the work
+/// directory, so nothing else (no `/`, no `..`, no control characters) is allowed.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `name` as one file-name component that cannot leave its directory: the
+/// name itself when [`is_valid_name`] accepts it (validation refuses every
+/// other), else `x` and its bytes in hex. Every path Kiln derives from a
+/// name goes through here, so a name that slipped past validation still
+/// stays inside its root.
+pub fn path_component(name: &str) -> std::borrow::Cow<'_, str> {
+    if is_valid_name(name) { name.into() } else { format!("x{}", hex::encode(name.as_bytes())).into() }
 }
 
 /// Wraps an I/O error with what was being done to which file.

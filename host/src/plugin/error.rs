@@ -171,8 +171,9 @@ pub enum PluginError {
 /// One call on a batch failed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum CallError {
-    /// The call ran past its CPU deadline.
-    #[error("exceeded its time limit of {} ms per call (raise `limits.time_per_call_ms` if the plugin is legitimately slow)", .0.as_millis())]
+    /// The call ran past its deadline (wall-clock time, checked while guest
+    /// code runs; the guest cannot block in a host call, sleeps return at once).
+    #[error("exceeded its time limit of {} ms per call (`limits.time_per_call_ms`, wall-clock; raise it if the plugin is legitimately slow)", .0.as_millis())]
     Deadline(Duration),
 
     /// The guest tried to grow its memory past the cap.

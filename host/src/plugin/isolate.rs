@@ -5,6 +5,12 @@
 //! the failing batch is split in halves and each half retried, down to single
 //! records, which are then failed alone while every other record gets its
 //! answer. For `k` bad records in a batch of `n` this costs `O(k log n)` calls.
+//!
+//! A call that ran out of time is not bisected: halving would pay the full
+//! deadline again at every level for the same looping record (ten deadlines
+//! for a batch of 256). Its records are called one at a time instead, so a
+//! batch with `k` records that loop costs `k + 1` deadlines in all, and the
+//! others only their own time.
 
 use super::error::CallError;
 
@@ -50,6 +56,18 @@ fn fail_or_split<I, O>(
     }
     if items.len() == 1 {
         out.push(Err(error));
+        return Ok(());
+    }
+    if matches!(error, CallError::Deadline(_)) {
+        for item in items {
+            let result = match call(std::slice::from_ref(item)) {
+                Ok(mut results) if results.len() == 1 => results.pop().ok_or(CallError::WrongCount { expected: 1, got: 0 }),
+                Ok(results) => Err(CallError::WrongCount { expected: 1, got: results.len() }),
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => Err(e),
+            };
+            out.push(result);
+        }
         return Ok(());
     }
     let (left, right) = items.split_at(items.len() / 2);
@@ -110,6 +128,27 @@ mod tests {
         assert_eq!(out[0], Ok(1));
         assert_eq!(out[1], Err(CallError::WrongCount { expected: 1, got: 2 }));
         assert_eq!(out[2], Ok(3));
+    }
+
+    #[test]
+    fn a_looping_record_costs_two_deadlines_not_one_per_level() {
+        // One "looping" record (-1) in a batch of 256: every call that holds
+        // it runs out of time.
+        let items: Vec<i32> = (0..256).map(|i| if i == 200 { -1 } else { i }).collect();
+        let (mut calls, mut deadlines) = (0, 0);
+        let mut call = |batch: &[i32]| -> Result<Vec<i32>, CallError> {
+            calls += 1;
+            if batch.contains(&-1) {
+                deadlines += 1;
+                return Err(CallError::Deadline(std::time::Duration::from_millis(10)));
+            }
+            Ok(batch.to_vec())
+        };
+        let out = run_isolated(&items, &mut call).expect("no fatal error");
+        assert_eq!(deadlines, 2, "the batch, then the record alone");
+        assert_eq!(calls, 1 + 256);
+        assert!(matches!(out[200], Err(CallError::Deadline(_))));
+        assert!(out.iter().enumerate().all(|(i, r)| i == 200 || r == &Ok(i as i32)));
     }
 
     #[test]

@@ -180,9 +180,11 @@ impl Instance {
         options: &LoadOptions,
         f: impl FnOnce(&World, &mut Store<GuestState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        self.store.data().output.clear_tail();
+        self.store.data().output.start_call();
         self.store.set_epoch_deadline(deadline_ticks(options.limits.time_per_call()));
-        f(&self.world, &mut self.store).map_err(|e| classify(e, &self.store, options))
+        let result = f(&self.world, &mut self.store).map_err(|e| classify(e, &self.store, options));
+        self.store.data().output.end_call();
+        result
     }
 
     /// Calls `info` then `configure`.
@@ -250,20 +252,53 @@ fn classify(error: wasmtime::Error, store: &Store<GuestState>, options: &LoadOpt
         Some(Trap::Interrupt) => CallError::Deadline(options.limits.time_per_call()),
         Some(Trap::StackOverflow) => CallError::StackOverflow,
         Some(Trap::UnreachableCodeReached) => CallError::Panic(panic_message(&state.output.stderr_tail())),
-        Some(trap) => CallError::Trap(trap.to_string()),
-        None => CallError::Trap(format!("{error:#}")),
+        Some(trap) => CallError::Trap(with_output(trap.to_string(), &state.output.stderr_tail())),
+        None => CallError::Trap(with_output(format!("{error:#}"), &state.output.stderr_tail())),
     }
 }
 
-/// The panic message in a guest's stderr, on one line.
+/// Longest excerpt of a guest's stderr put into an error.
+const MAX_STDERR_IN_ERROR: usize = 2000;
+
+/// The panic message in a guest's stderr, on one line: a Rust panic's
+/// message, or else the last lines the guest wrote (a Python or JavaScript
+/// exception and its traceback).
 fn panic_message(stderr: &str) -> String {
     let lines: Vec<&str> =
         stderr.lines().skip_while(|l| !l.contains("panicked")).filter(|l| !l.starts_with("note:")).collect();
-    if lines.is_empty() {
-        "aborted (wasm `unreachable`), no panic message on stderr".into()
-    } else {
-        lines.join(" ").replace("thread '<unnamed>' ", "").replace("thread 'main' ", "")
+    if !lines.is_empty() {
+        return lines.join(" ").replace("thread '<unnamed>' ", "").replace("thread 'main' ", "");
     }
+    match last_output(stderr) {
+        Some(output) => format!("aborted (wasm `unreachable`); the plugin's last output: {output}"),
+        None => "aborted (wasm `unreachable`), no panic message on stderr".into(),
+    }
+}
+
+/// `message`, followed by the guest's last stderr lines when it wrote any.
+fn with_output(message: String, stderr: &str) -> String {
+    match last_output(stderr) {
+        Some(output) => format!("{message}; the plugin's last output: {output}"),
+        None => message,
+    }
+}
+
+/// The guest's last stderr lines on one line (` | ` between lines), the end
+/// kept when too long: the exception comes last in a traceback.
+fn last_output(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let joined = lines.join(" | ");
+    if joined.len() <= MAX_STDERR_IN_ERROR {
+        return Some(joined);
+    }
+    let mut start = joined.len() - MAX_STDERR_IN_ERROR;
+    while !joined.is_char_boundary(start) {
+        start += 1;
+    }
+    Some(format!("…{}", &joined[start..]))
 }
 
 impl Plugin {
@@ -647,6 +682,18 @@ fn prompt_size(p: &wit::Prompt) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_python_traceback_explains_an_abort() {
+        let stderr = "Traceback (most recent call last):\n  File \"app.py\", line 9, in filter\nValueError: no text";
+        let message = panic_message(stderr);
+        assert!(message.contains("ValueError: no text"), "{message}");
+        assert!(message.starts_with("aborted (wasm `unreachable`); the plugin's last output: Traceback"), "{message}");
+        let long = format!("{}\nTypeError: last", "x".repeat(5000));
+        let message = with_output("trapped".into(), &long);
+        assert!(message.ends_with("TypeError: last") && message.len() < MAX_STDERR_IN_ERROR + 100, "{message}");
+        assert_eq!(with_output("trapped".into(), "  \n"), "trapped");
+    }
 
     #[test]
     fn panic_message_is_extracted_from_stderr() {

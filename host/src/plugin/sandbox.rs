@@ -123,6 +123,9 @@ impl Sandbox {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        linker.allow_shadowing(true);
+        super::state::add_instant_sleep(&mut linker).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        linker.allow_shadowing(false);
         super::bindings::wit_log::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let cache = CompileCache::new(config.cache_dir.clone(), &engine);
@@ -142,8 +145,10 @@ impl Sandbox {
     /// the contract and configures the plugin at `path`. A first instance is
     /// started, configured and kept, so that a bad config fails here.
     pub fn load(&self, path: &Path, options: LoadOptions) -> Result<Plugin, PluginError> {
-        let bytes =
-            std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), error: source })?;
+        let bytes = crate::files::read_capped(path, crate::files::MAX_PLUGIN_BYTES, "a plugin").map_err(|e| match e {
+            crate::files::FileError::Io { path, error } => PluginError::Read { path, error },
+            other => PluginError::Read { path: path.to_path_buf(), error: std::io::Error::other(other.to_string()) },
+        })?;
         check_magic(path, &bytes)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = &options.sha256 {

@@ -4,8 +4,17 @@
 //! Deny-by-default, written down: no filesystem (no preopens), no network
 //! (sockets and name lookup off), no environment variables, no arguments, an
 //! empty stdin; stdout and stderr are captured line by line and logged through
-//! `tracing` under the plugin's name. Randomness is a fixed deterministic stream
-//! and the clocks are frozen, so a plugin's output depends only on its inputs.
+//! `tracing` (at debug level) under the plugin's name, at most
+//! [`MAX_LINES_PER_CALL`] lines and [`MAX_BYTES_PER_CALL`] bytes a call (the
+//! rest is counted and dropped). Randomness is a fixed deterministic stream and
+//! the clocks are frozen, so a plugin's output depends only on its inputs.
+//!
+//! A frozen clock also means that sleeping takes no time: the clock's
+//! `subscribe-duration` and `subscribe-instant` hand back a pollable that is
+//! ready at once (see [`add_instant_sleep`]), so no guest can block in a host
+//! call. The call's deadline, which fires only while guest code runs, then
+//! bounds the wall-clock time of every call: a plugin that sleeps in a loop
+//! spins, and hits it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +22,7 @@ use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{wit, wit_log};
@@ -22,6 +31,42 @@ use super::bindings::{wit, wit_log};
 const TAIL_LINES: usize = 12;
 /// Longest guest output line kept; longer ones are cut.
 const MAX_LINE: usize = 2048;
+/// Guest output lines logged per call; later ones are counted, not logged.
+pub const MAX_LINES_PER_CALL: usize = 200;
+/// Guest output bytes logged per call; later ones are counted, not logged.
+pub const MAX_BYTES_PER_CALL: usize = 64 << 10;
+/// The interface whose sleeps are made instant; the version wasmtime-wasi
+/// defines, which also serves components built against earlier 0.2 releases.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replaces the monotonic clock's `subscribe-duration` and
+/// `subscribe-instant` in `linker` (which must allow shadowing) by ones whose
+/// pollable is ready at once: under a frozen clock a sleep ends immediately,
+/// so a guest cannot hold a thread in a host call past its deadline.
+pub(crate) fn add_instant_sleep(linker: &mut wasmtime::component::Linker<GuestState>) -> wasmtime::Result<()> {
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap("subscribe-duration", |mut store: wasmtime::StoreContextMut<'_, GuestState>, (_,): (u64,)| {
+        ready_now(store.data_mut()).map(|p| (p,))
+    })?;
+    clock.func_wrap("subscribe-instant", |mut store: wasmtime::StoreContextMut<'_, GuestState>, (_,): (u64,)| {
+        ready_now(store.data_mut()).map(|p| (p,))
+    })?;
+    Ok(())
+}
+
+/// A pollable that is already ready.
+fn ready_now(state: &mut GuestState) -> wasmtime::Result<wasmtime::component::Resource<DynPollable>> {
+    let resource = state.table.push(ReadyNow)?;
+    wasmtime_wasi::p2::subscribe(&mut state.table, resource)
+}
+
+/// The deadline of a sleep under a frozen clock: always passed.
+struct ReadyNow;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for ReadyNow {
+    async fn ready(&mut self) {}
+}
 
 /// The data of one instance's store.
 pub(crate) struct GuestState {
@@ -150,6 +195,21 @@ struct OutputBuffers {
     partial_stdout: Vec<u8>,
     partial_stderr: Vec<u8>,
     stderr_tail: VecDeque<String>,
+    /// Lines and bytes written in the current call.
+    call_lines: usize,
+    call_bytes: usize,
+    /// Lines and bytes of the current call that were not logged.
+    dropped_lines: usize,
+    dropped_bytes: usize,
+}
+
+/// What a call's output cap held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Dropped {
+    /// Lines not logged.
+    pub(crate) lines: usize,
+    /// Bytes not logged.
+    pub(crate) bytes: usize,
 }
 
 impl GuestOutput {
@@ -161,12 +221,32 @@ impl GuestOutput {
         GuestStream { output: self.clone(), is_stderr: name == "stderr" }
     }
 
-    /// Forgets the stderr tail (called before each call).
-    pub(crate) fn clear_tail(&self) {
-        self.lock().stderr_tail.clear();
+    /// Starts a call: forgets the stderr tail and the call's output counts.
+    pub(crate) fn start_call(&self) {
+        let mut buffers = self.lock();
+        buffers.stderr_tail.clear();
+        (buffers.call_lines, buffers.call_bytes, buffers.dropped_lines, buffers.dropped_bytes) = (0, 0, 0, 0);
     }
 
-    /// The last stderr lines written since [`clear_tail`](Self::clear_tail),
+    /// Ends a call: what its output cap held back (also logged, once).
+    pub(crate) fn end_call(&self) -> Dropped {
+        let buffers = self.lock();
+        let dropped = Dropped { lines: buffers.dropped_lines, bytes: buffers.dropped_bytes };
+        if dropped.bytes > 0 {
+            tracing::warn!(
+                target: "kiln::plugin",
+                plugin = self.plugin.as_ref(),
+                "the plugin wrote {} more line(s) ({} bytes) to stdout/stderr in one call than are logged ({} lines, {} KiB a call); they were dropped",
+                dropped.lines,
+                dropped.bytes,
+                MAX_LINES_PER_CALL,
+                MAX_BYTES_PER_CALL >> 10
+            );
+        }
+        dropped
+    }
+
+    /// The last stderr lines written since [`start_call`](Self::start_call),
     /// including an unfinished line.
     pub(crate) fn stderr_tail(&self) -> String {
         let buffers = self.lock();
@@ -185,35 +265,58 @@ impl GuestOutput {
         let mut buffers = self.lock();
         let buffers = &mut *buffers;
         let partial = if is_stderr { &mut buffers.partial_stderr } else { &mut buffers.partial_stdout };
-        partial.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        while let Some(line) = take_line(partial) {
-            lines.push(line);
+        let mut pending = std::mem::take(partial);
+        pending.extend_from_slice(bytes);
+        // Lines are cut in place and the consumed bytes removed once, so a
+        // flood of short lines costs linear time.
+        let mut start = 0;
+        while let Some(len) = line_len(&pending[start..]) {
+            buffers.line(&self.plugin, is_stderr, &pending[start..start + len]);
+            start += len;
         }
-        let stream = if is_stderr { "stderr" } else { "stdout" };
-        for line in lines {
-            tracing::info!(target: "kiln::plugin", plugin = self.plugin.as_ref(), stream, "{line}");
-            if is_stderr {
-                if buffers.stderr_tail.len() == TAIL_LINES {
-                    buffers.stderr_tail.pop_front();
-                }
-                buffers.stderr_tail.push_back(line);
+        pending.drain(..start);
+        let partial = if is_stderr { &mut buffers.partial_stderr } else { &mut buffers.partial_stdout };
+        *partial = pending;
+    }
+}
+
+impl OutputBuffers {
+    /// One complete line of guest output: logged while the call is under its
+    /// cap, counted past it; stderr lines also join the tail.
+    fn line(&mut self, plugin: &str, is_stderr: bool, raw: &[u8]) {
+        self.call_lines += 1;
+        self.call_bytes += raw.len();
+        let logged = self.call_lines <= MAX_LINES_PER_CALL && self.call_bytes <= MAX_BYTES_PER_CALL;
+        if !logged {
+            self.dropped_lines += 1;
+            self.dropped_bytes += raw.len();
+            if !is_stderr {
+                return;
             }
+        }
+        let text = String::from_utf8_lossy(raw);
+        let text = truncate(text.trim_end(), MAX_LINE);
+        if logged {
+            let stream = if is_stderr { "stderr" } else { "stdout" };
+            tracing::debug!(target: "kiln::plugin", plugin, stream, "{text}");
+        }
+        if is_stderr {
+            if self.stderr_tail.len() == TAIL_LINES {
+                self.stderr_tail.pop_front();
+            }
+            self.stderr_tail.push_back(text.to_string());
         }
     }
 }
 
-/// Removes the first complete line from `partial` (or its first `MAX_LINE`
-/// bytes when no newline comes that soon).
-fn take_line(partial: &mut Vec<u8>) -> Option<String> {
-    let end = match partial.iter().position(|&b| b == b'\n') {
-        Some(newline) => newline + 1,
-        None if partial.len() > MAX_LINE => MAX_LINE,
-        None => return None,
-    };
-    let raw: Vec<u8> = partial.drain(..end).collect();
-    let line = String::from_utf8_lossy(&raw);
-    Some(truncate(line.trim_end(), MAX_LINE).to_string())
+/// The length of the first complete line of `pending` with its newline (or
+/// its first `MAX_LINE` bytes when no newline comes that soon).
+fn line_len(pending: &[u8]) -> Option<usize> {
+    match memchr::memchr(b'\n', pending) {
+        Some(newline) => Some(newline + 1),
+        None if pending.len() > MAX_LINE => Some(MAX_LINE),
+        None => None,
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -304,7 +407,7 @@ mod tests {
         let out = GuestOutput::new("p");
         out.write(true, b"thread 'main' panicked at src/lib.rs:3:5:\nboom\npartial");
         assert_eq!(out.stderr_tail(), "thread 'main' panicked at src/lib.rs:3:5:\nboom\npartial");
-        out.clear_tail();
+        out.start_call();
         assert_eq!(out.stderr_tail(), "partial");
     }
 
@@ -318,6 +421,21 @@ mod tests {
         let tail = out.stderr_tail();
         assert!(tail.lines().count() <= TAIL_LINES);
         assert!(tail.ends_with(&format!("line {}", TAIL_LINES + 4)));
+    }
+
+    #[test]
+    fn output_past_the_cap_of_a_call_is_counted_not_logged() {
+        let out = GuestOutput::new("p");
+        out.start_call();
+        let spam = "spam line\n".repeat(100_000);
+        out.write(false, spam.as_bytes());
+        out.write(true, b"Traceback (most recent call last):\nValueError: bad record\n");
+        let dropped = out.end_call();
+        assert_eq!(dropped.lines, 100_000 + 2 - MAX_LINES_PER_CALL);
+        assert!(dropped.bytes > 900_000, "{dropped:?}");
+        assert!(out.stderr_tail().ends_with("ValueError: bad record"), "the tail still explains a trap");
+        out.start_call();
+        assert_eq!(out.end_call(), Dropped::default(), "counts start over each call");
     }
 
     #[test]

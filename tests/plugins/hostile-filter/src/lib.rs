@@ -11,6 +11,11 @@
 //! - `LOG`: writes to stdout and stderr (which must not reach the host's).
 //! - `FS`, `ENV`: tries to read a host file / the environment, and drops the
 //!   record with what it got (the sandbox must grant nothing).
+//! - `SLEEP`: sleeps an hour, then keeps the record (sleeping must not hold
+//!   the host: under the sandbox's frozen clock it returns at once);
+//! - `NAP-LOOP`: sleeps a second, forever (must hit the call's deadline);
+//! - `SPAM`: writes 100,000 lines to stdout (must be capped, not logged);
+//! - `TRACEBACK`: writes a Python-style traceback to stderr, then aborts.
 
 use kiln_pdk::{Filter, NoConfig, Plugin, Record, Verdict};
 
@@ -78,6 +83,21 @@ impl Filter for Hostile {
                     };
                     out.push(Verdict::drop(got));
                     continue;
+                }
+                "SLEEP" => std::thread::sleep(std::time::Duration::from_secs(3600)),
+                "NAP-LOOP" => loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                },
+                "SPAM" => {
+                    for i in 0..100_000 {
+                        println!("spam line {i}");
+                    }
+                }
+                "TRACEBACK" => {
+                    eprintln!("Traceback (most recent call last):");
+                    eprintln!("  File \"filter.py\", line 12, in filter_batch");
+                    eprintln!("ValueError: cannot judge record {}", r.id);
+                    std::process::abort();
                 }
                 "ENV" => {
                     out.push(Verdict::drop(format!("{} variables", std::env::vars().count())));
