@@ -131,11 +131,10 @@ mod tests {
 
     #[test]
     fn a_bom_is_skipped_and_crlf_ends_lines() {
-        assert_eq!(lines(b"\xEF\xBB\xBF{\"a\":1}\r\n{\"b\":2}\n{\"c\":3}"), [
-            Ok("{\"a\":1}".to_string()),
-            Ok("{\"b\":2}".to_string()),
-            Ok("{\"c\":3}".to_string())
-        ]);
+        assert_eq!(
+            lines(b"\xEF\xBB\xBF{\"a\":1}\r\n{\"b\":2}\n{\"c\":3}"),
+            [Ok("{\"a\":1}".to_string()), Ok("{\"b\":2}".to_string()), Ok("{\"c\":3}".to_string())]
+        );
     }
 
     #[test]

@@ -198,7 +198,7 @@ fn a_changed_pipeline_refuses_to_resume_a_foreign_work_dir() {
     std::fs::write(&pipeline, text).expect("write");
     let refused = kiln_run(&pipeline, None, false);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("was made by a different pipeline"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("was made by an earlier version of this pipeline"));
     assert!(kiln_run(&pipeline, None, true).status.success(), "--fresh starts over");
 }
 

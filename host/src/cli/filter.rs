@@ -188,7 +188,9 @@ pub fn run(sandbox: &Sandbox, args: &FilterArgs) -> anyhow::Result<ExitCode> {
         });
         match parsed {
             Ok(record) => batch.push(record),
-            Err(bad) => pending.push((batch.len(), Outcome::Quarantined(Quarantined::unreadable(&bad.error, &bad.lossy)))),
+            Err(bad) => {
+                pending.push((batch.len(), Outcome::Quarantined(Quarantined::unreadable(&bad.error, &bad.lossy))))
+            }
         }
         if batch.len() == args.batch_size {
             flush(&mut batch, &mut pending, &mut sinks)?;

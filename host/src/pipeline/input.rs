@@ -108,7 +108,9 @@ impl<'a> InputStream<'a> {
                         let (source, line_no) = (f.lines.source(), f.lines.line());
                         return Ok(Some(parse_line(&line, source, line_no, &f.text_field, &f.id_field)));
                     }
-                    Some(Err(bad)) => return Ok(Some(InputItem::Unreadable(Quarantined::unreadable(&bad.error, &bad.lossy)))),
+                    Some(Err(bad)) => {
+                        return Ok(Some(InputItem::Unreadable(Quarantined::unreadable(&bad.error, &bad.lossy))));
+                    }
                     None => self.current = None,
                 },
                 Some(Current::Parquet(rows)) => match rows.next_item() {

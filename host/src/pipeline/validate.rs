@@ -232,11 +232,8 @@ impl Pipeline {
         for (position, stage) in file.stage.iter().enumerate() {
             let name = stage.name.get_ref().as_str();
             if !is_valid_name(name) {
-                let mut d = map.at(
-                    Some(stage.name.span()),
-                    None,
-                    format!("stage name `{}` is not allowed", printable(name)),
-                );
+                let mut d =
+                    map.at(Some(stage.name.span()), None, format!("stage name `{}` is not allowed", printable(name)));
                 d.hint = Some(NAME_RULE.into());
                 errors.push(d);
             }
@@ -268,11 +265,7 @@ impl Pipeline {
         for (key, dir) in [("[pipeline] work_dir", &work_dir), ("[output] dir", &output_dir)] {
             if let Some(inside) = std::iter::once(path).chain(input_files.iter().copied()).find(|p| contains(dir, p)) {
                 let what = if inside == path { "the pipeline file" } else { "an input" };
-                let mut d = map.at(
-                    None,
-                    None,
-                    format!("{key} {} holds {what} ({})", dir.display(), inside.display()),
-                );
+                let mut d = map.at(None, None, format!("{key} {} holds {what} ({})", dir.display(), inside.display()));
                 d.hint = Some(
                     "Kiln writes and, with --fresh, removes files there: use a directory of its own, e.g. \
                      `work/<pipeline>` or `out/<pipeline>` beside the pipeline file"
@@ -452,7 +445,10 @@ fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<
         // validation rather than the run.
         for file in &files {
             super::parquet_io::ParquetRows::open(file, &input.text_field, &input.id_field).map_err(|e| {
-                at(e.to_string(), "check the file (a truncated copy?) and its columns; `text_field` names the text column")
+                at(
+                    e.to_string(),
+                    "check the file (a truncated copy?) and its columns; `text_field` names the text column",
+                )
             })?;
         }
     }

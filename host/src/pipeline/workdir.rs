@@ -183,7 +183,8 @@ fn lock(dir: &Path) -> Result<WorkDirLock, WorkDirError> {
         Err(std::fs::TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             let holder = holder.trim();
-            let holder = if holder.is_empty() { "a process that has not said which".to_string() } else { holder.to_string() };
+            let holder =
+                if holder.is_empty() { "a process that has not said which".to_string() } else { holder.to_string() };
             return Err(WorkDirError::Busy { dir: dir.to_path_buf(), holder });
         }
         Err(std::fs::TryLockError::Error(error)) => {
@@ -329,10 +330,8 @@ impl WorkDir {
         let owner_path = dir.join(OWNER_FILE);
         match std::fs::read(&owner_path) {
             Ok(bytes) => {
-                let recorded: Owner = serde_json::from_slice(&bytes).map_err(|e| WorkDirError::BadManifest {
-                    path: owner_path.clone(),
-                    message: e.to_string(),
-                })?;
+                let recorded: Owner = serde_json::from_slice(&bytes)
+                    .map_err(|e| WorkDirError::BadManifest { path: owner_path.clone(), message: e.to_string() })?;
                 if recorded.file != owner.file {
                     return Err(WorkDirError::Foreign { dir: dir.to_path_buf(), owner: recorded });
                 }

@@ -61,7 +61,9 @@ fn fail_or_split<I, O>(
     if matches!(error, CallError::Deadline(_)) {
         for item in items {
             let result = match call(std::slice::from_ref(item)) {
-                Ok(mut results) if results.len() == 1 => results.pop().ok_or(CallError::WrongCount { expected: 1, got: 0 }),
+                Ok(mut results) if results.len() == 1 => {
+                    results.pop().ok_or(CallError::WrongCount { expected: 1, got: 0 })
+                }
                 Ok(results) => Err(CallError::WrongCount { expected: 1, got: results.len() }),
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => Err(e),

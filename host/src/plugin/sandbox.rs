@@ -145,10 +145,13 @@ impl Sandbox {
     /// the contract and configures the plugin at `path`. A first instance is
     /// started, configured and kept, so that a bad config fails here.
     pub fn load(&self, path: &Path, options: LoadOptions) -> Result<Plugin, PluginError> {
-        let bytes = crate::files::read_capped(path, crate::files::MAX_PLUGIN_BYTES, "a plugin").map_err(|e| match e {
-            crate::files::FileError::Io { path, error } => PluginError::Read { path, error },
-            other => PluginError::Read { path: path.to_path_buf(), error: std::io::Error::other(other.to_string()) },
-        })?;
+        let bytes =
+            crate::files::read_capped(path, crate::files::MAX_PLUGIN_BYTES, "a plugin").map_err(|e| match e {
+                crate::files::FileError::Io { path, error } => PluginError::Read { path, error },
+                other => {
+                    PluginError::Read { path: path.to_path_buf(), error: std::io::Error::other(other.to_string()) }
+                }
+            })?;
         check_magic(path, &bytes)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = &options.sha256 {
