@@ -269,15 +269,24 @@ config = {{ keep_if = "scores.overall >= 3" }}
 }
 
 /// A model that redacts PII, but leaves it in on a record's first attempt when
-/// the text says "leaky", and always when it says "stubborn".
+/// the text says "leaky", and always when it says "stubborn". Attempt `a` of a
+/// record is sent with its slot's seed plus `a`, and attempts come one after
+/// another: a request is a first attempt unless its seed minus one was seen
+/// for the same text (a retried request repeats its seed).
 fn rewriter() -> kiln_mock_llm::Responder {
-    responder(|request: &ChatRequest, _| {
+    let seen: std::sync::Mutex<std::collections::HashSet<(String, i64)>> = Default::default();
+    responder(move |request: &ChatRequest, _| {
         let prompt = request.last_user_message().unwrap_or_default();
         let text = prompt
             .split_once("<<<BEGIN TEXT>>>\n")
             .and_then(|(_, rest)| rest.rsplit_once("\n<<<END TEXT>>>"))
             .map_or(prompt, |(t, _)| t);
-        let first_attempt = request.seed == Some(7);
+        let seed = request.seed.unwrap_or(0);
+        let first_attempt = {
+            let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            seen.insert((text.to_string(), seed));
+            !seen.contains(&(text.to_string(), seed - 1))
+        };
         if text.contains("stubborn") || (text.contains("leaky") && first_attempt) {
             return text.to_string();
         }
@@ -533,9 +542,17 @@ dir = "out"
             problems = wasm("arith_problems").display(),
         );
         let out = run(dir.path(), &pipeline, &[], &[("KILN_TEST_KEY", KEY), ("KILN_LOG", "debug")]);
+        if status == 401 {
+            let error = String::from_utf8_lossy(&out.stderr);
+            let error = error.lines().find(|l| l.starts_with("error:")).expect("an error line");
+            assert_eq!(error.matches("rejected the credentials").count(), 1, "said once: {error}");
+        }
         let mut shown = String::from_utf8_lossy(&out.stderr).into_owned();
         shown.push_str(&String::from_utf8_lossy(&out.stdout));
         for file in walk(dir.path()) {
+            if file.ends_with("pipeline.toml") {
+                continue; // the user's own file, which holds the URL as written
+            }
             if file.extension().is_some_and(|e| e == "sqlite" || e == "sqlite-wal") {
                 continue; // the request cache holds only completions that succeeded
             }
@@ -556,4 +573,67 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
     }
     out
+}
+
+/// A pipeline whose generator asks the same instruction for every slot.
+fn one_instruction_pipeline(dir: &Path, server: &MockServer, extra: &str) -> String {
+    std::fs::write(dir.join("instruction.jsonl"), "{\"id\":\"i\",\"text\":\"Write a haiku.\"}\n").expect("seeds");
+    format!(
+        r#"[pipeline]
+name = "same-prompt"
+seed = 5
+work_dir = "work"
+
+{model}
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "{generator}"
+model = "teacher"
+count = 20
+seeds = "instruction.jsonl"
+{extra}
+
+[output]
+dir = "out"
+"#,
+        model = openai_model(server, ""),
+        generator = wasm("text_generation").display(),
+    )
+}
+
+#[test]
+fn identical_prompts_get_their_own_completions() {
+    // A deterministic server: the same prompt and seed give the same text.
+    let server = MockServer::start(
+        MockConfig::default(),
+        responder(|request: &ChatRequest, choice| format!("haiku for seed {:?}/{choice}", request.seed)),
+    )
+    .expect("server");
+    let distinct = |dir: &Path| {
+        let texts: std::collections::BTreeSet<String> = lines(dir.join("out/kept.jsonl"))
+            .iter()
+            .map(|r| r["text"].as_str().expect("text").to_string())
+            .collect();
+        texts.len()
+    };
+    for args in [&[][..], &["--no-cache"][..]] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pipeline = one_instruction_pipeline(dir.path(), &server, "");
+        ok(&run(dir.path(), &pipeline, args, &[]));
+        assert_eq!(distinct(dir.path()), 20, "{args:?}: every slot has its own completion");
+        assert_eq!(detail(&stats(dir.path()), 0, "cache_hits"), 0);
+        // A rerun pays for nothing and gives the same texts.
+        let before = std::fs::read_to_string(dir.path().join("out/kept.jsonl")).expect("kept");
+        let requests = server.stats().requests;
+        ok(&run(dir.path(), &pipeline, &["--fresh"], &[]));
+        if args.is_empty() {
+            assert_eq!(server.stats().requests, requests, "the cache answered every slot");
+        }
+        assert_eq!(std::fs::read_to_string(dir.path().join("out/kept.jsonl")).expect("kept"), before);
+    }
+    // Asking once per distinct prompt is still possible, by choice.
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(&run(dir.path(), &one_instruction_pipeline(dir.path(), &server, "dedupe_prompts = true"), &[], &[]));
+    assert_eq!(distinct(dir.path()), 1);
 }

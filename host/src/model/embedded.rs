@@ -3,8 +3,9 @@
 //!
 //! Prompts are sent to the plugin in batches of [`BATCH`], spread over up to
 //! `concurrency` instances on blocking threads. Sample `s` of a prompt at the
-//! stage's attempt `a` is drawn with seed `seed + a·1 000 003 + s`, so every
-//! sample and retry differs and the same prompt always gets the same answer.
+//! stage's attempt `a` is drawn with seed `slot_seed + a·1 000 003 + s`
+//! (`slot_seed`: the model's seed mixed with the job's slot), so every slot,
+//! sample and retry differs and the same slot always gets the same answer.
 //! Tokens are counted as whitespace-separated words.
 
 use std::sync::Arc;
@@ -48,7 +49,7 @@ impl Embedded {
         let mut groups: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
         for (i, job) in jobs.iter().enumerate() {
             for s in 0..job.samples {
-                let seed = seed.wrapping_add(u64::from(job.attempt) * 1_000_003 + u64::from(s));
+                let seed = super::slot_seed(seed, job.slot).wrapping_add(u64::from(job.attempt) * 1_000_003 + u64::from(s));
                 groups.entry(seed).or_default().push(i);
             }
         }

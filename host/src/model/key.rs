@@ -3,37 +3,46 @@
 //! The sha256 of a canonical JSON document holding the backend, the model (the
 //! server's model id and endpoint; the plugin's digest and configuration; or
 //! the student checkpoint's digest, so a retrained student is asked afresh),
-//! the sampling parameters, the messages, the stage's attempt and the sample
-//! index. The server's URL is left out on purpose (moving a server does not
+//! the sampling parameters, the messages, the stage's attempt, the sample
+//! index and the job's slot (left out when the stage dedupes prompts, so such
+//! keys are those of earlier versions). The server's URL is left out on purpose (moving a server does not
 //! change its answers), and so are the API key and the checkpoint's path.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Message;
+use super::Job;
 use super::spec::{BackendSpec, ModelSpec};
 
-/// The key of sample `sample` of `messages` at `attempt`.
-pub fn cache_key(spec: &ModelSpec, messages: &[Message], attempt: u32, sample: u32) -> [u8; 32] {
+/// The key of sample `sample` of `job`.
+pub fn cache_key(spec: &ModelSpec, job: &Job, sample: u32) -> [u8; 32] {
     let model = match &spec.backend {
         BackendSpec::OpenAi(s) => json!({ "backend": "openai", "model": s.model, "endpoint": s.endpoint }),
         BackendSpec::Wasm(p) => json!({ "backend": "wasm", "plugin": p.info().sha256, "config": p.config() }),
         BackendSpec::Student(s) => json!({ "backend": "student", "checkpoint": s.sha256 }),
     };
-    let document = json!({
+    let mut document = json!({
         "model": model,
         "sampling": spec.sampling,
-        "messages": messages,
-        "attempt": attempt,
+        "messages": job.messages,
+        "attempt": job.attempt,
         "sample": sample,
     });
+    if let (Some(slot), Some(map)) = (job.slot, document.as_object_mut()) {
+        map.insert("slot".into(), json!(slot));
+    }
     Sha256::digest(document.to_string().as_bytes()).into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Message;
     use crate::model::spec::{Endpoint, OpenAiSettings, Sampling};
+
+    fn job(messages: &[Message], attempt: u32) -> Job {
+        Job { messages: messages.to_vec(), samples: 1, attempt, slot: None }
+    }
 
     fn spec(url: &str, temperature: f64) -> ModelSpec {
         ModelSpec {
@@ -56,13 +65,23 @@ mod tests {
     #[test]
     fn key_depends_on_what_changes_the_answer_only() {
         let m = vec![Message { role: "user".into(), content: "2+2?".into() }];
-        let base = cache_key(&spec("http://a/v1", 0.7), &m, 0, 0);
-        assert_eq!(base, cache_key(&spec("http://b/v1", 0.7), &m, 0, 0), "the URL is not part of the key");
-        assert_ne!(base, cache_key(&spec("http://a/v1", 0.8), &m, 0, 0));
-        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &m, 1, 0));
-        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &m, 0, 1));
+        let base = cache_key(&spec("http://a/v1", 0.7), &job(&m, 0), 0);
+        assert_eq!(base, cache_key(&spec("http://b/v1", 0.7), &job(&m, 0), 0), "the URL is not part of the key");
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.8), &job(&m, 0), 0));
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &job(&m, 1), 0));
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &job(&m, 0), 1));
         let other = vec![Message { role: "user".into(), content: "2+3?".into() }];
-        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &other, 0, 0));
+        assert_ne!(base, cache_key(&spec("http://a/v1", 0.7), &job(&other, 0), 0));
+    }
+
+    #[test]
+    fn identical_prompts_of_different_slots_have_different_keys() {
+        let m = vec![Message { role: "user".into(), content: "Write a story.".into() }];
+        let at = |slot| Job { slot, ..job(&m, 0) };
+        let s = spec("http://a/v1", 0.8);
+        assert_ne!(cache_key(&s, &at(Some(1)), 0), cache_key(&s, &at(Some(2)), 0));
+        assert_eq!(cache_key(&s, &at(Some(1)), 0), cache_key(&s, &at(Some(1)), 0), "deterministic");
+        assert_eq!(cache_key(&s, &at(None), 0), cache_key(&s, &job(&m, 0), 0));
     }
 
     #[test]
@@ -74,13 +93,13 @@ mod tests {
             ModelSpec { backend: BackendSpec::Student(settings), ..spec("http://a/v1", 0.0) }
         };
         let m = vec![Message { role: "user".into(), content: "Question: What is 2 + 2?".into() }];
-        let base = cache_key(&student("/a/model.safetensors", "aa"), &m, 0, 0);
+        let base = cache_key(&student("/a/model.safetensors", "aa"), &job(&m, 0), 0);
         assert_eq!(
             base,
-            cache_key(&student("/b/model.safetensors", "aa"), &m, 0, 0),
+            cache_key(&student("/b/model.safetensors", "aa"), &job(&m, 0), 0),
             "moving the file changes nothing"
         );
-        assert_ne!(base, cache_key(&student("/a/model.safetensors", "bb"), &m, 0, 0), "a retrained student");
+        assert_ne!(base, cache_key(&student("/a/model.safetensors", "bb"), &job(&m, 0), 0), "a retrained student");
         assert_eq!(
             student("/a/model.safetensors", "0123456789abcdef").describe(),
             "m=student:model.safetensors#0123456789ab{\"temperature\":0.0}"

@@ -15,8 +15,15 @@
 //!
 //! All sit behind the durable [`RequestCache`]: a completion is keyed by
 //! backend, model (for a student, its checkpoint's sha256), sampling
-//! parameters, prompt, attempt and sample index, so a resumed or repeated run
-//! pays for no completion twice.
+//! parameters, prompt, attempt, sample index and slot, so a resumed or
+//! repeated run pays for no completion twice.
+//!
+//! Every job carries its *slot* — which draw of its stage it is (a
+//! generation slot, the record judged or rewritten) — and its seed is derived
+//! from the model's seed and that slot. So when a generator builds the same
+//! prompt for many slots (one instruction, sampled many times) each slot gets
+//! its own completion, from the cache and from a deterministic server alike;
+//! a stage with `dedupe_prompts = true` asks once per distinct prompt instead.
 
 mod blocking;
 mod cache;
@@ -69,6 +76,27 @@ pub struct Job {
     /// Retry round of the stage (a refiner's second try is attempt 1): part of
     /// the seed and of the cache key, so each attempt gets a fresh sample.
     pub attempt: u32,
+    /// Which draw of its stage this is (see [`slot_number`]): part of the
+    /// seed and of the cache key, so that identical prompts of different slots
+    /// get their own completions. `None` when the stage dedupes prompts.
+    pub slot: Option<u64>,
+}
+
+/// The slot number of the draw labelled `label` (a record id, a generation
+/// slot) in stage `stage`: stable across runs, resumes and chunk sizes.
+pub fn slot_number(stage: &str, label: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(format!("{stage}\u{0}{label}").as_bytes())
+}
+
+/// The base seed of a job: the model's seed mixed with the job's slot, so
+/// that every slot of a stage samples differently, and the same slot the same
+/// way on every run. A mixed seed has 31 bits, so that it fits the `seed` of
+/// every server (llama.cpp reads 32 bits, others a signed integer).
+pub fn slot_seed(seed: u64, slot: Option<u64>) -> u64 {
+    match slot {
+        None => seed,
+        Some(slot) => xxhash_rust::xxh3::xxh3_64_with_seed(&slot.to_le_bytes(), seed) & 0x7FFF_FFFF,
+    }
 }
 
 /// The completions for one [`Job`].
@@ -166,7 +194,7 @@ impl Model {
             Some(_) => jobs
                 .iter()
                 .map(|job| {
-                    (0..job.samples).map(|i| key::cache_key(&self.spec, &job.messages, job.attempt, i)).collect()
+                    (0..job.samples).map(|i| key::cache_key(&self.spec, job, i)).collect()
                 })
                 .collect(),
             None => vec![Vec::new(); jobs.len()],
@@ -242,7 +270,7 @@ impl Model {
     async fn request(&self, client: &openai::Client, job: &Job) -> Result<Reply, ModelError> {
         let _permit = self.limit.acquire().await.map_err(|e| ModelError::Internal(e.to_string()))?;
         self.meter.check(&self.spec.name)?;
-        let seed = self.spec.sampling.seed.map(|s| s.wrapping_add(u64::from(job.attempt)));
+        let seed = self.spec.sampling.seed.map(|s| slot_seed(s, job.slot).wrapping_add(u64::from(job.attempt)));
         let answer = client.complete(&job.messages, &self.spec.sampling, job.samples, seed).await?;
         self.meter.charge(answer.usage);
         Ok(Reply {

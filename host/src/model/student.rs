@@ -110,6 +110,7 @@ impl Student {
             .enumerate()
             .flat_map(|(i, job)| {
                 let prompt = &prompts[i];
+                let base = super::slot_seed(base, job.slot);
                 (0..job.samples).map(move |s| (i, s as usize, sample_seed(base, job.attempt, s, prompt)))
             })
             .collect();
@@ -216,8 +217,8 @@ impl Decoder {
     }
 }
 
-/// The seed of one sample: a digest of the model's seed, the attempt, the
-/// sample's index and the prompt.
+/// The seed of one sample: a digest of the job's seed (the model's, mixed with
+/// its slot), the attempt, the sample's index and the prompt.
 fn sample_seed(base: u64, attempt: u32, sample: u32, prompt: &str) -> u64 {
     let mut hash = Sha256::new();
     hash.update(base.to_le_bytes());
@@ -278,7 +279,8 @@ mod tests {
         let settings = StudentSettings::new(StudentSource::Checkpoint(path.clone()), path.clone());
         let student = Student::load("s", &settings).expect("loads");
         assert_eq!(student.sha256(), StudentSettings::digest(&path).expect("digest"));
-        let job = |samples, attempt| Job { messages: vec![message("user", "Question: 1 + 1?")], samples, attempt };
+        let job =
+            |samples, attempt| Job { messages: vec![message("user", "Question: 1 + 1?")], samples, attempt, slot: None };
         let (a, b) = (job(3, 0), job(1, 1));
         let sampling = Sampling { temperature: Some(1.0), max_tokens: Some(5), seed: Some(7), ..Default::default() };
         let meter = Meter::new(None, Usage::default());

@@ -275,6 +275,11 @@ pub struct StageConfig {
     /// record id; the others pass on unjudged (to label a sample for `train-classifier`).
     #[serde(default)]
     pub fraction: Option<f64>,
+    /// `generate`, `critique`, `refine`: ask the model once per distinct
+    /// prompt, so identical prompts share one completion (default false: every
+    /// slot or record gets its own, with its own seed).
+    #[serde(default)]
+    pub dedupe_prompts: Option<bool>,
 }
 
 fn default_batch_size() -> usize {

@@ -60,8 +60,9 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
     let quarantine = |record: Record, error: String| cx.quarantine(record, error);
     // The plugin reads the records in place; they come back with its prompts.
     let (prompts, records) = cx.call(move |p| Ok((p.critic_prompts(&records)?, records))).await?;
-    let ready: Vec<&wit::Prompt> = prompts.iter().filter_map(|p| p.as_ref().ok()).collect();
-    let mut answers = cx.complete(&ready, 0, &mut out.details).await?.into_iter();
+    let (ready, labels): (Vec<&wit::Prompt>, Vec<&str>) =
+        prompts.iter().zip(&records).filter_map(|(p, r)| Some((p.as_ref().ok()?, r.id.as_str()))).unzip();
+    let mut answers = cx.complete(&ready, &labels, 0, &mut out.details).await?.into_iter();
     // Every sample of every answered record goes to `parse` in one call.
     let mut completions = Vec::new();
     let mut answered = Vec::with_capacity(records.len());

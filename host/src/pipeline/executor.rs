@@ -64,17 +64,31 @@ pub enum RunError {
     /// A model cannot serve the run any more (a rejected key, a spent token
     /// budget): the run stops cleanly; committed chunks are kept.
     #[error("stopping: {0}")]
-    Model(#[from] crate::model::ModelError),
+    Model(crate::model::ModelError),
     /// The request cache cannot be opened.
     #[error(transparent)]
     Cache(#[from] crate::model::CacheError),
     /// A training or evaluation job failed: the run stops; a rerun resumes at
     /// the job (committed records and finished jobs are kept).
     #[error("stopping: {0} (records before the stage are committed; fix the cause and run again to resume here)")]
-    Job(#[from] super::jobs::JobError),
+    Job(super::jobs::JobError),
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),
+}
+
+// The model's and the job's errors are part of the message, not its source:
+// a source would be printed a second time after it (`{:#}` prints the chain).
+impl From<crate::model::ModelError> for RunError {
+    fn from(e: crate::model::ModelError) -> Self {
+        RunError::Model(e)
+    }
+}
+
+impl From<super::jobs::JobError> for RunError {
+    fn from(e: super::jobs::JobError) -> Self {
+        RunError::Job(e)
+    }
 }
 
 /// Options of one invocation.

@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use super::executor::RunError;
 use super::validate::{ModelUse, Stage};
-use crate::model::{Job, Message, Model, ModelError, Reply};
+use crate::model::{Job, Message, Model, ModelError, Reply, slot_number};
 use crate::plugin::{Plugin, wit};
 use crate::record::Record;
 use crate::run::{Outcome, Quarantined, Rejected, Rejection};
@@ -98,12 +98,16 @@ impl<'a> ModelStage<'a> {
         }
     }
 
-    /// The model's completions for `prompts` at `attempt`; without a model,
+    /// The model's completions for `prompts` at `attempt`; `slots` label
+    /// which draw of the stage each prompt is (a generation slot's or a
+    /// record's id), so that identical prompts of different slots get their
+    /// own completions unless the stage has `dedupe_prompts`. Without a model,
     /// each prompt's last user message stands for the completion (a checker
     /// critic). Fatal model errors stop the run; others fail one prompt.
     pub async fn complete(
         &self,
         prompts: &[&wit::Prompt],
+        slots: &[&str],
         attempt: u32,
         details: &mut BTreeMap<String, i64>,
     ) -> Result<Vec<Result<Vec<String>, ModelError>>, RunError> {
@@ -115,9 +119,15 @@ impl<'a> ModelStage<'a> {
         let empty: Vec<bool> = prompts.iter().map(|p| p.messages.iter().all(|m| m.content.trim().is_empty())).collect();
         let jobs = prompts
             .iter()
+            .zip(slots)
             .zip(&empty)
             .filter(|(_, empty)| !**empty)
-            .map(|(p, _)| Job { messages: p.messages.iter().map(Message::from).collect(), samples, attempt })
+            .map(|((p, slot), _)| Job {
+                messages: p.messages.iter().map(Message::from).collect(),
+                samples,
+                attempt,
+                slot: (!self.uses.dedupe_prompts).then(|| slot_number(&self.stage.name, slot)),
+            })
             .collect();
         let mut replies = model.complete(jobs).await.into_iter();
         let replies = empty.iter().map(|&empty| {

@@ -54,7 +54,8 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
                 State::Done(_) => None,
             })
             .collect();
-        let answers = cx.complete(&prompts, attempt, &mut out.details).await?;
+        let labels: Vec<&str> = pending.iter().map(|&i| records[i].id.as_str()).collect();
+        let answers = cx.complete(&prompts, &labels, attempt, &mut out.details).await?;
         let mut rewrites = Vec::new();
         let mut asked = Vec::new();
         for (&i, answer) in pending.iter().zip(answers) {

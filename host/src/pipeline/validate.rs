@@ -144,6 +144,9 @@ pub struct ModelUse {
     pub round: u32,
     /// Share of records judged (`critique`).
     pub fraction: f64,
+    /// Ask once per distinct prompt: identical prompts share one completion
+    /// (by default each slot gets its own).
+    pub dedupe_prompts: bool,
 }
 
 /// One input: the files it matched.
@@ -827,6 +830,7 @@ fn check_model_use(
         ("seeds", stage.seeds.is_some(), kind == StageKind::Generate),
         ("round", stage.round.is_some(), kind == StageKind::Generate),
         ("fraction", stage.fraction.is_some(), kind == StageKind::Critique),
+        ("dedupe_prompts", stage.dedupe_prompts.is_some(), uses_model),
     ];
     for (key, _, _) in misplaced.iter().filter(|(_, set, allowed)| *set && !*allowed) {
         let mut d =
@@ -903,6 +907,7 @@ fn check_model_use(
         seeds,
         round: stage.round.unwrap_or(1),
         fraction: stage.fraction.unwrap_or(1.0),
+        dedupe_prompts: stage.dedupe_prompts.unwrap_or(false),
     })
 }
 
