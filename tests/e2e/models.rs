@@ -611,10 +611,8 @@ fn identical_prompts_get_their_own_completions() {
     )
     .expect("server");
     let distinct = |dir: &Path| {
-        let texts: std::collections::BTreeSet<String> = lines(dir.join("out/kept.jsonl"))
-            .iter()
-            .map(|r| r["text"].as_str().expect("text").to_string())
-            .collect();
+        let texts: std::collections::BTreeSet<String> =
+            lines(dir.join("out/kept.jsonl")).iter().map(|r| r["text"].as_str().expect("text").to_string()).collect();
         texts.len()
     };
     for args in [&[][..], &["--no-cache"][..]] {

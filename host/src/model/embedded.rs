@@ -49,7 +49,8 @@ impl Embedded {
         let mut groups: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
         for (i, job) in jobs.iter().enumerate() {
             for s in 0..job.samples {
-                let seed = super::slot_seed(seed, job.slot).wrapping_add(u64::from(job.attempt) * 1_000_003 + u64::from(s));
+                let seed =
+                    super::slot_seed(seed, job.slot).wrapping_add(u64::from(job.attempt) * 1_000_003 + u64::from(s));
                 groups.entry(seed).or_default().push(i);
             }
         }

@@ -191,12 +191,9 @@ impl Model {
     pub async fn complete(&self, jobs: Vec<Job>) -> Vec<Result<Reply, ModelError>> {
         // Keys only matter with a cache (`--no-cache` skips hashing every prompt).
         let keys: Vec<Vec<[u8; 32]>> = match &self.cache {
-            Some(_) => jobs
-                .iter()
-                .map(|job| {
-                    (0..job.samples).map(|i| key::cache_key(&self.spec, job, i)).collect()
-                })
-                .collect(),
+            Some(_) => {
+                jobs.iter().map(|job| (0..job.samples).map(|i| key::cache_key(&self.spec, job, i)).collect()).collect()
+            }
             None => vec![Vec::new(); jobs.len()],
         };
         let mut replies: Vec<Option<Result<Reply, ModelError>>> =

@@ -279,8 +279,12 @@ mod tests {
         let settings = StudentSettings::new(StudentSource::Checkpoint(path.clone()), path.clone());
         let student = Student::load("s", &settings).expect("loads");
         assert_eq!(student.sha256(), StudentSettings::digest(&path).expect("digest"));
-        let job =
-            |samples, attempt| Job { messages: vec![message("user", "Question: 1 + 1?")], samples, attempt, slot: None };
+        let job = |samples, attempt| Job {
+            messages: vec![message("user", "Question: 1 + 1?")],
+            samples,
+            attempt,
+            slot: None,
+        };
         let (a, b) = (job(3, 0), job(1, 1));
         let sampling = Sampling { temperature: Some(1.0), max_tokens: Some(5), seed: Some(7), ..Default::default() };
         let meter = Meter::new(None, Usage::default());

@@ -28,6 +28,7 @@ mod progress;
 mod prompting;
 mod refine;
 pub mod report;
+mod schema_errors;
 pub mod stats;
 pub mod train_classifier;
 pub mod train_student;

@@ -209,7 +209,15 @@ impl Pipeline {
     /// relative to the file's directory).
     pub fn parse(path: &Path, text: &str, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
         let map = SourceMap::new(path, text);
-        let file: PipelineFile = toml::from_str(text).map_err(|e| Diagnostics(vec![syntax_diagnostic(&map, &e)]))?;
+        // Every unknown key, wrong type and unknown variant at once, not the first.
+        let structural = super::schema_errors::collect(text);
+        if !structural.is_empty() {
+            return Err(Diagnostics(
+                structural.into_iter().map(|e| syntax_diagnostic(&map, &e.message, e.span)).collect(),
+            ));
+        }
+        let file: PipelineFile =
+            toml::from_str(text).map_err(|e| Diagnostics(vec![syntax_diagnostic(&map, e.message(), e.span())]))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let mut errors = Vec::new();
@@ -385,9 +393,9 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
 }
 
 /// A TOML or schema error, with the closest known key suggested for unknown ones.
-fn syntax_diagnostic(map: &SourceMap<'_>, e: &toml::de::Error) -> Diagnostic {
-    let message = e.message().trim().to_string();
-    let mut d = map.at(e.span(), None, message.clone());
+fn syntax_diagnostic(map: &SourceMap<'_>, message: &str, span: Option<std::ops::Range<usize>>) -> Diagnostic {
+    let message = message.trim().to_string();
+    let mut d = map.at(span, None, message.clone());
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
