@@ -11,6 +11,7 @@
 //! The `kiln` binary is a thin command-line layer over this library.
 
 pub mod files;
+pub mod human;
 pub mod jsonl;
 pub mod model;
 pub mod pipeline;

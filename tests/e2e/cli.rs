@@ -140,6 +140,12 @@ fn plugin_new_scaffolds_crates_that_build_and_pass_their_tests() {
         let out = kiln(&["plugin", "new", &name, "--kind", kind], "", dir.path());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let root = dir.path().join(&name);
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+        assert!(
+            manifest.contains("kiln-pdk = { path = \"kiln-pdk\" }")
+                && !manifest.contains(&*workspace().to_string_lossy()),
+            "the scaffold must build away from this checkout:\n{manifest}"
+        );
         for args in [vec!["test", "--quiet"], vec!["build", "--release", "--quiet", "--target", "wasm32-wasip2"]] {
             let out = Command::new(env!("CARGO"))
                 .args(&args)
@@ -182,4 +188,80 @@ fn validate_accepts_the_example_and_lists_every_error_of_a_bad_pipeline() {
         "{stderr}"
     );
     assert!(stderr.contains("8 error(s)"), "{stderr}");
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn plugin_check_lists_refused_imports_before_compiling_and_passes_a_correct_plugin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let foreign = wasm("foreign-import");
+    let out = kiln(&["plugin", "check", foreign.to_str().expect("utf-8")], "", dir.path());
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("REFUSED") && stdout(&out).contains("nothing else was checked"), "{}", stdout(&out));
+
+    let length = wasm("length-filter");
+    let out = kiln(
+        &["plugin", "check", length.to_str().expect("utf-8"), "--config", r#"{"min_words": 2, "max_words": 3}"#],
+        "",
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("12 records, whole batch and one per call agree"), "{}", stdout(&out));
+}
+
+/// componentize-py, from `cargo xtask test` (which installs it) or PATH.
+fn componentize_py() -> String {
+    let bin = std::env::var("KILN_COMPONENTIZE_PY").unwrap_or_else(|_| "componentize-py".into());
+    let found = Command::new(&bin).arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(found, "componentize-py not found ({bin}): run the tests with `cargo xtask test`, which installs it");
+    bin
+}
+
+#[test]
+fn the_python_reference_filter_agrees_with_the_rust_one_and_plugin_check_catches_char_slicing() {
+    let componentize = componentize_py();
+    let example = workspace().join("examples/python-length-filter");
+    let check = Command::new(example.join("check.sh"))
+        .env("KILN", kiln_bin())
+        .env("RUST_PLUGIN", wasm("length-filter"))
+        .env("COMPONENTIZE_PY", &componentize)
+        .env("KILN_CACHE_DIR", target_dir().join("kiln-test-cache"))
+        .output()
+        .expect("check.sh runs");
+    assert!(
+        check.status.success(),
+        "the Python filter disagrees with the Rust one:\n{}\n{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // The same plugin slicing the column string by the byte offsets, as the
+    // trap in wit/README.md describes: `kiln plugin check` must name it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = std::fs::read_to_string(example.join("app.py")).expect("app.py");
+    let naive = app
+        .replace(r#"data = column.encode("utf-8")"#, "data = column")
+        .replace(r#"parts.append(data[start:end].decode("utf-8"))"#, "parts.append(data[start:end])");
+    assert_ne!(naive, app, "app.py's unpack changed: update this test's rewrite");
+    std::fs::write(dir.path().join("app.py"), naive).expect("write naive app.py");
+    let wit = workspace().join("wit");
+    let built = Command::new(&componentize)
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", "kiln:plugin/filter-plugin@0.1.0", "componentize", "app", "-p", ".", "-o", "naive.wasm"])
+        .current_dir(dir.path())
+        .output()
+        .expect("componentize-py runs");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let out =
+        kiln(&["plugin", "check", "naive.wasm", "--config", r#"{"min_words": 2, "max_words": 3}"#], "", dir.path());
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("answered differently in a batch than alone") && stdout(&out).contains("byte offsets"),
+        "{}",
+        stdout(&out)
+    );
 }

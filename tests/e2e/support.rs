@@ -113,3 +113,37 @@ config = {{ keep_if = "{keep_if}" }}
         verifier = wasm("arith-verifier").display(),
     )
 }
+
+/// `dir/pipeline.toml`: one `length-filter` stage named `stage` over `input`
+/// (relative to `dir`), with `work_dir` and `out`, in chunks of 3 lines.
+pub fn one_stage_pipeline(dir: &Path, input: &str, work_dir: &str, out: &str, stage: &str) -> PathBuf {
+    let text = format!(
+        r#"[pipeline]
+name = "safety"
+work_dir = "{work_dir}"
+chunk_size = 3
+
+[[input]]
+path = "{input}"
+
+[[stage]]
+name = "{stage}"
+kind = "filter"
+plugin = "{length}"
+config = {{ min_words = 1 }}
+
+[output]
+dir = "{out}"
+"#,
+        length = wasm("length-filter").display(),
+    );
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).expect("write pipeline");
+    path
+}
+
+/// `n` records `{"id": "rI", "text": "record number I"}` in JSONL at `path`.
+pub fn write_records(path: &Path, n: usize) {
+    let text: String = (0..n).map(|i| format!("{{\"id\":\"r{i}\",\"text\":\"record number {i}\"}}\n")).collect();
+    std::fs::write(path, text).expect("write input");
+}

@@ -3,10 +3,12 @@
 //! does not own, never escapes its roots, and one bad byte never stops it.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use kiln_tests::{assert_balanced, kiln_bin, lines, stats, target_dir, wasm};
+use kiln_tests::{
+    assert_balanced, kiln_bin, lines, one_stage_pipeline as pipeline, stats, target_dir, wasm, write_records,
+};
 
 fn kiln(args: &[&str], dir: &Path) -> Output {
     Command::new(kiln_bin())
@@ -20,38 +22,6 @@ fn kiln(args: &[&str], dir: &Path) -> Output {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A one-stage pipeline over `input` (relative to `dir`), with `work_dir` and `out`.
-fn pipeline(dir: &Path, input: &str, work_dir: &str, out: &str, stage: &str) -> PathBuf {
-    let text = format!(
-        r#"[pipeline]
-name = "safety"
-work_dir = "{work_dir}"
-chunk_size = 3
-
-[[input]]
-path = "{input}"
-
-[[stage]]
-name = "{stage}"
-kind = "filter"
-plugin = "{length}"
-config = {{ min_words = 1 }}
-
-[output]
-dir = "{out}"
-"#,
-        length = wasm("length-filter").display(),
-    );
-    let path = dir.join("pipeline.toml");
-    std::fs::write(&path, text).expect("write pipeline");
-    path
-}
-
-fn write_records(path: &Path, n: usize) {
-    let text: String = (0..n).map(|i| format!("{{\"id\":\"r{i}\",\"text\":\"record number {i}\"}}\n")).collect();
-    std::fs::write(path, text).expect("write input");
 }
 
 #[test]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kiln::human::printable;
 use kiln::plugin::{LoadOptions, Sandbox};
 
 /// Arguments of `kiln plugin inspect`.
@@ -30,13 +31,13 @@ pub fn run(sandbox: &Sandbox, args: &InspectArgs) -> anyhow::Result<ExitCode> {
         println!("file:        {}", args.file.display());
         println!("world:       {}", info.world);
         println!("kind:        {}", info.kind);
-        println!("name:        {}", info.name);
-        println!("version:     {}", info.version);
-        println!("description: {}", info.description);
+        println!("name:        {}", printable(&info.name));
+        println!("version:     {}", printable(&info.version));
+        println!("description: {}", printable(&info.description));
         println!("reads:       {}", info.reads);
         println!("sha256:      {}", info.sha256);
         println!("size:        {} bytes", info.size);
-        println!("imports:     {}", info.imports.join(", "));
+        println!("imports:     {}", printable(&info.imports.join(", ")));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch for the `kiln` binary.
 
+mod check;
 mod dedup;
 mod filter;
 mod inspect;
@@ -27,7 +28,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Work with plugins: inspect a component, scaffold a new one.
+    /// Work with plugins: inspect or check a component, scaffold a new one.
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Run one filter or mapper plugin over JSONL records (stdin to stdout).
@@ -44,12 +45,16 @@ enum Command {
 enum PluginCommand {
     /// Show a plugin's world, kind, name, version, sha256, size and imports.
     Inspect(inspect::InspectArgs),
+    /// Check a plugin before publishing it: its imports (before compiling),
+    /// that it starts with its config, and that a batch of non-ASCII records
+    /// gets the same answers whole as one record per call.
+    Check(check::CheckArgs),
     /// Create a new plugin crate that builds and passes its test as generated.
     New {
         /// Crate name, e.g. `my-filter`.
         name: String,
         /// Which kind of plugin.
-        #[arg(long, value_parser = parse_kind)]
+        #[arg(long, value_parser = kind_parser())]
         kind: PluginKind,
         /// Parent directory of the new crate (default: the current directory).
         #[arg(long, default_value = ".")]
@@ -57,8 +62,19 @@ enum PluginCommand {
     },
 }
 
-fn parse_kind(s: &str) -> Result<PluginKind, String> {
-    s.parse().map_err(|e: kiln::plugin::UnknownKind| e.to_string())
+/// The kinds `plugin new` takes, each listed with what it does in `--help`.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = PluginKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let what = |kind: PluginKind| match kind {
+        PluginKind::Filter => "keeps or drops each record, with a reason",
+        PluginKind::Mapper => "rewrites records (text, metadata, scores)",
+        PluginKind::Generator => "builds prompts for new records and parses the completions",
+        PluginKind::Critic => "builds judge prompts and parses their scores",
+        PluginKind::Refiner => "builds rewrite prompts and verifies the rewrites",
+        PluginKind::Model => "an embedded model that completes prompts inside the sandbox",
+    };
+    PossibleValuesParser::new(PluginKind::ALL.map(|k| PossibleValue::new(k.as_str()).help(what(k))))
+        .try_map(|s| s.parse::<PluginKind>())
 }
 
 /// Parses the command line and runs the command.
@@ -73,6 +89,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     match &cli.command {
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&sandbox()?, args),
+        Command::Plugin(PluginCommand::Check(args)) => check::run(&sandbox()?, args),
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::run(name, *kind, dir),
         Command::Filter(args) => filter::run(&sandbox()?, args),
         Command::Validate(args) => validate::run(&sandbox()?, args),

@@ -5,11 +5,20 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::pipeline::jobs::JobReport;
-use kiln::pipeline::{Pipeline, RunOptions, run as run_pipeline};
+use kiln::pipeline::{PathOverrides, Pipeline, RunOptions, run as run_pipeline};
 use kiln::plugin::Sandbox;
+
+use kiln::human::{count, printable, rate};
 
 /// Arguments of `kiln run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Environment:
+  KILN_LOG     log level or filter: error, warn, info (default), debug, trace, or e.g. `kiln=debug`
+  KILN_DEVICE  where the GPU kernels run: auto (default: a GPU if wgpu finds one, else the CPU), gpu, cpu
+
+An interrupted run (Ctrl-C, a crash, a lost machine) keeps every chunk it committed:
+run the same command again, without --fresh, to resume where it stopped.")]
 pub struct RunArgs {
     /// The pipeline file.
     file: PathBuf,
@@ -20,10 +29,74 @@ pub struct RunArgs {
     /// Bypass the request cache: ask the models again, and store nothing.
     #[arg(long)]
     no_cache: bool,
+    #[command(flatten)]
+    dirs: DirArgs,
+}
+
+/// Directories that replace the pipeline file's own, shared by `run` and `validate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DirArgs {
+    /// Use DIR as the work directory instead of the file's `work_dir`.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Write the outputs to DIR instead of the file's `[output] dir`.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+impl DirArgs {
+    pub fn overrides(&self) -> PathOverrides {
+        PathOverrides { work_dir: self.work_dir.clone(), output_dir: self.out.clone() }
+    }
+}
+
+impl RunArgs {
+    /// The command that resumes this run: the same one without `--fresh`.
+    fn resume_command(&self) -> String {
+        let mut words = vec!["kiln".to_string(), "run".into(), shell_quote(&self.file.to_string_lossy())];
+        if self.no_cache {
+            words.push("--no-cache".into());
+        }
+        for (flag, dir) in [("--work-dir", &self.dirs.work_dir), ("--out", &self.dirs.out)] {
+            if let Some(dir) = dir {
+                words.extend([flag.to_string(), shell_quote(&dir.to_string_lossy())]);
+            }
+        }
+        words.join(" ")
+    }
+}
+
+/// `word` quoted for a POSIX shell when it needs to be.
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./-=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// On Ctrl-C (or SIGTERM), says how to resume and exits with 130, as shells
+/// expect of an interrupted command. Exiting at once is safe: a chunk is
+/// committed by an atomic rename, so a stop at any point loses only the work
+/// of the chunks in flight, which the next run redoes (the same guarantee as
+/// for `kill -9`, which the resume tests exercise).
+fn on_interrupt_explain_resume(args: &RunArgs) {
+    let resume = args.resume_command();
+    let installed = ctrlc::set_handler(move || {
+        kiln::pipeline::restore_stderr();
+        eprintln!(
+            "\nkiln run: interrupted. Every committed chunk is kept; to resume where it stopped, run:\n  {resume}"
+        );
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        tracing::debug!("no Ctrl-C handler: {e}");
+    }
 }
 
 pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = match Pipeline::load(&args.file, sandbox) {
+    let pipeline = match Pipeline::load_with(&args.file, sandbox, &args.dirs.overrides()) {
         Ok(p) => p,
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
@@ -32,18 +105,19 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let name = pipeline.name.clone();
+    on_interrupt_explain_resume(args);
     let summary = run_pipeline(pipeline, &RunOptions { fresh: args.fresh, no_cache: args.no_cache })
         .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
     let s = &summary.stats;
     eprintln!(
         "kiln run: `{}` done in {:.2}s: {} lines{} -> {} kept, {} rejected, {} quarantined{}",
-        s.pipeline,
+        printable(&s.pipeline),
         s.seconds,
-        s.input_lines,
-        if s.generated > 0 { format!(" (+{} generated)", s.generated) } else { String::new() },
-        s.kept,
-        s.rejected,
-        s.quarantined,
+        count(s.input_lines),
+        if s.generated > 0 { format!(" (+{} generated)", count(s.generated)) } else { String::new() },
+        count(s.kept),
+        count(s.rejected),
+        count(s.quarantined),
         if s.resumed_chunks > 0 {
             format!(" ({} chunk(s) resumed from an earlier run)", s.resumed_chunks)
         } else {
@@ -52,13 +126,17 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
     );
     for stage in &s.stages {
         eprintln!(
-            "  {:<16} in {:>9}  kept {:>9}  rejected {:>9}  quarantined {:>6}  {:>8.0} rec/s",
+            "  {:<16} in {:>9}  kept {:>9}  rejected {:>9}  quarantined {:>6}  {:>12}",
             stage.name,
-            stage.input,
-            stage.kept,
-            stage.rejected_total(),
-            stage.quarantined,
-            stage.input as f64 / stage.seconds.max(1e-9)
+            count(stage.input),
+            count(stage.kept),
+            count(stage.rejected_total()),
+            count(stage.quarantined),
+            if stage.barrier {
+                String::new()
+            } else {
+                format!("{} rec/s", rate(stage.input as f64 / stage.seconds.max(1e-9)))
+            }
         );
         let d = |k: &str| stage.details.get(k).copied().unwrap_or(0);
         if d("requests") + d("cache_hits") > 0 {

@@ -11,21 +11,27 @@ use kiln::plugin::Sandbox;
 pub struct ValidateArgs {
     /// The pipeline file.
     file: PathBuf,
+    #[command(flatten)]
+    dirs: super::run::DirArgs,
 }
 
 pub fn run(sandbox: &Sandbox, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    match Pipeline::load(&args.file, sandbox) {
+    match Pipeline::load_with(&args.file, sandbox, &args.dirs.overrides()) {
         Ok(p) => {
             let files: usize = p.inputs.iter().map(|i| i.files.len()).sum();
             println!(
                 "{}: ok — pipeline `{}`, {} input file(s), {} stage(s)",
                 args.file.display(),
-                p.name,
+                kiln::human::printable(&p.name),
                 files,
                 p.stages.len()
             );
             for stage in &p.stages {
-                let plugin = stage.plugin.as_ref().map(|p| format!(" ({})", p.label())).unwrap_or_default();
+                let plugin = stage
+                    .plugin
+                    .as_ref()
+                    .map(|p| format!(" ({})", kiln::human::printable(&p.label())))
+                    .unwrap_or_default();
                 println!("  {:<16} {:?}{plugin}", stage.name, stage.kind);
             }
             Ok(ExitCode::SUCCESS)

@@ -830,7 +830,11 @@ fn finish(
         }
     }
     let mut stats = RunStats { pipeline: pipeline.name.clone(), ..Default::default() };
-    stats.stages = pipeline.stages.iter().map(|s| StageStats::new(&s.name)).collect();
+    stats.stages = pipeline
+        .stages
+        .iter()
+        .map(|s| StageStats { barrier: s.kind.is_barrier(), ..StageStats::new(&s.name) })
+        .collect();
     for (k, phase) in phases.iter().enumerate() {
         for chunk in &phase.manifest.chunks {
             if k == 0 {

@@ -1,13 +1,20 @@
 //! Progress of a run: a bar per stage on a terminal (records/s, kept %, and
 //! the ETA of the input), plain periodic log lines when stderr is not one.
+//! While bars are drawn, all other stderr output is routed above them
+//! ([`super::stderr_capture`]).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::stats::StageStats;
+use super::stderr_capture::StderrCapture;
 use super::workdir::ChunkEntry;
+use crate::human::{count, printable, rate};
+
+/// How often the bars are redrawn, per second.
+const REFRESH_HZ: u8 = 4;
 
 /// How often plain log lines are written.
 const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -15,6 +22,8 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 /// Live progress of one invocation.
 pub struct Progress {
     bars: Option<(ProgressBar, Vec<ProgressBar>)>,
+    /// Holds stderr while the bars are drawn; dropped after they are cleared.
+    capture: Option<StderrCapture>,
     totals: Vec<StageStats>,
     lines: u64,
     started: Instant,
@@ -24,14 +33,31 @@ pub struct Progress {
 impl Progress {
     /// Progress over `total_lines` input lines (when known) through `stages`.
     pub fn new(stages: &[String], total_lines: Option<u64>, done_lines: u64) -> Self {
+        let mut capture = None;
         let bars = std::io::stderr().is_terminal().then(|| {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+            capture = StderrCapture::start(&multi, REFRESH_HZ);
+            if capture.is_none() {
+                multi.set_draw_target(ProgressDrawTarget::stderr_with_hz(REFRESH_HZ));
+            }
             let input = multi.add(match total_lines {
                 Some(n) => ProgressBar::new(n),
                 None => ProgressBar::no_length(),
             });
             input.set_style(
-                ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} lines, {per_sec}, ETA {eta}")
+                ProgressStyle::with_template("{prefix:>16} [{bar:30}] {done}/{total} lines, {rate}/s, ETA {eta}")
+                    .map(|style| {
+                        style
+                            .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                                let _ = w.write_str(&count(s.pos()));
+                            })
+                            .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                                let _ = w.write_str(&s.len().map_or("?".into(), count));
+                            })
+                            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                                let _ = w.write_str(&rate(s.per_sec()));
+                            })
+                    })
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
@@ -45,7 +71,7 @@ impl Progress {
                         ProgressStyle::with_template("{prefix:>16} {msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
-                    bar.set_prefix(name.clone());
+                    bar.set_prefix(printable(name));
                     bar
                 })
                 .collect();
@@ -53,6 +79,7 @@ impl Progress {
         });
         Progress {
             bars,
+            capture,
             totals: stages.iter().map(|s| StageStats::new(s)).collect(),
             lines: 0,
             started: Instant::now(),
@@ -76,34 +103,39 @@ impl Progress {
             }
             None if self.last_log.elapsed() >= LOG_EVERY => {
                 self.last_log = Instant::now();
-                tracing::info!("progress: {} lines this run ({:.0} lines/s)", self.lines, self.lines as f64 / elapsed);
+                tracing::info!(
+                    "progress: {} lines this run ({} lines/s)",
+                    count(self.lines),
+                    rate(self.lines as f64 / elapsed)
+                );
                 for s in &self.totals {
-                    tracing::info!("  {}: {}", s.name, describe(s, elapsed));
+                    tracing::info!("  {}: {}", printable(&s.name), describe(s, elapsed));
                 }
             }
             None => {}
         }
     }
 
-    /// Clears the bars.
-    pub fn finish(&self) {
+    /// Clears the bars and gives stderr back.
+    pub fn finish(&mut self) {
         if let Some((input, stage_bars)) = &self.bars {
             input.finish_and_clear();
             for bar in stage_bars {
                 bar.finish_and_clear();
             }
         }
+        self.capture = None;
     }
 }
 
 fn describe(s: &StageStats, elapsed: f64) -> String {
     let kept = if s.input == 0 { 0.0 } else { 100.0 * s.kept as f64 / s.input as f64 };
     format!(
-        "{} in, {:.1}% kept, {} rejected, {} quarantined, {:.0} records/s",
-        s.input,
+        "{} in, {:.1}% kept, {} rejected, {} quarantined, {} records/s",
+        count(s.input),
         kept,
-        s.rejected_total(),
-        s.quarantined,
-        s.input as f64 / elapsed
+        count(s.rejected_total()),
+        count(s.quarantined),
+        rate(s.input as f64 / elapsed)
     )
 }

@@ -26,6 +26,11 @@ pub struct StageStats {
     pub generated: u64,
     /// Wall-clock seconds the stage spent on its chunks.
     pub seconds: f64,
+    /// The stage is a barrier (training, evaluation): records pass through it
+    /// untouched and its work is a job, so a records-per-second rate means
+    /// nothing for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub barrier: bool,
     /// Stage-specific counters (cluster sizes of `dedup`, matches per
     /// benchmark of `decontaminate`); chunk values add up to the run's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -16,6 +16,7 @@ use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
 use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputFormat, PipelineFile, StageConfig};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
 use super::workdir::is_valid_name;
+use crate::human::printable;
 use crate::model::{
     BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling, StudentSettings, StudentSource,
 };
@@ -189,9 +190,28 @@ pub struct Pipeline {
     pub source: String,
 }
 
+/// Directories given on the command line in place of the pipeline file's
+/// `work_dir` and `[output] dir`, relative to the current directory.
+///
+/// They are applied before any check, so every path derived from the work
+/// dir (student checkpoints, phases) and every check on them (they must not
+/// hold the pipeline file or an input) sees the directory the run will use.
+#[derive(Debug, Clone, Default)]
+pub struct PathOverrides {
+    /// Replaces `[pipeline] work_dir`.
+    pub work_dir: Option<PathBuf>,
+    /// Replaces `[output] dir`.
+    pub output_dir: Option<PathBuf>,
+}
+
 impl Pipeline {
     /// Reads and checks the pipeline file at `path`, loading its plugins into `sandbox`.
     pub fn load(path: &Path, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
+        Pipeline::load_with(path, sandbox, &PathOverrides::default())
+    }
+
+    /// [`Pipeline::load`], with the file's directories replaced by `overrides`.
+    pub fn load_with(path: &Path, sandbox: &Sandbox, overrides: &PathOverrides) -> Result<Pipeline, Diagnostics> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Diagnostics(vec![Diagnostic {
                 file: path.to_path_buf(),
@@ -202,12 +222,22 @@ impl Pipeline {
                 hint: None,
             }])
         })?;
-        Pipeline::parse(path, &text, sandbox)
+        Pipeline::parse_with(path, &text, sandbox, overrides)
     }
 
     /// Checks pipeline `text`, read from `path` (relative paths in it are
     /// relative to the file's directory).
     pub fn parse(path: &Path, text: &str, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
+        Pipeline::parse_with(path, text, sandbox, &PathOverrides::default())
+    }
+
+    /// [`Pipeline::parse`], with the file's directories replaced by `overrides`.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        sandbox: &Sandbox,
+        overrides: &PathOverrides,
+    ) -> Result<Pipeline, Diagnostics> {
         let map = SourceMap::new(path, text);
         // Every unknown key, wrong type and unknown variant at once, not the first.
         let structural = super::schema_errors::collect(text);
@@ -270,10 +300,21 @@ impl Pipeline {
             }
         }
         check_references(&map, &file.stage, &stages, &mut errors);
-        let work_dir = absolute(&base, &file.pipeline.work_dir);
-        let output_dir = absolute(&base, &file.output.dir);
+        let cwd = Path::new(".");
+        let work_dir = match &overrides.work_dir {
+            Some(dir) => absolute(cwd, dir),
+            None => absolute(&base, &file.pipeline.work_dir),
+        };
+        let output_dir = match &overrides.output_dir {
+            Some(dir) => absolute(cwd, dir),
+            None => absolute(&base, &file.output.dir),
+        };
         let input_files: Vec<&Path> = inputs.iter().flat_map(|i: &Input| &i.files).map(PathBuf::as_path).collect();
-        for (key, dir) in [("[pipeline] work_dir", &work_dir), ("[output] dir", &output_dir)] {
+        let keys = [
+            if overrides.work_dir.is_some() { "--work-dir" } else { "[pipeline] work_dir" },
+            if overrides.output_dir.is_some() { "--out" } else { "[output] dir" },
+        ];
+        for (key, dir) in keys.into_iter().zip([&work_dir, &output_dir]) {
             if let Some(inside) = std::iter::once(path).chain(input_files.iter().copied()).find(|p| contains(dir, p)) {
                 let what = if inside == path { "the pipeline file" } else { "an input" };
                 let mut d = map.at(None, None, format!("{key} {} holds {what} ({})", dir.display(), inside.display()));
@@ -324,12 +365,6 @@ impl Pipeline {
 
 /// What a stage or model name may be.
 const NAME_RULE: &str = "names are 1 to 64 ASCII letters, digits, `_` and `-` (they name files in the work directory)";
-
-/// `text` with control characters shown as escapes, for messages about names
-/// a pipeline controls.
-pub fn printable(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
-}
 
 /// Whether `path` is `dir` or lies under it (lexically, and once both are
 /// resolved through symbolic links where they exist).

@@ -104,13 +104,15 @@ pub enum PluginError {
 
     /// It imports something the sandbox does not provide.
     #[error(
-        "{path} imports `{import}`, which Kiln does not provide: plugins may import only kiln:plugin/log (and the WASI interfaces a wasm32-wasip2 std links, which the sandbox denies)"
+        "{path} imports {}, which Kiln does not provide: plugins may import only kiln:plugin/log and the WASI 0.2 interfaces a wasm32-wasip2 std links (cli, io, clocks, random, filesystem, sockets), which the sandbox denies{}",
+        .imports.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
+        if .imports.iter().any(|i| i.starts_with("wasi:http/")) { "; a componentize-js component imports wasi:http unless built with `-d http fetch-event` (jco componentize --disable)" } else { "" }
     )]
     ForbiddenImport {
         /// The plugin file.
         path: PathBuf,
-        /// The import.
-        import: String,
+        /// Every import the sandbox refuses.
+        imports: Vec<String>,
     },
 
     /// The component is of another kind than the stage needs.

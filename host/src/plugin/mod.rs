@@ -39,7 +39,7 @@ pub use batch::{BatchRecord, LineageRef, pack, pack_into};
 pub use bindings::wit;
 pub use cache::CompileCache;
 pub use error::{CallError, PluginError};
-pub use inspect::{CONTRACT_VERSION, Contract};
+pub use inspect::{CONTRACT_VERSION, Contract, declared_imports, import_allowed, refused_imports};
 pub use isolate::{Answers, BatchCall, run_isolated};
 pub use kind::{PluginKind, UnknownKind};
 pub use limits::PluginLimits;

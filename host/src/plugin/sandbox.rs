@@ -153,6 +153,14 @@ impl Sandbox {
                 }
             })?;
         check_magic(path, &bytes)?;
+        // Refused imports fail before the (slow) compile; bytes that do not
+        // parse are left for the compiler to describe.
+        if let Ok(imports) = super::inspect::declared_imports(&bytes) {
+            let refused = super::inspect::refused_imports(&imports);
+            if !refused.is_empty() {
+                return Err(PluginError::ForbiddenImport { path: path.to_path_buf(), imports: refused });
+            }
+        }
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = &options.sha256 {
             let expected = expected.trim().trim_start_matches("sha256:").to_ascii_lowercase();

@@ -1,5 +1,8 @@
 //! `kiln plugin new`: scaffolds a plugin crate from the templates in
-//! `host/templates/`, one per kind, each with a passing unit test.
+//! `host/templates/`, one per kind, each with a passing unit test, and writes
+//! the SDK it builds against beside it (see [`pdk`]).
+
+mod pdk;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,29 +10,23 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use kiln::plugin::PluginKind;
 
-const CARGO_TOML: &str = include_str!("../../templates/Cargo.toml.tmpl");
+const CARGO_TOML: &str = include_str!("../../../templates/Cargo.toml.tmpl");
 
 fn source_template(kind: PluginKind) -> &'static str {
     match kind {
-        PluginKind::Filter => include_str!("../../templates/filter.rs.tmpl"),
-        PluginKind::Mapper => include_str!("../../templates/mapper.rs.tmpl"),
-        PluginKind::Generator => include_str!("../../templates/generator.rs.tmpl"),
-        PluginKind::Critic => include_str!("../../templates/critic.rs.tmpl"),
-        PluginKind::Refiner => include_str!("../../templates/refiner.rs.tmpl"),
-        PluginKind::Model => include_str!("../../templates/model.rs.tmpl"),
+        PluginKind::Filter => include_str!("../../../templates/filter.rs.tmpl"),
+        PluginKind::Mapper => include_str!("../../../templates/mapper.rs.tmpl"),
+        PluginKind::Generator => include_str!("../../../templates/generator.rs.tmpl"),
+        PluginKind::Critic => include_str!("../../../templates/critic.rs.tmpl"),
+        PluginKind::Refiner => include_str!("../../../templates/refiner.rs.tmpl"),
+        PluginKind::Model => include_str!("../../../templates/model.rs.tmpl"),
     }
 }
 
-/// The SDK dependency line: this checkout's SDK when the binary was built from
-/// one that still exists, else the published crate.
+/// The SDK dependency line: the copy written beside the crate, by a relative
+/// path, so the crate builds wherever it is moved with its `kiln-pdk/`.
 fn pdk_dependency() -> String {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
-    match sdk.canonicalize() {
-        Ok(path) if path.join("Cargo.toml").is_file() => {
-            format!("kiln-pdk = {{ path = {:?} }}", path.display().to_string())
-        }
-        _ => format!("kiln-pdk = \"{}\"", env!("CARGO_PKG_VERSION")),
-    }
+    format!("kiln-pdk = {{ path = \"{}\" }}", pdk::DIR)
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -73,6 +70,7 @@ pub fn scaffold(name: &str, kind: PluginKind, dir: &Path) -> anyhow::Result<Path
     std::fs::write(root.join("Cargo.toml"), fill(CARGO_TOML))?;
     std::fs::write(root.join("src/lib.rs"), fill(source_template(kind)))?;
     std::fs::write(root.join(".gitignore"), "/target\n")?;
+    pdk::write(&root)?;
     Ok(root)
 }
 
@@ -110,6 +108,9 @@ mod tests {
             let src = std::fs::read_to_string(root.join("src/lib.rs")).expect("lib.rs");
             assert!(!src.contains("{{"), "unfilled placeholder in {kind} template");
             assert!(src.contains(&format!("export_{kind}!")));
+            let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+            assert!(manifest.contains("kiln-pdk = { path = \"kiln-pdk\" }"), "{manifest}");
+            assert!(root.join("kiln-pdk/wit/kiln.wit").is_file() && root.join("kiln-pdk/src/lib.rs").is_file());
         }
         assert!(scaffold("t-filter", PluginKind::Filter, dir.path()).is_err(), "refuses to overwrite");
     }
