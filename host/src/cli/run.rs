@@ -138,16 +138,16 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
                 format!("{} rec/s", rate(stage.input as f64 / stage.seconds.max(1e-9)))
             }
         );
-        let d = |k: &str| stage.details.get(k).copied().unwrap_or(0);
+        let d = |k: &str| stage.details.get(k).copied().unwrap_or(0).max(0) as u64;
         if d("requests") + d("cache_hits") > 0 {
             eprintln!(
                 "  {:<16} model: {} requests ({} retries), {} cache hits, {} prompt + {} completion tokens",
                 "",
-                d("requests"),
-                d("retries"),
-                d("cache_hits"),
-                d("prompt_tokens"),
-                d("completion_tokens")
+                count(d("requests")),
+                count(d("retries")),
+                count(d("cache_hits")),
+                count(d("prompt_tokens")),
+                count(d("completion_tokens"))
             );
         }
     }
@@ -164,14 +164,14 @@ fn print_jobs(jobs: &[JobReport]) {
             JobReport::TrainStudent(r) => {
                 let speed = r.seeds.iter().map(|s| s.tokens_per_second).sum::<f64>() / r.seeds.len().max(1) as f64;
                 eprintln!(
-                    "  {:<16} trained {} student(s) on {} records ({} chars): {} steps x {} chars, {:.0} chars/s",
+                    "  {:<16} trained {} student(s) on {} records ({} chars): {} steps x {} chars, {} chars/s",
                     r.stage,
                     r.seeds.len(),
-                    r.records,
-                    r.characters,
-                    r.config.steps,
+                    count(r.records),
+                    count(r.characters),
+                    count(u64::from(r.config.steps)),
                     r.config.batch,
-                    speed
+                    rate(speed)
                 );
             }
             JobReport::TrainClassifier(r) => {

@@ -56,15 +56,15 @@ enum Failure {
 }
 
 impl Failure {
-    /// The failure with the client's secrets scrubbed from its message.
+    /// The failure with the client's secrets scrubbed from its message. The
+    /// messages of `Status` and `Malformed` come from a reply body, which
+    /// [`Client::attempt`] scrubs whole before cutting it; transport
+    /// errors (which can quote the URL, credentials included) are scrubbed here.
     fn scrubbed(self, redactor: &Redactor) -> Failure {
         match self {
-            Failure::Status { status, message, retry_after } => {
-                Failure::Status { status, message: redactor.scrub(&message), retry_after }
-            }
             Failure::Timeout(m) => Failure::Timeout(redactor.scrub(&m)),
             Failure::Connection(m) => Failure::Connection(redactor.scrub(&m)),
-            Failure::Malformed(m) => Failure::Malformed(redactor.scrub(&m)),
+            reply @ (Failure::Status { .. } | Failure::Malformed(_)) => reply,
         }
     }
 

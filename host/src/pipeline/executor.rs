@@ -25,6 +25,7 @@ use super::input::{InputError, InputItem, InputStream, count_lines};
 use super::parquet_io::jsonl_to_parquet;
 use super::progress::Progress;
 use super::prompting::ModelStage;
+use super::quarantine_summary::{QuarantineGroup, QuarantineSummary};
 use super::stats::{RunStats, StageStats};
 use super::validate::{Pipeline, StageKind};
 use super::workdir::{ChunkEntry, ChunkFile, Manifest, Owner, WorkDir, WorkDirError};
@@ -795,6 +796,18 @@ fn sample_kept(work: &WorkDir, manifest: &Manifest, kept: u64) -> Result<Vec<Str
     Ok(texts)
 }
 
+/// Every phase's quarantined records, grouped for the report.
+fn summarise_quarantine(phases: &[PhaseRun]) -> Result<Vec<QuarantineGroup>, RunError> {
+    let mut summary = QuarantineSummary::default();
+    for phase in phases {
+        for chunk in &phase.manifest.chunks {
+            let data = phase.work.read_chunk_file(chunk.index, ChunkFile::Quarantine.name())?;
+            data.lines().filter(|l| !l.trim().is_empty()).for_each(|l| summary.add_line(l));
+        }
+    }
+    Ok(summary.groups())
+}
+
 /// Assembles the outputs (kept records from the last phase, rejected and
 /// quarantined ones from all) and `stats.json`, and marks the run finished.
 fn finish(
@@ -860,6 +873,7 @@ fn finish(
     stats.chunks = phases.iter().map(|p| p.manifest.chunks.len() as u64).sum();
     stats.resumed_chunks = resumed_chunks;
     stats.seconds = elapsed.as_secs_f64();
+    stats.quarantine = summarise_quarantine(&phases)?;
     let kept_phase = &phases[last];
     stats.diversity =
         super::stats::Diversity::measure(&sample_kept(&kept_phase.work, &kept_phase.manifest, stats.kept)?);

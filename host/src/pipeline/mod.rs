@@ -26,6 +26,7 @@ mod parquet_io;
 pub mod phases;
 mod progress;
 mod prompting;
+pub mod quarantine_summary;
 mod refine;
 pub mod report;
 mod schema_errors;

@@ -186,6 +186,9 @@ pub struct RunStats {
     /// What the barrier stages' jobs (training, evaluation) reported, in stage order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<super::jobs::JobReport>,
+    /// Quarantined records by stage and kind of error, largest group first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantine: Vec<super::quarantine_summary::QuarantineGroup>,
 }
 
 /// Diversity metrics of the kept records (see `kiln_kernels::diversity`).

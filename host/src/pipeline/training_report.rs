@@ -27,13 +27,24 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// `base` lightened towards white: shade `k` of `n` (0 is `base` itself), so
+/// that the seeds of one student share its colour and stay apart.
+fn shade(base: RGBColor, k: usize, n: usize) -> RGBColor {
+    let t = if n > 1 { 0.6 * k as f64 / (n - 1) as f64 } else { 0.0 };
+    let mix = |c: u8| (f64::from(c) + (255.0 - f64::from(c)) * t).round() as u8;
+    RGBColor(mix(base.0), mix(base.1), mix(base.2))
+}
+
+/// A named, coloured `(x, y)` series.
+type Series = (String, RGBColor, Vec<(f64, f64)>);
+
 /// Line chart of named `(x, y)` series, as SVG.
-fn lines(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<String, String> {
+fn lines(title: &str, y_label: &str, series: &[Series]) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 340)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let points = series.iter().flat_map(|(_, s)| s.iter());
+        let points = series.iter().flat_map(|(_, _, s)| s.iter());
         let (x_max, y_max) = points.fold((1.0f64, 0.0f64), |(x, y), p| (x.max(p.0), y.max(p.1)));
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
@@ -43,8 +54,8 @@ fn lines(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> Re
             .build_cartesian_2d(0.0..x_max, 0.0..(y_max * 1.05).max(1e-6))
             .map_err(err)?;
         chart.configure_mesh().x_desc("step").y_desc(y_label).draw().map_err(err)?;
-        for (i, (name, points)) in series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
+        for (name, color, points) in series {
+            let color = *color;
             chart
                 .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
                 .map_err(err)?
@@ -70,7 +81,7 @@ pub fn render(jobs: &[JobReport]) -> Result<String, String> {
     if !students.is_empty() {
         html.push_str("<h2>Students</h2><table><tr><th>stage</th><th>records</th><th>characters</th><th>parameters</th><th>steps × batch</th><th>seeds</th><th>final loss (mean)</th><th>chars/s</th></tr>");
         let mut series = Vec::new();
-        for s in &students {
+        for (i, s) in students.iter().enumerate() {
             let finals: Vec<f64> = s.seeds.iter().filter_map(|r| r.curve.last().map(|p| f64::from(p.loss))).collect();
             let speed: f64 = s.seeds.iter().map(|r| r.tokens_per_second).sum::<f64>() / s.seeds.len().max(1) as f64;
             let _ = write!(
@@ -86,13 +97,18 @@ pub fn render(jobs: &[JobReport]) -> Result<String, String> {
                 finals.iter().sum::<f64>() / finals.len().max(1) as f64,
                 speed
             );
-            for run in &s.seeds {
+            for (k, run) in s.seeds.iter().enumerate() {
                 let points = run.curve.iter().map(|p| (f64::from(p.step), f64::from(p.loss))).collect();
-                series.push((format!("{} seed {}", s.stage, run.seed), points));
+                let color = shade(PALETTE[i % PALETTE.len()], k, s.seeds.len());
+                series.push((format!("{} seed {}", s.stage, run.seed), color, points));
             }
         }
         html.push_str("</table>");
-        html.push_str(&lines("Training loss (nats per character)", "loss", &series)?);
+        html.push_str(&lines(
+            "Training loss (nats per character; one colour per student, its seeds as shades)",
+            "loss",
+            &series,
+        )?);
     }
     for job in jobs {
         match job {
@@ -118,7 +134,7 @@ pub fn render(jobs: &[JobReport]) -> Result<String, String> {
                     );
                 }
                 let points = c.curve.iter().map(|(s, l)| (f64::from(*s), f64::from(*l))).collect();
-                html.push_str(&lines("Classifier training loss", "loss", &[(c.stage.clone(), points)])?);
+                html.push_str(&lines("Classifier training loss", "loss", &[(c.stage.clone(), PALETTE[0], points)])?);
             }
             JobReport::TrainStudent(_) => {}
         }

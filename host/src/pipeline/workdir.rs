@@ -123,26 +123,18 @@ const KEPT_ON_FRESH: [&str; 3] = [CACHE_DIR, OWNER_FILE, LOCK_FILE];
 /// Whether `name`, an entry of a work directory, is one Kiln writes there
 /// (or an output, when the output directory is the work directory).
 fn written_by_kiln(name: &str) -> bool {
-    const FIXED: [&str; 11] = [
-        "manifest.json",
-        "manifest.json.tmp",
-        "chunks",
-        "models",
-        CACHE_DIR,
-        OWNER_FILE,
-        "kiln-workdir.json.tmp",
-        LOCK_FILE,
-        "stats.json",
-        "report.html",
-        ".kiln-write-test",
-    ];
+    const FIXED: [&str; 8] =
+        ["manifest.json", "chunks", "models", CACHE_DIR, OWNER_FILE, LOCK_FILE, "stats.json", "report.html"];
+    // Files are written to `NAME.tmp` and renamed, so a run stopped mid-write
+    // leaves `NAME.tmp` behind; the write test leaves nothing or itself.
+    let name = name.strip_suffix(".tmp").unwrap_or(name);
     let output = ["kept", "rejected", "quarantine"].iter().any(|role| {
-        [".jsonl", ".parquet", ".jsonl.tmp", ".parquet.tmp"]
+        [".jsonl", ".parquet"]
             .iter()
             .any(|ext| name == format!("{role}{ext}") || name == format!("assembled-{role}{ext}"))
     });
     let phase = name.strip_prefix("phase-").is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
-    FIXED.contains(&name) || output || phase || name == "stats.json.tmp" || name == "report.html.tmp"
+    FIXED.contains(&name) || output || phase || name == ".kiln-write-test"
 }
 
 /// The names in `dir` (none when it does not exist).
