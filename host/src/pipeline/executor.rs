@@ -459,7 +459,8 @@ fn read_chunks(
     mut index: u64,
     tx: mpsc::Sender<Chunk>,
 ) -> Result<(), RunError> {
-    let counts_input = matches!(input, PhaseInput::Pipeline);
+    // A generating pipeline's inputs are empty slots: their lengths say nothing.
+    let counts_input = matches!(input, PhaseInput::Pipeline) && generate_count(pipeline).is_none();
     let mut source = match input {
         PhaseInput::Pipeline => Source::new(pipeline)?,
         PhaseInput::Kept { work, manifest } => Source::Kept(KeptRecords::new(work, manifest)),

@@ -4,7 +4,8 @@
 //!
 //! Quarantine errors carry record-specific detail (ids, line numbers, byte
 //! offsets, a plugin's output), so grouping by exact text would give every
-//! record a group of its own. The *shape* of an error is its first line with
+//! record a group of its own. The *shape* of an error is its first line up to
+//! the first double quote (what follows quotes the record or the model), with
 //! every run of digits written `#`, cut to a readable length: one group per
 //! failure mode, with a real message kept as its example.
 
@@ -35,6 +36,7 @@ pub struct QuarantineGroup {
 /// The shape of an error message (see the module docs).
 fn shape(error: &str) -> String {
     let first = error.lines().next().unwrap_or_default();
+    let first = first.split('"').next().unwrap_or_default().trim_end_matches([' ', ':', ',']);
     let mut out = String::new();
     let mut in_digits = false;
     for c in first.chars().take(SHAPE_CHARS) {
@@ -109,13 +111,14 @@ mod tests {
             ));
         }
         summary.add_line(r#"{"stage":"input","source":"in.jsonl:7","error":"not valid UTF-8"}"#);
+        summary.add_line(r#"{"stage":"input","source":"in.jsonl:8","error":"not valid UTF-8: \"quoted text\""}"#);
         summary.add_line("not json");
         let groups = summary.groups();
         assert_eq!(groups.len(), 3);
         assert_eq!((groups[0].stage.as_str(), groups[0].count), ("hostile", 3));
         assert_eq!(groups[0].examples, ["a", "b", "c"]);
         assert!(groups[0].error.contains("150 ms"), "the example keeps its numbers");
-        assert_eq!(groups[1].examples, ["in.jsonl:7"]);
+        assert_eq!(groups[1].examples, ["in.jsonl:7", "in.jsonl:8"], "quoted text is not part of the shape");
         assert_eq!(groups[2].stage, "?");
     }
 }

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use super::evaluate::EvalReport;
 use super::jobs::JobReport;
+use crate::human::{count, rate};
 
 const WIDTH: u32 = 860;
 const PALETTE: [RGBColor; 6] = [
@@ -86,16 +87,16 @@ pub fn render(jobs: &[JobReport]) -> Result<String, String> {
             let speed: f64 = s.seeds.iter().map(|r| r.tokens_per_second).sum::<f64>() / s.seeds.len().max(1) as f64;
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} × {}</td><td>{}</td><td>{:.3}</td><td>{:.0}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} × {}</td><td>{}</td><td>{:.3}</td><td>{}</td></tr>",
                 escape(&s.stage),
-                s.records,
-                s.characters,
-                s.parameters,
-                s.config.steps,
+                count(s.records),
+                count(s.characters),
+                count(s.parameters as u64),
+                count(u64::from(s.config.steps)),
                 s.config.batch,
                 s.seeds.len(),
                 finals.iter().sum::<f64>() / finals.len().max(1) as f64,
-                speed
+                rate(speed)
             );
             for (k, run) in s.seeds.iter().enumerate() {
                 let points = run.curve.iter().map(|p| (f64::from(p.step), f64::from(p.loss))).collect();
@@ -161,8 +162,8 @@ fn render_eval(e: &EvalReport) -> String {
             html,
             "<tr><td>{}</td><td>{} records</td><td>{}</td><td><b>{:.1}% ± {:.1}</b></td><td>{}</td><td>{}</td></tr>",
             escape(&s.student),
-            s.training_records,
-            s.training_tokens,
+            count(s.training_records),
+            count(s.training_tokens),
             100.0 * s.accuracy.mean,
             100.0 * s.accuracy.half_width,
             s.perplexity.map_or("–".into(), |p| format!("{:.3} ± {:.3}", p.mean, p.half_width)),
