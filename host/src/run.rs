@@ -42,8 +42,34 @@ pub struct Rejection {
     pub stage: String,
     /// `plugin@version`.
     pub plugin: String,
-    /// The plugin's reason.
+    /// The reason, with its detail.
     pub reason: String,
+    /// The class it is counted under in the statistics (`duplicate`,
+    /// `gopher_short_doc`, `threshold:q:below-min`): the reason without what
+    /// is particular to the record.
+    pub reason_class: String,
+}
+
+impl Rejection {
+    /// A rejection by `plugin` (a plugin label or `builtin:…`) of `stage`.
+    pub fn new(stage: &str, plugin: impl Into<String>, class: impl Into<String>, reason: impl Into<String>) -> Self {
+        Rejection { stage: stage.to_string(), plugin: plugin.into(), reason: reason.into(), reason_class: class.into() }
+    }
+
+    /// A rejection for a reason a plugin wrote: by the contract in
+    /// `wit/README.md`, what follows ` (` or ` of ` is detail, and the text
+    /// before it is the class (`too long (5123 chars)` counts as `too long`).
+    pub fn by_plugin(stage: &str, plugin: impl Into<String>, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let class = plugin_reason_class(&reason).to_string();
+        Rejection::new(stage, plugin, class, reason)
+    }
+}
+
+/// The class of a plugin's reason (see [`Rejection::by_plugin`]).
+pub fn plugin_reason_class(reason: &str) -> &str {
+    let end = [reason.find(" of "), reason.find(" (")].into_iter().flatten().min().unwrap_or(reason.len());
+    &reason[..end]
 }
 
 /// A record (or input line) that could not be processed.
@@ -148,10 +174,7 @@ pub fn apply(plugin: &Plugin, records: Vec<Record>) -> Result<Vec<Outcome>, Plug
         Outcome::Quarantined(Quarantined::record(record, plugin.stage(), &label, error))
     };
     let reject = |record: Record, reason: String| {
-        Outcome::Rejected(Rejected {
-            record,
-            rejected: Rejection { stage: plugin.stage().to_string(), plugin: label.clone(), reason },
-        })
+        Outcome::Rejected(Rejected { record, rejected: Rejection::by_plugin(plugin.stage(), label.clone(), reason) })
     };
     let outcomes = match plugin.info().kind {
         PluginKind::Filter => plugin
@@ -206,12 +229,21 @@ mod tests {
         t.add(&Outcome::Kept(Record::new("a", "")));
         t.add(&Outcome::Rejected(Rejected {
             record: Record::new("b", ""),
-            rejected: Rejection { stage: "s".into(), plugin: "p@1".into(), reason: "r".into() },
+            rejected: Rejection::by_plugin("s", "p@1", "r"),
         }));
         let e = LineError { source_name: "f".into(), line: 2, message: "bad".into() };
         t.add(&Outcome::Quarantined(Quarantined::unreadable(&e, "{")));
         assert_eq!(t.input, t.kept + t.rejected_total() + t.quarantined);
         assert_eq!(t.rejected["r"], 1);
+    }
+
+    #[test]
+    fn a_plugin_reason_is_counted_without_its_detail() {
+        assert_eq!(plugin_reason_class("duplicate of r17"), "duplicate");
+        assert_eq!(plugin_reason_class("too long (5123 chars)"), "too long");
+        assert_eq!(plugin_reason_class("gopher_short_doc"), "gopher_short_doc");
+        let r = Rejection::by_plugin("s", "p@1", "too long (5123 chars)");
+        assert_eq!((r.reason.as_str(), r.reason_class.as_str()), ("too long (5123 chars)", "too long"));
     }
 
     #[test]

@@ -34,4 +34,11 @@ fn main() {
          }}\n"
     );
     std::fs::write(out, body).expect("write wit_macro.rs");
+    // The contract version is the WIT's own, never a copy kept by hand.
+    let package = wit
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("package "))
+        .map(|p| p.trim_end_matches(';').trim())
+        .expect("kiln.wit declares no package");
+    println!("cargo:rustc-env=KILN_CONTRACT={package}");
 }

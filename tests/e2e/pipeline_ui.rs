@@ -78,6 +78,6 @@ fn a_valid_pipeline_loads_its_plugins_in_order() {
     assert_eq!(pipeline.name, "ok");
     let names: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec!["length", "pii"]);
-    assert_eq!(pipeline.stages[1].plugin.as_ref().map(|p| p.info().name.as_str()), Some("pii-redact"));
+    assert_eq!(pipeline.stages[1].op.plugin().map(|p| p.info().name.as_str()), Some("pii-redact"));
     assert_eq!(pipeline.inputs[0].files.len(), 1);
 }

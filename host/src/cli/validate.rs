@@ -27,11 +27,8 @@ pub fn run(sandbox: &Sandbox, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 p.stages.len()
             );
             for stage in &p.stages {
-                let plugin = stage
-                    .plugin
-                    .as_ref()
-                    .map(|p| format!(" ({})", kiln::human::printable(&p.label())))
-                    .unwrap_or_default();
+                let plugin =
+                    stage.op.plugin().map(|p| format!(" ({})", kiln::human::printable(&p.label()))).unwrap_or_default();
                 println!("  {:<16} {:?}{plugin}", stage.name, stage.kind);
             }
             Ok(ExitCode::SUCCESS)

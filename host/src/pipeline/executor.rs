@@ -12,27 +12,26 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::config::OutputFormat;
-use super::dedup::Dedup;
 use super::input::{InputError, InputItem, InputStream, count_lines};
 use super::parquet_io::jsonl_to_parquet;
 use super::progress::Progress;
-use super::prompting::ModelStage;
 use super::quarantine_summary::{QuarantineGroup, QuarantineSummary};
+use super::stages::{PhaseCx, PreparedStage, StageError, state_role};
 use super::stats::{RunStats, StageStats};
-use super::validate::{Pipeline, StageKind};
+use super::validate::Pipeline;
 use super::workdir::{ChunkEntry, ChunkFile, Manifest, Owner, WorkDir, WorkDirError};
 use crate::model::{Model, RequestCache, Usage};
 use crate::plugin::PluginError;
 use crate::record::Record;
-use crate::run::{Outcome, Quarantined, Rejected, apply};
+use crate::run::{Outcome, Quarantined, Rejected};
 
 /// Chunks buffered between two stages.
 pub const CHANNEL_CHUNKS: usize = 2;
@@ -49,19 +48,14 @@ pub enum RunError {
     /// A plugin failed as a whole.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// A stage failed as a whole.
+    #[error(transparent)]
+    Stage(#[from] StageError),
     /// A stage with `on_error = "fail"` failed on a record.
     #[error(
         "stopping: {0} (the stage has on_error = \"fail\"; committed chunks are kept, so the run resumes from the last one)"
     )]
     StageFailed(String),
-    /// The saved state of a stage is unreadable.
-    #[error("cannot restore the state of stage `{stage}`: {message}; run with --fresh")]
-    State {
-        /// The stage.
-        stage: String,
-        /// Why.
-        message: String,
-    },
     /// A model cannot serve the run any more (a rejected key, a spent token
     /// budget): the run stops cleanly; committed chunks are kept.
     #[error("stopping: {0}")]
@@ -124,7 +118,8 @@ struct Chunk {
 /// plugins' digests and its chunk size.
 pub fn fingerprint(pipeline: &Pipeline) -> String {
     let mut h = Sha256::new();
-    h.update(outcome_relevant_source(&pipeline.source).as_bytes());
+    let barriers: Vec<bool> = pipeline.stages.iter().map(|s| s.is_barrier()).collect();
+    h.update(outcome_relevant_source(&pipeline.source, &barriers).as_bytes());
     for model in pipeline.models.values() {
         if let crate::model::BackendSpec::Wasm(p) = &model.backend {
             h.update(p.info().sha256.as_bytes());
@@ -132,18 +127,7 @@ pub fn fingerprint(pipeline: &Pipeline) -> String {
     }
     for stage in &pipeline.stages {
         h.update(stage.name.as_bytes());
-        if let Some(p) = &stage.plugin {
-            h.update(p.info().sha256.as_bytes());
-        }
-        if let Some(super::builtin::Builtin::Decontaminate(d)) = &stage.builtin {
-            h.update(d.digest().to_le_bytes());
-        }
-        if let Some(uses) = &stage.model_use {
-            for seed in &uses.seeds {
-                h.update(seed.id.as_bytes());
-                h.update(seed.text.as_bytes());
-            }
-        }
+        stage.op.fingerprint(&mut h);
     }
     h.update(pipeline.chunk_size.to_le_bytes());
     hex::encode(&h.finalize()[..16])
@@ -155,8 +139,8 @@ pub fn fingerprint(pipeline: &Pipeline) -> String {
 /// of barrier stages (`train-student`, `train-classifier`, `eval` pass records
 /// through unchanged; their jobs key their own results on their settings, so
 /// lowering a learning rate after a diverged run retrains without redoing
-/// the stages before).
-fn outcome_relevant_source(source: &str) -> String {
+/// the stages before). `barriers[i]` says whether the file's `i`-th stage is one.
+fn outcome_relevant_source(source: &str, barriers: &[bool]) -> String {
     let Ok(mut table) = source.parse::<toml::Table>() else {
         return source.to_string();
     };
@@ -168,16 +152,9 @@ fn outcome_relevant_source(source: &str) -> String {
         }
     }
     if let Some(toml::Value::Array(stages)) = table.get_mut("stage") {
-        for stage in stages.iter_mut() {
-            if let toml::Value::Table(stage) = stage {
-                let barrier = stage
-                    .get("kind")
-                    .and_then(toml::Value::as_str)
-                    .and_then(|k| StageKind::NAMES.iter().find(|(n, _)| *n == k))
-                    .is_some_and(|(_, kind)| kind.is_barrier());
-                if barrier {
-                    stage.remove("config");
-                }
+        for (stage, barrier) in stages.iter_mut().zip(barriers) {
+            if let (toml::Value::Table(stage), true) = (stage, barrier) {
+                stage.remove("config");
             }
         }
     }
@@ -236,7 +213,7 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
             work.save_manifest(&manifest)?;
         }
         let mut report = None;
-        if let Some(barrier) = stages.end.checked_sub(1).filter(|&i| pipeline.stages[i].kind.is_barrier()) {
+        if let Some(barrier) = stages.end.checked_sub(1).filter(|&i| pipeline.stages[i].is_barrier()) {
             let (p, w, m) = (pipeline.clone(), work.clone(), manifest.clone());
             let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, barrier, &w, &m))
                 .await
@@ -283,9 +260,12 @@ async fn process(
     options: &RunOptions,
     input: PhaseInput,
 ) -> Result<Manifest, RunError> {
-    let dedups = restore_state(pipeline, &range, work, &manifest)?;
-    let models = Arc::new(start_models(pipeline, &range, &manifest, options)?);
-    let classifiers = Arc::new(load_classifiers(pipeline, &range)?);
+    let models = start_models(pipeline, &range, &manifest, options)?;
+    let mut prepared = Vec::new();
+    for index in range.clone() {
+        let cx = PhaseCx { pipeline, index, work, manifest: &manifest, models: &models };
+        prepared.push(pipeline.stages[index].op.prepare(&cx)?);
+    }
     // A later phase reads the records its predecessor kept.
     let total = match &input {
         PhaseInput::Pipeline => None,
@@ -301,20 +281,15 @@ async fn process(
         tokio::task::spawn_blocking(move || read_chunks(&pipeline, input, skip, next_index, first_tx))
     };
     let mut stage_tasks = Vec::new();
-    for i in range.clone() {
+    for (i, op) in range.clone().zip(prepared) {
         let (tx, next_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
         let pipeline = pipeline.clone();
-        let dedup = dedups[i].clone();
-        let models = models.clone();
-        let classifiers = classifiers.clone();
         let mut input = rx;
         stage_tasks.push(tokio::spawn(async move {
             let stage = &pipeline.stages[i];
-            let semaphore = Arc::new(Semaphore::new(stage.concurrency));
             while let Some(chunk) = input.recv().await {
                 let span = tracing::debug_span!("stage", stage = %stage.name, chunk = chunk.entry.index);
-                let chunk =
-                    run_stage(&pipeline, i, chunk, &semaphore, &dedup, &models, &classifiers).instrument(span).await?;
+                let chunk = run_stage(&pipeline, i, op.as_ref(), chunk).instrument(span).await?;
                 if tx.send(chunk).await.is_err() {
                     break; // the committer stopped; its error is reported
                 }
@@ -353,32 +328,6 @@ async fn process(
     committed
 }
 
-/// Restores the state of every dedup stage from the committed chunks.
-fn restore_state(
-    pipeline: &Pipeline,
-    range: &Range<usize>,
-    work: &WorkDir,
-    manifest: &Manifest,
-) -> Result<Vec<Arc<Mutex<Dedup>>>, RunError> {
-    let mut out = Vec::new();
-    for (i, stage) in pipeline.stages.iter().enumerate() {
-        let mut dedup = Dedup::new(stage.dedup.as_ref())
-            .map_err(|message| RunError::State { stage: stage.name.clone(), message })?;
-        if stage.kind == StageKind::Dedup && range.contains(&i) {
-            for chunk in &manifest.chunks {
-                let path = work.chunk_path(chunk.index, &state_role(&stage.name));
-                let saved = std::fs::read_to_string(&path).map_err(|e| RunError::State {
-                    stage: stage.name.clone(),
-                    message: format!("{}: {e}", path.display()),
-                })?;
-                dedup.restore(&saved).map_err(|message| RunError::State { stage: stage.name.clone(), message })?;
-            }
-        }
-        out.push(Arc::new(Mutex::new(dedup)));
-    }
-    Ok(out)
-}
-
 /// Starts every model for this invocation, charging each with the tokens that
 /// committed chunks already spent on it.
 fn start_models(
@@ -388,9 +337,7 @@ fn start_models(
     options: &RunOptions,
 ) -> Result<BTreeMap<String, Arc<Model>>, RunError> {
     let used = |name: &str| {
-        pipeline.stages[range.clone()]
-            .iter()
-            .any(|s| s.model_use.as_ref().and_then(|u| u.model.as_deref()) == Some(name))
+        pipeline.stages[range.clone()].iter().any(|s| s.op.model_use().and_then(|u| u.model.as_deref()) == Some(name))
     };
     let cache = if options.no_cache || !pipeline.models.keys().any(|m| used(m)) {
         None
@@ -402,7 +349,7 @@ fn start_models(
     for (name, spec) in pipeline.models.iter().filter(|(name, _)| used(name)) {
         let mut prior = Usage::default();
         for (i, stage) in pipeline.stages.iter().enumerate().filter(|(i, _)| range.contains(i)) {
-            if stage.model_use.as_ref().and_then(|u| u.model.as_deref()) != Some(name.as_str()) {
+            if stage.op.model_use().and_then(|u| u.model.as_deref()) != Some(name.as_str()) {
                 continue;
             }
             for chunk in &manifest.chunks {
@@ -420,35 +367,9 @@ fn start_models(
     Ok(models)
 }
 
-/// The classifiers of the `classify` stages in `range`, trained by earlier phases.
-fn load_classifiers(
-    pipeline: &Pipeline,
-    range: &Range<usize>,
-) -> Result<BTreeMap<usize, Arc<kiln_kernels::classifier::Classifier>>, RunError> {
-    let mut out = BTreeMap::new();
-    for i in range.clone() {
-        let stage = &pipeline.stages[i];
-        if let Some(config) = &stage.classify {
-            let path = super::train_classifier::checkpoint_path(&super::phases::job_dir(
-                &pipeline.work_dir,
-                &config.classifier,
-            ));
-            let classifier = kiln_kernels::classifier::Classifier::load(&path)
-                .map_err(|e| RunError::State { stage: stage.name.clone(), message: e.to_string() })?;
-            out.insert(i, Arc::new(classifier));
-        }
-    }
-    Ok(out)
-}
-
 /// The prompts of a pipeline that starts with `generate`.
 fn generate_count(pipeline: &Pipeline) -> Option<u64> {
-    let first = pipeline.stages.first().filter(|s| s.kind == StageKind::Generate)?;
-    first.model_use.as_ref().map(|u| u.count)
-}
-
-fn state_role(stage: &str) -> String {
-    format!("state-{stage}")
+    pipeline.stages.first()?.op.slots()
 }
 
 /// Reads the input after the first `skip` lines into chunks.
@@ -596,7 +517,7 @@ impl<'a> Source<'a> {
                     return Ok(None);
                 }
                 *next += 1;
-                Ok(Some(InputItem::Record(super::generate::slot(stage, *next - 1, *width))))
+                Ok(Some(InputItem::Record(super::stages::generate::slot(stage, *next - 1, *width))))
             }
             Source::Kept(kept) => kept.next_item(),
         }
@@ -607,113 +528,21 @@ impl<'a> Source<'a> {
 async fn run_stage(
     pipeline: &Pipeline,
     index: usize,
+    op: &dyn PreparedStage,
     mut chunk: Chunk,
-    semaphore: &Arc<Semaphore>,
-    dedup: &Arc<Mutex<Dedup>>,
-    models: &BTreeMap<String, Arc<Model>>,
-    classifiers: &BTreeMap<usize, Arc<kiln_kernels::classifier::Classifier>>,
 ) -> Result<Chunk, RunError> {
     let stage = &pipeline.stages[index];
     let started = Instant::now();
-    let mut details = std::collections::BTreeMap::new();
     let records = std::mem::take(&mut chunk.records);
     let records_in = records.len() as u64;
-    let outcomes: Vec<Outcome> = match (&stage.plugin, stage.kind) {
-        (Some(plugin), StageKind::Filter | StageKind::Map) => {
-            let mut handles = Vec::new();
-            let mut records = records.into_iter();
-            loop {
-                let batch: Vec<Record> = records.by_ref().take(stage.batch_size).collect();
-                if batch.is_empty() {
-                    break;
-                }
-                let permit = semaphore.clone().acquire_owned().await.map_err(|e| RunError::Runtime(e.to_string()))?;
-                let plugin = plugin.clone();
-                handles.push(tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    apply(&plugin, batch)
-                }));
-            }
-            let mut outcomes = Vec::new();
-            for handle in handles {
-                outcomes.extend(handle.await.map_err(|e| RunError::Runtime(e.to_string()))??);
-            }
-            outcomes
-        }
-        (_, StageKind::Dedup) => {
-            let dedup = dedup.clone();
-            let name = stage.name.clone();
-            let (outcomes, added, found) = tokio::task::spawn_blocking(move || {
-                dedup.lock().unwrap_or_else(PoisonError::into_inner).apply(&name, records)
-            })
-            .await
-            .map_err(|e| RunError::Runtime(e.to_string()))?;
-            chunk.state.push((state_role(&stage.name), added));
-            details = found;
-            outcomes
-        }
-        (_, StageKind::Threshold | StageKind::Sample | StageKind::Decontaminate) => {
-            // Stateless built-ins: no plugin, no state.
-            let Some(builtin) = stage.builtin.clone() else {
-                return Err(RunError::Runtime(format!("stage `{}` has no configuration", stage.name)));
-            };
-            let name = stage.name.clone();
-            let (outcomes, found) = tokio::task::spawn_blocking(move || builtin.apply(&name, records))
-                .await
-                .map_err(|e| RunError::Runtime(e.to_string()))?;
-            details = found;
-            outcomes
-        }
-        (Some(plugin), kind @ (StageKind::Generate | StageKind::Critique | StageKind::Refine)) => {
-            let Some(uses) = &stage.model_use else {
-                return Err(RunError::Runtime(format!("stage `{}` has no model settings", stage.name)));
-            };
-            let cx = ModelStage {
-                stage,
-                plugin,
-                uses,
-                model: uses.model.as_ref().and_then(|m| models.get(m)).cloned(),
-                semaphore,
-                seed: pipeline.seed,
-            };
-            let output = match kind {
-                StageKind::Generate => super::generate::run(&cx, records).await?,
-                StageKind::Critique => super::critique::run(&cx, records).await?,
-                _ => super::refine::run(&cx, records).await?,
-            };
-            details = output.details;
-            output.outcomes
-        }
-        // Barriers pass records on; their jobs run when the phase is done.
-        (_, StageKind::TrainClassifier | StageKind::TrainStudent | StageKind::Eval) => {
-            records.into_iter().map(Outcome::Kept).collect()
-        }
-        (_, StageKind::Classify) => {
-            let (Some(config), Some(classifier)) = (stage.classify.clone(), classifiers.get(&index).cloned()) else {
-                return Err(RunError::Runtime(format!("stage `{}` has no classifier", stage.name)));
-            };
-            let name = stage.name.clone();
-            tokio::task::spawn_blocking(move || super::classify::apply(&name, &config, &classifier, records))
-                .await
-                .map_err(|e| RunError::Runtime(e.to_string()))?
-                .map_err(|message| RunError::State { stage: stage.name.clone(), message })?
-        }
-        (
-            None,
-            kind @ (StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine),
-        ) => {
-            return Err(RunError::Runtime(format!("stage `{}` of kind {kind:?} has no plugin", stage.name)));
-        }
-    };
+    let output = op.apply(records).await?;
+    if let Some(state) = output.state {
+        chunk.state.push((state_role(&stage.name), state));
+    }
     // Plugin stages record their step (`stage=plugin@version…`) themselves.
-    // Barriers change nothing, so they leave no step either.
-    let builtin_step = match stage.kind {
-        StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => None,
-        kind if kind.is_barrier() => None,
-        kind => Some(format!("{}=builtin:{}", stage.name, kind.name())),
-    };
+    let builtin_step = stage.op.lineage_step(&stage.name);
     let mut stats = StageStats { input: records_in, ..StageStats::new(&stage.name) };
-    for outcome in outcomes {
+    for outcome in output.outcomes {
         stats.count(&outcome);
         match outcome {
             Outcome::Kept(mut r) => {
@@ -732,7 +561,7 @@ async fn run_stage(
     // A generate stage turns one slot into one or more records.
     stats.generated = stats.extra_outcomes();
     stats.seconds = started.elapsed().as_secs_f64();
-    stats.details = details;
+    stats.details = output.details;
     chunk.entry.stages.push(stats);
     Ok(chunk)
 }
@@ -844,11 +673,8 @@ fn finish(
         }
     }
     let mut stats = RunStats { pipeline: pipeline.name.clone(), ..Default::default() };
-    stats.stages = pipeline
-        .stages
-        .iter()
-        .map(|s| StageStats { barrier: s.kind.is_barrier(), ..StageStats::new(&s.name) })
-        .collect();
+    stats.stages =
+        pipeline.stages.iter().map(|s| StageStats { barrier: s.is_barrier(), ..StageStats::new(&s.name) }).collect();
     for (k, phase) in phases.iter().enumerate() {
         for chunk in &phase.manifest.chunks {
             if k == 0 {

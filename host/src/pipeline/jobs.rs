@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{EvalReport, EvalStageConfig};
-use super::train_classifier::{ClassifierReport, ClassifierStageConfig};
-use super::train_student::{StudentReport, StudentStageConfig};
+use super::stages::evaluate::{EvalReport, EvalStageConfig};
+use super::stages::train_classifier::{ClassifierReport, ClassifierStageConfig};
+use super::stages::train_student::{StudentReport, StudentStageConfig};
 use super::validate::Pipeline;
 use super::workdir::{ChunkFile, Manifest, WorkDir};
 use crate::record::Record;
@@ -75,7 +75,7 @@ pub fn phase_records(stage: &str, work: &WorkDir, manifest: &Manifest) -> Result
 pub fn run(pipeline: &Pipeline, index: usize, work: &WorkDir, manifest: &Manifest) -> Result<JobReport, JobError> {
     let stage = &pipeline.stages[index];
     let name = stage.name.as_str();
-    let Some(job) = &stage.job else {
+    let Some(job) = stage.op.job() else {
         return Err(JobError::new(name, "has no job configuration"));
     };
     let dir = super::phases::job_dir(&pipeline.work_dir, name);
@@ -83,13 +83,13 @@ pub fn run(pipeline: &Pipeline, index: usize, work: &WorkDir, manifest: &Manifes
     Ok(match job {
         Job::TrainStudent(config) => {
             let texts: Vec<String> = phase_records(name, work, manifest)?.into_iter().map(|r| r.text).collect();
-            JobReport::TrainStudent(super::train_student::run(name, config, &texts, &dir, &compute)?)
+            JobReport::TrainStudent(super::stages::train_student::run(name, config, &texts, &dir, &compute)?)
         }
         Job::TrainClassifier(config) => {
             let records = phase_records(name, work, manifest)?;
-            JobReport::TrainClassifier(super::train_classifier::run(name, config, &records, &dir, &compute)?)
+            JobReport::TrainClassifier(super::stages::train_classifier::run(name, config, &records, &dir, &compute)?)
         }
-        Job::Eval(config) => JobReport::Eval(super::evaluate::run(pipeline, name, config, &compute)?),
+        Job::Eval(config) => JobReport::Eval(super::stages::evaluate::run(pipeline, name, config, &compute)?),
     })
 }
 

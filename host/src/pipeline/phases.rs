@@ -25,7 +25,7 @@ pub fn split(pipeline: &Pipeline) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, stage) in pipeline.stages.iter().enumerate() {
-        if stage.kind.is_barrier() {
+        if stage.is_barrier() {
             out.push(start..i + 1);
             start = i + 1;
         }

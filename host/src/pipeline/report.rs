@@ -144,7 +144,7 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
     );
     let _ = write!(
         html,
-        "<p>{} input lines{}: <b>{} kept</b>, {} rejected, {} quarantined ({} unreadable lines); {} chunks{}; {:.1} s.</p>",
+        "<p>{} input lines{}: <b>{} kept</b>, {} rejected, {} quarantined ({} unreadable lines); {} chunks{}; {:.1} s in this invocation.</p>",
         count(stats.input_lines),
         if stats.generated > 0 { format!(" (+{} generated)", count(stats.generated)) } else { String::new() },
         count(stats.kept),
@@ -152,7 +152,11 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
         count(stats.quarantined),
         count(stats.unreadable),
         count(stats.chunks),
-        if stats.resumed_chunks > 0 { format!(" ({} resumed)", stats.resumed_chunks) } else { String::new() },
+        if stats.resumed_chunks > 0 {
+            format!(" ({} committed by an earlier run)", count(stats.resumed_chunks))
+        } else {
+            String::new()
+        },
         stats.seconds
     );
     html.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>in</th><th>kept</th><th>rejected</th><th>quarantined</th><th>records/s</th></tr>");
@@ -262,27 +266,33 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
             under.as_deref().map(|u| &u[first_used(h)..]),
         )?);
     }
+    let mut constant = Vec::new();
     for (name, values) in &h.scores {
-        let (labels, counts) = score_bins(values);
         match values.len() {
             0 => {}
-            1 => {
-                let _ = write!(
-                    html,
-                    "<h2>Score <code>{}</code></h2><p>Every kept record scores {}.</p>",
-                    escape(name),
-                    escape(values.keys().next().map_or("", String::as_str))
-                );
-            }
+            1 => constant.push((name, values.keys().next().map_or(String::new(), |v| score_text(v)))),
             _ => {
+                let (labels, counts) = score_bins(values);
                 let _ = write!(html, "<h2>Score <code>{}</code></h2>", escape(name));
                 html.push_str(&bars(&format!("{name} on kept records (bin starts)"), &labels, &counts, None)?);
             }
         }
     }
+    if !constant.is_empty() {
+        html.push_str("<h2>Scores every kept record shares</h2><table><tr><th>score</th><th>value</th></tr>");
+        for (name, value) in constant {
+            let _ = write!(html, "<tr><td><code>{}</code></td><td>{}</td></tr>", escape(name), escape(&value));
+        }
+        html.push_str("</table>");
+    }
     html.push_str(&super::training_report::render(&stats.jobs)?);
     html.push_str("</body></html>\n");
     Ok(html)
+}
+
+/// A score as stats.json keys it (`1.000e0`) written plainly (`1`).
+fn score_text(key: &str) -> String {
+    key.parse::<f64>().map_or_else(|_| key.to_string(), |v| v.to_string())
 }
 
 /// The first length bin that holds any record (empty bins below it are not drawn).
@@ -325,7 +335,7 @@ mod tests {
         let html = render(&stats).expect("renders");
         assert!(html.contains("Kiln run report: p&lt;1&gt;"));
         assert_eq!(html.matches("<svg").count(), 3, "reasons, lengths, one score; no chart of a single value");
-        assert!(html.contains("Every kept record scores 1.000e0"));
+        assert!(html.contains("<tr><td><code>constant</code></td><td>1</td></tr>"), "{html}");
         assert!(html.contains("<td>4</td><td>40.0%</td>"), "funnel bars carry counts and shares");
         assert!(html.contains("<td>#2</td><td class=\"left\">quality: gopher_symbol_ratio"), "reasons numbered");
         assert!(html.contains("<h2>Quarantine</h2>") && html.contains("r7, r9"));

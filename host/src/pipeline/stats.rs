@@ -48,7 +48,7 @@ impl StageStats {
     pub fn count(&mut self, outcome: &Outcome) {
         match outcome {
             Outcome::Kept(_) => self.kept += 1,
-            Outcome::Rejected(r) => *self.rejected.entry(reason_class(&r.rejected.reason)).or_default() += 1,
+            Outcome::Rejected(r) => *self.rejected.entry(r.rejected.reason_class.clone()).or_default() += 1,
             Outcome::Quarantined(_) => self.quarantined += 1,
         }
     }
@@ -82,15 +82,6 @@ impl StageStats {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-/// The reason without record-specific detail, for counting: `duplicate of r17`
-/// counts as `duplicate`.
-/// The class a reason is counted under: the part before ` of ` (`duplicate
-/// of <id>`) or before ` (` (`contaminated: gsm8k (3 13-gram hits)`).
-fn reason_class(reason: &str) -> String {
-    let end = [reason.find(" of "), reason.find(" (")].into_iter().flatten().min().unwrap_or(reason.len());
-    reason[..end].to_string()
 }
 
 /// Distributions for the report: text lengths and scores.
@@ -237,9 +228,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_are_counted_by_class() {
-        assert_eq!(reason_class("duplicate of r17"), "duplicate");
-        assert_eq!(reason_class("gopher_short_doc"), "gopher_short_doc");
+    fn reasons_are_counted_by_class_not_by_text() {
+        let mut stats = StageStats::new("classify");
+        for p in ["0.123", "0.456"] {
+            stats.count(&Outcome::Rejected(crate::run::Rejected {
+                record: Record::new("r", "text"),
+                rejected: crate::run::Rejection::new(
+                    "classify",
+                    "builtin:classify",
+                    "classify:quality:below-min",
+                    format!("classify: quality {p} < 0.5"),
+                ),
+            }));
+        }
+        assert_eq!(stats.rejected.into_iter().collect::<Vec<_>>(), [("classify:quality:below-min".to_string(), 2)]);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use super::evaluate::EvalReport;
 use super::jobs::JobReport;
+use super::stages::evaluate::EvalReport;
 use crate::human::{count, rate};
 
 const WIDTH: u32 = 860;
@@ -31,7 +31,7 @@ fn escape(s: &str) -> String {
 /// `base` lightened towards white: shade `k` of `n` (0 is `base` itself), so
 /// that the seeds of one student share its colour and stay apart.
 fn shade(base: RGBColor, k: usize, n: usize) -> RGBColor {
-    let t = if n > 1 { 0.6 * k as f64 / (n - 1) as f64 } else { 0.0 };
+    let t = if n > 1 { 0.45 * k as f64 / (n - 1) as f64 } else { 0.0 };
     let mix = |c: u8| (f64::from(c) + (255.0 - f64::from(c)) * t).round() as u8;
     RGBColor(mix(base.0), mix(base.1), mix(base.2))
 }
@@ -54,7 +54,13 @@ fn lines(title: &str, y_label: &str, series: &[Series]) -> Result<String, String
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..x_max, 0.0..(y_max * 1.05).max(1e-6))
             .map_err(err)?;
-        chart.configure_mesh().x_desc("step").y_desc(y_label).draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .x_label_formatter(&|x| count(*x as u64))
+            .y_desc(y_label)
+            .draw()
+            .map_err(err)?;
         for (name, color, points) in series {
             let color = *color;
             chart
@@ -63,7 +69,13 @@ fn lines(title: &str, y_label: &str, series: &[Series]) -> Result<String, String
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(err)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(err)?;
         root.present().map_err(err)?;
     }
     Ok(svg)

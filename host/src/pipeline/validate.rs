@@ -12,15 +12,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::builtin::{Builtin, SampleConfig, ThresholdConfig};
 use super::config::{InputConfig, InputFormat, ModelConfig, OnError, OutputFormat, PipelineFile, StageConfig};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceMap, did_you_mean};
+use super::stages::builtin::{Builtin, SampleConfig, ThresholdConfig};
 use super::workdir::is_valid_name;
 use crate::human::printable;
 use crate::model::{
     BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling, StudentSettings, StudentSource,
 };
-use crate::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox};
+use crate::plugin::{LoadOptions, PluginError, PluginKind, Sandbox};
 
 /// A stage kind and the plugin kind it runs, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,31 +101,28 @@ impl StageKind {
     }
 }
 
-/// A checked stage.
+/// A checked stage: the settings every kind shares, and what its kind does.
 #[derive(Debug)]
 pub struct Stage {
     /// Unique name.
     pub name: String,
-    /// What it does.
+    /// What it does, as written in the file.
     pub kind: StageKind,
-    /// Its loaded, configured plugin.
-    pub plugin: Option<Plugin>,
-    /// Its configuration, for the stateless built-ins.
-    pub builtin: Option<Builtin>,
-    /// Its configuration, for `dedup`.
-    pub dedup: Option<super::dedup::DedupConfig>,
     /// Records per call.
     pub batch_size: usize,
     /// Parallel instances.
     pub concurrency: usize,
     /// What to do with failing records.
     pub on_error: OnError,
-    /// The model and its use, for `generate`, `critique` and `refine`.
-    pub model_use: Option<ModelUse>,
-    /// The job of a barrier stage (`train-student`, `train-classifier`, `eval`).
-    pub job: Option<super::jobs::Job>,
-    /// The configuration of a `classify` stage.
-    pub classify: Option<super::classify::ClassifyConfig>,
+    /// Its kind's runtime (see [`super::stages`]).
+    pub op: std::sync::Arc<dyn super::stages::StageOp>,
+}
+
+impl Stage {
+    /// Whether the stage needs every record before it acts (and so ends a phase).
+    pub fn is_barrier(&self) -> bool {
+        self.op.shape() == super::stages::Shape::Barrier
+    }
 }
 
 /// How a model-backed stage uses its model.
@@ -380,12 +377,7 @@ fn check_references(map: &SourceMap<'_>, written: &[StageConfig], stages: &[Stag
         let Some(position) = written.iter().position(|s| *s.name.get_ref() == stage.name) else {
             continue;
         };
-        let wanted: Vec<(&str, &str)> = match (&stage.classify, &stage.job) {
-            (Some(c), _) => vec![(c.classifier.as_str(), "train-classifier")],
-            (_, Some(super::jobs::Job::Eval(e))) => e.students.iter().map(|s| (s.as_str(), "train-student")).collect(),
-            _ => Vec::new(),
-        };
-        for (target, kind) in wanted {
+        for (target, kind) in stage.op.references() {
             let earlier = &written[..position];
             if earlier.iter().any(|s| s.name.get_ref() == target && s.kind.get_ref() == kind) {
                 continue;
@@ -813,7 +805,7 @@ fn check_student_stages(
         }
         // The stage's seeds, once it passed its own checks.
         let Some(super::jobs::Job::TrainStudent(training)) =
-            stages.iter().find(|s| s.name == *target.get_ref()).and_then(|s| s.job.as_ref())
+            stages.iter().find(|s| s.name == *target.get_ref()).and_then(|s| s.op.job())
         else {
             continue;
         };
@@ -841,7 +833,7 @@ fn check_student_stages(
         if let BackendSpec::Student(settings) = &mut std::sync::Arc::make_mut(spec).backend {
             settings.source = StudentSource::Stage { stage: target.get_ref().clone(), seed: Some(seed) };
             settings.checkpoint =
-                super::train_student::model_path(&super::phases::job_dir(work_dir, target.get_ref()), seed);
+                super::stages::train_student::model_path(&super::phases::job_dir(work_dir, target.get_ref()), seed);
         }
     }
 }
@@ -967,12 +959,17 @@ fn load_seed_records(path: &Path) -> Result<Vec<crate::record::Record>, String> 
 }
 
 /// The checked configuration of a built-in stage.
-enum BuiltinSetup {
+pub enum BuiltinSetup {
+    /// The kind runs a plugin: nothing built in.
     None,
+    /// `threshold`, `sample`, `decontaminate`.
     Stateless(Builtin),
-    Dedup(super::dedup::DedupConfig),
+    /// `dedup`.
+    Dedup(super::stages::dedup::DedupConfig),
+    /// A barrier's job.
     Job(super::jobs::Job),
-    Classify(super::classify::ClassifyConfig),
+    /// `classify`.
+    Classify(super::stages::classify::ClassifyConfig),
 }
 
 /// The configuration of a built-in stage, checked (benchmark files are read
@@ -992,33 +989,33 @@ fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64, base: &Path) -
             Ok(BuiltinSetup::Stateless(Builtin::Sample { config: c, seed }))
         }
         StageKind::Dedup => {
-            let c: super::dedup::DedupConfig = config.try_into().map_err(invalid)?;
-            if c.method == super::dedup::Method::Minhash {
+            let c: super::stages::dedup::DedupConfig = config.try_into().map_err(invalid)?;
+            if c.method == super::stages::dedup::Method::Minhash {
                 c.minhash_params()?;
             }
             Ok(BuiltinSetup::Dedup(c))
         }
         StageKind::Decontaminate => {
-            let c: super::decontaminate::DecontamConfig = config.try_into().map_err(invalid)?;
-            let d = super::decontaminate::Decontaminator::load(c, base)?;
+            let c: super::stages::decontaminate::DecontamConfig = config.try_into().map_err(invalid)?;
+            let d = super::stages::decontaminate::Decontaminator::load(c, base)?;
             Ok(BuiltinSetup::Stateless(Builtin::Decontaminate(std::sync::Arc::new(d))))
         }
         StageKind::TrainStudent => {
-            let c: super::train_student::StudentStageConfig = config.try_into().map_err(invalid)?;
+            let c: super::stages::train_student::StudentStageConfig = config.try_into().map_err(invalid)?;
             c.check()?;
             Ok(BuiltinSetup::Job(super::jobs::Job::TrainStudent(c)))
         }
         StageKind::TrainClassifier => {
-            let c: super::train_classifier::ClassifierStageConfig = config.try_into().map_err(invalid)?;
+            let c: super::stages::train_classifier::ClassifierStageConfig = config.try_into().map_err(invalid)?;
             c.check()?;
             Ok(BuiltinSetup::Job(super::jobs::Job::TrainClassifier(c)))
         }
         StageKind::Eval => {
-            let c: super::evaluate::EvalStageConfig = config.try_into().map_err(invalid)?;
+            let c: super::stages::evaluate::EvalStageConfig = config.try_into().map_err(invalid)?;
             Ok(BuiltinSetup::Job(super::jobs::Job::Eval(c.load(base)?)))
         }
         StageKind::Classify => {
-            let c: super::classify::ClassifyConfig = config.try_into().map_err(invalid)?;
+            let c: super::stages::classify::ClassifyConfig = config.try_into().map_err(invalid)?;
             c.check()?;
             Ok(BuiltinSetup::Classify(c))
         }
@@ -1087,32 +1084,33 @@ fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<Stage, Vec<
         }
         _ => {}
     }
-    let (mut builtin, mut dedup, mut job, mut classify) = (None, None, None, None);
+    let mut builtin = None;
     match kind.map(|k| check_builtin(k, stage, seed, base)) {
         Some(Err(message)) => errors.push(map.at(Some(stage.kind.span()), Some(name), message)),
-        Some(Ok(BuiltinSetup::Stateless(b))) => builtin = Some(b),
-        Some(Ok(BuiltinSetup::Dedup(d))) => dedup = Some(d),
-        Some(Ok(BuiltinSetup::Job(j))) => job = Some(j),
-        Some(Ok(BuiltinSetup::Classify(c))) => classify = Some(c),
         Some(Ok(BuiltinSetup::None)) | None => {}
+        Some(Ok(setup)) => builtin = Some(setup),
     }
     let model_use = kind.and_then(|k| check_model_use(cx, k, stage, &mut errors));
-    match kind {
-        Some(kind) if errors.is_empty() => Ok(Stage {
+    let op = match kind {
+        Some(kind) if errors.is_empty() => {
+            super::stages::build(super::stages::Parts { kind, plugin, builtin, model_use })
+        }
+        _ => None,
+    };
+    match (kind, op) {
+        (Some(kind), Some(op)) => Ok(Stage {
             name: name.to_string(),
             kind,
-            plugin,
-            builtin,
-            dedup,
             batch_size: stage.batch_size,
             concurrency: stage
                 .concurrency
                 .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
             on_error: stage.on_error,
-            model_use,
-            job,
-            classify,
+            op,
         }),
+        (Some(_), None) if errors.is_empty() => {
+            Err(vec![map.at(Some(stage.kind.span()), Some(name), format!("stage `{name}` is incomplete"))])
+        }
         _ => Err(errors),
     }
 }

@@ -60,8 +60,9 @@ pub use wit_bindgen;
 
 include!(concat!(env!("OUT_DIR"), "/wit_macro.rs"));
 
-/// The version of the WIT contract this SDK builds plugins against.
-pub const CONTRACT: &str = "kiln:plugin@0.1.0";
+/// The version of the WIT contract this SDK builds plugins against, as
+/// `wit/kiln.wit` declares it (read by the build script).
+pub const CONTRACT: &str = env!("KILN_CONTRACT");
 
 /// Identity and configuration, shared by every kind of plugin.
 pub trait Plugin: Sized + 'static {

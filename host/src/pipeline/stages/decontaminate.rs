@@ -18,7 +18,7 @@ use kiln_kernels::decontam::{IndexBuilder, NgramIndex};
 use kiln_kernels::shingle::Shingle;
 use serde::Deserialize;
 
-use super::compute;
+use crate::pipeline::compute;
 use crate::record::Record;
 use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 
@@ -146,16 +146,17 @@ impl Decontaminator {
                 }
                 match self.config.action {
                     Action::Reject => Outcome::Rejected(Rejected {
-                        rejected: Rejection {
-                            stage: stage.to_string(),
-                            plugin: PLUGIN.into(),
-                            reason: format!(
+                        rejected: Rejection::new(
+                            stage,
+                            PLUGIN,
+                            format!("contaminated: {}", names.join(", ")),
+                            format!(
                                 "contaminated: {} ({} {}-gram hits)",
                                 names.join(", "),
                                 hit.hits,
                                 self.config.ngram
                             ),
-                        },
+                        ),
                         record,
                     }),
                     Action::Tag => {

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::executor::RunError;
-use super::prompting::{ModelStage, StageOutput, annotate};
+use super::prompting::{ModelStage, annotate};
+use super::{StageError, StageOutput};
 use crate::plugin::wit;
 use crate::record::Record;
 use crate::run::Outcome;
@@ -23,7 +23,7 @@ use crate::run::Outcome;
 /// Runs the stage over a chunk. With `fraction` below 1, only a seeded
 /// sample of the records (chosen by id) is judged; the others pass on
 /// unjudged, in place (the judge labels a sample, a classifier learns it).
-pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, StageError> {
     let fraction = cx.uses.fraction;
     if fraction >= 1.0 {
         return cx.in_batches(records, run_batch).await;
@@ -31,7 +31,7 @@ pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<Sta
     let mut slots: Vec<Option<Outcome>> = Vec::with_capacity(records.len());
     let (mut judged, mut positions) = (Vec::new(), Vec::new());
     for (i, record) in records.into_iter().enumerate() {
-        if in_sample(cx.seed, &cx.stage.name, &record.id, fraction) {
+        if in_sample(cx.seed, cx.name, &record.id, fraction) {
             positions.push(i);
             judged.push(record);
             slots.push(None);
@@ -55,7 +55,7 @@ fn in_sample(seed: u64, stage: &str, id: &str, fraction: f64) -> bool {
     (h % 1_000_000) as f64 / 1_000_000.0 < fraction
 }
 
-async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, StageError> {
     let mut out = StageOutput::default();
     let quarantine = |record: Record, error: String| cx.quarantine(record, error);
     // The plugin reads the records in place; they come back with its prompts.
@@ -123,7 +123,7 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
             "samples": samples,
             "parsed": critiques.len(),
         });
-        annotate(&mut record.metadata, "critique", &cx.stage.name, value);
+        annotate(&mut record.metadata, "critique", cx.name, value);
         record.lineage.steps.push(step.clone());
         out.outcomes.push(Outcome::Kept(record));
     }

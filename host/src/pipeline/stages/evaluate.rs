@@ -19,10 +19,10 @@ use kiln_kernels::student::{CharLm, Predictor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::jobs::{JobError, phase_records, read_json, write_json};
 use super::train_student::StudentReport;
-use super::validate::{Pipeline, StageKind};
-use super::workdir::WorkDir;
+use crate::pipeline::jobs::{JobError, phase_records, read_json, write_json};
+use crate::pipeline::validate::{Pipeline, StageKind};
+use crate::pipeline::workdir::WorkDir;
 
 /// `config` of an `eval` stage.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -213,7 +213,7 @@ pub fn run(
     let mut students = Vec::new();
     let mut training_texts = Vec::new();
     for student in &config.students {
-        let dir = super::phases::job_dir(&pipeline.work_dir, student);
+        let dir = crate::pipeline::phases::job_dir(&pipeline.work_dir, student);
         let report: StudentReport = read_json(&dir.join("report.json")).ok_or_else(|| {
             JobError::new(
                 stage,
@@ -230,7 +230,7 @@ pub fn run(
         return Err(JobError::new(stage, "every held-out prompt occurs in the training data: nothing is held out"));
     }
     let key = eval_key(config, &students);
-    let report_path = super::phases::job_dir(&pipeline.work_dir, stage).join("report.json");
+    let report_path = crate::pipeline::phases::job_dir(&pipeline.work_dir, stage).join("report.json");
     if let Some(report) = read_json::<EvalReport>(&report_path).filter(|r| r.key == key) {
         return Ok(report);
     }
@@ -267,7 +267,7 @@ fn seen_prompts(items: &[HeldOut], texts: &[String]) -> Result<Vec<bool>, String
 
 /// The texts `student` trained on: the records its phase kept.
 fn training_set(pipeline: &Pipeline, stage: &str, student: &str) -> Result<Vec<String>, JobError> {
-    let phases = super::phases::split(pipeline);
+    let phases = crate::pipeline::phases::split(pipeline);
     let Some((k, _)) = phases.iter().enumerate().find(|(_, r)| {
         r.end > 0
             && pipeline.stages[r.end - 1].name == student
@@ -275,10 +275,10 @@ fn training_set(pipeline: &Pipeline, stage: &str, student: &str) -> Result<Vec<S
     }) else {
         return Err(JobError::new(stage, format!("`{student}` is not a train-student stage of this pipeline")));
     };
-    let work =
-        WorkDir::open(&super::phases::dir(&pipeline.work_dir, k)).map_err(|e| JobError::new(stage, e.to_string()))?;
+    let work = WorkDir::open(&crate::pipeline::phases::dir(&pipeline.work_dir, k))
+        .map_err(|e| JobError::new(stage, e.to_string()))?;
     let manifest = work
-        .manifest(&super::executor::fingerprint(pipeline), pipeline.chunk_size)
+        .manifest(&crate::pipeline::executor::fingerprint(pipeline), pipeline.chunk_size)
         .map_err(|e| JobError::new(stage, e.to_string()))?;
     Ok(phase_records(stage, &work, &manifest)?.into_iter().map(|r| r.text).collect())
 }

@@ -9,9 +9,53 @@ use std::sync::Arc;
 use kiln_kernels::classifier::Classifier;
 use serde::{Deserialize, Serialize};
 
-use super::compute;
+use super::{PhaseCx, PreparedStage, StageError, StageOp, StageOutput};
+use crate::pipeline::compute;
 use crate::record::Record;
 use crate::run::{Outcome, Rejected, Rejection};
+
+/// The `classify` stage.
+#[derive(Debug)]
+pub struct ClassifyStage {
+    /// Its configuration.
+    pub config: ClassifyConfig,
+}
+
+impl StageOp for ClassifyStage {
+    fn references(&self) -> Vec<(&str, &'static str)> {
+        vec![(self.config.classifier.as_str(), "train-classifier")]
+    }
+
+    fn lineage_step(&self, stage: &str) -> Option<String> {
+        Some(format!("{stage}=builtin:classify"))
+    }
+
+    /// Loads the classifier an earlier phase trained.
+    fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
+        let name = cx.stage().name.clone();
+        let dir = crate::pipeline::phases::job_dir(&cx.pipeline.work_dir, &self.config.classifier);
+        let classifier = Classifier::load(&super::train_classifier::checkpoint_path(&dir))
+            .map_err(|e| StageError::State { stage: name.clone(), message: e.to_string() })?;
+        Ok(Arc::new(PreparedClassify { name, config: self.config.clone(), classifier: Arc::new(classifier) }))
+    }
+}
+
+struct PreparedClassify {
+    name: String,
+    config: ClassifyConfig,
+    classifier: Arc<Classifier>,
+}
+
+#[async_trait::async_trait]
+impl PreparedStage for PreparedClassify {
+    async fn apply(&self, records: Vec<Record>) -> Result<StageOutput, StageError> {
+        let (name, config, classifier) = (self.name.clone(), self.config.clone(), self.classifier.clone());
+        let outcomes = tokio::task::spawn_blocking(move || apply(&name, &config, &classifier, records))
+            .await?
+            .map_err(|message| StageError::Failed { stage: self.name.clone(), message })?;
+        Ok(StageOutput { outcomes, ..Default::default() })
+    }
+}
 
 /// `config` of a `classify` stage.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -67,11 +111,12 @@ pub fn apply(
             } else {
                 Outcome::Rejected(Rejected {
                     record,
-                    rejected: Rejection {
-                        stage: stage.to_string(),
-                        plugin: "builtin:classify".into(),
-                        reason: format!("classify: {name} {p:.3} < {}", config.min_score),
-                    },
+                    rejected: Rejection::new(
+                        stage,
+                        "builtin:classify",
+                        format!("classify:{name}:below-min"),
+                        format!("classify: {name} {p:.3} < {}", config.min_score),
+                    ),
                 })
             }
         })

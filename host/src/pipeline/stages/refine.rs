@@ -11,14 +11,14 @@
 
 use serde_json::json;
 
-use super::executor::RunError;
-use super::prompting::{ModelStage, StageOutput, annotate};
+use super::prompting::{ModelStage, annotate};
+use super::{StageError, StageOutput};
 use crate::plugin::wit;
 use crate::record::Record;
 use crate::run::Outcome;
 
 /// Runs the stage over a chunk.
-pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, StageError> {
     cx.in_batches(records, run_batch).await
 }
 
@@ -28,7 +28,7 @@ enum State {
     Done(Box<Outcome>),
 }
 
-async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, RunError> {
+async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOutput, StageError> {
     let mut out = StageOutput::default();
     let quarantine = |record: &Record, error: String| State::Done(Box::new(cx.quarantine(record.clone(), error)));
     // The plugin reads the records in place; they come back with its prompts.
@@ -78,11 +78,11 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
                 Ok(wit::RewriteCheck::Accept) => {
                     let original = &records[i];
                     let mut r = original.clone();
-                    r.id = format!("{}~{}", original.id, cx.stage.name);
+                    r.id = format!("{}~{}", original.id, cx.name);
                     r.text = text;
                     r.lineage.parent = Some(original.id.clone());
                     r.lineage.steps.push(step.clone());
-                    annotate(&mut r.metadata, "refine", &cx.stage.name, json!({ "attempts": attempt + 1 }));
+                    annotate(&mut r.metadata, "refine", cx.name, json!({ "attempts": attempt + 1 }));
                     states[i] = State::Done(Box::new(Outcome::Kept(r)));
                 }
                 Ok(wit::RewriteCheck::Reject(reason)) => {
@@ -99,10 +99,11 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
     for (record, state) in records.into_iter().zip(states) {
         out.outcomes.push(match state {
             State::Done(outcome) => *outcome,
-            State::Pending { last_reason, .. } => cx.reject(
-                record,
-                format!("refine: {} (after {attempts} attempt(s))", last_reason.unwrap_or_else(|| "no rewrite".into())),
-            ),
+            State::Pending { last_reason, .. } => {
+                let last = last_reason.unwrap_or_else(|| "no rewrite".into());
+                let class = format!("refine: {}", crate::run::plugin_reason_class(&last));
+                cx.reject(record, class, format!("refine: {last} (after {attempts} attempt(s))"))
+            }
         });
     }
     Ok(out)

@@ -18,8 +18,8 @@
 
 use serde_json::{Value, json};
 
-use super::executor::RunError;
-use super::prompting::{ModelStage, StageOutput};
+use super::prompting::ModelStage;
+use super::{StageError, StageOutput};
 use crate::plugin::wit;
 use crate::record::{Lineage, Record};
 use crate::run::Outcome;
@@ -49,17 +49,17 @@ fn request_seed(pipeline_seed: u64, stage: &str, first: u64) -> u64 {
 type Parsed = (String, Result<Vec<wit::DataRecord>, String>);
 
 /// Runs the stage over a chunk of slots.
-pub async fn run<'a>(cx: &'a ModelStage<'a>, slots: Vec<Record>) -> Result<StageOutput, RunError> {
+pub async fn run<'a>(cx: &'a ModelStage<'a>, slots: Vec<Record>) -> Result<StageOutput, StageError> {
     cx.in_batches(slots, run_batch).await
 }
 
-async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutput, RunError> {
+async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutput, StageError> {
     let mut out = StageOutput::default();
     let quarantine = |record: Record, error: String| cx.quarantine(record, error);
     let first = slots.first().map_or(0, slot_index);
     let request = wit::GenerationRequest {
         count: slots.len() as u32,
-        seed: request_seed(cx.seed, &cx.stage.name, first),
+        seed: request_seed(cx.seed, cx.name, first),
         seeds: if cx.uses.seeds.is_empty() {
             Vec::new()
         } else {
@@ -124,7 +124,11 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
                 Ok(records) if records.is_empty() => {
                     let mut r = slot.clone();
                     r.text = text.clone();
-                    out.outcomes.push(cx.reject(r, "no record in the completion".into()));
+                    out.outcomes.push(cx.reject(
+                        r,
+                        "no record in the completion".into(),
+                        "no record in the completion".into(),
+                    ));
                 }
                 Ok(records) => {
                     for record in records {
@@ -133,7 +137,7 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
                             Ok(mut r) => {
                                 r.id = if total == 1 { slot.id.clone() } else { format!("{}-{k}", slot.id) };
                                 r.lineage = Lineage {
-                                    source: format!("stage:{}", cx.stage.name),
+                                    source: format!("stage:{}", cx.name),
                                     parent: parent.clone(),
                                     round: cx.uses.round,
                                     steps: vec![step.clone()],

@@ -7,17 +7,19 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::executor::RunError;
-use super::validate::{ModelUse, Stage};
+use super::{StageError, StageOutput};
 use crate::model::{Job, Message, Model, ModelError, Reply, slot_number};
+use crate::pipeline::validate::ModelUse;
 use crate::plugin::{Plugin, wit};
 use crate::record::Record;
 use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 
 /// A model-backed stage, ready to run over a chunk.
 pub struct ModelStage<'a> {
-    /// The stage.
-    pub stage: &'a Stage,
+    /// The stage's name.
+    pub name: &'a str,
+    /// Records per plugin call.
+    pub batch_size: usize,
     /// Its plugin (generator, critic or refiner).
     pub plugin: &'a Plugin,
     /// How it uses its model.
@@ -30,32 +32,19 @@ pub struct ModelStage<'a> {
     pub seed: u64,
 }
 
-/// What a stage made of a chunk.
-#[derive(Debug, Default)]
-pub struct StageOutput {
-    /// One or more outcomes per input record, in input order.
-    pub outcomes: Vec<Outcome>,
-    /// Stage-specific counters for `stats.json`.
-    pub details: BTreeMap<String, i64>,
-}
-
 impl<'a> ModelStage<'a> {
     /// Runs `batch` over `records` cut into the stage's batches, concurrently,
     /// and joins the outputs in input order.
-    pub async fn in_batches<F, Fut>(&'a self, records: Vec<Record>, batch: F) -> Result<StageOutput, RunError>
+    pub async fn in_batches<F, Fut>(&'a self, records: Vec<Record>, batch: F) -> Result<StageOutput, StageError>
     where
         F: Fn(&'a ModelStage<'a>, Vec<Record>) -> Fut,
-        Fut: std::future::Future<Output = Result<StageOutput, RunError>>,
+        Fut: std::future::Future<Output = Result<StageOutput, StageError>>,
     {
-        let batches: Vec<Vec<Record>> = records.chunks(self.stage.batch_size).map(<[Record]>::to_vec).collect();
+        let batches: Vec<Vec<Record>> = records.chunks(self.batch_size).map(<[Record]>::to_vec).collect();
         let results = futures::future::join_all(batches.into_iter().map(|b| batch(self, b))).await;
         let mut out = StageOutput::default();
         for result in results {
-            let part = result?;
-            out.outcomes.extend(part.outcomes);
-            for (k, v) in part.details {
-                *out.details.entry(k).or_default() += v;
-            }
+            out.extend(result?);
         }
         Ok(out)
     }
@@ -64,29 +53,26 @@ impl<'a> ModelStage<'a> {
     pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Plugin) -> Result<T, crate::plugin::PluginError> + Send + 'static,
-    ) -> Result<T, RunError> {
-        let permit = self.semaphore.clone().acquire_owned().await.map_err(|e| RunError::Runtime(e.to_string()))?;
+    ) -> Result<T, StageError> {
+        let permit = self.semaphore.clone().acquire_owned().await.map_err(|e| StageError::Runtime(e.to_string()))?;
         let plugin = self.plugin.clone();
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f(&plugin)
         })
         .await
-        .map_err(|e| RunError::Runtime(e.to_string()))?;
+        .map_err(|e| StageError::Runtime(e.to_string()))?;
         Ok(result?)
     }
 
     /// `record` quarantined by this stage's plugin with `error`.
     pub fn quarantine(&self, record: Record, error: String) -> Outcome {
-        Outcome::Quarantined(Quarantined::record(record, &self.stage.name, &self.plugin.label(), error))
+        Outcome::Quarantined(Quarantined::record(record, self.name, &self.plugin.label(), error))
     }
 
-    /// `record` rejected by this stage's plugin for `reason`.
-    pub fn reject(&self, record: Record, reason: String) -> Outcome {
-        Outcome::Rejected(Rejected {
-            record,
-            rejected: Rejection { stage: self.stage.name.clone(), plugin: self.plugin.label(), reason },
-        })
+    /// `record` rejected by this stage's plugin for `reason`, counted as `class`.
+    pub fn reject(&self, record: Record, class: String, reason: String) -> Outcome {
+        Outcome::Rejected(Rejected { record, rejected: Rejection::new(self.name, self.plugin.label(), class, reason) })
     }
 
     /// Samples per prompt: the stage's `samples`, else the model's `n`.
@@ -110,7 +96,7 @@ impl<'a> ModelStage<'a> {
         slots: &[&str],
         attempt: u32,
         details: &mut BTreeMap<String, i64>,
-    ) -> Result<Vec<Result<Vec<String>, ModelError>>, RunError> {
+    ) -> Result<Vec<Result<Vec<String>, ModelError>>, StageError> {
         let Some(model) = &self.model else {
             return Ok(prompts.iter().map(|p| Ok(vec![last_user_message(p)])).collect());
         };
@@ -126,7 +112,7 @@ impl<'a> ModelStage<'a> {
                 messages: p.messages.iter().map(Message::from).collect(),
                 samples,
                 attempt,
-                slot: (!self.uses.dedupe_prompts).then(|| slot_number(&self.stage.name, slot)),
+                slot: (!self.uses.dedupe_prompts).then(|| slot_number(self.name, slot)),
             })
             .collect();
         let mut replies = model.complete(jobs).await.into_iter();
@@ -144,7 +130,7 @@ impl<'a> ModelStage<'a> {
                     account(details, &reply);
                     out.push(Ok(reply.texts));
                 }
-                Err(e) if e.is_fatal() => return Err(RunError::Model(e)),
+                Err(e) if e.is_fatal() => return Err(StageError::Model(e)),
                 Err(e) => {
                     *details.entry("model_errors".into()).or_default() += 1;
                     out.push(Err(e));

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use sha2::{Digest, Sha256};
+
 use super::keep_if::{Decision, KeepIf};
+use super::{PhaseCx, PreparedStage, StageError, StageOp, StageOutput};
 use crate::record::Record;
 use crate::run::{Outcome, Rejected, Rejection};
 
@@ -63,22 +66,27 @@ impl ThresholdConfig {
         }
     }
 
-    /// Why `record` is rejected, if it is.
-    fn reject(&self, record: &Record) -> Option<String> {
+    /// Why `record` is rejected, if it is: `(class, reason)`.
+    fn reject(&self, record: &Record) -> Option<(String, String)> {
+        let same = |class: String| Some((class.clone(), class));
         if let Some(expr) = &self.keep_if {
             return match expr.decide(record) {
                 Decision::Keep => None,
-                Decision::Drop => Some(format!("threshold:keep_if ({})", expr.source())),
-                Decision::Missing(var) => (self.missing == Missing::Reject).then(|| format!("threshold:{var}:missing")),
-                Decision::Error(e) => Some(format!("threshold:keep_if-error ({e})")),
+                Decision::Drop => Some(("threshold:keep_if".into(), format!("threshold:keep_if ({})", expr.source()))),
+                Decision::Missing(var) if self.missing == Missing::Reject => same(format!("threshold:{var}:missing")),
+                Decision::Missing(_) => None,
+                Decision::Error(e) => {
+                    Some(("threshold:keep_if-error".into(), format!("threshold:keep_if-error ({e})")))
+                }
             };
         }
         let name = self.score.as_deref().unwrap_or_default();
         match record.scores.get(name) {
-            None => (self.missing == Missing::Reject).then(|| format!("threshold:{name}:missing")),
-            Some(v) if self.min.is_some_and(|m| *v < m) => Some(format!("threshold:{name}:below-min")),
-            Some(v) if self.max.is_some_and(|m| *v > m) => Some(format!("threshold:{name}:above-max")),
-            Some(v) if v.is_nan() => Some(format!("threshold:{name}:nan")),
+            None if self.missing == Missing::Reject => same(format!("threshold:{name}:missing")),
+            None => None,
+            Some(v) if self.min.is_some_and(|m| *v < m) => same(format!("threshold:{name}:below-min")),
+            Some(v) if self.max.is_some_and(|m| *v > m) => same(format!("threshold:{name}:above-max")),
+            Some(v) if v.is_nan() => same(format!("threshold:{name}:nan")),
             Some(_) => None,
         }
     }
@@ -105,6 +113,37 @@ impl SampleConfig {
         } else {
             Err(format!("fraction must be between 0 and 1, not {}", self.fraction))
         }
+    }
+}
+
+/// The stateless built-ins as stages: each chunk decided on a blocking thread.
+impl StageOp for Builtin {
+    fn fingerprint(&self, hash: &mut Sha256) {
+        if let Builtin::Decontaminate(d) = self {
+            hash.update(d.digest().to_le_bytes());
+        }
+    }
+
+    fn lineage_step(&self, stage: &str) -> Option<String> {
+        Some(format!("{stage}=builtin:{}", self.name()))
+    }
+
+    fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
+        Ok(Arc::new(PreparedBuiltin { name: cx.stage().name.clone(), builtin: self.clone() }))
+    }
+}
+
+struct PreparedBuiltin {
+    name: String,
+    builtin: Builtin,
+}
+
+#[async_trait::async_trait]
+impl PreparedStage for PreparedBuiltin {
+    async fn apply(&self, records: Vec<Record>) -> Result<StageOutput, StageError> {
+        let (builtin, name) = (self.builtin.clone(), self.name.clone());
+        let (outcomes, details) = tokio::task::spawn_blocking(move || builtin.apply(&name, records)).await?;
+        Ok(StageOutput { outcomes, details, state: None })
     }
 }
 
@@ -141,19 +180,16 @@ impl Builtin {
                         let key = format!("{seed}\0{stage}\0{}", record.id);
                         let h = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
                         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
-                        (u >= config.fraction).then(|| "sample:not-selected".to_string())
+                        (u >= config.fraction)
+                            .then(|| ("sample:not-selected".to_string(), "sample:not-selected".to_string()))
                     }
                     Builtin::Decontaminate(_) => None,
                 };
                 match reason {
                     None => Outcome::Kept(record),
-                    Some(reason) => Outcome::Rejected(Rejected {
+                    Some((class, reason)) => Outcome::Rejected(Rejected {
                         record,
-                        rejected: Rejection {
-                            stage: stage.to_string(),
-                            plugin: format!("builtin:{}", self.name()),
-                            reason,
-                        },
+                        rejected: Rejection::new(stage, format!("builtin:{}", self.name()), class, reason),
                     }),
                 }
             })

@@ -14,8 +14,56 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{PhaseCx, PreparedStage, Shape, StageError, StageOp, StageOutput};
 use crate::record::Record;
 use crate::run::{Outcome, Rejected, Rejection};
+
+/// The `dedup` stage: ordered, its state committed with every chunk.
+#[derive(Debug)]
+pub struct DedupStage {
+    /// Its configuration.
+    pub config: DedupConfig,
+}
+
+impl StageOp for DedupStage {
+    fn shape(&self) -> Shape {
+        Shape::Ordered
+    }
+
+    fn lineage_step(&self, stage: &str) -> Option<String> {
+        Some(format!("{stage}=builtin:dedup"))
+    }
+
+    /// Starts from what the committed chunks saw.
+    fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
+        let name = cx.stage().name.clone();
+        let state = |message| StageError::State { stage: name.clone(), message };
+        let mut dedup = Dedup::new(&self.config).map_err(state)?;
+        for saved in cx.saved_states()? {
+            dedup.restore(&saved).map_err(state)?;
+        }
+        Ok(Arc::new(PreparedDedup { name: name.clone(), dedup: Arc::new(Mutex::new(dedup)) }))
+    }
+}
+
+struct PreparedDedup {
+    name: String,
+    dedup: Arc<Mutex<Dedup>>,
+}
+
+#[async_trait::async_trait]
+impl PreparedStage for PreparedDedup {
+    async fn apply(&self, records: Vec<Record>) -> Result<StageOutput, StageError> {
+        let (dedup, name) = (self.dedup.clone(), self.name.clone());
+        let (outcomes, added, details) = tokio::task::spawn_blocking(move || {
+            dedup.lock().unwrap_or_else(PoisonError::into_inner).apply(&name, records)
+        })
+        .await?;
+        Ok(StageOutput { outcomes, details, state: Some(added) })
+    }
+}
 
 /// `config` of a `dedup` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -93,13 +141,11 @@ pub enum Dedup {
 }
 
 impl Dedup {
-    /// Fresh state for `config` (`None` for stages that are not dedup).
-    pub fn new(config: Option<&DedupConfig>) -> Result<Self, String> {
-        match config {
-            Some(c) if c.method == Method::Minhash => {
-                Ok(Dedup::MinHash(super::near_dup::NearDup::new(c.minhash_params()?)?))
-            }
-            _ => Ok(Dedup::Exact(ExactDedup::default())),
+    /// Fresh state for `config`.
+    pub fn new(config: &DedupConfig) -> Result<Self, String> {
+        match config.method {
+            Method::Minhash => Ok(Dedup::MinHash(super::near_dup::NearDup::new(config.minhash_params()?)?)),
+            Method::Exact => Ok(Dedup::Exact(ExactDedup::default())),
         }
     }
 
@@ -152,11 +198,12 @@ impl ExactDedup {
                 let k = key(&record.text);
                 match self.seen.get(&k) {
                     Some(first) => Outcome::Rejected(Rejected {
-                        rejected: Rejection {
-                            stage: stage.to_string(),
-                            plugin: "builtin:dedup-exact".into(),
-                            reason: format!("duplicate of {first}"),
-                        },
+                        rejected: Rejection::new(
+                            stage,
+                            "builtin:dedup-exact",
+                            "duplicate",
+                            format!("duplicate of {first}"),
+                        ),
                         record,
                     }),
                     None => {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use kiln_kernels::minhash::lsh::{Offer, StreamingIndex, band_keys};
 use kiln_kernels::minhash::{MinHashParams, MinHasher};
 
-use super::compute;
+use crate::pipeline::compute;
 use crate::record::Record;
 use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 
@@ -93,11 +93,12 @@ impl NearDup {
                         }
                         *details.entry(size_bin(size)).or_default() += 1;
                         Outcome::Rejected(Rejected {
-                            rejected: Rejection {
-                                stage: stage.to_string(),
-                                plugin: "builtin:dedup-minhash".into(),
-                                reason: format!("near-duplicate of {first}"),
-                            },
+                            rejected: Rejection::new(
+                                stage,
+                                "builtin:dedup-minhash",
+                                "near-duplicate",
+                                format!("near-duplicate of {first}"),
+                            ),
                             record,
                         })
                     }
