@@ -4,7 +4,7 @@
 //! examples, critics score them, filters drop what is wrong, duplicated or
 //! contaminated, and real data is rewritten to remove what must not stay. This
 //! crate is the host: it runs policy stages as sandboxed WebAssembly components
-//! ([`plugin`]), moves records through them ([`record`], [`run`]) and keeps
+//! ([`plugin`]), moves records through them ([`record`], [`outcome`]) and keeps
 //! account of every record — kept, rejected with a reason, or quarantined with
 //! an error.
 //!
@@ -14,9 +14,9 @@ pub mod files;
 pub mod human;
 pub mod jsonl;
 pub mod model;
+pub mod outcome;
 pub mod pipeline;
 pub mod plugin;
 pub mod record;
-pub mod run;
 
 pub use record::Record;

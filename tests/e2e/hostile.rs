@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use kiln::Record;
+use kiln::outcome::{Outcome, apply};
 use kiln::plugin::{CallError, LoadOptions, Plugin, PluginKind, PluginLimits, Sandbox, Verdict};
-use kiln::run::{Outcome, apply};
 use kiln_tests::{records, sandbox, wasm};
 
 const DEADLINE_MS: u64 = 300;

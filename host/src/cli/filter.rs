@@ -13,9 +13,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use kiln::Record;
 use kiln::jsonl::{BadLine, JsonlLines};
+use kiln::outcome::{Outcome, Quarantined, Tally, apply};
 use kiln::plugin::{LoadOptions, PluginKind, PluginLimits, Sandbox};
 use kiln::record::JSONL_BUFFER_BYTES;
-use kiln::run::{Outcome, Quarantined, Tally, apply};
 
 /// Arguments of `kiln filter`.
 #[derive(Debug, clap::Args)]

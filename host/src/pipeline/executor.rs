@@ -29,9 +29,9 @@ use super::stats::{RunStats, StageStats};
 use super::validate::Pipeline;
 use super::workdir::{ChunkEntry, ChunkFile, Manifest, Owner, WorkDir, WorkDirError};
 use crate::model::{Model, RequestCache, Usage};
+use crate::outcome::{Outcome, Quarantined, Rejected};
 use crate::plugin::PluginError;
 use crate::record::Record;
-use crate::run::{Outcome, Quarantined, Rejected};
 
 /// Chunks buffered between two stages.
 pub const CHANNEL_CHUNKS: usize = 2;

@@ -16,8 +16,8 @@ use super::config::InputFormat;
 use super::parquet_io::ParquetRows;
 use super::validate::Input;
 use crate::jsonl::JsonlLines;
+use crate::outcome::Quarantined;
 use crate::record::{LineError, Record, json_object};
-use crate::run::Quarantined;
 
 /// An input file could not be opened or read.
 #[derive(Debug, thiserror::Error)]

@@ -26,8 +26,8 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use serde_json::{Map, Value};
 
 use super::input::{InputError, InputItem};
+use crate::outcome::Quarantined;
 use crate::record::{LineError, Record};
-use crate::run::Quarantined;
 
 /// Rows of one Parquet file, in order.
 pub struct ParquetRows {

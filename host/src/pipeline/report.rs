@@ -17,7 +17,8 @@ const LIGHT: RGBColor = RGBColor(186, 189, 182);
 
 type ChartResult<T> = Result<T, String>;
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
+/// A drawing error as text (plotters' errors are not `Display`).
+pub(super) fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
@@ -70,7 +71,8 @@ fn bars(title: &str, labels: &[String], values: &[u64], overlay: Option<&[u64]>)
     Ok(svg)
 }
 
-fn escape(s: &str) -> String {
+/// `s` safe inside HTML text and attribute values.
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::Outcome;
 use crate::record::Record;
-use crate::run::Outcome;
 
 /// Counts and timing of one stage (over one chunk, or summed over a run).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -231,9 +231,9 @@ mod tests {
     fn reasons_are_counted_by_class_not_by_text() {
         let mut stats = StageStats::new("classify");
         for p in ["0.123", "0.456"] {
-            stats.count(&Outcome::Rejected(crate::run::Rejected {
+            stats.count(&Outcome::Rejected(crate::outcome::Rejected {
                 record: Record::new("r", "text"),
-                rejected: crate::run::Rejection::new(
+                rejected: crate::outcome::Rejection::new(
                     "classify",
                     "builtin:classify",
                     "classify:quality:below-min",

@@ -20,13 +20,7 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(193, 125, 17),
 ];
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use super::report::{err, escape};
 
 /// `base` lightened towards white: shade `k` of `n` (0 is `base` itself), so
 /// that the seeds of one student share its colour and stay apart.

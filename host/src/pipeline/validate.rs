@@ -532,14 +532,7 @@ fn check_model(
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let backend_spec = match backend {
         "openai" => {
-            let others = [
-                ("plugin", model.plugin.is_some(), "wasm"),
-                ("config", !model.config.is_empty(), "wasm"),
-                ("checkpoint", model.checkpoint.is_some(), "student"),
-                ("stage", model.stage.is_some(), "student"),
-                ("student_seed", model.student_seed.is_some(), "student"),
-            ];
-            if let Some((key, _, owner)) = others.iter().find(|(_, set, _)| *set) {
+            if let Some((key, owner)) = foreign_key(model, "openai") {
                 return Err(at(
                     here,
                     format!("`{key}` is for `{owner}` models"),
@@ -591,33 +584,11 @@ fn check_model(
             })
         }
         "wasm" => {
-            let server_only = [
-                ("base_url", model.base_url.is_some()),
-                ("model", model.model.is_some()),
-                ("api_key_env", model.api_key_env.is_some()),
-                ("endpoint", model.endpoint.is_some()),
-                ("max_retries", model.max_retries.is_some()),
-                ("timeout_secs", model.timeout_secs.is_some()),
-                ("backoff_ms", model.backoff_ms.is_some()),
-                ("max_backoff_secs", model.max_backoff_secs.is_some()),
-            ];
-            if let Some((key, _)) = server_only.iter().find(|(_, set)| *set) {
+            if let Some((key, owner)) = foreign_key(model, "wasm") {
                 return Err(at(
                     here,
-                    format!("`{key}` is for `openai` models"),
-                    "remove it, or set `backend = \"openai\"`",
-                ));
-            }
-            let student_only = [
-                ("checkpoint", model.checkpoint.is_some()),
-                ("stage", model.stage.is_some()),
-                ("student_seed", model.student_seed.is_some()),
-            ];
-            if let Some((key, _)) = student_only.iter().find(|(_, set)| *set) {
-                return Err(at(
-                    here,
-                    format!("`{key}` is for `student` models"),
-                    "remove it, or set `backend = \"student\"`",
+                    format!("`{key}` is for `{owner}` models"),
+                    &format!("remove it, or set `backend = \"{owner}\"`"),
                 ));
             }
             let Some(reference) = &model.plugin else {
@@ -662,6 +633,40 @@ fn check_model(
     })
 }
 
+/// A `[models.*]` key, the backends that take it, and whether a model sets it.
+type BackendKey = (&'static str, &'static [&'static str], fn(&ModelConfig) -> bool);
+
+/// The `[models.*]` keys that belong to some backends only, and which: the
+/// one table every backend's check reads (keys not listed, such as
+/// `temperature` or `token_budget`, are for every backend). `limits` on an
+/// `openai` model used to pass unnoticed: with one table it cannot.
+const BACKEND_KEYS: [BackendKey; 15] = [
+    ("plugin", &["wasm"], |m| m.plugin.is_some()),
+    ("config", &["wasm"], |m| !m.config.is_empty()),
+    ("limits", &["wasm"], |m| m.limits != crate::plugin::PluginLimits::default()),
+    ("base_url", &["openai"], |m| m.base_url.is_some()),
+    ("model", &["openai"], |m| m.model.is_some()),
+    ("api_key_env", &["openai"], |m| m.api_key_env.is_some()),
+    ("endpoint", &["openai"], |m| m.endpoint.is_some()),
+    ("max_retries", &["openai"], |m| m.max_retries.is_some()),
+    ("timeout_secs", &["openai"], |m| m.timeout_secs.is_some()),
+    ("backoff_ms", &["openai"], |m| m.backoff_ms.is_some()),
+    ("max_backoff_secs", &["openai"], |m| m.max_backoff_secs.is_some()),
+    ("top_p", &["openai", "wasm"], |m| m.top_p.is_some()),
+    ("checkpoint", &["student"], |m| m.checkpoint.is_some()),
+    ("stage", &["student"], |m| m.stage.is_some()),
+    ("student_seed", &["student"], |m| m.student_seed.is_some()),
+];
+
+/// The first key set in `model` that `backend` does not take, with a
+/// backend that does.
+fn foreign_key(model: &ModelConfig, backend: &str) -> Option<(&'static str, &'static str)> {
+    BACKEND_KEYS
+        .iter()
+        .find(|(_, owners, set)| !owners.contains(&backend) && set(model))
+        .map(|(key, owners, _)| (*key, owners[0]))
+}
+
 /// Checks the keys of a `backend = "student"` model; a `checkpoint` must be
 /// a student checkpoint that loads. A `stage`'s student is resolved by
 /// [`check_student_stages`] once the stages are checked.
@@ -677,21 +682,7 @@ fn check_student(
         d.hint = Some(hint.to_string());
         d
     };
-    let others = [
-        ("plugin", model.plugin.is_some(), "wasm"),
-        ("config", !model.config.is_empty(), "wasm"),
-        ("limits", model.limits != crate::plugin::PluginLimits::default(), "wasm"),
-        ("base_url", model.base_url.is_some(), "openai"),
-        ("model", model.model.is_some(), "openai"),
-        ("api_key_env", model.api_key_env.is_some(), "openai"),
-        ("endpoint", model.endpoint.is_some(), "openai"),
-        ("max_retries", model.max_retries.is_some(), "openai"),
-        ("timeout_secs", model.timeout_secs.is_some(), "openai"),
-        ("backoff_ms", model.backoff_ms.is_some(), "openai"),
-        ("max_backoff_secs", model.max_backoff_secs.is_some(), "openai"),
-        ("top_p", model.top_p.is_some(), "openai"),
-    ];
-    if let Some((key, _, owner)) = others.iter().find(|(_, set, _)| *set) {
+    if let Some((key, owner)) = foreign_key(model, "student") {
         return Err(at(
             here,
             format!("`{key}` is for `{owner}` models"),

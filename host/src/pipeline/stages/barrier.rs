@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use super::{PhaseCx, PreparedStage, Shape, StageError, StageOp, StageOutput};
+use crate::outcome::Outcome;
 use crate::pipeline::jobs::Job;
 use crate::record::Record;
-use crate::run::Outcome;
 
 /// A barrier and its job.
 #[derive(Debug)]

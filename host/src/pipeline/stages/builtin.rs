@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::keep_if::{Decision, KeepIf};
 use super::{PhaseCx, PreparedStage, StageError, StageOp, StageOutput};
+use crate::outcome::{Outcome, Rejected, Rejection};
 use crate::record::Record;
-use crate::run::{Outcome, Rejected, Rejection};
 
 /// What a threshold stage does with a record that lacks the score.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

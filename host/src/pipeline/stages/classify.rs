@@ -10,9 +10,9 @@ use kiln_kernels::classifier::Classifier;
 use serde::{Deserialize, Serialize};
 
 use super::{PhaseCx, PreparedStage, StageError, StageOp, StageOutput};
+use crate::outcome::{Outcome, Rejected, Rejection};
 use crate::pipeline::compute;
 use crate::record::Record;
-use crate::run::{Outcome, Rejected, Rejection};
 
 /// The `classify` stage.
 #[derive(Debug)]

@@ -16,9 +16,9 @@ use serde_json::json;
 
 use super::prompting::{ModelStage, annotate};
 use super::{StageError, StageOutput};
+use crate::outcome::Outcome;
 use crate::plugin::wit;
 use crate::record::Record;
-use crate::run::Outcome;
 
 /// Runs the stage over a chunk. With `fraction` below 1, only a seeded
 /// sample of the records (chosen by id) is judged; the others pass on

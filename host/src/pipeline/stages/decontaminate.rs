@@ -18,9 +18,9 @@ use kiln_kernels::decontam::{IndexBuilder, NgramIndex};
 use kiln_kernels::shingle::Shingle;
 use serde::Deserialize;
 
+use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
 use crate::pipeline::compute;
 use crate::record::Record;
-use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 
 /// `config` of a `decontaminate` stage.
 #[derive(Debug, Clone, Deserialize)]

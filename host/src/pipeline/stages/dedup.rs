@@ -17,8 +17,8 @@ use serde::Deserialize;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{PhaseCx, PreparedStage, Shape, StageError, StageOp, StageOutput};
+use crate::outcome::{Outcome, Rejected, Rejection};
 use crate::record::Record;
-use crate::run::{Outcome, Rejected, Rejection};
 
 /// The `dedup` stage: ordered, its state committed with every chunk.
 #[derive(Debug)]

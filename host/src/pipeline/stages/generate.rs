@@ -20,9 +20,9 @@ use serde_json::{Value, json};
 
 use super::prompting::ModelStage;
 use super::{StageError, StageOutput};
+use crate::outcome::Outcome;
 use crate::plugin::wit;
 use crate::record::{Lineage, Record};
-use crate::run::Outcome;
 
 /// Slot `index` of generate stage `stage`; `width` digits pad the id so ids sort.
 pub fn slot(stage: &str, index: u64, width: usize) -> Record {

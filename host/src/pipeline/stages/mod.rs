@@ -23,9 +23,9 @@ use sha2::Sha256;
 use super::validate::{ModelUse, Pipeline, Stage};
 use super::workdir::{Manifest, WorkDir, WorkDirError};
 use crate::model::{Model, ModelError};
+use crate::outcome::Outcome;
 use crate::plugin::{Plugin, PluginError};
 use crate::record::Record;
-use crate::run::Outcome;
 
 pub mod barrier;
 pub mod builtin;

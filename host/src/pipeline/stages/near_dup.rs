@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use kiln_kernels::minhash::lsh::{Offer, StreamingIndex, band_keys};
 use kiln_kernels::minhash::{MinHashParams, MinHasher};
 
+use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
 use crate::pipeline::compute;
 use crate::record::Record;
-use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 
 /// Near-duplicate state across a run.
 #[derive(Debug)]

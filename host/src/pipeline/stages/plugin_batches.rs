@@ -1,5 +1,5 @@
 //! The `filter` and `map` stages: a record-at-a-time plugin over the chunk's
-//! batches, up to `concurrency` instances at once (see [`crate::run::apply`]).
+//! batches, up to `concurrency` instances at once (see [`crate::outcome::apply`]).
 
 use std::sync::Arc;
 
@@ -57,7 +57,7 @@ impl PreparedStage for Prepared {
             let plugin = self.plugin.clone();
             handles.push(tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                crate::run::apply(&plugin, batch)
+                crate::outcome::apply(&plugin, batch)
             }));
         }
         let mut out = StageOutput::default();

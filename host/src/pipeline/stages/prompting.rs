@@ -9,10 +9,10 @@ use tokio::sync::Semaphore;
 
 use super::{StageError, StageOutput};
 use crate::model::{Job, Message, Model, ModelError, Reply, slot_number};
+use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
 use crate::pipeline::validate::ModelUse;
 use crate::plugin::{Plugin, wit};
 use crate::record::Record;
-use crate::run::{Outcome, Quarantined, Rejected, Rejection};
 
 /// A model-backed stage, ready to run over a chunk.
 pub struct ModelStage<'a> {

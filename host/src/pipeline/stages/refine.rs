@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::prompting::{ModelStage, annotate};
 use super::{StageError, StageOutput};
+use crate::outcome::Outcome;
 use crate::plugin::wit;
 use crate::record::Record;
-use crate::run::Outcome;
 
 /// Runs the stage over a chunk.
 pub async fn run<'a>(cx: &'a ModelStage<'a>, records: Vec<Record>) -> Result<StageOutput, StageError> {
@@ -101,7 +101,7 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
             State::Done(outcome) => *outcome,
             State::Pending { last_reason, .. } => {
                 let last = last_reason.unwrap_or_else(|| "no rewrite".into());
-                let class = format!("refine: {}", crate::run::plugin_reason_class(&last));
+                let class = format!("refine: {}", crate::outcome::plugin_reason_class(&last));
                 cx.reject(record, class, format!("refine: {last} (after {attempts} attempt(s))"))
             }
         });

@@ -1,5 +1,7 @@
-//! Applying a record-at-a-time plugin (filter or mapper) to batches, with an
-//! account of every record.
+//! What becomes of a record: kept, rejected with a reason (and the class it
+//! is counted under), or quarantined with an error; and applying a
+//! record-at-a-time plugin (filter or mapper) to batches with an account of
+//! every record.
 //!
 //! Every input record ends in exactly one [`Outcome`]: kept (possibly
 //! rewritten), rejected with the plugin's reason, or quarantined with the error
