@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use super::config::OutputFormat;
 use super::input::{InputError, InputItem, InputStream, count_lines};
+use super::jobs::FinishedPhase;
 use super::parquet_io::jsonl_to_parquet;
 use super::progress::Progress;
 use super::quarantine_summary::{QuarantineGroup, QuarantineSummary};
@@ -215,7 +216,11 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         let mut report = None;
         if let Some(barrier) = stages.end.checked_sub(1).filter(|&i| pipeline.stages[i].is_barrier()) {
             let (p, w, m) = (pipeline.clone(), work.clone(), manifest.clone());
-            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, barrier, &w, &m))
+            let earlier: Vec<FinishedPhase> = done
+                .iter()
+                .map(|d| FinishedPhase { work: d.work.clone(), manifest: d.manifest.clone(), stages: d.stages.clone() })
+                .collect();
+            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, barrier, &w, &m, &earlier))
                 .await
                 .map_err(|e| RunError::Runtime(e.to_string()))??;
             report = Some(job);

@@ -2,7 +2,9 @@
 //! `train-student`, `train-classifier` or `eval` stage (see
 //! [`phases`](super::phases)), and the reports they add to `stats.json`.
 
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,8 +73,26 @@ pub fn phase_records(stage: &str, work: &WorkDir, manifest: &Manifest) -> Result
     Ok(out)
 }
 
-/// Runs the job of stage `index` on the records its phase kept.
-pub fn run(pipeline: &Pipeline, index: usize, work: &WorkDir, manifest: &Manifest) -> Result<JobReport, JobError> {
+/// A phase whose stream is done: where the records it kept are.
+#[derive(Debug, Clone)]
+pub struct FinishedPhase {
+    /// Its work directory.
+    pub work: Arc<WorkDir>,
+    /// Its committed chunks.
+    pub manifest: Manifest,
+    /// The stages it ran (a barrier last, except for the final phase).
+    pub stages: Range<usize>,
+}
+
+/// Runs the job of stage `index` on the records its phase kept; `earlier`
+/// are the phases before it (an evaluation reads what its students trained on).
+pub fn run(
+    pipeline: &Pipeline,
+    index: usize,
+    work: &WorkDir,
+    manifest: &Manifest,
+    earlier: &[FinishedPhase],
+) -> Result<JobReport, JobError> {
     let stage = &pipeline.stages[index];
     let name = stage.name.as_str();
     let Some(job) = stage.op.job() else {
@@ -89,7 +109,7 @@ pub fn run(pipeline: &Pipeline, index: usize, work: &WorkDir, manifest: &Manifes
             let records = phase_records(name, work, manifest)?;
             JobReport::TrainClassifier(super::stages::train_classifier::run(name, config, &records, &dir, &compute)?)
         }
-        Job::Eval(config) => JobReport::Eval(super::stages::evaluate::run(pipeline, name, config, &compute)?),
+        Job::Eval(config) => JobReport::Eval(super::stages::evaluate::run(pipeline, name, config, earlier, &compute)?),
     })
 }
 

@@ -20,9 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::train_student::StudentReport;
-use crate::pipeline::jobs::{JobError, phase_records, read_json, write_json};
+use crate::pipeline::jobs::{FinishedPhase, JobError, phase_records, read_json, write_json};
 use crate::pipeline::validate::{Pipeline, StageKind};
-use crate::pipeline::workdir::WorkDir;
 
 /// `config` of an `eval` stage.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -208,6 +207,7 @@ pub fn run(
     pipeline: &Pipeline,
     stage: &str,
     config: &EvalStageConfig,
+    earlier: &[FinishedPhase],
     compute: &kiln_kernels::Compute,
 ) -> Result<EvalReport, JobError> {
     let mut students = Vec::new();
@@ -220,7 +220,7 @@ pub fn run(
                 format!("student stage `{student}` has no trained students (no {}/report.json)", dir.display()),
             )
         })?;
-        training_texts.extend(training_set(pipeline, stage, student)?);
+        training_texts.extend(training_set(pipeline, stage, student, earlier)?);
         students.push(report);
     }
     let seen = seen_prompts(&config.items, &training_texts).map_err(|e| JobError::new(stage, e))?;
@@ -266,21 +266,20 @@ fn seen_prompts(items: &[HeldOut], texts: &[String]) -> Result<Vec<bool>, String
 }
 
 /// The texts `student` trained on: the records its phase kept.
-fn training_set(pipeline: &Pipeline, stage: &str, student: &str) -> Result<Vec<String>, JobError> {
-    let phases = crate::pipeline::phases::split(pipeline);
-    let Some((k, _)) = phases.iter().enumerate().find(|(_, r)| {
-        r.end > 0
-            && pipeline.stages[r.end - 1].name == student
-            && pipeline.stages[r.end - 1].kind == StageKind::TrainStudent
+fn training_set(
+    pipeline: &Pipeline,
+    stage: &str,
+    student: &str,
+    earlier: &[FinishedPhase],
+) -> Result<Vec<String>, JobError> {
+    let Some(phase) = earlier.iter().find(|p| {
+        p.stages.end > 0
+            && pipeline.stages[p.stages.end - 1].name == student
+            && pipeline.stages[p.stages.end - 1].kind == StageKind::TrainStudent
     }) else {
         return Err(JobError::new(stage, format!("`{student}` is not a train-student stage of this pipeline")));
     };
-    let work = WorkDir::open(&crate::pipeline::phases::dir(&pipeline.work_dir, k))
-        .map_err(|e| JobError::new(stage, e.to_string()))?;
-    let manifest = work
-        .manifest(&crate::pipeline::executor::fingerprint(pipeline), pipeline.chunk_size)
-        .map_err(|e| JobError::new(stage, e.to_string()))?;
-    Ok(phase_records(stage, &work, &manifest)?.into_iter().map(|r| r.text).collect())
+    Ok(phase_records(stage, &phase.work, &phase.manifest)?.into_iter().map(|r| r.text).collect())
 }
 
 fn eval_key(config: &EvalStageConfig, students: &[StudentReport]) -> String {
