@@ -8,35 +8,17 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::config::InputFormat;
+pub use super::input_item::{InputError, InputItem};
 use super::parquet_io::ParquetRows;
 use super::validate::Input;
 use crate::jsonl::JsonlLines;
 use crate::outcome::Quarantined;
 use crate::record::{LineError, Record, json_object};
-
-/// An input file could not be opened or read.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read input {path}: {error}")]
-pub struct InputError {
-    /// The file.
-    pub path: PathBuf,
-    /// Why.
-    pub error: std::io::Error,
-}
-
-/// One line of input, parsed or not.
-#[derive(Debug)]
-pub enum InputItem {
-    /// A record.
-    Record(Record),
-    /// A line that is not a record, ready for quarantine.
-    Unreadable(Quarantined),
-}
 
 /// The file being read: its name, its lines, and the last line number read.
 struct OpenFile {
@@ -240,6 +222,7 @@ fn renamed(mut object: Map<String, Value>, text_field: &str, id_field: &str) -> 
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::path::PathBuf;
 
     fn input(files: Vec<PathBuf>, text_field: &str) -> Input {
         Input {

@@ -25,7 +25,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use serde_json::{Map, Value};
 
-use super::input::{InputError, InputItem};
+use super::input_item::{InputError, InputItem};
 use crate::outcome::Quarantined;
 use crate::record::{LineError, Record};
 

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
+use super::html::{err, escape};
 use super::stats::RunStats;
 use crate::human::{count, rate};
 
@@ -16,11 +17,6 @@ const BAR: RGBColor = RGBColor(52, 101, 164);
 const LIGHT: RGBColor = RGBColor(186, 189, 182);
 
 type ChartResult<T> = Result<T, String>;
-
-/// A drawing error as text (plotters' errors are not `Display`).
-pub(super) fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
-}
 
 /// Bars of `values` over named categories (vertical), as an SVG string.
 fn bars(title: &str, labels: &[String], values: &[u64], overlay: Option<&[u64]>) -> ChartResult<String> {
@@ -69,11 +65,6 @@ fn bars(title: &str, labels: &[String], values: &[u64], overlay: Option<&[u64]>)
         root.present().map_err(err)?;
     }
     Ok(svg)
-}
-
-/// `s` safe inside HTML text and attribute values.
-pub(super) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The histogram of one score: its values binned into at most 20 equal bins.

@@ -20,7 +20,7 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(193, 125, 17),
 ];
 
-use super::report::{err, escape};
+use super::html::{err, escape};
 
 /// `base` lightened towards white: shade `k` of `n` (0 is `base` itself), so
 /// that the seeds of one student share its colour and stay apart.

@@ -13,17 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
 use super::batch::{self, BatchRecord};
 use super::bindings::{critic, filter, generator, mapper, model, refiner, wit};
 use super::error::{CallError, PluginError};
-use super::inspect::Contract;
 use super::isolate::{Answers, run_isolated};
 use super::kind::PluginKind;
 use super::parts::RecordParts;
-use super::sandbox::{EPOCH_TICK, LoadOptions, Sandbox};
+use super::sandbox::{Compiled, EPOCH_TICK, LoadOptions, Sandbox};
 use super::state::GuestState;
 use super::verdict::{self, Verdict};
 
@@ -301,19 +300,25 @@ fn last_output(stderr: &str) -> Option<String> {
     Some(format!("…{}", &joined[start..]))
 }
 
+// Loading lives with the plugin it makes, so that the sandbox (engine,
+// linker, compile cache) knows nothing of loaded plugins: `loaded` imports
+// `sandbox`, never the other way round.
+impl Sandbox {
+    /// Reads, verifies, compiles (or fetches from the cache), checks against
+    /// the contract and configures the plugin at `path`. A first instance is
+    /// started, configured and kept, so that a bad config fails here.
+    pub fn load(&self, path: &Path, options: LoadOptions) -> Result<Plugin, PluginError> {
+        let compiled = self.compile(path, &options)?;
+        Plugin::prepare(self.clone(), path, compiled, options)
+    }
+}
+
 impl Plugin {
     /// Builds the plugin from a compiled component: pre-instantiates it, starts
     /// a first instance, checks `info` against the exported world and the stage's
     /// needs, and configures it.
-    pub(crate) fn prepare(
-        sandbox: Sandbox,
-        path: &Path,
-        size: usize,
-        sha256: String,
-        component: Component,
-        contract: Contract,
-        options: LoadOptions,
-    ) -> Result<Plugin, PluginError> {
+    fn prepare(sandbox: Sandbox, path: &Path, compiled: Compiled, options: LoadOptions) -> Result<Plugin, PluginError> {
+        let Compiled { size, sha256, component, contract } = compiled;
         let label = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let start_error =
             |message: String| PluginError::Start { plugin: label.clone(), stage: options.stage.clone(), message };

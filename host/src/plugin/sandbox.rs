@@ -23,7 +23,6 @@ use super::error::PluginError;
 use super::inspect::Contract;
 use super::kind::PluginKind;
 use super::limits::PluginLimits;
-use super::loaded::Plugin;
 use super::state::GuestState;
 
 /// How often the epoch advances: the granularity of call deadlines.
@@ -141,10 +140,10 @@ impl Sandbox {
         self.inner.pooling
     }
 
-    /// Reads, verifies, compiles (or fetches from the cache), checks against
-    /// the contract and configures the plugin at `path`. A first instance is
-    /// started, configured and kept, so that a bad config fails here.
-    pub fn load(&self, path: &Path, options: LoadOptions) -> Result<Plugin, PluginError> {
+    /// Reads, verifies, compiles (or fetches from the cache) and checks
+    /// against the contract the component at `path`: everything of loading
+    /// a plugin but starting it (see `Sandbox::load` in [`super::loaded`]).
+    pub(super) fn compile(&self, path: &Path, options: &LoadOptions) -> Result<Compiled, PluginError> {
         let bytes =
             crate::files::read_capped(path, crate::files::MAX_PLUGIN_BYTES, "a plugin").map_err(|e| match e {
                 crate::files::FileError::Io { path, error } => PluginError::Read { path, error },
@@ -186,8 +185,20 @@ impl Sandbox {
             .map_err(|e| PluginError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
         tracing::debug!(path = %path.display(), cached, elapsed = ?started.elapsed(), "plugin compiled");
         let contract = Contract::of(path, &component, &self.inner.engine)?;
-        Plugin::prepare(self.clone(), path, bytes.len(), sha256, component, contract, options)
+        Ok(Compiled { size: bytes.len(), sha256, component, contract })
     }
+}
+
+/// A component that passed every check but starting it.
+pub(super) struct Compiled {
+    /// Its size in bytes.
+    pub size: usize,
+    /// Its digest, hex.
+    pub sha256: String,
+    /// The compiled component.
+    pub component: wasmtime::component::Component,
+    /// What it implements.
+    pub contract: Contract,
 }
 
 fn engine_config(config: &SandboxConfig, pooling: bool) -> Config {
