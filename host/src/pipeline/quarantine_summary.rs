@@ -81,7 +81,7 @@ impl QuarantineSummary {
     }
 
     /// The groups, largest first (ties in order of first appearance), the
-    /// smallest beyond [`MAX_GROUPS`] merged into one.
+    /// smallest beyond `MAX_GROUPS` merged into one.
     pub fn groups(mut self) -> Vec<QuarantineGroup> {
         let mut groups: Vec<QuarantineGroup> = self.order.iter().filter_map(|key| self.groups.remove(key)).collect();
         groups.sort_by_key(|g| std::cmp::Reverse(g.count));
