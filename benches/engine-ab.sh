@@ -7,11 +7,12 @@
 set -euo pipefail
 old=$(realpath "$1"); new=$(realpath "$2"); records=${3:-100000}; runs=${4:-6}
 cd "$(dirname "$0")/.."
-root=$(pwd)
 dir=target/bench-engine-ab
 mkdir -p "$dir"
 cargo xtask plugins >/dev/null
-[ -f "$dir/corpus-$records.jsonl" ] || cargo xtask corpus --out "$dir/corpus-$records.jsonl" --limit "$records"
+# The corpus the other benches use (target/corpus/rustdoc-100k.jsonl by default).
+corpus=target/corpus/rustdoc-$((records / 1000))k.jsonl
+[ -f "$corpus" ] || cargo xtask corpus --out "$corpus" --limit "$records"
 cat > "$dir/pipeline.toml" <<TOML
 [pipeline]
 name = "engine-ab"
@@ -19,19 +20,19 @@ work_dir = "work"
 chunk_size = 20000
 
 [[input]]
-path = "corpus-$records.jsonl"
+path = "../../$corpus"
 
 [[stage]]
 name = "length"
 kind = "filter"
-plugin = "$root/target/wasm32-wasip2/release/length_filter.wasm"
+plugin = "../wasm32-wasip2/release/length_filter.wasm"
 config = { min_words = 5 }
 batch_size = 1024
 
 [[stage]]
 name = "quality"
 kind = "filter"
-plugin = "$root/target/wasm32-wasip2/release/gopher_quality.wasm"
+plugin = "../wasm32-wasip2/release/gopher_quality.wasm"
 batch_size = 1024
 
 [[stage]]

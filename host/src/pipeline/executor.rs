@@ -185,7 +185,9 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
     check_writable(&pipeline.output_dir)?;
     let fingerprint = fingerprint(&pipeline);
     let ranges = super::phases::split(&pipeline);
-    let mut done: Vec<PhaseRun> = Vec::new();
+    let mut done: Vec<FinishedPhase> = Vec::new();
+    // What the barrier jobs reported, in phase order.
+    let mut reports = Vec::new();
     let mut resumed_chunks = 0;
     for (k, stages) in ranges.iter().cloned().enumerate() {
         let work = Arc::new(WorkDir::open(&super::phases::dir(&pipeline.work_dir, k))?);
@@ -213,29 +215,16 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
             manifest.finished = true;
             work.save_manifest(&manifest)?;
         }
-        let mut report = None;
         if let Some(barrier) = stages.end.checked_sub(1).filter(|&i| pipeline.stages[i].is_barrier()) {
-            let (p, w, m) = (pipeline.clone(), work.clone(), manifest.clone());
-            let earlier: Vec<FinishedPhase> = done
-                .iter()
-                .map(|d| FinishedPhase { work: d.work.clone(), manifest: d.manifest.clone(), stages: d.stages.clone() })
-                .collect();
+            let (p, w, m, earlier) = (pipeline.clone(), work.clone(), manifest.clone(), done.clone());
             let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, barrier, &w, &m, &earlier))
                 .await
                 .map_err(|e| RunError::Runtime(e.to_string()))??;
-            report = Some(job);
+            reports.push(job);
         }
-        done.push(PhaseRun { work, manifest, stages, report });
+        done.push(FinishedPhase { work, manifest, stages });
     }
-    finish(&pipeline, done, resumed_chunks, started.elapsed())
-}
-
-/// A phase whose stream is done (see [`super::phases`]).
-struct PhaseRun {
-    work: Arc<WorkDir>,
-    manifest: Manifest,
-    stages: Range<usize>,
-    report: Option<super::jobs::JobReport>,
+    finish(&pipeline, done, reports, resumed_chunks, started.elapsed())
 }
 
 /// Where a phase's records come from.
@@ -632,7 +621,7 @@ fn sample_kept(work: &WorkDir, manifest: &Manifest, kept: u64) -> Result<Vec<Str
 }
 
 /// Every phase's quarantined records, grouped for the report.
-fn summarise_quarantine(phases: &[PhaseRun]) -> Result<Vec<QuarantineGroup>, RunError> {
+fn summarise_quarantine(phases: &[FinishedPhase]) -> Result<Vec<QuarantineGroup>, RunError> {
     let mut summary = QuarantineSummary::default();
     for phase in phases {
         for chunk in &phase.manifest.chunks {
@@ -647,7 +636,8 @@ fn summarise_quarantine(phases: &[PhaseRun]) -> Result<Vec<QuarantineGroup>, Run
 /// quarantined ones from all) and `stats.json`, and marks the run finished.
 fn finish(
     pipeline: &Pipeline,
-    mut phases: Vec<PhaseRun>,
+    mut phases: Vec<FinishedPhase>,
+    reports: Vec<super::jobs::JobReport>,
     resumed_chunks: u64,
     elapsed: Duration,
 ) -> Result<RunSummary, RunError> {
@@ -696,8 +686,8 @@ fn finish(
             }
             stats.histograms.add(&histograms);
         }
-        stats.jobs.extend(phase.report.clone());
     }
+    stats.jobs = reports;
     stats.rejected = stats.stages.iter().map(StageStats::rejected_total).sum();
     stats.generated = stats.stages.iter().map(|s| s.generated).sum();
     stats.quarantined = stats.unreadable + stats.stages.iter().map(|s| s.quarantined).sum::<u64>();

@@ -41,8 +41,8 @@ impl StageOp for DedupStage {
         let name = cx.stage().name.clone();
         let state = |message| StageError::State { stage: name.clone(), message };
         let mut dedup = Dedup::new(&self.config).map_err(state)?;
-        for saved in cx.saved_states()? {
-            dedup.restore(&saved).map_err(state)?;
+        for saved in cx.saved_states() {
+            dedup.restore(&saved?).map_err(state)?;
         }
         Ok(Arc::new(PreparedDedup { name: name.clone(), dedup: Arc::new(Mutex::new(dedup)) }))
     }

@@ -146,19 +146,16 @@ impl PhaseCx<'_> {
         &self.pipeline.stages[self.index]
     }
 
-    /// The state the stage saved with each committed chunk, in chunk order.
-    pub fn saved_states(&self) -> Result<Vec<String>, StageError> {
-        let stage = self.stage();
-        let mut out = Vec::new();
-        for chunk in &self.manifest.chunks {
-            let path = self.work.chunk_path(chunk.index, &state_role(&stage.name));
-            let saved = std::fs::read_to_string(&path).map_err(|e| StageError::State {
-                stage: stage.name.clone(),
-                message: format!("{}: {e}", path.display()),
-            })?;
-            out.push(saved);
-        }
-        Ok(out)
+    /// The state the stage saved with each committed chunk, in chunk order,
+    /// read one chunk at a time (a dedup stage's states add up to every key
+    /// it has seen: they are never all in memory as text at once).
+    pub fn saved_states(&self) -> impl Iterator<Item = Result<String, StageError>> + '_ {
+        let stage = &self.stage().name;
+        self.manifest.chunks.iter().map(move |chunk| {
+            let path = self.work.chunk_path(chunk.index, &state_role(stage));
+            std::fs::read_to_string(&path)
+                .map_err(|e| StageError::State { stage: stage.clone(), message: format!("{}: {e}", path.display()) })
+        })
     }
 }
 
