@@ -76,11 +76,6 @@ impl StageKind {
         StageKind::NAMES.iter().find(|(_, k)| *k == self).map_or("?", |(n, _)| n)
     }
 
-    /// Whether the stage needs every record before it acts (and so ends a phase).
-    pub fn is_barrier(self) -> bool {
-        matches!(self, StageKind::TrainClassifier | StageKind::TrainStudent | StageKind::Eval)
-    }
-
     /// The plugin kind the stage needs.
     pub fn plugin_kind(self) -> Option<PluginKind> {
         match self {
@@ -951,8 +946,6 @@ fn load_seed_records(path: &Path) -> Result<Vec<crate::record::Record>, String> 
 
 /// The checked configuration of a built-in stage.
 pub enum BuiltinSetup {
-    /// The kind runs a plugin: nothing built in.
-    None,
     /// `threshold`, `sample`, `decontaminate`.
     Stateless(Builtin),
     /// `dedup`.
@@ -964,55 +957,53 @@ pub enum BuiltinSetup {
 }
 
 /// The configuration of a built-in stage, checked (benchmark files are read
-/// relative to `base`).
-fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64, base: &Path) -> Result<BuiltinSetup, String> {
+/// relative to `base`); `None` for the kinds that run a plugin.
+fn check_builtin(kind: StageKind, stage: &StageConfig, seed: u64, base: &Path) -> Result<Option<BuiltinSetup>, String> {
     let config = stage.config.clone();
     let invalid = |e: toml::de::Error| format!("invalid config: {}", e.message());
     match kind {
         StageKind::Threshold => {
             let t: ThresholdConfig = config.try_into().map_err(invalid)?;
             t.check()?;
-            Ok(BuiltinSetup::Stateless(Builtin::Threshold(t)))
+            Ok(Some(BuiltinSetup::Stateless(Builtin::Threshold(t))))
         }
         StageKind::Sample => {
             let c: SampleConfig = config.try_into().map_err(invalid)?;
             c.check()?;
-            Ok(BuiltinSetup::Stateless(Builtin::Sample { config: c, seed }))
+            Ok(Some(BuiltinSetup::Stateless(Builtin::Sample { config: c, seed })))
         }
         StageKind::Dedup => {
             let c: super::stages::dedup::DedupConfig = config.try_into().map_err(invalid)?;
             if c.method == super::stages::dedup::Method::Minhash {
                 c.minhash_params()?;
             }
-            Ok(BuiltinSetup::Dedup(c))
+            Ok(Some(BuiltinSetup::Dedup(c)))
         }
         StageKind::Decontaminate => {
             let c: super::stages::decontaminate::DecontamConfig = config.try_into().map_err(invalid)?;
             let d = super::stages::decontaminate::Decontaminator::load(c, base)?;
-            Ok(BuiltinSetup::Stateless(Builtin::Decontaminate(std::sync::Arc::new(d))))
+            Ok(Some(BuiltinSetup::Stateless(Builtin::Decontaminate(std::sync::Arc::new(d)))))
         }
         StageKind::TrainStudent => {
             let c: super::stages::train_student::StudentStageConfig = config.try_into().map_err(invalid)?;
             c.check()?;
-            Ok(BuiltinSetup::Job(super::jobs::Job::TrainStudent(c)))
+            Ok(Some(BuiltinSetup::Job(super::jobs::Job::TrainStudent(c))))
         }
         StageKind::TrainClassifier => {
             let c: super::stages::train_classifier::ClassifierStageConfig = config.try_into().map_err(invalid)?;
             c.check()?;
-            Ok(BuiltinSetup::Job(super::jobs::Job::TrainClassifier(c)))
+            Ok(Some(BuiltinSetup::Job(super::jobs::Job::TrainClassifier(c))))
         }
         StageKind::Eval => {
             let c: super::stages::evaluate::EvalStageConfig = config.try_into().map_err(invalid)?;
-            Ok(BuiltinSetup::Job(super::jobs::Job::Eval(c.load(base)?)))
+            Ok(Some(BuiltinSetup::Job(super::jobs::Job::Eval(c.load(base)?))))
         }
         StageKind::Classify => {
             let c: super::stages::classify::ClassifyConfig = config.try_into().map_err(invalid)?;
             c.check()?;
-            Ok(BuiltinSetup::Classify(c))
+            Ok(Some(BuiltinSetup::Classify(c)))
         }
-        StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => {
-            Ok(BuiltinSetup::None)
-        }
+        StageKind::Filter | StageKind::Map | StageKind::Generate | StageKind::Critique | StageKind::Refine => Ok(None),
     }
 }
 
@@ -1078,8 +1069,8 @@ fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<Stage, Vec<
     let mut builtin = None;
     match kind.map(|k| check_builtin(k, stage, seed, base)) {
         Some(Err(message)) => errors.push(map.at(Some(stage.kind.span()), Some(name), message)),
-        Some(Ok(BuiltinSetup::None)) | None => {}
-        Some(Ok(setup)) => builtin = Some(setup),
+        Some(Ok(setup)) => builtin = setup,
+        None => {}
     }
     let model_use = kind.and_then(|k| check_model_use(cx, k, stage, &mut errors));
     let op = match kind {
