@@ -16,7 +16,10 @@ pub mod jsonl;
 pub mod model;
 pub mod outcome;
 pub mod pipeline;
-pub mod plugin;
 pub mod record;
 
 pub use record::Record;
+
+/// The plugin sandbox (the `kiln-sandbox` crate), under the name the host
+/// has always used for it.
+pub use kiln_sandbox as plugin;

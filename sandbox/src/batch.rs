@@ -9,7 +9,7 @@ use super::bindings::wit;
 use super::parts::RecordParts;
 
 /// A record as the packer reads it: what crosses into a plugin, read in place
-/// from whichever type holds it. The host's own records ([`crate::Record`])
+/// from whichever type holds it. The host's own records (`kiln::Record`)
 /// are packed without first being copied into the contract's type
 /// ([`wit::DataRecord`]), and only the parts the plugin reads are touched.
 pub trait BatchRecord {
@@ -85,7 +85,7 @@ pub fn pack_into(
     parts: RecordParts,
 ) -> wasmtime::Result<wit::RecordBatch> {
     let n = records.len();
-    let mut b = reuse.map(clear).unwrap_or_else(empty);
+    let mut b = reuse.map(clear).unwrap_or_else(empty_batch);
     b.texts.reserve(records.iter().map(|r| r.text().len()).sum());
     b.text_ends.reserve(n);
     if parts.id {
@@ -150,7 +150,8 @@ pub fn capacity(b: &wit::RecordBatch) -> usize {
         + 8 * b.score_values.capacity()
 }
 
-fn empty() -> wit::RecordBatch {
+/// A batch with no records and no buffers.
+pub fn empty_batch() -> wit::RecordBatch {
     wit::RecordBatch {
         ids: String::new(),
         id_ends: Vec::new(),
@@ -187,79 +188,4 @@ fn clear(mut b: wit::RecordBatch) -> wit::RecordBatch {
     }
     b.score_values.clear();
     b
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Record;
-
-    #[test]
-    fn packs_every_field_with_end_offsets() {
-        let mut a = Record::new("a", "héllo");
-        a.scores.insert("q".into(), 0.5);
-        a.lineage.steps.push("s=p@1".into());
-        let mut b = Record::new("bb", " world");
-        b.lineage.parent = Some("a".into());
-        b.lineage.round = 2;
-        let packed = pack(&[a.to_wit(), b.to_wit()], RecordParts::ALL).expect("packs");
-        assert_eq!(packed.ids, "abb");
-        assert_eq!(packed.id_ends, vec![1, 3]);
-        assert_eq!(packed.texts, "héllo world");
-        assert_eq!(packed.text_ends, vec![6, 12]);
-        assert_eq!(packed.metadata, "{}{}");
-        assert_eq!(
-            (packed.score_names.as_str(), packed.score_values.as_slice(), packed.score_ends.as_slice()),
-            ("q", &[0.5][..], &[1, 1][..])
-        );
-        assert_eq!((packed.parents.as_str(), packed.parent_ends.as_slice()), ("a", &[0, 1][..]));
-        assert_eq!(packed.rounds, vec![0, 2]);
-        assert_eq!((packed.steps.as_str(), packed.step_ends.as_slice()), ("s=p@1\n", &[6, 6][..]));
-    }
-
-    /// A record with every part: a score, a parent and a step.
-    fn full_record(id: &str, text: &str) -> Record {
-        let mut r = Record::new(id, text);
-        r.scores.insert("q".into(), 0.5);
-        r.lineage.steps.push("s=p@1".into());
-        r.lineage.parent = Some("p".into());
-        r
-    }
-
-    #[test]
-    fn host_records_pack_as_their_contract_form_does() {
-        let mut a = full_record("a", "first \"quoted\" text");
-        a.metadata.insert("lang".into(), serde_json::json!("en"));
-        a.metadata.insert("tags".into(), serde_json::json!(["x", {"y": 1.5}]));
-        let records = [a, Record::new("b", "second")];
-        let as_wit: Vec<wit::DataRecord> = records.iter().map(Record::to_wit).collect();
-        let packed = pack(&records, RecordParts::ALL).expect("packs");
-        assert_eq!(packed, pack(&as_wit, RecordParts::ALL).expect("packs"));
-        assert_eq!(packed.metadata, r#"{"lang":"en","tags":["x",{"y":1.5}]}{}"#);
-    }
-
-    #[test]
-    fn a_reused_batch_holds_only_the_new_records() {
-        let a = full_record("a", "first text");
-        let first = pack(&[a.to_wit(), Record::new("b", "second").to_wit()], RecordParts::ALL).expect("packs");
-        let held = capacity(&first);
-        let c = Record::new("c", "third");
-        let reused = pack_into(Some(first), &[c.to_wit()], RecordParts::ALL).expect("packs");
-        assert_eq!(reused, pack(&[c.to_wit()], RecordParts::ALL).expect("packs"));
-        assert!(capacity(&reused) >= held, "buffers are kept");
-    }
-
-    #[test]
-    fn parts_not_read_stay_empty() {
-        let records = [full_record("a", "first").to_wit(), Record::new("b", "second").to_wit()];
-        let texts = pack(&records, RecordParts::TEXT).expect("packs");
-        assert_eq!((texts.texts.as_str(), texts.text_ends.as_slice()), ("firstsecond", &[5, 11][..]));
-        assert_eq!(texts, wit::RecordBatch { texts: "firstsecond".into(), text_ends: vec![5, 11], ..empty() });
-        let scores = pack(&records, RecordParts { scores: true, ..RecordParts::TEXT }).expect("packs");
-        assert_eq!((scores.score_names.as_str(), scores.score_ends.as_slice()), ("q", &[1, 1][..]));
-        assert!(scores.ids.is_empty() && scores.id_ends.is_empty() && scores.source_ends.is_empty());
-        // A reused batch that held every part keeps none of it.
-        let reused = pack_into(Some(pack(&records, RecordParts::ALL).expect("packs")), &records, RecordParts::TEXT);
-        assert_eq!(reused.expect("packs"), texts);
-    }
 }

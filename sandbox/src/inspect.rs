@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn contract_version_is_the_one_wit_kiln_wit_declares() {
-        let wit = include_str!("../../../wit/kiln.wit");
+        let wit = include_str!("../../wit/kiln.wit");
         let declared =
             wit.lines().find_map(|l| l.trim().strip_prefix("package kiln:plugin@")).map(|v| v.trim_end_matches(';'));
         assert_eq!(declared, Some(CONTRACT_VERSION), "update CONTRACT_VERSION (and the SDK's CONTRACT) with the WIT");
