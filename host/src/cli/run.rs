@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use kiln::pipeline::jobs::JobReport;
+use kiln::pipeline::stages::JobReport;
 use kiln::pipeline::{PathOverrides, Pipeline, RunOptions, run as run_pipeline};
 use kiln::plugin::Sandbox;
 

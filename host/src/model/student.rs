@@ -75,7 +75,7 @@ impl Student {
         let sha256 = StudentSettings::digest(path)
             .map_err(|e| fail(format!("cannot read checkpoint {}: {e}", path.display())))?;
         let (lm, _) = CharLm::load(path, None).map_err(|e| fail(e.to_string()))?;
-        let compute = crate::pipeline::compute::shared().map_err(|e| fail(format!("no kernel device: {e}")))?;
+        let compute = crate::compute::shared().map_err(|e| fail(format!("no kernel device: {e}")))?;
         let decoder = Decoder::new(compute, lm)
             .map_err(|e| fail(format!("cannot load checkpoint {} on the device: {e}", path.display())))?;
         tracing::info!(model, checkpoint = %path.display(), sha256 = %&sha256[..12], "student model loaded");

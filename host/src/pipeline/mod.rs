@@ -1,39 +1,37 @@
-//! Pipelines declared in one TOML file: the schema ([`config`]), its checks
-//! (`validate`, reporting [`Diagnostics`]), the stage kinds behind one
-//! interface ([`stages`]), and the streaming, resumable executor ([`run`])
-//! with its work directory and statistics. `docs/architecture.md` follows a
-//! record through them.
+//! Pipelines declared in one TOML file, in the order a run goes through them:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the file as written (serde types with spans), the checks that need only the file, and [`Diagnostics`] |
+//! | [`build`] | from a checked file to a runnable [`Pipeline`]: plugins loaded, models declared, benchmark and seed files read |
+//! | [`stages`] | every stage kind behind one interface ([`StageOp`]); the one `match` on kinds |
+//! | [`input`] | the inputs as one ordered stream of lines (JSONL, compressed, Parquet) |
+//! | [`engine`] | the streaming executor (reader → stages → committer), phases and barrier jobs, the run's fingerprint, and [`run`] |
+//! | [`workdir`] | the work directory: commits, the manifest, where phases, jobs and models live |
+//! | [`report`] | what a run tells: `stats.json`, `report.html`, the training section, progress on the terminal |
+//!
+//! Imports go down this table's dependencies only (config ← build ← engine;
+//! stages and report below engine; workdir below stages): no module imports
+//! one that imports it back. `docs/architecture.md` follows a record through
+//! them.
 //!
 //! `kiln validate pipeline.toml` runs every check a run would run before any
 //! work starts — syntax, unknown keys, duplicate stages, unknown kinds, missing
 //! or mismatched plugins, rejected plugin configs, inputs that match nothing —
 //! and reports them all at once, each with file, line and column.
 
-pub(crate) mod compute;
+pub mod build;
 pub mod config;
-mod diagnostic;
-mod executor;
-mod html;
-mod input;
-mod input_item;
-pub mod jobs;
-mod parquet_io;
-pub mod phases;
-mod progress;
-pub mod quarantine_summary;
+pub mod engine;
+pub mod input;
 pub mod report;
-mod schema_errors;
 pub mod stages;
-pub mod stats;
-mod stderr_capture;
-mod training_report;
-mod validate;
-mod workdir;
+pub mod workdir;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
-pub use executor::{CHANNEL_CHUNKS, RunError, RunOptions, RunSummary, fingerprint, run};
-pub use input::{InputError, InputItem, InputStream};
-pub use stages::{PreparedStage, Shape, StageError, StageOp, StageOutput};
-pub use stderr_capture::restore_now as restore_stderr;
-pub use validate::{Input, ModelUse, PathOverrides, Pipeline, Stage, StageKind};
+pub use build::{PathOverrides, Pipeline};
+pub use config::diagnostic::{Diagnostic, Diagnostics};
+pub use engine::executor::{CHANNEL_CHUNKS, RunError, RunOptions, RunSummary, fingerprint, run};
+pub use input::{Input, InputError, InputItem, InputStream};
+pub use report::stderr_capture::restore_now as restore_stderr;
+pub use stages::{ModelUse, PreparedStage, Shape, Stage, StageError, StageKind, StageOp, StageOutput};
 pub use workdir::{ChunkEntry, Manifest, WorkDir, WorkDirError};

@@ -1,13 +1,18 @@
 //! The barrier stages (`train-student`, `train-classifier`, `eval`) as the
 //! stream sees them: every record passes through unchanged, and the stage's
-//! job runs on the phase's kept records once the stream is done (see
-//! [`crate::pipeline::jobs`]).
+//! job runs on the phase's kept records once the stream is done (the engine's
+//! phases call [`Job::run`]). The reports jobs write go into `stats.json`.
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::{EvalReport, EvalStageConfig};
+use super::job::{JobCx, JobError};
+use super::train_classifier::{ClassifierReport, ClassifierStageConfig};
+use super::train_student::{StudentReport, StudentStageConfig};
 use super::{PhaseCx, PreparedStage, Shape, StageError, StageOp, StageOutput};
 use crate::outcome::Outcome;
-use crate::pipeline::jobs::Job;
 use crate::record::Record;
 
 /// A barrier and its job.
@@ -15,6 +20,57 @@ use crate::record::Record;
 pub struct Barrier {
     /// What runs when the phase is done.
     pub job: Job,
+}
+
+/// A barrier stage's job, as configured.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Train students on the records.
+    TrainStudent(StudentStageConfig),
+    /// Train a quality classifier on the labelled records.
+    TrainClassifier(ClassifierStageConfig),
+    /// Evaluate students on held-out items.
+    Eval(EvalStageConfig),
+}
+
+/// What a job reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "kebab-case")]
+pub enum JobReport {
+    /// From `train-student`.
+    TrainStudent(StudentReport),
+    /// From `train-classifier`.
+    TrainClassifier(ClassifierReport),
+    /// From `eval`.
+    Eval(EvalReport),
+}
+
+impl Job {
+    /// Runs the job on its phase (a job whose results are saved returns them).
+    pub fn run(&self, cx: &JobCx<'_>) -> Result<JobReport, JobError> {
+        Ok(match self {
+            Job::TrainStudent(config) => {
+                let texts: Vec<String> = cx.records()?.into_iter().map(|r| r.text).collect();
+                JobReport::TrainStudent(super::train_student::run(cx.stage, config, &texts, &cx.dir(), cx.compute)?)
+            }
+            Job::TrainClassifier(config) => JobReport::TrainClassifier(super::train_classifier::run(
+                cx.stage,
+                config,
+                &cx.records()?,
+                &cx.dir(),
+                cx.compute,
+            )?),
+            Job::Eval(config) => JobReport::Eval(super::evaluate::run(cx, config)?),
+        })
+    }
+
+    /// The seeds a `train-student` job trains (a `student` model may name one).
+    pub fn student_seeds(&self) -> Option<&[u64]> {
+        match self {
+            Job::TrainStudent(config) => Some(&config.seeds),
+            Job::TrainClassifier(_) | Job::Eval(_) => None,
+        }
+    }
 }
 
 impl StageOp for Barrier {

@@ -10,8 +10,8 @@ use kiln_kernels::classifier::Classifier;
 use serde::{Deserialize, Serialize};
 
 use super::{PhaseCx, PreparedStage, StageError, StageOp, StageOutput};
+use crate::compute;
 use crate::outcome::{Outcome, Rejected, Rejection};
-use crate::pipeline::compute;
 use crate::record::Record;
 
 /// The `classify` stage.
@@ -33,7 +33,7 @@ impl StageOp for ClassifyStage {
     /// Loads the classifier an earlier phase trained.
     fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
         let name = cx.stage().name.clone();
-        let dir = crate::pipeline::phases::job_dir(&cx.pipeline.work_dir, &self.config.classifier);
+        let dir = crate::pipeline::workdir::job_dir(cx.work_dir, &self.config.classifier);
         let classifier = Classifier::load(&super::train_classifier::checkpoint_path(&dir))
             .map_err(|e| StageError::State { stage: name.clone(), message: e.to_string() })?;
         Ok(Arc::new(PreparedClassify { name, config: self.config.clone(), classifier: Arc::new(classifier) }))

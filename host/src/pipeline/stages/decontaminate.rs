@@ -18,8 +18,8 @@ use kiln_kernels::decontam::{IndexBuilder, NgramIndex};
 use kiln_kernels::shingle::Shingle;
 use serde::Deserialize;
 
+use crate::compute;
 use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
-use crate::pipeline::compute;
 use crate::record::Record;
 
 /// `config` of a `decontaminate` stage.

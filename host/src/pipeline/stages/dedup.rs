@@ -117,6 +117,14 @@ fn default_hash_bits() -> u32 {
 }
 
 impl DedupConfig {
+    /// Checks the settings (the MinHash parameters, for `method = "minhash"`).
+    pub fn check(&self) -> Result<(), String> {
+        if self.method == Method::Minhash {
+            self.minhash_params()?;
+        }
+        Ok(())
+    }
+
     /// The MinHash parameters, checked.
     pub fn minhash_params(&self) -> Result<kiln_kernels::minhash::MinHashParams, String> {
         let params = kiln_kernels::minhash::MinHashParams {

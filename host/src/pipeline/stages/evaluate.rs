@@ -19,9 +19,9 @@ use kiln_kernels::student::{CharLm, Predictor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::job::{JobCx, JobError, read_json, write_json};
 use super::train_student::StudentReport;
-use crate::pipeline::jobs::{FinishedPhase, JobError, phase_records, read_json, write_json};
-use crate::pipeline::validate::{Pipeline, StageKind};
+use crate::pipeline::workdir::{FinishedPhase, job_dir};
 
 /// `config` of an `eval` stage.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -203,24 +203,19 @@ pub fn extract(completion: &str, prefix: &str) -> Option<String> {
 }
 
 /// Evaluates every configured student.
-pub fn run(
-    pipeline: &Pipeline,
-    stage: &str,
-    config: &EvalStageConfig,
-    earlier: &[FinishedPhase],
-    compute: &kiln_kernels::Compute,
-) -> Result<EvalReport, JobError> {
+pub fn run(cx: &JobCx<'_>, config: &EvalStageConfig) -> Result<EvalReport, JobError> {
+    let (stage, compute) = (cx.stage, cx.compute);
     let mut students = Vec::new();
     let mut training_texts = Vec::new();
     for student in &config.students {
-        let dir = crate::pipeline::phases::job_dir(&pipeline.work_dir, student);
+        let dir = job_dir(cx.work_dir, student);
         let report: StudentReport = read_json(&dir.join("report.json")).ok_or_else(|| {
             JobError::new(
                 stage,
                 format!("student stage `{student}` has no trained students (no {}/report.json)", dir.display()),
             )
         })?;
-        training_texts.extend(training_set(pipeline, stage, student, earlier)?);
+        training_texts.extend(training_set(stage, student, cx.earlier)?);
         students.push(report);
     }
     let seen = seen_prompts(&config.items, &training_texts).map_err(|e| JobError::new(stage, e))?;
@@ -230,7 +225,7 @@ pub fn run(
         return Err(JobError::new(stage, "every held-out prompt occurs in the training data: nothing is held out"));
     }
     let key = eval_key(config, &students);
-    let report_path = crate::pipeline::phases::job_dir(&pipeline.work_dir, stage).join("report.json");
+    let report_path = cx.dir().join("report.json");
     if let Some(report) = read_json::<EvalReport>(&report_path).filter(|r| r.key == key) {
         return Ok(report);
     }
@@ -266,20 +261,13 @@ fn seen_prompts(items: &[HeldOut], texts: &[String]) -> Result<Vec<bool>, String
 }
 
 /// The texts `student` trained on: the records its phase kept.
-fn training_set(
-    pipeline: &Pipeline,
-    stage: &str,
-    student: &str,
-    earlier: &[FinishedPhase],
-) -> Result<Vec<String>, JobError> {
-    let Some(phase) = earlier.iter().find(|p| {
-        p.stages.end > 0
-            && pipeline.stages[p.stages.end - 1].name == student
-            && pipeline.stages[p.stages.end - 1].kind == StageKind::TrainStudent
-    }) else {
+fn training_set(stage: &str, student: &str, earlier: &[FinishedPhase]) -> Result<Vec<String>, JobError> {
+    // Validation made every name in `students` an earlier train-student stage.
+    let Some(phase) = earlier.iter().find(|p| p.barrier.as_deref() == Some(student)) else {
         return Err(JobError::new(stage, format!("`{student}` is not a train-student stage of this pipeline")));
     };
-    Ok(phase_records(stage, &phase.work, &phase.manifest)?.into_iter().map(|r| r.text).collect())
+    let records = phase.kept_records().map_err(JobError::work_dir(stage))?;
+    Ok(records.into_iter().map(|r| r.text).collect())
 }
 
 fn eval_key(config: &EvalStageConfig, students: &[StudentReport]) -> String {

@@ -16,14 +16,15 @@
 //! pipeline file stay in `validate`, and what a stage does at run time is here.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use sha2::Sha256;
 
-use super::validate::{ModelUse, Pipeline, Stage};
-use super::workdir::{Manifest, WorkDir, WorkDirError};
 use crate::model::{Model, ModelError};
 use crate::outcome::Outcome;
+use crate::pipeline::config::OnError;
+use crate::pipeline::workdir::{Manifest, WorkDir, WorkDirError};
 use crate::plugin::{Plugin, PluginError};
 use crate::record::Record;
 
@@ -35,6 +36,7 @@ pub mod decontaminate;
 pub mod dedup;
 pub mod evaluate;
 pub mod generate;
+pub mod job;
 pub mod keep_if;
 pub mod model_backed;
 pub mod near_dup;
@@ -43,6 +45,35 @@ pub mod prompting;
 pub mod refine;
 pub mod train_classifier;
 pub mod train_student;
+
+pub use crate::pipeline::config::StageKind;
+pub use barrier::{Job, JobReport};
+pub use job::{JobCx, JobError};
+pub use prompting::ModelUse;
+
+/// A built stage: the settings every kind shares, and what its kind does.
+#[derive(Debug)]
+pub struct Stage {
+    /// Unique name.
+    pub name: String,
+    /// What it does, as written in the file.
+    pub kind: StageKind,
+    /// Records per call.
+    pub batch_size: usize,
+    /// Parallel instances.
+    pub concurrency: usize,
+    /// What to do with failing records.
+    pub on_error: OnError,
+    /// Its kind's runtime.
+    pub op: Arc<dyn StageOp>,
+}
+
+impl Stage {
+    /// Whether the stage needs every record before it acts (and so ends a phase).
+    pub fn is_barrier(&self) -> bool {
+        self.op.shape() == Shape::Barrier
+    }
+}
 
 /// How the engine schedules a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,10 +159,12 @@ impl From<tokio::task::JoinError> for StageError {
 
 /// What a stage may use while it prepares for a phase.
 pub struct PhaseCx<'a> {
-    /// The pipeline.
-    pub pipeline: &'a Arc<Pipeline>,
-    /// The stage's position in `pipeline.stages`.
-    pub index: usize,
+    /// The stage being prepared.
+    pub stage: &'a Stage,
+    /// The pipeline's seed.
+    pub seed: u64,
+    /// The run's work directory (where earlier phases' jobs saved what they trained).
+    pub work_dir: &'a Path,
     /// The phase's work directory.
     pub work: &'a WorkDir,
     /// Its chunks committed so far (by this invocation's predecessors).
@@ -143,7 +176,7 @@ pub struct PhaseCx<'a> {
 impl PhaseCx<'_> {
     /// The stage being prepared.
     pub fn stage(&self) -> &Stage {
-        &self.pipeline.stages[self.index]
+        self.stage
     }
 
     /// The state the stage saved with each committed chunk, in chunk order,
@@ -191,7 +224,7 @@ pub trait StageOp: Send + Sync + std::fmt::Debug {
     }
 
     /// The job a barrier runs on its phase's records.
-    fn job(&self) -> Option<&super::jobs::Job> {
+    fn job(&self) -> Option<&Job> {
         None
     }
 
@@ -217,37 +250,71 @@ pub trait PreparedStage: Send + Sync {
     async fn apply(&self, records: Vec<Record>) -> Result<StageOutput, StageError>;
 }
 
-/// What a kind-specific check produced for one stage, before it is built.
-pub struct Parts {
-    /// The stage's kind.
-    pub kind: super::validate::StageKind,
-    /// Its loaded plugin, if its kind runs one.
+/// What building a stage takes besides its kind: what the checks of the
+/// pipeline file produced for it.
+pub struct BuildCx<'a> {
+    /// The stage's `config` table (a built-in's settings).
+    pub config: &'a toml::Table,
+    /// The pipeline's seed.
+    pub seed: u64,
+    /// The pipeline file's directory (benchmark and held-out files are relative to it).
+    pub base: &'a Path,
+    /// Its loaded plugin, if its kind runs one and it loaded.
     pub plugin: Option<Plugin>,
-    /// Its checked configuration, if its kind is built in.
-    pub builtin: Option<super::validate::BuiltinSetup>,
-    /// Its use of a model, for model-backed kinds.
+    /// Its use of a model, for model-backed kinds, if it checked.
     pub model_use: Option<ModelUse>,
 }
 
-/// Builds the runtime side of a stage from its checked parts: the one place
-/// that matches on every kind. `None` when a part the kind needs is missing
-/// (its check reported why).
-pub fn build(parts: Parts) -> Option<Arc<dyn StageOp>> {
-    use super::validate::{BuiltinSetup, StageKind as K};
+/// Builds the runtime side of a stage of `kind`, each kind from its own
+/// configuration type: the one place that matches on every kind. `Err` says
+/// why the stage's `config` is wrong; `Ok(None)` that a part the kind needs
+/// (its plugin, its use of a model) is missing, which its check reported.
+pub fn build(kind: StageKind, cx: BuildCx<'_>) -> Result<Option<Arc<dyn StageOp>>, String> {
+    use builtin::{Builtin, SampleConfig, ThresholdConfig};
     use model_backed::{Asks, ModelBacked};
-    let model_backed = |asks, plugin, uses| -> Arc<dyn StageOp> { Arc::new(ModelBacked { asks, plugin, uses }) };
-    let Parts { kind, plugin, builtin, model_use } = parts;
-    Some(match (kind, builtin) {
-        (K::Filter | K::Map, _) => Arc::new(plugin_batches::PluginBatches { plugin: plugin? }),
-        (K::Generate, _) => model_backed(Asks::Generate, plugin?, model_use?),
-        (K::Critique, _) => model_backed(Asks::Critique, plugin?, model_use?),
-        (K::Refine, _) => model_backed(Asks::Refine, plugin?, model_use?),
-        (K::Dedup, Some(BuiltinSetup::Dedup(config))) => Arc::new(dedup::DedupStage { config }),
-        (K::Threshold | K::Sample | K::Decontaminate, Some(BuiltinSetup::Stateless(b))) => Arc::new(b),
-        (K::Classify, Some(BuiltinSetup::Classify(config))) => Arc::new(classify::ClassifyStage { config }),
-        (K::TrainClassifier | K::TrainStudent | K::Eval, Some(BuiltinSetup::Job(job))) => {
-            Arc::new(barrier::Barrier { job })
+    fn parse<T: serde::de::DeserializeOwned>(config: &toml::Table) -> Result<T, String> {
+        config.clone().try_into().map_err(|e: toml::de::Error| format!("invalid config: {}", e.message()))
+    }
+    /// `config` parsed as a `T` and checked by `check`.
+    fn checked<T: serde::de::DeserializeOwned>(
+        config: &toml::Table,
+        check: fn(&T) -> Result<(), String>,
+    ) -> Result<T, String> {
+        let value = parse(config)?;
+        check(&value)?;
+        Ok(value)
+    }
+    let model_backed = |asks, cx: BuildCx<'_>| -> Option<Arc<dyn StageOp>> {
+        Some(Arc::new(ModelBacked { asks, plugin: cx.plugin?, uses: cx.model_use? }))
+    };
+    let job = |job| -> Arc<dyn StageOp> { Arc::new(barrier::Barrier { job }) };
+    Ok(match kind {
+        StageKind::Filter | StageKind::Map => {
+            cx.plugin.map(|plugin| -> Arc<dyn StageOp> { Arc::new(plugin_batches::PluginBatches { plugin }) })
         }
-        _ => return None,
+        StageKind::Generate => model_backed(Asks::Generate, cx),
+        StageKind::Critique => model_backed(Asks::Critique, cx),
+        StageKind::Refine => model_backed(Asks::Refine, cx),
+        StageKind::Threshold => Some(Arc::new(Builtin::Threshold(checked(cx.config, ThresholdConfig::check)?))),
+        StageKind::Sample => {
+            Some(Arc::new(Builtin::Sample { config: checked(cx.config, SampleConfig::check)?, seed: cx.seed }))
+        }
+        StageKind::Decontaminate => {
+            let d = decontaminate::Decontaminator::load(parse(cx.config)?, cx.base)?;
+            Some(Arc::new(Builtin::Decontaminate(Arc::new(d))))
+        }
+        StageKind::Dedup => {
+            Some(Arc::new(dedup::DedupStage { config: checked(cx.config, dedup::DedupConfig::check)? }))
+        }
+        StageKind::Classify => {
+            Some(Arc::new(classify::ClassifyStage { config: checked(cx.config, classify::ClassifyConfig::check)? }))
+        }
+        StageKind::TrainStudent => {
+            Some(job(Job::TrainStudent(checked(cx.config, train_student::StudentStageConfig::check)?)))
+        }
+        StageKind::TrainClassifier => {
+            Some(job(Job::TrainClassifier(checked(cx.config, train_classifier::ClassifierStageConfig::check)?)))
+        }
+        StageKind::Eval => Some(job(Job::Eval(parse::<evaluate::EvalStageConfig>(cx.config)?.load(cx.base)?))),
     })
 }

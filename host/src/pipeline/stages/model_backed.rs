@@ -8,10 +8,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::prompting::ModelStage;
+use super::prompting::{ModelStage, ModelUse};
 use super::{PhaseCx, PreparedStage, StageError, StageOp, StageOutput};
 use crate::model::Model;
-use crate::pipeline::validate::ModelUse;
 use crate::plugin::Plugin;
 use crate::record::Record;
 
@@ -68,7 +67,7 @@ impl StageOp for ModelBacked {
             uses: self.uses.clone(),
             model: self.uses.model.as_ref().and_then(|m| cx.models.get(m)).cloned(),
             semaphore: Arc::new(Semaphore::new(stage.concurrency)),
-            seed: cx.pipeline.seed,
+            seed: cx.seed,
         }))
     }
 }

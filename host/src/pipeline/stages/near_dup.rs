@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use kiln_kernels::minhash::lsh::{Offer, StreamingIndex, band_keys};
 use kiln_kernels::minhash::{MinHashParams, MinHasher};
 
+use crate::compute;
 use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
-use crate::pipeline::compute;
 use crate::record::Record;
 
 /// Near-duplicate state across a run.

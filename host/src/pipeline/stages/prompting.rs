@@ -10,9 +10,30 @@ use tokio::sync::Semaphore;
 use super::{StageError, StageOutput};
 use crate::model::{Job, Message, Model, ModelError, Reply, slot_number};
 use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
-use crate::pipeline::validate::ModelUse;
 use crate::plugin::{Plugin, wit};
 use crate::record::Record;
+
+/// How a model-backed stage uses its model.
+#[derive(Debug, Clone)]
+pub struct ModelUse {
+    /// The model's name (`None`: a critic that checks without a model).
+    pub model: Option<String>,
+    /// Completions per prompt.
+    pub samples: u32,
+    /// Rewrites tried per record (`refine`).
+    pub attempts: u32,
+    /// Prompts to generate (`generate`).
+    pub count: u64,
+    /// Seed records handed to the generator (`generate`).
+    pub seeds: Vec<Record>,
+    /// Round recorded on generated records.
+    pub round: u32,
+    /// Share of records judged (`critique`).
+    pub fraction: f64,
+    /// Ask once per distinct prompt: identical prompts share one completion
+    /// (by default each slot gets its own).
+    pub dedupe_prompts: bool,
+}
 
 /// A model-backed stage, ready to run over a chunk.
 pub struct ModelStage<'a> {

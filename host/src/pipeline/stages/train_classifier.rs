@@ -6,7 +6,7 @@
 //! a later `classify` stage scores every record with it.
 //!
 //! Records pass through unchanged (the stage is a barrier, see
-//! [`phases`](crate::pipeline::phases)); records without the label are not used. The
+//! [`phases`](crate::pipeline::engine::phases)); records without the label are not used. The
 //! classifier is saved as `models/<stage>/classifier.safetensors` with a
 //! `report.json`; a report whose key matches is not trained again.
 
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::pipeline::jobs::{JobError, read_json, write_json};
+use super::job::{JobError, read_json, write_json};
 use crate::record::Record;
 
 /// `config` of a `train-classifier` stage.

@@ -3,7 +3,7 @@
 //! once per seed, on the kernel device (the GPU when there is one).
 //!
 //! Records pass through unchanged; the stage is a barrier (see
-//! [`phases`](crate::pipeline::phases)). Each seed trains in `models/<stage>/seed-<s>/`
+//! [`phases`](crate::pipeline::engine::phases)). Each seed trains in `models/<stage>/seed-<s>/`
 //! of the work directory: `model.safetensors` (the format is documented in
 //! `kiln_kernels::student::model`), `optimizer.safetensors` and `curve.json`
 //! every `checkpoint_every` steps, and `report.json` when done. A run
@@ -19,7 +19,7 @@ use kiln_kernels::student::{CharLm, CharLmConfig, Corpus, CurvePoint, OptimizerS
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::jobs::{JobError, read_json, write_json};
+use super::job::{JobError, read_json, write_json};
 
 /// `config` of a `train-student` stage; every key is optional.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

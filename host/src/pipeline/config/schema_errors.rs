@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::config::{InputConfig, ModelConfig, OutputConfig, PipelineSection, StageConfig};
+use crate::pipeline::config::{InputConfig, ModelConfig, OutputConfig, PipelineSection, StageConfig};
 
 /// Attempts per section: each removes one key, so a section with more
 /// mistakes than this reports the first ones.

@@ -7,7 +7,7 @@
 //! manifest. Tasks are joined by channels of capacity [`CHANNEL_CHUNKS`], so at
 //! most a few chunks per stage are in memory whatever the input's size, and
 //! output order is input order. Stateful stages (dedup) see chunks in order.
-//! See [`workdir`](super::workdir) for how commits make resumption exactly-once.
+//! See [`workdir`](crate::pipeline::workdir) for how commits make resumption exactly-once.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -19,18 +19,20 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::config::OutputFormat;
-use super::input::{InputError, InputItem, InputStream, count_lines};
-use super::jobs::FinishedPhase;
-use super::parquet_io::jsonl_to_parquet;
-use super::progress::Progress;
-use super::quarantine_summary::{QuarantineGroup, QuarantineSummary};
-use super::stages::{PhaseCx, PreparedStage, StageError, state_role};
-use super::stats::{RunStats, StageStats};
-use super::validate::Pipeline;
-use super::workdir::{ChunkEntry, ChunkFile, Manifest, Owner, WorkDir, WorkDirError};
 use crate::model::{Model, RequestCache, Usage};
 use crate::outcome::{Outcome, Quarantined, Rejected};
+use crate::pipeline::build::Pipeline;
+use crate::pipeline::config::OutputFormat;
+use crate::pipeline::input::parquet::jsonl_to_parquet;
+use crate::pipeline::input::{InputError, InputItem, InputStream, count_lines};
+use crate::pipeline::report::counts::StageStats;
+use crate::pipeline::report::progress::Progress;
+use crate::pipeline::report::quarantine::{QuarantineGroup, QuarantineSummary};
+use crate::pipeline::report::stats::RunStats;
+use crate::pipeline::stages::{PhaseCx, PreparedStage, StageError, state_role};
+use crate::pipeline::workdir::{
+    ChunkEntry, ChunkFile, FinishedPhase, Manifest, Owner, WorkDir, WorkDirError, phase_dir,
+};
 use crate::plugin::PluginError;
 use crate::record::Record;
 
@@ -67,7 +69,7 @@ pub enum RunError {
     /// A training or evaluation job failed: the run stops; a rerun resumes at
     /// the job (committed records and finished jobs are kept).
     #[error("stopping: {0} (records before the stage are committed; fix the cause and run again to resume here)")]
-    Job(super::jobs::JobError),
+    Job(crate::pipeline::stages::JobError),
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),
@@ -81,8 +83,8 @@ impl From<crate::model::ModelError> for RunError {
     }
 }
 
-impl From<super::jobs::JobError> for RunError {
-    fn from(e: super::jobs::JobError) -> Self {
+impl From<crate::pipeline::stages::JobError> for RunError {
+    fn from(e: crate::pipeline::stages::JobError) -> Self {
         RunError::Job(e)
     }
 }
@@ -190,7 +192,7 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
     let mut reports = Vec::new();
     let mut resumed_chunks = 0;
     for (k, stages) in ranges.iter().cloned().enumerate() {
-        let work = Arc::new(WorkDir::open(&super::phases::dir(&pipeline.work_dir, k))?);
+        let work = Arc::new(WorkDir::open(&phase_dir(&pipeline.work_dir, k))?);
         let manifest = work.manifest(&fingerprint, pipeline.chunk_size)?;
         resumed_chunks += manifest.chunks.len() as u64;
         if !manifest.chunks.is_empty() && !manifest.finished {
@@ -215,14 +217,17 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
             manifest.finished = true;
             work.save_manifest(&manifest)?;
         }
-        if let Some(barrier) = stages.end.checked_sub(1).filter(|&i| pipeline.stages[i].is_barrier()) {
-            let (p, w, m, earlier) = (pipeline.clone(), work.clone(), manifest.clone(), done.clone());
-            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, barrier, &w, &m, &earlier))
+        let barrier =
+            stages.end.checked_sub(1).map(|i| &pipeline.stages[i]).filter(|s| s.is_barrier()).map(|s| s.name.clone());
+        let phase = FinishedPhase { work, manifest, stages, barrier };
+        if phase.barrier.is_some() {
+            let (p, finished, earlier) = (pipeline.clone(), phase.clone(), done.clone());
+            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, &finished, &earlier))
                 .await
                 .map_err(|e| RunError::Runtime(e.to_string()))??;
             reports.push(job);
         }
-        done.push(FinishedPhase { work, manifest, stages });
+        done.push(phase);
     }
     finish(&pipeline, done, reports, resumed_chunks, started.elapsed())
 }
@@ -257,7 +262,14 @@ async fn process(
     let models = start_models(pipeline, &range, &manifest, options)?;
     let mut prepared = Vec::new();
     for index in range.clone() {
-        let cx = PhaseCx { pipeline, index, work, manifest: &manifest, models: &models };
+        let cx = PhaseCx {
+            stage: &pipeline.stages[index],
+            seed: pipeline.seed,
+            work_dir: &pipeline.work_dir,
+            work,
+            manifest: &manifest,
+            models: &models,
+        };
         prepared.push(pipeline.stages[index].op.prepare(&cx)?);
     }
     // A later phase reads the records its predecessor kept.
@@ -511,7 +523,7 @@ impl<'a> Source<'a> {
                     return Ok(None);
                 }
                 *next += 1;
-                Ok(Some(InputItem::Record(super::stages::generate::slot(stage, *next - 1, *width))))
+                Ok(Some(InputItem::Record(crate::pipeline::stages::generate::slot(stage, *next - 1, *width))))
             }
             Source::Kept(kept) => kept.next_item(),
         }
@@ -546,7 +558,7 @@ async fn run_stage(
                 chunk.records.push(r)
             }
             Outcome::Rejected(r) => chunk.rejected.push(r),
-            Outcome::Quarantined(q) if stage.on_error == super::config::OnError::Fail => {
+            Outcome::Quarantined(q) if stage.on_error == crate::pipeline::config::OnError::Fail => {
                 return Err(RunError::StageFailed(q.describe()));
             }
             Outcome::Quarantined(q) => chunk.quarantined.push(q),
@@ -637,7 +649,7 @@ fn summarise_quarantine(phases: &[FinishedPhase]) -> Result<Vec<QuarantineGroup>
 fn finish(
     pipeline: &Pipeline,
     mut phases: Vec<FinishedPhase>,
-    reports: Vec<super::jobs::JobReport>,
+    reports: Vec<crate::pipeline::stages::JobReport>,
     resumed_chunks: u64,
     elapsed: Duration,
 ) -> Result<RunSummary, RunError> {
@@ -697,12 +709,16 @@ fn finish(
     stats.seconds = elapsed.as_secs_f64();
     stats.quarantine = summarise_quarantine(&phases)?;
     let kept_phase = &phases[last];
-    stats.diversity =
-        super::stats::Diversity::measure(&sample_kept(&kept_phase.work, &kept_phase.manifest, stats.kept)?);
+    stats.diversity = crate::pipeline::report::stats::Diversity::measure(&sample_kept(
+        &kept_phase.work,
+        &kept_phase.manifest,
+        stats.kept,
+    )?);
     let bytes = serde_json::to_vec_pretty(&stats).map_err(|e| RunError::Runtime(e.to_string()))?;
-    super::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
-    let html = super::report::render(&stats).map_err(|e| RunError::Runtime(format!("cannot draw the report: {e}")))?;
-    super::workdir::write_atomic(&out.join("report.html"), html.as_bytes())?;
+    crate::pipeline::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
+    let html = crate::pipeline::report::html::render(&stats)
+        .map_err(|e| RunError::Runtime(format!("cannot draw the report: {e}")))?;
+    crate::pipeline::workdir::write_atomic(&out.join("report.html"), html.as_bytes())?;
     let phase = &mut phases[last];
     if !phase.manifest.finished {
         phase.manifest.finished = true;

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use super::html::{err, escape};
-use super::stats::RunStats;
 use crate::human::{count, rate};
+use crate::pipeline::report::escape::{err, escape};
+use crate::pipeline::report::stats::RunStats;
 
 const WIDTH: u32 = 860;
 const BAR: RGBColor = RGBColor(52, 101, 164);
@@ -278,7 +278,7 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
         }
         html.push_str("</table>");
     }
-    html.push_str(&super::training_report::render(&stats.jobs)?);
+    html.push_str(&crate::pipeline::report::training::render(&stats.jobs)?);
     html.push_str("</body></html>\n");
     Ok(html)
 }
@@ -289,7 +289,7 @@ fn score_text(key: &str) -> String {
 }
 
 /// The first length bin that holds any record (empty bins below it are not drawn).
-fn first_used(h: &super::stats::Histograms) -> usize {
+fn first_used(h: &crate::pipeline::report::counts::Histograms) -> usize {
     let first = |v: &[u64]| v.iter().position(|n| *n > 0).unwrap_or(usize::MAX);
     first(&h.input_lengths)
         .min(first(&h.kept_lengths))
@@ -299,7 +299,7 @@ fn first_used(h: &super::stats::Histograms) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::stats::StageStats;
+    use crate::pipeline::report::counts::StageStats;
 
     #[test]
     fn renders_a_self_contained_page() {
@@ -312,7 +312,7 @@ mod tests {
         s.rejected.insert("gopher_symbol_ratio".into(), 1);
         stats.stages.push(s);
         stats.stages.push(StageStats { barrier: true, input: 4, kept: 4, seconds: 9.0, ..StageStats::new("train") });
-        stats.quarantine.push(crate::pipeline::quarantine_summary::QuarantineGroup {
+        stats.quarantine.push(crate::pipeline::report::quarantine::QuarantineGroup {
             stage: "quality".into(),
             error: "exceeded its time limit of 150 ms per call".into(),
             count: 2,

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use super::jobs::JobReport;
-use super::stages::evaluate::EvalReport;
 use crate::human::{count, rate};
+use crate::pipeline::stages::JobReport;
+use crate::pipeline::stages::evaluate::EvalReport;
 
 const WIDTH: u32 = 860;
 const PALETTE: [RGBColor; 6] = [
@@ -20,7 +20,7 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(193, 125, 17),
 ];
 
-use super::html::{err, escape};
+use crate::pipeline::report::escape::{err, escape};
 
 /// `base` lightened towards white: shade `k` of `n` (0 is `base` itself), so
 /// that the seeds of one student share its colour and stay apart.

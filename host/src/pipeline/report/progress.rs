@@ -1,17 +1,17 @@
 //! Progress of a run: a bar per stage on a terminal (records/s, kept %, and
 //! the ETA of the input), plain periodic log lines when stderr is not one.
 //! While bars are drawn, all other stderr output is routed above them
-//! ([`super::stderr_capture`]).
+//! ([`crate::pipeline::report::stderr_capture`]).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::stats::StageStats;
-use super::stderr_capture::StderrCapture;
-use super::workdir::ChunkEntry;
 use crate::human::{count, printable, rate};
+use crate::pipeline::report::counts::StageStats;
+use crate::pipeline::report::stderr_capture::StderrCapture;
+use crate::pipeline::workdir::ChunkEntry;
 
 /// How often the bars are redrawn, per second.
 const REFRESH_HZ: u8 = 4;

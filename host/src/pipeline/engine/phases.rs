@@ -4,7 +4,8 @@
 //! *barrier* stage (`train-classifier`, `train-student`, `eval`) needs every
 //! record that reaches it before it can act: it ends a phase. A phase streams
 //! its stages over its input, commits its chunks in its own work directory
-//! (phase 0 in the pipeline's work directory, phase `k` in `phase-<k>/`), then
+//! (phase 0 in the pipeline's work directory, phase `k` in `phase-<k>/`, see
+//! [`workdir::phase_dir`](crate::pipeline::workdir::phase_dir)), then
 //! runs its barrier's job on the records it kept; the next phase streams those
 //! same records on. Every phase resumes like a one-phase pipeline, and a job
 //! whose results are saved is not run again, so an interrupted run picks up
@@ -15,9 +16,8 @@
 //! input + generated = kept + rejected + quarantined.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
 
-use super::validate::Pipeline;
+use crate::pipeline::build::Pipeline;
 
 /// The stage ranges of `pipeline`'s phases, in order: each ends after a
 /// barrier stage or at the last stage. A pipeline always has one phase.
@@ -34,14 +34,4 @@ pub fn split(pipeline: &Pipeline) -> Vec<Range<usize>> {
         out.push(start..pipeline.stages.len());
     }
     out
-}
-
-/// The work directory of phase `k`.
-pub fn dir(work_dir: &Path, k: usize) -> PathBuf {
-    if k == 0 { work_dir.to_path_buf() } else { work_dir.join(format!("phase-{k}")) }
-}
-
-/// Where the jobs of barrier stage `stage` keep their models and results.
-pub fn job_dir(work_dir: &Path, stage: &str) -> PathBuf {
-    work_dir.join("models").join(super::workdir::path_component(stage).as_ref())
 }

@@ -25,8 +25,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use serde_json::{Map, Value};
 
-use super::input_item::{InputError, InputItem};
 use crate::outcome::Quarantined;
+use crate::pipeline::input::item::{InputError, InputItem};
 use crate::record::{LineError, Record};
 
 /// Rows of one Parquet file, in order.

@@ -3,7 +3,14 @@
 //! Every table rejects unknown keys, and the fields whose later checks need a
 //! position (stage names, kinds, plugin paths) keep their span, so that every
 //! error can name the file, line and column. These types describe what the user
-//! wrote; module `pipeline::validate` turns them into checked values.
+//! wrote; [`build`](crate::pipeline::build) turns them into runnable values.
+
+pub mod checks;
+pub mod diagnostic;
+mod kind;
+pub mod schema_errors;
+
+pub use kind::StageKind;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -20,7 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{Histograms, StageStats};
+use crate::pipeline::report::counts::{Histograms, StageStats};
+
+mod layout;
+
+pub use layout::{FinishedPhase, job_dir, phase_dir};
 
 /// The manifest file's format version.
 const MANIFEST_VERSION: u32 = 1;
@@ -80,6 +84,16 @@ pub enum WorkDirError {
         dir: PathBuf,
         /// What it holds that Kiln did not write (some of it).
         entries: Vec<String>,
+    },
+    /// A committed chunk holds a line that is not a record.
+    #[error("{}:{line}: unreadable record ({message}); run with --fresh", path.display())]
+    UnreadableRecord {
+        /// The chunk file.
+        path: PathBuf,
+        /// Its line.
+        line: usize,
+        /// Why.
+        message: String,
     },
     /// Another run holds the work directory.
     #[error(

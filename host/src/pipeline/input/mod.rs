@@ -8,17 +8,33 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::config::InputFormat;
-pub use super::input_item::{InputError, InputItem};
-use super::parquet_io::ParquetRows;
-use super::validate::Input;
 use crate::jsonl::JsonlLines;
 use crate::outcome::Quarantined;
+use crate::pipeline::config::InputFormat;
+use crate::pipeline::input::parquet::ParquetRows;
 use crate::record::{LineError, Record, json_object};
+
+pub mod item;
+pub mod parquet;
+
+pub use item::{InputError, InputItem};
+
+/// One input: the files it matched.
+#[derive(Debug)]
+pub struct Input {
+    /// Files, sorted.
+    pub files: Vec<PathBuf>,
+    /// Their format.
+    pub format: InputFormat,
+    /// Field holding the text.
+    pub text_field: String,
+    /// Field holding the id.
+    pub id_field: String,
+}
 
 /// The file being read: its name, its lines, and the last line number read.
 struct OpenFile {
@@ -227,7 +243,7 @@ mod tests {
     fn input(files: Vec<PathBuf>, text_field: &str) -> Input {
         Input {
             files,
-            format: super::super::config::InputFormat::Jsonl,
+            format: crate::pipeline::config::InputFormat::Jsonl,
             text_field: text_field.into(),
             id_field: "id".into(),
         }

@@ -1,0 +1,70 @@
+//! The `[[input]]` tables: globs expanded (capped), formats told from
+//! extensions, Parquet footers and schemas read so that a corrupt file fails
+//! validation rather than the run.
+
+use std::path::Path;
+
+use crate::pipeline::config::diagnostic::{Diagnostic, SourceMap};
+use crate::pipeline::config::{InputConfig, InputFormat};
+use crate::pipeline::input::Input;
+
+/// Checks one `[[input]]`: the files it matches, and their format.
+pub(super) fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<Input, Diagnostic> {
+    let pattern = base.join(input.path.get_ref());
+    let pattern_text = pattern.to_string_lossy().into_owned();
+    let at = |message: String, hint: &str| {
+        let mut d = map.at(Some(input.path.span()), None, message);
+        d.hint = Some(hint.to_string());
+        d
+    };
+    let files = crate::files::expand_glob(&pattern).map_err(|e| match e {
+        crate::files::GlobError::Pattern { message, .. } => at(
+            format!("`{}` is not a valid path or glob: {message}", input.path.get_ref()),
+            "use `*` and `**` as in `data/**/*.jsonl`",
+        ),
+        e @ crate::files::GlobError::TooBroad { .. } => at(e.to_string(), "paths are relative to the pipeline file"),
+    })?;
+    if files.is_empty() && !pattern.is_file() && pattern.exists() {
+        return Err(at(
+            crate::files::check_regular(&pattern).err().map_or_else(String::new, |e| format!("input {e}")),
+            "an input is a JSONL or Parquet file (or a glob of them)",
+        ));
+    }
+    if files.is_empty() {
+        return Err(at(
+            format!("input `{}` matches no file (looked for {pattern_text})", input.path.get_ref()),
+            "paths are relative to the pipeline file",
+        ));
+    }
+    let format = match input.format {
+        Some(f) => f,
+        None => {
+            let name = input.path.get_ref().to_ascii_lowercase();
+            if name.ends_with(".parquet") {
+                InputFormat::Parquet
+            } else if [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson"].iter().any(|ext| name.ends_with(ext)) {
+                InputFormat::Jsonl
+            } else {
+                return Err(at(
+                    format!("cannot tell the format of `{}` from its extension", input.path.get_ref()),
+                    "set `format = \"jsonl\"` or `format = \"parquet\"`",
+                ));
+            }
+        }
+    };
+    if format == InputFormat::Parquet {
+        // The footer and schema are read here, so that a corrupt file fails
+        // validation rather than the run.
+        for file in &files {
+            crate::pipeline::input::parquet::ParquetRows::open(file, &input.text_field, &input.id_field).map_err(
+                |e| {
+                    at(
+                        e.to_string(),
+                        "check the file (a truncated copy?) and its columns; `text_field` names the text column",
+                    )
+                },
+            )?;
+        }
+    }
+    Ok(Input { files, format, text_field: input.text_field.clone(), id_field: input.id_field.clone() })
+}

@@ -1,0 +1,222 @@
+//! From a pipeline file to a runnable [`Pipeline`], or every problem in it
+//! at once, each with file, line, column and the stage's name.
+//!
+//! The file is parsed into the pure types of [`config`](crate::pipeline::config)
+//! (every unknown key and wrong type at once, the nearest known key
+//! suggested), then built: inputs expanded ([`inputs`]), models declared and
+//! their plugins or checkpoints loaded ([`models`]), stages checked and built
+//! ([`stage_checks`]) — with the checks that need only the file
+//! ([`checks`](crate::pipeline::config::checks)) run among them, so that
+//! errors come in file order. Plugins are loaded (and compiled, or fetched
+//! from the cache) here, so that `kiln validate` catches everything a run would
+//! before any work starts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::model::ModelSpec;
+use crate::pipeline::config::checks;
+use crate::pipeline::config::diagnostic::{Diagnostic, Diagnostics, SourceMap};
+use crate::pipeline::config::{OutputFormat, PipelineFile};
+use crate::pipeline::input::Input;
+use crate::pipeline::stages::Stage;
+use crate::plugin::Sandbox;
+
+mod inputs;
+mod models;
+mod stage_checks;
+
+/// A checked pipeline, ready to run.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Its name.
+    pub name: String,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Work directory (absolute).
+    pub work_dir: PathBuf,
+    /// Inputs, in order.
+    pub inputs: Vec<Input>,
+    /// Stages, in order.
+    pub stages: Vec<Stage>,
+    /// Model backends by name.
+    pub models: BTreeMap<String, std::sync::Arc<ModelSpec>>,
+    /// Output directory (absolute).
+    pub output_dir: PathBuf,
+    /// Format of the outputs.
+    pub output_format: OutputFormat,
+    /// Input lines per committed chunk.
+    pub chunk_size: u64,
+    /// The pipeline file's text (part of the work directory's fingerprint).
+    pub source: String,
+}
+
+/// Directories given on the command line in place of the pipeline file's
+/// `work_dir` and `[output] dir`, relative to the current directory.
+///
+/// They are applied before any check, so every path derived from the work
+/// dir (student checkpoints, phases) and every check on them (they must not
+/// hold the pipeline file or an input) sees the directory the run will use.
+#[derive(Debug, Clone, Default)]
+pub struct PathOverrides {
+    /// Replaces `[pipeline] work_dir`.
+    pub work_dir: Option<PathBuf>,
+    /// Replaces `[output] dir`.
+    pub output_dir: Option<PathBuf>,
+}
+
+impl Pipeline {
+    /// Reads and checks the pipeline file at `path`, loading its plugins into `sandbox`.
+    pub fn load(path: &Path, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
+        Pipeline::load_with(path, sandbox, &PathOverrides::default())
+    }
+
+    /// [`Pipeline::load`], with the file's directories replaced by `overrides`.
+    pub fn load_with(path: &Path, sandbox: &Sandbox, overrides: &PathOverrides) -> Result<Pipeline, Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                stage: None,
+                message: format!("cannot read the pipeline file: {e}"),
+                hint: None,
+            }])
+        })?;
+        Pipeline::parse_with(path, &text, sandbox, overrides)
+    }
+
+    /// Checks pipeline `text`, read from `path` (relative paths in it are
+    /// relative to the file's directory).
+    pub fn parse(path: &Path, text: &str, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
+        Pipeline::parse_with(path, text, sandbox, &PathOverrides::default())
+    }
+
+    /// [`Pipeline::parse`], with the file's directories replaced by `overrides`.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        sandbox: &Sandbox,
+        overrides: &PathOverrides,
+    ) -> Result<Pipeline, Diagnostics> {
+        let map = SourceMap::new(path, text);
+        // Every unknown key, wrong type and unknown variant at once, not the first.
+        let structural = crate::pipeline::config::schema_errors::collect(text);
+        if !structural.is_empty() {
+            return Err(Diagnostics(
+                structural.into_iter().map(|e| checks::syntax_diagnostic(&map, &e.message, e.span)).collect(),
+            ));
+        }
+        let file: PipelineFile = toml::from_str(text)
+            .map_err(|e| Diagnostics(vec![checks::syntax_diagnostic(&map, e.message(), e.span())]))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let mut errors = Vec::new();
+        let inputs: Vec<Input> = file
+            .input
+            .iter()
+            .filter_map(|i| inputs::check_input(&map, &base, i).map_err(|d| errors.push(d)).ok())
+            .collect();
+        let mut models = BTreeMap::new();
+        checks::model_names(&map, &file, &mut errors);
+        for (name, model) in &file.models {
+            match models::check_model(&map, &base, name, model, sandbox, file.pipeline.seed) {
+                Ok(spec) => {
+                    models.insert(name.clone(), std::sync::Arc::new(spec));
+                }
+                Err(d) => errors.push(d),
+            }
+        }
+        let model_names: Vec<&str> = file.models.keys().map(String::as_str).collect();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut stages = Vec::new();
+        for (position, stage) in file.stage.iter().enumerate() {
+            checks::stage_header(&map, stage, position, &mut seen, &mut errors);
+            let context = stage_checks::StageContext {
+                map: &map,
+                base: &base,
+                sandbox,
+                seed: file.pipeline.seed,
+                models: &model_names,
+            };
+            match stage_checks::check_stage(&context, stage) {
+                Ok(s) => stages.push(s),
+                Err(mut ds) => errors.append(&mut ds),
+            }
+        }
+        stage_checks::check_references(&map, &file.stage, &stages, &mut errors);
+        let cwd = Path::new(".");
+        let work_dir = match &overrides.work_dir {
+            Some(dir) => absolute(cwd, dir),
+            None => absolute(&base, &file.pipeline.work_dir),
+        };
+        let output_dir = match &overrides.output_dir {
+            Some(dir) => absolute(cwd, dir),
+            None => absolute(&base, &file.output.dir),
+        };
+        let input_files: Vec<&Path> = inputs.iter().flat_map(|i: &Input| &i.files).map(PathBuf::as_path).collect();
+        let keys = [
+            if overrides.work_dir.is_some() { "--work-dir" } else { "[pipeline] work_dir" },
+            if overrides.output_dir.is_some() { "--out" } else { "[output] dir" },
+        ];
+        for (key, dir) in keys.into_iter().zip([&work_dir, &output_dir]) {
+            if let Some(inside) = std::iter::once(path).chain(input_files.iter().copied()).find(|p| contains(dir, p)) {
+                let what = if inside == path { "the pipeline file" } else { "an input" };
+                let mut d = map.at(None, None, format!("{key} {} holds {what} ({})", dir.display(), inside.display()));
+                d.hint = Some(
+                    "Kiln writes and, with --fresh, removes files there: use a directory of its own, e.g. \
+                     `work/<pipeline>` or `out/<pipeline>` beside the pipeline file"
+                        .into(),
+                );
+                errors.push(d);
+            }
+        }
+        models::check_student_stages(&map, &file, &work_dir, &stages, &mut models, &mut errors);
+        checks::file_level(&map, &file, &mut errors);
+        if !errors.is_empty() {
+            errors.sort_by_key(|d| (d.line, d.column));
+            return Err(Diagnostics(errors));
+        }
+        Ok(Pipeline {
+            file: path.to_path_buf(),
+            name: file.pipeline.name,
+            seed: file.pipeline.seed,
+            work_dir,
+            inputs,
+            stages,
+            models,
+            output_dir,
+            output_format: file.output.format,
+            chunk_size: file.pipeline.chunk_size,
+            source: text.to_string(),
+        })
+    }
+}
+
+/// Whether `path` is `dir` or lies under it (lexically, and once both are
+/// resolved through symbolic links where they exist).
+fn contains(dir: &Path, path: &Path) -> bool {
+    let resolved = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| absolute(Path::new("."), p));
+    let path = absolute(Path::new("."), path);
+    path.starts_with(dir) || resolved(&path).starts_with(resolved(dir))
+}
+
+/// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
+/// that show where outputs are).
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    let joined = base.join(p);
+    let joined = std::path::absolute(&joined).unwrap_or(joined);
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
