@@ -14,11 +14,13 @@ pub mod compute;
 pub mod files;
 pub mod human;
 pub mod jsonl;
+mod launch;
 pub mod model;
 pub mod outcome;
 pub mod pipeline;
 pub mod record;
 
+pub use launch::{RunFailure, run};
 pub use record::Record;
 
 /// The plugin sandbox (the `kiln-sandbox` crate), under the name the host

@@ -21,9 +21,10 @@ use rand_distr::{Distribution, Normal};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::Compute;
+use crate::KernelError;
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::nn::optim::{Optimizer, ParamShape};
-use crate::nn::{Activation, Nn, NnError};
+use crate::nn::{Activation, Nn};
 
 /// The checkpoint format.
 pub const FORMAT: &str = "kiln-ngram-classifier/1";
@@ -116,7 +117,7 @@ pub struct Classifier {
 pub enum ClassifierError {
     /// A kernel failed.
     #[error(transparent)]
-    Nn(#[from] NnError),
+    Nn(#[from] KernelError),
     /// No labelled document.
     #[error("no labelled document to train on")]
     Empty,
@@ -151,7 +152,7 @@ impl Classifier {
     /// Trains on `(features, positive)` documents; returns the classifier
     /// and the loss curve `(step, loss)` read every `steps / 20` steps.
     pub fn train(
-        compute: Compute,
+        compute: &Compute,
         config: NgramConfig,
         docs: &[(Vec<u32>, bool)],
         training: &ClassifierTraining,
@@ -223,7 +224,7 @@ impl Classifier {
     }
 
     /// The probability that each text is positive.
-    pub fn predict(&self, compute: Compute, texts: &[&str]) -> Result<Vec<f32>, NnError> {
+    pub fn predict(&self, compute: &Compute, texts: &[&str]) -> Result<Vec<f32>, KernelError> {
         const BATCH: usize = 1024;
         let nn = Nn::new(compute);
         let d = self.config.dim;
@@ -314,13 +315,13 @@ mod tests {
             })
             .collect();
         let training = ClassifierTraining { steps: 150, batch: 32, lr: 0.05, seed: 3 };
-        let (model, curve) = Classifier::train(Compute::Cpu, config.clone(), &docs, &training).expect("train");
+        let (model, curve) = Classifier::train(&Compute::Cpu, config.clone(), &docs, &training).expect("train");
         assert!(curve.last().expect("curve").1 < 0.2, "{curve:?}");
-        let p = model.predict(Compute::Cpu, &["a clear careful answer", "sloppy junk"]).expect("predict");
+        let p = model.predict(&Compute::Cpu, &["a clear careful answer", "sloppy junk"]).expect("predict");
         assert!(p[0] > 0.8 && p[1] < 0.2, "{p:?}");
         let one: Vec<_> = docs.iter().filter(|d| d.1).cloned().collect();
         assert!(matches!(
-            Classifier::train(Compute::Cpu, config, &one, &training),
+            Classifier::train(&Compute::Cpu, config, &one, &training),
             Err(ClassifierError::SingleClass(_))
         ));
         let dir = tempfile::tempdir().expect("tempdir");

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::device::{Compute, DeviceError, Gpu};
+use crate::device::{Compute, Gpu, KernelError};
 use crate::packing::plan;
 use crate::shingle::{Shingle, prepare, scan};
 
@@ -137,7 +137,7 @@ impl NgramIndex {
         &self,
         texts: &[S],
         compute: &Compute,
-    ) -> Result<Vec<Contamination>, DeviceError> {
+    ) -> Result<Vec<Contamination>, KernelError> {
         match compute {
             Compute::Cpu => Ok(texts.par_iter().with_min_len(64).map(|t| self.lookup_one(t.as_ref())).collect()),
             Compute::Gpu(gpu) => self.lookup_gpu(gpu, texts),
@@ -156,7 +156,7 @@ impl NgramIndex {
         found
     }
 
-    fn lookup_gpu<S: AsRef<str> + Sync>(&self, gpu: &Gpu, texts: &[S]) -> Result<Vec<Contamination>, DeviceError> {
+    fn lookup_gpu<S: AsRef<str> + Sync>(&self, gpu: &Gpu, texts: &[S]) -> Result<Vec<Contamination>, KernelError> {
         let prepared: Vec<_> = texts.par_iter().map(|t| prepare(t.as_ref(), self.shingle)).collect();
         let index_budget = (self.hashes.len() * 8) as u64;
         if index_budget > gpu.max_binding_bytes() || self.hashes.len() > u32::MAX as usize {

@@ -1,7 +1,9 @@
 //! Device selection and the small amount of wgpu plumbing every kernel shares:
 //! buffers, cached pipelines, 2-D folded dispatches and read-back.
 //!
-//! `KILN_DEVICE` picks the implementation ([`DevicePreference`]): `gpu` takes
+//! The caller picks the implementation ([`DevicePreference`]; Kiln's host
+//! reads it from `KILN_DEVICE`; this crate reads no variable of Kiln's, only
+//! wgpu's own debugging ones, `WGPU_*`, through wgpu): `gpu` takes
 //! any wgpu adapter, a software one (Mesa's lavapipe) included; `auto` (the
 //! default) takes a hardware adapter and otherwise runs the CPU
 //! implementations, saying so in one log line; `cpu` never touches wgpu.
@@ -18,9 +20,11 @@ use crate::DevicePreference;
 /// Threads per workgroup of every kernel (a multiple of any subgroup size in use).
 pub const WORKGROUP_SIZE: u32 = 64;
 
-/// Why no device could be used, or a kernel failed on it.
+/// Why a kernel could not run: no device could be used, a kernel failed on
+/// it, or its operands do not fit it. The one error type of this crate's
+/// kernels, on either device.
 #[derive(Debug, thiserror::Error)]
-pub enum DeviceError {
+pub enum KernelError {
     /// `KILN_DEVICE=gpu` and wgpu found no adapter.
     #[error(
         "KILN_DEVICE=gpu but wgpu found no GPU adapter; install a Vulkan driver (on Debian: \
@@ -35,9 +39,6 @@ pub enum DeviceError {
         /// wgpu's error.
         message: String,
     },
-    /// `KILN_DEVICE` holds an unknown value.
-    #[error("KILN_DEVICE: {0}")]
-    Preference(#[from] crate::UnknownDevice),
     /// A kernel failed (validation, out of memory, lost device).
     #[error("GPU kernel `{kernel}` failed: {message}")]
     Kernel {
@@ -46,6 +47,37 @@ pub enum DeviceError {
         /// What wgpu said.
         message: String,
     },
+    /// The operands' shapes do not fit the op.
+    #[error("{op}: shape mismatch: {detail}")]
+    Shape {
+        /// The op.
+        op: &'static str,
+        /// Which shapes disagree.
+        detail: String,
+    },
+    /// The operands live on different devices (or on another `Nn`'s GPU).
+    #[error("{op}: tensors live on different devices")]
+    Device {
+        /// The op.
+        op: &'static str,
+    },
+    /// An argument is out of range: an id not below the vocabulary, a class
+    /// target not below the number of classes, AdamW step 0.
+    #[error("{op}: {detail}")]
+    Invalid {
+        /// The op.
+        op: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl KernelError {
+    /// Whether the GPU failed (rather than the operands): what the CPU
+    /// implementation may succeed at.
+    pub fn is_device_failure(&self) -> bool {
+        matches!(self, KernelError::Kernel { .. } | KernelError::RequestDevice { .. })
+    }
 }
 
 /// Where the kernels run.
@@ -64,14 +96,9 @@ impl std::fmt::Debug for Compute {
 }
 
 impl Compute {
-    /// Selects from `KILN_DEVICE` (default `auto`).
-    pub fn from_env() -> Result<Self, DeviceError> {
-        let preference: DevicePreference = std::env::var("KILN_DEVICE").unwrap_or_default().parse()?;
-        Self::select(preference)
-    }
-
-    /// Selects the implementation for `preference`.
-    pub fn select(preference: DevicePreference) -> Result<Self, DeviceError> {
+    /// Selects the implementation for `preference` (the host reads it from
+    /// `KILN_DEVICE`; this crate reads no environment of its own).
+    pub fn select(preference: DevicePreference) -> Result<Self, KernelError> {
         if preference == DevicePreference::Cpu {
             return Ok(Compute::Cpu);
         }
@@ -86,7 +113,7 @@ impl Compute {
         let chosen = match (preference, hardware) {
             (_, Some(i)) => adapters.swap_remove(i),
             (DevicePreference::Gpu, None) if !adapters.is_empty() => adapters.swap_remove(0),
-            (DevicePreference::Gpu, None) => return Err(DeviceError::NoAdapter),
+            (DevicePreference::Gpu, None) => return Err(KernelError::NoAdapter),
             _ => {
                 let seen = if found.is_empty() { "no adapter".to_string() } else { found.join(", ") };
                 tracing::info!(
@@ -96,6 +123,23 @@ impl Compute {
             }
         };
         Ok(Compute::Gpu(Arc::new(Gpu::open(chosen)?)))
+    }
+
+    /// Runs `on` on this device and, should the GPU fail, again on the CPU,
+    /// which gives the same results: the one fallback policy of the kernels.
+    /// Errors of the operands (shapes, ranges) are not retried.
+    pub fn with_fallback<T>(
+        &self,
+        what: &str,
+        on: impl Fn(&Compute) -> Result<T, KernelError>,
+    ) -> Result<T, KernelError> {
+        match on(self) {
+            Err(e) if matches!(self, Compute::Gpu(_)) && e.is_device_failure() => {
+                tracing::warn!("{what} failed on the GPU ({e}); computing it on the CPU");
+                on(&Compute::Cpu)
+            }
+            other => other,
+        }
     }
 
     /// `cpu`, or the adapter in words.
@@ -155,7 +199,7 @@ impl Grid {
 }
 
 impl Gpu {
-    fn open(adapter: wgpu::Adapter) -> Result<Self, DeviceError> {
+    fn open(adapter: wgpu::Adapter) -> Result<Self, KernelError> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let descriptor = wgpu::DeviceDescriptor {
@@ -164,7 +208,7 @@ impl Gpu {
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
-            .map_err(|e| DeviceError::RequestDevice { adapter: info.name.clone(), message: e.to_string() })?;
+            .map_err(|e| KernelError::RequestDevice { adapter: info.name.clone(), message: e.to_string() })?;
         tracing::info!(adapter = %describe_info(&info), "kernels run on the GPU");
         Ok(Gpu { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()) })
     }
@@ -222,8 +266,8 @@ impl Gpu {
         inputs: &[&wgpu::Buffer],
         output_bytes: u64,
         grid: Grid,
-    ) -> Result<Vec<u8>, DeviceError> {
-        let fail = |message: String| DeviceError::Kernel { kernel, message };
+    ) -> Result<Vec<u8>, KernelError> {
+        let fail = |message: String| KernelError::Kernel { kernel, message };
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let pipeline = self.pipeline(kernel, source);

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::device::DeviceError;
+use crate::device::KernelError;
 use crate::minhash::{MinHasher, estimated_similarity, lsh};
 
 /// Diversity of a set of texts.
@@ -50,7 +50,7 @@ pub fn distinct_n<S: AsRef<str>>(texts: &[S]) -> [f64; 3] {
 }
 
 /// All metrics of `texts`, signatures computed by `hasher`.
-pub fn measure<S: AsRef<str> + Sync>(texts: &[S], hasher: &MinHasher) -> Result<Diversity, DeviceError> {
+pub fn measure<S: AsRef<str> + Sync>(texts: &[S], hasher: &MinHasher) -> Result<Diversity, KernelError> {
     let signatures = hasher.signatures(texts)?;
     let roots = lsh::clusters(&signatures, hasher.params());
     let duplicates = roots.iter().enumerate().filter(|(i, r)| *i != **r).count();
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn repeated_texts_are_less_diverse() {
-        let hasher = MinHasher::new(MinHashParams::default(), Compute::Cpu).expect("test setup");
+        let hasher = MinHasher::new(MinHashParams::default(), &Compute::Cpu).expect("test setup");
         let varied: Vec<String> =
             (0..20).map(|i| (0..60).map(|w| format!("t{i}w{w}")).collect::<Vec<_>>().join(" ")).collect();
         let repeated: Vec<String> = (0..20).map(|_| varied[0].clone()).collect();

@@ -6,7 +6,9 @@
 //! that is both the reference for tests and the fallback on machines without a
 //! GPU. Shaders live in `kernels/shaders/` and are loaded with `include_str!`.
 //!
-//! - [`device`]: picks the GPU or the CPU (`KILN_DEVICE`) and runs kernels.
+//! - [`device`]: picks the GPU or the CPU, runs kernels, and falls back to the
+//!   CPU when the GPU fails ([`Compute::with_fallback`]); every kernel takes the
+//!   device as `&Compute` and fails with the one [`KernelError`].
 //! - [`shingle`]: how texts become shingle hashes (shared by every text kernel).
 //! - [`minhash`]: MinHash signatures (GPU + CPU), LSH banding and clustering.
 //! - [`decontam`]: n-gram decontamination against benchmark texts (GPU + CPU).
@@ -29,11 +31,11 @@ mod packing;
 pub mod shingle;
 pub mod student;
 
-pub use device::{Compute, DeviceError};
+pub use device::{Compute, KernelError};
 
 use std::str::FromStr;
 
-/// Which implementation of the kernels to run, from `KILN_DEVICE`.
+/// Which implementation of the kernels to run (Kiln's host reads it from `KILN_DEVICE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DevicePreference {
     /// A real GPU when there is one, else the CPU implementation.

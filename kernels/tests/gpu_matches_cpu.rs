@@ -73,8 +73,8 @@ fn real_texts() -> Vec<String> {
 }
 
 fn assert_signatures_match(texts: &[String], params: MinHashParams, gpu: &Compute) {
-    let on_cpu = MinHasher::new(params, Compute::Cpu).expect("kernel call").signatures(texts).expect("kernel call");
-    let on_gpu = MinHasher::new(params, gpu.clone()).expect("kernel call").signatures(texts).expect("kernel call");
+    let on_cpu = MinHasher::new(params, &Compute::Cpu).expect("kernel call").signatures(texts).expect("kernel call");
+    let on_gpu = MinHasher::new(params, gpu).expect("kernel call").signatures(texts).expect("kernel call");
     assert_eq!(on_cpu.len(), texts.len());
     for (i, text) in texts.iter().enumerate() {
         assert_eq!(

@@ -23,15 +23,16 @@ use std::time::Instant;
 
 use kiln_kernels::Compute;
 use kiln_kernels::nn::optim::{Optimizer, ParamShape};
-use kiln_kernels::nn::{Activation, AdamW, Nn, NnError, Tensor};
+use kiln_kernels::KernelError;
+use kiln_kernels::nn::{Activation, AdamW, Nn, Tensor};
 use support::Rng;
 
 fn gpu() -> Nn {
-    Nn::new(support::gpu())
+    Nn::new(&support::gpu())
 }
 
 fn cpu() -> Nn {
-    Nn::new(Compute::Cpu)
+    Nn::new(&Compute::Cpu)
 }
 
 /// Asserts `|actual[i] − expected[i]| ≤ tolerance(i, expected[i])` for every i.
@@ -269,7 +270,7 @@ fn an_out_of_range_target_gives_a_nan_loss_on_the_gpu_and_an_error_on_the_cpu() 
         &mut losses,
         &mut dlogits,
     );
-    assert!(matches!(result, Err(NnError::Invalid { .. })), "{result:?}");
+    assert!(matches!(result, Err(KernelError::Invalid { .. })), "{result:?}");
 }
 
 #[test]
@@ -323,15 +324,15 @@ fn tensors_from_another_device_are_refused() {
     let (c, g) = (cpu(), gpu());
     let (cx, gx) = (c.zeros(2, 2).expect("cpu"), g.zeros(2, 2).expect("gpu"));
     let mut probs = g.zeros(2, 2).expect("probs");
-    assert!(matches!(g.softmax(&cx, &mut probs), Err(NnError::Device { op: "softmax" })));
-    assert!(matches!(c.read(&gx), Err(NnError::Device { op: "read" })));
+    assert!(matches!(g.softmax(&cx, &mut probs), Err(KernelError::Device { op: "softmax" })));
+    assert!(matches!(c.read(&gx), Err(KernelError::Device { op: "read" })));
     // Another Nn on another device (a second GPU handle) is another device too.
     let other = gpu();
-    assert!(matches!(other.softmax(&gx, &mut other.zeros(2, 2).expect("probs")), Err(NnError::Device { .. })));
+    assert!(matches!(other.softmax(&gx, &mut other.zeros(2, 2).expect("probs")), Err(KernelError::Device { .. })));
     let bags = c.bags(&[0], &[0, 1], 2).expect("bags");
     assert!(matches!(
         g.embedding_bag_forward(&g.zeros(2, 2).expect("t"), &bags, &mut g.zeros(1, 2).expect("out")),
-        Err(NnError::Device { .. })
+        Err(KernelError::Device { .. })
     ));
 }
 

@@ -79,7 +79,7 @@ pub fn run(args: &DedupArgs) -> anyhow::Result<ExitCode> {
             };
             let preference: DevicePreference = args.device.parse()?;
             let compute = Compute::select(preference)?;
-            let hasher = MinHasher::new(params, compute.clone())?;
+            let hasher = MinHasher::new(params, &compute)?;
             let t = Instant::now();
             let signatures = hasher.signatures(&texts)?;
             let signatures_s = t.elapsed().as_secs_f64();

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::pipeline::stages::JobReport;
-use kiln::pipeline::{PathOverrides, Pipeline, RunOptions, run as run_pipeline};
+use kiln::pipeline::{PathOverrides, Pipeline, RunOptions, execute};
 use kiln::plugin::Sandbox;
 
 use kiln::human::{count, printable, rate};
@@ -106,8 +106,9 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let name = pipeline.name.clone();
     on_interrupt_explain_resume(args);
-    let summary = run_pipeline(pipeline, &RunOptions { fresh: args.fresh, no_cache: args.no_cache })
-        .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
+    let options = RunOptions { fresh: args.fresh, no_cache: args.no_cache, ..RunOptions::default() };
+    let summary =
+        execute(pipeline, &options).with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
     let s = &summary.stats;
     eprintln!(
         "kiln run: `{}` done in {:.2}s: {} lines{} -> {} kept, {} rejected, {} quarantined{}",
@@ -138,16 +139,16 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
                 format!("{} rec/s", rate(stage.input as f64 / stage.seconds.max(1e-9)))
             }
         );
-        let d = |k: &str| stage.details.get(k).copied().unwrap_or(0).max(0) as u64;
-        if d("requests") + d("cache_hits") > 0 {
+        let calls = &stage.details.calls;
+        if calls.requests + calls.cache_hits > 0 {
             eprintln!(
                 "  {:<16} model: {} requests ({} retries), {} cache hits, {} prompt + {} completion tokens",
                 "",
-                count(d("requests")),
-                count(d("retries")),
-                count(d("cache_hits")),
-                count(d("prompt_tokens")),
-                count(d("completion_tokens"))
+                count(calls.requests),
+                count(calls.retries),
+                count(calls.cache_hits),
+                count(calls.prompt_tokens),
+                count(calls.completion_tokens)
             );
         }
     }

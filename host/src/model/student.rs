@@ -179,7 +179,7 @@ struct Decoder {
 impl Decoder {
     fn new(compute: Compute, lm: CharLm) -> Result<Decoder, String> {
         let on_gpu = matches!(compute, Compute::Gpu(_));
-        let main = match Predictor::new(compute, lm.clone()) {
+        let main = match Predictor::new(&compute, lm.clone()) {
             Ok(p) => p,
             Err(e) if on_gpu => {
                 tracing::warn!("cannot load the student on the GPU ({e}); it runs on the CPU");
@@ -208,8 +208,9 @@ impl Decoder {
                 Err(e) => return Err(e.to_string()),
             }
         }
-        let cpu =
-            self.cpu.get_or_init(|| Predictor::new(Compute::Cpu, self.main.model().clone()).map_err(|e| e.to_string()));
+        let cpu = self
+            .cpu
+            .get_or_init(|| Predictor::new(&Compute::Cpu, self.main.model().clone()).map_err(|e| e.to_string()));
         match cpu {
             Ok(p) => p.complete(prompts, max_new, temperature, seeds).map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),

@@ -6,7 +6,7 @@
 //! | [`build`] | from a checked file to a runnable [`Pipeline`]: plugins loaded, models declared, benchmark and seed files read |
 //! | [`stages`] | every stage kind behind one interface ([`StageOp`]); the one `match` on kinds |
 //! | [`input`] | the inputs as one ordered stream of lines (JSONL, compressed, Parquet) |
-//! | [`engine`] | the streaming executor (reader → stages → committer), phases and barrier jobs, the run's fingerprint, and [`run`] |
+//! | [`engine`] | the streaming executor (reader → stages → committer, [`execute`]), phases and barrier jobs, the run's fingerprint |
 //! | [`workdir`] | the work directory: commits, the manifest, where phases, jobs and models live |
 //! | [`report`] | what a run tells: `stats.json`, `report.html`, the training section, progress on the terminal |
 //!
@@ -30,8 +30,10 @@ pub mod workdir;
 
 pub use build::{PathOverrides, Pipeline};
 pub use config::diagnostic::{Diagnostic, Diagnostics};
-pub use engine::executor::{CHANNEL_CHUNKS, RunError, RunOptions, RunSummary, fingerprint, run};
+pub use engine::executor::{CHANNEL_CHUNKS, RunError, RunOptions, RunSummary, execute};
+pub use engine::fingerprint::fingerprint;
 pub use input::{Input, InputError, InputItem, InputStream};
+pub use report::progress::{PhaseProgress, ProgressSink, Silent, Terminal};
 pub use report::stderr_capture::restore_now as restore_stderr;
 pub use stages::{ModelUse, PreparedStage, Shape, Stage, StageError, StageKind, StageOp, StageOutput};
 pub use workdir::{ChunkEntry, Manifest, WorkDir, WorkDirError};

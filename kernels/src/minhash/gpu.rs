@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::{MinHashParams, Signatures, cpu};
-use crate::device::{DeviceError, Gpu};
+use crate::device::{Gpu, KernelError};
 use crate::packing::plan;
 use crate::shingle::prepare;
 
@@ -18,7 +18,7 @@ pub(super) fn signatures<S: AsRef<str> + Sync>(
     texts: &[S],
     params: &MinHashParams,
     coefficients: &[(u64, u64)],
-) -> Result<Signatures, DeviceError> {
+) -> Result<Signatures, KernelError> {
     let num_perm = coefficients.len();
     let prepared: Vec<_> = texts.par_iter().map(|t| prepare(t.as_ref(), params.shingle)).collect();
     // Every invocation runs all PERMS_PER_INVOCATION permutations (loops of a

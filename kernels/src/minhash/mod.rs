@@ -30,7 +30,7 @@ pub mod cpu;
 mod gpu;
 pub mod lsh;
 
-use crate::device::{Compute, DeviceError};
+use crate::device::{Compute, KernelError};
 pub use crate::shingle::Shingle;
 
 /// The Mersenne prime 2⁶¹ − 1, the modulus of the permutations.
@@ -180,14 +180,14 @@ pub struct MinHasher {
 
 impl MinHasher {
     /// A hasher for `params` running on `compute`.
-    pub fn new(params: MinHashParams, compute: Compute) -> Result<Self, InvalidParams> {
+    pub fn new(params: MinHashParams, compute: &Compute) -> Result<Self, InvalidParams> {
         params.validate()?;
-        Ok(MinHasher { coefficients: coefficients(&params), params, compute })
+        Ok(MinHasher { coefficients: coefficients(&params), params, compute: compute.clone() })
     }
 
     /// The same hasher (parameters, permutations) on another device.
-    pub fn on(&self, compute: Compute) -> Self {
-        MinHasher { compute, ..self.clone() }
+    pub fn on(&self, compute: &Compute) -> Self {
+        MinHasher { compute: compute.clone(), ..self.clone() }
     }
 
     /// The parameters.
@@ -201,7 +201,7 @@ impl MinHasher {
     }
 
     /// The signatures of `texts`, in order.
-    pub fn signatures<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Signatures, DeviceError> {
+    pub fn signatures<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Signatures, KernelError> {
         match &self.compute {
             Compute::Cpu => Ok(cpu::signatures(texts, &self.params, &self.coefficients)),
             Compute::Gpu(gpu) => gpu::signatures(gpu, texts, &self.params, &self.coefficients),

@@ -4,7 +4,7 @@
 //! [`Recorder::flush`] submit it.
 //!
 //! Every wgpu call runs inside validation and out-of-memory error scopes
-//! ([`Recorder::scoped`]), so a failure becomes a [`DeviceError::Kernel`]
+//! ([`Recorder::scoped`]), so a failure becomes a [`KernelError::Kernel`]
 //! naming the op instead of wgpu's default panic. An op creates its uniform
 //! buffer and bind group first and records its pass only if they were valid,
 //! so a rejected op leaves the batch recorded so far intact.
@@ -19,7 +19,7 @@ use wgpu::util::DeviceExt;
 
 use super::AdamScalars;
 use super::cpu::{Strides, inverse_counts};
-use crate::device::{DeviceError, Gpu};
+use crate::device::{Gpu, KernelError};
 
 const MATMUL: &str = include_str!("../../shaders/nn/matmul.wgsl");
 const RELU_BACKWARD: &str = include_str!("../../shaders/nn/relu_backward.wgsl");
@@ -114,8 +114,8 @@ impl Recorder {
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes; an error
-    /// either reports becomes [`DeviceError::Kernel`] named `op`.
-    fn scoped<T>(&self, op: &'static str, f: impl FnOnce() -> Result<T, DeviceError>) -> Result<T, DeviceError> {
+    /// either reports becomes [`KernelError::Kernel`] named `op`.
+    fn scoped<T>(&self, op: &'static str, f: impl FnOnce() -> Result<T, KernelError>) -> Result<T, KernelError> {
         let device = self.gpu.device();
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -123,15 +123,15 @@ impl Recorder {
         let oom = pollster::block_on(oom.pop());
         let validation = pollster::block_on(validation.pop());
         match (oom, validation) {
-            (Some(e), _) | (None, Some(e)) => Err(DeviceError::Kernel { kernel: op, message: e.to_string() }),
+            (Some(e), _) | (None, Some(e)) => Err(KernelError::Kernel { kernel: op, message: e.to_string() }),
             (None, None) => result,
         }
     }
 
-    fn check_size(&self, op: &'static str, bytes: u64) -> Result<(), DeviceError> {
+    fn check_size(&self, op: &'static str, bytes: u64) -> Result<(), KernelError> {
         let max = self.gpu.max_binding_bytes();
         if bytes > max {
-            return Err(DeviceError::Kernel {
+            return Err(KernelError::Kernel {
                 kernel: op,
                 message: format!("{bytes} bytes exceed the device's largest storage binding ({max} bytes)"),
             });
@@ -140,7 +140,7 @@ impl Recorder {
     }
 
     /// A storage buffer holding `bytes` (at least 4 bytes, so it can be bound).
-    pub fn upload(&self, op: &'static str, bytes: &[u8]) -> Result<wgpu::Buffer, DeviceError> {
+    pub fn upload(&self, op: &'static str, bytes: &[u8]) -> Result<wgpu::Buffer, KernelError> {
         self.check_size(op, bytes.len() as u64)?;
         let mut contents = bytes.to_vec();
         contents.resize(bytes.len().next_multiple_of(4).max(4), 0);
@@ -154,7 +154,7 @@ impl Recorder {
     }
 
     /// A zeroed storage buffer of `bytes` (at least 4).
-    pub fn zeros(&self, op: &'static str, bytes: u64) -> Result<wgpu::Buffer, DeviceError> {
+    pub fn zeros(&self, op: &'static str, bytes: u64) -> Result<wgpu::Buffer, KernelError> {
         self.check_size(op, bytes)?;
         self.scoped(op, || {
             Ok(self.gpu.device().create_buffer(&wgpu::BufferDescriptor {
@@ -167,7 +167,7 @@ impl Recorder {
     }
 
     /// Runs `record` on the pending encoder (created on first use).
-    fn record(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), DeviceError> {
+    fn record(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), KernelError> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let device = self.gpu.device();
         let encoder = pending.encoder.get_or_insert_with(|| {
@@ -189,7 +189,7 @@ impl Recorder {
     }
 
     /// Submits the pending work; with `wait`, also waits for the queue to drain.
-    pub fn flush(&self, wait: bool) -> Result<(), DeviceError> {
+    pub fn flush(&self, wait: bool) -> Result<(), KernelError> {
         self.scoped(SUBMIT, || {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             self.submit(&mut pending);
@@ -198,14 +198,14 @@ impl Recorder {
                 self.gpu
                     .device()
                     .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| DeviceError::Kernel { kernel: SUBMIT, message: e.to_string() })?;
+                    .map_err(|e| KernelError::Kernel { kernel: SUBMIT, message: e.to_string() })?;
             }
             Ok(())
         })
     }
 
     /// Records a copy of `bytes` into `dst`, ordered with the pending ops.
-    pub fn write(&self, op: &'static str, dst: &wgpu::Buffer, bytes: &[u8]) -> Result<(), DeviceError> {
+    pub fn write(&self, op: &'static str, dst: &wgpu::Buffer, bytes: &[u8]) -> Result<(), KernelError> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -223,11 +223,11 @@ impl Recorder {
 
     /// Submits the pending work with a copy of the first `bytes` of `src`
     /// appended, waits, and returns them.
-    pub fn read(&self, op: &'static str, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, DeviceError> {
+    pub fn read(&self, op: &'static str, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, KernelError> {
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let fail = |message: String| DeviceError::Kernel { kernel: op, message };
+        let fail = |message: String| KernelError::Kernel { kernel: op, message };
         let readback = self.scoped(op, || {
             Ok(self.gpu.device().create_buffer(&wgpu::BufferDescriptor {
                 label: Some("nn-readback"),
@@ -265,7 +265,7 @@ impl Recorder {
         params: &[u32],
         buffers: &[&wgpu::Buffer],
         grid: (u32, u32),
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         let (pipeline, bind_group) = self.scoped(op, || {
             let pipeline = self.gpu.pipeline(kernel, source);
             let uniform = self.gpu.buffer(kernel, bytemuck::cast_slice(params), true);
@@ -305,7 +305,7 @@ impl Recorder {
         ((grid.x, grid.y), grid.row_stride)
     }
 
-    pub fn matmul(&self, op: &'static str, p: Product<'_>) -> Result<(), DeviceError> {
+    pub fn matmul(&self, op: &'static str, p: Product<'_>) -> Result<(), KernelError> {
         if p.m == 0 || p.n == 0 {
             return Ok(());
         }
@@ -334,7 +334,7 @@ impl Recorder {
         y: &wgpu::Buffer,
         dy: &wgpu::Buffer,
         len: usize,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         if len == 0 {
             return Ok(());
         }
@@ -349,7 +349,7 @@ impl Recorder {
         sums: &wgpu::Buffer,
         rows: usize,
         cols: usize,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         if cols == 0 {
             return Ok(());
         }
@@ -357,7 +357,7 @@ impl Recorder {
         self.dispatch(op, "nn_column_sum", COLUMN_SUM, &[u(rows), u(cols), stride], &[m, sums], grid)
     }
 
-    pub fn bags(&self, op: &'static str, ids: &[u32], offsets: &[u32]) -> Result<GpuBags, DeviceError> {
+    pub fn bags(&self, op: &'static str, ids: &[u32], offsets: &[u32]) -> Result<GpuBags, KernelError> {
         // The inverse index: (row, bag) for every occurrence, sorted by row
         // then bag, as CSR over the distinct rows.
         let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
@@ -395,7 +395,7 @@ impl Recorder {
         bags: &GpuBags,
         out: &wgpu::Buffer,
         d: usize,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         let len = bags.bags * d;
         if len == 0 {
             return Ok(());
@@ -418,7 +418,7 @@ impl Recorder {
         bags: &GpuBags,
         dtable: &wgpu::Buffer,
         d: usize,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         self.scoped(op, || self.record(|encoder| encoder.clear_buffer(dtable, 0, None)))?;
         let len = bags.touched * d;
         if len == 0 {
@@ -445,7 +445,7 @@ impl Recorder {
         dlogits: &wgpu::Buffer,
         n: usize,
         c: usize,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         if n == 0 {
             return Ok(());
         }
@@ -468,7 +468,7 @@ impl Recorder {
         probs: &wgpu::Buffer,
         n: usize,
         c: usize,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         if n == 0 || c == 0 {
             return Ok(());
         }
@@ -486,7 +486,7 @@ impl Recorder {
         v: &wgpu::Buffer,
         len: usize,
         s: &AdamScalars,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<(), KernelError> {
         if len == 0 {
             return Ok(());
         }

@@ -32,7 +32,7 @@
 //! they were recorded, so a whole forward, backward and optimiser step is one
 //! submission. [`Nn::write`] records its copy into the same encoder, so it is
 //! ordered with the ops around it. wgpu errors are caught in error scopes and
-//! returned as [`DeviceError::Kernel`] naming the op (errors wgpu can only
+//! returned as [`KernelError::Kernel`] naming the op (errors wgpu can only
 //! detect when the batch is submitted name `nn_submit`).
 //!
 //! **Determinism.** Every op gives the same bits for the same inputs on the
@@ -52,38 +52,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use crate::device::Compute;
-use crate::device::{DeviceError, Gpu};
-
-/// Why an op could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum NnError {
-    /// The operands' shapes do not fit the op.
-    #[error("{op}: shape mismatch: {detail}")]
-    Shape {
-        /// The op.
-        op: &'static str,
-        /// Which shapes disagree.
-        detail: String,
-    },
-    /// The operands live on different devices (or on another `Nn`'s GPU).
-    #[error("{op}: tensors live on different devices")]
-    Device {
-        /// The op.
-        op: &'static str,
-    },
-    /// An argument is out of range: an id not below the vocabulary, a class
-    /// target not below the number of classes, AdamW step 0.
-    #[error("{op}: {detail}")]
-    Invalid {
-        /// The op.
-        op: &'static str,
-        /// What is wrong.
-        detail: String,
-    },
-    /// The GPU failed.
-    #[error(transparent)]
-    Gpu(#[from] DeviceError),
-}
+use crate::device::{Gpu, KernelError};
 
 /// A buffer on one GPU.
 struct GpuBuffer {
@@ -146,9 +115,9 @@ impl Tensor {
 
     /// Same data, new shape (rows*cols must be equal) — e.g. [n*k, d] viewed as [n, k*d].
     /// Free on both devices: only the shape changes.
-    pub fn reshape(self, rows: usize, cols: usize) -> Result<Tensor, NnError> {
+    pub fn reshape(self, rows: usize, cols: usize) -> Result<Tensor, KernelError> {
         if rows.checked_mul(cols) != Some(self.len()) {
-            return Err(NnError::Shape {
+            return Err(KernelError::Shape {
                 op: "reshape",
                 detail: format!("{}×{} has {} elements, {rows}×{cols} would not", self.rows, self.cols, self.len()),
             });
@@ -306,52 +275,52 @@ impl fmt::Debug for Nn {
     }
 }
 
-/// `Err(NnError::Shape)` unless `ok`.
-fn expect(op: &'static str, ok: bool, detail: impl FnOnce() -> String) -> Result<(), NnError> {
-    if ok { Ok(()) } else { Err(NnError::Shape { op, detail: detail() }) }
+/// `Err(KernelError::Shape)` unless `ok`.
+fn expect(op: &'static str, ok: bool, detail: impl FnOnce() -> String) -> Result<(), KernelError> {
+    if ok { Ok(()) } else { Err(KernelError::Shape { op, detail: detail() }) }
 }
 
 /// Checks that `t` is `rows × cols`.
-fn expect_shape(op: &'static str, name: &str, t: &Tensor, rows: usize, cols: usize) -> Result<(), NnError> {
+fn expect_shape(op: &'static str, name: &str, t: &Tensor, rows: usize, cols: usize) -> Result<(), KernelError> {
     expect(op, t.shape() == (rows, cols), || format!("{name} is {} but must be {rows}×{cols}", t.shape_str()))
 }
 
-fn host<'a>(op: &'static str, t: &'a Tensor) -> Result<&'a [f32], NnError> {
+fn host<'a>(op: &'static str, t: &'a Tensor) -> Result<&'a [f32], KernelError> {
     match &t.storage {
         Storage::Cpu(v) => Ok(v),
-        Storage::Gpu(_) => Err(NnError::Device { op }),
+        Storage::Gpu(_) => Err(KernelError::Device { op }),
     }
 }
 
-fn host_mut<'a>(op: &'static str, t: &'a mut Tensor) -> Result<&'a mut [f32], NnError> {
+fn host_mut<'a>(op: &'static str, t: &'a mut Tensor) -> Result<&'a mut [f32], KernelError> {
     match &mut t.storage {
         Storage::Cpu(v) => Ok(v),
-        Storage::Gpu(_) => Err(NnError::Device { op }),
+        Storage::Gpu(_) => Err(KernelError::Device { op }),
     }
 }
 
-fn host_ids<'a>(op: &'static str, ids: &'a Ids) -> Result<&'a [u32], NnError> {
+fn host_ids<'a>(op: &'static str, ids: &'a Ids) -> Result<&'a [u32], KernelError> {
     match &ids.storage {
         IdStorage::Cpu(v) => Ok(v),
-        IdStorage::Gpu(_) => Err(NnError::Device { op }),
+        IdStorage::Gpu(_) => Err(KernelError::Device { op }),
     }
 }
 
-fn host_bags<'a>(op: &'static str, bags: &'a Bags) -> Result<(&'a [u32], &'a [u32]), NnError> {
+fn host_bags<'a>(op: &'static str, bags: &'a Bags) -> Result<(&'a [u32], &'a [u32]), KernelError> {
     match &bags.storage {
         BagStorage::Cpu { ids, offsets } => Ok((ids, offsets)),
-        BagStorage::Gpu(_) => Err(NnError::Device { op }),
+        BagStorage::Gpu(_) => Err(KernelError::Device { op }),
     }
 }
 
 impl Nn {
     /// Ops on `compute`.
-    pub fn new(compute: Compute) -> Nn {
-        let gpu = match &compute {
+    pub fn new(compute: &Compute) -> Nn {
+        let gpu = match compute {
             Compute::Cpu => None,
             Compute::Gpu(gpu) => Some(gpu::Recorder::new(gpu.clone())),
         };
-        Nn { compute, gpu }
+        Nn { compute: compute.clone(), gpu }
     }
 
     /// The device.
@@ -365,24 +334,24 @@ impl Nn {
     }
 
     /// The buffer of `t` on this `Nn`'s GPU.
-    fn buf<'a>(&self, op: &'static str, t: &'a Tensor) -> Result<&'a wgpu::Buffer, NnError> {
+    fn buf<'a>(&self, op: &'static str, t: &'a Tensor) -> Result<&'a wgpu::Buffer, KernelError> {
         match (&t.storage, &self.gpu) {
             (Storage::Gpu(b), Some(rec)) if Arc::ptr_eq(&b.gpu, rec.gpu()) => Ok(&b.buffer),
-            _ => Err(NnError::Device { op }),
+            _ => Err(KernelError::Device { op }),
         }
     }
 
-    fn id_buf<'a>(&self, op: &'static str, ids: &'a Ids) -> Result<&'a wgpu::Buffer, NnError> {
+    fn id_buf<'a>(&self, op: &'static str, ids: &'a Ids) -> Result<&'a wgpu::Buffer, KernelError> {
         match (&ids.storage, &self.gpu) {
             (IdStorage::Gpu(b), Some(rec)) if Arc::ptr_eq(&b.gpu, rec.gpu()) => Ok(&b.buffer),
-            _ => Err(NnError::Device { op }),
+            _ => Err(KernelError::Device { op }),
         }
     }
 
-    fn gpu_bags<'a>(&self, op: &'static str, bags: &'a Bags) -> Result<&'a gpu::GpuBags, NnError> {
+    fn gpu_bags<'a>(&self, op: &'static str, bags: &'a Bags) -> Result<&'a gpu::GpuBags, KernelError> {
         match (&bags.storage, &self.gpu) {
             (BagStorage::Gpu(b), Some(rec)) if Arc::ptr_eq(&b.gpu, rec.gpu()) => Ok(b),
-            _ => Err(NnError::Device { op }),
+            _ => Err(KernelError::Device { op }),
         }
     }
 
@@ -391,7 +360,7 @@ impl Nn {
     }
 
     /// Uploads `data` (row-major, `data.len() == rows * cols`) as a tensor.
-    pub fn tensor(&self, rows: usize, cols: usize, data: &[f32]) -> Result<Tensor, NnError> {
+    pub fn tensor(&self, rows: usize, cols: usize, data: &[f32]) -> Result<Tensor, KernelError> {
         const OP: &str = "tensor";
         expect(OP, rows.checked_mul(cols) == Some(data.len()), || {
             format!("{} values for a {rows}×{cols} tensor", data.len())
@@ -403,9 +372,10 @@ impl Nn {
     }
 
     /// A `rows × cols` tensor of zeros.
-    pub fn zeros(&self, rows: usize, cols: usize) -> Result<Tensor, NnError> {
+    pub fn zeros(&self, rows: usize, cols: usize) -> Result<Tensor, KernelError> {
         const OP: &str = "zeros";
-        let len = rows.checked_mul(cols).ok_or_else(|| NnError::Shape { op: OP, detail: format!("{rows}×{cols}") })?;
+        let len =
+            rows.checked_mul(cols).ok_or_else(|| KernelError::Shape { op: OP, detail: format!("{rows}×{cols}") })?;
         Ok(match &self.gpu {
             None => Tensor { rows, cols, storage: Storage::Cpu(vec![0.0; len]) },
             Some(rec) => Self::gpu_tensor(rec, rows, cols, rec.zeros(OP, len as u64 * 4)?),
@@ -413,7 +383,7 @@ impl Nn {
     }
 
     /// Uploads u32 indices (class targets, token ids).
-    pub fn ids(&self, data: &[u32]) -> Result<Ids, NnError> {
+    pub fn ids(&self, data: &[u32]) -> Result<Ids, KernelError> {
         let storage = match &self.gpu {
             None => IdStorage::Cpu(data.to_vec()),
             Some(rec) => IdStorage::Gpu(GpuBuffer {
@@ -429,7 +399,7 @@ impl Nn {
     /// decreases and ends at `ids.len()`. `vocab` = rows of the table the ids
     /// index; every id must be < vocab (error otherwise). An id may repeat
     /// within a bag (it then counts twice in the mean).
-    pub fn bags(&self, ids: &[u32], offsets: &[u32], vocab: usize) -> Result<Bags, NnError> {
+    pub fn bags(&self, ids: &[u32], offsets: &[u32], vocab: usize) -> Result<Bags, KernelError> {
         const OP: &str = "bags";
         expect(OP, offsets.first() == Some(&0), || "offsets must start at 0".into())?;
         expect(OP, offsets.windows(2).all(|w| w[0] <= w[1]), || "offsets must not decrease".into())?;
@@ -437,7 +407,7 @@ impl Nn {
             format!("offsets end at {:?} but there are {} ids", offsets.last(), ids.len())
         })?;
         if let Some((i, id)) = ids.iter().enumerate().find(|&(_, &id)| id as usize >= vocab) {
-            return Err(NnError::Invalid {
+            return Err(KernelError::Invalid {
                 op: OP,
                 detail: format!("id {id} at {i} is not below the vocabulary {vocab}"),
             });
@@ -451,7 +421,7 @@ impl Nn {
 
     /// Overwrites `t` with `data` (same length). On the GPU the copy is
     /// recorded in order with the pending ops.
-    pub fn write(&self, t: &mut Tensor, data: &[f32]) -> Result<(), NnError> {
+    pub fn write(&self, t: &mut Tensor, data: &[f32]) -> Result<(), KernelError> {
         const OP: &str = "write";
         expect(OP, data.len() == t.len(), || format!("{} values for a {} tensor", data.len(), t.shape_str()))?;
         match &self.gpu {
@@ -463,7 +433,7 @@ impl Nn {
 
     /// The tensor's data, row-major. On the GPU this submits the pending work
     /// first and waits for it.
-    pub fn read(&self, t: &Tensor) -> Result<Vec<f32>, NnError> {
+    pub fn read(&self, t: &Tensor) -> Result<Vec<f32>, KernelError> {
         const OP: &str = "read";
         match &self.gpu {
             None => Ok(host(OP, t)?.to_vec()),
@@ -475,7 +445,7 @@ impl Nn {
     }
 
     /// Submits the pending GPU work and waits for it to finish (nothing on the CPU).
-    pub fn sync(&self) -> Result<(), NnError> {
+    pub fn sync(&self) -> Result<(), KernelError> {
         if let Some(rec) = &self.gpu {
             rec.flush(true)?;
         }
@@ -490,7 +460,7 @@ impl Nn {
         b: &Tensor,
         act: Activation,
         y: &mut Tensor,
-    ) -> Result<(), NnError> {
+    ) -> Result<(), KernelError> {
         const OP: &str = "dense_forward";
         let (n, i) = x.shape();
         let o = w.cols;
@@ -532,7 +502,7 @@ impl Nn {
         dx: Option<&mut Tensor>,
         dw: &mut Tensor,
         db: &mut Tensor,
-    ) -> Result<(), NnError> {
+    ) -> Result<(), KernelError> {
         const OP: &str = "dense_backward";
         let (n, i) = x.shape();
         let o = w.cols;
@@ -601,7 +571,7 @@ impl Nn {
         Ok(())
     }
 
-    fn check_table(op: &'static str, name: &str, table: &Tensor, bags: &Bags) -> Result<(), NnError> {
+    fn check_table(op: &'static str, name: &str, table: &Tensor, bags: &Bags) -> Result<(), KernelError> {
         expect(op, table.rows >= bags.vocab, || {
             format!("{name} is {} but the bags index {} rows", table.shape_str(), bags.vocab)
         })
@@ -609,7 +579,7 @@ impl Nn {
 
     /// `out[b]` = mean of table rows of bag `b` (an empty bag gives zeros); table [v×d]
     /// (v at least the bags' vocabulary), out [bags×d].
-    pub fn embedding_bag_forward(&self, table: &Tensor, bags: &Bags, out: &mut Tensor) -> Result<(), NnError> {
+    pub fn embedding_bag_forward(&self, table: &Tensor, bags: &Bags, out: &mut Tensor) -> Result<(), KernelError> {
         const OP: &str = "embedding_bag_forward";
         let d = table.cols;
         Self::check_table(OP, "table", table, bags)?;
@@ -628,7 +598,7 @@ impl Nn {
 
     /// dtable = gradient of the table (overwritten, rows not in any bag are zero); dout [bags×d],
     /// dtable [v×d] (v at least the bags' vocabulary).
-    pub fn embedding_bag_backward(&self, dout: &Tensor, bags: &Bags, dtable: &mut Tensor) -> Result<(), NnError> {
+    pub fn embedding_bag_backward(&self, dout: &Tensor, bags: &Bags, dtable: &mut Tensor) -> Result<(), KernelError> {
         const OP: &str = "embedding_bag_backward";
         let d = dtable.cols;
         Self::check_table(OP, "dtable", dtable, bags)?;
@@ -647,7 +617,7 @@ impl Nn {
 
     /// Mean softmax cross-entropy over rows: writes per-row losses [n×1] and dlogits [n×c] =
     /// (softmax(logits) - onehot(target)) / n. Numerically stable (subtract the row max).
-    /// A target >= c is an error on the CPU ([`NnError::Invalid`]); the GPU cannot check without a
+    /// A target >= c is an error on the CPU ([`KernelError::Invalid`]); the GPU cannot check without a
     /// read-back, so its shader writes a NaN loss for that row instead (and no one-hot in its gradient).
     pub fn softmax_cross_entropy(
         &self,
@@ -655,7 +625,7 @@ impl Nn {
         targets: &Ids,
         losses: &mut Tensor,
         dlogits: &mut Tensor,
-    ) -> Result<(), NnError> {
+    ) -> Result<(), KernelError> {
         const OP: &str = "softmax_cross_entropy";
         let (n, c) = logits.shape();
         expect(OP, targets.len == n, || format!("{} targets for {n} rows of logits", targets.len))?;
@@ -665,7 +635,7 @@ impl Nn {
             None => {
                 let targets = host_ids(OP, targets)?;
                 if let Some((r, t)) = targets.iter().enumerate().find(|&(_, &t)| t as usize >= c) {
-                    return Err(NnError::Invalid {
+                    return Err(KernelError::Invalid {
                         op: OP,
                         detail: format!("target {t} of row {r} is not below the {c} classes"),
                     });
@@ -692,7 +662,7 @@ impl Nn {
     }
 
     /// Row-wise softmax probabilities (for inference): probs [n×c].
-    pub fn softmax(&self, logits: &Tensor, probs: &mut Tensor) -> Result<(), NnError> {
+    pub fn softmax(&self, logits: &Tensor, probs: &mut Tensor) -> Result<(), KernelError> {
         const OP: &str = "softmax";
         let (n, c) = logits.shape();
         expect_shape(OP, "probs", probs, n, c)?;
@@ -715,14 +685,14 @@ impl Nn {
         v: &mut Tensor,
         hp: &AdamW,
         step: u32,
-    ) -> Result<(), NnError> {
+    ) -> Result<(), KernelError> {
         const OP: &str = "adamw";
         let (rows, cols) = param.shape();
         expect_shape(OP, "grad", grad, rows, cols)?;
         expect_shape(OP, "m", m, rows, cols)?;
         expect_shape(OP, "v", v, rows, cols)?;
         if step == 0 {
-            return Err(NnError::Invalid { op: OP, detail: "step counts from 1".into() });
+            return Err(KernelError::Invalid { op: OP, detail: "step counts from 1".into() });
         }
         let scalars = AdamScalars::new(hp, step);
         match &self.gpu {

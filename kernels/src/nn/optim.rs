@@ -2,7 +2,7 @@
 //! first and second moments and the step count, kept on the [`Nn`]'s device.
 //! The student trainer and the classifier both train with it.
 
-use super::{AdamW, Nn, NnError, Tensor};
+use super::{AdamW, KernelError, Nn, Tensor};
 
 /// One parameter's optimiser buffers.
 struct Slot {
@@ -51,7 +51,7 @@ pub struct Optimizer {
 impl Optimizer {
     /// Zero gradients for `params`, and their moments from `resume` (where a
     /// saved moment has the parameter's size) or zero.
-    pub fn new(nn: &Nn, params: &[ParamShape], resume: Option<&Moments>) -> Result<Optimizer, NnError> {
+    pub fn new(nn: &Nn, params: &[ParamShape], resume: Option<&Moments>) -> Result<Optimizer, KernelError> {
         let mut slots = Vec::with_capacity(params.len());
         for (i, p) in params.iter().enumerate() {
             let moment = |saved: Option<&Vec<Vec<f32>>>| match saved.and_then(|s| s.get(i)) {
@@ -79,8 +79,8 @@ impl Optimizer {
     }
 
     /// The gradient buffers of exactly `N` parameters.
-    pub fn grads_array<const N: usize>(&mut self) -> Result<[&mut Tensor; N], NnError> {
-        self.grads_mut().try_into().map_err(|grads: Vec<_>| NnError::Invalid {
+    pub fn grads_array<const N: usize>(&mut self) -> Result<[&mut Tensor; N], KernelError> {
+        self.grads_mut().try_into().map_err(|grads: Vec<_>| KernelError::Invalid {
             op: "optimizer",
             detail: format!("{} parameters, not {N}", grads.len()),
         })
@@ -95,7 +95,7 @@ impl Optimizer {
         params: impl IntoIterator<Item = &'a mut Tensor>,
         lr: f32,
         weight_decay: f32,
-    ) -> Result<(), NnError> {
+    ) -> Result<(), KernelError> {
         self.step += 1;
         let mut count = 0;
         for (param, slot) in params.into_iter().zip(&mut self.slots) {
@@ -104,7 +104,7 @@ impl Optimizer {
             count += 1;
         }
         if count != self.slots.len() {
-            return Err(NnError::Invalid {
+            return Err(KernelError::Invalid {
                 op: "optimizer",
                 detail: format!("{count} parameters given for {} slots", self.slots.len()),
             });
@@ -113,7 +113,7 @@ impl Optimizer {
     }
 
     /// The moments and step count (reads the device).
-    pub fn moments(&self, nn: &Nn) -> Result<Moments, NnError> {
+    pub fn moments(&self, nn: &Nn) -> Result<Moments, KernelError> {
         let m = self.slots.iter().map(|s| nn.read(&s.m)).collect::<Result<Vec<_>, _>>()?;
         let v = self.slots.iter().map(|s| nn.read(&s.v)).collect::<Result<Vec<_>, _>>()?;
         Ok(Moments { step: self.step, m, v })
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn resuming_from_saved_moments_continues_the_same_run() {
-        let nn = Nn::new(Compute::Cpu);
+        let nn = Nn::new(&Compute::Cpu);
         let fresh = || [nn.tensor(2, 2, &[1.0, -2.0, 3.0, 0.5]).expect("w"), nn.tensor(1, 2, &[1.0, 1.0]).expect("b")];
         let shapes = |p: &[Tensor; 2]| [ParamShape::of(&p[0], true), ParamShape::of(&p[1], false)];
         let mut straight = fresh();
@@ -162,10 +162,10 @@ mod tests {
 
     #[test]
     fn a_wrong_number_of_parameters_is_an_error() {
-        let nn = Nn::new(Compute::Cpu);
+        let nn = Nn::new(&Compute::Cpu);
         let mut p = nn.zeros(1, 3).expect("p");
         let mut opt = Optimizer::new(&nn, &[ParamShape::of(&p, true), ParamShape::of(&p, true)], None).expect("opt");
-        assert!(matches!(opt.update(&nn, [&mut p], 0.1, 0.0), Err(NnError::Invalid { op: "optimizer", .. })));
+        assert!(matches!(opt.update(&nn, [&mut p], 0.1, 0.0), Err(KernelError::Invalid { op: "optimizer", .. })));
         assert!(opt.grads_array::<3>().is_err());
         assert_eq!(opt.grads_array::<2>().expect("two").len(), 2);
     }

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 
 fn cpu() -> Nn {
-    Nn::new(Compute::Cpu)
+    Nn::new(&Compute::Cpu)
 }
 
 /// Fixed seeds: these tests are deterministic.
@@ -239,13 +239,13 @@ fn adamw_matches_a_hand_computed_two_step_example() {
     close(nn.read(&v).expect("read"), [0.000_289_75, 0.000_099_99, 0.001], 3e-5);
     assert!(matches!(
         nn.adamw(&mut p, &nn.zeros(1, 3).expect("g"), &mut m, &mut v, &hp, 0),
-        Err(NnError::Invalid { op: "adamw", .. })
+        Err(KernelError::Invalid { op: "adamw", .. })
     ));
 }
 
-fn assert_shape_error(result: Result<(), NnError>, op: &str) {
+fn assert_shape_error(result: Result<(), KernelError>, op: &str) {
     match result {
-        Err(NnError::Shape { op: got, detail }) => {
+        Err(KernelError::Shape { op: got, detail }) => {
             assert_eq!(got, op, "{detail}");
             assert!(!detail.is_empty());
         }
@@ -308,7 +308,7 @@ fn reshape_keeps_the_data() {
 #[test]
 fn bad_bags_and_targets_are_errors() {
     let nn = cpu();
-    assert!(matches!(nn.bags(&[0, 3], &[0, 2], 3), Err(NnError::Invalid { op: "bags", .. })));
+    assert!(matches!(nn.bags(&[0, 3], &[0, 2], 3), Err(KernelError::Invalid { op: "bags", .. })));
     assert_shape_error(nn.bags(&[0, 1], &[0, 1], 3).map(drop), "bags");
     assert_shape_error(nn.bags(&[0, 1], &[1, 2], 3).map(drop), "bags");
     assert_shape_error(nn.bags(&[0, 1], &[0, 2, 1, 2], 3).map(drop), "bags");
@@ -322,7 +322,7 @@ fn bad_bags_and_targets_are_errors() {
         &mut losses,
         &mut dlogits,
     );
-    assert!(matches!(result, Err(NnError::Invalid { op: "softmax_cross_entropy", .. })), "{result:?}");
+    assert!(matches!(result, Err(KernelError::Invalid { op: "softmax_cross_entropy", .. })), "{result:?}");
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! and fed through the dense layers; the last layer gives the logits.
 
 use super::model::CharLm;
-use crate::nn::{Activation, Bags, Nn, NnError, Tensor};
+use crate::KernelError;
+use crate::nn::{Activation, Bags, Nn, Tensor};
 
 /// The model's weights on `nn`'s device.
 pub(crate) struct DeviceNet {
@@ -29,13 +30,13 @@ pub(crate) struct Activations {
 
 impl DeviceNet {
     /// Uploads `model`.
-    pub fn upload(nn: &Nn, model: &CharLm) -> Result<DeviceNet, NnError> {
+    pub fn upload(nn: &Nn, model: &CharLm) -> Result<DeviceNet, KernelError> {
         let embedding = nn.tensor(model.vocab.len(), model.config.embed, &model.embedding)?;
         let layers = model
             .layers
             .iter()
             .map(|l| Ok((nn.tensor(l.inputs, l.outputs, &l.weight)?, nn.tensor(1, l.outputs, &l.bias)?)))
-            .collect::<Result<Vec<_>, NnError>>()?;
+            .collect::<Result<Vec<_>, KernelError>>()?;
         Ok(DeviceNet {
             embedding,
             layers,
@@ -46,7 +47,7 @@ impl DeviceNet {
     }
 
     /// The weights back on the host, in [`CharLm::tensors`] order.
-    pub fn download(&self, nn: &Nn) -> Result<Vec<Vec<f32>>, NnError> {
+    pub fn download(&self, nn: &Nn) -> Result<Vec<Vec<f32>>, KernelError> {
         let mut out = vec![nn.read(&self.embedding)?];
         for (w, b) in &self.layers {
             out.push(nn.read(w)?);
@@ -56,7 +57,7 @@ impl DeviceNet {
     }
 
     /// Buffers for a pass over `n` examples.
-    pub fn activations(&self, nn: &Nn, n: usize) -> Result<Activations, NnError> {
+    pub fn activations(&self, nn: &Nn, n: usize) -> Result<Activations, KernelError> {
         let embedded = Some(nn.zeros(n, self.context * self.embed)?);
         let outputs = self.layers.iter().map(|(w, _)| nn.zeros(n, w.cols())).collect::<Result<Vec<_>, _>>()?;
         Ok(Activations { n, embedded, outputs })
@@ -68,15 +69,15 @@ impl DeviceNet {
     }
 
     /// The bags of `contexts` (`n × k` ids, one id per bag).
-    pub fn bags(&self, nn: &Nn, contexts: &[u32]) -> Result<Bags, NnError> {
+    pub fn bags(&self, nn: &Nn, contexts: &[u32]) -> Result<Bags, KernelError> {
         let offsets: Vec<u32> = (0..=contexts.len() as u32).collect();
         nn.bags(contexts, &offsets, self.vocab)
     }
 
     /// Runs the forward pass; the logits end in `acts.outputs.last()`.
-    pub fn forward(&self, nn: &Nn, bags: &Bags, acts: &mut Activations) -> Result<(), NnError> {
+    pub fn forward(&self, nn: &Nn, bags: &Bags, acts: &mut Activations) -> Result<(), KernelError> {
         let (n, k, d) = (acts.n, self.context, self.embed);
-        let embedded = acts.embedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
+        let embedded = acts.embedded.take().ok_or(KernelError::Shape { op: "student", detail: "no buffer".into() })?;
         let mut flat = embedded.reshape(n * k, d)?;
         let result = nn.embedding_bag_forward(&self.embedding, bags, &mut flat);
         let embedded = flat.reshape(n, k * d)?;

@@ -10,7 +10,8 @@ use super::model::CharLm;
 use super::network::DeviceNet;
 use super::vocab::{BOS, EOS};
 use crate::Compute;
-use crate::nn::{Nn, NnError};
+use crate::KernelError;
+use crate::nn::Nn;
 
 /// Examples per forward pass.
 const BATCH: usize = 512;
@@ -24,7 +25,7 @@ pub struct Predictor {
 
 impl Predictor {
     /// Uploads `model` to `compute`.
-    pub fn new(compute: Compute, model: CharLm) -> Result<Predictor, NnError> {
+    pub fn new(compute: &Compute, model: CharLm) -> Result<Predictor, KernelError> {
         let nn = Nn::new(compute);
         let net = DeviceNet::upload(&nn, &model)?;
         Ok(Predictor { nn, model, net })
@@ -36,7 +37,7 @@ impl Predictor {
     }
 
     /// Logits `[n × V]` after each of `n` contexts (`n × k` ids).
-    pub fn logits(&self, contexts: &[u32]) -> Result<Vec<f32>, NnError> {
+    pub fn logits(&self, contexts: &[u32]) -> Result<Vec<f32>, KernelError> {
         let n = contexts.len() / self.net.context;
         let mut acts = self.net.activations(&self.nn, n)?;
         let bags = self.net.bags(&self.nn, contexts)?;
@@ -49,7 +50,7 @@ impl Predictor {
 
     /// Mean cross-entropy in nats per character of `texts` (each closed by
     /// EOS), and the number of characters scored. Perplexity is its `exp`.
-    pub fn cross_entropy<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Result<(f64, usize), NnError> {
+    pub fn cross_entropy<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Result<(f64, usize), KernelError> {
         let corpus = Corpus::new(&self.model.vocab, texts);
         let v = self.net.vocab;
         let mut total = 0.0f64;
@@ -76,10 +77,10 @@ impl Predictor {
         max_new: usize,
         temperature: f32,
         seeds: &[u64],
-    ) -> Result<Vec<String>, NnError> {
+    ) -> Result<Vec<String>, KernelError> {
         let sampled = temperature > 0.0;
         if sampled && seeds.len() != prompts.len() {
-            return Err(NnError::Invalid {
+            return Err(KernelError::Invalid {
                 op: "complete",
                 detail: format!("{} seeds for {} prompts", seeds.len(), prompts.len()),
             });
@@ -152,7 +153,7 @@ mod tests {
         let vocab = Vocab::from_texts(["0123456789 +="]);
         // An untrained model: its next-character distribution is close to uniform.
         let model = CharLm::init(CharLmConfig { context: 4, embed: 4, hidden: vec![8] }, vocab, 3);
-        Predictor::new(Compute::Cpu, model).expect("predictor")
+        Predictor::new(&Compute::Cpu, model).expect("predictor")
     }
 
     #[test]

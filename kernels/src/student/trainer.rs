@@ -10,8 +10,9 @@ use super::corpus::Corpus;
 use super::model::CharLm;
 use super::network::{Activations, DeviceNet};
 use crate::Compute;
+use crate::KernelError;
 use crate::nn::optim::{Moments, Optimizer, ParamShape};
-use crate::nn::{Ids, Nn, NnError, Tensor};
+use crate::nn::{Ids, Nn, Tensor};
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -72,7 +73,7 @@ impl TrainConfig {
 pub enum TrainError {
     /// A kernel failed.
     #[error(transparent)]
-    Nn(#[from] NnError),
+    Nn(#[from] KernelError),
     /// The loss became NaN or infinite.
     #[error(
         "the loss became {loss} at step {step}: training diverged; lower `lr` (now {lr}) or `batch` noise, \
@@ -122,12 +123,12 @@ pub struct Trainer {
 impl Trainer {
     /// Prepares `model` for training on `compute`, resuming from `state` when given.
     pub fn new(
-        compute: Compute,
+        compute: &Compute,
         model: CharLm,
         config: TrainConfig,
         seed: u64,
         state: Option<OptimizerState>,
-    ) -> Result<Trainer, NnError> {
+    ) -> Result<Trainer, KernelError> {
         let nn = Nn::new(compute);
         let net = DeviceNet::upload(&nn, &model)?;
         // Weights decay, biases do not.
@@ -161,9 +162,10 @@ impl Trainer {
         self.net.forward(nn, &bags, &mut self.acts)?;
         let last = self.net.layers.len() - 1;
         nn.softmax_cross_entropy(&self.acts.outputs[last], &targets, &mut self.losses, &mut self.grads[last])?;
-        let embedded = self.acts.embedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
+        let embedded =
+            self.acts.embedded.take().ok_or(KernelError::Shape { op: "student", detail: "no buffer".into() })?;
         let mut dembedded =
-            self.dembedded.take().ok_or(NnError::Shape { op: "student", detail: "no buffer".into() })?;
+            self.dembedded.take().ok_or(KernelError::Shape { op: "student", detail: "no buffer".into() })?;
         // Parameter gradients: the embedding, then each layer's weight and bias.
         let mut param_grads = self.optimizer.grads_mut();
         let (dembedding, layer_grads) = param_grads.split_at_mut(1);
@@ -217,7 +219,7 @@ impl Trainer {
     }
 
     /// The model with its current weights, and the optimiser state.
-    pub fn snapshot(&self) -> Result<(CharLm, OptimizerState), NnError> {
+    pub fn snapshot(&self) -> Result<(CharLm, OptimizerState), KernelError> {
         let mut model = self.model.clone();
         model.set_values(self.net.download(&self.nn)?.into_iter());
         Ok((model, self.optimizer.moments(&self.nn)?))
@@ -244,7 +246,7 @@ mod tests {
     #[test]
     fn the_loss_falls_and_the_student_learns_the_pattern() {
         let (model, corpus, _) = setup();
-        let mut t = Trainer::new(Compute::Cpu, model, config(400), 1, None).expect("trainer");
+        let mut t = Trainer::new(&Compute::Cpu, model, config(400), 1, None).expect("trainer");
         let mut curve = Vec::new();
         t.train(&corpus, |_, p| {
             curve.push(p);
@@ -254,7 +256,7 @@ mod tests {
         let (first, last) = (curve[0].loss, curve.last().expect("curve").loss);
         assert!(last < first * 0.5, "{first} -> {last}");
         let (trained, _) = t.snapshot().expect("snapshot");
-        let p = Predictor::new(Compute::Cpu, trained).expect("predictor");
+        let p = Predictor::new(&Compute::Cpu, trained).expect("predictor");
         let out = p.complete(&["3 + 1 = "], 4, 0.0, &[]).expect("complete");
         assert_eq!(out[0], "4", "{out:?}");
     }
@@ -262,14 +264,14 @@ mod tests {
     #[test]
     fn a_resumed_run_matches_an_uninterrupted_one() {
         let (model, corpus, _) = setup();
-        let mut straight = Trainer::new(Compute::Cpu, model.clone(), config(40), 2, None).expect("trainer");
+        let mut straight = Trainer::new(&Compute::Cpu, model.clone(), config(40), 2, None).expect("trainer");
         straight.train(&corpus, |_, _| Ok(())).expect("train");
-        let mut first = Trainer::new(Compute::Cpu, model, config(40), 2, None).expect("trainer");
+        let mut first = Trainer::new(&Compute::Cpu, model, config(40), 2, None).expect("trainer");
         for _ in 0..20 {
             first.step(&corpus).expect("step");
         }
         let (half, state) = first.snapshot().expect("snapshot");
-        let mut resumed = Trainer::new(Compute::Cpu, half, config(40), 2, Some(state)).expect("trainer");
+        let mut resumed = Trainer::new(&Compute::Cpu, half, config(40), 2, Some(state)).expect("trainer");
         resumed.train(&corpus, |_, _| Ok(())).expect("train");
         let (a, _) = straight.snapshot().expect("a");
         let (b, _) = resumed.snapshot().expect("b");
@@ -292,7 +294,7 @@ mod tests {
     fn a_diverging_run_stops_with_a_clear_error() {
         let (model, corpus, _) = setup();
         let mut t =
-            Trainer::new(Compute::Cpu, model, TrainConfig { lr: 1e30, ..config(50) }, 3, None).expect("trainer");
+            Trainer::new(&Compute::Cpu, model, TrainConfig { lr: 1e30, ..config(50) }, 3, None).expect("trainer");
         let e = t.train(&corpus, |_, _| Ok(())).expect_err("diverges");
         assert!(matches!(e, TrainError::NonFinite { .. }), "{e}");
         assert!(e.to_string().contains("lower `lr`"), "{e}");

@@ -12,7 +12,7 @@ use crate::model::{
 use crate::pipeline::config::checks::foreign_key;
 use crate::pipeline::config::diagnostic::{Diagnostic, SourceMap, did_you_mean};
 use crate::pipeline::config::{ModelConfig, PipelineFile};
-use crate::pipeline::stages::Stage;
+use crate::pipeline::stages::{Stage, StageKind};
 use crate::pipeline::workdir::job_dir;
 use crate::plugin::{LoadOptions, PluginKind, Sandbox};
 
@@ -242,11 +242,13 @@ pub(super) fn check_student_stages(
         let trainers: Vec<&str> = file
             .stage
             .iter()
-            .filter(|s| s.kind.get_ref() == "train-student")
+            .filter(|s| s.kind() == Some(StageKind::TrainStudent))
             .map(|s| s.name.get_ref().as_str())
             .collect();
-        let Some(position) =
-            file.stage.iter().position(|s| s.name.get_ref() == target.get_ref() && s.kind.get_ref() == "train-student")
+        let Some(position) = file
+            .stage
+            .iter()
+            .position(|s| s.name.get_ref() == target.get_ref() && s.kind() == Some(StageKind::TrainStudent))
         else {
             let mut d = map.at(
                 Some(target.span()),

@@ -222,21 +222,22 @@ pub(super) fn check_references(
         };
         for (target, kind) in stage.op.references() {
             let earlier = &written[..position];
-            if earlier.iter().any(|s| s.name.get_ref() == target && s.kind.get_ref() == kind) {
+            let kind_name = kind.name();
+            if earlier.iter().any(|s| s.name.get_ref() == target && s.kind() == Some(kind)) {
                 continue;
             }
             let candidates: Vec<&str> =
-                earlier.iter().filter(|s| s.kind.get_ref() == kind).map(|s| s.name.get_ref().as_str()).collect();
+                earlier.iter().filter(|s| s.kind() == Some(kind)).map(|s| s.name.get_ref().as_str()).collect();
             let mut d = map.at(
                 Some(written[position].kind.span()),
                 Some(&stage.name),
-                format!("`{target}` is not a `{kind}` stage before this one"),
+                format!("`{target}` is not a `{kind_name}` stage before this one"),
             );
             d.hint = did_you_mean(target, candidates.iter().copied()).or_else(|| {
                 Some(if candidates.is_empty() {
-                    format!("add a `{kind}` stage before this one")
+                    format!("add a `{kind_name}` stage before this one")
                 } else {
-                    format!("earlier `{kind}` stages: {}", candidates.join(", "))
+                    format!("earlier `{kind_name}` stages: {}", candidates.join(", "))
                 })
             });
             errors.push(d);

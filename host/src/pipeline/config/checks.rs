@@ -45,7 +45,7 @@ pub(crate) fn stage_header<'f>(
         d.hint = Some(format!("the first stage named `{name}` is on line {}; stage names must be unique", first.line));
         errors.push(d);
     }
-    if stage.kind.get_ref() == "generate" && position > 0 {
+    if stage.kind() == Some(StageKind::Generate) && position > 0 {
         let mut d = map.at(Some(stage.kind.span()), Some(name), "a `generate` stage must come first");
         d.hint = Some("generation is where records come from; move the stage to the top".into());
         errors.push(d);
@@ -58,7 +58,7 @@ pub(crate) fn file_level(map: &SourceMap<'_>, file: &PipelineFile, errors: &mut 
     if file.pipeline.chunk_size == 0 {
         errors.push(map.at(None, None, "[pipeline] chunk_size must be at least 1"));
     }
-    let generates = file.stage.first().is_some_and(|s| s.kind.get_ref() == "generate");
+    let generates = file.stage.first().is_some_and(|s| s.kind() == Some(StageKind::Generate));
     if file.input.is_empty() && !generates {
         let mut d = map.at(None, None, "no [[input]]: the pipeline has nothing to read");
         d.hint = Some("add `[[input]]` with `path = \"data/*.jsonl\"`, or start with a `generate` stage".into());

@@ -289,6 +289,13 @@ pub struct StageConfig {
     pub dedupe_prompts: Option<bool>,
 }
 
+impl StageConfig {
+    /// The stage's kind, when the file names a known one.
+    pub fn kind(&self) -> Option<StageKind> {
+        StageKind::from_name(self.kind.get_ref())
+    }
+}
+
 fn default_batch_size() -> usize {
     256
 }

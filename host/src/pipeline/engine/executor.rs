@@ -15,18 +15,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::fingerprint::fingerprint;
 use crate::model::{Model, RequestCache, Usage};
 use crate::outcome::{Outcome, Quarantined, Rejected};
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::config::OutputFormat;
 use crate::pipeline::input::parquet::jsonl_to_parquet;
 use crate::pipeline::input::{InputError, InputItem, InputStream, count_lines};
-use crate::pipeline::report::counts::StageStats;
-use crate::pipeline::report::progress::Progress;
+use crate::pipeline::report::counts::{Details, StageStats};
+use crate::pipeline::report::progress::{PhaseProgress, ProgressSink, Terminal};
 use crate::pipeline::report::quarantine::{QuarantineGroup, QuarantineSummary};
 use crate::pipeline::report::stats::RunStats;
 use crate::pipeline::stages::{PhaseCx, PreparedStage, StageError, state_role};
@@ -90,13 +90,30 @@ impl From<crate::pipeline::stages::JobError> for RunError {
 }
 
 /// Options of one invocation.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Discard the work directory of an earlier run (but its request cache)
     /// instead of resuming it.
     pub fresh: bool,
     /// Neither read nor write the request cache.
     pub no_cache: bool,
+    /// Where progress goes (by default: bars on a terminal, log lines otherwise).
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { fresh: false, no_cache: false, progress: Arc::new(Terminal) }
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("fresh", &self.fresh)
+            .field("no_cache", &self.no_cache)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a run produced.
@@ -117,55 +134,8 @@ struct Chunk {
     state: Vec<(String, String)>,
 }
 
-/// The digest that ties a work directory to one pipeline: its file, its
-/// plugins' digests and its chunk size.
-pub fn fingerprint(pipeline: &Pipeline) -> String {
-    let mut h = Sha256::new();
-    let barriers: Vec<bool> = pipeline.stages.iter().map(|s| s.is_barrier()).collect();
-    h.update(outcome_relevant_source(&pipeline.source, &barriers).as_bytes());
-    for model in pipeline.models.values() {
-        if let crate::model::BackendSpec::Wasm(p) = &model.backend {
-            h.update(p.info().sha256.as_bytes());
-        }
-    }
-    for stage in &pipeline.stages {
-        h.update(stage.name.as_bytes());
-        stage.op.fingerprint(&mut h);
-    }
-    h.update(pipeline.chunk_size.to_le_bytes());
-    hex::encode(&h.finalize()[..16])
-}
-
-/// The pipeline file without what cannot change which records a run keeps,
-/// so that editing it does not orphan the work directory: the models'
-/// `token_budget` (raise it and resume after a budget stop) and the `config`
-/// of barrier stages (`train-student`, `train-classifier`, `eval` pass records
-/// through unchanged; their jobs key their own results on their settings, so
-/// lowering a learning rate after a diverged run retrains without redoing
-/// the stages before). `barriers[i]` says whether the file's `i`-th stage is one.
-fn outcome_relevant_source(source: &str, barriers: &[bool]) -> String {
-    let Ok(mut table) = source.parse::<toml::Table>() else {
-        return source.to_string();
-    };
-    if let Some(toml::Value::Table(models)) = table.get_mut("models") {
-        for (_, model) in models.iter_mut() {
-            if let toml::Value::Table(model) = model {
-                model.remove("token_budget");
-            }
-        }
-    }
-    if let Some(toml::Value::Array(stages)) = table.get_mut("stage") {
-        for (stage, barrier) in stages.iter_mut().zip(barriers) {
-            if let (toml::Value::Table(stage), true) = (stage, barrier) {
-                stage.remove("config");
-            }
-        }
-    }
-    table.to_string()
-}
-
 /// Runs `pipeline` to completion (resuming an interrupted run unless `fresh`).
-pub fn run(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
+pub fn execute(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -307,14 +277,16 @@ async fn process(
     let committer = {
         let work = work.clone();
         let stage_names: Vec<String> = pipeline.stages[range.clone()].iter().map(|s| s.name.clone()).collect();
-        let total = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        let total = options
+            .progress
+            .wants_total()
             .then(|| match (total, generate_count(pipeline)) {
                 (Some(kept), _) => Some(kept),
                 (None, Some(count)) if range.start == 0 => Some(count),
                 _ => count_lines(&pipeline.inputs),
             })
             .flatten();
-        let progress = Progress::new(&stage_names, total, manifest.lines_done());
+        let progress = options.progress.phase(&stage_names, total, manifest.lines_done());
         tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, progress))
     };
     let joined =
@@ -360,11 +332,7 @@ fn start_models(
             }
             for chunk in &manifest.chunks {
                 if let Some(s) = chunk.stages.get(i - range.start) {
-                    let get = |k: &str| s.details.get(k).copied().unwrap_or(0).max(0) as u64;
-                    prior.add(Usage {
-                        prompt_tokens: get("prompt_tokens"),
-                        completion_tokens: get("completion_tokens"),
-                    });
+                    prior.add(s.details.calls.usage());
                 }
             }
         }
@@ -567,7 +535,7 @@ async fn run_stage(
     // A generate stage turns one slot into one or more records.
     stats.generated = stats.extra_outcomes();
     stats.seconds = started.elapsed().as_secs_f64();
-    stats.details = output.details;
+    stats.details = Details { calls: output.calls, counters: output.details };
     chunk.entry.stages.push(stats);
     Ok(chunk)
 }
@@ -588,7 +556,7 @@ fn commit_chunks(
     work: &WorkDir,
     mut manifest: Manifest,
     mut rx: mpsc::Receiver<Chunk>,
-    mut progress: Progress,
+    mut progress: Box<dyn PhaseProgress>,
 ) -> Result<Manifest, RunError> {
     while let Some(mut chunk) = rx.blocking_recv() {
         let index = chunk.entry.index;

@@ -5,5 +5,6 @@
 //! stage kind.
 
 pub mod executor;
+pub mod fingerprint;
 pub mod jobs;
 pub mod phases;

@@ -34,10 +34,115 @@ pub struct StageStats {
     /// nothing for it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub barrier: bool,
-    /// Stage-specific counters (cluster sizes of `dedup`, matches per
-    /// benchmark of `decontaminate`); chunk values add up to the run's.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub details: BTreeMap<String, i64>,
+    /// What its model calls cost, and stage-specific counters (cluster
+    /// sizes of `dedup`, matches per benchmark of `decontaminate`); chunk
+    /// values add up to the run's.
+    #[serde(default, skip_serializing_if = "Details::is_empty")]
+    pub details: Details,
+}
+
+/// What a model-backed stage's calls cost, as typed counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelCalls {
+    /// Requests sent (retries included).
+    pub requests: u64,
+    /// Requests sent again after a transient failure.
+    pub retries: u64,
+    /// Completions answered from the request cache.
+    pub cache_hits: u64,
+    /// Prompt tokens paid for.
+    pub prompt_tokens: u64,
+    /// Completion tokens paid for.
+    pub completion_tokens: u64,
+    /// Records whose model call failed for good.
+    pub model_errors: u64,
+}
+
+impl ModelCalls {
+    /// Every counter with the key it has in `details`.
+    fn fields(&mut self) -> [(&'static str, &mut u64); 6] {
+        [
+            ("requests", &mut self.requests),
+            ("retries", &mut self.retries),
+            ("cache_hits", &mut self.cache_hits),
+            ("prompt_tokens", &mut self.prompt_tokens),
+            ("completion_tokens", &mut self.completion_tokens),
+            ("model_errors", &mut self.model_errors),
+        ]
+    }
+
+    /// Adds another chunk's (or reply's) counts.
+    pub fn add(&mut self, other: &ModelCalls) {
+        let mut other = *other;
+        for ((_, mine), (_, theirs)) in self.fields().into_iter().zip(other.fields()) {
+            *mine += *theirs;
+        }
+    }
+
+    /// The tokens paid for.
+    pub fn usage(&self) -> crate::model::Usage {
+        crate::model::Usage { prompt_tokens: self.prompt_tokens, completion_tokens: self.completion_tokens }
+    }
+}
+
+/// A stage's counters: its model calls as typed fields and its own
+/// counters by name. Written as one map (`details` in `stats.json` and in
+/// the manifest, the form earlier versions wrote, so their work directories
+/// resume): the model counters under their field names, when not zero.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    /// What its model calls cost.
+    pub calls: ModelCalls,
+    /// Stage-specific counters, by name.
+    pub counters: BTreeMap<String, i64>,
+}
+
+impl Details {
+    /// Every counter that is not zero, by name.
+    pub fn entries(&self) -> BTreeMap<String, i64> {
+        let mut out: BTreeMap<String, i64> =
+            self.counters.iter().filter(|(_, n)| **n != 0).map(|(k, n)| (k.clone(), *n)).collect();
+        let mut calls = self.calls;
+        for (key, n) in calls.fields() {
+            if *n != 0 {
+                out.insert(key.to_string(), i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+        }
+        out
+    }
+
+    /// Whether every counter is zero.
+    pub fn is_empty(&self) -> bool {
+        self.calls == ModelCalls::default() && self.counters.values().all(|n| *n == 0)
+    }
+
+    /// Adds another chunk's counters.
+    pub fn add(&mut self, other: &Details) {
+        self.calls.add(&other.calls);
+        for (key, n) in &other.counters {
+            *self.counters.entry(key.clone()).or_default() += n;
+        }
+        self.counters.retain(|_, n| *n != 0);
+    }
+}
+
+impl Serialize for Details {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.entries().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Details {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut counters = BTreeMap::<String, i64>::deserialize(deserializer)?;
+        let mut calls = ModelCalls::default();
+        for (key, n) in calls.fields() {
+            if let Some(v) = counters.remove(key) {
+                *n = u64::try_from(v).unwrap_or(0);
+            }
+        }
+        Ok(Details { calls, counters })
+    }
 }
 
 impl StageStats {
@@ -66,10 +171,7 @@ impl StageStats {
         self.quarantined += other.quarantined;
         self.generated += other.generated;
         self.seconds += other.seconds;
-        for (key, n) in &other.details {
-            *self.details.entry(key.clone()).or_default() += n;
-        }
-        self.details.retain(|_, n| *n != 0);
+        self.details.add(&other.details);
     }
 
     /// Records rejected, over all reasons.
@@ -182,6 +284,20 @@ mod tests {
         total.add(&h);
         assert_eq!(total.kept_lengths, vec![0, 0, 2]);
         assert_eq!(total.scores["q"]["5.000e-1"], 2);
+    }
+
+    #[test]
+    fn model_calls_are_typed_and_written_as_the_details_map_they_were() {
+        let old = r#"{"cluster size 2":3,"completion_tokens":7,"prompt_tokens":5,"requests":2}"#;
+        let details: Details = serde_json::from_str(old).expect("an earlier manifest's details read");
+        assert_eq!(
+            details.calls,
+            ModelCalls { requests: 2, prompt_tokens: 5, completion_tokens: 7, ..Default::default() }
+        );
+        assert_eq!(details.counters.into_iter().collect::<Vec<_>>(), [("cluster size 2".to_string(), 3)]);
+        let again: Details = serde_json::from_str(old).expect("reads");
+        assert_eq!(serde_json::to_string(&again).expect("writes"), old, "written back byte for byte");
+        assert!(Details::default().is_empty());
     }
 
     #[test]

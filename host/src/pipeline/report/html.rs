@@ -235,7 +235,7 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
     // Counters of different units (requests, tokens, clusters): a table, not one chart.
     for stage in stats.stages.iter().filter(|s| !s.details.is_empty()) {
         let _ = write!(html, "<h2>{}: details</h2><table><tr><th>what</th><th>count</th></tr>", escape(&stage.name));
-        for (what, n) in &stage.details {
+        for (what, n) in &stage.details.entries() {
             let _ = write!(html, "<tr><td>{}</td><td>{}</td></tr>", escape(what), count((*n).max(0) as u64));
         }
         html.push_str("</table>");

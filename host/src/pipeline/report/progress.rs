@@ -1,7 +1,9 @@
-//! Progress of a run: a bar per stage on a terminal (records/s, kept %, and
-//! the ETA of the input), plain periodic log lines when stderr is not one.
-//! While bars are drawn, all other stderr output is routed above them
-//! ([`crate::pipeline::report::stderr_capture`]).
+//! Progress of a run, delivered to a [`ProgressSink`] the caller chooses: a
+//! terminal ([`Terminal`]: a bar per stage with records/s, kept % and the
+//! ETA of the input; plain periodic log lines when stderr is not a
+//! terminal), nothing ([`Silent`]), or the caller's own (a service's event
+//! stream, a cluster task's log). While bars are drawn, all other stderr
+//! output is routed above them ([`crate::pipeline::report::stderr_capture`]).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -19,7 +21,57 @@ const REFRESH_HZ: u8 = 4;
 /// How often plain log lines are written.
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
-/// Live progress of one invocation.
+/// Where a run reports its progress.
+pub trait ProgressSink: Send + Sync {
+    /// Whether the sink wants the number of lines a phase will read (counting
+    /// them reads the inputs once more, so the engine asks only when it is).
+    fn wants_total(&self) -> bool {
+        false
+    }
+
+    /// A phase starts streaming through `stages`: `total_lines` it will read
+    /// (when known and wanted), `done_lines` already committed by an earlier run.
+    fn phase(&self, stages: &[String], total_lines: Option<u64>, done_lines: u64) -> Box<dyn PhaseProgress>;
+}
+
+/// The progress of one phase.
+pub trait PhaseProgress: Send {
+    /// A chunk was committed (its counts are in `chunk.stages`).
+    fn chunk_committed(&mut self, chunk: &ChunkEntry);
+    /// The phase's stream is done.
+    fn finish(&mut self);
+}
+
+/// Bars on a terminal, periodic log lines otherwise: what `kiln run` shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Terminal;
+
+impl ProgressSink for Terminal {
+    fn wants_total(&self) -> bool {
+        std::io::stderr().is_terminal()
+    }
+
+    fn phase(&self, stages: &[String], total_lines: Option<u64>, done_lines: u64) -> Box<dyn PhaseProgress> {
+        Box::new(Progress::new(stages, total_lines, done_lines))
+    }
+}
+
+/// No progress at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl ProgressSink for Silent {
+    fn phase(&self, _: &[String], _: Option<u64>, _: u64) -> Box<dyn PhaseProgress> {
+        Box::new(Silent)
+    }
+}
+
+impl PhaseProgress for Silent {
+    fn chunk_committed(&mut self, _: &ChunkEntry) {}
+    fn finish(&mut self) {}
+}
+
+/// Live progress of one phase on the terminal (or as log lines).
 pub struct Progress {
     bars: Option<(ProgressBar, Vec<ProgressBar>)>,
     /// Holds stderr while the bars are drawn; dropped after they are cleared.
@@ -86,9 +138,11 @@ impl Progress {
             last_log: Instant::now(),
         }
     }
+}
 
+impl PhaseProgress for Progress {
     /// Accounts for a committed chunk.
-    pub fn chunk_committed(&mut self, chunk: &ChunkEntry) {
+    fn chunk_committed(&mut self, chunk: &ChunkEntry) {
         self.lines += chunk.lines;
         for (total, s) in self.totals.iter_mut().zip(&chunk.stages) {
             total.add(s);
@@ -117,7 +171,7 @@ impl Progress {
     }
 
     /// Clears the bars and gives stderr back.
-    pub fn finish(&mut self) {
+    fn finish(&mut self) {
         if let Some((input, stage_bars)) = &self.bars {
             input.finish_and_clear();
             for bar in stage_bars {

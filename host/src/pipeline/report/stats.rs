@@ -64,7 +64,7 @@ pub struct Diversity {
 impl Diversity {
     /// Measures `texts` (on the CPU: a sample is small).
     pub fn measure(texts: &[String]) -> Option<Diversity> {
-        let hasher = kiln_kernels::minhash::MinHasher::new(Default::default(), kiln_kernels::Compute::Cpu).ok()?;
+        let hasher = kiln_kernels::minhash::MinHasher::new(Default::default(), &kiln_kernels::Compute::Cpu).ok()?;
         let d = kiln_kernels::diversity::measure(texts, &hasher).ok()?;
         Some(Diversity {
             sample: d.texts,

@@ -11,7 +11,7 @@ use super::evaluate::{EvalReport, EvalStageConfig};
 use super::job::{JobCx, JobError};
 use super::train_classifier::{ClassifierReport, ClassifierStageConfig};
 use super::train_student::{StudentReport, StudentStageConfig};
-use super::{PhaseCx, PreparedStage, Shape, StageError, StageOp, StageOutput};
+use super::{PhaseCx, PreparedStage, Shape, StageError, StageKind, StageOp, StageOutput};
 use crate::outcome::Outcome;
 use crate::record::Record;
 
@@ -82,9 +82,9 @@ impl StageOp for Barrier {
         Some(&self.job)
     }
 
-    fn references(&self) -> Vec<(&str, &'static str)> {
+    fn references(&self) -> Vec<(&str, StageKind)> {
         match &self.job {
-            Job::Eval(e) => e.students.iter().map(|s| (s.as_str(), "train-student")).collect(),
+            Job::Eval(e) => e.students.iter().map(|s| (s.as_str(), StageKind::TrainStudent)).collect(),
             Job::TrainStudent(_) | Job::TrainClassifier(_) => Vec::new(),
         }
     }

@@ -143,7 +143,7 @@ impl PreparedStage for PreparedBuiltin {
     async fn apply(&self, records: Vec<Record>) -> Result<StageOutput, StageError> {
         let (builtin, name) = (self.builtin.clone(), self.name.clone());
         let (outcomes, details) = tokio::task::spawn_blocking(move || builtin.apply(&name, records)).await?;
-        Ok(StageOutput { outcomes, details, state: None })
+        Ok(StageOutput { outcomes, details, state: None, ..Default::default() })
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kiln_kernels::classifier::Classifier;
 use serde::{Deserialize, Serialize};
 
-use super::{PhaseCx, PreparedStage, StageError, StageOp, StageOutput};
+use super::{PhaseCx, PreparedStage, StageError, StageKind, StageOp, StageOutput};
 use crate::compute;
 use crate::outcome::{Outcome, Rejected, Rejection};
 use crate::record::Record;
@@ -22,8 +22,8 @@ pub struct ClassifyStage {
 }
 
 impl StageOp for ClassifyStage {
-    fn references(&self) -> Vec<(&str, &'static str)> {
-        vec![(self.config.classifier.as_str(), "train-classifier")]
+    fn references(&self) -> Vec<(&str, StageKind)> {
+        vec![(self.config.classifier.as_str(), StageKind::TrainClassifier)]
     }
 
     fn lineage_step(&self, stage: &str) -> Option<String> {
@@ -98,7 +98,7 @@ pub fn apply(
     records: Vec<Record>,
 ) -> Result<Vec<Outcome>, String> {
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
-    let probs = compute::with_fallback("classify", |c| classifier.predict(c.clone(), &texts).map_err(into_device))?;
+    let probs = compute::with_fallback("classify", |c| classifier.predict(c, &texts))?;
     let name = config.score_name().to_string();
     Ok(records
         .into_iter()
@@ -121,12 +121,4 @@ pub fn apply(
             }
         })
         .collect())
-}
-
-/// An [`NnError`](kiln_kernels::nn::NnError) as the device error `with_fallback` expects.
-fn into_device(e: kiln_kernels::nn::NnError) -> kiln_kernels::DeviceError {
-    match e {
-        kiln_kernels::nn::NnError::Gpu(d) => d,
-        other => kiln_kernels::DeviceError::Kernel { kernel: "classify", message: other.to_string() },
-    }
 }

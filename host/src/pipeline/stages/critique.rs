@@ -62,7 +62,7 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
     let (prompts, records) = cx.call(move |p| Ok((p.critic_prompts(&records)?, records))).await?;
     let (ready, labels): (Vec<&wit::Prompt>, Vec<&str>) =
         prompts.iter().zip(&records).filter_map(|(p, r)| Some((p.as_ref().ok()?, r.id.as_str()))).unzip();
-    let mut answers = cx.complete(&ready, &labels, 0, &mut out.details).await?.into_iter();
+    let mut answers = cx.complete(&ready, &labels, 0, &mut out.calls).await?.into_iter();
     // Every sample of every answered record goes to `parse` in one call.
     let mut completions = Vec::new();
     let mut answered = Vec::with_capacity(records.len());

@@ -61,7 +61,7 @@ impl PreparedStage for PreparedDedup {
             dedup.lock().unwrap_or_else(PoisonError::into_inner).apply(&name, records)
         })
         .await?;
-        Ok(StageOutput { outcomes, details, state: Some(added) })
+        Ok(StageOutput { outcomes, details, state: Some(added), ..Default::default() })
     }
 }
 

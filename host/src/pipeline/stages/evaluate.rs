@@ -301,7 +301,7 @@ fn score_student(
             JobError::new(stage, format!("student `{}` seed {}: {e}", report.stage, run.seed))
         };
         let (model, _) = CharLm::load(&run.checkpoint, Some(&report.config.model())).map_err(|e| fail(&e))?;
-        let predictor = Predictor::new(compute.clone(), model).map_err(|e| fail(&e))?;
+        let predictor = Predictor::new(compute, model).map_err(|e| fail(&e))?;
         let completions = predictor.complete(&prompts, config.max_new, 0.0, &[]).map_err(|e| fail(&e))?;
         let mut right = 0usize;
         for (i, (item, completion)) in items.iter().zip(&completions).enumerate() {

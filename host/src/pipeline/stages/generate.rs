@@ -79,7 +79,7 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
     };
     let refs: Vec<&wit::Prompt> = prompts.iter().collect();
     let labels: Vec<&str> = slots.iter().map(|s| s.id.as_str()).collect();
-    let answers = cx.complete(&refs, &labels, 0, &mut out.details).await?;
+    let answers = cx.complete(&refs, &labels, 0, &mut out.calls).await?;
     // Every sample of every answered slot goes to `parse` in one call.
     let mut completions = Vec::new();
     let mut owner = Vec::new();

@@ -24,6 +24,7 @@ use sha2::Sha256;
 use crate::model::{Model, ModelError};
 use crate::outcome::Outcome;
 use crate::pipeline::config::OnError;
+use crate::pipeline::report::counts::ModelCalls;
 use crate::pipeline::workdir::{Manifest, WorkDir, WorkDirError};
 use crate::plugin::{Plugin, PluginError};
 use crate::record::Record;
@@ -95,6 +96,8 @@ pub struct StageOutput {
     pub outcomes: Vec<Outcome>,
     /// Stage-specific counters for `stats.json`.
     pub details: BTreeMap<String, i64>,
+    /// What its model calls cost (model-backed stages).
+    pub calls: ModelCalls,
     /// State to commit with the chunk (ordered stages), restored on resume.
     pub state: Option<String>,
 }
@@ -106,6 +109,7 @@ impl StageOutput {
         for (k, v) in other.details {
             *self.details.entry(k).or_default() += v;
         }
+        self.calls.add(&other.calls);
     }
 }
 
@@ -229,7 +233,7 @@ pub trait StageOp: Send + Sync + std::fmt::Debug {
     }
 
     /// Earlier stages it reads what they trained from: `(name, kind)`.
-    fn references(&self) -> Vec<(&str, &'static str)> {
+    fn references(&self) -> Vec<(&str, StageKind)> {
         Vec::new()
     }
 

@@ -41,7 +41,7 @@ fn size_bin(size: u64) -> String {
 impl NearDup {
     /// Fresh state, or why the parameters cannot work.
     pub fn new(params: MinHashParams) -> Result<Self, String> {
-        let hasher = MinHasher::new(params, kiln_kernels::Compute::Cpu).map_err(|e| e.to_string())?;
+        let hasher = MinHasher::new(params, &kiln_kernels::Compute::Cpu).map_err(|e| e.to_string())?;
         Ok(NearDup { hasher, index: StreamingIndex::default() })
     }
 
@@ -49,7 +49,7 @@ impl NearDup {
     pub fn apply(&mut self, stage: &str, records: Vec<Record>) -> (Vec<Outcome>, String, BTreeMap<String, i64>) {
         let mut details = BTreeMap::new();
         let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
-        let signatures = compute::with_fallback("MinHash signatures", |c| self.hasher.on(c.clone()).signatures(&texts));
+        let signatures = compute::with_fallback("MinHash signatures", |c| self.hasher.on(c).signatures(&texts));
         let signatures = match signatures {
             Ok(s) => s,
             Err(message) => {

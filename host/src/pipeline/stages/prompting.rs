@@ -2,7 +2,6 @@
 //! running plugin calls on blocking threads, turning plugin prompts into model
 //! jobs, accounting model usage per stage, and the lineage step they record.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -10,6 +9,7 @@ use tokio::sync::Semaphore;
 use super::{StageError, StageOutput};
 use crate::model::{Job, Message, Model, ModelError, Reply, slot_number};
 use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
+use crate::pipeline::report::counts::ModelCalls;
 use crate::plugin::{Plugin, wit};
 use crate::record::Record;
 
@@ -116,7 +116,7 @@ impl<'a> ModelStage<'a> {
         prompts: &[&wit::Prompt],
         slots: &[&str],
         attempt: u32,
-        details: &mut BTreeMap<String, i64>,
+        calls: &mut ModelCalls,
     ) -> Result<Vec<Result<Vec<String>, ModelError>>, StageError> {
         let Some(model) = &self.model else {
             return Ok(prompts.iter().map(|p| Ok(vec![last_user_message(p)])).collect());
@@ -148,12 +148,12 @@ impl<'a> ModelStage<'a> {
         for reply in replies {
             match reply {
                 Ok(reply) => {
-                    account(details, &reply);
+                    account(calls, &reply);
                     out.push(Ok(reply.texts));
                 }
                 Err(e) if e.is_fatal() => return Err(StageError::Model(e)),
                 Err(e) => {
-                    *details.entry("model_errors".into()).or_default() += 1;
+                    calls.model_errors += 1;
                     out.push(Err(e));
                 }
             }
@@ -174,19 +174,15 @@ impl<'a> ModelStage<'a> {
 }
 
 /// Adds a reply's requests, cache hits and tokens to a stage's counters.
-fn account(details: &mut BTreeMap<String, i64>, reply: &Reply) {
-    let counters = [
-        ("requests", reply.requests as i64),
-        ("retries", reply.retries as i64),
-        ("cache_hits", reply.cache_hits as i64),
-        ("prompt_tokens", reply.usage.prompt_tokens as i64),
-        ("completion_tokens", reply.usage.completion_tokens as i64),
-    ];
-    for (key, n) in counters {
-        if n != 0 {
-            *details.entry(key.into()).or_default() += n;
-        }
-    }
+fn account(calls: &mut ModelCalls, reply: &Reply) {
+    calls.add(&ModelCalls {
+        requests: u64::from(reply.requests),
+        retries: u64::from(reply.retries),
+        cache_hits: u64::from(reply.cache_hits),
+        prompt_tokens: reply.usage.prompt_tokens,
+        completion_tokens: reply.usage.completion_tokens,
+        model_errors: 0,
+    });
 }
 
 /// The text of the last user message (or of the last message) of a prompt.
@@ -244,7 +240,7 @@ mod tests {
 
     #[test]
     fn usage_is_accounted() {
-        let mut d = BTreeMap::new();
+        let mut calls = ModelCalls::default();
         let reply = Reply {
             texts: vec![],
             usage: crate::model::Usage { prompt_tokens: 5, completion_tokens: 7 },
@@ -252,8 +248,9 @@ mod tests {
             requests: 3,
             retries: 2,
         };
-        account(&mut d, &reply);
-        account(&mut d, &reply);
+        account(&mut calls, &reply);
+        account(&mut calls, &reply);
+        let d = crate::pipeline::report::counts::Details { calls, counters: Default::default() }.entries();
         assert_eq!((d["requests"], d["retries"], d["prompt_tokens"], d["completion_tokens"]), (6, 4, 10, 14));
         assert!(!d.contains_key("cache_hits"));
     }

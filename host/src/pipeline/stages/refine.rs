@@ -55,7 +55,7 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
             })
             .collect();
         let labels: Vec<&str> = pending.iter().map(|&i| records[i].id.as_str()).collect();
-        let answers = cx.complete(&prompts, &labels, attempt, &mut out.details).await?;
+        let answers = cx.complete(&prompts, &labels, attempt, &mut out.calls).await?;
         let mut rewrites = Vec::new();
         let mut asked = Vec::new();
         for (&i, answer) in pending.iter().zip(answers) {

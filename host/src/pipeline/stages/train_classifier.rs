@@ -192,8 +192,8 @@ pub fn run(
     let test: Vec<(&Record, bool)> = labelled.iter().filter(|(r, _)| held(r)).copied().collect();
     let training = ClassifierTraining { steps: config.steps, batch: config.batch, lr: config.lr, seed: config.seed };
     let started = std::time::Instant::now();
-    let (model, curve) = kiln_kernels::classifier::Classifier::train(compute.clone(), ngrams, &train, &training)
-        .map_err(|e| {
+    let (model, curve) =
+        kiln_kernels::classifier::Classifier::train(compute, ngrams, &train, &training).map_err(|e| {
             JobError::new(stage, format!("{e} (label `{}`, positive at {})", config.label, config.positive_at))
         })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -201,7 +201,7 @@ pub fn run(
         None
     } else {
         let texts: Vec<&str> = test.iter().map(|(r, _)| r.text.as_str()).collect();
-        let probs = model.predict(compute.clone(), &texts).map_err(|e| JobError::new(stage, e.to_string()))?;
+        let probs = model.predict(compute, &texts).map_err(|e| JobError::new(stage, e.to_string()))?;
         Some(agreement(&probs, &test.iter().map(|t| t.1).collect::<Vec<_>>()))
     };
     let path = checkpoint_path(dir);

@@ -270,7 +270,7 @@ fn train_seed(
         ),
     };
     let first_step = progress.step;
-    let mut trainer = Trainer::new(compute.clone(), model, config.training(), seed, state).map_err(|e| fail(&e))?;
+    let mut trainer = Trainer::new(compute, model, config.training(), seed, state).map_err(|e| fail(&e))?;
     let started = Instant::now();
     let prior_seconds = progress.seconds;
     let every = config.checkpoint_every;
