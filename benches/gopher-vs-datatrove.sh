@@ -5,6 +5,8 @@
 # many processes as cores). Prints docs/s of each, the ratio, and the agreement
 # of the verdicts with every class of disagreement.
 # Usage: benches/gopher-vs-datatrove.sh [RECORDS]   (default 100000)
+# KILN=path/to/kiln runs that binary instead of building this tree's (to
+# compare two versions of Kiln against the same datatrove run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-100000}
@@ -14,7 +16,10 @@ mkdir -p "$dir"
 source benches/venv.sh
 bench_venv "import spacy; from datatrove.pipeline.filters import GopherQualityFilter" datatrove spacy regex
 cargo xtask plugins >/dev/null
-cargo build --release -q -p kiln
+if [ -z "${KILN:-}" ]; then
+    cargo build --release -q -p kiln
+fi
+kiln=$(realpath "${KILN:-target/release/kiln}")
 corpus="$dir/corpus-$records.jsonl"
 [ -f "$corpus" ] || cargo xtask corpus --out "$corpus" --limit "$records"
 cat > "$dir/pipeline.toml" <<TOML
@@ -37,7 +42,7 @@ concurrency = $cores
 dir = "out"
 TOML
 start=$(date +%s.%N)
-target/release/kiln run "$dir/pipeline.toml" --fresh 2> "$dir/kiln.log"
+"$kiln" run "$dir/pipeline.toml" --fresh 2> "$dir/kiln.log"
 kiln_s=$(echo "$(date +%s.%N) - $start" | bc)
 datatrove_s=$("$venv/bin/python" benches/datatrove_gopher.py "$corpus" "$dir/datatrove.jsonl" "$cores")
 n=$(wc -l < "$corpus")

@@ -22,8 +22,8 @@ mod support;
 use std::time::Instant;
 
 use kiln_kernels::Compute;
-use kiln_kernels::nn::optim::{Optimizer, ParamShape};
 use kiln_kernels::KernelError;
+use kiln_kernels::nn::optim::{Optimizer, ParamShape};
 use kiln_kernels::nn::{Activation, AdamW, Nn, Tensor};
 use support::Rng;
 

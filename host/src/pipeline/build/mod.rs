@@ -3,10 +3,10 @@
 //!
 //! The file is parsed into the pure types of [`config`](crate::pipeline::config)
 //! (every unknown key and wrong type at once, the nearest known key
-//! suggested), then built: inputs expanded ([`inputs`]), models declared and
-//! their plugins or checkpoints loaded ([`models`]), stages checked and built
-//! ([`stage_checks`]) — with the checks that need only the file
-//! ([`checks`](crate::pipeline::config::checks)) run among them, so that
+//! suggested), then built: inputs expanded (`inputs`), models declared and
+//! their plugins or checkpoints loaded (`models`), stages checked and built
+//! (`stage_checks`) — with the checks that need only the file
+//! ([`checks`]) run among them, so that
 //! errors come in file order. Plugins are loaded (and compiled, or fetched
 //! from the cache) here, so that `kiln validate` catches everything a run would
 //! before any work starts.

@@ -1,4 +1,4 @@
-//! What both HTML report modules (`report`, `training_report`) need to write
+//! What both HTML report modules ([`html`](super::html), [`training`](super::training)) need to write
 //! markup and to turn plotters' errors into text.
 
 /// `s` safe inside HTML text and attribute values.

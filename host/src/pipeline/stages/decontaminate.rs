@@ -3,7 +3,7 @@
 //! data does not leak into training data. Benchmarks are JSONL files named in
 //! the stage's config; their texts are indexed when the pipeline is loaded
 //! (a missing or malformed file is a validation error naming file and line).
-//! Lookup runs on the GPU when there is one (module `pipeline::compute`).
+//! Lookup runs on the GPU when there is one ([`crate::compute`]).
 //!
 //! A record with at least `min_hits` n-gram positions found is, with
 //! `action = "reject"` (default), rejected with reason

@@ -13,7 +13,7 @@
 //! The shape follows datatrove's `PipelineStep` (a step transforms a stream;
 //! the executor only chains steps) and Vector's `TransformConfig::build` (a
 //! checked configuration builds the runtime object): the checks that need the
-//! pipeline file stay in `validate`, and what a stage does at run time is here.
+//! pipeline file stay in `config` and `build`, and what a stage does at run time is here.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The `dedup` stage with `method = "minhash"`: near-duplicate removal in
 //! input order. Each chunk's signatures are computed at once (on the GPU when
-//! there is one, see module `pipeline::compute`); then, record by record, the band
+//! there is one, see [`crate::compute`]); then, record by record, the band
 //! keys are offered to a [`StreamingIndex`]: the first record of a cluster is
 //! kept, later ones are rejected with reason `near-duplicate of <id>` where
 //! `<id>` is the cluster's kept record.
