@@ -13,6 +13,8 @@
 //! - [`minhash`]: MinHash signatures (GPU + CPU), LSH banding and clustering.
 //! - [`decontam`]: n-gram decontamination against benchmark texts (GPU + CPU).
 //! - [`diversity`]: distinct-n, near-duplicate rate, mean pairwise similarity.
+//! - [`drift`]: how far generated texts drift from real ones (character
+//!   n-gram entropy, Jensen–Shannon divergence, coverage of the real tail).
 //! - [`exact`]: the normalised-text key of exact deduplication.
 //! - [`nn`]: training primitives (dense layers, embedding bags, softmax
 //!   cross-entropy, AdamW) for the student model and the classifier (GPU + CPU).
@@ -24,6 +26,7 @@ pub mod classifier;
 pub mod decontam;
 pub mod device;
 pub mod diversity;
+pub mod drift;
 pub mod exact;
 pub mod minhash;
 pub mod nn;
