@@ -252,3 +252,59 @@ dir = "out"
     let e = stderr(&out);
     assert!(e.contains("stage `quality`") && e.contains("both classes"), "{e}");
 }
+
+#[test]
+fn a_declared_model_is_scored_beside_the_students_by_the_same_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let heldout: Vec<String> = std::fs::read_to_string(workspace().join("pipelines/data/arith-heldout.jsonl"))
+        .expect("held-out file")
+        .lines()
+        .take(60)
+        .map(str::to_string)
+        .collect();
+    std::fs::write(dir.path().join("heldout.jsonl"), heldout.join("\n")).expect("write held-out");
+    let pipeline = |models: &str| {
+        format!(
+            r#"{start}
+[[stage]]
+name = "student"
+kind = "train-student"
+config = {TINY}
+
+[[stage]]
+name = "eval"
+kind = "eval"
+config = {{ students = ["student"], models = {models}, heldout = "heldout.jsonl" }}
+
+[output]
+dir = "out"
+"#,
+            start = arithmetic("eval-models", 100, "carry_error_rate = 0.0, noise_rate = 0.0", 100, r#"["+", "-"]"#),
+        )
+    };
+    // A teacher that makes no mistake answers every held-out item right.
+    let out = run(dir.path(), &pipeline(r#"["teacher"]"#));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    let eval = job(&s, "eval");
+    let models = eval["models"].as_array().expect("models scored");
+    assert_eq!(models.len(), 1, "{eval}");
+    let teacher = &models[0];
+    assert_eq!(teacher["model"], "teacher");
+    assert_eq!(teacher["accuracy"]["mean"].as_f64(), Some(1.0), "{teacher}");
+    assert_eq!(teacher["failed"], 0);
+    assert!(teacher["describe"].as_str().expect("describe").starts_with("teacher=wasm:"), "{teacher}");
+    let examples = teacher["examples"].as_array().expect("examples");
+    assert!(!examples.is_empty() && examples.iter().all(|x| x["correct"] == true), "{teacher}");
+    assert_eq!(eval["students"].as_array().expect("students").len(), 1, "the students are still scored");
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).expect("report");
+    assert!(html.contains("Declared models on the same items"), "the report shows the model");
+    assert!(stderr(&out).contains("teacher") && stderr(&out).contains("100.0%"), "{}", stderr(&out));
+
+    // A model the file does not declare is refused before any work.
+    let out = run(dir.path(), &pipeline(r#"["techer"]"#));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("stage `eval`: no model named `techer`") && err.contains("did you mean `teacher`"), "{err}");
+}

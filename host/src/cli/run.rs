@@ -199,6 +199,16 @@ fn print_jobs(jobs: &[JobReport]) {
                         s.perplexity.map_or("-".into(), |p| format!("{:.3} +/- {:.3}", p.mean, p.half_width))
                     );
                 }
+                for m in &r.models {
+                    eprintln!(
+                        "  {:<16}   {:<18} accuracy {:5.1}% +/- {:4.1}  (model{})",
+                        "",
+                        m.model,
+                        100.0 * m.accuracy.mean,
+                        100.0 * m.accuracy.half_width,
+                        if m.failed > 0 { format!(", {} failed requests", m.failed) } else { String::new() }
+                    );
+                }
             }
         }
     }

@@ -190,6 +190,14 @@ pub(super) fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<
         None => None,
     };
     errors.append(&mut model_errors);
+    for model in op.iter().flat_map(|op| op.model_references()) {
+        if !cx.models.contains(&model) {
+            let mut d = map.at(Some(stage.kind.span()), Some(name), format!("no model named `{model}`"));
+            d.hint = did_you_mean(model, cx.models.iter().copied())
+                .or_else(|| Some("declare it under `[models.<name>]`".into()));
+            errors.push(d);
+        }
+    }
     let op = op.filter(|_| errors.is_empty());
     match (kind, op) {
         (Some(kind), Some(op)) => Ok(Stage {

@@ -192,7 +192,8 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         let phase = FinishedPhase { work, manifest, stages, barrier };
         if phase.barrier.is_some() {
             let (p, finished, earlier) = (pipeline.clone(), phase.clone(), done.clone());
-            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, &finished, &earlier))
+            let no_cache = options.no_cache;
+            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, &finished, &earlier, no_cache))
                 .await
                 .map_err(|e| RunError::Runtime(e.to_string()))??;
             reports.push(job);

@@ -3,13 +3,21 @@
 //! phases before it; what the job does is the stage's own
 //! ([`Job::run`](crate::pipeline::stages::Job::run)).
 
+use std::sync::Arc;
+
+use crate::model::RequestCache;
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::stages::{JobCx, JobError, JobReport};
-use crate::pipeline::workdir::FinishedPhase;
+use crate::pipeline::workdir::{FinishedPhase, WorkDir};
 
 /// Runs the job of the barrier that ends `phase`; `earlier` are the phases
-/// before it.
-pub fn run(pipeline: &Pipeline, phase: &FinishedPhase, earlier: &[FinishedPhase]) -> Result<JobReport, JobError> {
+/// before it; `no_cache` keeps the job's model requests out of the cache.
+pub fn run(
+    pipeline: &Pipeline,
+    phase: &FinishedPhase,
+    earlier: &[FinishedPhase],
+    no_cache: bool,
+) -> Result<JobReport, JobError> {
     let index = phase.stages.end.saturating_sub(1);
     let stage = &pipeline.stages[index];
     let name = stage.name.as_str();
@@ -17,5 +25,19 @@ pub fn run(pipeline: &Pipeline, phase: &FinishedPhase, earlier: &[FinishedPhase]
         return Err(JobError::new(name, "has no job configuration"));
     };
     let compute = crate::compute::shared().map_err(|e| JobError::new(name, e))?;
-    job.run(&JobCx { stage: name, work_dir: &pipeline.work_dir, phase, earlier, compute: &compute })
+    let cache = if no_cache {
+        None
+    } else {
+        let work = WorkDir::open(&pipeline.work_dir).map_err(JobError::work_dir(name))?;
+        Some(Arc::new(RequestCache::open(&work.cache_dir()).map_err(|e| JobError::new(name, e.to_string()))?))
+    };
+    job.run(&JobCx {
+        stage: name,
+        work_dir: &pipeline.work_dir,
+        phase,
+        earlier,
+        compute: &compute,
+        models: &pipeline.models,
+        cache,
+    })
 }

@@ -177,13 +177,33 @@ fn render_eval(e: &EvalReport) -> String {
         );
     }
     html.push_str("</table>");
-    for s in &e.students {
+    if !e.models.is_empty() {
+        html.push_str(
+            "<p>Declared models on the same items, by the same rule (each prompt sent as one user message; ± 95% \
+             interval over items):</p><table><tr><th>model</th><th>accuracy</th><th>failed requests</th></tr>",
+        );
+        for m in &e.models {
+            let _ = write!(
+                html,
+                "<tr><td>{} <small><code>{}</code></small></td><td><b>{:.1}% ± {:.1}</b></td><td>{}</td></tr>",
+                escape(&m.model),
+                escape(&m.describe),
+                100.0 * m.accuracy.mean,
+                100.0 * m.accuracy.half_width,
+                count(m.failed)
+            );
+        }
+        html.push_str("</table>");
+    }
+    let examples =
+        e.students.iter().map(|s| (&s.student, &s.examples)).chain(e.models.iter().map(|m| (&m.model, &m.examples)));
+    for (who, shown) in examples {
         let _ = write!(
             html,
             "<h3>{}: first completions</h3><table><tr><th>prompt</th><th>completion</th><th>right answer</th></tr>",
-            escape(&s.student)
+            escape(who)
         );
-        for x in &s.examples {
+        for x in shown {
             let _ = write!(
                 html,
                 "<tr><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}{}</td></tr>",

@@ -82,6 +82,13 @@ impl StageOp for Barrier {
         Some(&self.job)
     }
 
+    fn model_references(&self) -> Vec<&str> {
+        match &self.job {
+            Job::Eval(e) => e.models.iter().map(String::as_str).collect(),
+            Job::TrainStudent(_) | Job::TrainClassifier(_) => Vec::new(),
+        }
+    }
+
     fn references(&self) -> Vec<(&str, StageKind)> {
         match &self.job {
             Job::Eval(e) => e.students.iter().map(|s| (s.as_str(), StageKind::TrainStudent)).collect(),

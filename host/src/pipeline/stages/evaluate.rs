@@ -1,5 +1,7 @@
 //! The `eval` stage: held-out evaluation of the students that earlier
-//! `train-student` stages trained.
+//! `train-student` stages trained, and of declared models (a teacher) by the
+//! same rule, so that students and the model they learned from are compared
+//! on the same items.
 //!
 //! The held-out set is a JSONL file of items `{"prompt", "answer", "text"}`:
 //! each student (every seed) completes every prompt greedily, and is right
@@ -21,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::job::{JobCx, JobError, read_json, write_json};
 use super::train_student::StudentReport;
+use crate::model::{Job as ModelJob, Message, Model, ModelSpec, Usage};
 use crate::pipeline::workdir::{FinishedPhase, job_dir};
 
 /// `config` of an `eval` stage.
@@ -28,7 +31,12 @@ use crate::pipeline::workdir::{FinishedPhase, job_dir};
 #[serde(deny_unknown_fields)]
 pub struct EvalStageConfig {
     /// The `train-student` stages whose students to evaluate.
+    #[serde(default)]
     pub students: Vec<String>,
+    /// Declared models (`[models.<name>]`, e.g. the teacher) to evaluate by
+    /// the same rule: each held-out prompt sent as one user message.
+    #[serde(default)]
+    pub models: Vec<String>,
     /// The held-out JSONL file, relative to the pipeline file.
     pub heldout: String,
     /// What precedes the final answer in a completion (default `Answer:`).
@@ -66,8 +74,10 @@ pub struct HeldOut {
 impl EvalStageConfig {
     /// Checks the settings and reads the held-out file (relative to `base`).
     pub fn load(mut self, base: &Path) -> Result<EvalStageConfig, String> {
-        if self.students.is_empty() {
-            return Err("`students` is empty: name the `train-student` stages to evaluate".into());
+        if self.students.is_empty() && self.models.is_empty() {
+            return Err(
+                "nothing to evaluate: name `train-student` stages in `students`, or declared models in `models`".into(),
+            );
         }
         if self.max_new == 0 || self.answer_prefix.trim().is_empty() {
             return Err("`max_new` must be at least 1 and `answer_prefix` not empty".into());
@@ -174,6 +184,22 @@ pub struct StudentScore {
     pub examples: Vec<Example>,
 }
 
+/// One declared model's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelScore {
+    /// The model's name.
+    pub model: String,
+    /// Backend, model and sampling, as in lineage.
+    pub describe: String,
+    /// Share of held-out items answered right, with a 95% interval over
+    /// items (normal approximation of the binomial).
+    pub accuracy: Interval,
+    /// Items whose request failed (counted as wrong).
+    pub failed: u64,
+    /// The first completions.
+    pub examples: Vec<Example>,
+}
+
 /// `eval`'s part of `stats.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -187,6 +213,9 @@ pub struct EvalReport {
     pub contaminated: u64,
     /// Per student, in the order configured.
     pub students: Vec<StudentScore>,
+    /// Per declared model, in the order configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelScore>,
     /// Digest of the inputs: a report with another key is stale.
     pub key: String,
 }
@@ -224,7 +253,12 @@ pub fn run(cx: &JobCx<'_>, config: &EvalStageConfig) -> Result<EvalReport, JobEr
     if clean.is_empty() {
         return Err(JobError::new(stage, "every held-out prompt occurs in the training data: nothing is held out"));
     }
-    let key = eval_key(config, &students);
+    let models: Vec<Arc<ModelSpec>> = config
+        .models
+        .iter()
+        .map(|m| cx.models.get(m).cloned().ok_or_else(|| JobError::new(stage, format!("no model named `{m}`"))))
+        .collect::<Result<_, _>>()?;
+    let key = eval_key(config, &students, &models);
     let report_path = cx.dir().join("report.json");
     if let Some(report) = read_json::<EvalReport>(&report_path).filter(|r| r.key == key) {
         return Ok(report);
@@ -233,12 +267,17 @@ pub fn run(cx: &JobCx<'_>, config: &EvalStageConfig) -> Result<EvalReport, JobEr
     for report in &students {
         scores.push(score_student(stage, config, report, &clean, compute)?);
     }
+    let mut model_scores = Vec::new();
+    for spec in &models {
+        model_scores.push(score_model(cx, config, spec, &clean)?);
+    }
     let report = EvalReport {
         stage: stage.to_string(),
         heldout: config.heldout.clone(),
         items: clean.len() as u64,
         contaminated,
         students: scores,
+        models: model_scores,
         key,
     };
     write_json(stage, &report_path, &report)?;
@@ -270,7 +309,7 @@ fn training_set(stage: &str, student: &str, earlier: &[FinishedPhase]) -> Result
     Ok(records.into_iter().map(|r| r.text).collect())
 }
 
-fn eval_key(config: &EvalStageConfig, students: &[StudentReport]) -> String {
+fn eval_key(config: &EvalStageConfig, students: &[StudentReport], models: &[Arc<ModelSpec>]) -> String {
     let mut h = Sha256::new();
     h.update(config.answer_prefix.as_bytes());
     h.update(config.max_new.to_le_bytes());
@@ -281,6 +320,9 @@ fn eval_key(config: &EvalStageConfig, students: &[StudentReport]) -> String {
     }
     for s in students {
         h.update(s.key.as_bytes());
+    }
+    for m in models {
+        h.update(m.describe().as_bytes());
     }
     hex::encode(&h.finalize()[..16])
 }
@@ -333,6 +375,57 @@ fn score_student(
         seeds,
         accuracy,
         perplexity: (!ppl.is_empty()).then(|| Interval::of(&ppl)),
+        examples,
+    })
+}
+
+/// Scores a declared model: every held-out prompt as one user message, its
+/// completion read by the same rule as a student's.
+fn score_model(
+    cx: &JobCx<'_>,
+    config: &EvalStageConfig,
+    spec: &Arc<ModelSpec>,
+    items: &[&HeldOut],
+) -> Result<ModelScore, JobError> {
+    let fail = |e: &dyn std::fmt::Display| JobError::new(cx.stage, format!("model `{}`: {e}", spec.name));
+    let model = Model::start(spec.clone(), cx.cache.clone(), Usage::default()).map_err(|e| fail(&e))?;
+    let jobs = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| ModelJob {
+            messages: vec![Message { role: "user".into(), content: item.prompt.clone() }],
+            samples: 1,
+            attempt: 0,
+            slot: Some(i as u64),
+        })
+        .collect();
+    let runtime = tokio::runtime::Handle::try_current().map_err(|e| fail(&e))?;
+    let replies = runtime.block_on(model.complete(jobs));
+    let (mut right, mut failed) = (0u64, 0u64);
+    let mut examples = Vec::new();
+    for (i, (item, reply)) in items.iter().zip(replies).enumerate() {
+        let completion = match reply {
+            Ok(reply) => reply.texts.into_iter().next().unwrap_or_default(),
+            Err(e) if e.is_fatal() => return Err(fail(&e)),
+            Err(e) => {
+                failed += 1;
+                tracing::warn!(model = %spec.name, "held-out item {}: {e}", i + 1);
+                String::new()
+            }
+        };
+        let correct = extract(&completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());
+        right += u64::from(correct);
+        if i < EXAMPLES {
+            examples.push(Example { prompt: item.prompt.clone(), answer: item.answer.clone(), completion, correct });
+        }
+    }
+    let n = items.len().max(1) as f64;
+    let p = right as f64 / n;
+    Ok(ModelScore {
+        model: spec.name.clone(),
+        describe: spec.describe(),
+        accuracy: Interval { mean: p, half_width: 1.96 * (p * (1.0 - p) / n).sqrt() },
+        failed,
         examples,
     })
 }

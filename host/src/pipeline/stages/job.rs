@@ -2,10 +2,13 @@
 //! records, the phases before it, where to keep what it makes, the kernels'
 //! device), its error type, and saving its results as JSON.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::model::{ModelSpec, RequestCache};
 use crate::pipeline::workdir::{FinishedPhase, WorkDirError, job_dir};
 use crate::record::Record;
 
@@ -44,6 +47,10 @@ pub struct JobCx<'a> {
     pub earlier: &'a [FinishedPhase],
     /// The device the kernels run on.
     pub compute: &'a kiln_kernels::Compute,
+    /// The pipeline's declared models (an evaluation may score one).
+    pub models: &'a BTreeMap<String, Arc<ModelSpec>>,
+    /// The run's request cache (`None` with `--no-cache`).
+    pub cache: Option<Arc<RequestCache>>,
 }
 
 impl JobCx<'_> {

@@ -232,6 +232,11 @@ pub trait StageOp: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Declared models it uses besides its own `model` (an evaluation's).
+    fn model_references(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
     /// Earlier stages it reads what they trained from: `(name, kind)`.
     fn references(&self) -> Vec<(&str, StageKind)> {
         Vec::new()
