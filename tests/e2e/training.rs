@@ -62,8 +62,8 @@ config = {{ min_terms = 2, max_terms = 2, min_digits = 2, max_digits = 2, ops = 
     )
 }
 
-/// A small generate → train → verify → threshold → train → eval pipeline.
-fn small(dir: &Path, student: &str, threshold: &str) -> String {
+/// The first 60 items of the shipped held-out set, as `dir/heldout.jsonl`.
+fn write_heldout(dir: &Path) {
     let heldout: Vec<String> = std::fs::read_to_string(workspace().join("pipelines/data/arith-heldout.jsonl"))
         .expect("held-out file")
         .lines()
@@ -71,6 +71,11 @@ fn small(dir: &Path, student: &str, threshold: &str) -> String {
         .map(str::to_string)
         .collect();
     std::fs::write(dir.join("heldout.jsonl"), heldout.join("\n")).expect("write held-out");
+}
+
+/// A small generate → train → verify → threshold → train → eval pipeline.
+fn small(dir: &Path, student: &str, threshold: &str) -> String {
+    write_heldout(dir);
     format!(
         r#"{start}
 [[stage]]
@@ -256,13 +261,7 @@ dir = "out"
 #[test]
 fn a_declared_model_is_scored_beside_the_students_by_the_same_rule() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let heldout: Vec<String> = std::fs::read_to_string(workspace().join("pipelines/data/arith-heldout.jsonl"))
-        .expect("held-out file")
-        .lines()
-        .take(60)
-        .map(str::to_string)
-        .collect();
-    std::fs::write(dir.path().join("heldout.jsonl"), heldout.join("\n")).expect("write held-out");
+    write_heldout(dir.path());
     let pipeline = |models: &str| {
         format!(
             r#"{start}
