@@ -1,6 +1,8 @@
 //! `cargo xtask heldout`: writes the held-out arithmetic set that `eval`
 //! stages score students on — problems drawn with their own seed, each with
-//! its prompt, its exact answer and a reference solution (for perplexity).
+//! its prompt, its exact answer, a reference solution (for perplexity) and
+//! its problem classes (`carry`, `borrow`, `borrow-zero`, …; `eval` reports
+//! accuracy per class).
 //! `eval` leaves out any item whose prompt a student trained on, so overlap
 //! with a training run's problems is measured, never hidden.
 
@@ -74,6 +76,7 @@ pub fn run(args: &HeldoutArgs) -> anyhow::Result<()> {
             "prompt": format!("Question: {question}\nSolution:\n"),
             "answer": solution.answer.to_string(),
             "text": record_text(&question, &solution.render()),
+            "classes": problem.class().labels(),
         });
         out.push(item.to_string());
     }

@@ -158,6 +158,16 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A scorer's accuracy per problem class, on one line (nothing without classes).
+fn print_classes(by_class: &std::collections::BTreeMap<String, kiln::pipeline::stages::evaluate::ClassScore>) {
+    if by_class.is_empty() {
+        return;
+    }
+    let cells: Vec<String> =
+        by_class.iter().map(|(class, c)| format!("{class} {:.1}% ({})", 100.0 * c.accuracy.mean, c.items)).collect();
+    eprintln!("  {:<16}   {:<18} by class: {}", "", "", cells.join(", "));
+}
+
 /// One line per trained model, and the held-out comparison.
 fn print_jobs(jobs: &[JobReport]) {
     for job in jobs {
@@ -198,6 +208,7 @@ fn print_jobs(jobs: &[JobReport]) {
                         100.0 * s.accuracy.half_width,
                         s.perplexity.map_or("-".into(), |p| format!("{:.3} +/- {:.3}", p.mean, p.half_width))
                     );
+                    print_classes(&s.by_class);
                 }
                 for m in &r.models {
                     eprintln!(
@@ -208,6 +219,7 @@ fn print_jobs(jobs: &[JobReport]) {
                         100.0 * m.accuracy.half_width,
                         if m.failed > 0 { format!(", {} failed requests", m.failed) } else { String::new() }
                     );
+                    print_classes(&m.by_class);
                 }
             }
         }

@@ -13,6 +13,7 @@
 //! accuracy and perplexity and their mean with a 95% confidence interval
 //! (Student's t over seeds).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -69,6 +70,9 @@ pub struct HeldOut {
     /// A reference text (prompt and solution) for perplexity.
     #[serde(default)]
     pub text: Option<String>,
+    /// Problem classes (`carry`, `borrow`, …): accuracy is also reported per class.
+    #[serde(default)]
+    pub classes: Vec<String>,
 }
 
 impl EvalStageConfig {
@@ -180,8 +184,51 @@ pub struct StudentScore {
     pub accuracy: Interval,
     /// Perplexity over seeds.
     pub perplexity: Option<Interval>,
+    /// Accuracy per problem class (mean over seeds), for items that name classes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_class: BTreeMap<String, ClassScore>,
     /// The first completions of the first seed.
     pub examples: Vec<Example>,
+}
+
+/// Accuracy on the held-out items of one problem class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassScore {
+    /// Items of the class.
+    pub items: u64,
+    /// Accuracy on them (a student's: mean over seeds with its interval).
+    pub accuracy: Interval,
+}
+
+/// Per class, the accuracy of each run (seed) of one scorer: `correct[run][item]`.
+fn by_class(items: &[&HeldOut], correct: &[Vec<bool>]) -> BTreeMap<String, ClassScore> {
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        for class in &item.classes {
+            members.entry(class.as_str()).or_default().push(i);
+        }
+    }
+    members
+        .into_iter()
+        .map(|(class, idx)| {
+            let shares: Vec<f64> = correct
+                .iter()
+                .map(|run| {
+                    idx.iter().filter(|&&i| run.get(i).copied().unwrap_or(false)).count() as f64 / idx.len() as f64
+                })
+                .collect();
+            let accuracy = match shares.as_slice() {
+                [p] => binomial(*p, idx.len()),
+                _ => Interval::of(&shares),
+            };
+            (class.to_string(), ClassScore { items: idx.len() as u64, accuracy })
+        })
+        .collect()
+}
+
+/// A share `p` of `n` trials with its 95% interval (normal approximation).
+fn binomial(p: f64, n: usize) -> Interval {
+    Interval { mean: p, half_width: 1.96 * (p * (1.0 - p) / n.max(1) as f64).sqrt() }
 }
 
 /// One declared model's results.
@@ -196,6 +243,9 @@ pub struct ModelScore {
     pub accuracy: Interval,
     /// Items whose request failed (counted as wrong).
     pub failed: u64,
+    /// Accuracy per problem class, for items that name classes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_class: BTreeMap<String, ClassScore>,
     /// The first completions.
     pub examples: Vec<Example>,
 }
@@ -317,6 +367,9 @@ fn eval_key(config: &EvalStageConfig, students: &[StudentReport], models: &[Arc<
         h.update(item.prompt.as_bytes());
         h.update(item.answer.as_bytes());
         h.update(item.text.as_deref().unwrap_or("").as_bytes());
+        for class in &item.classes {
+            h.update(class.as_bytes());
+        }
     }
     for s in students {
         h.update(s.key.as_bytes());
@@ -338,6 +391,7 @@ fn score_student(
     let references: Vec<&str> = items.iter().filter_map(|i| i.text.as_deref()).collect();
     let mut seeds = Vec::new();
     let mut examples = Vec::new();
+    let mut correct_by_seed = Vec::new();
     for run in &report.seeds {
         let fail = |e: &dyn std::fmt::Display| {
             JobError::new(stage, format!("student `{}` seed {}: {e}", report.stage, run.seed))
@@ -346,9 +400,11 @@ fn score_student(
         let predictor = Predictor::new(compute, model).map_err(|e| fail(&e))?;
         let completions = predictor.complete(&prompts, config.max_new, 0.0, &[]).map_err(|e| fail(&e))?;
         let mut right = 0usize;
+        let mut flags = Vec::with_capacity(items.len());
         for (i, (item, completion)) in items.iter().zip(&completions).enumerate() {
             let correct = extract(completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());
             right += usize::from(correct);
+            flags.push(correct);
             if examples.len() < EXAMPLES && i < EXAMPLES {
                 examples.push(Example {
                     prompt: item.prompt.clone(),
@@ -365,6 +421,7 @@ fn score_student(
             Some(ce.exp())
         };
         seeds.push(SeedScore { seed: run.seed, accuracy: right as f64 / items.len().max(1) as f64, perplexity });
+        correct_by_seed.push(flags);
     }
     let accuracy = Interval::of(&seeds.iter().map(|s| s.accuracy).collect::<Vec<_>>());
     let ppl: Vec<f64> = seeds.iter().filter_map(|s| s.perplexity).collect();
@@ -375,6 +432,7 @@ fn score_student(
         seeds,
         accuracy,
         perplexity: (!ppl.is_empty()).then(|| Interval::of(&ppl)),
+        by_class: by_class(items, &correct_by_seed),
         examples,
     })
 }
@@ -403,6 +461,7 @@ fn score_model(
     let replies = runtime.block_on(model.complete(jobs));
     let (mut right, mut failed) = (0u64, 0u64);
     let mut examples = Vec::new();
+    let mut flags = Vec::with_capacity(items.len());
     for (i, (item, reply)) in items.iter().zip(replies).enumerate() {
         let completion = match reply {
             Ok(reply) => reply.texts.into_iter().next().unwrap_or_default(),
@@ -415,17 +474,17 @@ fn score_model(
         };
         let correct = extract(&completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());
         right += u64::from(correct);
+        flags.push(correct);
         if i < EXAMPLES {
             examples.push(Example { prompt: item.prompt.clone(), answer: item.answer.clone(), completion, correct });
         }
     }
-    let n = items.len().max(1) as f64;
-    let p = right as f64 / n;
     Ok(ModelScore {
         model: spec.name.clone(),
         describe: spec.describe(),
-        accuracy: Interval { mean: p, half_width: 1.96 * (p * (1.0 - p) / n).sqrt() },
+        accuracy: binomial(right as f64 / items.len().max(1) as f64, items.len()),
         failed,
+        by_class: by_class(items, &[flags]),
         examples,
     })
 }
@@ -436,12 +495,37 @@ mod tests {
 
     #[test]
     fn a_prompt_counts_as_seen_wherever_it_occurs_in_a_training_text() {
-        let item = |prompt: &str| HeldOut { prompt: prompt.into(), answer: String::new(), text: None };
+        let item =
+            |prompt: &str| HeldOut { prompt: prompt.into(), answer: String::new(), text: None, classes: Vec::new() };
         let items = [item("What is 12 + 7?"), item("  What is 1 + 1?\n"), item("What is 2 + 2?"), item("is 12")];
         let texts = ["Q: What is 12 + 7?\nA: 19".to_string(), "What is 1 + 1?".to_string()];
         // Overlapping matches count too: "is 12" sits inside the first prompt's match.
         assert_eq!(seen_prompts(&items, &texts).expect("index"), [true, true, false, true]);
         assert_eq!(seen_prompts(&items, &[]).expect("index"), [false; 4]);
+    }
+
+    #[test]
+    fn accuracy_is_split_by_class_over_runs() {
+        let item = |classes: &[&str]| HeldOut {
+            prompt: String::new(),
+            answer: String::new(),
+            text: None,
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+        };
+        let items = [item(&["carry"]), item(&["carry", "borrow"]), item(&[]), item(&["borrow"])];
+        let refs: Vec<&HeldOut> = items.iter().collect();
+        // Two seeds: the first gets every carry right, the second none.
+        let scores = by_class(&refs, &[vec![true, true, false, false], vec![false, false, true, true]]);
+        assert_eq!(scores.keys().collect::<Vec<_>>(), ["borrow", "carry"]);
+        assert_eq!(scores["carry"].items, 2);
+        assert_eq!(scores["carry"].accuracy.mean, 0.5);
+        assert!(scores["carry"].accuracy.half_width > 0.0, "an interval over the seeds");
+        assert_eq!(scores["borrow"].accuracy.mean, 0.5);
+        // One run (a model): a binomial interval over the class's items.
+        let one = by_class(&refs, &[vec![true, true, false, false]]);
+        assert_eq!((one["carry"].accuracy.mean, one["carry"].accuracy.half_width), (1.0, 0.0));
+        assert_eq!(one["borrow"].accuracy.mean, 0.5);
+        assert!(by_class(&refs[2..3], &[vec![true]]).is_empty(), "items without classes give no table");
     }
 
     #[test]
