@@ -129,7 +129,7 @@ impl StageOp for Builtin {
     }
 
     fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
-        Ok(Arc::new(PreparedBuiltin { name: cx.stage().name.clone(), builtin: self.clone() }))
+        Ok(Arc::new(PreparedBuiltin { name: cx.stage.name.clone(), builtin: self.clone() }))
     }
 }
 

@@ -32,7 +32,7 @@ impl StageOp for ClassifyStage {
 
     /// Loads the classifier an earlier phase trained.
     fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
-        let name = cx.stage().name.clone();
+        let name = cx.stage.name.clone();
         let dir = crate::pipeline::workdir::job_dir(cx.work_dir, &self.config.classifier);
         let classifier = Classifier::load(&super::train_classifier::checkpoint_path(&dir))
             .map_err(|e| StageError::State { stage: name.clone(), message: e.to_string() })?;

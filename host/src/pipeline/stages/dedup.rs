@@ -38,7 +38,7 @@ impl StageOp for DedupStage {
 
     /// Starts from what the committed chunks saw.
     fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
-        let name = cx.stage().name.clone();
+        let name = cx.stage.name.clone();
         let state = |message| StageError::State { stage: name.clone(), message };
         let mut dedup = Dedup::new(&self.config).map_err(state)?;
         for saved in cx.saved_states() {

@@ -178,16 +178,11 @@ pub struct PhaseCx<'a> {
 }
 
 impl PhaseCx<'_> {
-    /// The stage being prepared.
-    pub fn stage(&self) -> &Stage {
-        self.stage
-    }
-
     /// The state the stage saved with each committed chunk, in chunk order,
     /// read one chunk at a time (a dedup stage's states add up to every key
     /// it has seen: they are never all in memory as text at once).
     pub fn saved_states(&self) -> impl Iterator<Item = Result<String, StageError>> + '_ {
-        let stage = &self.stage().name;
+        let stage = &self.stage.name;
         self.manifest.chunks.iter().map(move |chunk| {
             let path = self.work.chunk_path(chunk.index, &state_role(stage));
             std::fs::read_to_string(&path)

@@ -58,7 +58,7 @@ impl StageOp for ModelBacked {
     }
 
     fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
-        let stage = cx.stage();
+        let stage = cx.stage;
         Ok(Arc::new(Prepared {
             asks: self.asks,
             name: stage.name.clone(),

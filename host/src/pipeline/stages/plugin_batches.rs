@@ -27,7 +27,7 @@ impl StageOp for PluginBatches {
     }
 
     fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
-        let stage = cx.stage();
+        let stage = cx.stage;
         Ok(Arc::new(Prepared {
             plugin: self.plugin.clone(),
             batch_size: stage.batch_size,
