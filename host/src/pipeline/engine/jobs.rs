@@ -3,12 +3,9 @@
 //! phases before it; what the job does is the stage's own
 //! ([`Job::run`](crate::pipeline::stages::Job::run)).
 
-use std::sync::Arc;
-
-use crate::model::RequestCache;
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::stages::{JobCx, JobError, JobReport};
-use crate::pipeline::workdir::{FinishedPhase, WorkDir};
+use crate::pipeline::workdir::FinishedPhase;
 
 /// Runs the job of the barrier that ends `phase`; `earlier` are the phases
 /// before it; `no_cache` keeps the job's model requests out of the cache.
@@ -25,12 +22,9 @@ pub fn run(
         return Err(JobError::new(name, "has no job configuration"));
     };
     let compute = crate::compute::shared().map_err(|e| JobError::new(name, e))?;
-    let cache = if no_cache {
-        None
-    } else {
-        let work = WorkDir::open(&pipeline.work_dir).map_err(JobError::work_dir(name))?;
-        Some(Arc::new(RequestCache::open(&work.cache_dir()).map_err(|e| JobError::new(name, e.to_string()))?))
-    };
+    // Only a job that asks models (an evaluation of the teacher) opens the cache.
+    let cache = super::executor::request_cache(pipeline, no_cache || stage.op.model_references().is_empty())
+        .map_err(|e| JobError::new(name, e.to_string()))?;
     job.run(&JobCx {
         stage: name,
         work_dir: &pipeline.work_dir,
