@@ -399,20 +399,9 @@ fn score_student(
         let (model, _) = CharLm::load(&run.checkpoint, Some(&report.config.model())).map_err(|e| fail(&e))?;
         let predictor = Predictor::new(compute, model).map_err(|e| fail(&e))?;
         let completions = predictor.complete(&prompts, config.max_new, 0.0, &[]).map_err(|e| fail(&e))?;
-        let mut right = 0usize;
-        let mut flags = Vec::with_capacity(items.len());
-        for (i, (item, completion)) in items.iter().zip(&completions).enumerate() {
-            let correct = extract(completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());
-            right += usize::from(correct);
-            flags.push(correct);
-            if examples.len() < EXAMPLES && i < EXAMPLES {
-                examples.push(Example {
-                    prompt: item.prompt.clone(),
-                    answer: item.answer.clone(),
-                    completion: completion.clone(),
-                    correct,
-                });
-            }
+        let (flags, shown) = grade(config, items, &completions);
+        if examples.is_empty() {
+            examples = shown;
         }
         let perplexity = if references.is_empty() {
             None
@@ -420,7 +409,7 @@ fn score_student(
             let (ce, _) = predictor.cross_entropy(references.iter().copied()).map_err(|e| fail(&e))?;
             Some(ce.exp())
         };
-        seeds.push(SeedScore { seed: run.seed, accuracy: right as f64 / items.len().max(1) as f64, perplexity });
+        seeds.push(SeedScore { seed: run.seed, accuracy: share(&flags), perplexity });
         correct_by_seed.push(flags);
     }
     let accuracy = Interval::of(&seeds.iter().map(|s| s.accuracy).collect::<Vec<_>>());
@@ -435,6 +424,36 @@ fn score_student(
         by_class: by_class(items, &correct_by_seed),
         examples,
     })
+}
+
+/// Whether each completion is right (the text after the last `answer_prefix`
+/// equals the item's answer), and the first few as examples for the report:
+/// the one rule for students and models alike.
+fn grade(config: &EvalStageConfig, items: &[&HeldOut], completions: &[String]) -> (Vec<bool>, Vec<Example>) {
+    let mut examples = Vec::new();
+    let correct = items
+        .iter()
+        .zip(completions)
+        .enumerate()
+        .map(|(i, (item, completion))| {
+            let correct = extract(completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());
+            if i < EXAMPLES {
+                examples.push(Example {
+                    prompt: item.prompt.clone(),
+                    answer: item.answer.clone(),
+                    completion: completion.clone(),
+                    correct,
+                });
+            }
+            correct
+        })
+        .collect();
+    (correct, examples)
+}
+
+/// The share of `true` in `flags` (0 when empty).
+fn share(flags: &[bool]) -> f64 {
+    flags.iter().filter(|&&c| c).count() as f64 / flags.len().max(1) as f64
 }
 
 /// Scores a declared model: every held-out prompt as one user message, its
@@ -459,11 +478,10 @@ fn score_model(
         .collect();
     let runtime = tokio::runtime::Handle::try_current().map_err(|e| fail(&e))?;
     let replies = runtime.block_on(model.complete(jobs));
-    let (mut right, mut failed) = (0u64, 0u64);
-    let mut examples = Vec::new();
-    let mut flags = Vec::with_capacity(items.len());
-    for (i, (item, reply)) in items.iter().zip(replies).enumerate() {
-        let completion = match reply {
+    let mut failed = 0u64;
+    let mut completions = Vec::with_capacity(items.len());
+    for (i, reply) in replies.into_iter().enumerate() {
+        completions.push(match reply {
             Ok(reply) => reply.texts.into_iter().next().unwrap_or_default(),
             Err(e) if e.is_fatal() => return Err(fail(&e)),
             Err(e) => {
@@ -471,18 +489,13 @@ fn score_model(
                 tracing::warn!(model = %spec.name, "held-out item {}: {e}", i + 1);
                 String::new()
             }
-        };
-        let correct = extract(&completion, &config.answer_prefix).as_deref() == Some(item.answer.trim());
-        right += u64::from(correct);
-        flags.push(correct);
-        if i < EXAMPLES {
-            examples.push(Example { prompt: item.prompt.clone(), answer: item.answer.clone(), completion, correct });
-        }
+        });
     }
+    let (flags, examples) = grade(config, items, &completions);
     Ok(ModelScore {
         model: spec.name.clone(),
         describe: spec.describe(),
-        accuracy: binomial(right as f64 / items.len().max(1) as f64, items.len()),
+        accuracy: binomial(share(&flags), items.len()),
         failed,
         by_class: by_class(items, &[flags]),
         examples,
