@@ -299,6 +299,11 @@ dir = "out"
     assert_eq!(eval["students"].as_array().expect("students").len(), 1, "the students are still scored");
     let html = std::fs::read_to_string(dir.path().join("out/report.html")).expect("report");
     assert!(html.contains("Declared models on the same items"), "the report shows the model");
+    assert!(
+        html.contains("Accuracy per problem class") && html.contains("<th>carry ("),
+        "the report splits accuracy by the held-out items' classes"
+    );
+    assert!(teacher["by_class"]["carry"]["accuracy"]["mean"].as_f64() == Some(1.0), "{teacher}");
     assert!(stderr(&out).contains("teacher") && stderr(&out).contains("100.0%"), "{}", stderr(&out));
 
     // A model the file does not declare is refused before any work.

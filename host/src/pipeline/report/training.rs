@@ -2,13 +2,14 @@
 //! classifier, the held-out comparison of students (accuracy and perplexity
 //! with 95% intervals over seeds), and a few of their completions.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
 use crate::human::{count, rate};
 use crate::pipeline::stages::JobReport;
-use crate::pipeline::stages::evaluate::EvalReport;
+use crate::pipeline::stages::evaluate::{ClassScore, EvalReport, Interval};
 
 const WIDTH: u32 = 860;
 const PALETTE: [RGBColor; 6] = [
@@ -166,12 +167,11 @@ fn render_eval(e: &EvalReport) -> String {
         let per_seed: Vec<String> = s.seeds.iter().map(|x| format!("{}: {:.1}%", x.seed, 100.0 * x.accuracy)).collect();
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{} records</td><td>{}</td><td><b>{:.1}% ± {:.1}</b></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{} records</td><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td></tr>",
             escape(&s.student),
             count(s.training_records),
             count(s.training_tokens),
-            100.0 * s.accuracy.mean,
-            100.0 * s.accuracy.half_width,
+            percent(&s.accuracy),
             s.perplexity.map_or("–".into(), |p| format!("{:.3} ± {:.3}", p.mean, p.half_width)),
             per_seed.join(", ")
         );
@@ -185,16 +185,16 @@ fn render_eval(e: &EvalReport) -> String {
         for m in &e.models {
             let _ = write!(
                 html,
-                "<tr><td>{} <small><code>{}</code></small></td><td><b>{:.1}% ± {:.1}</b></td><td>{}</td></tr>",
+                "<tr><td>{} <small><code>{}</code></small></td><td><b>{}</b></td><td>{}</td></tr>",
                 escape(&m.model),
                 escape(&m.describe),
-                100.0 * m.accuracy.mean,
-                100.0 * m.accuracy.half_width,
+                percent(&m.accuracy),
                 count(m.failed)
             );
         }
         html.push_str("</table>");
     }
+    html.push_str(&class_table(e));
     let examples =
         e.students.iter().map(|s| (&s.student, &s.examples)).chain(e.models.iter().map(|m| (&m.model, &m.examples)));
     for (who, shown) in examples {
@@ -216,4 +216,45 @@ fn render_eval(e: &EvalReport) -> String {
         html.push_str("</table>");
     }
     html
+}
+
+/// Accuracy per problem class, a row per student and model ("" when no item
+/// names a class).
+fn class_table(e: &EvalReport) -> String {
+    let rows: Vec<(&String, &BTreeMap<String, ClassScore>)> = e
+        .students
+        .iter()
+        .map(|s| (&s.student, &s.by_class))
+        .chain(e.models.iter().map(|m| (&m.model, &m.by_class)))
+        .collect();
+    let mut classes: BTreeMap<&String, u64> = BTreeMap::new();
+    for (_, scores) in &rows {
+        for (class, score) in scores.iter() {
+            classes.insert(class, score.items);
+        }
+    }
+    if classes.is_empty() {
+        return String::new();
+    }
+    let mut html =
+        String::from("<p>Accuracy per problem class (items of the class; ± 95% interval):</p><table><tr><th></th>");
+    for (class, items) in &classes {
+        let _ = write!(html, "<th>{} ({})</th>", escape(class), count(*items));
+    }
+    html.push_str("</tr>");
+    for (who, scores) in rows {
+        let _ = write!(html, "<tr><td>{}</td>", escape(who));
+        for class in classes.keys() {
+            let cell = scores.get(*class).map_or("–".to_string(), |c| percent(&c.accuracy));
+            let _ = write!(html, "<td>{cell}</td>");
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
+    html
+}
+
+/// An accuracy and its interval in percent: `65.9% ± 3.8`.
+fn percent(i: &Interval) -> String {
+    format!("{:.1}% ± {:.1}", 100.0 * i.mean, 100.0 * i.half_width)
 }
