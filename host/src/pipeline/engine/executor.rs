@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::fingerprint::fingerprint;
-use crate::model::{Model, RequestCache, Usage};
+use crate::model::{Model, Usage};
 use crate::outcome::{Outcome, Quarantined, Rejected};
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::config::OutputFormat;
@@ -307,15 +307,6 @@ async fn process(
     committed
 }
 
-/// The pipeline's request cache (one per pipeline, whatever the phase), or
-/// `None` when it is `unused` (`--no-cache`, or nothing asks a model).
-pub(super) fn request_cache(pipeline: &Pipeline, unused: bool) -> Result<Option<Arc<RequestCache>>, RunError> {
-    if unused {
-        return Ok(None);
-    }
-    Ok(Some(Arc::new(RequestCache::open(&WorkDir::open(&pipeline.work_dir)?.cache_dir())?)))
-}
-
 /// Starts every model for this invocation, charging each with the tokens that
 /// committed chunks already spent on it.
 fn start_models(
@@ -327,7 +318,7 @@ fn start_models(
     let used = |name: &str| {
         pipeline.stages[range.clone()].iter().any(|s| s.op.model_use().and_then(|u| u.model.as_deref()) == Some(name))
     };
-    let cache = request_cache(pipeline, options.no_cache || !pipeline.models.keys().any(|m| used(m)))?;
+    let cache = super::request_cache(pipeline, options.no_cache || !pipeline.models.keys().any(|m| used(m)))?;
     let mut models = BTreeMap::new();
     for (name, spec) in pipeline.models.iter().filter(|(name, _)| used(name)) {
         let mut prior = Usage::default();

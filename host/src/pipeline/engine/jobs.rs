@@ -23,7 +23,7 @@ pub fn run(
     };
     let compute = crate::compute::shared().map_err(|e| JobError::new(name, e))?;
     // Only a job that asks models (an evaluation of the teacher) opens the cache.
-    let cache = super::executor::request_cache(pipeline, no_cache || stage.op.model_references().is_empty())
+    let cache = super::request_cache(pipeline, no_cache || stage.op.model_references().is_empty())
         .map_err(|e| JobError::new(name, e.to_string()))?;
     job.run(&JobCx {
         stage: name,

@@ -8,3 +8,19 @@ pub mod executor;
 pub mod fingerprint;
 pub mod jobs;
 pub mod phases;
+
+use std::sync::Arc;
+
+use crate::model::RequestCache;
+use crate::pipeline::build::Pipeline;
+use crate::pipeline::workdir::WorkDir;
+use executor::RunError;
+
+/// The pipeline's request cache (one per pipeline, whatever the phase), or
+/// `None` when it is `unused` (`--no-cache`, or nothing asks a model).
+fn request_cache(pipeline: &Pipeline, unused: bool) -> Result<Option<Arc<RequestCache>>, RunError> {
+    if unused {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(RequestCache::open(&WorkDir::open(&pipeline.work_dir)?.cache_dir())?)))
+}
