@@ -1,12 +1,13 @@
 //! `kiln::run`: the engine as a library call — what a service, a cluster
 //! launcher or a test calls to run a pipeline file with its own options and
 //! progress sink (the `kiln run` command goes through the same two steps,
-//! [`Pipeline::load_with`] and [`execute`], so that it can print a file's
+//! [`Pipeline::load_with`] and [`run_rounds`] — the engine's run, then the
+//! file's recursive rounds when it has any — so that it can print a file's
 //! problems its own way before anything runs).
 
 use std::path::Path;
 
-use crate::pipeline::{Diagnostics, PathOverrides, Pipeline, RunError, RunOptions, RunSummary, execute};
+use crate::pipeline::{Diagnostics, PathOverrides, Pipeline, RunError, RunOptions, RunSummary, run_rounds};
 use crate::plugin::Sandbox;
 
 /// Why [`run`] did not complete.
@@ -30,7 +31,7 @@ pub fn run(
     options: &RunOptions,
 ) -> Result<RunSummary, RunFailure> {
     let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
-    Ok(execute(pipeline, options)?)
+    Ok(run_rounds(pipeline, options)?)
 }
 
 #[cfg(test)]

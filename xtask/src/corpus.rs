@@ -30,6 +30,13 @@ pub struct CorpusArgs {
     /// Take at most this many sections of one page (long API pages have hundreds).
     #[arg(long, default_value_t = usize::MAX)]
     pub max_per_page: usize,
+    /// Leave out sections shorter than this many characters.
+    #[arg(long, default_value_t = 0)]
+    pub min_chars: usize,
+    /// Leave out every page of this JSONL corpus (its `metadata.page`), e.g.
+    /// to write a held-out set disjoint from a training sample.
+    #[arg(long)]
+    pub exclude: Option<PathBuf>,
 }
 
 fn docs_root() -> anyhow::Result<PathBuf> {
@@ -94,6 +101,20 @@ fn block_text(el: &ElementRef<'_>, name: &str) -> String {
     if name == "pre" { raw.trim_end().to_string() } else { collapse_whitespace(&raw) }
 }
 
+/// The pages (`metadata.page`) of the corpus at `path`.
+fn excluded_pages(path: &Path) -> anyhow::Result<std::collections::HashSet<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut pages = std::collections::HashSet::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+        if let Some(page) = value.pointer("/metadata/page").and_then(|p| p.as_str()) {
+            pages.insert(page.to_string());
+        }
+    }
+    Ok(pages)
+}
+
 /// Writes the corpus.
 pub fn run(args: &CorpusArgs) -> anyhow::Result<()> {
     let root = docs_root()?;
@@ -105,11 +126,19 @@ pub fn run(args: &CorpusArgs) -> anyhow::Result<()> {
     }
     let mut out =
         BufWriter::new(std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?);
+    let excluded = match &args.exclude {
+        Some(path) => excluded_pages(path)?,
+        None => std::collections::HashSet::new(),
+    };
     let (mut records, mut bytes) = (0usize, 0usize);
     'pages: for page in pages.iter().step_by(args.stride.max(1)) {
-        let Ok(html) = std::fs::read_to_string(page) else { continue };
         let rel = page.strip_prefix(&root).unwrap_or(page).display().to_string();
-        for (i, text) in sections(&html, &blocks, &main).into_iter().take(args.max_per_page).enumerate() {
+        if excluded.contains(&rel) {
+            continue;
+        }
+        let Ok(html) = std::fs::read_to_string(page) else { continue };
+        let long_enough = sections(&html, &blocks, &main).into_iter().filter(|t| t.chars().count() >= args.min_chars);
+        for (i, text) in long_enough.take(args.max_per_page).enumerate() {
             let line = serde_json::json!({ "id": format!("{rel}#{i}"), "text": text, "metadata": { "source": "rust-docs", "page": rel } });
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;

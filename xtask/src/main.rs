@@ -167,7 +167,14 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     let corpus = workspace().join("target/corpus/rustdoc-100k.jsonl");
     if !corpus.is_file() {
-        corpus::run(&corpus::CorpusArgs { out: corpus.clone(), limit: 100_000, stride: 1, max_per_page: usize::MAX })?;
+        corpus::run(&corpus::CorpusArgs {
+            out: corpus.clone(),
+            limit: 100_000,
+            stride: 1,
+            max_per_page: usize::MAX,
+            min_chars: 0,
+            exclude: None,
+        })?;
     }
     let mut bench = cargo();
     bench.args(["bench", "-p", "kiln", "--bench", "plugins", "--"]).args(args);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::pipeline::stages::JobReport;
-use kiln::pipeline::{PathOverrides, Pipeline, RunOptions, execute};
+use kiln::pipeline::{PathOverrides, Pipeline, RunOptions, run_rounds};
 use kiln::plugin::Sandbox;
 
 use kiln::human::{count, printable, rate};
@@ -107,8 +107,8 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let name = pipeline.name.clone();
     on_interrupt_explain_resume(args);
     let options = RunOptions { fresh: args.fresh, no_cache: args.no_cache, ..RunOptions::default() };
-    let summary =
-        execute(pipeline, &options).with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
+    let summary = run_rounds(pipeline, &options)
+        .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
     let s = &summary.stats;
     eprintln!(
         "kiln run: `{}` done in {:.2}s: {} lines{} -> {} kept, {} rejected, {} quarantined{}",

@@ -31,6 +31,26 @@ pub fn run(sandbox: &Sandbox, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                     stage.op.plugin().map(|p| format!(" ({})", kiln::human::printable(&p.label()))).unwrap_or_default();
                 println!("  {:<16} {:?}{plugin}", stage.name, stage.kind);
             }
+            if let Some(r) = &p.rounds {
+                println!(
+                    "  then {} round(s), {} seed(s) each; `{}` is the student of round k - {}:",
+                    r.count,
+                    r.seeds.len(),
+                    r.model,
+                    r.lag
+                );
+                for arm in &r.arms {
+                    let stages: Vec<&str> =
+                        arm.rounds.first().map(|s| s.iter().map(|s| s.name.as_str()).collect()).unwrap_or_default();
+                    println!(
+                        "  arm {:<12} {} ({} -> {})",
+                        arm.name,
+                        arm.policy.describe(),
+                        stages.join(" -> "),
+                        r.train.0
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(diagnostics) => {

@@ -9,6 +9,7 @@
 //! | [`engine`] | the streaming executor (reader → stages → committer, [`execute`]), phases and barrier jobs, the run's fingerprint |
 //! | [`workdir`] | the work directory: commits, the manifest, where phases, jobs and models live |
 //! | [`report`] | what a run tells: `stats.json`, `report.html`, the training section, progress on the terminal |
+//! | [`rounds`] | recursive rounds after round 0: arms, pools by policy, the collapse monitor ([`run_rounds`] runs a file with or without them) |
 //!
 //! Imports go down this table's dependencies only (config ← build ← engine;
 //! stages and report below engine; workdir below stages): no module imports
@@ -25,6 +26,7 @@ pub mod config;
 pub mod engine;
 pub mod input;
 pub mod report;
+pub mod rounds;
 pub mod stages;
 pub mod workdir;
 
@@ -35,5 +37,6 @@ pub use engine::fingerprint::fingerprint;
 pub use input::{Input, InputError, InputItem, InputStream};
 pub use report::progress::{PhaseProgress, ProgressSink, Silent, Terminal};
 pub use report::stderr_capture::restore_now as restore_stderr;
+pub use rounds::run as run_rounds;
 pub use stages::{ModelUse, PreparedStage, Shape, Stage, StageError, StageKind, StageOp, StageOutput};
 pub use workdir::{ChunkEntry, Manifest, WorkDir, WorkDirError};

@@ -8,7 +8,12 @@
 //! # Config
 //! - `template`: the user message, with `{text}` where the seed's text goes
 //!   (default `"{text}"`);
-//! - `system`: an optional system message.
+//! - `system`: an optional system message;
+//! - `prefix_chars`: use only the first this many characters of each seed's
+//!   text (e.g. to continue the opening words of real documents, as
+//!   studies of model collapse sample their generations);
+//! - `keep_prompt`: the record's text is the prompt followed by the answer
+//!   (a whole document), not the answer alone (default false).
 //!
 //! A request without seeds is refused prompt by prompt: there is nothing to ask.
 
@@ -25,6 +30,12 @@ pub struct Config {
     /// An optional system message.
     #[serde(default)]
     pub system: Option<String>,
+    /// Only the first this many characters of a seed's text.
+    #[serde(default)]
+    pub prefix_chars: Option<usize>,
+    /// The record is the prompt followed by the answer.
+    #[serde(default)]
+    pub keep_prompt: bool,
 }
 
 fn default_template() -> String {
@@ -64,7 +75,11 @@ impl Generator for TextGeneration {
                 let Some(seed) = request.seeds.get(j % request.seeds.len().max(1)) else {
                     return Prompt::user("", "");
                 };
-                let instruction = self.0.template.replace("{text}", &seed.text);
+                let text: String = match self.0.prefix_chars {
+                    Some(n) => seed.text.chars().take(n).collect(),
+                    None => seed.text.clone(),
+                };
+                let instruction = self.0.template.replace("{text}", &text);
                 let tag = serde_json::json!({ "seed": seed.id, "instruction": instruction }).to_string();
                 let mut messages = Vec::new();
                 if let Some(system) = &self.0.system {
@@ -83,7 +98,12 @@ impl Generator for TextGeneration {
         if answer.is_empty() {
             return Err("the model's answer is empty".into());
         }
-        let mut record = Record::new(String::new(), answer);
+        let text = if self.0.keep_prompt {
+            format!("{}{}", tag.instruction, completion.text.trim_end())
+        } else {
+            answer.to_string()
+        };
+        let mut record = Record::new(String::new(), text);
         record.metadata = serde_json::json!({ "instruction": tag.instruction, "seed": tag.seed }).to_string();
         Ok(vec![record])
     }
@@ -96,7 +116,13 @@ mod tests {
     use super::*;
 
     fn plugin(template: &str) -> TextGeneration {
-        TextGeneration::new(Config { template: template.into(), system: Some("be brief".into()) }).expect("valid")
+        TextGeneration::new(Config {
+            template: template.into(),
+            system: Some("be brief".into()),
+            prefix_chars: None,
+            keep_prompt: false,
+        })
+        .expect("valid")
     }
 
     #[test]
@@ -119,10 +145,22 @@ mod tests {
 
     #[test]
     fn bad_config_empty_answers_and_missing_seeds_are_errors() {
-        assert!(TextGeneration::new(Config { template: "no slot".into(), system: None }).is_err());
+        let config = Config { template: "no slot".into(), system: None, prefix_chars: None, keep_prompt: false };
+        assert!(TextGeneration::new(config).is_err());
         let p = plugin("{text}");
         let prompts = p.prompts(&GenerationRequest { count: 1, seed: 0, seeds: vec![Record::new("a", "q")] });
         assert!(p.parse(&Completion { tag: prompts[0].tag.clone(), text: "  ".into() }).is_err());
         assert!(p.parse(&Completion { tag: String::new(), text: "x".into() }).expect_err("no seed").contains("seeds"));
+    }
+
+    #[test]
+    fn a_prefix_of_the_seed_is_continued_and_kept() {
+        let config = Config { template: "{text}".into(), system: None, prefix_chars: Some(4), keep_prompt: true };
+        let p = TextGeneration::new(config).expect("valid");
+        let prompts =
+            p.prompts(&GenerationRequest { count: 1, seed: 0, seeds: vec![Record::new("a", "The quick fox")] });
+        assert_eq!(prompts[0].messages[0].content, "The ");
+        let records = p.parse(&Completion { tag: prompts[0].tag.clone(), text: "slow dog \n".into() }).expect("parses");
+        assert_eq!(records[0].text, "The slow dog");
     }
 }

@@ -24,6 +24,7 @@ use crate::plugin::Sandbox;
 
 mod inputs;
 mod models;
+mod rounds;
 mod stage_checks;
 
 /// A checked pipeline, ready to run.
@@ -51,6 +52,8 @@ pub struct Pipeline {
     pub chunk_size: u64,
     /// The pipeline file's text (part of the work directory's fingerprint).
     pub source: String,
+    /// `[rounds]`, when the file declares recursive rounds after these stages.
+    pub rounds: Option<crate::pipeline::rounds::plan::RoundsPlan>,
 }
 
 /// Directories given on the command line in place of the pipeline file's
@@ -140,6 +143,8 @@ impl Pipeline {
                 sandbox,
                 seed: file.pipeline.seed,
                 models: &model_names,
+                // In a file with rounds, the stages above them are round 0.
+                default_round: u32::from(file.rounds.is_none()),
             };
             match stage_checks::check_stage(&context, stage) {
                 Ok(s) => stages.push(s),
@@ -174,6 +179,22 @@ impl Pipeline {
             }
         }
         models::check_student_stages(&map, &file, &work_dir, &stages, &mut models, &mut errors);
+        let rounds_plan = file.rounds.as_ref().and_then(|r| {
+            let cx = rounds::RoundsContext {
+                stage: stage_checks::StageContext {
+                    map: &map,
+                    base: &base,
+                    sandbox,
+                    seed: file.pipeline.seed,
+                    models: &model_names,
+                    default_round: 1,
+                },
+                file: &file,
+                stages: &stages,
+                text,
+            };
+            rounds::check(&cx, r, &mut errors)
+        });
         checks::file_level(&map, &file, &mut errors);
         if !errors.is_empty() {
             errors.sort_by_key(|d| (d.line, d.column));
@@ -191,6 +212,7 @@ impl Pipeline {
             output_format: file.output.format,
             chunk_size: file.pipeline.chunk_size,
             source: text.to_string(),
+            rounds: rounds_plan,
         })
     }
 }

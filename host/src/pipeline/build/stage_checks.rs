@@ -17,6 +17,8 @@ pub(super) struct StageContext<'a> {
     pub sandbox: &'a Sandbox,
     pub seed: u64,
     pub models: &'a [&'a str],
+    /// The lineage round of generated records when a stage does not say.
+    pub default_round: u32,
 }
 
 /// Checks how a model-backed stage uses its model; `errors` collects problems.
@@ -97,7 +99,7 @@ fn check_model_use(
         attempts: stage.attempts.unwrap_or(3),
         count,
         seeds,
-        round: stage.round.unwrap_or(1),
+        round: stage.round.unwrap_or(cx.default_round),
         fraction: stage.fraction.unwrap_or(1.0),
         dedupe_prompts: stage.dedupe_prompts.unwrap_or(false),
     })

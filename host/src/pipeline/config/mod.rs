@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod diagnostic;
 mod kind;
+pub mod rounds;
 pub mod schema_errors;
 
 pub use kind::StageKind;
@@ -37,6 +38,9 @@ pub struct PipelineFile {
     pub stage: Vec<StageConfig>,
     /// `[output]`: where kept, rejected and quarantined records go.
     pub output: OutputConfig,
+    /// `[rounds]`: recursive rounds after the stages above (round 0).
+    #[serde(default)]
+    pub rounds: Option<rounds::RoundsConfig>,
 }
 
 /// `[pipeline]`.
@@ -178,7 +182,7 @@ pub struct ModelConfig {
 
 /// A plugin reference as written: a path, or a table with a path and a pinned
 /// digest. Kept with its span (see [`PluginRef`]) for error positions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum PluginSpec {
     /// `plugin = "plugins/x.wasm"`.
@@ -188,7 +192,7 @@ pub enum PluginSpec {
 }
 
 /// `plugin = { path = "...", sha256 = "..." }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinnedPlugin {
     /// The component, relative to the pipeline file.
@@ -230,7 +234,7 @@ pub enum OnError {
 }
 
 /// `[[stage]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageConfig {
     /// Unique name, used in outputs, lineage and reports.

@@ -13,8 +13,9 @@
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
+use crate::pipeline::config::rounds::{AlarmConfig, ArmConfig, RoundsConfig};
 use crate::pipeline::config::{InputConfig, ModelConfig, OutputConfig, PipelineSection, StageConfig};
 
 /// Attempts per section: each removes one key, so a section with more
@@ -22,7 +23,7 @@ use crate::pipeline::config::{InputConfig, ModelConfig, OutputConfig, PipelineSe
 const MAX_ERRORS_PER_SECTION: usize = 32;
 
 /// The top-level keys of a pipeline file.
-const SECTIONS: [&str; 5] = ["pipeline", "input", "models", "stage", "output"];
+const SECTIONS: [&str; 6] = ["pipeline", "input", "models", "stage", "output", "rounds"];
 
 /// A structural problem: its message and where it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,7 @@ pub fn collect(text: &str) -> Vec<SchemaError> {
         match name {
             "pipeline" => section::<PipelineSection>(value, &mut errors),
             "output" => section::<OutputConfig>(value, &mut errors),
+            "rounds" => rounds(value, &mut errors),
             "input" | "stage" => match value.get_ref() {
                 DeValue::Array(items) => {
                     for item in items.iter() {
@@ -94,6 +96,48 @@ pub fn collect(text: &str) -> Vec<SchemaError> {
     }
     errors.sort_by_key(|e| e.span.as_ref().map_or(0, |s| s.start));
     errors
+}
+
+/// `[rounds]`: its own keys, then each of its `[[rounds.stage]]`,
+/// `[[rounds.arm]]` and `[[rounds.alarm]]` on its own, so that a mistake in
+/// one stage does not hide the others.
+fn rounds(value: &Spanned<DeValue<'_>>, errors: &mut Vec<SchemaError>) {
+    let DeValue::Table(table) = value.get_ref() else {
+        errors.push(SchemaError {
+            message: format!("`rounds` must be a table (`[rounds]`), not {}", value.get_ref().type_str()),
+            span: Some(value.span()),
+        });
+        return;
+    };
+    // Its own keys first, the nested arrays emptied (each is checked below).
+    let mut own = DeTable::new();
+    for (key, v) in table.iter() {
+        let nested =
+            matches!(key.get_ref().as_ref(), "stage" | "arm" | "alarm") && matches!(v.get_ref(), DeValue::Array(_));
+        let v = if nested { Spanned::new(v.span(), DeValue::Array(DeArray::new())) } else { v.clone() };
+        own.insert(key.clone(), v);
+    }
+    let shallow = Spanned::new(value.span(), DeValue::Table(own));
+    section::<RoundsConfig>(&shallow, errors);
+    for (key, items) in table.iter() {
+        let DeValue::Array(items) = items.get_ref() else {
+            if matches!(key.get_ref().as_ref(), "stage" | "arm" | "alarm") {
+                errors.push(SchemaError {
+                    message: format!("`rounds.{}` must be an array of tables", key.get_ref()),
+                    span: Some(items.span()),
+                });
+            }
+            continue;
+        };
+        for item in items.iter() {
+            match key.get_ref().as_ref() {
+                "stage" => section::<StageConfig>(item, errors),
+                "arm" => section::<ArmConfig>(item, errors),
+                "alarm" => section::<AlarmConfig>(item, errors),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Deserialises one section as `T`, recording each error and dropping the

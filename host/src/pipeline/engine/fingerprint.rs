@@ -37,6 +37,8 @@ fn outcome_relevant_source(source: &str, barriers: &[bool]) -> String {
     let Ok(mut table) = source.parse::<toml::Table>() else {
         return source.to_string();
     };
+    // Rounds run after the stages above them, in work directories of their own.
+    table.remove("rounds");
     if let Some(toml::Value::Table(models)) = table.get_mut("models") {
         for (_, model) in models.iter_mut() {
             if let toml::Value::Table(model) = model {

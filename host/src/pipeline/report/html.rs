@@ -152,6 +152,10 @@ pub fn render(stats: &RunStats) -> Result<String, String> {
         },
         stats.seconds
     );
+    if let Some(rounds) = &stats.rounds {
+        html.push_str(&crate::pipeline::report::rounds::render(rounds)?);
+        html.push_str("<h2>Round 0</h2>");
+    }
     html.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>in</th><th>kept</th><th>rejected</th><th>quarantined</th><th>records/s</th></tr>");
     for s in &stats.stages {
         let speed = if s.barrier { "–".to_string() } else { rate(s.input as f64 / s.seconds.max(1e-9)) };

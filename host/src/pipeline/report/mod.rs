@@ -1,6 +1,6 @@
 //! What a run tells its user: per-stage counts ([`stats`], written as
 //! `stats.json`), the self-contained `report.html` ([`html`], with the training
-//! section from [`training`] and quarantined errors grouped by
+//! section from [`training`], the rounds' curves from [`rounds`] and quarantined errors grouped by
 //! [`quarantine`]), and progress on the terminal ([`progress`], with other
 //! stderr output routed above the bars by [`stderr_capture`]).
 
@@ -9,6 +9,7 @@ pub mod escape;
 pub mod html;
 pub mod progress;
 pub mod quarantine;
+pub mod rounds;
 pub mod stats;
 pub mod stderr_capture;
 pub mod training;

@@ -42,6 +42,9 @@ pub struct RunStats {
     /// Quarantined records by stage and kind of error, largest group first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quarantine: Vec<crate::pipeline::report::quarantine::QuarantineGroup>,
+    /// Recursive rounds after the stages (`[rounds]`): every arm's curves and alarms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<crate::pipeline::rounds::summary::RoundsReport>,
 }
 
 /// Diversity metrics of the kept records (see `kiln_kernels::diversity`).

@@ -53,7 +53,7 @@ pub use job::{JobCx, JobError};
 pub use prompting::ModelUse;
 
 /// A built stage: the settings every kind shares, and what its kind does.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Stage {
     /// Unique name.
     pub name: String,
