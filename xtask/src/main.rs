@@ -9,8 +9,11 @@
 //! - `heldout`: writes the held-out arithmetic set of the GDR demo;
 //! - `bench`: builds what the benchmarks need and runs them;
 //! - `demo`: the README's main job — builds everything and runs the example
-//!   pipelines: `pipelines/clean-web.toml` over the bundled sample corpus, and
-//!   `pipelines/gdr-arithmetic.toml`, the refinement demonstration.
+//!   pipelines: `pipelines/clean-web.toml` over the bundled sample corpus,
+//!   `pipelines/gdr-arithmetic.toml` (the refinement demonstration), then
+//!   shortened recursive rounds: `pipelines/student-overtakes.toml` (the
+//!   student against its teacher) and `pipelines/collapse-prose.toml`
+//!   (collapse under `replace`, held by `accumulate`).
 
 mod corpus;
 mod heldout;
@@ -36,7 +39,7 @@ enum Task {
     Test,
     /// Extract a JSONL corpus from the Rust documentation.
     Corpus(corpus::CorpusArgs),
-    /// Build everything and run the example pipeline over the bundled sample corpus.
+    /// Build everything and run the example pipelines (cleaning, GDR, recursive rounds).
     Demo,
     /// Write the held-out arithmetic problems that `eval` stages score students on.
     Heldout(heldout::HeldoutArgs),
@@ -187,9 +190,17 @@ fn demo() -> anyhow::Result<()> {
     let mut bin = cargo();
     bin.args(["build", "--release", "-p", "kiln"]);
     run(bin)?;
-    for pipeline in ["pipelines/clean-web.toml", "pipelines/gdr-arithmetic.toml"] {
+    // The GDR comparison, then shortened recursive rounds (the full
+    // experiments are one `kiln run pipelines/<file>.toml` each; see docs/rounds.md).
+    let runs: [&[&str]; 4] = [
+        &["pipelines/clean-web.toml"],
+        &["pipelines/gdr-arithmetic.toml"],
+        &["pipelines/student-overtakes.toml", "--rounds", "2"],
+        &["pipelines/collapse-prose.toml", "--rounds", "3", "--arms", "replace,accumulate"],
+    ];
+    for args in runs {
         let mut kiln = Command::new(workspace().join("target/release/kiln"));
-        kiln.current_dir(workspace()).args(["run", pipeline, "--fresh"]);
+        kiln.current_dir(workspace()).arg("run").args(args).arg("--fresh");
         run(kiln)?;
     }
     Ok(())

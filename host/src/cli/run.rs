@@ -29,6 +29,13 @@ pub struct RunArgs {
     /// Bypass the request cache: ask the models again, and store nothing.
     #[arg(long)]
     no_cache: bool,
+    /// A pipeline with `[rounds]`: run only its first N rounds (a shortened
+    /// experiment; a later full run reuses every round this one committed).
+    #[arg(long, value_name = "N")]
+    rounds: Option<u32>,
+    /// A pipeline with `[rounds]`: run only these arms (comma-separated).
+    #[arg(long, value_name = "ARMS", value_delimiter = ',')]
+    arms: Option<Vec<String>>,
     #[command(flatten)]
     dirs: DirArgs,
 }
@@ -56,6 +63,12 @@ impl RunArgs {
         let mut words = vec!["kiln".to_string(), "run".into(), shell_quote(&self.file.to_string_lossy())];
         if self.no_cache {
             words.push("--no-cache".into());
+        }
+        if let Some(n) = self.rounds {
+            words.extend(["--rounds".to_string(), n.to_string()]);
+        }
+        if let Some(arms) = &self.arms {
+            words.extend(["--arms".to_string(), shell_quote(&arms.join(","))]);
         }
         for (flag, dir) in [("--work-dir", &self.dirs.work_dir), ("--out", &self.dirs.out)] {
             if let Some(dir) = dir {
@@ -104,6 +117,20 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let mut pipeline = pipeline;
+    if args.rounds.is_some() || args.arms.is_some() {
+        let Some(plan) = pipeline.rounds.as_mut() else {
+            eprintln!(
+                "{}: --rounds and --arms apply to a pipeline with `[rounds]`; this one has none",
+                args.file.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        };
+        if let Err(e) = plan.shorten(args.rounds, args.arms.as_deref()) {
+            eprintln!("{}: {e}", args.file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let name = pipeline.name.clone();
     on_interrupt_explain_resume(args);
     let options = RunOptions { fresh: args.fresh, no_cache: args.no_cache, ..RunOptions::default() };

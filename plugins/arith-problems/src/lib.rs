@@ -62,6 +62,12 @@ pub struct Config {
     pub max_multiplier: i64,
     /// How questions are written: `"words"` or `"equation"`.
     pub style: QuestionStyle,
+    /// A curriculum's focus: problem classes (`carry`, `borrow`, `plain`, …,
+    /// as the held-out items label them) that `focus_share` of the problems
+    /// are drawn from (default: none).
+    pub focus: Vec<String>,
+    /// The share of problems drawn from the `focus` classes, in [0, 1] (default 0.5).
+    pub focus_share: f64,
 }
 
 impl Default for Config {
@@ -75,6 +81,8 @@ impl Default for Config {
             ops: c.ops.iter().map(|op| op.symbol().to_string()).collect(),
             max_multiplier: c.max_multiplier,
             style: c.style,
+            focus: Vec::new(),
+            focus_share: 0.5,
         }
     }
 }
@@ -117,7 +125,14 @@ struct Tag {
 /// The generator, configured.
 pub struct ArithProblems {
     config: ProblemConfig,
+    focus: Vec<String>,
+    focus_share: f64,
 }
+
+/// Draws per problem when looking for one of the focus classes.
+const FOCUS_TRIES: u64 = 64;
+
+const CLASSES: [&str; 6] = ["plain", "carry", "borrow", "borrow-zero", "multiply", "long"];
 
 impl Plugin for ArithProblems {
     type Config = Config;
@@ -125,8 +140,27 @@ impl Plugin for ArithProblems {
         "arithmetic word problems as step-by-step prompts; completions parsed into Question/Solution/Answer records";
 
     fn new(config: Config) -> Result<Self, String> {
-        Ok(ArithProblems { config: config.try_into()? })
+        if let Some(unknown) = config.focus.iter().find(|c| !CLASSES.contains(&c.as_str())) {
+            return Err(format!(
+                "invalid config at `focus`: unknown class `{unknown}`; classes: {}",
+                CLASSES.join(", ")
+            ));
+        }
+        if !(0.0..=1.0).contains(&config.focus_share) {
+            return Err(format!("invalid config at `focus_share`: {} is not in [0, 1]", config.focus_share));
+        }
+        let (focus, focus_share) = (config.focus.clone(), config.focus_share);
+        Ok(ArithProblems { config: config.try_into()?, focus, focus_share })
     }
+}
+
+/// A number in [0, 1) fixed by `(seed, index)` (splitmix64).
+fn unit(seed: u64, index: u64) -> f64 {
+    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 const SYSTEM: &str = "You are a careful math tutor. You solve arithmetic word problems step by step, \
@@ -164,9 +198,26 @@ fn persona_name(record: &Record) -> Option<String> {
 }
 
 impl ArithProblems {
+    /// Problem `index`: `focus_share` of them of a focus class (when one
+    /// turns up within [`FOCUS_TRIES`] draws), the others as they come.
+    fn draw(&self, seed: u64, index: u64) -> Problem {
+        let first = Problem::generate(seed, index, &self.config);
+        if self.focus.is_empty() || unit(seed, index) >= self.focus_share {
+            return first;
+        }
+        let focused = |p: &Problem| p.class().labels().iter().any(|l| self.focus.iter().any(|f| f == l));
+        if focused(&first) {
+            return first;
+        }
+        (1..FOCUS_TRIES)
+            .map(|j| Problem::generate(seed, index.wrapping_mul(FOCUS_TRIES).wrapping_add(j) ^ (1 << 62), &self.config))
+            .find(focused)
+            .unwrap_or(first)
+    }
+
     /// Prompt `index` of `request`.
     fn prompt(&self, request: &GenerationRequest, index: u64) -> Prompt {
-        let mut problem = Problem::generate(request.seed, index, &self.config);
+        let mut problem = self.draw(request.seed, index);
         let mut system = SYSTEM.to_string();
         let persona =
             (!request.seeds.is_empty()).then(|| &request.seeds[(index % request.seeds.len() as u64) as usize]);

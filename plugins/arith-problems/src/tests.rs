@@ -221,3 +221,24 @@ fn an_unknown_style_names_the_allowed_ones() {
     assert_eq!(generator(r#"{"style": "words"}"#).expect("valid").config, ProblemConfig::default());
     assert_eq!(generator("").expect("defaults").config.style, QuestionStyle::Words);
 }
+
+#[test]
+fn a_focus_draws_its_share_of_problems_from_the_hard_classes() {
+    let config = r#"{"min_terms":2,"max_terms":2,"min_digits":2,"max_digits":2,"ops":["+","-"],"style":"equation"}"#;
+    let focused = r#"{"min_terms":2,"max_terms":2,"min_digits":2,"max_digits":2,"ops":["+","-"],"style":"equation","focus":["carry"],"focus_share":0.8}"#;
+    let share = |g: &ArithProblems| {
+        let prompts = g.prompts(&request(1000, 3));
+        let carries = prompts
+            .iter()
+            .filter(|p| {
+                let question = user(p).rsplit("Question: ").next().unwrap_or("");
+                parse_question(question).map(|q| q.class().labels().contains(&"carry")).unwrap_or(false)
+            })
+            .count();
+        carries as f64 / 1000.0
+    };
+    let (plain, focus) = (share(&generator(config).expect("valid")), share(&generator(focused).expect("valid")));
+    assert!(plain < 0.4 && focus > 0.8, "carry share {plain:.2} without focus, {focus:.2} with");
+    assert!(generator(r#"{"focus":["carries"]}"#).err().is_some_and(|e| e.contains("unknown class `carries`")));
+    assert!(generator(r#"{"focus_share":1.5}"#).is_err());
+}

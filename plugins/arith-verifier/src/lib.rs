@@ -24,22 +24,58 @@
 //! Limitation: the LLM's own opinion is ignored, and if it alters the record
 //! (rewrites a step, adds its own `Step`/`Answer:` lines, drops the question)
 //! the verdict is about its altered copy — so an identity model is the
-//! intended setup. Takes no config.
+//! intended setup.
+//!
+//! # Config
+//! - `accept_wrong` (default 0): a *noisy* verifier for experiments on
+//!   imperfect verification — the share of wrong solutions it accepts. The
+//!   score `accepted` is 1 for every correct solution and for that share of
+//!   wrong ones (chosen by a hash of the text, so the same text always gets
+//!   the same verdict); `correct` stays the truth. Filter on
+//!   `scores.accepted` to use the noisy verdict.
 
 use kiln_arith::verify;
-use kiln_pdk::{Completion, Critic, Critique, Message, NoConfig, Plugin, Prompt, Record, Score};
+use kiln_pdk::{Completion, Critic, Critique, Message, Plugin, Prompt, Record, Score};
+use serde::Deserialize;
+
+/// `config` of the verifier.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Share of wrong solutions accepted, in [0, 1].
+    #[serde(default)]
+    pub accept_wrong: f64,
+}
 
 /// The verifier.
-pub struct ArithVerifier;
+pub struct ArithVerifier {
+    accept_wrong: f64,
+}
 
 impl Plugin for ArithVerifier {
-    type Config = NoConfig;
+    type Config = Config;
     const DESCRIPTION: &'static str =
         "checks every step of an arithmetic word-problem solution exactly (no model needed: use an identity judge)";
 
-    fn new(_: NoConfig) -> Result<Self, String> {
-        Ok(ArithVerifier)
+    fn new(config: Config) -> Result<Self, String> {
+        if !(0.0..=1.0).contains(&config.accept_wrong) {
+            return Err(format!("`accept_wrong` must be in [0, 1], not {}", config.accept_wrong));
+        }
+        Ok(ArithVerifier { accept_wrong: config.accept_wrong })
     }
+}
+
+/// A number in [0, 1) fixed by `text` (FNV-1a, then its top 53 bits).
+fn unit_hash(text: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 32;
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 const SYSTEM: &str = "Repeat the record in the next message exactly as it is, character for character, \
@@ -61,11 +97,13 @@ impl Critic for ArithVerifier {
             format!("{e} (the record must contain a `Question:` line with an arith-problems word problem or equation)")
         })?;
         let score = |name: &str, value: f64| Score { name: name.into(), value };
+        let accepted = v.correct || unit_hash(&completion.text) < self.accept_wrong;
         Ok(Critique {
             scores: vec![
                 score("correct", if v.correct { 1.0 } else { 0.0 }),
                 score("steps_valid", v.steps_valid_fraction()),
                 score("steps", v.steps_total as f64),
+                score("accepted", if accepted { 1.0 } else { 0.0 }),
             ],
             rationale: v.rationale(),
         })
@@ -84,7 +122,7 @@ mod tests {
 
     /// What the host does with an identity judge: the completion is the prompt's last user message.
     fn judge(text: &str) -> Result<Critique, String> {
-        let v = ArithVerifier;
+        let v = ArithVerifier { accept_wrong: 0.0 };
         let prompt = v.prompt(&Record::new("rec-1", text));
         assert_eq!(prompt.tag, "rec-1");
         let echoed = prompt.messages.last().map(|m| m.content.clone()).unwrap_or_default();
@@ -100,7 +138,7 @@ mod tests {
     fn a_correct_solution_scores_one() {
         let c = judge(&record_text(QUESTION, "Step 1: 623 - 129 = 494\nStep 2: 494 * 3 = 1482\nAnswer: 1482"))
             .expect("verifiable");
-        assert_eq!(scores(&c), vec![("correct", 1.0), ("steps_valid", 1.0), ("steps", 2.0)]);
+        assert_eq!(scores(&c), vec![("correct", 1.0), ("steps_valid", 1.0), ("steps", 2.0), ("accepted", 1.0)]);
         assert_eq!(c.rationale, "all 2 steps check out; answer 1482 is correct");
     }
 
@@ -108,7 +146,7 @@ mod tests {
     fn a_wrong_step_scores_zero_and_is_named() {
         let c = judge(&record_text(QUESTION, "Step 1: 623 - 129 = 484\nStep 2: 484 * 3 = 1452\nAnswer: 1452"))
             .expect("verifiable");
-        assert_eq!(scores(&c), vec![("correct", 0.0), ("steps_valid", 0.5), ("steps", 2.0)]);
+        assert_eq!(scores(&c), vec![("correct", 0.0), ("steps_valid", 0.5), ("steps", 2.0), ("accepted", 0.0)]);
         assert_eq!(
             c.rationale,
             "step 1: 623 - 129 = 484 is wrong, it is 494; answer 1452 is wrong, it is 1482 (1 of 2 steps valid)"
@@ -126,7 +164,9 @@ mod tests {
     fn an_llm_judge_that_quotes_the_record_still_gets_a_verdict() {
         let record = record_text(QUESTION, "Step 1: 623 - 129 = 494\nStep 2: 494 * 3 = 1482\nAnswer: 1482");
         let quoted = format!("Sure, here it is:\n\n```\n{record}\n```");
-        let c = ArithVerifier.parse(&Completion { tag: "r".into(), text: quoted }).expect("verifiable");
+        let c = ArithVerifier { accept_wrong: 0.0 }
+            .parse(&Completion { tag: "r".into(), text: quoted })
+            .expect("verifiable");
         assert_eq!(c.scores[0].value, 1.0);
     }
 
@@ -154,9 +194,9 @@ mod tests {
         let question = "What is 47 + 38?";
         let c = judge(&record_text(question, "Step 1: 47 + 38 = 85\nAnswer: 85")).expect("verifiable");
         assert_eq!(c.rationale, "the 1 step checks out; answer 85 is correct");
-        assert_eq!(scores(&c), vec![("correct", 1.0), ("steps_valid", 1.0), ("steps", 1.0)]);
+        assert_eq!(scores(&c), vec![("correct", 1.0), ("steps_valid", 1.0), ("steps", 1.0), ("accepted", 1.0)]);
         let c = judge(&record_text(question, "Step 1: 47 + 38 = 75\nAnswer: 75")).expect("verifiable");
-        assert_eq!(scores(&c), vec![("correct", 0.0), ("steps_valid", 0.0), ("steps", 1.0)]);
+        assert_eq!(scores(&c), vec![("correct", 0.0), ("steps_valid", 0.0), ("steps", 1.0), ("accepted", 0.0)]);
         assert_eq!(
             c.rationale,
             "step 1: 47 + 38 = 75 is wrong, it is 85; answer 75 is wrong, it is 85 (0 of 1 steps valid)"
@@ -187,5 +227,29 @@ mod tests {
             }
         }
         assert!(right > 150 && wrong > 50, "{right} right, {wrong} wrong");
+    }
+
+    #[test]
+    fn a_noisy_verifier_accepts_its_share_of_wrong_solutions_and_no_fewer_right_ones() {
+        assert!(ArithVerifier::new(Config { accept_wrong: 1.5 }).is_err());
+        let noisy = ArithVerifier::new(Config { accept_wrong: 0.2 }).expect("valid");
+        let profile = ErrorProfile::default();
+        let (mut wrong, mut accepted_wrong) = (0, 0);
+        for i in 0..2000 {
+            let p = Problem::generate(9, i, &ProblemConfig::default());
+            let text =
+                record_text(&p.question(), &teacher::answer(&format!("Question: {}", p.question()), 9, &profile));
+            let c = noisy.parse(&Completion { tag: "r".into(), text: text.clone() }).expect("verifiable");
+            let (correct, accepted) = (c.scores[0].value == 1.0, c.scores[3].value == 1.0);
+            assert!(!correct || accepted, "every right solution is accepted");
+            if !correct {
+                wrong += 1;
+                accepted_wrong += usize::from(accepted);
+            }
+            let again = noisy.parse(&Completion { tag: "r".into(), text }).expect("verifiable");
+            assert_eq!(again.scores[3].value, c.scores[3].value, "the same text, the same verdict");
+        }
+        let share = accepted_wrong as f64 / wrong as f64;
+        assert!(wrong > 100 && (0.15..0.25).contains(&share), "{accepted_wrong} of {wrong} wrong accepted");
     }
 }

@@ -351,9 +351,15 @@ fn check_arms(
                 tables.push(stage_source(&stage));
                 match check_stage(&cx.stage, &stage) {
                     Ok(s) => built.push(s),
-                    Err(mut ds) => {
-                        if k == 1 {
-                            errors.append(&mut ds);
+                    Err(ds) => {
+                        // Round 1's problems are every round's; a problem
+                        // of a stage two arms share is said once.
+                        for d in ds.into_iter().filter(|_| k == 1) {
+                            let said =
+                                errors.iter().any(|e| (e.line, e.column, &e.message) == (d.line, d.column, &d.message));
+                            if !said {
+                                errors.push(d);
+                            }
                         }
                     }
                 }
@@ -449,7 +455,9 @@ fn arm_stage(stage: &StageConfig, arm: &ArmConfig, k: u32) -> StageConfig {
             stage.config.insert(key.clone(), value.clone());
         }
     }
-    stage.round = Some(k);
+    if stage.kind() == Some(StageKind::Generate) {
+        stage.round = Some(k);
+    }
     stage
 }
 

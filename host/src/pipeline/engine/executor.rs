@@ -673,7 +673,7 @@ fn finish(
     stats.seconds = elapsed.as_secs_f64();
     stats.quarantine = summarise_quarantine(&phases)?;
     let kept_phase = &phases[last];
-    stats.diversity = crate::pipeline::report::stats::Diversity::measure(&sample_kept(
+    stats.diversity = crate::pipeline::report::diversity::Diversity::measure(&sample_kept(
         &kept_phase.work,
         &kept_phase.manifest,
         stats.kept,

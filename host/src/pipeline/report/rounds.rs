@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use crate::pipeline::report::escape::{err, escape};
-use crate::pipeline::rounds::summary::RoundsReport;
+use crate::pipeline::rounds::summary::{CLASS_ACCURACY, RoundsReport};
 
 const WIDTH: u32 = 860;
 const PALETTE: [RGBColor; 8] = [
@@ -64,9 +64,25 @@ pub fn render(r: &RoundsReport) -> Result<String, String> {
         html.push_str("</ul>");
     }
     final_table(r, &mut html);
+    let measured = |metric: &str| r.arms.iter().any(|a| a.rounds.iter().any(|round| round.mean.contains_key(metric)));
     for (metric, label) in CHARTS {
-        if r.arms.iter().any(|a| a.rounds.iter().any(|round| round.mean.contains_key(metric))) {
-            html.push_str(&chart(r, metric, label)?);
+        if measured(metric) {
+            html.push_str(&chart(r, metric, label, &reference_lines(r, metric))?);
+        }
+        if metric == "accuracy" {
+            let mut classes: Vec<&str> = r
+                .arms
+                .iter()
+                .flat_map(|a| a.rounds.iter().flat_map(|round| round.mean.keys()))
+                .filter_map(|k| k.strip_prefix(CLASS_ACCURACY))
+                .collect();
+            classes.sort_unstable();
+            classes.dedup();
+            for class in classes {
+                let key = format!("{CLASS_ACCURACY}{class}");
+                let label = format!("accuracy on held-out problems of class `{class}`");
+                html.push_str(&chart(r, &key, &label, &reference_lines(r, &key))?);
+            }
         }
     }
     if !r.unavailable.is_empty() {
@@ -82,6 +98,21 @@ pub fn render(r: &RoundsReport) -> Result<String, String> {
         html.push_str("</table>");
     }
     Ok(html)
+}
+
+/// The reference models' level of `metric` (accuracy and per-class accuracy only).
+fn reference_lines(r: &RoundsReport, metric: &str) -> Vec<(String, f64)> {
+    r.references
+        .iter()
+        .filter_map(|reference| {
+            let value = match metric.strip_prefix(CLASS_ACCURACY) {
+                Some(class) => reference.by_class.get(class)?.mean,
+                None if metric == "accuracy" => reference.accuracy.mean,
+                None => return None,
+            };
+            Some((format!("{} (reference)", reference.model), value))
+        })
+        .collect()
 }
 
 /// Every arm's last round: the headline metrics with their intervals.
@@ -115,12 +146,31 @@ fn final_table(r: &RoundsReport, html: &mut String) {
         }
         html.push_str("</tr>");
     }
+    for reference in &r.references {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td class=\"left\">reference (eval stage <code>{}</code>)</td><td>–</td>",
+            escape(&reference.model),
+            escape(&reference.stage)
+        );
+        for m in &metrics {
+            if *m == "accuracy" {
+                let _ = write!(html, "<td>{:.3} ± {:.3}</td>", reference.accuracy.mean, reference.accuracy.half_width);
+            } else {
+                html.push_str("<td>–</td>");
+            }
+        }
+        html.push_str("</tr>");
+    }
     html.push_str("</table>");
 }
 
+/// One point of a chart: the round, the interval's low and high ends.
+type Band = (f64, f64, f64);
+
 /// One metric over the rounds: a line and a band per arm, as SVG.
-fn chart(r: &RoundsReport, metric: &str, label: &str) -> Result<String, String> {
-    let series: Vec<(String, Vec<(f64, f64, f64)>)> = r
+fn chart(r: &RoundsReport, metric: &str, label: &str, references: &[(String, f64)]) -> Result<String, String> {
+    let series: Vec<(String, Vec<Band>)> = r
         .arms
         .iter()
         .map(|a| {
@@ -136,8 +186,9 @@ fn chart(r: &RoundsReport, metric: &str, label: &str) -> Result<String, String> 
             (a.name.clone(), points)
         })
         .collect();
-    let all = series.iter().flat_map(|(_, p)| p.iter());
-    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.2)));
+    let all = series.iter().flat_map(|(_, p)| p.iter().map(|p| (p.1, p.2)));
+    let levels = references.iter().map(|(_, v)| (*v, *v));
+    let (lo, hi) = all.chain(levels).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.1)));
     if !lo.is_finite() || !hi.is_finite() {
         return Ok(String::new());
     }
@@ -174,6 +225,16 @@ fn chart(r: &RoundsReport, metric: &str, label: &str) -> Result<String, String> 
                 .draw_series(points.iter().map(|p| Circle::new((p.0, (p.1 + p.2) / 2.0), 3, color.filled())))
                 .map_err(err)?;
         }
+        for (name, level) in references {
+            let color = RGBColor(46, 52, 54);
+            let dashes = (0..r.count.max(1) * 4).map(|i| {
+                let x = f64::from(i) / 4.0;
+                PathElement::new(vec![(x, *level), (x + 0.15, *level)], color.stroke_width(2))
+            });
+            chart.draw_series(dashes).map_err(err)?.label(name.as_str()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 6, y), (x + 10, y), (x + 16, y)], color.stroke_width(2))
+            });
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -184,4 +245,63 @@ fn chart(r: &RoundsReport, metric: &str, label: &str) -> Result<String, String> 
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::pipeline::config::rounds::AlarmAction;
+    use crate::pipeline::rounds::summary::{AlarmEvent, ArmReport, Reference, RoundSummary};
+    use crate::pipeline::stages::evaluate::Interval;
+
+    fn round(k: u32, accuracy: f64) -> RoundSummary {
+        let mean = BTreeMap::from([
+            ("accuracy".to_string(), Interval { mean: accuracy, half_width: 0.02 }),
+            ("accuracy:carry".to_string(), Interval { mean: accuracy / 2.0, half_width: 0.05 }),
+        ]);
+        RoundSummary { round: k, chains: Vec::new(), mean }
+    }
+
+    #[test]
+    fn curves_alarms_references_and_what_was_not_measured() {
+        let arm = ArmReport {
+            name: "verified<b>".into(),
+            policy: "accumulate".into(),
+            rounds: vec![round(0, 0.6), round(1, 0.7), round(2, 0.8)],
+            stopped_after: None,
+            alarms: vec![AlarmEvent {
+                round: 2,
+                metric: "accuracy".into(),
+                value: 0.8,
+                bound: "> 0.75".into(),
+                action: AlarmAction::Warn,
+                message: "collapse alarm: accuracy 0.800 > 0.75 at round 2 (arm `verified<b>`)".into(),
+            }],
+        };
+        let report = RoundsReport {
+            count: 2,
+            lag: 1,
+            model: "solver".into(),
+            seeds: vec![1, 2, 3],
+            arms: vec![arm],
+            unavailable: BTreeMap::from([("perplexity".to_string(), "no held-out file".to_string())]),
+            references: vec![Reference {
+                model: "teacher".into(),
+                stage: "teacher-eval".into(),
+                accuracy: Interval { mean: 0.75, half_width: 0.03 },
+                by_class: BTreeMap::from([("carry".to_string(), Interval { mean: 0.45, half_width: 0.05 })]),
+            }],
+            ..RoundsReport::default()
+        };
+        let html = render(&report).expect("renders");
+        assert!(html.contains("collapse alarm: accuracy 0.800 &gt; 0.75"), "alarms, escaped");
+        assert!(html.contains("verified&lt;b&gt;") && !html.contains("verified<b>"));
+        assert_eq!(html.matches("<svg").count(), 2, "overall and per-class accuracy");
+        assert!(html.contains("accuracy on held-out problems of class `carry`"));
+        assert!(html.contains("teacher (reference)"), "the teacher's level is drawn");
+        assert!(html.contains("0.750 ± 0.030"), "and tabled");
+        assert!(html.contains("<code>perplexity</code></td><td class=\"left\">no held-out file"));
+    }
 }

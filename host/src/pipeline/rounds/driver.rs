@@ -32,7 +32,7 @@ use kiln_kernels::Compute;
 use super::monitor::{self, Measured};
 use super::plan::{ArmPlan, RoundsPlan};
 use super::pool::{self, Origin, PoolCounts, Sources};
-use super::summary::{AlarmEvent, ArmReport, ChainRound, DataCounts, RoundSummary, RoundsReport};
+use super::summary::{AlarmEvent, ArmReport, ChainRound, DataCounts, Reference, RoundSummary, RoundsReport};
 use crate::model::{BackendSpec, ModelSpec, StudentSettings, StudentSource};
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::config::OutputFormat;
@@ -121,6 +121,7 @@ pub fn run(mut pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, R
         }
     }
     let round0_summary = RoundSummary::of(0, chains0);
+    report.references = references(&summary.stats.jobs);
     let mut arms: Vec<ArmState> = plan
         .arms
         .iter()
@@ -296,6 +297,10 @@ struct Committed {
     student: PathBuf,
 }
 
+/// One chain's round once done: its summary, its kept records and its
+/// student's path.
+type ChainOutcome = (ChainRound, Vec<Record>, PathBuf);
+
 impl Driver<'_> {
     /// Round `k` of every chain in `jobs` (arm, chain): each its summary,
     /// its kept records and its student, in job order. Chains whose data is
@@ -308,7 +313,7 @@ impl Driver<'_> {
         jobs: &[(usize, usize)],
         k: u32,
         ppl0: &BTreeMap<u64, f64>,
-    ) -> Vec<Result<(ChainRound, Vec<Record>, PathBuf), RunError>> {
+    ) -> Vec<Result<ChainOutcome, RunError>> {
         let plans: Vec<Result<ChainPlan, RunError>> =
             jobs.iter().map(|&(a, c)| self.chain_plan(&self.plan.arms[a], &arms[a].chains[c], k)).collect();
         // Every distinct data run that a chain not yet committed needs.
@@ -394,7 +399,7 @@ impl Driver<'_> {
         plan: &ChainPlan,
         data: &Data,
         ppl0: &BTreeMap<u64, f64>,
-    ) -> Result<(ChainRound, Vec<Record>, PathBuf), RunError> {
+    ) -> Result<ChainOutcome, RunError> {
         let seed = chain.seed;
         let fail = |what: String| RunError::Runtime(format!("round {k} of arm `{}` (seed {seed}): {what}", arm.name));
         let mut synthetic: Vec<Vec<Record>> = chain.synthetic.clone();
@@ -563,6 +568,24 @@ fn alarms(plan: &RoundsPlan, arm: &str, round: &RoundSummary) -> Vec<AlarmEvent>
             action: alarm.action,
             message: format!("{what}: {} {value:.3} {bound} at round {} (arm `{arm}`)", alarm.metric, round.round),
         });
+    }
+    out
+}
+
+/// The declared models round 0's `eval` stages scored: what students are compared with.
+fn references(jobs: &[crate::pipeline::stages::JobReport]) -> Vec<Reference> {
+    let mut out = Vec::new();
+    for job in jobs {
+        if let crate::pipeline::stages::JobReport::Eval(e) = job {
+            for m in &e.models {
+                out.push(Reference {
+                    model: m.model.clone(),
+                    stage: e.stage.clone(),
+                    accuracy: m.accuracy,
+                    by_class: m.by_class.iter().map(|(c, s)| (c.clone(), s.accuracy)).collect(),
+                });
+            }
+        }
     }
     out
 }

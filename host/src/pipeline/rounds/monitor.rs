@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::MonitorItem;
 use crate::pipeline::config::rounds::MonitorConfig;
-use crate::pipeline::report::stats::Diversity;
+use crate::pipeline::report::diversity::Diversity;
 
 /// What the monitor measured in one round, for one chain.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

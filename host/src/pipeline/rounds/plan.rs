@@ -139,6 +139,32 @@ pub struct RoundsPlan {
     pub refiners: Vec<String>,
 }
 
+impl RoundsPlan {
+    /// A shortened run (`kiln run --rounds N --arms a,b`): the first `rounds`
+    /// rounds only, the named arms only. Committed rounds do not depend on
+    /// either, so a later full run reuses what a shortened one did.
+    pub fn shorten(&mut self, rounds: Option<u32>, arms: Option<&[String]>) -> Result<(), String> {
+        if let Some(n) = rounds {
+            if n == 0 || n > self.count {
+                return Err(format!("--rounds {n}: the pipeline declares rounds 1 to {}", self.count));
+            }
+            self.count = n;
+            for arm in &mut self.arms {
+                arm.rounds.truncate(n as usize);
+                arm.sources.truncate(n as usize);
+            }
+        }
+        if let Some(names) = arms {
+            let known: Vec<&str> = self.arms.iter().map(|a| a.name.as_str()).collect();
+            if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+                return Err(format!("--arms: no arm named `{unknown}`; the pipeline's arms: {}", known.join(", ")));
+            }
+            self.arms.retain(|a| names.contains(&a.name));
+        }
+        Ok(())
+    }
+}
+
 /// The metrics an alarm may name (see `docs/rounds.md`).
 pub const METRICS: [&str; 13] = [
     "nll",

@@ -133,7 +133,7 @@ pub fn compose(policy: &Policy, sources: &Sources, k: u32, seed: u64) -> Result<
 
 /// `n` of `items` (all when there are fewer), chosen by a seeded hash of
 /// their ids, kept in their original order.
-fn sample<'a>(items: Vec<(&'a Record, Origin)>, n: u64, seed: u64, k: u32) -> Vec<(&'a Record, Origin)> {
+fn sample(items: Vec<(&Record, Origin)>, n: u64, seed: u64, k: u32) -> Vec<(&Record, Origin)> {
     if items.len() as u64 <= n {
         return items;
     }

@@ -31,8 +31,26 @@ pub struct RoundsReport {
     /// Metrics that could not be computed, with the reason.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unavailable: BTreeMap<String, String>,
+    /// Declared models evaluated by round 0's `eval` stages (the teacher):
+    /// the level each round's student is compared with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Reference>,
     /// Wall-clock seconds spent on rounds `1..=count` in this invocation.
     pub seconds: f64,
+}
+
+/// A model's held-out accuracy, as round 0's `eval` stage measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// The model.
+    pub model: String,
+    /// The `eval` stage that measured it.
+    pub stage: String,
+    /// Its accuracy with a 95% interval over items.
+    pub accuracy: Interval,
+    /// Per problem class.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_class: BTreeMap<String, Interval>,
 }
 
 /// One arm's rounds.
@@ -59,7 +77,8 @@ pub struct RoundSummary {
     pub round: u32,
     /// Each chain (seed).
     pub chains: Vec<ChainRound>,
-    /// Mean of each metric over the chains, with its 95% interval.
+    /// Mean of each metric over the chains, with its 95% interval (and of
+    /// each class's accuracy, as `accuracy:<class>`).
     pub mean: BTreeMap<String, Interval>,
 }
 
@@ -109,17 +128,23 @@ pub struct AlarmEvent {
     pub message: String,
 }
 
+/// The prefix of per-class accuracy in [`RoundSummary::mean`]: `accuracy:carry`.
+pub const CLASS_ACCURACY: &str = "accuracy:";
+
 impl RoundSummary {
     /// A round of `chains`, with the mean of every metric each chain measured.
     pub fn of(round: u32, chains: Vec<ChainRound>) -> RoundSummary {
-        let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for chain in &chains {
             for (name, value) in &chain.measured.metrics {
-                values.entry(name.as_str()).or_default().push(*value);
+                values.entry(name.clone()).or_default().push(*value);
             }
-            values.entry("pool_records").or_default().push(chain.pool.total() as f64);
+            for (class, value) in &chain.measured.by_class {
+                values.entry(format!("{CLASS_ACCURACY}{class}")).or_default().push(*value);
+            }
+            values.entry("pool_records".into()).or_default().push(chain.pool.total() as f64);
         }
-        let mean = values.into_iter().map(|(k, v)| (k.to_string(), Interval::of(&v))).collect();
+        let mean = values.into_iter().map(|(k, v)| (k, Interval::of(&v))).collect();
         RoundSummary { round, chains, mean }
     }
 }
