@@ -123,7 +123,7 @@ fn a_student_fed_its_own_samples_collapses_and_real_data_holds_it() {
     std::fs::write(dir.path().join("pipeline.toml"), collapse_pipeline("count = 3", ARMS)).expect("write");
     ok(&kiln(dir.path(), &["validate"]));
     ok(&kiln(dir.path(), &["run"]));
-    let s = stats(&dir.path().join("out"));
+    let s = stats(dir.path());
     let rounds = &s["rounds"];
     assert_eq!(rounds["seeds"], serde_json::json!([1, 2, 3]));
     for arm in rounds["arms"].as_array().expect("arms") {
@@ -195,7 +195,7 @@ fn a_student_fed_its_own_samples_collapses_and_real_data_holds_it() {
     // A second run pays for nothing: every round is committed.
     let started = Instant::now();
     ok(&kiln(dir.path(), &["run"]));
-    let again = stats(&dir.path().join("out"));
+    let again = stats(dir.path());
     assert_eq!(again["rounds"]["arms"], s["rounds"]["arms"], "the same rounds, read back");
     assert!(started.elapsed() < Duration::from_secs(60), "a finished run is not redone");
 }
@@ -251,7 +251,7 @@ fn a_run_killed_mid_round_resumes_without_retraining_what_it_committed() {
         assert_eq!(&now, time, "{} was committed before the kill and must not be redone", file.display());
     }
     assert_eq!(committed(&rounds).len(), 12, "every chain of both rounds committed");
-    let s = stats(&dir.path().join("out"));
+    let s = stats(dir.path());
     assert_eq!(s["rounds"]["arms"][0]["rounds"].as_array().map(Vec::len), Some(3));
 }
 
