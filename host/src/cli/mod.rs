@@ -4,6 +4,7 @@ mod check;
 mod dedup;
 mod filter;
 mod inspect;
+mod rounds_table;
 mod run;
 mod scaffold;
 mod validate;

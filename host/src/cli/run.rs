@@ -180,6 +180,9 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     print_jobs(&s.jobs);
+    if let Some(rounds) = &s.rounds {
+        super::rounds_table::print(rounds);
+    }
     eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl", summary.output_dir.display());
     eprintln!("  report:  {}", summary.output_dir.join("report.html").display());
     Ok(ExitCode::SUCCESS)
