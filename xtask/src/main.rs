@@ -195,7 +195,7 @@ fn demo() -> anyhow::Result<()> {
     let runs: [&[&str]; 4] = [
         &["pipelines/clean-web.toml"],
         &["pipelines/gdr-arithmetic.toml"],
-        &["pipelines/student-overtakes.toml", "--rounds", "2"],
+        &["pipelines/student-overtakes.toml", "--rounds", "1"],
         &["pipelines/collapse-prose.toml", "--rounds", "3", "--arms", "replace,accumulate"],
     ];
     for args in runs {

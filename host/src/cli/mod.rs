@@ -4,6 +4,7 @@ mod check;
 mod dedup;
 mod filter;
 mod inspect;
+mod publish;
 mod rounds_table;
 mod run;
 mod scaffold;
@@ -50,6 +51,12 @@ enum PluginCommand {
     /// that it starts with its config, and that a batch of non-ASCII records
     /// gets the same answers whole as one record per call.
     Check(check::CheckArgs),
+    /// Publish a component to an OCI registry (CNCF Wasm artifact layout);
+    /// prints the reference pinned to its digest.
+    Push(publish::PushArgs),
+    /// Resolve a published component into the local plugin store (verified
+    /// by digest); prints its path.
+    Pull(publish::PullArgs),
     /// Create a new plugin crate that builds and passes its test as generated.
     New {
         /// Crate name, e.g. `my-filter`.
@@ -92,6 +99,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&sandbox()?, args),
         Command::Plugin(PluginCommand::Check(args)) => check::run(&sandbox()?, args),
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::run(name, *kind, dir),
+        Command::Plugin(PluginCommand::Push(args)) => publish::push(cli.cache_dir.as_deref(), args),
+        Command::Plugin(PluginCommand::Pull(args)) => publish::pull(cli.cache_dir.as_deref(), args),
         Command::Filter(args) => filter::run(&sandbox()?, args),
         Command::Validate(args) => validate::run(&sandbox()?, args),
         Command::Run(args) => run::run(&sandbox()?, args),

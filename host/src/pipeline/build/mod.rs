@@ -24,6 +24,7 @@ use crate::plugin::Sandbox;
 
 mod inputs;
 mod models;
+mod plugin_source;
 mod rounds;
 mod stage_checks;
 

@@ -121,15 +121,17 @@ pub(super) fn check_model(
                     "add `plugin = \"path/to/model.wasm\"`",
                 ));
             };
+            let located = super::plugin_source::locate(base, reference.get_ref())
+                .map_err(|e| map.at(Some(reference.span()), None, e))?;
             let options = LoadOptions {
                 stage: format!("models.{name}"),
                 expect_kind: Some(PluginKind::Model),
-                sha256: reference.get_ref().sha256().map(str::to_string),
+                sha256: located.sha256,
                 config: serde_json::to_string(&model.config).unwrap_or_else(|_| "{}".into()),
                 limits: model.limits.clone(),
             };
             let plugin = sandbox
-                .load(&base.join(reference.get_ref().path()), options)
+                .load(&located.path, options)
                 .map_err(|e| map.at(Some(reference.span()), None, e.to_string()))?;
             BackendSpec::Wasm(plugin)
         }

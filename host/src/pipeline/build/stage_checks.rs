@@ -145,20 +145,26 @@ pub(super) fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<
             errors.push(d);
         }
         (needed, Some(reference)) if kind.is_some() => {
-            let path = base.join(reference.get_ref().path());
             let config = serde_json::to_string(&stage.config).unwrap_or_else(|_| "{}".into());
-            let options = LoadOptions {
-                stage: name.to_string(),
-                expect_kind: needed,
-                sha256: reference.get_ref().sha256().map(str::to_string),
-                config,
-                limits: stage.limits.clone(),
-            };
-            match sandbox.load(&path, options) {
+            let located = super::plugin_source::locate(base, reference.get_ref());
+            let loaded = located.map_err(|e| (e, false)).and_then(|located| {
+                let options = LoadOptions {
+                    stage: name.to_string(),
+                    expect_kind: needed,
+                    sha256: located.sha256,
+                    config,
+                    limits: stage.limits.clone(),
+                };
+                sandbox.load(&located.path, options).map_err(|e| {
+                    let read = matches!(e, PluginError::Read { .. });
+                    (e.to_string(), read)
+                })
+            });
+            match loaded {
                 Ok(p) => plugin = Some(p),
-                Err(e) => {
-                    let mut d = map.at(Some(reference.span()), Some(name), e.to_string());
-                    if let PluginError::Read { .. } = e {
+                Err((e, read)) => {
+                    let mut d = map.at(Some(reference.span()), Some(name), e);
+                    if read {
                         d.hint = Some("plugin paths are relative to the pipeline file; build first-party plugins with `cargo xtask plugins`".into());
                     }
                     errors.push(d);

@@ -180,15 +180,31 @@ pub struct ModelConfig {
     pub token_budget: Option<u64>,
 }
 
-/// A plugin reference as written: a path, or a table with a path and a pinned
-/// digest. Kept with its span (see [`PluginRef`]) for error positions.
+/// A plugin reference as written: a path (or `oci://…` reference), a table
+/// with a path and a pinned digest, or a table with a published artifact and
+/// its manifest digest. Kept with its span (see [`PluginRef`]) for error
+/// positions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum PluginSpec {
-    /// `plugin = "plugins/x.wasm"`.
+    /// `plugin = "plugins/x.wasm"` or `plugin = "oci://HOST/NS/NAME:TAG"`.
     Path(String),
     /// `plugin = { path = "...", sha256 = "..." }`.
     Pinned(PinnedPlugin),
+    /// `plugin = { oci = "oci://HOST/NS/NAME:TAG", digest = "sha256:..." }`.
+    Published(PublishedPlugin),
+}
+
+/// `plugin = { oci = "oci://…", digest = "sha256:…" }`: a published plugin
+/// pinned to its manifest digest, so a moved tag changes nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedPlugin {
+    /// The reference, `oci://HOST[:PORT]/NAMESPACE/NAME[:TAG]`.
+    pub oci: String,
+    /// The manifest digest it must resolve to.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 /// `plugin = { path = "...", sha256 = "..." }`.
@@ -206,18 +222,30 @@ pub struct PinnedPlugin {
 pub type PluginRef = Spanned<PluginSpec>;
 
 impl PluginSpec {
-    /// The path as written.
+    /// The path or `oci://` reference as written.
     pub fn path(&self) -> &str {
         match self {
-            PluginSpec::Path(p) | PluginSpec::Pinned(PinnedPlugin { path: p, .. }) => p,
+            PluginSpec::Path(p)
+            | PluginSpec::Pinned(PinnedPlugin { path: p, .. })
+            | PluginSpec::Published(PublishedPlugin { oci: p, .. }) => p,
         }
     }
 
-    /// The pinned digest, if any.
+    /// The pinned digest of a file, if any.
     pub fn sha256(&self) -> Option<&str> {
         match self {
-            PluginSpec::Path(_) => None,
+            PluginSpec::Path(_) | PluginSpec::Published(_) => None,
             PluginSpec::Pinned(p) => p.sha256.as_deref(),
+        }
+    }
+
+    /// A published plugin: its reference as written and the manifest digest
+    /// the file pins (if any).
+    pub fn published(&self) -> Option<(&str, Option<&str>)> {
+        match self {
+            PluginSpec::Path(p) if p.starts_with(kiln_registry::reference::SCHEME) => Some((p, None)),
+            PluginSpec::Published(p) => Some((&p.oci, p.digest.as_deref())),
+            PluginSpec::Path(_) | PluginSpec::Pinned(_) => None,
         }
     }
 }

@@ -1,0 +1,64 @@
+//! `kiln plugin push FILE REF` and `kiln plugin pull REF`: publish a
+//! component to an OCI registry in the CNCF Wasm layout, and resolve one
+//! into the machine's plugin store. Both print the reference pinned to its
+//! manifest digest — what a pipeline should name to be reproducible.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kiln_registry::{OciReference, Registry, Store};
+
+/// `kiln plugin push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The component to publish (`.wasm`, built for wasm32-wasip2).
+    pub file: PathBuf,
+    /// Where: `oci://HOST[:PORT]/NAMESPACE/NAME:TAG`.
+    pub reference: String,
+}
+
+/// `kiln plugin pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// What: `oci://HOST[:PORT]/NAMESPACE/NAME:TAG` or `…@sha256:<hex>`.
+    pub reference: String,
+}
+
+/// The store under `cache_dir` (else the default cache directory).
+fn registry(cache_dir: Option<&Path>) -> anyhow::Result<Registry> {
+    let root = cache_dir
+        .map(|d| d.join("plugins"))
+        .or_else(Store::default_root)
+        .context("no plugin store: pass --cache-dir or set KILN_CACHE_DIR")?;
+    Ok(Registry::new(Store::new(root))?)
+}
+
+/// Publish a component.
+pub fn push(cache_dir: Option<&Path>, args: &PushArgs) -> anyhow::Result<ExitCode> {
+    let reference = OciReference::parse(&args.reference)?;
+    if reference.tag.is_none() || reference.digest.is_some() {
+        anyhow::bail!("`{}`: push to a tag (`oci://HOST/NS/NAME:TAG`), not a digest", args.reference);
+    }
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let pushed = registry(cache_dir)?.push(&bytes, &args.file.display().to_string(), &reference)?;
+    eprintln!("kiln plugin push: {} ({} bytes)", args.file.display(), bytes.len());
+    eprintln!("  component {}", pushed.component_digest);
+    eprintln!("  manifest  {}", pushed.manifest_digest);
+    println!("{}", pushed.reference);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolve a component into the store.
+pub fn pull(cache_dir: Option<&Path>, args: &PullArgs) -> anyhow::Result<ExitCode> {
+    let reference = OciReference::parse(&args.reference)?;
+    let pulled = registry(cache_dir)?.pull(&reference)?;
+    eprintln!(
+        "kiln plugin pull: {} ({})",
+        pulled.reference,
+        if pulled.from_store { "already in the store" } else { "pulled and verified" }
+    );
+    eprintln!("  component {}", pulled.component_digest);
+    println!("{}", pulled.path.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,195 @@
+//! Plugins distributed through a real OCI registry (the CNCF distribution
+//! registry, Debian's `docker-registry`, started on loopback by each test
+//! with its storage in a temporary directory): push, pull into a fresh
+//! store, run a pipeline that names the plugin by reference, run it again
+//! with the registry gone (pinned by digest: from the store alone), and
+//! refuse a tampered blob without storing it.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kiln_tests::{kiln_bin, stats, wasm, workspace};
+
+/// A registry on loopback, stopped on drop.
+struct LocalRegistry {
+    child: Child,
+    host: String,
+    storage: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalRegistry {
+    fn start() -> LocalRegistry {
+        let bin = std::env::var("KILN_TEST_REGISTRY_BIN").unwrap_or_else(|_| "/usr/bin/docker-registry".into());
+        assert!(
+            Path::new(&bin).is_file(),
+            "{bin} is missing: the registry tests need the CNCF distribution registry \
+             (`apt-get install docker-registry`, which .ci/run does)"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let storage = dir.path().join("storage");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new(&bin)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the registry");
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not listen on {host} within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        LocalRegistry { child, host, storage, _dir: dir }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn kiln(cache: &Path, args: &[&str]) -> Output {
+    Command::new(kiln_bin())
+        .args(args)
+        .env("KILN_CACHE_DIR", cache)
+        .env("KILN_LOG", "warn")
+        .env_remove("KILN_REGISTRY_USERNAME")
+        .env_remove("KILN_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", cache.join("no-docker-config"))
+        .output()
+        .expect("run kiln")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "kiln failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn failed(output: &Output) -> String {
+    assert!(!output.status.success(), "kiln succeeded:\n{}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A pipeline filtering the bundled sample with `plugin`, as TOML.
+fn pipeline(dir: &Path, plugin: &str) -> PathBuf {
+    let text = format!(
+        r#"[pipeline]
+name = "published"
+work_dir = "work"
+
+[[input]]
+path = "{input}"
+
+[[stage]]
+name = "length"
+kind = "filter"
+plugin = {plugin}
+config = {{ min_words = 20 }}
+
+[output]
+dir = "out"
+"#,
+        input = workspace().join("pipelines/data/rustdoc-sample.jsonl").display()
+    );
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn a_pushed_plugin_is_pulled_verified_run_by_reference_and_then_offline() {
+    let mut registry = LocalRegistry::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (publisher, user) = (dir.path().join("publisher-cache"), dir.path().join("user-cache"));
+    let file = wasm("length-filter");
+    let tag = format!("oci://{}/kiln-test/length-filter:0.1.0", registry.host);
+    let pinned = ok(&kiln(&publisher, &["plugin", "push", file.to_str().expect("utf-8"), &tag]));
+    let digest = pinned.rsplit_once('@').map(|(_, d)| d.to_string()).expect("push prints the pinned reference");
+    assert!(pinned.starts_with(&tag) && digest.starts_with("sha256:"), "{pinned}");
+
+    // Another machine's store: pulled, verified, byte for byte the file.
+    let path = ok(&kiln(&user, &["plugin", "pull", &tag]));
+    assert!(path.starts_with(user.to_str().expect("utf-8")), "{path}");
+    assert_eq!(std::fs::read(&path).expect("pulled"), std::fs::read(&file).expect("file"));
+
+    // A pipeline naming the plugin by tag keeps what the local file keeps.
+    let by_file = tempfile::tempdir().expect("tempdir");
+    ok(&kiln(&user, &["run", pipeline(by_file.path(), &format!("{:?}", file.display().to_string())).to_str().expect("utf-8")]));
+    let by_tag = tempfile::tempdir().expect("tempdir");
+    ok(&kiln(&user, &["run", pipeline(by_tag.path(), &format!("\"{tag}\"")).to_str().expect("utf-8")]));
+    assert_eq!(stats(by_tag.path())["kept"], stats(by_file.path())["kept"]);
+    assert!(stats(by_file.path())["kept"].as_u64().unwrap_or(0) > 0);
+
+    // The registry is gone: pinned by digest, the run needs only the store;
+    // by tag alone it cannot know what the tag names now, and says so.
+    registry.stop();
+    let offline = tempfile::tempdir().expect("tempdir");
+    let table = format!("{{ oci = \"{tag}\", digest = \"{digest}\" }}");
+    ok(&kiln(&user, &["run", pipeline(offline.path(), &table).to_str().expect("utf-8"), "--fresh"]));
+    assert_eq!(stats(offline.path())["kept"], stats(by_file.path())["kept"]);
+    let down = tempfile::tempdir().expect("tempdir");
+    let stderr = failed(&kiln(&user, &["validate", pipeline(down.path(), &format!("\"{tag}\"")).to_str().expect("utf-8")]));
+    assert!(stderr.contains(&tag) && stderr.contains("pipeline.toml:") && stderr.contains("tries"), "{stderr}");
+    assert!(stderr.contains(&digest), "the hint names the digest to pin: {stderr}");
+}
+
+#[test]
+fn a_tampered_blob_and_a_non_component_are_refused_and_nothing_is_stored() {
+    let registry = LocalRegistry::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (publisher, user) = (dir.path().join("publisher-cache"), dir.path().join("user-cache"));
+    let file = wasm("length-filter");
+    let tag = format!("oci://{}/kiln-test/tampered:1", registry.host);
+    ok(&kiln(&publisher, &["plugin", "push", file.to_str().expect("utf-8"), &tag]));
+
+    // Flip a byte of the component's blob in the registry's own storage.
+    let bytes = std::fs::read(&file).expect("file");
+    let hex = kiln_registry_digest(&bytes);
+    let blob = registry.storage.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(&hex).join("data");
+    let mut tampered = std::fs::read(&blob).expect("the blob in the registry's storage");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    std::fs::write(&blob, tampered).expect("tamper");
+    let stderr = failed(&kiln(&user, &["plugin", "pull", &tag]));
+    assert!(stderr.contains("digest mismatch") && stderr.contains(&tag), "{stderr}");
+    assert!(!user.join("plugins/blobs").exists(), "nothing unverified was stored");
+
+    // A core module, or any other file, is not pushed.
+    let module = dir.path().join("core.wasm");
+    std::fs::write(&module, [0, b'a', b's', b'm', 1, 0, 0, 0]).expect("write");
+    let stderr = failed(&kiln(&publisher, &["plugin", "push", module.to_str().expect("utf-8"), &tag]));
+    assert!(stderr.contains("core module"), "{stderr}");
+    let stderr = failed(&kiln(&publisher, &["plugin", "push", file.to_str().expect("utf-8"), "oci://ghcr.io/Acme/x:1"]));
+    assert!(stderr.contains("lowercase"), "{stderr}");
+}
+
+/// The hex sha256 of `bytes`, as the registry names the blob.
+fn kiln_registry_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
