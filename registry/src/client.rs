@@ -62,9 +62,10 @@ pub struct Registry {
 impl Registry {
     /// A client whose pulls land in `store`.
     pub fn new(store: Store) -> Result<Registry, RegistryError> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| {
-            RegistryError::Store { path: store.root().to_path_buf(), source }
-        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| RegistryError::Store { path: store.root().to_path_buf(), source })?;
         Ok(Registry { store, runtime, backoff: Duration::from_millis(250) })
     }
 
@@ -111,9 +112,8 @@ impl Registry {
         let client = client_for(reference);
         let oci = reference.to_oci();
         let auth = auth::credentials(&reference.registry)?;
-        let (manifest_bytes, _) = self.retrying(reference, || async {
-            client.pull_manifest_raw(&oci, &auth, &[OCI_IMAGE_MEDIA_TYPE]).await
-        })?;
+        let (manifest_bytes, _) = self
+            .retrying(reference, || async { client.pull_manifest_raw(&oci, &auth, &[OCI_IMAGE_MEDIA_TYPE]).await })?;
         let manifest_digest = artifact::digest(&manifest_bytes);
         if let Some(expected) = &reference.digest
             && *expected != manifest_digest
@@ -283,8 +283,8 @@ mod tests {
     fn only_the_wasm_layout_is_a_plugin() {
         let component = [0, b'a', b's', b'm', 0x0d, 0, 1, 0];
         let config = b"{}";
-        let good = serde_json::to_vec(&manifest(&component, &artifact::digest(&component), config, "x.wasm"))
-            .expect("json");
+        let good =
+            serde_json::to_vec(&manifest(&component, &artifact::digest(&component), config, "x.wasm")).expect("json");
         let layer = plugin_layer(&reference(), &good).expect("a plugin");
         assert_eq!(layer.digest, artifact::digest(&component));
         assert_eq!(

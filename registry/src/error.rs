@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The reference is not `oci://HOST/REPOSITORY[:TAG][@sha256:HEX]`.
-    #[error("`{reference}` is not a plugin reference: {why} (expected `oci://HOST[:PORT]/NAMESPACE/NAME:TAG` or `…@sha256:<64 hex>`)")]
+    #[error(
+        "`{reference}` is not a plugin reference: {why} (expected `oci://HOST[:PORT]/NAMESPACE/NAME:TAG` or `…@sha256:<64 hex>`)"
+    )]
     BadReference {
         /// As written.
         reference: String,
@@ -31,7 +33,9 @@ pub enum RegistryError {
         why: String,
     },
     /// Content whose digest is not the one it was asked for.
-    #[error("`{reference}`: digest mismatch: expected {expected}, got {actual}; nothing was stored (the registry's copy is corrupt or was tampered with)")]
+    #[error(
+        "`{reference}`: digest mismatch: expected {expected}, got {actual}; nothing was stored (the registry's copy is corrupt or was tampered with)"
+    )]
     DigestMismatch {
         /// The reference.
         reference: String,

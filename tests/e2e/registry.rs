@@ -139,7 +139,10 @@ fn a_pushed_plugin_is_pulled_verified_run_by_reference_and_then_offline() {
 
     // A pipeline naming the plugin by tag keeps what the local file keeps.
     let by_file = tempfile::tempdir().expect("tempdir");
-    ok(&kiln(&user, &["run", pipeline(by_file.path(), &format!("{:?}", file.display().to_string())).to_str().expect("utf-8")]));
+    ok(&kiln(
+        &user,
+        &["run", pipeline(by_file.path(), &format!("{:?}", file.display().to_string())).to_str().expect("utf-8")],
+    ));
     let by_tag = tempfile::tempdir().expect("tempdir");
     ok(&kiln(&user, &["run", pipeline(by_tag.path(), &format!("\"{tag}\"")).to_str().expect("utf-8")]));
     assert_eq!(stats(by_tag.path())["kept"], stats(by_file.path())["kept"]);
@@ -153,7 +156,8 @@ fn a_pushed_plugin_is_pulled_verified_run_by_reference_and_then_offline() {
     ok(&kiln(&user, &["run", pipeline(offline.path(), &table).to_str().expect("utf-8"), "--fresh"]));
     assert_eq!(stats(offline.path())["kept"], stats(by_file.path())["kept"]);
     let down = tempfile::tempdir().expect("tempdir");
-    let stderr = failed(&kiln(&user, &["validate", pipeline(down.path(), &format!("\"{tag}\"")).to_str().expect("utf-8")]));
+    let stderr =
+        failed(&kiln(&user, &["validate", pipeline(down.path(), &format!("\"{tag}\"")).to_str().expect("utf-8")]));
     assert!(stderr.contains(&tag) && stderr.contains("pipeline.toml:") && stderr.contains("tries"), "{stderr}");
     assert!(stderr.contains(&digest), "the hint names the digest to pin: {stderr}");
 }
@@ -184,7 +188,8 @@ fn a_tampered_blob_and_a_non_component_are_refused_and_nothing_is_stored() {
     std::fs::write(&module, [0, b'a', b's', b'm', 1, 0, 0, 0]).expect("write");
     let stderr = failed(&kiln(&publisher, &["plugin", "push", module.to_str().expect("utf-8"), &tag]));
     assert!(stderr.contains("core module"), "{stderr}");
-    let stderr = failed(&kiln(&publisher, &["plugin", "push", file.to_str().expect("utf-8"), "oci://ghcr.io/Acme/x:1"]));
+    let stderr =
+        failed(&kiln(&publisher, &["plugin", "push", file.to_str().expect("utf-8"), "oci://ghcr.io/Acme/x:1"]));
     assert!(stderr.contains("lowercase"), "{stderr}");
 }
 

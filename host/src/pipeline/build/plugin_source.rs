@@ -34,19 +34,16 @@ pub fn locate(base: &Path, spec: &PluginSpec) -> Result<Located, String> {
         }
         reference = reference.pinned(digest);
     }
-    let root = Store::default_root().ok_or("no plugin store: set KILN_CACHE_DIR (or HOME) so pulled plugins can be kept")?;
+    let root =
+        Store::default_root().ok_or("no plugin store: set KILN_CACHE_DIR (or HOME) so pulled plugins can be kept")?;
     let registry = Registry::new(Store::new(root)).map_err(|e| e.to_string())?;
     let pulled = registry.pull(&reference).map_err(|e| {
-        let hint = registry
-            .store()
-            .remembered_tag(&reference)
-            .filter(|_| reference.digest.is_none())
-            .map(|digest| {
-                format!(
-                    "; an earlier pull of this tag stored {digest}: to run without the registry, pin it: \
+        let hint = registry.store().remembered_tag(&reference).filter(|_| reference.digest.is_none()).map(|digest| {
+            format!(
+                "; an earlier pull of this tag stored {digest}: to run without the registry, pin it: \
                      `plugin = {{ oci = \"{text}\", digest = \"{digest}\" }}`"
-                )
-            });
+            )
+        });
         format!("{e}{}", hint.unwrap_or_default())
     })?;
     if pulled.from_store {
