@@ -97,6 +97,11 @@ fn failed(output: &Output) -> String {
 
 /// A pipeline filtering the bundled sample with `plugin`, as TOML.
 fn pipeline(dir: &Path, plugin: &str) -> PathBuf {
+    pipeline_named(dir, "pipeline.toml", plugin, "{ min_words = 20 }")
+}
+
+/// [`pipeline`] in file `name` with the stage's `config`.
+fn pipeline_named(dir: &Path, name: &str, plugin: &str, config: &str) -> PathBuf {
     let text = format!(
         r#"[pipeline]
 name = "published"
@@ -109,14 +114,14 @@ path = "{input}"
 name = "length"
 kind = "filter"
 plugin = {plugin}
-config = {{ min_words = 20 }}
+config = {config}
 
 [output]
 dir = "out"
 "#,
         input = workspace().join("pipelines/data/rustdoc-sample.jsonl").display()
     );
-    let path = dir.join("pipeline.toml");
+    let path = dir.join(name);
     std::fs::write(&path, text).expect("write");
     path
 }
@@ -160,6 +165,58 @@ fn a_pushed_plugin_is_pulled_verified_run_by_reference_and_then_offline() {
         failed(&kiln(&user, &["validate", pipeline(down.path(), &format!("\"{tag}\"")).to_str().expect("utf-8")]));
     assert!(stderr.contains(&tag) && stderr.contains("pipeline.toml:") && stderr.contains("tries"), "{stderr}");
     assert!(stderr.contains(&digest), "the hint names the digest to pin: {stderr}");
+}
+
+#[test]
+fn a_moved_tag_changes_nothing_until_the_lock_is_updated() {
+    let registry = LocalRegistry::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let tag = format!("oci://{}/kiln-test/quality:stable", registry.host);
+    let length = wasm("length-filter");
+    let gopher = wasm("gopher-quality");
+    let first = ok(&kiln(&cache, &["plugin", "push", length.to_str().expect("utf-8"), &tag]));
+    let first = first.rsplit_once('@').map(|(_, d)| d.to_string()).expect("digest");
+
+    // The first run resolves the tag and writes kiln.lock beside the file.
+    let p = pipeline_named(dir.path(), "pipeline.toml", &format!("\"{tag}\""), "{}");
+    let p = p.to_str().expect("utf-8");
+    let output = kiln(&cache, &["run", p]);
+    ok(&output);
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("kiln.lock: added {tag} -> {first}")));
+    let lock_path = dir.path().join("kiln.lock");
+    let lock = std::fs::read_to_string(&lock_path).expect("kiln.lock written by the first run");
+    assert!(lock.contains(&first) && lock.contains("signer = \"unsigned\""), "{lock}");
+    let kept_by_length = stats(dir.path())["kept"].clone();
+
+    // Upstream, the tag moves to another plugin: what runs does not.
+    ok(&kiln(&cache, &["plugin", "push", gopher.to_str().expect("utf-8"), &tag]));
+    ok(&kiln(&cache, &["run", p, "--fresh", "--locked"]));
+    assert_eq!(stats(dir.path())["kept"], kept_by_length, "the lock still runs the length filter");
+    assert_eq!(std::fs::read_to_string(&lock_path).expect("lock"), lock, "the lock did not change");
+
+    // `kiln lock --update` moves it, and says so; the next run follows.
+    let output = kiln(&cache, &["lock", p, "--update"]);
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("moved {tag}: {first} -> ")), "{stderr}");
+    ok(&kiln(&cache, &["run", p, "--fresh"]));
+    let kept_by_gopher = stats(dir.path())["kept"].as_u64().expect("kept");
+    assert!(kept_by_gopher < kept_by_length.as_u64().expect("kept"), "gopher-quality runs now");
+
+    // --locked refuses a reference the lock lacks, naming it, before any work.
+    let other = format!("oci://{}/kiln-test/other:1", registry.host);
+    ok(&kiln(&cache, &["plugin", "push", length.to_str().expect("utf-8"), &other]));
+    let before = std::fs::read_to_string(&lock_path).expect("lock");
+    let p2 = pipeline_named(dir.path(), "other.toml", &format!("\"{other}\""), "{}");
+    let stderr = failed(&kiln(&cache, &["run", p2.to_str().expect("utf-8"), "--locked"]));
+    assert!(stderr.contains("--locked") && stderr.contains(&other) && stderr.contains("kiln lock"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&lock_path).expect("lock"), before);
+
+    // A lock edited by hand into an invalid state is refused with its line.
+    std::fs::write(&lock_path, before.replacen("digest = \"sha256:", "digest = \"sha512:", 1)).expect("edit");
+    let stderr = failed(&kiln(&cache, &["validate", p]));
+    assert!(stderr.contains("kiln.lock:") && stderr.contains("invalid lockfile"), "{stderr}");
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod check;
 mod dedup;
 mod filter;
 mod inspect;
+mod lock;
 mod publish;
 mod rounds_table;
 mod run;
@@ -41,6 +42,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check a pipeline file (syntax, stages, plugins, inputs) without running it.
     Validate(validate::ValidateArgs),
+    /// Resolve the published plugins a pipeline names and pin them in kiln.lock.
+    Lock(lock::LockArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +108,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&sandbox()?, args),
         Command::Run(args) => run::run(&sandbox()?, args),
         Command::Dedup(args) => dedup::run(args),
+        Command::Lock(args) => lock::run(&sandbox()?, args),
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::pipeline::stages::JobReport;
-use kiln::pipeline::{PathOverrides, Pipeline, RunOptions, run_rounds};
+use kiln::pipeline::{LockMode, PathOverrides, Pipeline, RunOptions, run_rounds};
 use kiln::plugin::Sandbox;
 
 use kiln::human::{count, printable, rate};
@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// A pipeline with `[rounds]`: run only these arms (comma-separated).
     #[arg(long, value_name = "ARMS", value_delimiter = ',')]
     arms: Option<Vec<String>>,
+    /// Fail if kiln.lock would change (a published plugin it lacks, or one
+    /// pinned in the file to another digest), as `cargo --locked` does.
+    #[arg(long)]
+    locked: bool,
     #[command(flatten)]
     dirs: DirArgs,
 }
@@ -53,7 +57,7 @@ pub struct DirArgs {
 
 impl DirArgs {
     pub fn overrides(&self) -> PathOverrides {
-        PathOverrides { work_dir: self.work_dir.clone(), output_dir: self.out.clone() }
+        PathOverrides { work_dir: self.work_dir.clone(), output_dir: self.out.clone(), lock: LockMode::Read }
     }
 }
 
@@ -63,6 +67,9 @@ impl RunArgs {
         let mut words = vec!["kiln".to_string(), "run".into(), shell_quote(&self.file.to_string_lossy())];
         if self.no_cache {
             words.push("--no-cache".into());
+        }
+        if self.locked {
+            words.push("--locked".into());
         }
         if let Some(n) = self.rounds {
             words.extend(["--rounds".to_string(), n.to_string()]);
@@ -109,7 +116,9 @@ fn on_interrupt_explain_resume(args: &RunArgs) {
 }
 
 pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = match Pipeline::load_with(&args.file, sandbox, &args.dirs.overrides()) {
+    let overrides =
+        PathOverrides { lock: if args.locked { LockMode::Locked } else { LockMode::Write }, ..args.dirs.overrides() };
+    let pipeline = match Pipeline::load_with(&args.file, sandbox, &overrides) {
         Ok(p) => p,
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
@@ -118,6 +127,9 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut pipeline = pipeline;
+    for change in &pipeline.lock_changes {
+        eprintln!("kiln.lock: {change}");
+    }
     if args.rounds.is_some() || args.arms.is_some() {
         let Some(plan) = pipeline.rounds.as_mut() else {
             eprintln!(

@@ -23,8 +23,9 @@ use crate::pipeline::stages::Stage;
 use crate::plugin::Sandbox;
 
 mod inputs;
+pub mod lock;
 mod models;
-mod plugin_source;
+pub mod plugin_source;
 mod rounds;
 mod stage_checks;
 
@@ -55,10 +56,13 @@ pub struct Pipeline {
     pub source: String,
     /// `[rounds]`, when the file declares recursive rounds after these stages.
     pub rounds: Option<crate::pipeline::rounds::plan::RoundsPlan>,
+    /// What building it changed in `kiln.lock` (added references, moved tags).
+    pub lock_changes: Vec<plugin_source::LockChange>,
 }
 
-/// Directories given on the command line in place of the pipeline file's
-/// `work_dir` and `[output] dir`, relative to the current directory.
+/// What the command line changes about building a pipeline file: the
+/// directories given in place of its `work_dir` and `[output] dir`
+/// (relative to the current directory), and how `kiln.lock` is treated.
 ///
 /// They are applied before any check, so every path derived from the work
 /// dir (student checkpoints, phases) and every check on them (they must not
@@ -69,6 +73,8 @@ pub struct PathOverrides {
     pub work_dir: Option<PathBuf>,
     /// Replaces `[output] dir`.
     pub output_dir: Option<PathBuf>,
+    /// Read, write, refuse changes to, or update `kiln.lock`.
+    pub lock: plugin_source::LockMode,
 }
 
 impl Pipeline {
@@ -117,6 +123,8 @@ impl Pipeline {
             .map_err(|e| Diagnostics(vec![checks::syntax_diagnostic(&map, e.message(), e.span())]))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let lock = lock::Lockfile::read(&lock::Lockfile::path_in(&base)).map_err(|d| Diagnostics(vec![d]))?;
+        let plugins = plugin_source::PluginResolver::new(&base, overrides.lock, lock);
         let mut errors = Vec::new();
         let inputs: Vec<Input> = file
             .input
@@ -126,7 +134,7 @@ impl Pipeline {
         let mut models = BTreeMap::new();
         checks::model_names(&map, &file, &mut errors);
         for (name, model) in &file.models {
-            match models::check_model(&map, &base, name, model, sandbox, file.pipeline.seed) {
+            match models::check_model(&map, &base, &plugins, name, model, sandbox, file.pipeline.seed) {
                 Ok(spec) => {
                     models.insert(name.clone(), std::sync::Arc::new(spec));
                 }
@@ -141,6 +149,7 @@ impl Pipeline {
             let context = stage_checks::StageContext {
                 map: &map,
                 base: &base,
+                plugins: &plugins,
                 sandbox,
                 seed: file.pipeline.seed,
                 models: &model_names,
@@ -185,6 +194,7 @@ impl Pipeline {
                 stage: stage_checks::StageContext {
                     map: &map,
                     base: &base,
+                    plugins: &plugins,
                     sandbox,
                     seed: file.pipeline.seed,
                     models: &model_names,
@@ -197,6 +207,11 @@ impl Pipeline {
             rounds::check(&cx, r, &mut errors)
         });
         checks::file_level(&map, &file, &mut errors);
+        if errors.is_empty()
+            && let Err(e) = plugins.finish()
+        {
+            errors.push(map.at(None, None, format!("cannot write {}: {e}", plugins.lock_path().display())));
+        }
         if !errors.is_empty() {
             errors.sort_by_key(|d| (d.line, d.column));
             return Err(Diagnostics(errors));
@@ -214,6 +229,7 @@ impl Pipeline {
             chunk_size: file.pipeline.chunk_size,
             source: text.to_string(),
             rounds: rounds_plan,
+            lock_changes: plugins.changes(),
         })
     }
 }

@@ -20,6 +20,7 @@ use crate::plugin::{LoadOptions, PluginKind, Sandbox};
 pub(super) fn check_model(
     map: &SourceMap<'_>,
     base: &Path,
+    plugins: &super::plugin_source::PluginResolver,
     name: &str,
     model: &ModelConfig,
     sandbox: &Sandbox,
@@ -121,8 +122,7 @@ pub(super) fn check_model(
                     "add `plugin = \"path/to/model.wasm\"`",
                 ));
             };
-            let located = super::plugin_source::locate(base, reference.get_ref())
-                .map_err(|e| map.at(Some(reference.span()), None, e))?;
+            let located = plugins.locate(reference.get_ref()).map_err(|e| map.at(Some(reference.span()), None, e))?;
             let options = LoadOptions {
                 stage: format!("models.{name}"),
                 expect_kind: Some(PluginKind::Model),

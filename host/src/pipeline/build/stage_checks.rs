@@ -14,6 +14,7 @@ use crate::plugin::{LoadOptions, PluginError, Sandbox};
 pub(super) struct StageContext<'a> {
     pub map: &'a SourceMap<'a>,
     pub base: &'a Path,
+    pub plugins: &'a super::plugin_source::PluginResolver,
     pub sandbox: &'a Sandbox,
     pub seed: u64,
     pub models: &'a [&'a str],
@@ -146,7 +147,7 @@ pub(super) fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<
         }
         (needed, Some(reference)) if kind.is_some() => {
             let config = serde_json::to_string(&stage.config).unwrap_or_else(|_| "{}".into());
-            let located = super::plugin_source::locate(base, reference.get_ref());
+            let located = cx.plugins.locate(reference.get_ref());
             let loaded = located.map_err(|e| (e, false)).and_then(|located| {
                 let options = LoadOptions {
                     stage: name.to_string(),

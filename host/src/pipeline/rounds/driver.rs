@@ -462,6 +462,7 @@ impl Driver<'_> {
             chunk_size: self.base.chunk_size,
             source: format!("{}\n# student {sha}\n", arm.sources[k as usize - 1]),
             rounds: None,
+            lock_changes: Vec::new(),
         }
     }
 

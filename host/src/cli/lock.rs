@@ -1,0 +1,53 @@
+//! `kiln lock FILE [--update]`: resolve every published plugin the pipeline
+//! names and write `kiln.lock` beside it. Without `--update`, references
+//! already in the lock keep their digest (only new ones are resolved); with
+//! it, every tag is asked again and each one that moved is reported.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kiln::pipeline::{LockMode, Lockfile, PathOverrides, Pipeline};
+use kiln::plugin::Sandbox;
+
+/// Arguments of `kiln lock`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// The pipeline file; the lock is `kiln.lock` in its directory.
+    file: PathBuf,
+    /// Resolve every tag again (a tag moved upstream moves the lock, and is
+    /// reported); without it, locked references keep their digest.
+    #[arg(long)]
+    update: bool,
+}
+
+pub fn run(sandbox: &Sandbox, args: &LockArgs) -> anyhow::Result<ExitCode> {
+    let overrides = PathOverrides {
+        lock: if args.update { LockMode::Update } else { LockMode::Write },
+        ..PathOverrides::default()
+    };
+    let pipeline = match Pipeline::load_with(&args.file, sandbox, &overrides) {
+        Ok(p) => p,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            eprintln!("{}: {} error(s); kiln.lock was not written", args.file.display(), diagnostics.0.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let dir = args.file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let path = Lockfile::path_in(dir);
+    for change in &pipeline.lock_changes {
+        eprintln!("kiln.lock: {change}");
+    }
+    match Lockfile::read(&path) {
+        Ok(Some(lock)) => {
+            let what = if pipeline.lock_changes.is_empty() { "unchanged" } else { "written" };
+            eprintln!("{}: {what}, {} plugin(s)", path.display(), lock.plugin.len());
+            for entry in &lock.plugin {
+                eprintln!("  {} -> {} ({})", entry.reference, entry.digest, entry.signer);
+            }
+        }
+        Ok(None) => eprintln!("{}: no published plugins; nothing to lock", args.file.display()),
+        Err(d) => eprintln!("{d}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
