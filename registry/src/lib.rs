@@ -20,6 +20,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod reference;
+pub mod signature;
 pub mod store;
 
 pub use client::{Pulled, Pushed, Registry};

@@ -255,3 +255,78 @@ fn kiln_registry_digest(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A pipeline like [`pipeline_named`] with a `[trust]` table.
+fn trusting(dir: &Path, name: &str, plugin: &str, trust: &str) -> PathBuf {
+    let path = pipeline_named(dir, name, plugin, "{}");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, format!("{text}\n{trust}")).expect("write");
+    path
+}
+
+#[test]
+fn only_plugins_signed_by_a_trusted_key_run_when_signatures_are_required() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cache = d.join("cache");
+    let arg = |p: &Path| p.to_str().expect("utf-8").to_string();
+    ok(&kiln(&cache, &["plugin", "keygen", "--out", &arg(&d.join("alice"))]));
+    ok(&kiln(&cache, &["plugin", "keygen", "--out", &arg(&d.join("bob"))]));
+    let stderr = failed(&kiln(&cache, &["plugin", "keygen", "--out", &arg(&d.join("alice"))]));
+    assert!(stderr.contains("never overwritten"), "{stderr}");
+    let unsigned = d.join("length.wasm");
+    std::fs::copy(wasm("length-filter"), &unsigned).expect("copy");
+    let signed = d.join("length-signed.wasm");
+    ok(&kiln(
+        &cache,
+        &["plugin", "sign", &arg(&unsigned), "--key", &arg(&d.join("alice.key")), "--out", &arg(&signed)],
+    ));
+    let alice_trusted = "[trust]\nrequire_signature = true\n\n[[trust.key]]\nname = \"alice\"\nfile = \"alice.pub\"\n";
+    let bob_trusted = "[trust]\nrequire_signature = true\n\n[[trust.key]]\nname = \"bob\"\nfile = \"bob.pub\"\n";
+
+    // Signed by a trusted key: runs, and keeps what the unsigned file keeps.
+    let p = trusting(d, "signed.toml", &format!("{:?}", arg(&signed)), alice_trusted);
+    ok(&kiln(&cache, &["run", &arg(&p)]));
+    assert_eq!(stats(d)["kept"], 1847, "the signed component runs like the unsigned one");
+
+    // Unsigned, signed by a key not trusted for it, or a signature moved onto
+    // other code: refused before any record is read, naming who and what.
+    let cases = [
+        ("unsigned.toml", arg(&unsigned), alice_trusted, vec!["is not signed", "`alice`", "length.wasm"]),
+        ("untrusted.toml", arg(&signed), bob_trusted, vec!["is signed by key", "does not trust", "`bob`"]),
+    ];
+    for (name, plugin, trust, needles) in cases {
+        let p = trusting(d, name, &format!("{plugin:?}"), trust);
+        let stderr = failed(&kiln(&cache, &["validate", &arg(&p)]));
+        for needle in needles {
+            assert!(stderr.contains(needle) && stderr.contains(name), "{name}: {needle}: {stderr}");
+        }
+    }
+    let signed_bytes = std::fs::read(&signed).expect("signed");
+    let tail = &signed_bytes[std::fs::metadata(&unsigned).expect("len").len() as usize..];
+    let mut transplanted = std::fs::read(wasm("gopher-quality")).expect("gopher");
+    transplanted.extend_from_slice(tail);
+    let moved = d.join("moved.wasm");
+    std::fs::write(&moved, transplanted).expect("write");
+    let p = trusting(d, "moved.toml", &format!("{:?}", arg(&moved)), alice_trusted);
+    let stderr = failed(&kiln(&cache, &["validate", &arg(&p)]));
+    assert!(stderr.contains("does not verify"), "{stderr}");
+
+    // A secret key given as a trusted public key is a clear error at its line.
+    let p =
+        trusting(d, "badkey.toml", &format!("{:?}", arg(&signed)), &alice_trusted.replace("alice.pub", "alice.key"));
+    let stderr = failed(&kiln(&cache, &["validate", &arg(&p)]));
+    assert!(stderr.contains("secret key, not a public key") && stderr.contains("badkey.toml:"), "{stderr}");
+    assert!(!stderr.contains(std::fs::read_to_string(d.join("alice.key")).expect("key").trim()), "never echoed");
+
+    // Published and pulled, the signature travels with it; the lock names the signer.
+    let registry = LocalRegistry::start();
+    let tag = format!("oci://{}/kiln-test/signed:1", registry.host);
+    ok(&kiln(&cache, &["plugin", "push", &arg(&signed), &tag]));
+    let published = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(d.join("alice.pub"), published.path().join("alice.pub")).expect("copy");
+    let p = trusting(published.path(), "pipeline.toml", &format!("\"{tag}\""), alice_trusted);
+    ok(&kiln(&d.join("other-cache"), &["run", &arg(&p)]));
+    let lock = std::fs::read_to_string(published.path().join("kiln.lock")).expect("lock");
+    assert!(lock.contains("signer = \"alice ("), "{lock}");
+}

@@ -9,6 +9,7 @@ mod publish;
 mod rounds_table;
 mod run;
 mod scaffold;
+mod signing;
 mod validate;
 
 use std::path::PathBuf;
@@ -60,6 +61,10 @@ enum PluginCommand {
     /// Resolve a published component into the local plugin store (verified
     /// by digest); prints its path.
     Pull(publish::PullArgs),
+    /// Make an Ed25519 key pair for signing plugins (OUT.key, OUT.pub).
+    Keygen(signing::KeygenArgs),
+    /// Sign a component (the signature is embedded; it travels with the file).
+    Sign(signing::SignArgs),
     /// Create a new plugin crate that builds and passes its test as generated.
     New {
         /// Crate name, e.g. `my-filter`.
@@ -104,6 +109,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::run(name, *kind, dir),
         Command::Plugin(PluginCommand::Push(args)) => publish::push(cli.cache_dir.as_deref(), args),
         Command::Plugin(PluginCommand::Pull(args)) => publish::pull(cli.cache_dir.as_deref(), args),
+        Command::Plugin(PluginCommand::Keygen(args)) => signing::keygen(args),
+        Command::Plugin(PluginCommand::Sign(args)) => signing::sign(args),
         Command::Filter(args) => filter::run(&sandbox()?, args),
         Command::Validate(args) => validate::run(&sandbox()?, args),
         Command::Run(args) => run::run(&sandbox()?, args),

@@ -28,6 +28,7 @@ mod models;
 pub mod plugin_source;
 mod rounds;
 mod stage_checks;
+pub mod trust;
 
 /// A checked pipeline, ready to run.
 #[derive(Debug)]
@@ -124,8 +125,9 @@ impl Pipeline {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let lock = lock::Lockfile::read(&lock::Lockfile::path_in(&base)).map_err(|d| Diagnostics(vec![d]))?;
-        let plugins = plugin_source::PluginResolver::new(&base, overrides.lock, lock);
         let mut errors = Vec::new();
+        let trust = trust::policy(&map, &base, file.trust.as_ref(), &mut errors);
+        let plugins = plugin_source::PluginResolver::new(&base, overrides.lock, lock, trust);
         let inputs: Vec<Input> = file
             .input
             .iter()

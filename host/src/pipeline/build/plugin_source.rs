@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use kiln_registry::{OciReference, Registry, Store};
 
 use super::lock::{LockedPlugin, Lockfile};
+use super::trust::TrustPolicy;
 use crate::pipeline::config::PluginSpec;
 
 /// A plugin found on disk.
@@ -54,6 +55,15 @@ pub enum LockChange {
         /// Its digest.
         digest: String,
     },
+    /// The same digest, now checked against another signer (the policy changed).
+    Signer {
+        /// The reference.
+        reference: String,
+        /// The signer the lock had.
+        from: String,
+        /// The signer now.
+        to: String,
+    },
     /// A reference now resolving to another digest.
     Moved {
         /// The reference.
@@ -70,6 +80,7 @@ impl std::fmt::Display for LockChange {
         match self {
             LockChange::Added { reference, digest } => write!(f, "added {reference} -> {digest}"),
             LockChange::Moved { reference, from, to } => write!(f, "moved {reference}: {from} -> {to}"),
+            LockChange::Signer { reference, from, to } => write!(f, "signer of {reference}: {from} -> {to}"),
         }
     }
 }
@@ -77,6 +88,7 @@ impl std::fmt::Display for LockChange {
 /// Resolves every plugin of one pipeline file, against its directory's lock.
 pub struct PluginResolver {
     base: PathBuf,
+    trust: TrustPolicy,
     mode: LockMode,
     lock_path: PathBuf,
     state: RefCell<ResolverState>,
@@ -93,11 +105,12 @@ struct ResolverState {
 
 impl PluginResolver {
     /// A resolver for a pipeline in `base` whose lock is `lock` (as read).
-    pub fn new(base: &Path, mode: LockMode, lock: Option<Lockfile>) -> PluginResolver {
+    pub fn new(base: &Path, mode: LockMode, lock: Option<Lockfile>, trust: TrustPolicy) -> PluginResolver {
         let existed = lock.is_some();
         let lock = lock.unwrap_or(Lockfile { version: 1, plugin: Vec::new() });
         PluginResolver {
             base: base.to_path_buf(),
+            trust,
             mode,
             lock_path: Lockfile::path_in(base),
             state: RefCell::new(ResolverState { lock, existed, ..ResolverState::default() }),
@@ -112,7 +125,11 @@ impl PluginResolver {
     /// Find `spec`.
     pub fn locate(&self, spec: &PluginSpec) -> Result<Located, String> {
         let Some((text, digest)) = spec.published() else {
-            return Ok(Located { path: self.base.join(spec.path()), sha256: spec.sha256().map(str::to_string) });
+            let path = self.base.join(spec.path());
+            if path.is_file() {
+                self.trust.verify(spec.path(), &path)?;
+            }
+            return Ok(Located { path, sha256: spec.sha256().map(str::to_string) });
         };
         let key = (text.to_string(), digest.map(str::to_string));
         if let Some(found) = self.state.borrow().resolved.get(&key) {
@@ -138,6 +155,7 @@ impl PluginResolver {
             reference = reference.pinned(&entry.digest);
         }
         let pulled = self.pull(&reference, text)?;
+        let signer = self.trust.verify(text, &pulled.path)?;
         let entry = LockedPlugin {
             reference: text.to_string(),
             registry: reference.registry.clone(),
@@ -145,12 +163,15 @@ impl PluginResolver {
             tag: reference.tag.clone(),
             digest: pulled.manifest_digest.clone(),
             component: pulled.component_digest.clone(),
-            signer: "unsigned".into(),
+            signer: signer.to_string(),
         };
         let change = match &locked {
             None => Some(LockChange::Added { reference: text.into(), digest: entry.digest.clone() }),
             Some(old) if old.digest != entry.digest => {
                 Some(LockChange::Moved { reference: text.into(), from: old.digest.clone(), to: entry.digest.clone() })
+            }
+            Some(old) if old.signer != entry.signer => {
+                Some(LockChange::Signer { reference: text.into(), from: old.signer.clone(), to: entry.signer.clone() })
             }
             Some(_) => None,
         };

@@ -41,6 +41,42 @@ pub struct PipelineFile {
     /// `[rounds]`: recursive rounds after the stages above (round 0).
     #[serde(default)]
     pub rounds: Option<rounds::RoundsConfig>,
+    /// `[trust]`: which keys may sign which plugins.
+    #[serde(default)]
+    pub trust: Option<TrustConfig>,
+}
+
+/// `[trust]`: the plugin trust policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Refuse plugins without a valid signature by a key trusted for them.
+    #[serde(default)]
+    pub require_signature: bool,
+    /// `[[trust.key]]`: the trusted keys.
+    #[serde(default)]
+    pub key: Vec<TrustedKeyConfig>,
+}
+
+/// `[[trust.key]]`: a public key and the plugins it may sign.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedKeyConfig {
+    /// A name for messages and the lockfile.
+    pub name: Spanned<String>,
+    /// `kiln-ed25519-public:<base64>`, inline.
+    #[serde(default)]
+    pub public_key: Option<Spanned<String>>,
+    /// Or a `.pub` file made by `kiln plugin keygen`, relative to the pipeline file.
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
+    /// Globs over plugin references or paths as written (default: every plugin).
+    #[serde(default = "every_plugin")]
+    pub plugins: Vec<String>,
+}
+
+fn every_plugin() -> Vec<String> {
+    vec!["*".into()]
 }
 
 /// `[pipeline]`.

@@ -4,7 +4,7 @@
 //! document, so a file with seven mistakes would need seven rounds of fixing.
 //! Here the file is parsed once into TOML's spanned tree, and each section
 //! (`[pipeline]`, each `[[input]]`, each `[models.<name>]`, each `[[stage]]`,
-//! `[output]`) is deserialised on its own; when a section fails, the key at
+//! `[output]`, `[trust]`) is deserialised on its own; when a section fails, the key at
 //! fault is recorded, removed and the section tried again, until it passes or
 //! an error names no key of it (a missing field). Unknown top-level tables
 //! and non-finite numbers (`nan`, `inf`), which no setting accepts, are
@@ -16,14 +16,14 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
 use crate::pipeline::config::rounds::{AlarmConfig, ArmConfig, RoundsConfig};
-use crate::pipeline::config::{InputConfig, ModelConfig, OutputConfig, PipelineSection, StageConfig};
+use crate::pipeline::config::{InputConfig, ModelConfig, OutputConfig, PipelineSection, StageConfig, TrustConfig};
 
 /// Attempts per section: each removes one key, so a section with more
 /// mistakes than this reports the first ones.
 const MAX_ERRORS_PER_SECTION: usize = 32;
 
 /// The top-level keys of a pipeline file.
-const SECTIONS: [&str; 6] = ["pipeline", "input", "models", "stage", "output", "rounds"];
+const SECTIONS: [&str; 7] = ["pipeline", "input", "models", "stage", "output", "rounds", "trust"];
 
 /// A structural problem: its message and where it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +51,7 @@ pub fn collect(text: &str) -> Vec<SchemaError> {
             "pipeline" => section::<PipelineSection>(value, &mut errors),
             "output" => section::<OutputConfig>(value, &mut errors),
             "rounds" => rounds(value, &mut errors),
+            "trust" => section::<TrustConfig>(value, &mut errors),
             "input" | "stage" => match value.get_ref() {
                 DeValue::Array(items) => {
                     for item in items.iter() {
