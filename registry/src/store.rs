@@ -58,14 +58,7 @@ impl Store {
 
     /// Store `bytes`, which must have digest `expected`; returns its path.
     pub fn put(&self, reference: &OciReference, bytes: &[u8], expected: &str) -> Result<PathBuf, RegistryError> {
-        let actual = digest(bytes);
-        if actual != expected {
-            return Err(RegistryError::DigestMismatch {
-                reference: reference.to_string(),
-                expected: expected.to_string(),
-                actual,
-            });
-        }
+        check(reference, bytes, expected)?;
         let path = self.blob_path(expected);
         write_atomically(&path, bytes)?;
         Ok(path)
@@ -73,14 +66,7 @@ impl Store {
 
     /// Store a manifest, which must have digest `expected`.
     pub fn put_manifest(&self, reference: &OciReference, bytes: &[u8], expected: &str) -> Result<(), RegistryError> {
-        let actual = digest(bytes);
-        if actual != expected {
-            return Err(RegistryError::DigestMismatch {
-                reference: reference.to_string(),
-                expected: expected.to_string(),
-                actual,
-            });
-        }
+        check(reference, bytes, expected)?;
         let path = self.manifest_path(expected);
         write_atomically(&path, bytes)
     }
@@ -113,6 +99,19 @@ impl Store {
         let registry = reference.registry.replace([':', '[', ']'], "_");
         Some(self.root.join("tags").join(registry).join(&reference.repository).join(tag))
     }
+}
+
+/// `bytes` must have digest `expected`.
+fn check(reference: &OciReference, bytes: &[u8], expected: &str) -> Result<(), RegistryError> {
+    let actual = digest(bytes);
+    if actual != expected {
+        return Err(RegistryError::DigestMismatch {
+            reference: reference.to_string(),
+            expected: expected.to_string(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// Write `bytes` to `path` through a temporary file in the same directory
