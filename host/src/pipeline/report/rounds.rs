@@ -211,40 +211,51 @@ fn chart(r: &RoundsReport, metric: &str, label: &str, references: &[(String, f64
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(err)?;
-        for (i, (name, points)) in series.iter().enumerate() {
+        for (i, (_, points)) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let band: Vec<(f64, f64)> =
                 points.iter().map(|p| (p.0, p.2)).chain(points.iter().rev().map(|p| (p.0, p.1))).collect();
             chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15).filled()))).map_err(err)?;
             chart
                 .draw_series(LineSeries::new(points.iter().map(|p| (p.0, (p.1 + p.2) / 2.0)), color.stroke_width(2)))
-                .map_err(err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .map_err(err)?;
             chart
                 .draw_series(points.iter().map(|p| Circle::new((p.0, (p.1 + p.2) / 2.0), 3, color.filled())))
                 .map_err(err)?;
         }
-        for (name, level) in references {
+        for (_, level) in references {
             let color = RGBColor(46, 52, 54);
             let dashes = (0..r.count.max(1) * 4).map(|i| {
                 let x = f64::from(i) / 4.0;
                 PathElement::new(vec![(x, *level), (x + 0.15, *level)], color.stroke_width(2))
             });
-            chart.draw_series(dashes).map_err(err)?.label(name.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 6, y), (x + 10, y), (x + 16, y)], color.stroke_width(2))
-            });
+            chart.draw_series(dashes).map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .draw()
-            .map_err(err)?;
         root.present().map_err(err)?;
     }
-    Ok(svg)
+    Ok(format!("{}{svg}", legend(&series, references)))
+}
+
+/// The chart's legend as a line of HTML above it, so that it never hides
+/// the curves' last points (a legend inside the plot sat on them).
+fn legend(series: &[(String, Vec<Band>)], references: &[(String, f64)]) -> String {
+    let mut cells: Vec<String> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let RGBColor(r, g, b) = PALETTE[i % PALETTE.len()];
+            format!("<span style=\"color:rgb({r},{g},{b})\">━━</span>&nbsp;{}", escape(name))
+        })
+        .collect();
+    cells.extend(references.iter().map(|(name, level)| {
+        format!("<span style=\"color:rgb(46,52,54)\">╌╌</span>&nbsp;{} ({})", escape(name), format_level(*level))
+    }));
+    format!("<p class=\"legend\" style=\"margin:1em 0 0 70px;font-size:90%\">{}</p>", cells.join(" &nbsp; "))
+}
+
+/// A reference level as the charts' axes show it.
+fn format_level(level: f64) -> String {
+    if (0.0..=1.0).contains(&level) { format!("{:.1}%", 100.0 * level) } else { format!("{level:.3}") }
 }
 
 #[cfg(test)]
