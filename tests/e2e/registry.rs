@@ -153,6 +153,13 @@ fn a_pushed_plugin_is_pulled_verified_run_by_reference_and_then_offline() {
     assert_eq!(stats(by_tag.path())["kept"], stats(by_file.path())["kept"]);
     assert!(stats(by_file.path())["kept"].as_u64().unwrap_or(0) > 0);
 
+    // `--cache-dir DIR` keeps published plugins in DIR/plugins, as it does compiled ones.
+    let flagged = dir.path().join("flag-cache");
+    let by_flag = tempfile::tempdir().expect("tempdir");
+    let p = pipeline(by_flag.path(), &format!("\"{tag}\""));
+    ok(&kiln(&user, &["--cache-dir", flagged.to_str().expect("utf-8"), "validate", p.to_str().expect("utf-8")]));
+    assert!(flagged.join("plugins/blobs/sha256").is_dir(), "the store follows --cache-dir");
+
     // The registry is gone: pinned by digest, the run needs only the store;
     // by tag alone it cannot know what the tag names now, and says so.
     registry.stop();

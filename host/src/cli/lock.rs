@@ -3,7 +3,7 @@
 //! already in the lock keep their digest (only new ones are resolved); with
 //! it, every tag is asked again and each one that moved is reported.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use kiln::pipeline::{LockMode, Lockfile, PathOverrides, Pipeline};
@@ -20,9 +20,10 @@ pub struct LockArgs {
     update: bool,
 }
 
-pub fn run(sandbox: &Sandbox, args: &LockArgs) -> anyhow::Result<ExitCode> {
+pub fn run(sandbox: &Sandbox, args: &LockArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     let overrides = PathOverrides {
         lock: if args.update { LockMode::Update } else { LockMode::Write },
+        plugin_store: plugin_store.map(Path::to_path_buf),
         ..PathOverrides::default()
     };
     let pipeline = match Pipeline::load_with(&args.file, sandbox, &overrides) {

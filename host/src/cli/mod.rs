@@ -103,6 +103,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Ok(Sandbox::new(config)?)
     };
+    // Published plugins are kept beside the compiled-component cache.
+    let plugin_store = cli.cache_dir.as_ref().map(|d| d.join("plugins"));
     match &cli.command {
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&sandbox()?, args),
         Command::Plugin(PluginCommand::Check(args)) => check::run(&sandbox()?, args),
@@ -112,10 +114,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Keygen(args)) => signing::keygen(args),
         Command::Plugin(PluginCommand::Sign(args)) => signing::sign(args),
         Command::Filter(args) => filter::run(&sandbox()?, args),
-        Command::Validate(args) => validate::run(&sandbox()?, args),
-        Command::Run(args) => run::run(&sandbox()?, args),
+        Command::Validate(args) => validate::run(&sandbox()?, args, plugin_store.as_deref()),
+        Command::Run(args) => run::run(&sandbox()?, args, plugin_store.as_deref()),
         Command::Dedup(args) => dedup::run(args),
-        Command::Lock(args) => lock::run(&sandbox()?, args),
+        Command::Lock(args) => lock::run(&sandbox()?, args, plugin_store.as_deref()),
     }
 }
 

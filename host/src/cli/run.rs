@@ -1,6 +1,6 @@
 //! `kiln run`: check a pipeline, then run it (resuming an interrupted run).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -56,8 +56,14 @@ pub struct DirArgs {
 }
 
 impl DirArgs {
-    pub fn overrides(&self) -> PathOverrides {
-        PathOverrides { work_dir: self.work_dir.clone(), output_dir: self.out.clone(), lock: LockMode::Read }
+    /// The overrides, with published plugins kept in `plugin_store`.
+    pub fn overrides(&self, plugin_store: Option<&Path>) -> PathOverrides {
+        PathOverrides {
+            work_dir: self.work_dir.clone(),
+            output_dir: self.out.clone(),
+            lock: LockMode::Read,
+            plugin_store: plugin_store.map(Path::to_path_buf),
+        }
     }
 }
 
@@ -115,9 +121,11 @@ fn on_interrupt_explain_resume(args: &RunArgs) {
     }
 }
 
-pub fn run(sandbox: &Sandbox, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let overrides =
-        PathOverrides { lock: if args.locked { LockMode::Locked } else { LockMode::Write }, ..args.dirs.overrides() };
+pub fn run(sandbox: &Sandbox, args: &RunArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let overrides = PathOverrides {
+        lock: if args.locked { LockMode::Locked } else { LockMode::Write },
+        ..args.dirs.overrides(plugin_store)
+    };
     let pipeline = match Pipeline::load_with(&args.file, sandbox, &overrides) {
         Ok(p) => p,
         Err(diagnostics) => {

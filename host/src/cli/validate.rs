@@ -1,6 +1,6 @@
 //! `kiln validate`: every check a run makes before work starts, and nothing else.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use kiln::pipeline::Pipeline;
@@ -15,8 +15,8 @@ pub struct ValidateArgs {
     dirs: super::run::DirArgs,
 }
 
-pub fn run(sandbox: &Sandbox, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    match Pipeline::load_with(&args.file, sandbox, &args.dirs.overrides()) {
+pub fn run(sandbox: &Sandbox, args: &ValidateArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
+    match Pipeline::load_with(&args.file, sandbox, &args.dirs.overrides(plugin_store)) {
         Ok(p) => {
             let files: usize = p.inputs.iter().map(|i| i.files.len()).sum();
             println!(

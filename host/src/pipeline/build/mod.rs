@@ -76,6 +76,9 @@ pub struct PathOverrides {
     pub output_dir: Option<PathBuf>,
     /// Read, write, refuse changes to, or update `kiln.lock`.
     pub lock: plugin_source::LockMode,
+    /// Where published plugins are kept (default: `Store::default_root`,
+    /// under `$KILN_CACHE_DIR`); `--cache-dir DIR` makes it `DIR/plugins`.
+    pub plugin_store: Option<PathBuf>,
 }
 
 impl Pipeline {
@@ -127,7 +130,8 @@ impl Pipeline {
         let lock = lock::Lockfile::read(&lock::Lockfile::path_in(&base)).map_err(|d| Diagnostics(vec![d]))?;
         let mut errors = Vec::new();
         let trust = trust::policy(&map, &base, file.trust.as_ref(), &mut errors);
-        let plugins = plugin_source::PluginResolver::new(&base, overrides.lock, lock, trust);
+        let plugins =
+            plugin_source::PluginResolver::new(&base, overrides.lock, lock, trust, overrides.plugin_store.clone());
         let inputs: Vec<Input> = file
             .input
             .iter()

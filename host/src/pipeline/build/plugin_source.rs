@@ -88,6 +88,7 @@ impl std::fmt::Display for LockChange {
 /// Resolves every plugin of one pipeline file, against its directory's lock.
 pub struct PluginResolver {
     base: PathBuf,
+    store: Option<PathBuf>,
     trust: TrustPolicy,
     mode: LockMode,
     lock_path: PathBuf,
@@ -105,11 +106,18 @@ struct ResolverState {
 
 impl PluginResolver {
     /// A resolver for a pipeline in `base` whose lock is `lock` (as read).
-    pub fn new(base: &Path, mode: LockMode, lock: Option<Lockfile>, trust: TrustPolicy) -> PluginResolver {
+    pub fn new(
+        base: &Path,
+        mode: LockMode,
+        lock: Option<Lockfile>,
+        trust: TrustPolicy,
+        store: Option<PathBuf>,
+    ) -> PluginResolver {
         let existed = lock.is_some();
         let lock = lock.unwrap_or(Lockfile { version: 1, plugin: Vec::new() });
         PluginResolver {
             base: base.to_path_buf(),
+            store,
             trust,
             mode,
             lock_path: Lockfile::path_in(base),
@@ -190,7 +198,10 @@ impl PluginResolver {
     fn pull(&self, reference: &OciReference, text: &str) -> Result<kiln_registry::Pulled, String> {
         let mut state = self.state.borrow_mut();
         if state.registry.is_none() {
-            let root = Store::default_root()
+            let root = self
+                .store
+                .clone()
+                .or_else(Store::default_root)
                 .ok_or("no plugin store: set KILN_CACHE_DIR (or HOME) so pulled plugins can be kept")?;
             state.registry = Some(Registry::new(Store::new(root)).map_err(|e| e.to_string())?);
         }
