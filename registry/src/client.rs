@@ -316,3 +316,47 @@ mod tests {
         assert!(!dir.path().join("blobs").exists());
     }
 }
+
+#[cfg(test)]
+mod server_error_tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_registry_answering_500_is_tried_a_bounded_number_of_times() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"errors":[{"code":"UNKNOWN","message":"database is on fire"}]}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut registry = Registry::new(Store::new(dir.path())).expect("registry");
+        registry.backoff = Duration::from_millis(1);
+        let reference = OciReference::parse(&format!("oci://127.0.0.1:{port}/kiln/x:1")).expect("ref");
+        let e = registry.pull(&reference).expect_err("500").to_string();
+        assert!(e.contains(&reference.to_string()) && e.contains("500"), "{e}");
+        assert!(e.contains(&format!("after {ATTEMPTS} tries")), "{e}");
+        // Each try is one manifest request, which oci-client may precede by
+        // one probe of the registry: bounded, never a retry storm.
+        let n = requests.load(Ordering::SeqCst);
+        assert!((ATTEMPTS as usize..=2 * ATTEMPTS as usize).contains(&n), "{n} requests for {ATTEMPTS} tries");
+        assert!(!dir.path().join("blobs").exists(), "nothing stored");
+    }
+}
