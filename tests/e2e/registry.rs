@@ -326,6 +326,24 @@ fn only_plugins_signed_by_a_trusted_key_run_when_signatures_are_required() {
     assert!(stderr.contains("secret key, not a public key") && stderr.contains("badkey.toml:"), "{stderr}");
     assert!(!stderr.contains(std::fs::read_to_string(d.join("alice.key")).expect("key").trim()), "never echoed");
 
+    // A user-level trust file applies to every pipeline, with no [trust] in it.
+    let user_trust = d.join("trust.toml");
+    std::fs::write(&user_trust, "require_signature = true\n\n[[key]]\nname = \"alice\"\nfile = \"alice.pub\"\n")
+        .expect("write");
+    let with_user_trust = |p: &Path| {
+        Command::new(kiln_bin())
+            .args(["validate", &arg(p)])
+            .env("KILN_CACHE_DIR", &cache)
+            .env("KILN_TRUST_FILE", &user_trust)
+            .output()
+            .expect("run kiln")
+    };
+    let plain = pipeline_named(d, "plain.toml", &format!("{:?}", arg(&unsigned)), "{}");
+    let stderr = failed(&with_user_trust(&plain));
+    assert!(stderr.contains("is not signed") && stderr.contains("`alice`"), "{stderr}");
+    let plain_signed = pipeline_named(d, "plain-signed.toml", &format!("{:?}", arg(&signed)), "{}");
+    ok(&with_user_trust(&plain_signed));
+
     // Published and pulled, the signature travels with it; the lock names the signer.
     let registry = LocalRegistry::start();
     let tag = format!("oci://{}/kiln-test/signed:1", registry.host);

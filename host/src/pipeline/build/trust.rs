@@ -52,51 +52,85 @@ impl fmt::Display for Signer {
     }
 }
 
-/// Build the policy of `config` (none: trust everything, check nothing);
-/// a bad key or glob is a diagnostic at its position.
+/// Build the policy of the pipeline's `[trust]` and of the user's trust
+/// file (`KILN_TRUST_FILE`, else `$XDG_CONFIG_HOME/kiln/trust.toml`, else
+/// `~/.config/kiln/trust.toml`, when it exists): signatures are required if
+/// either requires them, and the keys of both are trusted. A bad key or glob
+/// is a diagnostic at its position in the file that names it.
 pub(crate) fn policy(
     map: &SourceMap<'_>,
     base: &Path,
     config: Option<&TrustConfig>,
     errors: &mut Vec<Diagnostic>,
 ) -> TrustPolicy {
-    let Some(config) = config else { return TrustPolicy::default() };
-    let mut keys = Vec::new();
-    for k in &config.key {
-        let name = k.name.get_ref().clone();
-        let text = match (&k.public_key, &k.file) {
-            (Some(inline), None) => Ok((inline.get_ref().clone(), inline.span())),
-            (None, Some(file)) => std::fs::read_to_string(base.join(file.get_ref()))
-                .map(|t| (t, file.span()))
-                .map_err(|e| map.at(Some(file.span()), None, format!("trust key `{name}`: {}: {e}", file.get_ref()))),
-            _ => Err(map.at(
-                Some(k.name.span()),
-                None,
-                format!("trust key `{name}` needs exactly one of `public_key` or `file`"),
-            )),
-        };
-        let parsed = text.and_then(|(text, span)| {
-            PublicKey::parse(&text).map_err(|why| map.at(Some(span), None, format!("trust key `{name}`: {why}")))
-        });
-        let mut globs = GlobSetBuilder::new();
-        for pattern in &k.plugins {
-            match Glob::new(pattern) {
-                Ok(glob) => {
-                    globs.add(glob);
-                }
-                Err(e) => errors.push(map.at(Some(k.name.span()), None, format!("trust key `{name}`: {e}"))),
-            }
-        }
-        match (parsed, globs.build()) {
-            (Ok(key), Ok(plugins)) => keys.push(TrustedKey { name, key, plugins }),
-            (Err(d), _) => errors.push(d),
-            (_, Err(e)) => errors.push(map.at(Some(k.name.span()), None, format!("trust key `{name}`: {e}"))),
-        }
+    let mut policy = TrustPolicy::default();
+    if let Some(config) = config {
+        policy.add(map, base, config, errors);
     }
-    TrustPolicy { require: config.require_signature, keys }
+    let Some(path) = user_trust_file() else { return policy };
+    let Ok(text) = std::fs::read_to_string(&path) else { return policy };
+    let user_map = SourceMap::new(&path, &text);
+    match toml::from_str::<TrustConfig>(&text) {
+        Ok(config) => {
+            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            policy.add(&user_map, &dir, &config, errors);
+        }
+        Err(e) => errors.push(user_map.at(e.span(), None, format!("user trust file: {}", e.message()))),
+    }
+    policy
+}
+
+/// The user-level trust file, if one is configured or present.
+fn user_trust_file() -> Option<std::path::PathBuf> {
+    if let Some(file) = std::env::var_os("KILN_TRUST_FILE") {
+        return Some(file.into());
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
+    let path = config.join("kiln").join("trust.toml");
+    path.is_file().then_some(path)
 }
 
 impl TrustPolicy {
+    /// Add the keys of `config` (key files relative to `base`).
+    fn add(&mut self, map: &SourceMap<'_>, base: &Path, config: &TrustConfig, errors: &mut Vec<Diagnostic>) {
+        self.require |= config.require_signature;
+        for k in &config.key {
+            let name = k.name.get_ref().clone();
+            let text = match (&k.public_key, &k.file) {
+                (Some(inline), None) => Ok((inline.get_ref().clone(), inline.span())),
+                (None, Some(file)) => {
+                    std::fs::read_to_string(base.join(file.get_ref())).map(|t| (t, file.span())).map_err(|e| {
+                        map.at(Some(file.span()), None, format!("trust key `{name}`: {}: {e}", file.get_ref()))
+                    })
+                }
+                _ => Err(map.at(
+                    Some(k.name.span()),
+                    None,
+                    format!("trust key `{name}` needs exactly one of `public_key` or `file`"),
+                )),
+            };
+            let parsed = text.and_then(|(text, span)| {
+                PublicKey::parse(&text).map_err(|why| map.at(Some(span), None, format!("trust key `{name}`: {why}")))
+            });
+            let mut globs = GlobSetBuilder::new();
+            for pattern in &k.plugins {
+                match Glob::new(pattern) {
+                    Ok(glob) => {
+                        globs.add(glob);
+                    }
+                    Err(e) => errors.push(map.at(Some(k.name.span()), None, format!("trust key `{name}`: {e}"))),
+                }
+            }
+            match (parsed, globs.build()) {
+                (Ok(key), Ok(plugins)) => self.keys.push(TrustedKey { name, key, plugins }),
+                (Err(d), _) => errors.push(d),
+                (_, Err(e)) => errors.push(map.at(Some(k.name.span()), None, format!("trust key `{name}`: {e}"))),
+            }
+        }
+    }
+
     /// Check the component at `path`, written in the pipeline as `written`.
     pub fn verify(&self, written: &str, path: &Path) -> Result<Signer, String> {
         if !self.require && self.keys.is_empty() {
