@@ -343,6 +343,15 @@ fn only_plugins_signed_by_a_trusted_key_run_when_signatures_are_required() {
     assert!(stderr.contains("is not signed") && stderr.contains("`alice`"), "{stderr}");
     let plain_signed = pipeline_named(d, "plain-signed.toml", &format!("{:?}", arg(&signed)), "{}");
     ok(&with_user_trust(&plain_signed));
+    // A trust file asked for but missing is an error, not a policy silently dropped.
+    let missing = Command::new(kiln_bin())
+        .args(["validate", &arg(&plain)])
+        .env("KILN_CACHE_DIR", &cache)
+        .env("KILN_TRUST_FILE", d.join("no-such-trust.toml"))
+        .output()
+        .expect("run kiln");
+    let stderr = failed(&missing);
+    assert!(stderr.contains("cannot read the user trust file") && stderr.contains("no-such-trust.toml"), "{stderr}");
 
     // Published and pulled, the signature travels with it; the lock names the signer.
     let registry = LocalRegistry::start();

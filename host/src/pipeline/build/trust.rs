@@ -68,7 +68,17 @@ pub(crate) fn policy(
         policy.add(map, base, config, errors);
     }
     let Some(path) = user_trust_file() else { return policy };
-    let Ok(text) = std::fs::read_to_string(&path) else { return policy };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            // A trust file that was asked for but cannot be read must not
+            // leave the plugins unchecked.
+            let mut d = SourceMap::new(&path, "").at(None, None, format!("cannot read the user trust file: {e}"));
+            d.hint = Some("fix KILN_TRUST_FILE, or remove it from the environment".into());
+            errors.push(d);
+            return policy;
+        }
+    };
     let user_map = SourceMap::new(&path, &text);
     match toml::from_str::<TrustConfig>(&text) {
         Ok(config) => {
