@@ -17,7 +17,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
 
-use crate::artifact::{self, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, WasmConfig};
+use crate::artifact::{self, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
 use crate::auth;
 use crate::error::RegistryError;
 use crate::reference::OciReference;
@@ -91,7 +91,7 @@ impl Registry {
         self.retrying(reference, || async {
             client.store_auth_if_needed(oci.resolve_registry(), &auth).await;
             client.push_blob(&oci, bytes, &component_digest).await?;
-            client.push_blob(&oci, &config, &artifact::digest(&config)).await?;
+            client.push_blob(&oci, &config, &manifest.config.digest).await?;
             let content_type = OCI_IMAGE_MEDIA_TYPE.parse().map_err(|_| OciDistributionError::GenericError(None))?;
             client.push_manifest_raw(&oci, manifest_bytes.clone(), content_type).await?;
             Ok(())
@@ -264,11 +264,6 @@ fn transient(e: &OciDistributionError) -> bool {
         OciDistributionError::RegistryError { .. } | OciDistributionError::GenericError(_) => false,
         _ => false,
     }
-}
-
-/// Read a wasm config blob (for `kiln plugin inspect` of a pulled artifact).
-pub fn parse_config(bytes: &[u8]) -> Option<WasmConfig> {
-    serde_json::from_slice(bytes).ok()
 }
 
 #[cfg(test)]

@@ -70,21 +70,4 @@ pub enum RegistryError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A file to push could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The reference names no digest and the store has none for its tag,
-    /// and the registry cannot be asked.
-    #[error("`{reference}` is not in the plugin store and the registry was not asked: {why}")]
-    NotStored {
-        /// The reference.
-        reference: String,
-        /// Why the registry was not asked.
-        why: String,
-    },
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use kiln::pipeline::{LockMode, Lockfile, PathOverrides, Pipeline};
+use kiln::pipeline::{LockMode, Lockfile, PathOverrides};
 use kiln::plugin::Sandbox;
 
 /// Arguments of `kiln lock`.
@@ -26,19 +26,12 @@ pub fn run(sandbox: &Sandbox, args: &LockArgs, plugin_store: Option<&Path>) -> a
         plugin_store: plugin_store.map(Path::to_path_buf),
         ..PathOverrides::default()
     };
-    let pipeline = match Pipeline::load_with(&args.file, sandbox, &overrides) {
-        Ok(p) => p,
-        Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            eprintln!("{}: {} error(s); kiln.lock was not written", args.file.display(), diagnostics.0.len());
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(pipeline) = super::run::load_or_report(&args.file, sandbox, &overrides, "kiln.lock was not written")
+    else {
+        return Ok(ExitCode::FAILURE);
     };
     let dir = args.file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let path = Lockfile::path_in(dir);
-    for change in &pipeline.lock_changes {
-        eprintln!("kiln.lock: {change}");
-    }
     match Lockfile::read(&path) {
         Ok(Some(lock)) => {
             let what = if pipeline.lock_changes.is_empty() { "unchanged" } else { "written" };

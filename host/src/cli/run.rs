@@ -121,23 +121,37 @@ fn on_interrupt_explain_resume(args: &RunArgs) {
     }
 }
 
+/// Build the pipeline at `file`, saying what it changed in `kiln.lock`; or
+/// print every problem in it and that `not_done` (e.g. "nothing was run").
+pub(super) fn load_or_report(
+    file: &Path,
+    sandbox: &Sandbox,
+    overrides: &PathOverrides,
+    not_done: &str,
+) -> Option<Pipeline> {
+    match Pipeline::load_with(file, sandbox, overrides) {
+        Ok(pipeline) => {
+            for change in &pipeline.lock_changes {
+                eprintln!("kiln.lock: {change}");
+            }
+            Some(pipeline)
+        }
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            eprintln!("{}: {} error(s); {not_done}", file.display(), diagnostics.0.len());
+            None
+        }
+    }
+}
+
 pub fn run(sandbox: &Sandbox, args: &RunArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     let overrides = PathOverrides {
         lock: if args.locked { LockMode::Locked } else { LockMode::Write },
         ..args.dirs.overrides(plugin_store)
     };
-    let pipeline = match Pipeline::load_with(&args.file, sandbox, &overrides) {
-        Ok(p) => p,
-        Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            eprintln!("{}: {} error(s); nothing was run", args.file.display(), diagnostics.0.len());
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(mut pipeline) = load_or_report(&args.file, sandbox, &overrides, "nothing was run") else {
+        return Ok(ExitCode::FAILURE);
     };
-    let mut pipeline = pipeline;
-    for change in &pipeline.lock_changes {
-        eprintln!("kiln.lock: {change}");
-    }
     if args.rounds.is_some() || args.arms.is_some() {
         let Some(plan) = pipeline.rounds.as_mut() else {
             eprintln!(

@@ -20,7 +20,7 @@ pub const LOCK_FILE: &str = "kiln.lock";
 const VERSION: u32 = 1;
 
 /// The whole file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lockfile {
     /// The format version.
@@ -49,6 +49,13 @@ pub struct LockedPlugin {
     pub component: String,
     /// Who signed it: `unsigned` until signatures are checked.
     pub signer: String,
+}
+
+impl Default for Lockfile {
+    /// An empty lock of the version this Kiln writes.
+    fn default() -> Self {
+        Lockfile { version: VERSION, plugin: Vec::new() }
+    }
 }
 
 impl Lockfile {
@@ -117,20 +124,6 @@ impl Lockfile {
     }
 }
 
-impl Default for LockedPlugin {
-    fn default() -> Self {
-        LockedPlugin {
-            reference: String::new(),
-            registry: String::new(),
-            repository: String::new(),
-            tag: None,
-            digest: String::new(),
-            component: String::new(),
-            signer: "unsigned".into(),
-        }
-    }
-}
-
 impl LockedPlugin {
     /// The entry agrees with itself: its reference parses to its registry,
     /// repository and tag, and both digests are `sha256:` and 64 hex digits.
@@ -172,7 +165,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = Lockfile::path_in(dir.path());
         assert_eq!(Lockfile::read(&path).expect("none"), None);
-        let mut lock = Lockfile { version: VERSION, plugin: vec![] };
+        let mut lock = Lockfile::default();
         lock.set(entry("oci://r:5000/b/x:1"));
         lock.set(entry("oci://r:5000/a/x:1"));
         lock.write(&path).expect("write");

@@ -114,7 +114,7 @@ impl PluginResolver {
         store: Option<PathBuf>,
     ) -> PluginResolver {
         let existed = lock.is_some();
-        let lock = lock.unwrap_or(Lockfile { version: 1, plugin: Vec::new() });
+        let lock = lock.unwrap_or_default();
         PluginResolver {
             base: base.to_path_buf(),
             store,
@@ -197,15 +197,17 @@ impl PluginResolver {
 
     fn pull(&self, reference: &OciReference, text: &str) -> Result<kiln_registry::Pulled, String> {
         let mut state = self.state.borrow_mut();
-        if state.registry.is_none() {
-            let root = self
-                .store
-                .clone()
-                .or_else(Store::default_root)
-                .ok_or("no plugin store: set KILN_CACHE_DIR (or HOME) so pulled plugins can be kept")?;
-            state.registry = Some(Registry::new(Store::new(root)).map_err(|e| e.to_string())?);
-        }
-        let Some(registry) = state.registry.as_ref() else { return Err("no plugin store".into()) };
+        let registry = match &mut state.registry {
+            Some(registry) => registry,
+            empty => {
+                let root = self
+                    .store
+                    .clone()
+                    .or_else(Store::default_root)
+                    .ok_or("no plugin store: set KILN_CACHE_DIR (or HOME) so pulled plugins can be kept")?;
+                empty.insert(Registry::new(Store::new(root)).map_err(|e| e.to_string())?)
+            }
+        };
         let pulled = registry.pull(reference).map_err(|e| {
             let hint =
                 registry.store().remembered_tag(reference).filter(|_| reference.digest.is_none()).map(|digest| {
@@ -231,19 +233,13 @@ impl PluginResolver {
 
     /// Write the lock when the mode asks for it and it changed (or, with
     /// published plugins, did not exist yet).
-    pub fn finish(&self) -> std::io::Result<bool> {
+    pub fn finish(&self) -> std::io::Result<()> {
         let state = self.state.borrow();
         let wanted = matches!(self.mode, LockMode::Write | LockMode::Update);
         let anything = !state.changes.is_empty() || (!state.existed && !state.lock.plugin.is_empty());
         if wanted && anything {
             state.lock.write(&self.lock_path)?;
-            return Ok(true);
         }
-        Ok(false)
-    }
-
-    /// The lock as the build leaves it.
-    pub fn lock(&self) -> Lockfile {
-        self.state.borrow().lock.clone()
+        Ok(())
     }
 }
