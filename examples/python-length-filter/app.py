@@ -30,7 +30,29 @@ NAME = "python-length-filter"
 VERSION = "0.1.0"
 DESCRIPTION = "keeps records whose length in characters and words lies within bounds"
 
+LICENSE = "Apache-2.0"
+
 FIELDS = ("min_chars", "max_chars", "min_words", "max_words")
+
+# The JSON Schema of the config (`plugin-info.config-schema`): the host checks
+# each stage's `config` against it before `configure`, and `kiln plugin
+# inspect` prints it. Written by hand here, the same as the one the Rust SDK
+# derives for `length-filter`, so that both refuse a config with the same message.
+CONFIG_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Config",
+    "description": "Bounds on a record's length; a missing bound is not checked.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "min_chars": {"description": "Fewest characters kept."},
+        "max_chars": {"description": "Most characters kept."},
+        "min_words": {"description": "Fewest words kept."},
+        "max_words": {"description": "Most words kept."},
+    },
+}
+for _property in CONFIG_SCHEMA["properties"].values():
+    _property.update({"type": ["integer", "null"], "format": "uint", "minimum": 0})
 
 # The Rust plugin's bounds are `usize`, which is 32 bits in a wasm32 guest.
 USIZE_MAX = 2**32 - 1
@@ -180,6 +202,8 @@ class Plugin(exports.Plugin):
             description=DESCRIPTION,
             # Texts only: the host leaves the other columns empty.
             reads=RecordParts(0),
+            license=LICENSE,
+            config_schema=json.dumps(CONFIG_SCHEMA),
         )
 
     def configure(self, config: str) -> None:

@@ -100,7 +100,9 @@ for config in "${bad_configs[@]}"; do
             echo "FAIL $which accepted $config"
             failures=$((failures + 1))
         fi
-        sed -n 's/.*rejected its config: //p' "$work/$n/$which/stderr" >"$work/$n/$which.err"
+        # Refused by the host against the plugin's config schema, or by the plugin itself.
+        sed -n -e 's/.*rejected its config: //p' -e "s/.*does not match the plugin's schema: //p" \
+            "$work/$n/$which/stderr" >"$work/$n/$which.err"
     done
     if [[ -s "$work/$n/rust.err" ]] && cmp -s "$work/$n/rust.err" "$work/$n/python.err"; then
         echo "ok   refused $config: $(cat "$work/$n/rust.err")"

@@ -5,6 +5,8 @@
 //! the component itself. Writing the ecosystem's layout, not one of Kiln's
 //! own, is what lets `wkg oci pull` read what `kiln plugin push` wrote.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -43,6 +45,74 @@ pub struct ComponentWorld {
     /// Exported interfaces, e.g. `kiln:plugin/filter@1.0.0`.
     #[serde(default)]
     pub exports: Vec<String>,
+}
+
+/// What a plugin says about itself, carried on the manifest as annotations
+/// so that registries and other tools show it without running the plugin:
+/// the OCI pre-defined keys where one fits (`org.opencontainers.image.*`),
+/// `dev.kiln.plugin.*` for the rest. The component itself stays the
+/// authority: Kiln reads the metadata from it when it loads the plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginMetadata {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// Its kind (`filter`, `critic`, …).
+    pub kind: String,
+    /// One line about it.
+    pub description: String,
+    /// SPDX licence expression (empty when none).
+    pub license: String,
+    /// What it reads besides the text (`id, metadata`, …).
+    pub reads: String,
+    /// The JSON Schema of its config, as JSON.
+    pub config_schema: Option<String>,
+}
+
+/// Manifest annotation keys of [`PluginMetadata`], in its field order.
+const ANNOTATION_KEYS: [&str; 7] = [
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.version",
+    "dev.kiln.plugin.kind",
+    "org.opencontainers.image.description",
+    "org.opencontainers.image.licenses",
+    "dev.kiln.plugin.reads",
+    "dev.kiln.plugin.config-schema",
+];
+
+impl PluginMetadata {
+    /// The manifest annotations (empty values left out).
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        let values = [
+            Some(&self.name),
+            Some(&self.version),
+            Some(&self.kind),
+            Some(&self.description),
+            Some(&self.license),
+            Some(&self.reads),
+            self.config_schema.as_ref(),
+        ];
+        ANNOTATION_KEYS
+            .iter()
+            .zip(values)
+            .filter_map(|(key, value)| value.filter(|v| !v.is_empty()).map(|v| (key.to_string(), v.clone())))
+            .collect()
+    }
+
+    /// Read back from a manifest's annotations (missing ones empty).
+    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> PluginMetadata {
+        let get = |i: usize| annotations.get(ANNOTATION_KEYS[i]).cloned().unwrap_or_default();
+        PluginMetadata {
+            name: get(0),
+            version: get(1),
+            kind: get(2),
+            description: get(3),
+            license: get(4),
+            reads: get(5),
+            config_schema: annotations.get(ANNOTATION_KEYS[6]).cloned(),
+        }
+    }
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -100,6 +170,23 @@ pub fn config_for(world: ComponentWorld, layer: &str, created: Option<String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugin_metadata_round_trips_through_annotations() {
+        let metadata = PluginMetadata {
+            name: "gopher-quality".into(),
+            version: "0.1.0".into(),
+            kind: "filter".into(),
+            description: "Gopher rules".into(),
+            license: "Apache-2.0".into(),
+            reads: String::new(),
+            config_schema: Some(r#"{"type":"object"}"#.into()),
+        };
+        let annotations = metadata.annotations();
+        assert_eq!(annotations["org.opencontainers.image.licenses"], "Apache-2.0");
+        assert!(!annotations.contains_key("dev.kiln.plugin.reads"));
+        assert_eq!(PluginMetadata::from_annotations(&annotations), metadata);
+    }
 
     #[test]
     fn a_core_module_and_garbage_are_not_components() {

@@ -9,6 +9,7 @@
 //! digest (when pinned), the artifact's media types, the layer digest and
 //! the component header are all checked first.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -74,15 +75,32 @@ impl Registry {
         &self.store
     }
 
+    /// What the manifest `manifest_digest`, held in the store, says about
+    /// its plugin (its annotations); `None` when it is not in the store.
+    pub fn metadata(&self, manifest_digest: &str) -> Option<artifact::PluginMetadata> {
+        let manifest: OciImageManifest = serde_json::from_slice(&self.store.manifest(manifest_digest)?).ok()?;
+        Some(artifact::PluginMetadata::from_annotations(&manifest.annotations.unwrap_or_default()))
+    }
+
     /// Push the component `bytes` (read from `what`) to `reference`, which
-    /// must name a tag.
-    pub fn push(&self, bytes: &[u8], what: &str, reference: &OciReference) -> Result<Pushed, RegistryError> {
+    /// must name a tag, with `annotations` on the manifest (what the plugin
+    /// says about itself, under the OCI keys: see [`artifact::annotations`]).
+    pub fn push(
+        &self,
+        bytes: &[u8],
+        what: &str,
+        reference: &OciReference,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<Pushed, RegistryError> {
         let world = artifact::component_world(bytes, what)?;
         let component_digest = artifact::digest(bytes);
         let created = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let config = artifact::config_for(world, &component_digest, created);
         let config = serde_json::to_vec(&config).map_err(|e| self.failed(reference, e.to_string()))?;
-        let manifest = manifest(bytes, &component_digest, &config, what);
+        let mut manifest = manifest(bytes, &component_digest, &config, what);
+        if !annotations.is_empty() {
+            manifest.annotations = Some(annotations.into_iter().collect());
+        }
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| self.failed(reference, e.to_string()))?;
         let manifest_digest = artifact::digest(&manifest_bytes);
         let client = client_for(reference);

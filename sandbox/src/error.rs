@@ -154,6 +154,31 @@ pub enum PluginError {
         message: String,
     },
 
+    /// The stage's config breaks the JSON Schema the plugin publishes for it
+    /// (checked before `configure`).
+    #[error("plugin {plugin} in stage `{stage}`: the config does not match the plugin's schema: {}", join_problems(.problems))]
+    ConfigInvalid {
+        /// Plugin name.
+        plugin: String,
+        /// Stage.
+        stage: String,
+        /// Every problem, each with the JSON pointer of its value.
+        problems: Vec<crate::config_schema::ConfigProblem>,
+    },
+
+    /// The plugin publishes a config schema that is not a JSON Schema.
+    #[error(
+        "plugin {plugin} ({path}) publishes a config schema that is unusable: {message} (a bug in the plugin: rebuild it with a current kiln-pdk, or tell its author)"
+    )]
+    BadConfigSchema {
+        /// Plugin name.
+        plugin: String,
+        /// The plugin file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// Instantiation or a start-up call failed (trap in `info` or `configure`).
     #[error("plugin {plugin} in stage `{stage}` failed to start: {message}")]
     Start {
@@ -234,4 +259,9 @@ impl CallError {
     pub fn is_fatal(&self) -> bool {
         matches!(self, CallError::Restart(_))
     }
+}
+
+/// Problems on one line, `; ` between them.
+fn join_problems(problems: &[crate::config_schema::ConfigProblem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }

@@ -30,6 +30,7 @@
 mod batch;
 pub mod bindings;
 mod cache;
+pub mod config_schema;
 mod error;
 pub mod files;
 mod inspect;
@@ -46,6 +47,7 @@ mod verdict;
 pub use batch::{BatchRecord, LineageRef, capacity, empty_batch, pack, pack_into};
 pub use bindings::wit;
 pub use cache::CompileCache;
+pub use config_schema::{ConfigField, ConfigProblem, ConfigSchema};
 pub use error::{CallError, PluginError};
 pub use inspect::{CONTRACT_VERSION, Contract, declared_imports, import_allowed, refused_imports};
 pub use isolate::{Answers, BatchCall, run_isolated};

@@ -18,6 +18,7 @@ use wasmtime::{Store, Trap};
 
 use super::batch::{self, BatchRecord};
 use super::bindings::{critic, filter, generator, mapper, model, refiner, wit};
+use super::config_schema::ConfigSchema;
 use super::error::{CallError, PluginError};
 use super::isolate::{Answers, run_isolated};
 use super::kind::PluginKind;
@@ -40,6 +41,10 @@ pub struct PluginInfo {
     pub kind: PluginKind,
     /// One line about what it does.
     pub description: String,
+    /// Its licence (SPDX), empty when it declares none.
+    pub license: String,
+    /// The JSON Schema of its config, when it publishes one.
+    pub config_schema: Option<ConfigSchema>,
     /// The parts of each record, besides its text, that it is sent: those it
     /// declared, every part for a mapper (it returns whole records).
     pub reads: RecordParts,
@@ -311,20 +316,35 @@ impl Sandbox {
         let compiled = self.compile(path, &options)?;
         Plugin::prepare(self.clone(), path, compiled, options)
     }
+
+    /// What the plugin at `path` says about itself (name, version, kind,
+    /// licence, config schema, …), without configuring it: for `kiln plugin
+    /// inspect` and for checking configs against the schema. Only `info` is
+    /// called, in a fresh instance that is then dropped.
+    pub fn describe(&self, path: &Path, options: &LoadOptions) -> Result<PluginInfo, PluginError> {
+        let compiled = self.compile(path, options)?;
+        let (_, _, info) = Plugin::start_first(self, path, compiled, options)?;
+        Ok(info)
+    }
 }
 
 impl Plugin {
-    /// Builds the plugin from a compiled component: pre-instantiates it, starts
-    /// a first instance, checks `info` against the exported world and the stage's
-    /// needs, and configures it.
-    fn prepare(sandbox: Sandbox, path: &Path, compiled: Compiled, options: LoadOptions) -> Result<Plugin, PluginError> {
+    /// Pre-instantiates a compiled component, starts a first instance and
+    /// reads its `info`, checked against the exported world and the stage's
+    /// needs (the instance is not configured yet).
+    fn start_first(
+        sandbox: &Sandbox,
+        path: &Path,
+        compiled: Compiled,
+        options: &LoadOptions,
+    ) -> Result<(WorldPre, Instance, PluginInfo), PluginError> {
         let Compiled { size, sha256, component, contract } = compiled;
         let label = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let start_error =
             |message: String| PluginError::Start { plugin: label.clone(), stage: options.stage.clone(), message };
         let pre = sandbox.inner.linker.instantiate_pre(&component).map_err(|e| start_error(format!("{e:#}")))?;
         let pre = WorldPre::new(contract.kind, pre).map_err(|e| start_error(format!("{e:#}")))?;
-        let mut first = Instance::start(&sandbox, &pre, &label, &options).map_err(|e| match e {
+        let mut first = Instance::start(sandbox, &pre, &label, options).map_err(|e| match e {
             CallError::Contract(message) => PluginError::ContractTypes {
                 path: path.to_path_buf(),
                 contract: super::inspect::CONTRACT_VERSION,
@@ -333,7 +353,7 @@ impl Plugin {
             e => start_error(e.to_string()),
         })?;
         let info = first
-            .invoke(&options, |w, s| plugin_interface!(w, |p| p.call_info(&mut *s)))
+            .invoke(options, |w, s| plugin_interface!(w, |p| p.call_info(&mut *s)))
             .map_err(|e| start_error(format!("`info` {e}")))?;
         let said = PluginKind::from(info.kind);
         if said != contract.kind {
@@ -353,17 +373,21 @@ impl Plugin {
                 needed_by: options.stage.clone(),
             });
         }
-        let configured = first
-            .invoke(&options, |w, s| plugin_interface!(w, |p| p.call_configure(&mut *s, &options.config)))
-            .map_err(|e| start_error(format!("`configure` {e}")))?;
-        if let Err(message) = configured {
-            return Err(PluginError::ConfigRejected { plugin: info.name, stage: options.stage.clone(), message });
-        }
+        let config_schema = match &info.config_schema {
+            Some(text) => Some(ConfigSchema::parse(text).map_err(|message| PluginError::BadConfigSchema {
+                plugin: info.name.clone(),
+                path: path.to_path_buf(),
+                message,
+            })?),
+            None => None,
+        };
         let info = PluginInfo {
             name: info.name,
             version: info.version,
             kind: contract.kind,
             description: info.description,
+            license: info.license,
+            config_schema,
             reads: match contract.kind {
                 PluginKind::Mapper => RecordParts::ALL,
                 _ => RecordParts::from_wit(info.reads),
@@ -373,6 +397,30 @@ impl Plugin {
             world: format!("kiln:plugin/{}@{}", contract.kind.world(), super::inspect::CONTRACT_VERSION),
             imports: contract.imports,
         };
+        Ok((pre, first, info))
+    }
+
+    /// Builds the plugin from a compiled component: starts a first instance
+    /// (see [`Plugin::start_first`]), checks the stage's config against the
+    /// plugin's schema, and configures it.
+    fn prepare(sandbox: Sandbox, path: &Path, compiled: Compiled, options: LoadOptions) -> Result<Plugin, PluginError> {
+        let (pre, mut first, info) = Plugin::start_first(&sandbox, path, compiled, &options)?;
+        if let Some(schema) = &info.config_schema {
+            let problems = schema.check(&config_value(&options.config));
+            if !problems.is_empty() {
+                return Err(PluginError::ConfigInvalid { plugin: info.name, stage: options.stage.clone(), problems });
+            }
+        }
+        let configured = first
+            .invoke(&options, |w, s| plugin_interface!(w, |p| p.call_configure(&mut *s, &options.config)))
+            .map_err(|e| PluginError::Start {
+                plugin: info.name.clone(),
+                stage: options.stage.clone(),
+                message: format!("`configure` {e}"),
+            })?;
+        if let Err(message) = configured {
+            return Err(PluginError::ConfigRejected { plugin: info.name, stage: options.stage.clone(), message });
+        }
         Ok(Plugin {
             inner: Arc::new(PluginInner {
                 sandbox,
@@ -722,4 +770,13 @@ mod tests {
         assert_eq!(deadline_ticks(Duration::from_millis(0)), 2);
         assert_eq!(deadline_ticks(EPOCH_TICK * 10), 11);
     }
+}
+
+/// A stage's config JSON as a value (`{}` when empty; the host builds it from
+/// TOML, so it parses; anything else is checked as a string and refused).
+fn config_value(config: &str) -> serde_json::Value {
+    if config.trim().is_empty() {
+        return serde_json::Value::Object(Default::default());
+    }
+    serde_json::from_str(config).unwrap_or_else(|_| serde_json::Value::String(config.to_string()))
 }

@@ -89,6 +89,9 @@ fn inspect_shows_identity_and_digest() {
         "reads:       text\n",
         "sha256:      ",
         "size:        ",
+        "license:     Apache-2.0",
+        "config keys:",
+        "  min_doc_words (integer | null, default 50): Fewest non-symbol words kept",
     ] {
         assert!(stdout.contains(needle), "missing `{needle}` in\n{stdout}");
     }
@@ -98,6 +101,21 @@ fn inspect_shows_identity_and_digest() {
     assert_eq!(info["sha256"].as_str().map(str::len), Some(64));
     let every_part = serde_json::json!({"id": true, "metadata": true, "scores": true, "lineage": true});
     assert_eq!(info["reads"], every_part, "a mapper is sent every part");
+    assert_eq!(info["config_schema"]["additionalProperties"], false, "{info}");
+    assert!(info["config_schema"]["properties"]["kinds"].is_object(), "{info}");
+
+    // `--config` checks a config against the schema and fails when it does not fit.
+    let out = kiln(
+        &["plugin", "inspect", plugin.to_str().expect("utf-8"), "--config", r#"{"min_doc_wrds": 3}"#],
+        "",
+        &workspace(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("config:      REFUSED") && stdout(&out).contains("unknown key `min_doc_wrds`"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -114,12 +114,28 @@ fn regex_filter_drops_by_pattern() {
 #[test]
 fn a_bad_config_is_rejected_with_plugin_stage_and_message() {
     let sb = sandbox();
-    let err = load(&sb, "length-filter", PluginKind::Filter, r#"{"min_words": "many"}"#).expect_err("rejected");
+    // Against the plugin's published schema, before `configure`: every problem.
+    let err = load(&sb, "length-filter", PluginKind::Filter, r#"{"min_words": "many", "min_wrds": 2}"#)
+        .expect_err("rejected");
     let msg = err.to_string();
-    assert!(matches!(err, PluginError::ConfigRejected { .. }), "{msg}");
-    assert!(msg.contains("length-filter") && msg.contains("length-filter-stage") && msg.contains("min_words"), "{msg}");
-    let err = load(&sb, "length-filter", PluginKind::Filter, r#"{"min_wrds": 2}"#).expect_err("rejected");
-    assert!(err.to_string().contains("unknown field `min_wrds`"), "{err}");
+    let PluginError::ConfigInvalid { problems, .. } = &err else { panic!("not a schema error: {msg}") };
+    let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/min_words", "/min_wrds"], "{msg}");
+    assert!(msg.contains("length-filter") && msg.contains("length-filter-stage"), "{msg}");
+    assert!(msg.contains("unknown key `min_wrds`") && msg.contains(r#""many" is not of types"#), "{msg}");
+    // What the schema cannot say, the plugin's `configure` still refuses.
+    let err =
+        load(&sb, "length-filter", PluginKind::Filter, r#"{"min_words": 5, "max_words": 2}"#).expect_err("rejected");
+    assert!(matches!(err, PluginError::ConfigRejected { .. }), "{err}");
+}
+
+#[test]
+fn a_plugin_describes_itself_without_a_config() {
+    let sb = sandbox();
+    let info = sb.describe(&wasm("rubric-judge"), &kiln::plugin::LoadOptions::new("inspect", None)).expect("described");
+    assert_eq!(info.license, "Apache-2.0");
+    let schema = info.config_schema.expect("kiln-pdk publishes a schema");
+    assert!(schema.fields().iter().any(|f| f.name == "aspects"), "{:?}", schema.fields());
 }
 
 #[test]

@@ -106,10 +106,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
     // Published plugins are kept beside the compiled-component cache.
     let plugin_store = cli.cache_dir.as_ref().map(|d| d.join("plugins"));
     match &cli.command {
-        Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&sandbox()?, args),
+        Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&sandbox()?, cli.cache_dir.as_deref(), args),
         Command::Plugin(PluginCommand::Check(args)) => check::run(&sandbox()?, args),
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::run(name, *kind, dir),
-        Command::Plugin(PluginCommand::Push(args)) => publish::push(cli.cache_dir.as_deref(), args),
+        Command::Plugin(PluginCommand::Push(args)) => publish::push(&sandbox()?, cli.cache_dir.as_deref(), args),
         Command::Plugin(PluginCommand::Pull(args)) => publish::pull(cli.cache_dir.as_deref(), args),
         Command::Plugin(PluginCommand::Keygen(args)) => signing::keygen(args),
         Command::Plugin(PluginCommand::Sign(args)) => signing::sign(args),

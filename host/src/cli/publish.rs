@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kiln::plugin::{LoadOptions, PluginInfo, Sandbox};
+use kiln_registry::artifact::PluginMetadata;
 use kiln_registry::{OciReference, Registry, Store};
 
 /// `kiln plugin push`.
@@ -26,7 +28,7 @@ pub struct PullArgs {
 }
 
 /// The store under `cache_dir` (else the default cache directory).
-fn registry(cache_dir: Option<&Path>) -> anyhow::Result<Registry> {
+pub(super) fn registry(cache_dir: Option<&Path>) -> anyhow::Result<Registry> {
     let root = cache_dir
         .map(|d| d.join("plugins"))
         .or_else(Store::default_root)
@@ -34,14 +36,21 @@ fn registry(cache_dir: Option<&Path>) -> anyhow::Result<Registry> {
     Ok(Registry::new(Store::new(root))?)
 }
 
-/// Publish a component.
-pub fn push(cache_dir: Option<&Path>, args: &PushArgs) -> anyhow::Result<ExitCode> {
+/// Publish a component. It is described in the sandbox first (only its
+/// `info` runs): a file that is not a plugin of this contract is refused
+/// before anything is sent, and what it says about itself (name, version,
+/// kind, licence, config schema) goes on the manifest as annotations.
+pub fn push(sandbox: &Sandbox, cache_dir: Option<&Path>, args: &PushArgs) -> anyhow::Result<ExitCode> {
     let reference = OciReference::parse(&args.reference)?;
     if reference.tag.is_none() || reference.digest.is_some() {
         anyhow::bail!("`{}`: push to a tag (`oci://HOST/NS/NAME:TAG`), not a digest", args.reference);
     }
+    let info = sandbox
+        .describe(&args.file, &LoadOptions::new("push", None))
+        .with_context(|| format!("{} is not a plugin Kiln can load; nothing was pushed", args.file.display()))?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let pushed = registry(cache_dir)?.push(&bytes, &args.file.display().to_string(), &reference)?;
+    let annotations = metadata(&info).annotations();
+    let pushed = registry(cache_dir)?.push(&bytes, &args.file.display().to_string(), &reference, annotations)?;
     eprintln!("kiln plugin push: {} ({} bytes)", args.file.display(), bytes.len());
     eprintln!("  component {}", pushed.component_digest);
     eprintln!("  manifest  {}", pushed.manifest_digest);
@@ -61,4 +70,17 @@ pub fn pull(cache_dir: Option<&Path>, args: &PullArgs) -> anyhow::Result<ExitCod
     eprintln!("  component {}", pulled.component_digest);
     println!("{}", pulled.path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a plugin says about itself, as the registry crate carries it.
+fn metadata(info: &PluginInfo) -> PluginMetadata {
+    PluginMetadata {
+        name: info.name.clone(),
+        version: info.version.clone(),
+        kind: info.kind.to_string(),
+        description: info.description.clone(),
+        license: info.license.clone(),
+        reads: info.reads.to_string(),
+        config_schema: info.config_schema.as_ref().map(|s| s.document().to_string()),
+    }
 }

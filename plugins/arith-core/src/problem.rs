@@ -62,7 +62,7 @@ impl Op {
 /// How a problem's question is written.
 ///
 /// It deserialises from `"words"` or `"equation"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QuestionStyle {
     /// An English word problem: a sentence for the start, one per further

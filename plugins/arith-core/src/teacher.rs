@@ -26,7 +26,7 @@ use crate::solution::{Solution, Step};
 ///
 /// It deserialises from a config table in which every rate is optional
 /// (missing ones keep their default) and unknown keys are refused.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ErrorProfile {
     /// Per addition step that carries into the hundreds column or higher:

@@ -45,7 +45,7 @@ use kiln_pdk::{Completion, GenerationRequest, Generator, Message, Plugin, Prompt
 use serde::{Deserialize, Serialize};
 
 /// What problems to generate, as written in the stage's `config` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Fewest terms per problem (the start counts as one).

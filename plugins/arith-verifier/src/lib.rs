@@ -39,7 +39,7 @@ use kiln_pdk::{Completion, Critic, Critique, Message, Plugin, Prompt, Record, Sc
 use serde::Deserialize;
 
 /// `config` of the verifier.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Share of wrong solutions accepted, in [0, 1].

@@ -100,7 +100,7 @@ use kiln_pdk::{Plugin, TextFilter, Verdict};
 use serde::Deserialize;
 
 /// The Gopher thresholds; `null` disables a rule. Defaults are the published values.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Fewest non-symbol words kept (default 50).

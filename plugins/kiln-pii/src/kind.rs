@@ -5,7 +5,7 @@ use serde::Deserialize;
 /// A kind of personal data.
 ///
 /// Deserialises from its lower-case name (`"email"`), as plugin configs list it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Email address.

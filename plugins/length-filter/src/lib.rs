@@ -9,7 +9,7 @@ use kiln_pdk::{Plugin, TextFilter, Verdict};
 use serde::Deserialize;
 
 /// Bounds on a record's length; a missing bound is not checked.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Fewest characters kept.

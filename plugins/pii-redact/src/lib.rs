@@ -33,7 +33,7 @@ use serde::Deserialize;
 pub use kiln_pii::{Counts, Kind, Span, issuer_prefix_ok, luhn_valid};
 
 /// What to redact, and with what.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The kinds to redact (default: all).

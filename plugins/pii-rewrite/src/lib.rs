@@ -73,7 +73,7 @@ pub use verify::Rejection;
 use verify::Verifier;
 
 /// What to replace, how strictly to check, and optionally what to say.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The kinds to replace and check (default: all).

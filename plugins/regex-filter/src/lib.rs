@@ -39,7 +39,7 @@ use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
 /// A pattern: a plain regex string, or a named one.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged, expecting = "a pattern string, or a table { name = \"...\", pattern = \"...\" }")]
 pub enum Pattern {
     /// A regex, named by its own text.
@@ -49,7 +49,7 @@ pub enum Pattern {
 }
 
 /// A regex with a name.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NamedPattern {
     /// The name used in drop reasons.
@@ -84,7 +84,7 @@ impl Pattern {
 }
 
 /// The patterns.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// A record matching any of these is dropped.

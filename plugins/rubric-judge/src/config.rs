@@ -5,7 +5,7 @@ use serde::Deserialize;
 use crate::aspect::{self, Aspect};
 
 /// The `config` table of a `rubric-judge` stage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The aspects to rate (default: UltraFeedback's four).
@@ -46,7 +46,7 @@ impl Default for Config {
 }
 
 /// One aspect as written in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AspectConfig {
     /// The score name.
@@ -56,7 +56,7 @@ pub struct AspectConfig {
 }
 
 /// The rating scale: whole numbers from `min` (worst) to `max` (best).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Scale {
     /// The worst rating (default 1).

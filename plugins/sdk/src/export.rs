@@ -68,6 +68,10 @@ macro_rules! __kiln_common {
                         use __kiln_bindings::kiln::plugin::types::RecordParts as P;
                         if $every_part { P::ID | P::METADATA | P::SCORES | P::LINEAGE } else { P::empty() }
                     },
+                    license: ::core::env!("CARGO_PKG_LICENSE").into(),
+                    config_schema: ::core::option::Option::Some(
+                        $crate::__config_schema::<<$ty as $crate::Plugin>::Config>(),
+                    ),
                 }
             }
 

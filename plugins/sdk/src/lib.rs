@@ -9,9 +9,13 @@
 //! ```ignore
 //! use kiln_pdk::{Plugin, TextFilter, Verdict};
 //!
-//! #[derive(serde::Deserialize)]
+//! #[derive(serde::Deserialize, kiln_pdk::schemars::JsonSchema)]
+//! #[schemars(crate = "kiln_pdk::schemars")]
 //! #[serde(deny_unknown_fields)]
-//! pub struct Config { min_words: usize }
+//! pub struct Config {
+//!     /// Fewest words a kept record has.
+//!     min_words: usize,
+//! }
 //!
 //! pub struct MinWords(Config);
 //!
@@ -53,6 +57,9 @@ pub use batch::{Packed as __Packed, Parts as __Parts};
 #[doc(hidden)]
 pub use verdicts::Verdicts as __Verdicts;
 
+/// Re-exported so that plugins derive `JsonSchema` for their config with the
+/// version this SDK publishes schemas with.
+pub use schemars;
 #[doc(hidden)]
 pub use serde_json as __serde_json;
 #[doc(hidden)]
@@ -68,8 +75,13 @@ pub const CONTRACT: &str = env!("KILN_CONTRACT");
 pub trait Plugin: Sized + 'static {
     /// The stage's `config` table, deserialised from JSON. Use
     /// `#[serde(deny_unknown_fields)]` so that typos are rejected, and
-    /// [`NoConfig`] when the plugin takes none.
-    type Config: serde::de::DeserializeOwned;
+    /// [`NoConfig`] when the plugin takes none. Derive
+    /// [`JsonSchema`](schemars::JsonSchema) too: the export macros publish
+    /// the schema (`plugin-info.config-schema`), and the host checks every
+    /// stage's `config` against it before `configure`, naming each wrong key
+    /// at its line in the pipeline file. Doc comments on fields become the
+    /// schema's descriptions, shown by `kiln plugin inspect`.
+    type Config: serde::de::DeserializeOwned + schemars::JsonSchema;
 
     /// One line shown by `kiln plugin inspect`.
     const DESCRIPTION: &'static str;
@@ -190,9 +202,16 @@ mod tests {
 }
 
 /// The configuration of a plugin that takes none: accepts only `{}`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoConfig {}
+
+/// The JSON Schema of a plugin's config type, as the JSON document
+/// `plugin-info.config-schema` carries.
+#[doc(hidden)]
+pub fn __config_schema<C: schemars::JsonSchema>() -> String {
+    schemars::schema_for!(C).as_value().to_string()
+}
 
 /// Parses a plugin's JSON configuration with a message that says what is wrong.
 #[doc(hidden)]

@@ -21,7 +21,7 @@ use kiln_pdk::{Completion, GenerationRequest, Generator, Message, Plugin, Prompt
 use serde::Deserialize;
 
 /// `config` of the plugin.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The user message; `{text}` is replaced by the seed's text.

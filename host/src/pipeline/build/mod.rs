@@ -25,6 +25,7 @@ use crate::plugin::Sandbox;
 mod inputs;
 pub mod lock;
 mod models;
+mod plugin_errors;
 pub mod plugin_source;
 mod rounds;
 mod stage_checks;
@@ -144,7 +145,7 @@ impl Pipeline {
                 Ok(spec) => {
                     models.insert(name.clone(), std::sync::Arc::new(spec));
                 }
-                Err(d) => errors.push(d),
+                Err(d) => errors.extend(d),
             }
         }
         let model_names: Vec<&str> = file.models.keys().map(String::as_str).collect();

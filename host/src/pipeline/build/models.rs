@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::absolute;
+use super::plugin_errors::Owner;
 use crate::model::{
     BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling, StudentSettings, StudentSource,
 };
@@ -25,7 +26,7 @@ pub(super) fn check_model(
     model: &ModelConfig,
     sandbox: &Sandbox,
     seed: u64,
-) -> Result<ModelSpec, Diagnostic> {
+) -> Result<ModelSpec, Vec<Diagnostic>> {
     let backend = model.backend.get_ref().as_str();
     let at = |span, message: String, hint: &str| {
         let mut d = map.at(Some(span), None, format!("model `{name}`: {message}"));
@@ -44,7 +45,7 @@ pub(super) fn check_model(
         (model.token_budget == Some(0), "token_budget must be at least 1 (leave it out for no budget)"),
     ];
     if let Some((_, message)) = numbers.iter().find(|(bad, _)| *bad) {
-        return Err(at(here, message.to_string(), "see docs/pipeline.md, section Models"));
+        return Err(vec![at(here, message.to_string(), "see docs/pipeline.md, section Models")]);
     }
     let sampling = Sampling {
         temperature: model.temperature,
@@ -57,41 +58,41 @@ pub(super) fn check_model(
     let backend_spec = match backend {
         "openai" => {
             if let Some((key, owner)) = foreign_key(model, "openai") {
-                return Err(at(
+                return Err(vec![at(
                     here,
                     format!("`{key}` is for `{owner}` models"),
                     &format!("remove it, or set `backend = \"{owner}\"`"),
-                ));
+                )]);
             }
             let Some(url) = &model.base_url else {
-                return Err(at(
+                return Err(vec![at(
                     here,
                     "an `openai` model needs a `base_url`".into(),
                     "e.g. `base_url = \"http://127.0.0.1:8000/v1\"`",
-                ));
+                )]);
             };
             if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://")) {
-                return Err(at(
+                return Err(vec![at(
                     url.span(),
                     format!("`{}` is not an http(s) URL", crate::model::redact::display_url(url.get_ref())),
                     "e.g. `http://127.0.0.1:8000/v1`",
-                ));
+                )]);
             }
             let Some(model_id) = model.model.clone() else {
-                return Err(at(
+                return Err(vec![at(
                     here,
                     "an `openai` model needs `model`, the server's model id".into(),
                     "e.g. `model = \"Qwen/Qwen2.5-7B-Instruct\"`",
-                ));
+                )]);
             };
             if let Some(var) = &model.api_key_env
                 && std::env::var(var).map_or(true, |v| v.trim().is_empty())
             {
-                return Err(at(
+                return Err(vec![at(
                     here,
                     format!("the environment variable `{var}` (api_key_env) is not set"),
                     &format!("export {var}=<your key> before running; the key is never written to outputs or logs"),
-                ));
+                )]);
             }
             let defaults = RetryPolicy::default();
             BackendSpec::OpenAi(OpenAiSettings {
@@ -109,20 +110,21 @@ pub(super) fn check_model(
         }
         "wasm" => {
             if let Some((key, owner)) = foreign_key(model, "wasm") {
-                return Err(at(
+                return Err(vec![at(
                     here,
                     format!("`{key}` is for `{owner}` models"),
                     &format!("remove it, or set `backend = \"{owner}\"`"),
-                ));
+                )]);
             }
             let Some(reference) = &model.plugin else {
-                return Err(at(
+                return Err(vec![at(
                     here,
                     "a `wasm` model needs a `plugin`".into(),
                     "add `plugin = \"path/to/model.wasm\"`",
-                ));
+                )]);
             };
-            let located = plugins.locate(reference.get_ref()).map_err(|e| map.at(Some(reference.span()), None, e))?;
+            let located =
+                plugins.locate(reference.get_ref()).map_err(|e| vec![map.at(Some(reference.span()), None, e)])?;
             let options = LoadOptions {
                 stage: format!("models.{name}"),
                 expect_kind: Some(PluginKind::Model),
@@ -130,17 +132,18 @@ pub(super) fn check_model(
                 config: serde_json::to_string(&model.config).unwrap_or_else(|_| "{}".into()),
                 limits: model.limits.clone(),
             };
-            let plugin = sandbox
-                .load(&located.path, options)
-                .map_err(|e| map.at(Some(reference.span()), None, e.to_string()))?;
+            let plugin = sandbox.load(&located.path, options).map_err(|e| {
+                let owner = Owner::Model(name);
+                super::plugin_errors::load_error_diagnostics(map, reference.span(), owner, e)
+            })?;
             BackendSpec::Wasm(plugin)
         }
-        "student" => BackendSpec::Student(check_student(map, base, name, model)?),
+        "student" => BackendSpec::Student(check_student(map, base, name, model).map_err(|d| vec![d])?),
         other => {
             let mut d = at(here, format!("unknown backend `{other}`"), "");
             d.hint = did_you_mean(other, ["openai", "wasm", "student"])
                 .or_else(|| Some("backends: openai, wasm, student".into()));
-            return Err(d);
+            return Err(vec![d]);
         }
     };
     let default_concurrency = match backend_spec {

@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
+use super::plugin_errors::{Owner, load_error_diagnostics};
 use crate::pipeline::config::StageConfig;
 use crate::pipeline::config::diagnostic::{Diagnostic, SourceMap, did_you_mean};
 use crate::pipeline::stages::{BuildCx, ModelUse, Stage, StageKind};
-use crate::plugin::{LoadOptions, PluginError, Sandbox};
+use crate::plugin::{LoadOptions, Sandbox};
 
 /// What checking a stage needs from the rest of the file.
 pub(super) struct StageContext<'a> {
@@ -147,29 +148,24 @@ pub(super) fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<
         }
         (needed, Some(reference)) if kind.is_some() => {
             let config = serde_json::to_string(&stage.config).unwrap_or_else(|_| "{}".into());
-            let located = cx.plugins.locate(reference.get_ref());
-            let loaded = located.map_err(|e| (e, false)).and_then(|located| {
-                let options = LoadOptions {
-                    stage: name.to_string(),
-                    expect_kind: needed,
-                    sha256: located.sha256,
-                    config,
-                    limits: stage.limits.clone(),
-                };
-                sandbox.load(&located.path, options).map_err(|e| {
-                    let read = matches!(e, PluginError::Read { .. });
-                    (e.to_string(), read)
-                })
-            });
+            let loaded = match cx.plugins.locate(reference.get_ref()) {
+                Err(message) => Err(vec![map.at(Some(reference.span()), Some(name), message)]),
+                Ok(located) => {
+                    let options = LoadOptions {
+                        stage: name.to_string(),
+                        expect_kind: needed,
+                        sha256: located.sha256,
+                        config,
+                        limits: stage.limits.clone(),
+                    };
+                    sandbox
+                        .load(&located.path, options)
+                        .map_err(|e| load_error_diagnostics(map, reference.span(), Owner::Stage(name), e))
+                }
+            };
             match loaded {
                 Ok(p) => plugin = Some(p),
-                Err((e, read)) => {
-                    let mut d = map.at(Some(reference.span()), Some(name), e);
-                    if read {
-                        d.hint = Some("plugin paths are relative to the pipeline file; build first-party plugins with `cargo xtask plugins`".into());
-                    }
-                    errors.push(d);
-                }
+                Err(diagnostics) => errors.extend(diagnostics),
             }
         }
         (None, Some(reference)) if kind.is_some() => {

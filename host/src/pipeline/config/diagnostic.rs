@@ -62,6 +62,11 @@ impl<'a> SourceMap<'a> {
         SourceMap { file, text }
     }
 
+    /// The file's text.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
     /// A diagnostic at the start of `span` (the file's start when unknown).
     pub(crate) fn at(&self, span: Option<Range<usize>>, stage: Option<&str>, message: impl Into<String>) -> Diagnostic {
         let offset = span.map(|s| s.start.min(self.text.len())).unwrap_or(0);

@@ -6,6 +6,7 @@
 //! wrote; [`build`](crate::pipeline::build) turns them into runnable values.
 
 pub mod checks;
+pub(crate) mod config_location;
 pub mod diagnostic;
 mod kind;
 pub mod rounds;

@@ -20,6 +20,8 @@ impl plugin::Guest for Greedy {
             kind: PluginKind::Filter,
             description: "imports a secrets interface".into(),
             reads: RecordParts::ID | RecordParts::METADATA | RecordParts::SCORES | RecordParts::LINEAGE,
+            license: String::new(),
+            config_schema: None,
         }
     }
 
