@@ -732,6 +732,15 @@ fn prompt_size(p: &wit::Prompt) -> usize {
     p.tag.len() + p.messages.iter().map(|m| m.role.len() + m.content.len()).sum::<usize>()
 }
 
+/// A stage's config JSON as a value (`{}` when empty; the host builds it from
+/// TOML, so it parses; anything else is checked as a string and refused).
+fn config_value(config: &str) -> serde_json::Value {
+    if config.trim().is_empty() {
+        return serde_json::Value::Object(Default::default());
+    }
+    serde_json::from_str(config).unwrap_or_else(|_| serde_json::Value::String(config.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,13 +779,4 @@ mod tests {
         assert_eq!(deadline_ticks(Duration::from_millis(0)), 2);
         assert_eq!(deadline_ticks(EPOCH_TICK * 10), 11);
     }
-}
-
-/// A stage's config JSON as a value (`{}` when empty; the host builds it from
-/// TOML, so it parses; anything else is checked as a string and refused).
-fn config_value(config: &str) -> serde_json::Value {
-    if config.trim().is_empty() {
-        return serde_json::Value::Object(Default::default());
-    }
-    serde_json::from_str(config).unwrap_or_else(|_| serde_json::Value::String(config.to_string()))
 }

@@ -111,11 +111,8 @@ fn inspect_shows_identity_and_digest() {
         &workspace(),
     );
     assert!(!out.status.success());
-    assert!(
-        stdout(&out).contains("config:      REFUSED") && stdout(&out).contains("unknown key `min_doc_wrds`"),
-        "{}",
-        stdout(&out)
-    );
+    let refused = String::from_utf8_lossy(&out.stdout);
+    assert!(refused.contains("config:      REFUSED") && refused.contains("unknown key `min_doc_wrds`"), "{refused}");
 }
 
 #[test]

@@ -137,6 +137,25 @@ fn a_pushed_plugin_is_pulled_verified_run_by_reference_and_then_offline() {
     let digest = pinned.rsplit_once('@').map(|(_, d)| d.to_string()).expect("push prints the pinned reference");
     assert!(pinned.starts_with(&tag) && digest.starts_with("sha256:"), "{pinned}");
 
+    // What the plugin says about itself is on the manifest, as the registry holds it.
+    let hex = digest.trim_start_matches("sha256:");
+    let stored = registry.storage.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stored).expect("the manifest in the registry")).expect("json");
+    let annotations = &manifest["annotations"];
+    assert_eq!(annotations["org.opencontainers.image.title"], "length-filter", "{manifest}");
+    assert_eq!(annotations["org.opencontainers.image.licenses"], "Apache-2.0", "{manifest}");
+    assert_eq!(annotations["dev.kiln.plugin.kind"], "filter", "{manifest}");
+    let schema: serde_json::Value =
+        serde_json::from_str(annotations["dev.kiln.plugin.config-schema"].as_str().expect("a schema")).expect("json");
+    assert!(schema["properties"]["min_words"].is_object(), "{schema}");
+
+    // `plugin inspect` takes the reference: resolved like a pipeline would, then described.
+    let inspected = ok(&kiln(&publisher, &["plugin", "inspect", &pinned]));
+    for needle in ["reference:   oci://", "license:     Apache-2.0", "config keys:", "  min_words (integer | null)"] {
+        assert!(inspected.contains(needle), "missing `{needle}` in\n{inspected}");
+    }
+
     // Another machine's store: pulled, verified, byte for byte the file.
     let path = ok(&kiln(&user, &["plugin", "pull", &tag]));
     assert!(path.starts_with(user.to_str().expect("utf-8")), "{path}");
@@ -251,7 +270,7 @@ fn a_tampered_blob_and_a_non_component_are_refused_and_nothing_is_stored() {
     let module = dir.path().join("core.wasm");
     std::fs::write(&module, [0, b'a', b's', b'm', 1, 0, 0, 0]).expect("write");
     let stderr = failed(&kiln(&publisher, &["plugin", "push", module.to_str().expect("utf-8"), &tag]));
-    assert!(stderr.contains("core module"), "{stderr}");
+    assert!(stderr.contains("core WebAssembly module") && stderr.contains("nothing was pushed"), "{stderr}");
     let stderr =
         failed(&kiln(&publisher, &["plugin", "push", file.to_str().expect("utf-8"), "oci://ghcr.io/Acme/x:1"]));
     assert!(stderr.contains("lowercase"), "{stderr}");
