@@ -19,6 +19,7 @@ pub mod model;
 pub mod outcome;
 pub mod pipeline;
 pub mod record;
+pub mod service;
 
 pub use launch::{RunFailure, run};
 pub use record::Record;

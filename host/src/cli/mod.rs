@@ -9,6 +9,7 @@ mod publish;
 mod rounds_table;
 mod run;
 mod scaffold;
+mod serve;
 mod signing;
 mod validate;
 
@@ -45,6 +46,11 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Resolve the published plugins a pipeline names and pin them in kiln.lock.
     Lock(lock::LockArgs),
+    /// Run many tenants' pipelines as a service (HTTP API, fair queueing, durable state).
+    Serve(serve::ServeArgs),
+    /// Add, list or revoke the service's tenants.
+    #[command(subcommand)]
+    Tenant(serve::TenantCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +124,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&sandbox()?, args, plugin_store.as_deref()),
         Command::Dedup(args) => dedup::run(args),
         Command::Lock(args) => lock::run(&sandbox()?, args, plugin_store.as_deref()),
+        Command::Serve(args) => serve::serve(sandbox()?, args),
+        Command::Tenant(command) => serve::tenant(command),
     }
 }
 

@@ -70,6 +70,10 @@ pub enum RunError {
     /// the job (committed records and finished jobs are kept).
     #[error("stopping: {0} (records before the stage are committed; fix the cause and run again to resume here)")]
     Job(crate::pipeline::stages::JobError),
+    /// The run was cancelled (`RunOptions::cancel`): it stopped between
+    /// chunks; committed chunks are kept, so running it again resumes.
+    #[error("cancelled (committed chunks are kept; running it again resumes)")]
+    Cancelled,
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),
@@ -99,11 +103,13 @@ pub struct RunOptions {
     pub no_cache: bool,
     /// Where progress goes (by default: bars on a terminal, log lines otherwise).
     pub progress: Arc<dyn ProgressSink>,
+    /// Set to stop the run between chunks ([`RunError::Cancelled`]).
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { fresh: false, no_cache: false, progress: Arc::new(Terminal) }
+        RunOptions { fresh: false, no_cache: false, progress: Arc::new(Terminal), cancel: Arc::default() }
     }
 }
 
@@ -255,7 +261,8 @@ async fn process(
         let pipeline = pipeline.clone();
         let skip = manifest.lines_done();
         let next_index = manifest.chunks.len() as u64;
-        tokio::task::spawn_blocking(move || read_chunks(&pipeline, input, skip, next_index, first_tx))
+        let cancel = options.cancel.clone();
+        tokio::task::spawn_blocking(move || read_chunks(&pipeline, input, skip, next_index, first_tx, &cancel))
     };
     let mut stage_tasks = Vec::new();
     for (i, op) in range.clone().zip(prepared) {
@@ -349,6 +356,7 @@ fn read_chunks(
     skip: u64,
     mut index: u64,
     tx: mpsc::Sender<Chunk>,
+    cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<(), RunError> {
     // A generating pipeline's inputs are empty slots: their lengths say nothing.
     let counts_input = matches!(input, PhaseInput::Pipeline) && generate_count(pipeline).is_none();
@@ -359,6 +367,9 @@ fn read_chunks(
     source.skip_lines(skip)?;
     let mut first_line = skip;
     loop {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(RunError::Cancelled);
+        }
         let mut chunk = Chunk {
             entry: ChunkEntry {
                 index,

@@ -376,7 +376,8 @@ impl Driver<'_> {
     fn data(&self, arm: &ArmPlan, chain: &Chain, k: u32, plan: &ChainPlan) -> Result<Data, RunError> {
         let dir = self.base.rounds_dir.join("data").join(format!("round-{k}")).join(&plan.data_key);
         let pipeline = self.round_pipeline(arm, chain, k, &plan.used, &plan.sha, &dir);
-        let options = RunOptions { fresh: false, no_cache: self.options.no_cache, progress: Arc::new(Silent) };
+        let options =
+            RunOptions { no_cache: self.options.no_cache, progress: Arc::new(Silent), ..RunOptions::default() };
         let summary = execute(pipeline, &options)?;
         let kept_file = summary.output_dir.join("kept.jsonl");
         let kept = read_records(&kept_file).map_err(RunError::Runtime)?;

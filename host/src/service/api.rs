@@ -1,0 +1,242 @@
+//! The HTTP API of `kiln serve` (axum). Every route but `/healthz` needs
+//! `Authorization: Bearer TOKEN` and sees only its tenant's runs: another
+//! tenant's run answers 404, exactly like a run that does not exist.
+//! Errors are JSON (`{"error": "…"}`) with a 4xx status that says whose
+//! fault it is; the service's own failures are 500 and logged.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | POST | `/v1/runs` | multipart: a `pipeline` part (the TOML), one part per uploaded file, its file name the path the pipeline names it by |
+//! | GET | `/v1/runs` | the tenant's runs, newest first |
+//! | GET | `/v1/runs/{id}` | one run |
+//! | POST | `/v1/runs/{id}/cancel` | cancel it |
+//! | GET | `/v1/runs/{id}/events` | Server-Sent Events: progress, then the final status |
+//! | GET | `/v1/runs/{id}/files/{name}` | `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl`, `stats.json`, `report.html` |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::Stream;
+
+use super::core::{Service, Upload};
+use super::error::ServiceError;
+use super::runs::Run;
+use super::tenants::Tenant;
+
+/// The files of a run's output directory a tenant may fetch.
+const OUTPUT_FILES: [(&str, &str); 5] = [
+    ("kept.jsonl", "application/x-ndjson"),
+    ("rejected.jsonl", "application/x-ndjson"),
+    ("quarantine.jsonl", "application/x-ndjson"),
+    ("stats.json", "application/json"),
+    ("report.html", "text/html; charset=utf-8"),
+];
+
+/// The router, with request bodies capped at `max_body_bytes`.
+pub fn router(service: Arc<Service>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/runs", post(submit).get(list))
+        .route("/v1/runs/{id}", get(show))
+        .route("/v1/runs/{id}/cancel", post(cancel))
+        .route("/v1/runs/{id}/events", get(events))
+        .route("/v1/runs/{id}/files/{name}", get(file))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint (see `kiln serve --help`)".into()) })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            refuse_large_bodies(request, next, max_body_bytes)
+        }))
+        .with_state(service)
+}
+
+/// A request whose declared `Content-Length` is over the limit is answered
+/// 413 at once, before its body is read (a body without one is cut off at
+/// the limit while it is read, also with 413).
+async fn refuse_large_bodies(request: axum::extract::Request, next: axum::middleware::Next, limit: usize) -> Response {
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is {length} bytes, over this service's limit of {limit} (`--max-body-mib`)"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match &e {
+            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Database(_)
+            | ServiceError::Migration(_)
+            | ServiceError::Io { .. }
+            | ServiceError::Random(_) => {
+                tracing::error!("{e}");
+                return ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the service failed; the operator's log says why".into(),
+                );
+            }
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl FromRequestParts<Arc<Service>> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, service: &Arc<Service>) -> Result<Tenant, ApiError> {
+        let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_string());
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("send `Authorization: Bearer TOKEN` (tokens come from `kiln tenant add`)"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
+        service.db().authenticate(token.trim()).await?.ok_or_else(|| unauthorized("unknown or revoked token"))
+    }
+}
+
+async fn submit(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    let mut multipart = multipart.map_err(|r| {
+        ApiError(
+            r.status(),
+            format!(
+                "{}: send `multipart/form-data` with a `pipeline` part and one file part per upload",
+                r.body_text()
+            ),
+        )
+    })?;
+    let mut pipeline = None;
+    let mut uploads = Vec::new();
+    // A body over the size limit is 413, a malformed one 400: the error says.
+    let failed = |what: String, e: axum::extract::multipart::MultipartError| {
+        ApiError(e.status(), format!("{what}: {}", e.body_text()))
+    };
+    while let Some(field) = multipart.next_field().await.map_err(|e| failed("multipart body".into(), e))? {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let bytes = field.bytes().await.map_err(|e| failed(format!("part `{name}`"), e))?;
+        match (name.as_str(), file_name) {
+            ("pipeline", _) => {
+                let text =
+                    String::from_utf8(bytes.to_vec()).map_err(|_| bad("the `pipeline` part is not UTF-8".into()))?;
+                pipeline = Some(text);
+            }
+            (_, Some(path)) => uploads.push(Upload { path, bytes: bytes.to_vec() }),
+            (other, None) => {
+                return Err(bad(format!(
+                    "part `{other}` has no file name: send uploads as files, their file name the path the pipeline names"
+                )));
+            }
+        }
+    }
+    let pipeline = pipeline
+        .ok_or_else(|| bad("no `pipeline` part: send the pipeline's TOML as a part named `pipeline`".into()))?;
+    let run = service.submit(&tenant, &pipeline, uploads).await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+async fn list(State(service): State<Arc<Service>>, tenant: Tenant) -> Result<Json<Vec<Run>>, ApiError> {
+    Ok(Json(service.db().runs(&tenant.name).await?))
+}
+
+async fn find(service: &Service, tenant: &Tenant, id: &str) -> Result<Run, ApiError> {
+    Ok(service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?)
+}
+
+async fn show(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(find(&service, &tenant, &id).await?))
+}
+
+async fn cancel(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(service.cancel(&tenant, &id).await?))
+}
+
+async fn file(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    find(&service, &tenant, &id).await?;
+    let (name, content_type) = OUTPUT_FILES.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        let names: Vec<&str> = OUTPUT_FILES.iter().map(|(n, _)| *n).collect();
+        ApiError(StatusCode::NOT_FOUND, format!("no output `{name}`: outputs are {}", names.join(", ")))
+    })?;
+    let path = service.run_dir(&tenant.name, &id).join("out").join(name);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no `{name}` (yet)")))?;
+    Ok(([(header::CONTENT_TYPE, *content_type)], bytes).into_response())
+}
+
+/// Progress while the run is on a worker, then its final state; the stream
+/// ends with the run.
+async fn events(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    find(&service, &tenant, &id).await?;
+    let state = (service, tenant, id, None::<String>, false);
+    let stream = futures::stream::unfold(state, |(service, tenant, id, last, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let run = match service.db().run(&tenant.name, &id).await {
+                Ok(Some(run)) => run,
+                _ => return None,
+            };
+            let progress = service.progress(&tenant, &id).map(|rx| *rx.borrow());
+            let payload = serde_json::json!({ "run": run, "progress": progress }).to_string();
+            let final_state = run.status.is_final();
+            if last.as_deref() != Some(payload.as_str()) || final_state {
+                let event = Event::default().event(if final_state { "end" } else { "progress" }).data(payload.clone());
+                return Some((Ok(event), (service, tenant, id, Some(payload), final_state)));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    Ok(Sse::new(stream))
+}

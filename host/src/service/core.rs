@@ -1,0 +1,292 @@
+//! The service itself: takes submissions, queues them fairly, runs them on a
+//! fixed pool of workers through the engine's library API, and records every
+//! change in the database so that a restarted service takes up where a
+//! killed one stopped (a run resumes from its last committed chunk: the
+//! engine's exactly-once guarantee).
+//!
+//! On disk, everything of a tenant is under `DATA/tenants/NAME/`: a run's
+//! directory `runs/ID/` holds its `pipeline.toml`, its uploads, `work/` and
+//! `out/`. The pipeline's own `work_dir` and `[output] dir` are replaced.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{Notify, watch};
+
+use super::db::Db;
+use super::error::ServiceError;
+use super::fair_queue::FairQueue;
+use super::isolation;
+use super::progress::{LiveProgress, Progress};
+use super::runs::{Outcome, Run, Status};
+use super::tenants::Tenant;
+use crate::pipeline::{PathOverrides, Pipeline, RunError, RunOptions, run_rounds};
+use crate::plugin::Sandbox;
+
+/// How the service is set up.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Where tenants' runs and the SQLite database live.
+    pub data_dir: PathBuf,
+    /// A database URL (`postgres://…`, `sqlite://…`); the SQLite file in
+    /// `data_dir` when `None`.
+    pub database: Option<String>,
+    /// Runs executed at once, across all tenants.
+    pub workers: usize,
+}
+
+/// A file uploaded with a pipeline, by its path relative to the run.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Relative path (`data/in.jsonl`, `plugins/filter.wasm`).
+    pub path: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A run on a worker.
+struct Live {
+    cancel: Arc<AtomicBool>,
+    progress: watch::Receiver<Progress>,
+}
+
+/// The running service.
+pub struct Service {
+    db: Db,
+    config: ServiceConfig,
+    sandbox: Sandbox,
+    queue: Mutex<FairQueue>,
+    wake: Notify,
+    live: Mutex<HashMap<String, Live>>,
+}
+
+impl Service {
+    /// Opens the database, requeues every run a previous service left
+    /// queued or running, and starts the workers.
+    pub async fn start(config: ServiceConfig, sandbox: Sandbox) -> Result<Arc<Service>, ServiceError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| ServiceError::io(&config.data_dir, e))?;
+        let db = Db::open(config.database.as_deref(), &config.data_dir).await?;
+        let service = Arc::new(Service {
+            db,
+            config,
+            sandbox,
+            queue: Mutex::new(FairQueue::default()),
+            wake: Notify::new(),
+            live: Mutex::new(HashMap::new()),
+        });
+        for run in service.db.unfinished_runs().await? {
+            let Some(tenant) = service.db.tenant(&run.tenant).await? else { continue };
+            tracing::info!(run = %run.id, tenant = %run.tenant, "taking up a run a previous service left {:?}", run.status);
+            service.lock_queue().push(&tenant.name, tenant.weight, tenant.max_running, run.id);
+        }
+        for _ in 0..service.config.workers.max(1) {
+            let service = service.clone();
+            tokio::spawn(async move { service.work().await });
+        }
+        Ok(service)
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, FairQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `tenant`'s directory of run `id`.
+    pub fn run_dir(&self, tenant: &str, id: &str) -> PathBuf {
+        self.config.data_dir.join("tenants").join(tenant).join("runs").join(id)
+    }
+
+    /// Checks and queues a pipeline with its uploads. Refused before
+    /// anything runs: over the queued-runs quota, paths that leave the run,
+    /// and every error `kiln validate` would give.
+    pub async fn submit(&self, tenant: &Tenant, pipeline: &str, uploads: Vec<Upload>) -> Result<Run, ServiceError> {
+        let queued = self.db.count_runs(&tenant.name, Status::Queued).await?;
+        if queued >= u64::from(tenant.max_queued) {
+            return Err(ServiceError::Quota(format!(
+                "quota `max_queued` of tenant `{}`: {queued} run(s) already waiting (limit {}); wait for one to start, or ask the operator to raise it",
+                tenant.name, tenant.max_queued
+            )));
+        }
+        let problems = isolation::check_pipeline(pipeline, &[]);
+        if !problems.is_empty() {
+            return Err(ServiceError::BadRequest(prefixed("pipeline.toml", &problems)));
+        }
+        for upload in &uploads {
+            check_upload_path(&upload.path)?;
+        }
+        let id = super::tokens::new_token()?[super::tokens::PREFIX.len()..][..24].to_string();
+        let dir = self.run_dir(&tenant.name, &id);
+        write_run_files(&dir, pipeline, &uploads)?;
+        let sandbox = self.sandbox.clone();
+        let overrides = overrides(&dir);
+        let file = dir.join("pipeline.toml");
+        let loaded = tokio::task::spawn_blocking(move || Pipeline::load_with(&file, &sandbox, &overrides))
+            .await
+            .map_err(|e| ServiceError::BadRequest(format!("validation stopped: {e}")))?;
+        let pipeline = match loaded {
+            Ok(pipeline) => pipeline,
+            Err(diagnostics) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                let text = diagnostics.to_string().replace(&format!("{}/", dir.display()), "");
+                return Err(ServiceError::BadRequest(text));
+            }
+        };
+        let run = self.db.insert_run(&id, &tenant.name, &pipeline.name).await?;
+        self.lock_queue().push(&tenant.name, tenant.weight, tenant.max_running, id);
+        self.wake.notify_one();
+        Ok(run)
+    }
+
+    /// Cancels a queued run at once, a running one between chunks.
+    pub async fn cancel(&self, tenant: &Tenant, id: &str) -> Result<Run, ServiceError> {
+        let run = self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))?;
+        if run.status.is_final() {
+            return Err(ServiceError::Conflict(format!("run {id} is already {:?}", run.status).to_lowercase()));
+        }
+        if self.lock_queue().remove(&tenant.name, id) {
+            self.db.finish_run(id, Status::Cancelled, Some("cancelled before it started"), None).await?;
+        } else if let Some(live) = self.lock_live().get(id) {
+            live.cancel.store(true, Ordering::Relaxed);
+        }
+        self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))
+    }
+
+    /// The live progress of a running run of `tenant`.
+    pub fn progress(&self, tenant: &Tenant, id: &str) -> Option<watch::Receiver<Progress>> {
+        let dir = self.run_dir(&tenant.name, id);
+        dir.is_dir().then(|| self.lock_live().get(id).map(|l| l.progress.clone())).flatten()
+    }
+
+    /// A worker: takes the next run the fair queue gives, runs it, repeats.
+    async fn work(self: Arc<Self>) {
+        loop {
+            let notified = self.wake.notified();
+            let next = self.lock_queue().next_run();
+            let Some((tenant, id)) = next else {
+                notified.await;
+                continue;
+            };
+            if let Err(e) = self.execute(&tenant, &id).await {
+                tracing::error!(run = %id, tenant = %tenant, "{e}");
+                let _ = self.db.finish_run(&id, Status::Failed, Some(&e.to_string()), None).await;
+            }
+            self.lock_queue().finished(&tenant);
+            // A slot of this tenant is free: another worker may take its next run.
+            self.wake.notify_waiters();
+            self.wake.notify_one();
+        }
+    }
+
+    async fn execute(&self, tenant: &str, id: &str) -> Result<(), ServiceError> {
+        self.db.mark_running(id).await?;
+        let dir = self.run_dir(tenant, id);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (sink, progress) = LiveProgress::new();
+        self.lock_live().insert(id.to_string(), Live { cancel: cancel.clone(), progress });
+        let sandbox = self.sandbox.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<Outcome, String> {
+            let pipeline = Pipeline::load_with(&dir.join("pipeline.toml"), &sandbox, &overrides(&dir))
+                .map_err(|d| d.to_string().replace(&format!("{}/", dir.display()), ""))?;
+            let options = RunOptions { progress: Arc::new(sink), cancel, ..RunOptions::default() };
+            match run_rounds(pipeline, &options) {
+                Ok(summary) => Ok(Outcome {
+                    kept: summary.stats.kept,
+                    rejected: summary.stats.rejected,
+                    quarantined: summary.stats.quarantined,
+                }),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        })
+        .await;
+        self.lock_live().remove(id);
+        let cancelled = |m: &str| m.contains(&RunError::Cancelled.to_string());
+        match result {
+            Ok(Ok(outcome)) => self.db.finish_run(id, Status::Done, None, Some(outcome)).await?,
+            Ok(Err(message)) if cancelled(&message) => {
+                self.db.finish_run(id, Status::Cancelled, Some("cancelled while running"), None).await?
+            }
+            Ok(Err(message)) => self.db.finish_run(id, Status::Failed, Some(&message), None).await?,
+            Err(panic) => {
+                self.db.finish_run(id, Status::Failed, Some(&format!("the run crashed: {panic}")), None).await?
+            }
+        };
+        Ok(())
+    }
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("no run {id}"))
+}
+
+/// `problems`, one per line, each after `file:`.
+fn prefixed(file: &str, problems: &[String]) -> String {
+    problems.iter().map(|p| format!("{file}:{p}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The run's own work and output directories, whatever the file says.
+fn overrides(dir: &Path) -> PathOverrides {
+    PathOverrides { work_dir: Some(dir.join("work")), output_dir: Some(dir.join("out")), ..PathOverrides::default() }
+}
+
+/// Checks the path an upload is stored under: relative, plain, inside the run.
+pub fn check_upload_path(path: &str) -> Result<(), ServiceError> {
+    let bad = |why: &str| ServiceError::BadRequest(format!("upload `{}`: {why}", path.escape_default()));
+    if path.is_empty() || path.len() > 200 {
+        return Err(bad("give a relative path of 1 to 200 characters"));
+    }
+    if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b)) {
+        return Err(bad("use only letters, digits, `.`, `_`, `-` and `/`"));
+    }
+    let components: Vec<Component<'_>> = Path::new(path).components().collect();
+    if !components.iter().all(|c| matches!(c, Component::Normal(_))) || path.ends_with('/') {
+        return Err(bad("must be a relative path without `..` or `.` segments"));
+    }
+    if components.len() > 8 {
+        return Err(bad("at most 8 directories deep"));
+    }
+    let first = components.first().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+    if ["pipeline.toml", "work", "out", "kiln.lock"].contains(&first.as_str()) {
+        return Err(bad("this name is the service's (pipeline.toml, work/, out/, kiln.lock)"));
+    }
+    Ok(())
+}
+
+fn write_run_files(dir: &Path, pipeline: &str, uploads: &[Upload]) -> Result<(), ServiceError> {
+    std::fs::create_dir_all(dir).map_err(|e| ServiceError::io(dir, e))?;
+    let write = |path: &Path, bytes: &[u8]| -> Result<(), ServiceError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| ServiceError::io(parent, e))?;
+        }
+        std::fs::write(path, bytes).map_err(|e| ServiceError::io(path, e))
+    };
+    write(&dir.join("pipeline.toml"), pipeline.as_bytes())?;
+    for upload in uploads {
+        write(&dir.join(&upload.path), &upload.bytes)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_paths_stay_inside_the_run() {
+        for ok in ["in.jsonl", "data/in.jsonl", "plugins/my_filter.wasm"] {
+            assert!(check_upload_path(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "/etc/passwd", "../x", "a/../../b", "./a", "a b", "work/x", "pipeline.toml", "a/", "a\\b"] {
+            assert!(check_upload_path(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! `kiln serve`: many tenants' pipelines on one machine, with plugins none
+//! of them wrote.
+//!
+//! - [`tenants`] and [`tokens`]: who may call, authenticated by a token of
+//!   which only a hash is kept;
+//! - [`isolation`]: what a tenant's pipeline may name (its own uploads);
+//! - [`fair_queue`]: deficit round robin over tenants, so a full pool
+//!   queues and no tenant starves another;
+//! - [`core`]: submission, cancellation, the workers, recovery after a crash;
+//! - [`db`] and [`runs`]: durable state (SQLite, or PostgreSQL);
+//! - [`api`]: the HTTP API (axum).
+//!
+//! Runs go through the engine's library API ([`crate::pipeline`]); plugins
+//! keep the sandbox's per-instance limits.
+
+pub mod api;
+pub mod core;
+pub mod db;
+pub mod error;
+pub mod fair_queue;
+pub mod isolation;
+pub mod progress;
+pub mod runs;
+pub mod tenants;
+pub mod tokens;
+
+pub use core::{Service, ServiceConfig, Upload};
+pub use db::Db;
+pub use error::ServiceError;
