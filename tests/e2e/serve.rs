@@ -5,7 +5,7 @@
 //! queued runs does not starve another; a service killed with SIGKILL takes
 //! every queued and running run up again when restarted.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,64 @@ use kiln_tests::{kiln_bin, wasm, workspace};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, multipart};
 use serde_json::Value;
+
+/// Where a service keeps its state: a data directory, and the SQLite file in
+/// it or a fresh PostgreSQL database (dropped afterwards).
+struct State {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    postgres: Option<(String, String)>,
+}
+
+/// The PostgreSQL server the tests use (`.ci/run` starts one on loopback).
+fn postgres_admin_url() -> String {
+    std::env::var("KILN_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://kiln:kiln@127.0.0.1:5432/postgres".into())
+}
+
+fn psql(url: &str, sql: &str) -> std::process::Output {
+    Command::new("psql").arg(url).args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().expect(
+        "psql runs (the PostgreSQL tests need a server on loopback: `.ci/run` installs and starts one; \
+         set KILN_TEST_POSTGRES_URL to use another)",
+    )
+}
+
+impl State {
+    fn sqlite() -> State {
+        let dir = tempfile::tempdir().expect("tempdir");
+        State { data: dir.path().join("data"), _dir: dir, postgres: None }
+    }
+
+    fn postgres() -> State {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = postgres_admin_url();
+        let name =
+            format!("kiln_test_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let out = psql(&admin, &format!("CREATE DATABASE {name}"));
+        assert!(out.status.success(), "cannot create a database on {admin}: {}", String::from_utf8_lossy(&out.stderr));
+        let (base, _) = admin.rsplit_once('/').expect("a database URL");
+        let mut state = State::sqlite();
+        state.postgres = Some((admin.clone(), format!("{base}/{name}")));
+        state
+    }
+
+    /// `--data-dir DIR [--database URL]`.
+    fn args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_string(), self.data.display().to_string()];
+        if let Some((_, url)) = &self.postgres {
+            args.extend(["--database".to_string(), url.clone()]);
+        }
+        args
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if let Some((admin, url)) = &self.postgres {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let _ = psql(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
 
 /// A service on a loopback port; killed on drop.
 struct LocalService {
@@ -25,10 +83,13 @@ impl LocalService {
     // The child is moved into the returned service, whose `Drop` kills and
     // waits for it; the lint does not follow the move out of the loop.
     #[allow(clippy::zombie_processes)]
-    fn start(data: &Path, extra: &[&str]) -> LocalService {
+    fn start(state: &State, extra: &[&str]) -> LocalService {
+        let data = &state.data;
+        std::fs::create_dir_all(data).expect("data dir");
         let log = data.with_extension(format!("log-{}", std::process::id()));
-        let mut args = vec!["serve", "--addr", "127.0.0.1:0", "--data-dir", data.to_str().expect("utf-8")];
-        args.extend_from_slice(extra);
+        let mut args: Vec<String> = vec!["serve".into(), "--addr".into(), "127.0.0.1:0".into()];
+        args.extend(state.args());
+        args.extend(extra.iter().map(|a| a.to_string()));
         let mut child = Command::new(kiln_bin())
             .args(&args)
             .env("KILN_CACHE_DIR", data.join("cache"))
@@ -65,9 +126,10 @@ impl Drop for LocalService {
     }
 }
 
-fn add_tenant(data: &Path, name: &str, extra: &[&str]) -> String {
-    let mut args = vec!["tenant", "add", name, "--data-dir", data.to_str().expect("utf-8")];
-    args.extend_from_slice(extra);
+fn add_tenant(state: &State, name: &str, extra: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["tenant".into(), "add".into(), name.into()];
+    args.extend(state.args());
+    args.extend(extra.iter().map(|a| a.to_string()));
     let out = Command::new(kiln_bin()).args(&args).output().expect("kiln tenant add");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -156,10 +218,17 @@ fn kept_by_kiln_run(lines: usize) -> u64 {
 
 #[test]
 fn runs_finish_as_kiln_run_does_and_no_tenant_reaches_another_tenants_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let (a, b) = (add_tenant(&data, "team-a", &[]), add_tenant(&data, "team-b", &[]));
-    let service = LocalService::start(&data, &[]);
+    isolated_runs(&State::sqlite());
+}
+
+#[test]
+fn on_postgres_runs_finish_and_stay_isolated() {
+    isolated_runs(&State::postgres());
+}
+
+fn isolated_runs(state: &State) {
+    let (a, b) = (add_tenant(state, "team-a", &[]), add_tenant(state, "team-b", &[]));
+    let service = LocalService::start(state, &[]);
 
     let (status, run) = submit(&service, &a, submission(PIPELINE, 300));
     assert_eq!(status, StatusCode::CREATED, "{run}");
@@ -191,20 +260,17 @@ fn runs_finish_as_kiln_run_does_and_no_tenant_reaches_another_tenants_run() {
     assert_eq!(get(&service, &a, &format!("/v1/runs/{id}/files/..%2F..%2Fkiln.db")).0, StatusCode::NOT_FOUND);
 
     // A revoked token stops working at once.
-    let out = Command::new(kiln_bin())
-        .args(["tenant", "revoke", "team-b", "--data-dir", data.to_str().expect("utf-8")])
-        .output()
-        .expect("revoke");
+    let out =
+        Command::new(kiln_bin()).args(["tenant", "revoke", "team-b"]).args(state.args()).output().expect("revoke");
     assert!(out.status.success());
     assert_eq!(get(&service, &b, "/v1/runs").0, StatusCode::UNAUTHORIZED);
 }
 
 #[test]
 fn bad_requests_get_a_4xx_with_a_clear_message_never_a_500() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let a = add_tenant(&data, "team-a", &["--max-queued", "1"]);
-    let service = LocalService::start(&data, &["--max-body-mib", "1", "--workers", "1"]);
+    let state = State::sqlite();
+    let a = add_tenant(&state, "team-a", &["--max-queued", "1"]);
+    let service = LocalService::start(&state, &["--max-body-mib", "1", "--workers", "1"]);
     let url = format!("{}/v1/runs", service.url);
     let error = |response: reqwest::blocking::Response| -> (StatusCode, String) {
         let status = response.status();
@@ -283,10 +349,17 @@ fn bad_requests_get_a_4xx_with_a_clear_message_never_a_500() {
 
 #[test]
 fn a_tenant_with_many_queued_runs_does_not_starve_another_and_a_killed_service_resumes_them_all() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let (a, b) = (add_tenant(&data, "busy", &["--max-running", "1"]), add_tenant(&data, "quiet", &[]));
-    let mut service = LocalService::start(&data, &["--workers", "1"]);
+    fair_and_crash_safe(&State::sqlite());
+}
+
+#[test]
+fn on_postgres_a_killed_service_resumes_every_run_fairly() {
+    fair_and_crash_safe(&State::postgres());
+}
+
+fn fair_and_crash_safe(state: &State) {
+    let (a, b) = (add_tenant(state, "busy", &["--max-running", "1"]), add_tenant(state, "quiet", &[]));
+    let mut service = LocalService::start(state, &["--workers", "1"]);
     let lines = 1500;
     let mut busy = Vec::new();
     for _ in 0..5 {
@@ -315,7 +388,7 @@ fn a_tenant_with_many_queued_runs_does_not_starve_another_and_a_killed_service_r
         std::thread::sleep(Duration::from_millis(20));
     }
     service.kill();
-    let service = LocalService::start(&data, &["--workers", "1"]);
+    let service = LocalService::start(state, &["--workers", "1"]);
 
     let expected = kept_by_kiln_run(lines);
     for id in &busy {
