@@ -319,6 +319,10 @@ fn bad_requests_get_a_4xx_with_a_clear_message_never_a_500() {
     assert!(status.is_client_error(), "{status}: {message}");
     assert!(message.contains("multipart/form-data"), "{message}");
     assert_eq!(error(client().get(format!("{}/nope", service.url)).send().expect("404")).0, StatusCode::NOT_FOUND);
+    let openapi: Value =
+        client().get(format!("{}/v1/openapi.json", service.url)).send().expect("openapi").json().expect("json");
+    assert_eq!(openapi["openapi"], "3.1.0");
+    assert!(openapi["paths"]["/v1/runs"]["post"].is_object(), "{openapi}");
 
     // A body over --max-body-mib is refused from its Content-Length, before it is read.
     let address = service.url.trim_start_matches("http://");

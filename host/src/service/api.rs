@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
+use utoipa::OpenApi;
 
 use super::core::{Service, Upload};
 use super::error::ServiceError;
@@ -45,6 +46,7 @@ const OUTPUT_FILES: [(&str, &str); 5] = [
 pub fn router(service: Arc<Service>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/v1/runs", post(submit).get(list))
         .route("/v1/runs/{id}", get(show))
         .route("/v1/runs/{id}/cancel", post(cancel))
@@ -74,13 +76,57 @@ async fn refuse_large_bodies(request: axum::extract::Request, next: axum::middle
     }
 }
 
+/// The OpenAPI description of this API, served at `/v1/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kiln serve", description = "Many tenants' Kiln pipelines on one machine (docs/service.md)."),
+    paths(submit, list, show, cancel, events, file),
+    components(schemas(Run, super::runs::Status, super::progress::Progress, ErrorBody, SubmitForm)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// Every route but `/healthz` and this description needs a bearer token.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![SecurityRequirement::new("token", Vec::<String>::new())]);
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, and what to do about it.
+    pub error: String,
+}
+
+/// The parts of a submission (`multipart/form-data`).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct SubmitForm {
+    /// The pipeline's TOML.
+    pipeline: String,
+    /// Each file the pipeline names, as a file part whose file name is the
+    /// relative path the pipeline names it by (`data/in.jsonl`).
+    #[schema(format = Binary)]
+    file: Vec<Vec<u8>>,
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -124,6 +170,11 @@ impl FromRequestParts<Arc<Service>> for Tenant {
     }
 }
 
+#[utoipa::path(post, path = "/v1/runs", request_body(content = SubmitForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = Run, description = "checked and queued"),
+        (status = 400, body = ErrorBody, description = "the pipeline or an upload is wrong: every error, with its line"),
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody, description = "over --max-body-mib"),
+        (status = 429, body = ErrorBody, description = "over a quota, named")))]
 async fn submit(
     State(service): State<Arc<Service>>,
     tenant: Tenant,
@@ -169,6 +220,7 @@ async fn submit(
     Ok((StatusCode::CREATED, Json(run)))
 }
 
+#[utoipa::path(get, path = "/v1/runs", responses((status = 200, body = [Run], description = "the tenant's runs, newest first"), (status = 401, body = ErrorBody)))]
 async fn list(State(service): State<Arc<Service>>, tenant: Tenant) -> Result<Json<Vec<Run>>, ApiError> {
     Ok(Json(service.db().runs(&tenant.name).await?))
 }
@@ -177,6 +229,8 @@ async fn find(service: &Service, tenant: &Tenant, id: &str) -> Result<Run, ApiEr
     Ok(service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?)
 }
 
+#[utoipa::path(get, path = "/v1/runs/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody, description = "no such run of this tenant")))]
 async fn show(
     State(service): State<Arc<Service>>,
     tenant: Tenant,
@@ -185,6 +239,9 @@ async fn show(
     Ok(Json(find(&service, &tenant, &id).await?))
 }
 
+#[utoipa::path(post, path = "/v1/runs/{id}/cancel", params(("id" = String, Path)),
+    responses((status = 200, body = Run, description = "cancelled, or cancelling between chunks"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "already over")))]
 async fn cancel(
     State(service): State<Arc<Service>>,
     tenant: Tenant,
@@ -193,6 +250,9 @@ async fn cancel(
     Ok(Json(service.cancel(&tenant, &id).await?))
 }
 
+#[utoipa::path(get, path = "/v1/runs/{id}/files/{name}",
+    params(("id" = String, Path), ("name" = String, Path, description = "kept.jsonl, rejected.jsonl, quarantine.jsonl, stats.json or report.html")),
+    responses((status = 200, description = "the file"), (status = 404, body = ErrorBody)))]
 async fn file(
     State(service): State<Arc<Service>>,
     tenant: Tenant,
@@ -210,6 +270,10 @@ async fn file(
     Ok(([(header::CONTENT_TYPE, *content_type)], bytes).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/runs/{id}/events", params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/event-stream",
+        description = "`progress` events ({run, progress}) while the run changes, then one `end` event"),
+        (status = 404, body = ErrorBody)))]
 /// Progress while the run is on a worker, then its final state; the stream
 /// ends with the run.
 async fn events(
@@ -239,4 +303,37 @@ async fn events(
         }
     });
     Ok(Sse::new(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route of the router but the two open ones, with its method.
+    const ROUTES: [(&str, &str); 6] = [
+        ("post", "/v1/runs"),
+        ("get", "/v1/runs"),
+        ("get", "/v1/runs/{id}"),
+        ("post", "/v1/runs/{id}/cancel"),
+        ("get", "/v1/runs/{id}/events"),
+        ("get", "/v1/runs/{id}/files/{name}"),
+    ];
+
+    #[test]
+    fn the_openapi_description_covers_every_route_and_its_errors() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        assert_eq!(doc["openapi"], "3.1.0");
+        for (method, path) in ROUTES {
+            let operation = &doc["paths"][path][method];
+            assert!(operation.is_object(), "{method} {path} is not described");
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(responses.keys().any(|code| code.starts_with('2')), "{method} {path}: no success answer");
+            assert!(responses.keys().any(|code| code.starts_with('4')), "{method} {path}: no error answer");
+        }
+        let described: usize =
+            doc["paths"].as_object().expect("paths").values().map(|p| p.as_object().map_or(0, |o| o.len())).sum();
+        assert_eq!(described, ROUTES.len(), "a described operation that is not routed");
+        assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
+        assert!(doc["components"]["schemas"]["Run"]["properties"]["status"].is_object());
+    }
 }

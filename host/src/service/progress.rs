@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::pipeline::{ChunkEntry, PhaseProgress, ProgressSink};
 
 /// What a run has committed so far (in its current phase).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     /// Chunks committed.
     pub chunks: u64,
