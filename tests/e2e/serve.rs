@@ -245,6 +245,23 @@ fn isolated_runs(state: &State) {
     assert_eq!(status, StatusCode::OK);
     assert!(events.contains("event: end") && events.contains("\"status\":\"done\""), "{events}");
 
+    // Submissions at once (a benchmark found them failing with 500 on SQLite): all accepted, all done.
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (status, run) = submit(&service, &a, submission(PIPELINE, 50));
+                    assert_eq!(status, StatusCode::CREATED, "{run}");
+                    run["id"].as_str().expect("id").to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("submitted")).collect()
+    });
+    for id in &ids {
+        assert_eq!(wait_final(&service, &a, id)["status"], "done");
+    }
+
     // Tenant B: every endpoint answers as if the run did not exist.
     for path in ["", "/files/kept.jsonl", "/files/stats.json", "/events"] {
         let (status, body) = get(&service, &b, &format!("/v1/runs/{id}{path}"));

@@ -106,22 +106,19 @@ macro_rules! select_run {
 impl Db {
     /// Records a submitted run as queued.
     pub async fn insert_run(&self, id: &str, tenant: &str, pipeline: &str) -> Result<Run, ServiceError> {
-        let mut tx = self.pool.begin().await?;
-        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM runs")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("next")?;
+        // One statement: a read-then-write transaction would fail under
+        // concurrent submissions on SQLite (a stale read snapshot cannot be
+        // upgraded to a write, and waiting does not help).
         sqlx::query(
-            "INSERT INTO runs (id, tenant, seq, pipeline, status, created_at) VALUES ($1, $2, $3, $4, 'queued', $5)",
+            "INSERT INTO runs (id, tenant, seq, pipeline, status, created_at) \
+             VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), $3, 'queued', $4)",
         )
         .bind(id)
         .bind(tenant)
-        .bind(seq)
         .bind(pipeline)
         .bind(now())
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         self.run(tenant, id).await?.ok_or_else(|| ServiceError::NotFound(format!("run {id} vanished")))
     }
 
