@@ -17,21 +17,8 @@ KILN = os.path.join(ROOT, "target/release/kiln")
 PLUGIN = os.path.join(ROOT, "target/wasm32-wasip2/release/length_filter.wasm")
 TENANTS, RUNS, LINES = int(os.environ.get("TENANTS", 20)), int(os.environ.get("RUNS", 5)), int(os.environ.get("LINES", 300))
 WORKERS = os.environ.get("WORKERS", str(os.cpu_count()))
-PIPELINE = """[pipeline]
-name = "load"
-
-[[input]]
-path = "data/in.jsonl"
-
-[[stage]]
-name = "length"
-kind = "filter"
-plugin = "plugins/length_filter.wasm"
-config = { min_words = 5 }
-
-[output]
-dir = "out"
-"""
+# The same small run the service's e2e test submits.
+PIPELINE = open(os.path.join(ROOT, "tests/data/serve-pipeline.toml")).read()
 
 
 def multipart(parts):

@@ -135,21 +135,8 @@ fn add_tenant(state: &State, name: &str, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-const PIPELINE: &str = r#"[pipeline]
-name = "served"
-
-[[input]]
-path = "data/in.jsonl"
-
-[[stage]]
-name = "length"
-kind = "filter"
-plugin = "plugins/length_filter.wasm"
-config = { min_words = 5 }
-
-[output]
-dir = "out"
-"#;
+/// A small filter run, shared with `benches/serve-load.py`.
+const PIPELINE: &str = include_str!("../data/serve-pipeline.toml");
 
 /// The pipeline, its input (the first `lines` records of the sample) and the plugin, as a submission.
 fn submission(pipeline: &str, lines: usize) -> multipart::Form {

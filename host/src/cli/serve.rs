@@ -86,7 +86,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn open(state: &StateArgs) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&state.data_dir).with_context(|| format!("creating {}", state.data_dir.display()))?;
     Db::open(state.database.as_deref(), &state.data_dir).await.context("opening the service's database")
 }
 

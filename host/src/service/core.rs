@@ -22,7 +22,7 @@ use super::isolation;
 use super::progress::{LiveProgress, Progress};
 use super::runs::{Outcome, Run, Status};
 use super::tenants::Tenant;
-use crate::pipeline::{PathOverrides, Pipeline, RunError, RunOptions, run_rounds};
+use crate::pipeline::{Diagnostics, PathOverrides, Pipeline, RunError, RunOptions, run_rounds};
 use crate::plugin::Sandbox;
 
 /// How the service is set up.
@@ -48,6 +48,7 @@ pub struct Upload {
 
 /// A run on a worker.
 struct Live {
+    tenant: String,
     cancel: Arc<AtomicBool>,
     progress: watch::Receiver<Progress>,
 }
@@ -119,7 +120,7 @@ impl Service {
         }
         let problems = isolation::check_pipeline(pipeline, &[]);
         if !problems.is_empty() {
-            return Err(ServiceError::BadRequest(prefixed("pipeline.toml", &problems)));
+            return Err(ServiceError::BadRequest(Diagnostics(problems).to_string()));
         }
         for upload in &uploads {
             check_upload_path(&upload.path)?;
@@ -137,8 +138,7 @@ impl Service {
             Ok(pipeline) => pipeline,
             Err(diagnostics) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                let text = diagnostics.to_string().replace(&format!("{}/", dir.display()), "");
-                return Err(ServiceError::BadRequest(text));
+                return Err(ServiceError::BadRequest(relative_to_run(&dir, &diagnostics)));
             }
         };
         let run = self.db.insert_run(&id, &tenant.name, &pipeline.name).await?;
@@ -163,8 +163,7 @@ impl Service {
 
     /// The live progress of a running run of `tenant`.
     pub fn progress(&self, tenant: &Tenant, id: &str) -> Option<watch::Receiver<Progress>> {
-        let dir = self.run_dir(&tenant.name, id);
-        dir.is_dir().then(|| self.lock_live().get(id).map(|l| l.progress.clone())).flatten()
+        self.lock_live().get(id).filter(|l| l.tenant == tenant.name).map(|l| l.progress.clone())
     }
 
     /// A worker: takes the next run the fair queue gives, runs it, repeats.
@@ -192,11 +191,12 @@ impl Service {
         let dir = self.run_dir(tenant, id);
         let cancel = Arc::new(AtomicBool::new(false));
         let (sink, progress) = LiveProgress::new();
-        self.lock_live().insert(id.to_string(), Live { cancel: cancel.clone(), progress });
+        let live = Live { tenant: tenant.to_string(), cancel: cancel.clone(), progress };
+        self.lock_live().insert(id.to_string(), live);
         let sandbox = self.sandbox.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<Outcome, String> {
+        let result = tokio::task::spawn_blocking(move || -> Result<Outcome, Option<String>> {
             let pipeline = Pipeline::load_with(&dir.join("pipeline.toml"), &sandbox, &overrides(&dir))
-                .map_err(|d| d.to_string().replace(&format!("{}/", dir.display()), ""))?;
+                .map_err(|d| Some(relative_to_run(&dir, &d)))?;
             let options = RunOptions { progress: Arc::new(sink), cancel, ..RunOptions::default() };
             match run_rounds(pipeline, &options) {
                 Ok(summary) => Ok(Outcome {
@@ -204,18 +204,16 @@ impl Service {
                     rejected: summary.stats.rejected,
                     quarantined: summary.stats.quarantined,
                 }),
-                Err(e) => Err(format!("{e:#}")),
+                Err(RunError::Cancelled) => Err(None),
+                Err(e) => Err(Some(format!("{e:#}"))),
             }
         })
         .await;
         self.lock_live().remove(id);
-        let cancelled = |m: &str| m.contains(&RunError::Cancelled.to_string());
         match result {
             Ok(Ok(outcome)) => self.db.finish_run(id, Status::Done, None, Some(outcome)).await?,
-            Ok(Err(message)) if cancelled(&message) => {
-                self.db.finish_run(id, Status::Cancelled, Some("cancelled while running"), None).await?
-            }
-            Ok(Err(message)) => self.db.finish_run(id, Status::Failed, Some(&message), None).await?,
+            Ok(Err(None)) => self.db.finish_run(id, Status::Cancelled, Some("cancelled while running"), None).await?,
+            Ok(Err(Some(message))) => self.db.finish_run(id, Status::Failed, Some(&message), None).await?,
             Err(panic) => {
                 self.db.finish_run(id, Status::Failed, Some(&format!("the run crashed: {panic}")), None).await?
             }
@@ -228,9 +226,10 @@ fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound(format!("no run {id}"))
 }
 
-/// `problems`, one per line, each after `file:`.
-fn prefixed(file: &str, problems: &[String]) -> String {
-    problems.iter().map(|p| format!("{file}:{p}")).collect::<Vec<_>>().join("\n")
+/// Diagnostics of a run's files, named relative to the run's directory (the
+/// tenant never sees where the service keeps it).
+fn relative_to_run(dir: &Path, diagnostics: &Diagnostics) -> String {
+    diagnostics.to_string().replace(&format!("{}/", dir.display()), "")
 }
 
 /// The run's own work and output directories, whatever the file says.

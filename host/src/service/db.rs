@@ -22,13 +22,14 @@ pub struct Db {
 
 impl Db {
     /// Opens `url`, or the SQLite file `kiln.db` in `data_dir` when `url` is
-    /// `None`, and migrates it.
+    /// `None` (creating the directory), and migrates it.
     pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Db, ServiceError> {
         sqlx::any::install_default_drivers();
         let sqlite_url;
         let url = match url {
             Some(url) => url,
             None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| ServiceError::io(data_dir, e))?;
                 sqlite_url = format!("sqlite://{}?mode=rwc", data_dir.join("kiln.db").display());
                 &sqlite_url
             }

@@ -10,59 +10,65 @@
 //! credentials are the operator's to give). `oci://` references and
 //! `http(s)://` URLs are not paths and pass.
 
+use std::path::Path;
+
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// Every way `text` (a pipeline file) reaches outside its run directory, as
-/// `line:column: message`; empty when it stays inside.
-pub fn check_pipeline(text: &str, granted_env: &[String]) -> Vec<String> {
+use crate::pipeline::Diagnostic;
+use crate::pipeline::config::diagnostic::SourceMap;
+
+/// Every way `text` (the run's `pipeline.toml`) reaches outside its run
+/// directory, in file order; empty when it stays inside.
+pub fn check_pipeline(text: &str, granted_env: &[String]) -> Vec<Diagnostic> {
     let root = match DeTable::parse(text) {
         Ok(root) => root,
         // The loader reports syntax errors with their place.
         Err(_) => return Vec::new(),
     };
+    let map = SourceMap::new(Path::new("pipeline.toml"), text);
     let mut problems = Vec::new();
-    walk_table(text, root.get_ref(), granted_env, &mut problems);
-    problems.sort_by_key(|(offset, _)| *offset);
-    problems.into_iter().map(|(_, message)| message).collect()
+    walk_table(&map, root.get_ref(), granted_env, &mut problems);
+    problems.sort_by_key(|d| (d.line, d.column));
+    problems
 }
 
-fn walk_table(text: &str, table: &DeTable<'_>, granted: &[String], problems: &mut Vec<(usize, String)>) {
+fn walk_table(map: &SourceMap<'_>, table: &DeTable<'_>, granted: &[String], problems: &mut Vec<Diagnostic>) {
     for (key, value) in table.iter() {
         if key.get_ref() == "api_key_env"
             && let DeValue::String(name) = value.get_ref()
             && !granted.iter().any(|g| g == name.as_ref())
         {
-            problems.push(at(
-                text,
-                value,
-                &format!(
+            problems.push(map.at(
+                Some(value.span()),
+                None,
+                format!(
                     "`api_key_env = \"{}\"`: the operator has not granted this variable to your tenant (model credentials are set by the operator)",
                     name.escape_default()
                 ),
             ));
             continue;
         }
-        walk_value(text, value, granted, problems);
+        walk_value(map, value, granted, problems);
     }
 }
 
-fn walk_value(text: &str, value: &Spanned<DeValue<'_>>, granted: &[String], problems: &mut Vec<(usize, String)>) {
+fn walk_value(map: &SourceMap<'_>, value: &Spanned<DeValue<'_>>, granted: &[String], problems: &mut Vec<Diagnostic>) {
     match value.get_ref() {
         DeValue::String(s) => {
             if let Some(why) = escapes(s) {
-                problems.push(at(
-                    text,
-                    value,
-                    &format!(
+                problems.push(map.at(
+                    Some(value.span()),
+                    None,
+                    format!(
                         "`{}` {why}: a pipeline in the service names only files it uploaded, by relative paths inside its run",
                         s.escape_default()
                     ),
                 ));
             }
         }
-        DeValue::Array(items) => items.iter().for_each(|item| walk_value(text, item, granted, problems)),
-        DeValue::Table(table) => walk_table(text, table, granted, problems),
+        DeValue::Array(items) => items.iter().for_each(|item| walk_value(map, item, granted, problems)),
+        DeValue::Table(table) => walk_table(map, table, granted, problems),
         _ => {}
     }
 }
@@ -85,15 +91,6 @@ fn escapes(s: &str) -> Option<&'static str> {
         return Some("climbs out with `..`");
     }
     None
-}
-
-/// `message` at `value`'s place, as `line:column: message`, with the offset to sort by.
-fn at(text: &str, value: &Spanned<DeValue<'_>>, message: &str) -> (usize, String) {
-    let offset = value.span().start.min(text.len());
-    let before = text.get(..offset).unwrap_or_default();
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (offset, format!("{line}:{column}: {message}"))
 }
 
 #[cfg(test)]
@@ -121,13 +118,21 @@ backend = "openai"
 base_url = "http://127.0.0.1:9/v1"
 api_key_env = "AWS_SECRET_ACCESS_KEY"
 "#;
-        let problems = check_pipeline(text, &[]);
+        let problems: Vec<String> = check_pipeline(text, &[]).iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 5, "{problems:#?}");
-        assert!(problems[0].starts_with("5:8: `/etc/passwd` is an absolute path"), "{}", problems[0]);
-        assert!(problems[1].starts_with("8:8: ") && problems[1].contains("`..`"), "{}", problems[1]);
-        assert!(problems[2].starts_with("12:10: ") && problems[2].contains("home directory"), "{}", problems[2]);
+        assert!(problems[0].starts_with("pipeline.toml:5:8: `/etc/passwd` is an absolute path"), "{}", problems[0]);
+        assert!(problems[1].starts_with("pipeline.toml:8:8: ") && problems[1].contains("`..`"), "{}", problems[1]);
+        assert!(
+            problems[2].starts_with("pipeline.toml:12:10: ") && problems[2].contains("home directory"),
+            "{}",
+            problems[2]
+        );
         assert!(problems[3].contains("`../x`"), "{}", problems[3]);
-        assert!(problems[4].starts_with("18:15: ") && problems[4].contains("not granted"), "{}", problems[4]);
+        assert!(
+            problems[4].starts_with("pipeline.toml:18:15: ") && problems[4].contains("not granted"),
+            "{}",
+            problems[4]
+        );
     }
 
     #[test]
@@ -140,7 +145,7 @@ plugin = "oci://127.0.0.1:5000/kiln/gopher:1"
 base_url = "https://api.example.com/v1"
 api_key_env = "TEAM_A_KEY"
 "#;
-        assert_eq!(check_pipeline(text, &["TEAM_A_KEY".to_string()]), Vec::<String>::new());
+        assert_eq!(check_pipeline(text, &["TEAM_A_KEY".to_string()]), Vec::new());
         assert_eq!(check_pipeline(text, &[]).len(), 1);
     }
 }
