@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::pipeline::{Diagnostics, PathOverrides, Pipeline, RunError, RunOptions, RunSummary, run_rounds};
+use crate::pipeline::{BuildOptions, Diagnostics, Pipeline, RunError, RunOptions, RunSummary, run_rounds};
 use crate::plugin::Sandbox;
 
 /// Why [`run`] did not complete.
@@ -27,7 +27,7 @@ pub enum RunFailure {
 pub fn run(
     file: &Path,
     sandbox: &Sandbox,
-    overrides: &PathOverrides,
+    overrides: &BuildOptions,
     options: &RunOptions,
 ) -> Result<RunSummary, RunFailure> {
     let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
@@ -79,7 +79,7 @@ mod tests {
         let sandbox = Sandbox::new(SandboxConfig { cache_dir: None, ..SandboxConfig::default() }).expect("sandbox");
         let seen = Arc::new(AtomicU64::new(0));
         let options = RunOptions { progress: Arc::new(Lines(seen.clone())), ..RunOptions::default() };
-        let summary = run(&file, &sandbox, &PathOverrides::default(), &options).expect("runs");
+        let summary = run(&file, &sandbox, &BuildOptions::default(), &options).expect("runs");
         assert_eq!((summary.stats.kept, summary.stats.rejected), (3, 1));
         assert_eq!(seen.load(Ordering::Relaxed), 4, "the sink saw every committed line");
 
@@ -88,7 +88,7 @@ mod tests {
             "[pipeline]\nname = \"lib\"\n[[stage]]\nname = \"d\"\nkind = \"nope\"\n[output]\ndir = \"out\"\n",
         )
         .expect("write");
-        match run(&file, &sandbox, &PathOverrides::default(), &options) {
+        match run(&file, &sandbox, &BuildOptions::default(), &options) {
             Err(RunFailure::Invalid(d)) => assert!(d.to_string().contains("unknown stage kind `nope`"), "{d}"),
             other => panic!("expected the file's problems, got {other:?}"),
         }

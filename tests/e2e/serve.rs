@@ -82,8 +82,12 @@ struct LocalService {
 impl LocalService {
     // The child is moved into the returned service, whose `Drop` kills and
     // waits for it; the lint does not follow the move out of the loop.
-    #[allow(clippy::zombie_processes)]
     fn start(state: &State, extra: &[&str]) -> LocalService {
+        LocalService::start_with_env(state, extra, &[])
+    }
+
+    #[allow(clippy::zombie_processes)]
+    fn start_with_env(state: &State, extra: &[&str], env: &[(&str, &str)]) -> LocalService {
         let data = &state.data;
         std::fs::create_dir_all(data).expect("data dir");
         let log = data.with_extension(format!("log-{}", std::process::id()));
@@ -93,6 +97,7 @@ impl LocalService {
         let mut child = Command::new(kiln_bin())
             .args(&args)
             .env("KILN_CACHE_DIR", data.join("cache"))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -126,6 +131,13 @@ impl Drop for LocalService {
     }
 }
 
+/// Tests of this file share the machine: the one that measures time holds
+/// this exclusively, the others shared, so none runs beside it.
+fn timing_lock() -> &'static std::sync::RwLock<()> {
+    static LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+    &LOCK
+}
+
 fn add_tenant(state: &State, name: &str, extra: &[&str]) -> String {
     let mut args: Vec<String> = vec!["tenant".into(), "add".into(), name.into()];
     args.extend(state.args());
@@ -141,7 +153,8 @@ const PIPELINE: &str = include_str!("../data/serve-pipeline.toml");
 /// The pipeline, its input (the first `lines` records of the sample) and the plugin, as a submission.
 fn submission(pipeline: &str, lines: usize) -> multipart::Form {
     let sample = std::fs::read_to_string(workspace().join("pipelines/data/rustdoc-sample.jsonl")).expect("sample");
-    let input: String = sample.lines().take(lines).map(|l| format!("{l}\n")).collect();
+    // Longer runs than the sample repeat it.
+    let input: String = sample.lines().cycle().take(lines).map(|l| format!("{l}\n")).collect();
     multipart::Form::new()
         .text("pipeline", pipeline.to_string())
         .part("file", multipart::Part::bytes(input.into_bytes()).file_name("data/in.jsonl"))
@@ -205,11 +218,13 @@ fn kept_by_kiln_run(lines: usize) -> u64 {
 
 #[test]
 fn runs_finish_as_kiln_run_does_and_no_tenant_reaches_another_tenants_run() {
+    let _serial = timing_lock().read();
     isolated_runs(&State::sqlite());
 }
 
 #[test]
 fn on_postgres_runs_finish_and_stay_isolated() {
+    let _serial = timing_lock().read();
     isolated_runs(&State::postgres());
 }
 
@@ -272,6 +287,7 @@ fn isolated_runs(state: &State) {
 
 #[test]
 fn bad_requests_get_a_4xx_with_a_clear_message_never_a_500() {
+    let _serial = timing_lock().read();
     let state = State::sqlite();
     let a = add_tenant(&state, "team-a", &["--max-queued", "1"]);
     let service = LocalService::start(&state, &["--max-body-mib", "1", "--workers", "1"]);
@@ -357,11 +373,13 @@ fn bad_requests_get_a_4xx_with_a_clear_message_never_a_500() {
 
 #[test]
 fn a_tenant_with_many_queued_runs_does_not_starve_another_and_a_killed_service_resumes_them_all() {
+    let _serial = timing_lock().read();
     fair_and_crash_safe(&State::sqlite());
 }
 
 #[test]
 fn on_postgres_a_killed_service_resumes_every_run_fairly() {
+    let _serial = timing_lock().read();
     fair_and_crash_safe(&State::postgres());
 }
 
@@ -410,4 +428,294 @@ fn fair_and_crash_safe(state: &State) {
         order <= started_before + 2,
         "the quiet tenant's one run started {order}th, after {started_before} busy run(s) had started before it was submitted"
     );
+}
+
+/// Waits until run `id` has `status` (or is final); returns it.
+fn wait_status(service: &LocalService, token: &str, id: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (code, body) = get(service, token, &format!("/v1/runs/{id}"));
+        assert_eq!(code, StatusCode::OK, "{body}");
+        let run: Value = serde_json::from_str(&body).expect("json");
+        let now = run["status"].as_str().unwrap_or("").to_string();
+        if now == status || ["done", "failed", "cancelled"].contains(&now.as_str()) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} never became {status}: {run}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn post(service: &LocalService, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = client().post(format!("{}{path}", service.url)).bearer_auth(token).send().expect("post");
+    let status = response.status();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+/// A generating pipeline whose model needs the API key named `TEAM_KEY`.
+fn keyed_generation(server: &kiln_mock_llm::MockServer) -> String {
+    format!(
+        r#"[pipeline]
+name = "served-generation"
+seed = 5
+
+[models.teacher]
+backend = "openai"
+base_url = "{}"
+model = "mock-teacher"
+api_key_env = "TEAM_KEY"
+max_retries = 0
+
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "plugins/problems.wasm"
+model = "teacher"
+count = 20
+
+[output]
+dir = "out"
+"#,
+        server.base_url()
+    )
+}
+
+#[test]
+fn administrators_set_secrets_that_reach_only_their_tenant_and_are_never_shown() {
+    let _serial = timing_lock().read();
+    let secret = "sk-team-a-7f3a9c";
+    let config = kiln_mock_llm::MockConfig { api_key: Some(secret.into()), ..kiln_mock_llm::MockConfig::default() };
+    let teacher = kiln_mock_llm::responder(|request: &kiln_mock_llm::ChatRequest, choice| {
+        let seed = request.seed.unwrap_or(0) as u64 + choice as u64;
+        let profile = kiln_arith::teacher::ErrorProfile::default();
+        kiln_arith::teacher::answer(request.last_user_message().unwrap_or_default(), seed, &profile)
+    });
+    let server = kiln_mock_llm::MockServer::start(config, teacher).expect("mock server");
+    let state = State::sqlite();
+    let admin = add_tenant(&state, "ops", &["--admin"]);
+    let a = add_tenant(&state, "team-a", &[]);
+    let b = add_tenant(&state, "team-b", &[]);
+    // The service's own environment holds the key: no tenant may reach it.
+    let service = LocalService::start_with_env(&state, &[], &[("TEAM_KEY", secret)]);
+    let form = |pipeline: &str| {
+        multipart::Form::new().text("pipeline", pipeline.to_string()).part(
+            "file",
+            multipart::Part::bytes(std::fs::read(wasm("arith-problems")).expect("plugin"))
+                .file_name("plugins/problems.wasm"),
+        )
+    };
+    let pipeline = keyed_generation(&server);
+    let (status, body) = submit(&service, &a, form(&pipeline));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("has not granted"), "{body}");
+
+    // Only an administrator manages tenants.
+    let (status, body) = get(&service, &a, "/v1/admin/tenants");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let put = |token: &str, tenant: &str, value: &str| {
+        client()
+            .put(format!("{}/v1/admin/tenants/{tenant}/secrets/TEAM_KEY", service.url))
+            .bearer_auth(token)
+            .body(value.to_string())
+            .send()
+            .expect("put")
+            .status()
+    };
+    assert_eq!(put(&a, "team-a", secret), StatusCode::FORBIDDEN);
+    assert_eq!(put(&admin, "team-a", secret), StatusCode::NO_CONTENT);
+    assert_eq!(put(&admin, "nobody", secret), StatusCode::NOT_FOUND);
+    let (status, names) = get(&service, &admin, "/v1/admin/tenants/team-a/secrets");
+    assert_eq!((status, names.as_str()), (StatusCode::OK, r#"["TEAM_KEY"]"#));
+
+    // The secret reaches team-a's model, and only team-a's.
+    let (status, run) = submit(&service, &a, form(&pipeline));
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run = wait_final(&service, &a, run["id"].as_str().expect("id"));
+    // (The arithmetic teacher gets a few answers wrong on purpose: those are quarantined.)
+    assert_eq!(run["status"], "done", "{run}");
+    let kept = run["kept"].as_u64().unwrap_or(0);
+    assert!(kept >= 15 && kept + run["quarantined"].as_u64().unwrap_or(0) == 20, "{run}");
+    let (status, body) = submit(&service, &b, form(&pipeline));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Administrators add tenants (the token is in that answer only) and change quotas.
+    let added = client()
+        .post(format!("{}/v1/admin/tenants", service.url))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "team-c", "max_running": 1, "quotas": {"records_per_day": 10}}))
+        .send()
+        .expect("add");
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let added: Value = added.json().expect("json");
+    let c = added["token"].as_str().expect("token").to_string();
+    assert_eq!(get(&service, &c, "/v1/runs"), (StatusCode::OK, "[]".to_string()));
+    let patch = |body: &str| {
+        client()
+            .patch(format!("{}/v1/admin/tenants/team-c", service.url))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .expect("patch")
+    };
+    let changed: Value = patch(r#"{"quotas": {"records_per_day": 99}}"#).json().expect("json");
+    assert_eq!(changed["quotas"]["records_per_day"], 99, "{changed}");
+    for bad in [r#"{"quotas": {"records": 1}}"#, r#"{"weight": "x"}"#, "not json"] {
+        let response = patch(bad);
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        assert!(status.is_client_error(), "{bad}: {status} {text}");
+        assert!(text.contains("error"), "{bad}: {text}");
+    }
+    let (_, usage) = get(&service, &c, "/v1/usage");
+    assert!(usage.contains("\"records_per_day\":99"), "{usage}");
+
+    // The value is never shown: not by any answer above, nor in the log.
+    for path in ["/v1/admin/tenants", "/v1/admin/tenants/team-a/secrets", "/v1/usage", "/v1/runs"] {
+        for token in [&admin, &a] {
+            assert!(!get(&service, token, path).1.contains(secret), "{path}");
+        }
+    }
+    let log = std::fs::read_to_string(&service.log).unwrap_or_default();
+    assert!(!log.contains(secret), "{log}");
+}
+
+#[test]
+fn a_spent_daily_quota_pauses_the_run_and_it_resumes_without_counting_twice() {
+    let _serial = timing_lock().read();
+    let state = State::sqlite();
+    let q = add_tenant(&state, "metered", &["--quota", "records_per_day=600", "--quota", "plugin_memory_mib=64"]);
+    let service = LocalService::start(&state, &["--workers", "1"]);
+
+    // A stage asking for more memory than the quota is refused at its line.
+    let greedy =
+        PIPELINE.replace("config = { min_words = 5 }", "config = { min_words = 5 }\nlimits = { memory_mib = 512 }");
+    let (status, body) = submit(&service, &q, submission(&greedy, 10));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("quota `plugin_memory_mib` (64)"), "{body}");
+
+    let lines = 1800;
+    let chunked = PIPELINE.replace("name = \"served\"", "name = \"served\"\nchunk_size = 100");
+    let (status, run) = submit(&service, &q, submission(&chunked, lines));
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let id = run["id"].as_str().expect("id").to_string();
+    let run = wait_status(&service, &q, &id, "paused");
+    assert_eq!(run["status"], "paused", "{run}");
+    assert!(run["message"].as_str().unwrap_or("").contains("quota `records_per_day`"), "{run}");
+    let usage = || -> u64 {
+        let (_, body) = get(&service, &q, "/v1/usage");
+        serde_json::from_str::<Value>(&body).expect("json")["today"]["records"].as_u64().expect("records")
+    };
+    let paused_at = usage();
+    assert_eq!(paused_at, 600, "the run stops right after the chunk that spends the quota");
+
+    // While the quota is spent: no new run, no resume; both say which quota.
+    let (status, body) = submit(&service, &q, submission(PIPELINE, 10));
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("records_per_day"), "{body}");
+    let (status, body) = post(&service, &q, &format!("/v1/runs/{id}/resume"));
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+
+    // The operator lifts it; the run resumes from its last committed chunk.
+    let out = Command::new(kiln_bin())
+        .args(["tenant", "set", "metered", "--quota", "records_per_day=none"])
+        .args(state.args())
+        .output()
+        .expect("kiln tenant set");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, body) = post(&service, &q, &format!("/v1/runs/{id}/resume"));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run = wait_final(&service, &q, &id);
+    assert_eq!((run["status"].as_str(), run["kept"].as_u64()), (Some("done"), Some(kept_by_kiln_run(lines))), "{run}");
+    assert_eq!(usage(), lines as u64, "every record counted once across the pause");
+    let (status, body) = post(&service, &q, &format!("/v1/runs/{id}/resume"));
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+/// What the hostile tenant's plugin is fed: every way it misbehaves, among
+/// ordinary records.
+fn hostile_input(lines: usize) -> String {
+    let tricks = ["LOOP", "GROW", "NAP-LOOP", "SPAM", "SLEEP", "RECURSE", "PANIC", "LOG"];
+    (0..lines)
+        .map(|i| {
+            let text =
+                if i % 10 == 0 { tricks[(i / 10) % tricks.len()].to_string() } else { format!("ordinary record {i}") };
+            format!("{}\n", serde_json::json!({"id": format!("h{i}"), "text": text}))
+        })
+        .collect()
+}
+
+/// Seconds from submission to `done` of the quiet tenant's run.
+fn quiet_run_seconds(service: &LocalService, token: &str, lines: usize) -> f64 {
+    let started = Instant::now();
+    let (status, run) = submit(service, token, submission(PIPELINE, lines));
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run = wait_status(service, token, run["id"].as_str().expect("id"), "done");
+    assert_eq!(run["status"], "done", "{run}");
+    started.elapsed().as_secs_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+#[test]
+fn a_tenant_whose_plugins_loop_allocate_sleep_and_flood_logs_does_not_slow_another_beyond_one_and_a_half() {
+    let _serial = timing_lock().write();
+    let state = State::sqlite();
+    let hostile = add_tenant(
+        &state,
+        "hostile",
+        &["--max-running", "1", "--quota", "plugin_call_ms=300", "--quota", "plugin_memory_mib=32"],
+    );
+    let quiet = add_tenant(&state, "quiet", &[]);
+    let service = LocalService::start(&state, &["--workers", "2"]);
+    let lines = 9000;
+    // Warm: the first run of a plugin compiles it into the cache.
+    quiet_run_seconds(&service, &quiet, lines);
+    let alone = median((0..5).map(|_| quiet_run_seconds(&service, &quiet, lines)).collect());
+
+    let pipeline = PIPELINE
+        .replace("plugins/length_filter.wasm", "plugins/hostile.wasm")
+        .replace("config = { min_words = 5 }", "");
+    let form = || {
+        multipart::Form::new()
+            .text("pipeline", pipeline.clone())
+            .part("file", multipart::Part::bytes(hostile_input(200).into_bytes()).file_name("data/in.jsonl"))
+            .part(
+                "file",
+                multipart::Part::bytes(std::fs::read(wasm("hostile-filter")).expect("plugin"))
+                    .file_name("plugins/hostile.wasm"),
+            )
+    };
+    let mut hostile_runs = Vec::new();
+    for _ in 0..2 {
+        let (status, run) = submit(&service, &hostile, form());
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        hostile_runs.push(run["id"].as_str().expect("id").to_string());
+    }
+    wait_status(&service, &hostile, &hostile_runs[0], "running");
+    let beside = median((0..5).map(|_| quiet_run_seconds(&service, &quiet, lines)).collect());
+    // The measurement means something only if the hostile tenant was busy all along.
+    let (_, listed) = get(&service, &hostile, "/v1/runs");
+    assert!(listed.contains("\"running\""), "the hostile runs ended before the quiet ones: {listed}");
+    assert!(
+        beside <= 1.5 * alone,
+        "the quiet tenant's run took {beside:.2} s beside the hostile one, {alone:.2} s alone"
+    );
+    eprintln!("quiet run: {alone:.3} s alone, {beside:.3} s beside a hostile tenant ({:.2}x)", beside / alone);
+
+    // The hostile runs end, each misbehaving record quarantined with its error.
+    for id in &hostile_runs {
+        let run = wait_final(&service, &hostile, id);
+        assert_eq!(run["status"], "done", "{run}");
+        let quarantined = run["quarantined"].as_u64().unwrap_or(0);
+        assert!(quarantined >= 10, "{run}");
+        assert_eq!(
+            run["kept"].as_u64().unwrap_or(0) + run["rejected"].as_u64().unwrap_or(0) + quarantined,
+            200,
+            "{run}"
+        );
+    }
 }

@@ -137,8 +137,13 @@ fn build_plugins() -> anyhow::Result<()> {
 
 fn test() -> anyhow::Result<()> {
     build_plugins()?;
+    // One build of everything the tests need, `kiln` binary included, in a
+    // single feature resolution: `build -p kiln` alone resolves features
+    // without the dev-dependencies, which changes the features of serde_json,
+    // syn and friends and so compiled the whole dependency tree (wasmtime,
+    // wgpu, sqlx…) a second time for the tests — a quarter of a fresh CI run.
     let mut bin = cargo();
-    bin.args(["build", "--release", "-p", "kiln"]);
+    bin.args(["build", "--release", "--workspace", "--lib", "--bins", "--tests", "--examples"]);
     run(bin)?;
     let mut test = cargo();
     test.args(["test", "--release", "--workspace"]);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use kiln::pipeline::{LockMode, Lockfile, PathOverrides};
+use kiln::pipeline::{BuildOptions, LockMode, Lockfile};
 use kiln::plugin::Sandbox;
 
 /// Arguments of `kiln lock`.
@@ -21,10 +21,10 @@ pub struct LockArgs {
 }
 
 pub fn run(sandbox: &Sandbox, args: &LockArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let overrides = PathOverrides {
+    let overrides = BuildOptions {
         lock: if args.update { LockMode::Update } else { LockMode::Write },
         plugin_store: plugin_store.map(Path::to_path_buf),
-        ..PathOverrides::default()
+        ..BuildOptions::default()
     };
     let Some(pipeline) = super::run::load_or_report(&args.file, sandbox, &overrides, "kiln.lock was not written")
     else {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::pipeline::stages::JobReport;
-use kiln::pipeline::{LockMode, PathOverrides, Pipeline, RunOptions, run_rounds};
+use kiln::pipeline::{BuildOptions, LockMode, Pipeline, RunOptions, run_rounds};
 use kiln::plugin::Sandbox;
 
 use kiln::human::{count, printable, rate};
@@ -57,12 +57,13 @@ pub struct DirArgs {
 
 impl DirArgs {
     /// The overrides, with published plugins kept in `plugin_store`.
-    pub fn overrides(&self, plugin_store: Option<&Path>) -> PathOverrides {
-        PathOverrides {
+    pub fn overrides(&self, plugin_store: Option<&Path>) -> BuildOptions {
+        BuildOptions {
             work_dir: self.work_dir.clone(),
             output_dir: self.out.clone(),
             lock: LockMode::Read,
             plugin_store: plugin_store.map(Path::to_path_buf),
+            ..BuildOptions::default()
         }
     }
 }
@@ -126,7 +127,7 @@ fn on_interrupt_explain_resume(args: &RunArgs) {
 pub(super) fn load_or_report(
     file: &Path,
     sandbox: &Sandbox,
-    overrides: &PathOverrides,
+    overrides: &BuildOptions,
     not_done: &str,
 ) -> Option<Pipeline> {
     match Pipeline::load_with(file, sandbox, overrides) {
@@ -145,7 +146,7 @@ pub(super) fn load_or_report(
 }
 
 pub fn run(sandbox: &Sandbox, args: &RunArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let overrides = PathOverrides {
+    let overrides = BuildOptions {
         lock: if args.locked { LockMode::Locked } else { LockMode::Write },
         ..args.dirs.overrides(plugin_store)
     };

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::plugin::Sandbox;
-use kiln::service::tenants::NewTenant;
+use kiln::service::quotas::Quotas;
+use kiln::service::tenants::{NewTenant, TenantChanges};
 use kiln::service::{Db, Service, ServiceConfig, api};
 
 /// Where the service keeps its state, shared by `serve` and `tenant`.
@@ -64,9 +65,36 @@ pub enum TenantCommand {
         /// Runs it may have waiting.
         #[arg(long, default_value_t = 100)]
         max_queued: u32,
+        /// A quota, KEY=VALUE (repeat): plugin_memory_mib, plugin_call_ms,
+        /// records_per_day, stage_seconds_per_day, run_seconds_per_day,
+        /// tokens_per_day, disk_mib.
+        #[arg(long = "quota", value_name = "KEY=VALUE")]
+        quotas: Vec<String>,
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Change a tenant's weight, run counts or quotas (`--quota KEY=none` removes one).
+    Set {
+        /// Tenant name.
+        name: String,
+        /// Share of the workers when tenants compete.
+        #[arg(long)]
+        weight: Option<u32>,
+        /// Runs it may have running at once.
+        #[arg(long)]
+        max_running: Option<u32>,
+        /// Runs it may have waiting.
+        #[arg(long)]
+        max_queued: Option<u32>,
+        /// A quota, KEY=VALUE or KEY=none (repeat).
+        #[arg(long = "quota", value_name = "KEY=VALUE")]
+        quotas: Vec<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// A tenant's secrets: the API keys its pipelines name by `api_key_env`.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// List tenants and their quotas (never their tokens).
     List {
         #[command(flatten)]
@@ -79,6 +107,43 @@ pub enum TenantCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+}
+
+/// `kiln tenant secret`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret, its value read from standard input (never from the command line).
+    Set {
+        /// Tenant name.
+        tenant: String,
+        /// Secret name, as `api_key_env` names it (A-Z, 0-9, `_`).
+        name: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// List a tenant's secrets by name (values are never shown).
+    List {
+        /// Tenant name.
+        tenant: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Remove a secret.
+    Rm {
+        /// Tenant name.
+        tenant: String,
+        /// Secret name.
+        name: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+fn quotas(assignments: &[String], mut quotas: Quotas) -> anyhow::Result<Quotas> {
+    for assignment in assignments {
+        quotas.set(assignment)?;
+    }
+    Ok(quotas)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -118,29 +183,56 @@ pub fn serve(sandbox: Sandbox, args: &ServeArgs) -> anyhow::Result<ExitCode> {
 pub fn tenant(command: &TenantCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         match command {
-            TenantCommand::Add { name, admin, weight, max_running, max_queued, state } => {
-                let db = open(state).await?;
+            TenantCommand::Add { name, admin, weight, max_running, max_queued, quotas: assignments, state } => {
                 let new = NewTenant {
                     name: name.clone(),
                     admin: *admin,
                     weight: *weight,
                     max_running: *max_running,
                     max_queued: *max_queued,
+                    quotas: quotas(assignments, Quotas::default())?,
                 };
+                let db = open(state).await?;
                 let token = db.add_tenant(&new).await?;
                 eprintln!("kiln tenant add: `{name}` added; its token (shown only now):");
                 println!("{token}");
             }
+            TenantCommand::Set { name, weight, max_running, max_queued, quotas: assignments, state } => {
+                let db = open(state).await?;
+                let current = db.tenant(name).await?.with_context(|| format!("no tenant `{name}`"))?;
+                let changes = TenantChanges {
+                    weight: *weight,
+                    max_running: *max_running,
+                    max_queued: *max_queued,
+                    quotas: Some(quotas(assignments, current.quotas)?),
+                };
+                let t = db.update_tenant(name, &changes).await?;
+                eprintln!(
+                    "kiln tenant set: `{name}`: weight {}, max_running {}, max_queued {}, quotas {}",
+                    t.weight,
+                    t.max_running,
+                    t.max_queued,
+                    serde_json::to_string(&t.quotas)?
+                );
+            }
+            TenantCommand::Secret(command) => secret(command).await?,
             TenantCommand::List { state } => {
                 let db = open(state).await?;
-                println!("{:<24} {:>6} {:>12} {:>11} state", "tenant", "weight", "max_running", "max_queued");
+                println!(
+                    "{:<24} {:>6} {:>12} {:>11} {:<8} quotas",
+                    "tenant", "weight", "max_running", "max_queued", "state"
+                );
                 for t in db.tenants().await? {
                     let state = match (t.revoked_at, t.admin) {
                         (Some(_), _) => "revoked",
                         (None, true) => "admin",
                         (None, false) => "active",
                     };
-                    println!("{:<24} {:>6} {:>12} {:>11} {state}", t.name, t.weight, t.max_running, t.max_queued);
+                    let quotas = serde_json::to_string(&t.quotas)?;
+                    println!(
+                        "{:<24} {:>6} {:>12} {:>11} {state:<8} {quotas}",
+                        t.name, t.weight, t.max_running, t.max_queued
+                    );
                 }
             }
             TenantCommand::Revoke { name, state } => {
@@ -150,4 +242,29 @@ pub fn tenant(command: &TenantCommand) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `kiln tenant secret …`.
+async fn secret(command: &SecretCommand) -> anyhow::Result<()> {
+    match command {
+        SecretCommand::Set { tenant, name, state } => {
+            let mut value = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)
+                .context("reading the secret from stdin")?;
+            open(state).await?.set_secret(tenant, name, &value).await?;
+            eprintln!(
+                "kiln tenant secret set: `{tenant}` has secret `{name}` (pipelines name it by `api_key_env = \"{name}\"`)"
+            );
+        }
+        SecretCommand::List { tenant, state } => {
+            for name in open(state).await?.secret_names(tenant).await? {
+                println!("{name}");
+            }
+        }
+        SecretCommand::Rm { tenant, name, state } => {
+            open(state).await?.delete_secret(tenant, name).await?;
+            eprintln!("kiln tenant secret rm: `{tenant}`'s secret `{name}` removed");
+        }
+    }
+    Ok(())
 }

@@ -50,7 +50,7 @@ mod tests {
             backend: BackendSpec::OpenAi(OpenAiSettings {
                 base_url: url.into(),
                 model: "gpt".into(),
-                api_key_env: None,
+                api_key: None,
                 endpoint: Endpoint::Chat,
                 timeout: std::time::Duration::from_secs(1),
                 retry: Default::default(),

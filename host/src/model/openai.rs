@@ -77,22 +77,9 @@ impl Failure {
 }
 
 impl Client {
-    /// A client for `settings`, reading the API key from its variable.
+    /// A client for `settings` (the API key, if any, is in them).
     pub fn new(model: &str, settings: &OpenAiSettings) -> Result<Client, ModelError> {
-        let key = match &settings.api_key_env {
-            Some(var) => match std::env::var(var) {
-                Ok(key) if !key.trim().is_empty() => Some(key.trim().to_string()),
-                _ => {
-                    return Err(ModelError::Config {
-                        model: model.to_string(),
-                        message: format!(
-                            "the environment variable `{var}` named by `api_key_env` is not set; export the API key in it"
-                        ),
-                    });
-                }
-            },
-            None => None,
-        };
+        let key = settings.api_key.as_ref().map(|k| k.expose().to_string());
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
@@ -206,7 +193,11 @@ impl Client {
                 url,
                 status,
                 message,
-                key_env: self.settings.api_key_env.clone().unwrap_or_else(|| "(none: set api_key_env)".into()),
+                key_env: self
+                    .settings
+                    .api_key
+                    .as_ref()
+                    .map_or_else(|| "(none: set api_key_env)".into(), |k| k.name.clone()),
             },
             Failure::Status { status, message, .. } => ModelError::Http { model, url, status, attempts, message },
             Failure::Timeout(message) => ModelError::Unreachable {

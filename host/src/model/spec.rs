@@ -46,8 +46,8 @@ pub struct OpenAiSettings {
     pub base_url: String,
     /// The server's model id.
     pub model: String,
-    /// Name of the environment variable holding the API key.
-    pub api_key_env: Option<String>,
+    /// The API key (`api_key_env`), read when the pipeline was built.
+    pub api_key: Option<super::ApiKey>,
     /// Chat or completions.
     pub endpoint: Endpoint,
     /// Per-request timeout.
@@ -61,7 +61,7 @@ impl std::fmt::Debug for OpenAiSettings {
         f.debug_struct("OpenAiSettings")
             .field("base_url", &super::redact::display_url(&self.base_url))
             .field("model", &self.model)
-            .field("api_key_env", &self.api_key_env)
+            .field("api_key", &self.api_key)
             .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)

@@ -32,7 +32,7 @@ pub mod workdir;
 
 pub use build::lock::{LOCK_FILE, Lockfile};
 pub use build::plugin_source::{LockChange, LockMode};
-pub use build::{PathOverrides, Pipeline};
+pub use build::{BuildOptions, Pipeline};
 pub use config::diagnostic::{Diagnostic, Diagnostics};
 pub use engine::executor::{CHANNEL_CHUNKS, RunError, RunOptions, RunSummary, execute};
 pub use engine::fingerprint::fingerprint;

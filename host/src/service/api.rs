@@ -12,6 +12,11 @@
 //! | POST | `/v1/runs/{id}/cancel` | cancel it |
 //! | GET | `/v1/runs/{id}/events` | Server-Sent Events: progress, then the final status |
 //! | GET | `/v1/runs/{id}/files/{name}` | `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl`, `stats.json`, `report.html` |
+//! | POST | `/v1/runs/{id}/resume` | queue again a run a spent quota paused |
+//! | GET | `/v1/usage` | the tenant's quotas, today's usage, its secrets' names |
+//!
+//! Administrators (tenants added with `--admin`) also have `/v1/admin/…`
+//! ([`admin`](super::admin)).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -52,6 +57,9 @@ pub fn router(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .route("/v1/runs/{id}/cancel", post(cancel))
         .route("/v1/runs/{id}/events", get(events))
         .route("/v1/runs/{id}/files/{name}", get(file))
+        .route("/v1/runs/{id}/resume", post(resume))
+        .route("/v1/usage", get(usage))
+        .merge(super::admin::routes())
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint (see `kiln serve --help`)".into()) })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
@@ -80,8 +88,12 @@ async fn refuse_large_bodies(request: axum::extract::Request, next: axum::middle
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kiln serve", description = "Many tenants' Kiln pipelines on one machine (docs/service.md)."),
-    paths(submit, list, show, cancel, events, file),
-    components(schemas(Run, super::runs::Status, super::progress::Progress, ErrorBody, SubmitForm)),
+    paths(submit, list, show, cancel, events, file, resume, usage,
+        super::admin::list_tenants, super::admin::add_tenant, super::admin::change_tenant, super::admin::revoke_tenant,
+        super::admin::list_secrets, super::admin::set_secret, super::admin::delete_secret),
+    components(schemas(Run, super::runs::Status, super::progress::Progress, ErrorBody, SubmitForm, UsageReport,
+        super::quotas::Quotas, super::quotas::Usage, Tenant, super::tenants::TenantChanges,
+        super::admin::TenantReport, super::admin::AddTenant, super::admin::AddedTenant)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -122,7 +134,7 @@ pub struct SubmitForm {
 
 /// An error answer.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -135,6 +147,7 @@ impl From<ServiceError> for ApiError {
         let status = match &e {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Database(_)
@@ -225,6 +238,51 @@ async fn list(State(service): State<Arc<Service>>, tenant: Tenant) -> Result<Jso
     Ok(Json(service.db().runs(&tenant.name).await?))
 }
 
+#[utoipa::path(post, path = "/v1/runs/{id}/resume", params(("id" = String, Path)),
+    responses((status = 200, body = Run, description = "queued again; it resumes from its last committed chunk"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not paused"),
+        (status = 429, body = ErrorBody, description = "the quota that paused it is still spent")))]
+async fn resume(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(service.resume(&tenant, &id).await?))
+}
+
+/// A tenant's quotas and what it used today.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageReport {
+    /// The tenant.
+    pub tenant: String,
+    /// Its run counts and quotas.
+    pub max_running: u32,
+    /// Runs it may have waiting.
+    pub max_queued: u32,
+    /// Its other quotas.
+    pub quotas: super::quotas::Quotas,
+    /// What it used today (UTC).
+    pub today: super::quotas::Usage,
+    /// Bytes under its directory.
+    pub disk_bytes: u64,
+    /// The names of its secrets (`api_key_env` may name them).
+    pub secrets: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/usage",
+    responses((status = 200, body = UsageReport), (status = 401, body = ErrorBody)))]
+async fn usage(State(service): State<Arc<Service>>, tenant: Tenant) -> Result<Json<UsageReport>, ApiError> {
+    Ok(Json(UsageReport {
+        today: service.db().usage_today(&tenant.name).await?,
+        disk_bytes: service.disk_used(&tenant.name).await,
+        secrets: service.db().secret_names(&tenant.name).await?,
+        tenant: tenant.name,
+        max_running: tenant.max_running,
+        max_queued: tenant.max_queued,
+        quotas: tenant.quotas,
+    }))
+}
+
 async fn find(service: &Service, tenant: &Tenant, id: &str) -> Result<Run, ApiError> {
     Ok(service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?)
 }
@@ -310,13 +368,22 @@ mod tests {
     use super::*;
 
     /// Every route of the router but the two open ones, with its method.
-    const ROUTES: [(&str, &str); 6] = [
+    const ROUTES: [(&str, &str); 15] = [
         ("post", "/v1/runs"),
         ("get", "/v1/runs"),
         ("get", "/v1/runs/{id}"),
         ("post", "/v1/runs/{id}/cancel"),
         ("get", "/v1/runs/{id}/events"),
         ("get", "/v1/runs/{id}/files/{name}"),
+        ("post", "/v1/runs/{id}/resume"),
+        ("get", "/v1/usage"),
+        ("get", "/v1/admin/tenants"),
+        ("post", "/v1/admin/tenants"),
+        ("patch", "/v1/admin/tenants/{name}"),
+        ("post", "/v1/admin/tenants/{name}/revoke"),
+        ("get", "/v1/admin/tenants/{name}/secrets"),
+        ("put", "/v1/admin/tenants/{name}/secrets/{secret}"),
+        ("delete", "/v1/admin/tenants/{name}/secrets/{secret}"),
     ];
 
     #[test]

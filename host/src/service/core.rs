@@ -12,17 +12,20 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::db::Db;
 use super::error::ServiceError;
 use super::fair_queue::FairQueue;
 use super::isolation;
 use super::progress::{LiveProgress, Progress};
+use super::quotas::{self, RunBudget, Usage};
 use super::runs::{Outcome, Run, Status};
 use super::tenants::Tenant;
-use crate::pipeline::{Diagnostics, PathOverrides, Pipeline, RunError, RunOptions, run_rounds};
+use crate::model::Secrets;
+use crate::pipeline::{BuildOptions, Diagnostics, Pipeline, RunError, RunOptions, run_rounds};
 use crate::plugin::Sandbox;
 
 /// How the service is set up.
@@ -118,7 +121,12 @@ impl Service {
                 tenant.name, tenant.max_queued
             )));
         }
-        let problems = isolation::check_pipeline(pipeline, &[]);
+        let today = self.db.usage_today(&tenant.name).await?;
+        if let Some(spent) = tenant.quotas.spent(&tenant.name, &today, self.disk_used(&tenant.name).await) {
+            return Err(ServiceError::Quota(spent));
+        }
+        let granted = self.db.secret_names(&tenant.name).await?;
+        let problems = isolation::check_pipeline(pipeline, &granted);
         if !problems.is_empty() {
             return Err(ServiceError::BadRequest(Diagnostics(problems).to_string()));
         }
@@ -129,9 +137,9 @@ impl Service {
         let dir = self.run_dir(&tenant.name, &id);
         write_run_files(&dir, pipeline, &uploads)?;
         let sandbox = self.sandbox.clone();
-        let overrides = overrides(&dir);
+        let options = self.build_options(tenant, &dir).await?;
         let file = dir.join("pipeline.toml");
-        let loaded = tokio::task::spawn_blocking(move || Pipeline::load_with(&file, &sandbox, &overrides))
+        let loaded = tokio::task::spawn_blocking(move || Pipeline::load_with(&file, &sandbox, &options))
             .await
             .map_err(|e| ServiceError::BadRequest(format!("validation stopped: {e}")))?;
         let pipeline = match loaded {
@@ -153,12 +161,50 @@ impl Service {
         if run.status.is_final() {
             return Err(ServiceError::Conflict(format!("run {id} is already {:?}", run.status).to_lowercase()));
         }
-        if self.lock_queue().remove(&tenant.name, id) {
+        if run.status == Status::Paused {
+            self.db.finish_run(id, Status::Cancelled, Some("cancelled while paused"), None).await?;
+        } else if self.lock_queue().remove(&tenant.name, id) {
             self.db.finish_run(id, Status::Cancelled, Some("cancelled before it started"), None).await?;
         } else if let Some(live) = self.lock_live().get(id) {
             live.cancel.store(true, Ordering::Relaxed);
         }
         self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))
+    }
+
+    /// Queues a run that a spent quota paused, if the quota allows now; it
+    /// resumes from its last committed chunk.
+    pub async fn resume(&self, tenant: &Tenant, id: &str) -> Result<Run, ServiceError> {
+        let run = self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))?;
+        if run.status != Status::Paused {
+            return Err(ServiceError::Conflict(format!("run {id} is {:?}, not paused", run.status).to_lowercase()));
+        }
+        let today = self.db.usage_today(&tenant.name).await?;
+        if let Some(spent) = tenant.quotas.spent(&tenant.name, &today, self.disk_used(&tenant.name).await) {
+            return Err(ServiceError::Quota(spent));
+        }
+        if self.db.requeue_paused(&tenant.name, id).await? {
+            self.lock_queue().push(&tenant.name, tenant.weight, tenant.max_running, id.to_string());
+            self.wake.notify_one();
+        }
+        self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))
+    }
+
+    /// Bytes under `tenant`'s directory.
+    pub async fn disk_used(&self, tenant: &str) -> u64 {
+        let dir = self.config.data_dir.join("tenants").join(tenant);
+        tokio::task::spawn_blocking(move || quotas::disk_bytes(&dir)).await.unwrap_or(0)
+    }
+
+    /// How `tenant`'s pipelines in `dir` are built: the run's own
+    /// directories, the tenant's secrets, its plugin caps.
+    async fn build_options(&self, tenant: &Tenant, dir: &Path) -> Result<BuildOptions, ServiceError> {
+        Ok(BuildOptions {
+            work_dir: Some(dir.join("work")),
+            output_dir: Some(dir.join("out")),
+            secrets: Secrets::Given(Arc::new(self.db.secrets(&tenant.name).await?)),
+            limit_caps: tenant.quotas.limit_caps(),
+            ..BuildOptions::default()
+        })
     }
 
     /// The live progress of a running run of `tenant`.
@@ -187,15 +233,26 @@ impl Service {
     }
 
     async fn execute(&self, tenant: &str, id: &str) -> Result<(), ServiceError> {
+        let tenant =
+            self.db.tenant(tenant).await?.ok_or_else(|| ServiceError::NotFound(format!("no tenant `{tenant}`")))?;
         self.db.mark_running(id).await?;
-        let dir = self.run_dir(tenant, id);
+        let dir = self.run_dir(&tenant.name, id);
+        let options = self.build_options(&tenant, &dir).await?;
         let cancel = Arc::new(AtomicBool::new(false));
-        let (sink, progress) = LiveProgress::new();
-        let live = Live { tenant: tenant.to_string(), cancel: cancel.clone(), progress };
+        let today = self.db.usage_today(&tenant.name).await?;
+        let budget = Arc::new(RunBudget::new(&tenant.name, &tenant.quotas, today, cancel.clone()));
+        let (sink, progress, usage) = LiveProgress::new(budget.clone());
+        let live = Live { tenant: tenant.name.clone(), cancel: cancel.clone(), progress };
         self.lock_live().insert(id.to_string(), live);
+        let keeper = QuotaKeeper {
+            db: self.db.clone(),
+            tenant_dir: self.config.data_dir.join("tenants").join(&tenant.name),
+            budget,
+        };
+        let keeper = tokio::spawn(keeper.watch(usage));
         let sandbox = self.sandbox.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<Outcome, Option<String>> {
-            let pipeline = Pipeline::load_with(&dir.join("pipeline.toml"), &sandbox, &overrides(&dir))
+            let pipeline = Pipeline::load_with(&dir.join("pipeline.toml"), &sandbox, &options)
                 .map_err(|d| Some(relative_to_run(&dir, &d)))?;
             let options = RunOptions { progress: Arc::new(sink), cancel, ..RunOptions::default() };
             match run_rounds(pipeline, &options) {
@@ -210,15 +267,80 @@ impl Service {
         })
         .await;
         self.lock_live().remove(id);
+        let paused = keeper.await.ok().and_then(|budget| budget.reason());
         match result {
             Ok(Ok(outcome)) => self.db.finish_run(id, Status::Done, None, Some(outcome)).await?,
-            Ok(Err(None)) => self.db.finish_run(id, Status::Cancelled, Some("cancelled while running"), None).await?,
+            Ok(Err(None)) => match paused {
+                Some(quota) => {
+                    self.db.pause_run(id, &format!("paused after its last committed chunk: {quota}")).await?;
+                    true
+                }
+                None => self.db.finish_run(id, Status::Cancelled, Some("cancelled while running"), None).await?,
+            },
             Ok(Err(Some(message))) => self.db.finish_run(id, Status::Failed, Some(&message), None).await?,
             Err(panic) => {
                 self.db.finish_run(id, Status::Failed, Some(&format!("the run crashed: {panic}")), None).await?
             }
         };
         Ok(())
+    }
+}
+
+/// Records a running run's usage as its chunks commit (and its wall time
+/// every few seconds), and stops it after the chunk that spends a quota as
+/// the database sees it (the tenant's other runs, wall time, disk).
+struct QuotaKeeper {
+    db: Db,
+    tenant_dir: PathBuf,
+    budget: Arc<RunBudget>,
+}
+
+impl QuotaKeeper {
+    /// How often wall time is recorded while no chunk commits.
+    const TICK: Duration = Duration::from_secs(2);
+
+    /// Runs until the run's progress sink is dropped; returns the budget,
+    /// which holds the quota that stopped the run, if one did.
+    async fn watch(self, mut chunks: mpsc::UnboundedReceiver<Usage>) -> Arc<RunBudget> {
+        let tenant = self.budget.tenant().to_string();
+        let mut since = Instant::now();
+        let mut tick = tokio::time::interval(Self::TICK);
+        tick.tick().await;
+        loop {
+            let (mut used, chunk) = tokio::select! {
+                got = chunks.recv() => match got {
+                    Some(usage) => (usage, true),
+                    None => break,
+                },
+                _ = tick.tick() => (Usage::default(), false),
+            };
+            used.wall_ms = since.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+            since = Instant::now();
+            if let Err(e) = self.db.add_usage(&tenant, &used).await {
+                tracing::error!(tenant = %tenant, "cannot record usage: {e}");
+            }
+            if let Some(reason) = self.spent(chunk).await {
+                self.budget.stop(reason);
+            }
+        }
+        let rest = Usage { wall_ms: since.elapsed().as_millis().try_into().unwrap_or(u64::MAX), ..Usage::default() };
+        if let Err(e) = self.db.add_usage(&tenant, &rest).await {
+            tracing::error!(tenant = %tenant, "cannot record usage: {e}");
+        }
+        self.budget
+    }
+
+    /// The quota spent now, if any (disk is measured only after a chunk).
+    async fn spent(&self, after_chunk: bool) -> Option<String> {
+        let quotas = self.budget.quotas();
+        let today = self.db.usage_today(self.budget.tenant()).await.ok()?;
+        let disk = if after_chunk && quotas.disk_mib.is_some() {
+            let dir = self.tenant_dir.clone();
+            tokio::task::spawn_blocking(move || quotas::disk_bytes(&dir)).await.unwrap_or(0)
+        } else {
+            0
+        };
+        quotas.spent(self.budget.tenant(), &today, disk)
     }
 }
 
@@ -230,11 +352,6 @@ fn not_found(id: &str) -> ServiceError {
 /// tenant never sees where the service keeps it).
 fn relative_to_run(dir: &Path, diagnostics: &Diagnostics) -> String {
     diagnostics.to_string().replace(&format!("{}/", dir.display()), "")
-}
-
-/// The run's own work and output directories, whatever the file says.
-fn overrides(dir: &Path) -> PathOverrides {
-    PathOverrides { work_dir: Some(dir.join("work")), output_dir: Some(dir.join("out")), ..PathOverrides::default() }
 }
 
 /// Checks the path an upload is stored under: relative, plain, inside the run.

@@ -24,6 +24,9 @@ pub enum ServiceError {
     /// indistinguishable from one that never existed.
     #[error("{0}")]
     NotFound(String),
+    /// The tenant may not do this (HTTP 403): an administrator's request.
+    #[error("{0}")]
+    Forbidden(String),
     /// Over a quota (HTTP 429): the message names the quota.
     #[error("{0}")]
     Quota(String),

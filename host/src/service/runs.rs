@@ -17,6 +17,9 @@ pub enum Status {
     Queued,
     /// On a worker.
     Running,
+    /// Stopped after a committed chunk because a quota was spent (the
+    /// message names it); resumes from there when its tenant asks.
+    Paused,
     /// Finished; its outputs can be fetched.
     Done,
     /// Stopped by an error (the message says which).
@@ -30,6 +33,7 @@ impl Status {
         match self {
             Status::Queued => "queued",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Done => "done",
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
@@ -40,6 +44,7 @@ impl Status {
         match text {
             "queued" => Status::Queued,
             "running" => Status::Running,
+            "paused" => Status::Paused,
             "done" => Status::Done,
             "cancelled" => Status::Cancelled,
             _ => Status::Failed,
@@ -174,6 +179,28 @@ impl Db {
         Ok(())
     }
 
+    /// A running run stops, for the reason `message` (a spent quota), to be resumed.
+    pub async fn pause_run(&self, id: &str, message: &str) -> Result<(), ServiceError> {
+        sqlx::query("UPDATE runs SET status = 'paused', message = $1 WHERE id = $2 AND status = 'running'")
+            .bind(message)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A paused run of `tenant` is queued again; false if it was not paused.
+    pub async fn requeue_paused(&self, tenant: &str, id: &str) -> Result<bool, ServiceError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', message = NULL WHERE tenant = $1 AND id = $2 AND status = 'paused'",
+        )
+        .bind(tenant)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// A run ends with `status` (never after it ended: the first end wins).
     pub async fn finish_run(
         &self,
@@ -185,7 +212,7 @@ impl Db {
         let count = |f: fn(&Outcome) -> u64| outcome.as_ref().map(|o| f(o).min(i64::MAX as u64) as i64);
         let done = sqlx::query(
             "UPDATE runs SET status = $1, message = $2, finished_at = $3, kept = $4, rejected = $5, quarantined = $6 \
-             WHERE id = $7 AND status IN ('queued', 'running')",
+             WHERE id = $7 AND status IN ('queued', 'running', 'paused')",
         )
         .bind(status.as_str())
         .bind(message)

@@ -9,10 +9,11 @@ use sqlx::Row;
 
 use super::db::{Db, now};
 use super::error::ServiceError;
+use super::quotas::Quotas;
 use super::tokens;
 
 /// A tenant as the service knows it (never its token).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Its name (`[a-z0-9-]`, 1 to 40 characters).
     pub name: String,
@@ -24,6 +25,8 @@ pub struct Tenant {
     pub max_running: u32,
     /// Runs it may have waiting.
     pub max_queued: u32,
+    /// Its other quotas ([`Quotas`]).
+    pub quotas: Quotas,
     /// When it was revoked (seconds since the epoch), if it was.
     pub revoked_at: Option<i64>,
 }
@@ -41,6 +44,22 @@ pub struct NewTenant {
     pub max_running: u32,
     /// Queued runs.
     pub max_queued: u32,
+    /// The other quotas.
+    pub quotas: Quotas,
+}
+
+/// What an administrator changes about a tenant (`None`: unchanged).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantChanges {
+    /// Share of the workers.
+    pub weight: Option<u32>,
+    /// Concurrent runs.
+    pub max_running: Option<u32>,
+    /// Queued runs.
+    pub max_queued: Option<u32>,
+    /// The quotas, replacing all of them.
+    pub quotas: Option<Quotas>,
 }
 
 /// Checks a tenant name: it names a directory, so it is kept plain.
@@ -62,7 +81,7 @@ pub fn check_name(name: &str) -> Result<(), ServiceError> {
 /// The columns every query of this table reads (a literal, as sqlx wants SQL to be).
 macro_rules! select_tenant {
     () => {
-        "SELECT name, admin, weight, max_running, max_queued, revoked_at FROM tenants"
+        "SELECT name, admin, weight, max_running, max_queued, quotas, revoked_at FROM tenants"
     };
 }
 
@@ -82,8 +101,8 @@ impl Db {
         }
         let token = tokens::new_token()?;
         sqlx::query(
-            "INSERT INTO tenants (name, token_hash, admin, weight, max_running, max_queued, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tenants (name, token_hash, admin, weight, max_running, max_queued, quotas, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&tenant.name)
         .bind(tokens::hash(&token))
@@ -91,10 +110,38 @@ impl Db {
         .bind(i64::from(tenant.weight))
         .bind(i64::from(tenant.max_running))
         .bind(i64::from(tenant.max_queued))
+        .bind(quotas_text(&tenant.quotas)?)
         .bind(now())
         .execute(&self.pool)
         .await?;
         Ok(token)
+    }
+
+    /// Changes an active tenant's weight, run counts or quotas.
+    pub async fn update_tenant(&self, name: &str, changes: &TenantChanges) -> Result<Tenant, ServiceError> {
+        let mut tenant = self
+            .tenant(name)
+            .await?
+            .filter(|t| t.revoked_at.is_none())
+            .ok_or_else(|| ServiceError::NotFound(format!("no active tenant `{name}`")))?;
+        tenant.weight = changes.weight.unwrap_or(tenant.weight);
+        tenant.max_running = changes.max_running.unwrap_or(tenant.max_running);
+        tenant.max_queued = changes.max_queued.unwrap_or(tenant.max_queued);
+        if let Some(quotas) = &changes.quotas {
+            tenant.quotas = quotas.clone();
+        }
+        if tenant.weight == 0 || tenant.max_running == 0 {
+            return Err(ServiceError::BadRequest("weight and max_running must be at least 1".into()));
+        }
+        sqlx::query("UPDATE tenants SET weight = $1, max_running = $2, max_queued = $3, quotas = $4 WHERE name = $5")
+            .bind(i64::from(tenant.weight))
+            .bind(i64::from(tenant.max_running))
+            .bind(i64::from(tenant.max_queued))
+            .bind(quotas_text(&tenant.quotas)?)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(tenant)
     }
 
     /// Every tenant, revoked ones included, by name.
@@ -141,6 +188,11 @@ fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant, ServiceError> {
         weight: small(row.try_get("weight")?),
         max_running: small(row.try_get("max_running")?),
         max_queued: small(row.try_get("max_queued")?),
+        quotas: Quotas::parse(&row.try_get::<String, _>("quotas")?)?,
         revoked_at: row.try_get("revoked_at")?,
     })
+}
+
+fn quotas_text(quotas: &Quotas) -> Result<String, ServiceError> {
+    serde_json::to_string(quotas).map_err(|e| ServiceError::BadRequest(format!("quotas: {e}")))
 }

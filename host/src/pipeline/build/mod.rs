@@ -23,6 +23,7 @@ use crate::pipeline::stages::Stage;
 use crate::plugin::Sandbox;
 
 mod inputs;
+mod limit_caps;
 pub mod lock;
 mod models;
 mod plugin_errors;
@@ -62,15 +63,16 @@ pub struct Pipeline {
     pub lock_changes: Vec<plugin_source::LockChange>,
 }
 
-/// What the command line changes about building a pipeline file: the
-/// directories given in place of its `work_dir` and `[output] dir`
-/// (relative to the current directory), and how `kiln.lock` is treated.
+/// What the caller changes about building a pipeline file: the directories
+/// given in place of its `work_dir` and `[output] dir` (relative to the
+/// current directory), how `kiln.lock` is treated, where API keys come from,
+/// and the most any plugin may be given (`kiln serve`'s per-tenant quotas).
 ///
 /// They are applied before any check, so every path derived from the work
 /// dir (student checkpoints, phases) and every check on them (they must not
 /// hold the pipeline file or an input) sees the directory the run will use.
 #[derive(Debug, Clone, Default)]
-pub struct PathOverrides {
+pub struct BuildOptions {
     /// Replaces `[pipeline] work_dir`.
     pub work_dir: Option<PathBuf>,
     /// Replaces `[output] dir`.
@@ -80,16 +82,21 @@ pub struct PathOverrides {
     /// Where published plugins are kept (default: `Store::default_root`,
     /// under `$KILN_CACHE_DIR`); `--cache-dir DIR` makes it `DIR/plugins`.
     pub plugin_store: Option<PathBuf>,
+    /// Where `api_key_env` values come from (the environment by default).
+    pub secrets: crate::model::Secrets,
+    /// The most memory and time per call any plugin may have: a stage asking
+    /// for more is refused, defaults above them are lowered to them.
+    pub limit_caps: Option<kiln_sandbox::PluginLimits>,
 }
 
 impl Pipeline {
     /// Reads and checks the pipeline file at `path`, loading its plugins into `sandbox`.
     pub fn load(path: &Path, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
-        Pipeline::load_with(path, sandbox, &PathOverrides::default())
+        Pipeline::load_with(path, sandbox, &BuildOptions::default())
     }
 
     /// [`Pipeline::load`], with the file's directories replaced by `overrides`.
-    pub fn load_with(path: &Path, sandbox: &Sandbox, overrides: &PathOverrides) -> Result<Pipeline, Diagnostics> {
+    pub fn load_with(path: &Path, sandbox: &Sandbox, overrides: &BuildOptions) -> Result<Pipeline, Diagnostics> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Diagnostics(vec![Diagnostic {
                 file: path.to_path_buf(),
@@ -106,7 +113,7 @@ impl Pipeline {
     /// Checks pipeline `text`, read from `path` (relative paths in it are
     /// relative to the file's directory).
     pub fn parse(path: &Path, text: &str, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
-        Pipeline::parse_with(path, text, sandbox, &PathOverrides::default())
+        Pipeline::parse_with(path, text, sandbox, &BuildOptions::default())
     }
 
     /// [`Pipeline::parse`], with the file's directories replaced by `overrides`.
@@ -114,7 +121,7 @@ impl Pipeline {
         path: &Path,
         text: &str,
         sandbox: &Sandbox,
-        overrides: &PathOverrides,
+        overrides: &BuildOptions,
     ) -> Result<Pipeline, Diagnostics> {
         let map = SourceMap::new(path, text);
         // Every unknown key, wrong type and unknown variant at once, not the first.
@@ -138,31 +145,32 @@ impl Pipeline {
             .iter()
             .filter_map(|i| inputs::check_input(&map, &base, i).map_err(|d| errors.push(d)).ok())
             .collect();
+        let model_names: Vec<&str> = file.models.keys().map(String::as_str).collect();
+        let context = stage_checks::StageContext {
+            map: &map,
+            base: &base,
+            plugins: &plugins,
+            sandbox,
+            seed: file.pipeline.seed,
+            models: &model_names,
+            limit_caps: overrides.limit_caps.as_ref(),
+            // In a file with rounds, the stages above them are round 0.
+            default_round: u32::from(file.rounds.is_none()),
+        };
         let mut models = BTreeMap::new();
         checks::model_names(&map, &file, &mut errors);
         for (name, model) in &file.models {
-            match models::check_model(&map, &base, &plugins, name, model, sandbox, file.pipeline.seed) {
+            match models::check_model(&context, name, model, &overrides.secrets) {
                 Ok(spec) => {
                     models.insert(name.clone(), std::sync::Arc::new(spec));
                 }
                 Err(d) => errors.extend(d),
             }
         }
-        let model_names: Vec<&str> = file.models.keys().map(String::as_str).collect();
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut stages = Vec::new();
         for (position, stage) in file.stage.iter().enumerate() {
             checks::stage_header(&map, stage, position, &mut seen, &mut errors);
-            let context = stage_checks::StageContext {
-                map: &map,
-                base: &base,
-                plugins: &plugins,
-                sandbox,
-                seed: file.pipeline.seed,
-                models: &model_names,
-                // In a file with rounds, the stages above them are round 0.
-                default_round: u32::from(file.rounds.is_none()),
-            };
             match stage_checks::check_stage(&context, stage) {
                 Ok(s) => stages.push(s),
                 Err(mut ds) => errors.append(&mut ds),
@@ -205,6 +213,7 @@ impl Pipeline {
                     sandbox,
                     seed: file.pipeline.seed,
                     models: &model_names,
+                    limit_caps: overrides.limit_caps.as_ref(),
                     default_round: 1,
                 },
                 file: &file,

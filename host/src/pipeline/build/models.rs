@@ -8,25 +8,23 @@ use std::path::{Path, PathBuf};
 use super::absolute;
 use super::plugin_errors::Owner;
 use crate::model::{
-    BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling, StudentSettings, StudentSource,
+    BackendSpec, Endpoint, ModelSpec, OpenAiSettings, RetryPolicy, Sampling, Secrets, StudentSettings, StudentSource,
 };
 use crate::pipeline::config::checks::foreign_key;
 use crate::pipeline::config::diagnostic::{Diagnostic, SourceMap, did_you_mean};
 use crate::pipeline::config::{ModelConfig, PipelineFile};
 use crate::pipeline::stages::{Stage, StageKind};
 use crate::pipeline::workdir::job_dir;
-use crate::plugin::{LoadOptions, PluginKind, Sandbox};
+use crate::plugin::{LoadOptions, PluginKind};
 
 /// Checks a `[models.<name>]` declaration (loading its plugin, for `wasm`).
 pub(super) fn check_model(
-    map: &SourceMap<'_>,
-    base: &Path,
-    plugins: &super::plugin_source::PluginResolver,
+    cx: &super::stage_checks::StageContext<'_>,
     name: &str,
     model: &ModelConfig,
-    sandbox: &Sandbox,
-    seed: u64,
+    secrets: &Secrets,
 ) -> Result<ModelSpec, Vec<Diagnostic>> {
+    let (map, base, plugins, sandbox, seed) = (cx.map, cx.base, cx.plugins, cx.sandbox, cx.seed);
     let backend = model.backend.get_ref().as_str();
     let at = |span, message: String, hint: &str| {
         let mut d = map.at(Some(span), None, format!("model `{name}`: {message}"));
@@ -85,20 +83,21 @@ pub(super) fn check_model(
                     "e.g. `model = \"Qwen/Qwen2.5-7B-Instruct\"`",
                 )]);
             };
-            if let Some(var) = &model.api_key_env
-                && std::env::var(var).map_or(true, |v| v.trim().is_empty())
-            {
-                return Err(vec![at(
-                    here,
-                    format!("the environment variable `{var}` (api_key_env) is not set"),
-                    &format!("export {var}=<your key> before running; the key is never written to outputs or logs"),
-                )]);
-            }
+            let api_key = match &model.api_key_env {
+                None => None,
+                Some(var) => match secrets.get(var) {
+                    Some(key) => Some(key),
+                    None => {
+                        let (message, hint) = secrets.missing(var);
+                        return Err(vec![at(here, message, &hint)]);
+                    }
+                },
+            };
             let defaults = RetryPolicy::default();
             BackendSpec::OpenAi(OpenAiSettings {
                 base_url: url.get_ref().clone(),
                 model: model_id,
-                api_key_env: model.api_key_env.clone(),
+                api_key,
                 endpoint: model.endpoint.unwrap_or(Endpoint::Chat),
                 timeout: std::time::Duration::from_secs_f64(model.timeout_secs.unwrap_or(60.0)),
                 retry: RetryPolicy {
@@ -125,12 +124,15 @@ pub(super) fn check_model(
             };
             let located =
                 plugins.locate(reference.get_ref()).map_err(|e| vec![map.at(Some(reference.span()), None, e)])?;
+            let owner = format!("model `{name}`");
+            let limits =
+                super::limit_caps::apply(map, here, &owner, &model.limits, cx.limit_caps).map_err(|d| vec![d])?;
             let options = LoadOptions {
                 stage: format!("models.{name}"),
                 expect_kind: Some(PluginKind::Model),
                 sha256: located.sha256,
                 config: serde_json::to_string(&model.config).unwrap_or_else(|_| "{}".into()),
-                limits: model.limits.clone(),
+                limits,
             };
             let plugin = sandbox.load(&located.path, options).map_err(|e| {
                 let owner = Owner::Model(name);

@@ -19,6 +19,8 @@ pub(super) struct StageContext<'a> {
     pub sandbox: &'a Sandbox,
     pub seed: u64,
     pub models: &'a [&'a str],
+    /// The most any plugin may be given ([`BuildOptions::limit_caps`](super::BuildOptions)).
+    pub limit_caps: Option<&'a kiln_sandbox::PluginLimits>,
     /// The lineage round of generated records when a stage does not say.
     pub default_round: u32,
 }
@@ -151,16 +153,22 @@ pub(super) fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<
             let loaded = match cx.plugins.locate(reference.get_ref()) {
                 Err(message) => Err(vec![map.at(Some(reference.span()), Some(name), message)]),
                 Ok(located) => {
-                    let options = LoadOptions {
-                        stage: name.to_string(),
-                        expect_kind: needed,
-                        sha256: located.sha256,
-                        config,
-                        limits: stage.limits.clone(),
-                    };
-                    sandbox
-                        .load(&located.path, options)
-                        .map_err(|e| load_error_diagnostics(map, reference.span(), Owner::Stage(name), e))
+                    let owner = format!("stage `{name}`");
+                    match super::limit_caps::apply(map, stage.name.span(), &owner, &stage.limits, cx.limit_caps) {
+                        Err(d) => Err(vec![d]),
+                        Ok(limits) => {
+                            let options = LoadOptions {
+                                stage: name.to_string(),
+                                expect_kind: needed,
+                                sha256: located.sha256,
+                                config,
+                                limits,
+                            };
+                            sandbox
+                                .load(&located.path, options)
+                                .map_err(|e| load_error_diagnostics(map, reference.span(), Owner::Stage(name), e))
+                        }
+                    }
                 }
             };
             match loaded {

@@ -295,7 +295,8 @@ async fn process(
             })
             .flatten();
         let progress = options.progress.phase(&stage_names, total, manifest.lines_done());
-        tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, progress))
+        let cancel = options.cancel.clone();
+        tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, progress, &cancel))
     };
     let joined =
         |r: Result<Result<(), RunError>, tokio::task::JoinError>| r.map_err(|e| RunError::Runtime(e.to_string()))?;
@@ -559,13 +560,22 @@ fn jsonl<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
 }
 
 /// Commits chunks as they arrive, in order, and reports progress.
+///
+/// Once the run is cancelled no further chunk is committed, even one already
+/// processed: a cancel asked for at a chunk's commit (a spent quota in
+/// `kiln serve`) takes effect right after that chunk. A model's answers for a
+/// discarded chunk stay in the request cache, so resuming pays for none twice.
 fn commit_chunks(
     work: &WorkDir,
     mut manifest: Manifest,
     mut rx: mpsc::Receiver<Chunk>,
     mut progress: Box<dyn PhaseProgress>,
+    cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<Manifest, RunError> {
     while let Some(mut chunk) = rx.blocking_recv() {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(RunError::Cancelled);
+        }
         let index = chunk.entry.index;
         for r in &chunk.records {
             chunk.entry.histograms.count_kept(r);
