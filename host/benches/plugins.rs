@@ -67,6 +67,22 @@ fn instantiation(c: &mut Criterion) {
     group.bench_function("new instance (pre-instantiated, configured)", |b| {
         b.iter(|| plugin.check_start().expect("starts"))
     });
+    // Instantiation alone (no call into the guest), with the pooling
+    // allocator and, side by side, with on-demand allocation.
+    group.bench_function("instantiate only (pooling allocator)", |b| {
+        b.iter(|| plugin.check_instantiate().expect("instantiates"))
+    });
+    let on_demand_cache = tempfile::tempdir().expect("tempdir");
+    let on_demand = Sandbox::new(SandboxConfig {
+        cache_dir: Some(on_demand_cache.path().to_path_buf()),
+        pooling: false,
+        ..SandboxConfig::default()
+    })
+    .expect("sandbox");
+    let on_demand_plugin = load(&on_demand, "gopher-quality", "{}");
+    group.bench_function("instantiate only (on-demand allocation)", |b| {
+        b.iter(|| on_demand_plugin.check_instantiate().expect("instantiates"))
+    });
     // A fresh engine each time would measure engine start-up; one engine, loaded
     // again from the disk cache, measures what `kiln` pays per stage.
     let warm = Sandbox::new(config).expect("sandbox");

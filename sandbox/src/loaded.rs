@@ -464,6 +464,20 @@ impl Plugin {
         format!("{}@{}", self.inner.info.name, self.inner.info.version)
     }
 
+    /// Starts a fresh instance and drops it, without calling into it: what a
+    /// run pays per instance before `info` and `configure` (the pooling
+    /// allocator's part; `cargo xtask bench` measures it).
+    pub fn check_instantiate(&self) -> Result<(), PluginError> {
+        let inner = &*self.inner;
+        Instance::start(&inner.sandbox, &inner.pre, &inner.info.name, &inner.options).map(drop).map_err(|e| {
+            PluginError::Start {
+                plugin: inner.info.name.clone(),
+                stage: inner.options.stage.clone(),
+                message: e.to_string(),
+            }
+        })
+    }
+
     /// Starts and configures a fresh instance, then discards it: the cost every
     /// instance start pays (after a trap, say). For benchmarks and health checks.
     pub fn check_start(&self) -> Result<(), PluginError> {

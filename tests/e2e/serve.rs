@@ -316,6 +316,16 @@ fn bad_requests_get_a_4xx_with_a_clear_message_never_a_500() {
             "unknown key `min_wrds`",
         ),
         (
+            submission(
+                &format!(
+                    "{PIPELINE}\n[models.m]\nbackend = \"openai\"\nbase_url = \"http://169.254.169.254/latest\"\nmodel = \"x\"\n"
+                ),
+                5,
+            ),
+            StatusCode::BAD_REQUEST,
+            "`http://169.254.169.254/latest` is not under a URL the operator allows",
+        ),
+        (
             multipart::Form::new().part("file", multipart::Part::bytes(vec![1]).file_name("x")),
             StatusCode::BAD_REQUEST,
             "no `pipeline` part",
@@ -496,7 +506,8 @@ fn administrators_set_secrets_that_reach_only_their_tenant_and_are_never_shown()
     let a = add_tenant(&state, "team-a", &[]);
     let b = add_tenant(&state, "team-b", &[]);
     // The service's own environment holds the key: no tenant may reach it.
-    let service = LocalService::start_with_env(&state, &[], &[("TEAM_KEY", secret)]);
+    let base_url = server.base_url();
+    let service = LocalService::start_with_env(&state, &["--allow-url", &base_url], &[("TEAM_KEY", secret)]);
     let form = |pipeline: &str| {
         multipart::Form::new().text("pipeline", pipeline.to_string()).part(
             "file",

@@ -185,7 +185,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         })?;
     }
     let mut bench = cargo();
-    bench.args(["bench", "-p", "kiln", "--bench", "plugins", "--"]).args(args);
+    bench.args(["bench", "--workspace", "--bench", "plugins", "--"]).args(args);
     bench.env("KILN_BENCH_CORPUS", &corpus);
     run(bench)
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::plugin::Sandbox;
+use kiln::service::isolation::AllowedUrls;
 use kiln::service::quotas::Quotas;
 use kiln::service::tenants::{NewTenant, TenantChanges};
 use kiln::service::{Db, Service, ServiceConfig, api};
@@ -42,6 +43,11 @@ pub struct ServeArgs {
     /// Largest request body accepted, in MiB (a pipeline and its uploads).
     #[arg(long, default_value_t = 64)]
     max_body_mib: usize,
+    /// A URL prefix pipelines may name (repeat): a model server
+    /// (`http://10.0.0.5:8000/v1`) or a plugin registry (`oci://registry.internal/kiln`).
+    /// Any other URL is refused at validation; none is allowed by default.
+    #[arg(long = "allow-url", value_name = "PREFIX")]
+    allow_urls: Vec<String>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -157,8 +163,13 @@ async fn open(state: &StateArgs) -> anyhow::Result<Db> {
 /// `kiln serve`.
 pub fn serve(sandbox: Sandbox, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let config =
-        ServiceConfig { data_dir: args.state.data_dir.clone(), database: args.state.database.clone(), workers };
+    let allowed_urls = AllowedUrls::parse(&args.allow_urls).map_err(anyhow::Error::msg).context("--allow-url")?;
+    let config = ServiceConfig {
+        data_dir: args.state.data_dir.clone(),
+        database: args.state.database.clone(),
+        workers,
+        allowed_urls,
+    };
     runtime()?.block_on(async {
         let service = Service::start(config, sandbox).await.context("starting the service")?;
         let listener =

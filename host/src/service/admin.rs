@@ -23,9 +23,9 @@ use axum::http::request::Parts;
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 
-use super::api::{ApiError, ErrorBody};
 use super::core::Service;
 use super::error::ServiceError;
+use super::http::{ApiError, ErrorBody, json_body};
 use super::quotas::{Quotas, Usage};
 use super::tenants::{NewTenant, Tenant, TenantChanges};
 
@@ -56,11 +56,6 @@ impl FromRequestParts<Arc<Service>> for Admin {
         }
         Ok(Admin(tenant))
     }
-}
-
-/// A JSON body, or a 4xx saying what is wrong with it.
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(value)| value).map_err(|r| ApiError(r.status(), r.body_text()))
 }
 
 /// A tenant with what it used today.

@@ -23,8 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +34,7 @@ use utoipa::OpenApi;
 
 use super::core::{Service, Upload};
 use super::error::ServiceError;
+use super::http::{ApiError, ErrorBody};
 use super::runs::Run;
 use super::tenants::Tenant;
 
@@ -113,13 +113,6 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The body of every error answer.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong, and what to do about it.
-    pub error: String,
-}
-
 /// The parts of a submission (`multipart/form-data`).
 #[allow(dead_code)]
 #[derive(utoipa::ToSchema)]
@@ -130,57 +123,6 @@ pub struct SubmitForm {
     /// relative path the pipeline names it by (`data/in.jsonl`).
     #[schema(format = Binary)]
     file: Vec<Vec<u8>>,
-}
-
-/// An error answer.
-#[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        let status = match &e {
-            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ServiceError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::Database(_)
-            | ServiceError::Migration(_)
-            | ServiceError::Io { .. }
-            | ServiceError::Random(_) => {
-                tracing::error!("{e}");
-                return ApiError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the service failed; the operator's log says why".into(),
-                );
-            }
-        };
-        ApiError(status, e.to_string())
-    }
-}
-
-impl FromRequestParts<Arc<Service>> for Tenant {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, service: &Arc<Service>) -> Result<Tenant, ApiError> {
-        let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_string());
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("send `Authorization: Bearer TOKEN` (tokens come from `kiln tenant add`)"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
-        service.db().authenticate(token.trim()).await?.ok_or_else(|| unauthorized("unknown or revoked token"))
-    }
 }
 
 #[utoipa::path(post, path = "/v1/runs", request_body(content = SubmitForm, content_type = "multipart/form-data"),

@@ -38,6 +38,8 @@ pub struct ServiceConfig {
     pub database: Option<String>,
     /// Runs executed at once, across all tenants.
     pub workers: usize,
+    /// The model servers and registries pipelines may name.
+    pub allowed_urls: isolation::AllowedUrls,
 }
 
 /// A file uploaded with a pipeline, by its path relative to the run.
@@ -126,7 +128,7 @@ impl Service {
             return Err(ServiceError::Quota(spent));
         }
         let granted = self.db.secret_names(&tenant.name).await?;
-        let problems = isolation::check_pipeline(pipeline, &granted);
+        let problems = isolation::check_pipeline(pipeline, &granted, &self.config.allowed_urls);
         if !problems.is_empty() {
             return Err(ServiceError::BadRequest(Diagnostics(problems).to_string()));
         }

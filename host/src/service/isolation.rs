@@ -6,9 +6,12 @@
 //! is checked, not only the keys known to hold paths today: a key added
 //! tomorrow must not become a way out. Refused, each at its line and column:
 //! absolute paths, `~`, any `..` segment, `file:` URLs, and `api_key_env`
-//! naming a variable the operator did not grant to the tenant (model
+//! naming a secret the operator did not set for the tenant (model
 //! credentials are the operator's to give). `oci://` references and
-//! `http(s)://` URLs are not paths and pass.
+//! `http(s)://` URLs are not paths, but the service would fetch them, so each
+//! must lie under a prefix the operator allows (`kiln serve --allow-url`):
+//! otherwise a tenant could point a model at the cloud's metadata endpoint or
+//! an internal service.
 
 use std::path::Path;
 
@@ -20,7 +23,7 @@ use crate::pipeline::config::diagnostic::SourceMap;
 
 /// Every way `text` (the run's `pipeline.toml`) reaches outside its run
 /// directory, in file order; empty when it stays inside.
-pub fn check_pipeline(text: &str, granted_env: &[String]) -> Vec<Diagnostic> {
+pub fn check_pipeline(text: &str, granted_env: &[String], allowed: &AllowedUrls) -> Vec<Diagnostic> {
     let root = match DeTable::parse(text) {
         Ok(root) => root,
         // The loader reports syntax errors with their place.
@@ -28,56 +31,128 @@ pub fn check_pipeline(text: &str, granted_env: &[String]) -> Vec<Diagnostic> {
     };
     let map = SourceMap::new(Path::new("pipeline.toml"), text);
     let mut problems = Vec::new();
-    walk_table(&map, root.get_ref(), granted_env, &mut problems);
+    let walk = Walk { map: &map, granted: granted_env, allowed };
+    walk.table(root.get_ref(), false, &mut problems);
     problems.sort_by_key(|d| (d.line, d.column));
     problems
 }
 
-fn walk_table(map: &SourceMap<'_>, table: &DeTable<'_>, granted: &[String], problems: &mut Vec<Diagnostic>) {
-    for (key, value) in table.iter() {
-        if key.get_ref() == "api_key_env"
-            && let DeValue::String(name) = value.get_ref()
-            && !granted.iter().any(|g| g == name.as_ref())
-        {
-            problems.push(map.at(
-                Some(value.span()),
-                None,
-                format!(
-                    "`api_key_env = \"{}\"`: the operator has not granted this variable to your tenant (model credentials are set by the operator)",
-                    name.escape_default()
-                ),
-            ));
-            continue;
+/// The URL prefixes a tenant's pipeline may name: model servers
+/// (`http(s)://`) and plugin registries (`oci://`).
+#[derive(Debug, Clone, Default)]
+pub struct AllowedUrls(Vec<reqwest::Url>);
+
+impl AllowedUrls {
+    /// Parses the operator's prefixes (`http://10.0.0.5:8000/v1`, `oci://registry.internal`).
+    pub fn parse(prefixes: &[String]) -> Result<AllowedUrls, String> {
+        prefixes
+            .iter()
+            .map(|p| {
+                let url = reqwest::Url::parse(p).map_err(|e| format!("allowed URL `{p}`: {e}"))?;
+                if url.host_str().is_none() || !["http", "https", "oci"].contains(&url.scheme()) {
+                    return Err(format!("allowed URL `{p}`: give an http(s):// or oci:// URL with a host"));
+                }
+                Ok(url)
+            })
+            .collect::<Result<_, _>>()
+            .map(AllowedUrls)
+    }
+
+    /// Whether `text` lies under one of the prefixes: same scheme, host and
+    /// port, and a path equal to the prefix's or below it.
+    pub fn allows(&self, text: &str) -> bool {
+        let Ok(url) = reqwest::Url::parse(text) else { return false };
+        self.0.iter().any(|prefix| {
+            let base = prefix.path().trim_end_matches('/');
+            url.scheme() == prefix.scheme()
+                && url.host_str().map(str::to_ascii_lowercase) == prefix.host_str().map(str::to_ascii_lowercase)
+                && url.port_or_known_default() == prefix.port_or_known_default()
+                && (base.is_empty() || url.path() == base || url.path().starts_with(&format!("{base}/")))
+        })
+    }
+
+    fn describe(&self) -> String {
+        if self.0.is_empty() {
+            "the operator allows none (`kiln serve --allow-url PREFIX`)".into()
+        } else {
+            let list: Vec<String> =
+                self.0.iter().map(|u| format!("`{}`", crate::model::redact::display_url(u.as_str()))).collect();
+            format!("allowed: {}", list.join(", "))
         }
-        walk_value(map, value, granted, problems);
     }
 }
 
-fn walk_value(map: &SourceMap<'_>, value: &Spanned<DeValue<'_>>, granted: &[String], problems: &mut Vec<Diagnostic>) {
-    match value.get_ref() {
-        DeValue::String(s) => {
-            if let Some(why) = escapes(s) {
-                problems.push(map.at(
+/// The walk over a file's values.
+struct Walk<'a> {
+    map: &'a SourceMap<'a>,
+    granted: &'a [String],
+    allowed: &'a AllowedUrls,
+}
+
+impl Walk<'_> {
+    /// `in_config`: inside a plugin's `config`, where a URL is only data (a
+    /// plugin can fetch nothing), so only paths are checked.
+    fn table(&self, table: &DeTable<'_>, in_config: bool, problems: &mut Vec<Diagnostic>) {
+        for (key, value) in table.iter() {
+            if key.get_ref() == "api_key_env"
+                && let DeValue::String(name) = value.get_ref()
+                && !self.granted.iter().any(|g| g == name.as_ref())
+            {
+                problems.push(self.map.at(
                     Some(value.span()),
                     None,
                     format!(
-                        "`{}` {why}: a pipeline in the service names only files it uploaded, by relative paths inside its run",
-                        s.escape_default()
+                        "`api_key_env = \"{}\"`: the operator has not granted this secret to your tenant (model credentials are set by the operator)",
+                        name.escape_default()
                     ),
                 ));
+                continue;
             }
+            self.value(value, in_config || key.get_ref() == "config", problems);
         }
-        DeValue::Array(items) => items.iter().for_each(|item| walk_value(map, item, granted, problems)),
-        DeValue::Table(table) => walk_table(map, table, granted, problems),
-        _ => {}
     }
+
+    fn value(&self, value: &Spanned<DeValue<'_>>, in_config: bool, problems: &mut Vec<Diagnostic>) {
+        match value.get_ref() {
+            DeValue::String(s) => {
+                let why = if in_config && is_url(s) {
+                    None
+                } else if is_url(s) {
+                    (!self.allowed.allows(s)).then(|| {
+                        format!(
+                            "`{}` is not under a URL the operator allows for the service ({})",
+                            crate::model::redact::display_url(s),
+                            self.allowed.describe()
+                        )
+                    })
+                } else {
+                    escapes(s).map(|why| {
+                        format!(
+                            "`{}` {why}: a pipeline in the service names only files it uploaded, by relative paths inside its run",
+                            s.escape_default()
+                        )
+                    })
+                };
+                if let Some(why) = why {
+                    problems.push(self.map.at(Some(value.span()), None, why));
+                }
+            }
+            DeValue::Array(items) => items.iter().for_each(|item| self.value(item, in_config, problems)),
+            DeValue::Table(table) => self.table(table, in_config, problems),
+            _ => {}
+        }
+    }
+}
+
+/// Whether `s` is a URL the service would fetch.
+fn is_url(s: &str) -> bool {
+    ["oci://", "http://", "https://"]
+        .iter()
+        .any(|scheme| s.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)))
 }
 
 /// Why `s`, read as a path, would leave the run directory.
 fn escapes(s: &str) -> Option<&'static str> {
-    if s.starts_with("oci://") || s.starts_with("http://") || s.starts_with("https://") {
-        return None;
-    }
     if s.starts_with('/') || s.starts_with('\\') || s.as_bytes().get(1) == Some(&b':') && s.len() > 2 {
         return Some("is an absolute path");
     }
@@ -111,14 +186,15 @@ path = "data/../../other-tenant/in.jsonl"
 [[stage]]
 name = "q"
 plugin = "~/.ssh/id.wasm"
-config = { words = ["../x", "a..b"], pattern = "(?i)wait.. what" }
+config = { words = ["../x", "a..b"], pattern = "(?i)wait.. what", link = "https://example.com/x" }
 
 [models.m]
 backend = "openai"
 base_url = "http://127.0.0.1:9/v1"
 api_key_env = "AWS_SECRET_ACCESS_KEY"
 "#;
-        let problems: Vec<String> = check_pipeline(text, &[]).iter().map(ToString::to_string).collect();
+        let allowed = AllowedUrls::parse(&["http://127.0.0.1:9/v1".to_string()]).expect("prefix");
+        let problems: Vec<String> = check_pipeline(text, &[], &allowed).iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 5, "{problems:#?}");
         assert!(problems[0].starts_with("pipeline.toml:5:8: `/etc/passwd` is an absolute path"), "{}", problems[0]);
         assert!(problems[1].starts_with("pipeline.toml:8:8: ") && problems[1].contains("`..`"), "{}", problems[1]);
@@ -145,7 +221,40 @@ plugin = "oci://127.0.0.1:5000/kiln/gopher:1"
 base_url = "https://api.example.com/v1"
 api_key_env = "TEAM_A_KEY"
 "#;
-        assert_eq!(check_pipeline(text, &["TEAM_A_KEY".to_string()]), Vec::new());
-        assert_eq!(check_pipeline(text, &[]).len(), 1);
+        let prefixes = ["oci://127.0.0.1:5000/kiln".to_string(), "https://api.example.com".to_string()];
+        let allowed = AllowedUrls::parse(&prefixes).expect("prefixes");
+        assert_eq!(check_pipeline(text, &["TEAM_A_KEY".to_string()], &allowed), Vec::new());
+        assert_eq!(check_pipeline(text, &[], &allowed).len(), 1);
+        let refused = check_pipeline(text, &["TEAM_A_KEY".to_string()], &AllowedUrls::default());
+        assert_eq!(refused.len(), 2, "{refused:#?}");
+        assert!(refused[0].to_string().contains("the operator allows none"), "{}", refused[0]);
+    }
+
+    #[test]
+    fn url_prefixes_match_scheme_host_port_and_whole_path_segments() {
+        let allowed = AllowedUrls::parse(&["http://10.0.0.5:8000/v1".to_string(), "oci://reg.internal".to_string()])
+            .expect("prefixes");
+        for ok in [
+            "http://10.0.0.5:8000/v1",
+            "http://10.0.0.5:8000/v1/",
+            "http://10.0.0.5:8000/v1/chat",
+            "oci://reg.internal/a/b:1",
+        ] {
+            assert!(allowed.allows(ok), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.5:8000/v10",
+            "http://10.0.0.5:80001/v1",
+            "http://10.0.0.5/v1",
+            "https://10.0.0.5:8000/v1",
+            "http://10.0.0.5:8000@169.254.169.254/v1",
+            "http://169.254.169.254/latest/meta-data",
+            "oci://reg.internal.evil.com/a",
+            "not a url",
+        ] {
+            assert!(!allowed.allows(bad), "{bad}");
+        }
+        assert!(AllowedUrls::parse(&["file:///etc".to_string()]).is_err());
+        assert!(AllowedUrls::parse(&["127.0.0.1:8000".to_string()]).is_err());
     }
 }

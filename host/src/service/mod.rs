@@ -10,7 +10,8 @@
 //!   queues and no tenant starves another;
 //! - [`core`]: submission, cancellation, the workers, recovery after a crash;
 //! - [`db`] and [`runs`]: durable state (SQLite, or PostgreSQL);
-//! - [`api`] and [`admin`]: the HTTP API (axum), and its administrators' part.
+//! - [`api`] and [`admin`]: the HTTP API (axum), and its administrators' part;
+//!   [`http`]: what both share (error answers, the tenant of a request).
 //!
 //! Runs go through the engine's library API ([`crate::pipeline`]); plugins
 //! keep the sandbox's per-instance limits.
@@ -21,6 +22,7 @@ pub mod core;
 pub mod db;
 pub mod error;
 pub mod fair_queue;
+pub mod http;
 pub mod isolation;
 pub mod progress;
 pub mod quotas;
