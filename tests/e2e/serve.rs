@@ -3,7 +3,9 @@
 //! inputs and plugins. Tenants cannot see each other's runs by any endpoint;
 //! bad requests get a 4xx with a message, never a 500; a tenant with many
 //! queued runs does not starve another; a service killed with SIGKILL takes
-//! every queued and running run up again when restarted.
+//! every queued and running run up again when restarted; quotas pause and
+//! resume runs; secrets reach only their tenant; a hostile tenant does not
+//! slow another beyond 1.5x; the web console works in headless Chromium.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -729,4 +731,176 @@ fn a_tenant_whose_plugins_loop_allocate_sleep_and_flood_logs_does_not_slow_anoth
             "{run}"
         );
     }
+}
+
+/// chromedriver (Debian's `chromium-driver`) on a free loopback port; killed on drop.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    #[allow(clippy::zombie_processes)] // killed and waited for in Drop
+    fn start() -> ChromeDriver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (the console test needs Debian's chromium and chromium-driver: `.ci/run` installs them)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ChromeDriver { child, url }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session driven over WebDriver.
+async fn browser(driver: &ChromeDriver) -> fantoccini::Client {
+    // Several crates bring rustls with different providers; say which (the
+    // WebDriver connection is plain HTTP on loopback anyway). Another test
+    // may have installed it first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]}),
+    );
+    fantoccini::ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+async fn text_of(client: &fantoccini::Client, css: &str) -> String {
+    client.find(fantoccini::Locator::Css(css)).await.expect(css).text().await.expect("text")
+}
+
+/// Waits until the element `css` (found again after each refresh) says `want`.
+async fn wait_text(client: &fantoccini::Client, css: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(element) = client.find(fantoccini::Locator::Css(css)).await
+            && element.text().await.is_ok_and(|t| t.contains(want))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{css}` never said `{want}`: {}",
+            client.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn in_the_console_a_tenant_logs_in_submits_watches_and_reviews_ten_records_by_keyboard() {
+    let _serial = timing_lock().read();
+    let state = State::sqlite();
+    let token = add_tenant(&state, "reviewers", &[]);
+    let other = add_tenant(&state, "others", &[]);
+    let service = LocalService::start(&state, &[]);
+    let files = tempfile::tempdir().expect("tempdir");
+    let sample = std::fs::read_to_string(workspace().join("pipelines/data/rustdoc-sample.jsonl")).expect("sample");
+    let input: String = sample.lines().take(200).map(|l| format!("{l}\n")).collect();
+    std::fs::write(files.path().join("pipeline.toml"), PIPELINE).expect("pipeline");
+    std::fs::write(files.path().join("in.jsonl"), input).expect("input");
+    let driver = ChromeDriver::start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let run_id = runtime.block_on(async {
+        use fantoccini::Locator::Css;
+        let client = browser(&driver).await;
+        let console = format!("{}/console", service.url);
+        // Not logged in: the login page; a wrong token is refused.
+        client.goto(&console).await.expect("console");
+        client.find(Css("#token")).await.expect("login form").send_keys("kiln_wrong").await.expect("type");
+        client.find(Css("#login")).await.expect("button").click().await.expect("click");
+        assert!(client.source().await.expect("page").contains("Unknown or revoked token"));
+        client.find(Css("#token")).await.expect("login form").send_keys(&token).await.expect("type");
+        client.find(Css("#login")).await.expect("button").click().await.expect("click");
+        assert!(client.current_url().await.expect("url").as_str().ends_with("/console/runs"));
+
+        // Submit the pipeline and its two files through the form.
+        let path = |name: &str| files.path().join(name).display().to_string();
+        client.find(Css("#pipeline")).await.expect("input").send_keys(&path("pipeline.toml")).await.expect("file");
+        client.find(Css("#path0")).await.expect("input").send_keys("data/in.jsonl").await.expect("type");
+        client.find(Css("#file0")).await.expect("input").send_keys(&path("in.jsonl")).await.expect("file");
+        client.find(Css("#path1")).await.expect("input").send_keys("plugins/length_filter.wasm").await.expect("type");
+        let plugin = wasm("length-filter").display().to_string();
+        client.find(Css("#file1")).await.expect("input").send_keys(&plugin).await.expect("file");
+        client.find(Css("#submit-run")).await.expect("submit").click().await.expect("click");
+        let url = client.current_url().await.expect("url").to_string();
+        let run_id = url.rsplit('/').next().expect("a run page").to_string();
+        assert_eq!(run_id.len(), 24, "{url}: {}", client.source().await.unwrap_or_default());
+
+        // Watch it finish (the page refreshes itself while the run runs).
+        wait_text(&client, &format!("#status-{run_id}"), "done").await;
+        assert!(text_of(&client, "#counts").await.contains("kept"));
+
+        // Review ten records by keyboard: accept, reject, accept, …
+        client.find(Css("#review")).await.expect("link").click().await.expect("click");
+        let mut seen = Vec::new();
+        for i in 0..10 {
+            let id = text_of(&client, "#record-id").await;
+            assert!(!seen.contains(&id), "record {id} shown twice");
+            seen.push(id.clone());
+            let key = if i % 2 == 0 { "a" } else { "r" };
+            client.find(Css("body")).await.expect("body").send_keys(key).await.expect("key");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while text_of(&client, "#record-id").await == id {
+                assert!(Instant::now() < deadline, "the page did not move on after `{key}`");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert!(text_of(&client, "#tally").await.starts_with("10 of "), "{}", text_of(&client, "#tally").await);
+        // `u` undoes the last label: that record is shown again.
+        client.find(Css("body")).await.expect("body").send_keys("u").await.expect("key");
+        wait_text(&client, "#tally", "9 of ").await;
+        assert_eq!(text_of(&client, "#record-id").await, seen[9]);
+        assert!(text_of(&client, "#tally").await.contains("5 accepted"));
+
+        client.close().await.expect("close");
+        run_id
+    });
+    let (status, labels) = get(&service, &token, &format!("/v1/runs/{run_id}/labels"));
+    assert_eq!(status, StatusCode::OK, "{labels}");
+    let labels: Vec<Value> = labels.lines().map(|l| serde_json::from_str(l).expect("a JSON record")).collect();
+    assert_eq!(labels.len(), 9, "{labels:?}");
+    assert_eq!(labels.iter().filter(|r| r["metadata"]["review"] == 1).count(), 5);
+
+    // Another tenant sees none of it, in the console or the API.
+    assert_eq!(get(&service, &other, &format!("/v1/runs/{run_id}")).0, StatusCode::NOT_FOUND);
+
+    // The labels are the input of a next run: `reviews/<run>.jsonl`.
+    let pipeline =
+        PIPELINE.replace("data/in.jsonl", &format!("reviews/{run_id}.jsonl")).replace("min_words = 5", "min_words = 0");
+    let form = multipart::Form::new().text("pipeline", pipeline).part(
+        "file",
+        multipart::Part::bytes(std::fs::read(wasm("length-filter")).expect("plugin"))
+            .file_name("plugins/length_filter.wasm"),
+    );
+    let (status, run) = submit(&service, &token, form);
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run = wait_final(&service, &token, run["id"].as_str().expect("id"));
+    assert_eq!(run["kept"].as_u64().unwrap_or(0) + run["rejected"].as_u64().unwrap_or(0), 9, "{run}");
+    let (status, body) = submit(
+        &service,
+        &other,
+        multipart::Form::new().text("pipeline", PIPELINE.replace("data/in.jsonl", &format!("reviews/{run_id}.jsonl"))),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "another tenant cannot read the labels: {body}");
 }

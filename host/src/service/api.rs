@@ -13,6 +13,7 @@
 //! | GET | `/v1/runs/{id}/events` | Server-Sent Events: progress, then the final status |
 //! | GET | `/v1/runs/{id}/files/{name}` | `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl`, `stats.json`, `report.html` |
 //! | POST | `/v1/runs/{id}/resume` | queue again a run a spent quota paused |
+//! | GET | `/v1/runs/{id}/labels` | the records reviewed in the console, labelled (JSONL) |
 //! | GET | `/v1/usage` | the tenant's quotas, today's usage, its secrets' names |
 //!
 //! Administrators (tenants added with `--admin`) also have `/v1/admin/…`
@@ -34,18 +35,9 @@ use utoipa::OpenApi;
 
 use super::core::{Service, Upload};
 use super::error::ServiceError;
-use super::http::{ApiError, ErrorBody};
+use super::http::{ApiError, ErrorBody, output_file};
 use super::runs::Run;
 use super::tenants::Tenant;
-
-/// The files of a run's output directory a tenant may fetch.
-const OUTPUT_FILES: [(&str, &str); 5] = [
-    ("kept.jsonl", "application/x-ndjson"),
-    ("rejected.jsonl", "application/x-ndjson"),
-    ("quarantine.jsonl", "application/x-ndjson"),
-    ("stats.json", "application/json"),
-    ("report.html", "text/html; charset=utf-8"),
-];
 
 /// The router, with request bodies capped at `max_body_bytes`.
 pub fn router(service: Arc<Service>, max_body_bytes: usize) -> Router {
@@ -58,8 +50,10 @@ pub fn router(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .route("/v1/runs/{id}/events", get(events))
         .route("/v1/runs/{id}/files/{name}", get(file))
         .route("/v1/runs/{id}/resume", post(resume))
+        .route("/v1/runs/{id}/labels", get(labels))
         .route("/v1/usage", get(usage))
         .merge(super::admin::routes())
+        .merge(super::console::routes())
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint (see `kiln serve --help`)".into()) })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
@@ -88,7 +82,7 @@ async fn refuse_large_bodies(request: axum::extract::Request, next: axum::middle
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kiln serve", description = "Many tenants' Kiln pipelines on one machine (docs/service.md)."),
-    paths(submit, list, show, cancel, events, file, resume, usage,
+    paths(submit, list, show, cancel, events, file, resume, labels, usage,
         super::admin::list_tenants, super::admin::add_tenant, super::admin::change_tenant, super::admin::revoke_tenant,
         super::admin::list_secrets, super::admin::set_secret, super::admin::delete_secret),
     components(schemas(Run, super::runs::Status, super::progress::Progress, ErrorBody, SubmitForm, UsageReport,
@@ -192,6 +186,20 @@ async fn resume(
     Ok(Json(service.resume(&tenant, &id).await?))
 }
 
+#[utoipa::path(get, path = "/v1/runs/{id}/labels", params(("id" = String, Path)),
+    responses((status = 200, content_type = "application/x-ndjson",
+        description = "the records reviewed in the console, each with `metadata.review` = 1 (accepted) or 0 (rejected)"),
+        (status = 404, body = ErrorBody)))]
+async fn labels(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    find(&service, &tenant, &id).await?;
+    let jsonl = service.db().labelled_jsonl(&tenant.name, &id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], jsonl).into_response())
+}
+
 /// A tenant's quotas and what it used today.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct UsageReport {
@@ -258,16 +266,7 @@ async fn file(
     tenant: Tenant,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    find(&service, &tenant, &id).await?;
-    let (name, content_type) = OUTPUT_FILES.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-        let names: Vec<&str> = OUTPUT_FILES.iter().map(|(n, _)| *n).collect();
-        ApiError(StatusCode::NOT_FOUND, format!("no output `{name}`: outputs are {}", names.join(", ")))
-    })?;
-    let path = service.run_dir(&tenant.name, &id).join("out").join(name);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no `{name}` (yet)")))?;
-    Ok(([(header::CONTENT_TYPE, *content_type)], bytes).into_response())
+    output_file(&service, &tenant, &id, &name).await
 }
 
 #[utoipa::path(get, path = "/v1/runs/{id}/events", params(("id" = String, Path)),
@@ -310,7 +309,7 @@ mod tests {
     use super::*;
 
     /// Every route of the router but the two open ones, with its method.
-    const ROUTES: [(&str, &str); 15] = [
+    const ROUTES: [(&str, &str); 16] = [
         ("post", "/v1/runs"),
         ("get", "/v1/runs"),
         ("get", "/v1/runs/{id}"),
@@ -318,6 +317,7 @@ mod tests {
         ("get", "/v1/runs/{id}/events"),
         ("get", "/v1/runs/{id}/files/{name}"),
         ("post", "/v1/runs/{id}/resume"),
+        ("get", "/v1/runs/{id}/labels"),
         ("get", "/v1/usage"),
         ("get", "/v1/admin/tenants"),
         ("post", "/v1/admin/tenants"),

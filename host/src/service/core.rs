@@ -138,6 +138,7 @@ impl Service {
         let id = super::tokens::new_token()?[super::tokens::PREFIX.len()..][..24].to_string();
         let dir = self.run_dir(&tenant.name, &id);
         write_run_files(&dir, pipeline, &uploads)?;
+        self.write_reviews(tenant, &dir, pipeline, &uploads).await?;
         let sandbox = self.sandbox.clone();
         let options = self.build_options(tenant, &dir).await?;
         let file = dir.join("pipeline.toml");
@@ -155,6 +156,36 @@ impl Service {
         self.lock_queue().push(&tenant.name, tenant.weight, tenant.max_running, id);
         self.wake.notify_one();
         Ok(run)
+    }
+
+    /// Writes `reviews/<run>.jsonl` into the run directory for every such
+    /// path the pipeline names and did not upload, when `<run>` is one of the
+    /// tenant's runs: the records reviewed there, labelled
+    /// ([`review`](super::review)). Another tenant's run gives nothing, and
+    /// the missing input is then reported like any other.
+    async fn write_reviews(
+        &self,
+        tenant: &Tenant,
+        dir: &Path,
+        pipeline: &str,
+        uploads: &[Upload],
+    ) -> Result<(), ServiceError> {
+        static NAMED: std::sync::LazyLock<Option<regex::Regex>> =
+            std::sync::LazyLock::new(|| regex::Regex::new(r"reviews/([0-9a-f]{24})\.jsonl").ok());
+        let Some(named) = NAMED.as_ref() else { return Ok(()) };
+        for found in named.captures_iter(pipeline) {
+            let (path, run) = (&found[0], &found[1]);
+            if uploads.iter().any(|u| u.path == path) || self.db.run(&tenant.name, run).await?.is_none() {
+                continue;
+            }
+            let jsonl = self.db.labelled_jsonl(&tenant.name, run).await?;
+            let file = dir.join(path);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| ServiceError::io(parent, e))?;
+            }
+            std::fs::write(&file, jsonl).map_err(|e| ServiceError::io(&file, e))?;
+        }
+        Ok(())
     }
 
     /// Cancels a queued run at once, a running one between chunks.

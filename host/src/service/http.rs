@@ -78,3 +78,26 @@ impl FromRequestParts<Arc<Service>> for Tenant {
 pub fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(value)| value).map_err(|r| ApiError(r.status(), r.body_text()))
 }
+
+/// The files of a run's output directory a tenant may fetch, with their types.
+pub const OUTPUT_FILES: [(&str, &str); 5] = [
+    ("kept.jsonl", "application/x-ndjson"),
+    ("rejected.jsonl", "application/x-ndjson"),
+    ("quarantine.jsonl", "application/x-ndjson"),
+    ("stats.json", "application/json"),
+    ("report.html", "text/html; charset=utf-8"),
+];
+
+/// Output `name` of `tenant`'s run `id`.
+pub async fn output_file(service: &Service, tenant: &Tenant, id: &str, name: &str) -> Result<Response, ApiError> {
+    service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?;
+    let (name, content_type) = OUTPUT_FILES.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        let names: Vec<&str> = OUTPUT_FILES.iter().map(|(n, _)| *n).collect();
+        ApiError(StatusCode::NOT_FOUND, format!("no output `{name}`: outputs are {}", names.join(", ")))
+    })?;
+    let path = service.run_dir(&tenant.name, id).join("out").join(name);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no `{name}` (yet)")))?;
+    Ok(([(header::CONTENT_TYPE, *content_type)], bytes).into_response())
+}

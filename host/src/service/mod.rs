@@ -11,13 +11,15 @@
 //! - [`core`]: submission, cancellation, the workers, recovery after a crash;
 //! - [`db`] and [`runs`]: durable state (SQLite, or PostgreSQL);
 //! - [`api`] and [`admin`]: the HTTP API (axum), and its administrators' part;
-//!   [`http`]: what both share (error answers, the tenant of a request).
+//!   [`http`]: what both share (error answers, the tenant of a request);
+//! - [`console`] and [`review`]: the web console, and its human review queue.
 //!
 //! Runs go through the engine's library API ([`crate::pipeline`]); plugins
 //! keep the sandbox's per-instance limits.
 
 pub mod admin;
 pub mod api;
+pub mod console;
 pub mod core;
 pub mod db;
 pub mod error;
@@ -26,6 +28,7 @@ pub mod http;
 pub mod isolation;
 pub mod progress;
 pub mod quotas;
+pub mod review;
 pub mod runs;
 pub mod secrets;
 pub mod tenants;
