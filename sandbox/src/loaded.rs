@@ -191,12 +191,10 @@ impl Instance {
         result
     }
 
-    /// Calls `info` then `configure`.
-    fn info_and_configure(&mut self, options: &LoadOptions) -> Result<Result<wit::PluginInfo, String>, CallError> {
-        let info = self.invoke(options, |w, s| plugin_interface!(w, |p| p.call_info(&mut *s)))?;
-        let configured =
-            self.invoke(options, |w, s| plugin_interface!(w, |p| p.call_configure(&mut *s, &options.config)))?;
-        Ok(configured.map(|()| info))
+    /// Calls `configure` (the plugin's `info` was read once, when it was
+    /// loaded: a plugin builds its config schema there, which is not free).
+    fn configure(&mut self, options: &LoadOptions) -> Result<Result<(), String>, CallError> {
+        self.invoke(options, |w, s| plugin_interface!(w, |p| p.call_configure(&mut *s, &options.config)))
     }
 
     fn reusable(&self) -> bool {
@@ -492,8 +490,8 @@ impl Plugin {
         let inner = &*self.inner;
         let mut instance = Instance::start(&inner.sandbox, &inner.pre, &inner.info.name, &inner.options)
             .map_err(|e| CallError::Restart(e.to_string()))?;
-        match instance.info_and_configure(&inner.options) {
-            Ok(Ok(_)) => Ok(instance),
+        match instance.configure(&inner.options) {
+            Ok(Ok(())) => Ok(instance),
             Ok(Err(message)) => Err(CallError::Restart(format!("configure failed: {message}"))),
             Err(e) => Err(CallError::Restart(format!("start-up call {e}"))),
         }
