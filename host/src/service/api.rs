@@ -35,7 +35,7 @@ use utoipa::OpenApi;
 
 use super::core::{Service, Upload};
 use super::error::ServiceError;
-use super::http::{ApiError, ErrorBody, output_file};
+use super::http::{ApiError, ErrorBody, labels_file, output_file};
 use super::runs::Run;
 use super::tenants::Tenant;
 
@@ -195,9 +195,7 @@ async fn labels(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    find(&service, &tenant, &id).await?;
-    let jsonl = service.db().labelled_jsonl(&tenant.name, &id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], jsonl).into_response())
+    labels_file(&service, &tenant, &id).await
 }
 
 /// A tenant's quotas and what it used today.

@@ -21,7 +21,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::core::{Service, Upload};
 use super::error::ServiceError;
-use super::http::{ApiError, OUTPUT_FILES, output_file};
+use super::http::{ApiError, OUTPUT_FILES, labels_file, output_file};
 use super::review::{self, Label};
 use super::runs::{Run, Status};
 use super::tenants::Tenant;
@@ -435,7 +435,5 @@ async fn labels(
     Viewer(tenant): Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    find(&service, &tenant, &id).await?;
-    let jsonl = service.db().labelled_jsonl(&tenant.name, &id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], jsonl).into_response())
+    Ok(labels_file(&service, &tenant, &id).await?)
 }

@@ -101,3 +101,10 @@ pub async fn output_file(service: &Service, tenant: &Tenant, id: &str, name: &st
         .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("run {id} has no `{name}` (yet)")))?;
     Ok(([(header::CONTENT_TYPE, *content_type)], bytes).into_response())
 }
+
+/// The records reviewed in `tenant`'s run `id`, labelled, as JSONL.
+pub async fn labels_file(service: &Service, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?;
+    let jsonl = service.db().labelled_jsonl(&tenant.name, id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], jsonl).into_response())
+}

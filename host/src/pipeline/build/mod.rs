@@ -206,16 +206,7 @@ impl Pipeline {
         models::check_student_stages(&map, &file, &work_dir, &stages, &mut models, &mut errors);
         let rounds_plan = file.rounds.as_ref().and_then(|r| {
             let cx = rounds::RoundsContext {
-                stage: stage_checks::StageContext {
-                    map: &map,
-                    base: &base,
-                    plugins: &plugins,
-                    sandbox,
-                    seed: file.pipeline.seed,
-                    models: &model_names,
-                    limit_caps: overrides.limit_caps.as_ref(),
-                    default_round: 1,
-                },
+                stage: stage_checks::StageContext { default_round: 1, ..context },
                 file: &file,
                 stages: &stages,
                 text,
