@@ -32,7 +32,13 @@ API (every route but /healthz needs `Authorization: Bearer TOKEN`):
   GET  /v1/runs/ID                  one run
   POST /v1/runs/ID/cancel           cancel it
   GET  /v1/runs/ID/events           progress (Server-Sent Events)
-  GET  /v1/runs/ID/files/NAME       kept.jsonl, rejected.jsonl, quarantine.jsonl, stats.json, report.html")]
+  GET  /v1/runs/ID/files/NAME       kept.jsonl, rejected.jsonl, quarantine.jsonl, stats.json, report.html
+  POST /v1/runs/ID/resume           resume a run a spent quota paused
+  GET  /v1/runs/ID/labels           the records reviewed in the console (JSONL)
+  GET  /v1/usage                    the tenant's quotas and today's usage
+  /v1/admin/tenants[/NAME[/secrets/SECRET]]   tenants, quotas, secrets (admin tenants only)
+  GET  /v1/openapi.json             all of it, as OpenAPI 3.1
+Web console: /console (log in with the token). See docs/service.md.")]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
