@@ -8,7 +8,7 @@ use anyhow::Context;
 use kiln::plugin::Sandbox;
 use kiln::service::isolation::AllowedUrls;
 use kiln::service::quotas::Quotas;
-use kiln::service::tenants::{NewTenant, TenantChanges};
+use kiln::service::tenants::{self, NewTenant, TenantChanges};
 use kiln::service::{Db, Service, ServiceConfig, api};
 
 /// Where the service keeps its state, shared by `serve` and `tenant`.
@@ -69,13 +69,13 @@ pub enum TenantCommand {
         #[arg(long)]
         admin: bool,
         /// Share of the workers when tenants compete.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = tenants::DEFAULT_WEIGHT)]
         weight: u32,
         /// Runs it may have running at once.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = tenants::DEFAULT_MAX_RUNNING)]
         max_running: u32,
         /// Runs it may have waiting.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = tenants::DEFAULT_MAX_QUEUED)]
         max_queued: u32,
         /// A quota, KEY=VALUE (repeat): plugin_memory_mib, plugin_call_ms,
         /// records_per_day, stage_seconds_per_day, run_seconds_per_day,

@@ -82,17 +82,15 @@ mod tests {
 
     #[test]
     fn given_secrets_are_the_only_source_and_never_printed() {
-        // SAFETY: single-threaded test; the variable is unique to it.
-        unsafe { std::env::set_var("KILN_SECRETS_TEST_VAR", "from-env") };
+        // PATH is set wherever tests run (setting a variable here would race
+        // the other test threads reading the environment).
+        let path = std::env::var("PATH").expect("PATH is set");
         let given = Secrets::Given(Arc::new(BTreeMap::from([("TEAM_KEY".to_string(), " sk-123 ".to_string())])));
-        assert!(given.get("KILN_SECRETS_TEST_VAR").is_none(), "the environment must not leak into a tenant");
+        assert!(given.get("PATH").is_none(), "the environment must not leak into a tenant");
         let key = given.get("TEAM_KEY").expect("set");
         assert_eq!(key.expose(), "sk-123");
         assert!(!format!("{key:?} {given:?}").contains("sk-123"));
-        assert_eq!(
-            Secrets::Environment.get("KILN_SECRETS_TEST_VAR").map(|k| k.expose().to_string()),
-            Some("from-env".into())
-        );
+        assert_eq!(Secrets::Environment.get("PATH").map(|k| k.expose().to_string()), Some(path.trim().to_string()));
         assert!(given.missing("X").1.contains("kiln tenant secret set"));
     }
 }

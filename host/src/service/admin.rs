@@ -27,7 +27,7 @@ use super::core::Service;
 use super::error::ServiceError;
 use super::http::{ApiError, ErrorBody, json_body};
 use super::quotas::{Quotas, Usage};
-use super::tenants::{NewTenant, Tenant, TenantChanges};
+use super::tenants::{DEFAULT_MAX_QUEUED, DEFAULT_MAX_RUNNING, DEFAULT_WEIGHT, NewTenant, Tenant, TenantChanges};
 
 /// The admin routes.
 pub fn routes() -> Router<Arc<Service>> {
@@ -123,9 +123,9 @@ pub(super) async fn add_tenant(
     let new = NewTenant {
         name: add.name.clone(),
         admin: add.admin,
-        weight: add.weight.unwrap_or(1),
-        max_running: add.max_running.unwrap_or(2),
-        max_queued: add.max_queued.unwrap_or(100),
+        weight: add.weight.unwrap_or(DEFAULT_WEIGHT),
+        max_running: add.max_running.unwrap_or(DEFAULT_MAX_RUNNING),
+        max_queued: add.max_queued.unwrap_or(DEFAULT_MAX_QUEUED),
         quotas: add.quotas,
     };
     let token = service.db().add_tenant(&new).await?;

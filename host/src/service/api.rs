@@ -34,7 +34,6 @@ use futures::Stream;
 use utoipa::OpenApi;
 
 use super::core::{Service, Upload};
-use super::error::ServiceError;
 use super::http::{ApiError, ErrorBody, labels_file, output_file};
 use super::runs::Run;
 use super::tenants::Tenant;
@@ -231,10 +230,6 @@ async fn usage(State(service): State<Arc<Service>>, tenant: Tenant) -> Result<Js
     }))
 }
 
-async fn find(service: &Service, tenant: &Tenant, id: &str) -> Result<Run, ApiError> {
-    Ok(service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?)
-}
-
 #[utoipa::path(get, path = "/v1/runs/{id}", params(("id" = String, Path)),
     responses((status = 200, body = Run), (status = 404, body = ErrorBody, description = "no such run of this tenant")))]
 async fn show(
@@ -242,7 +237,7 @@ async fn show(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(find(&service, &tenant, &id).await?))
+    Ok(Json(service.run(&tenant, &id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/runs/{id}/cancel", params(("id" = String, Path)),
@@ -278,7 +273,7 @@ async fn events(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    find(&service, &tenant, &id).await?;
+    service.run(&tenant, &id).await?;
     let state = (service, tenant, id, None::<String>, false);
     let stream = futures::stream::unfold(state, |(service, tenant, id, last, done)| async move {
         if done {

@@ -187,7 +187,7 @@ async fn logout() -> Response {
 }
 
 fn status_cell(run: &Run) -> Markup {
-    let status = format!("{:?}", run.status).to_lowercase();
+    let status = run.status.as_str();
     html! { span class={ "status-" (status) } id={ "status-" (run.id) } { (status) } }
 }
 
@@ -278,20 +278,12 @@ async fn submit(
     }
 }
 
-async fn find(service: &Service, tenant: &Tenant, id: &str) -> Result<Run, PageError> {
-    service
-        .db()
-        .run(&tenant.name, id)
-        .await?
-        .ok_or_else(|| PageError::Error(StatusCode::NOT_FOUND, format!("no run {id}")))
-}
-
 async fn run_page(
     State(service): State<Arc<Service>>,
     Viewer(tenant): Viewer,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let run = find(&service, &tenant, &id).await?;
+    let run = service.run(&tenant, &id).await?;
     let progress = service.progress(&tenant, &id).map(|rx| *rx.borrow());
     let base = format!("/console/runs/{id}");
     Ok(page(
@@ -353,7 +345,7 @@ async fn review_page(
     Viewer(tenant): Viewer,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let run = find(&service, &tenant, &id).await?;
+    let run = service.run(&tenant, &id).await?;
     let queue = review::queue(service.db(), &tenant.name, &id, &service.run_dir(&tenant.name, &id)).await?;
     let base = format!("/console/runs/{id}/review");
     Ok(page(
@@ -406,7 +398,7 @@ async fn label(
     Path(id): Path<String>,
     Form(form): Form<LabelForm>,
 ) -> Result<Redirect, PageError> {
-    find(&service, &tenant, &id).await?;
+    service.run(&tenant, &id).await?;
     let label = Label::parse(&form.label)?;
     let out = service.run_dir(&tenant.name, &id).join("out");
     let records = tokio::task::spawn_blocking(move || review::review_order(&out))
@@ -425,7 +417,7 @@ async fn undo(
     Viewer(tenant): Viewer,
     Path(id): Path<String>,
 ) -> Result<Redirect, PageError> {
-    find(&service, &tenant, &id).await?;
+    service.run(&tenant, &id).await?;
     service.db().undo_label(&tenant.name, &id).await?;
     Ok(Redirect::to(&format!("/console/runs/{id}/review")))
 }

@@ -109,7 +109,26 @@ impl Service {
 
     /// `tenant`'s directory of run `id`.
     pub fn run_dir(&self, tenant: &str, id: &str) -> PathBuf {
-        self.config.data_dir.join("tenants").join(tenant).join("runs").join(id)
+        self.tenant_dir(tenant).join("runs").join(id)
+    }
+
+    /// Everything of `tenant` on disk.
+    fn tenant_dir(&self, tenant: &str) -> PathBuf {
+        self.config.data_dir.join("tenants").join(tenant)
+    }
+
+    /// `tenant`'s run `id`; another tenant's is not found, like one that never existed.
+    pub async fn run(&self, tenant: &Tenant, id: &str) -> Result<Run, ServiceError> {
+        self.db.run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))
+    }
+
+    /// Refuses, naming the quota, while one of `tenant`'s budgets is spent.
+    async fn check_budgets(&self, tenant: &Tenant) -> Result<(), ServiceError> {
+        let today = self.db.usage_today(&tenant.name).await?;
+        match tenant.quotas.spent(&tenant.name, &today, self.disk_used(&tenant.name).await) {
+            Some(spent) => Err(ServiceError::Quota(spent)),
+            None => Ok(()),
+        }
     }
 
     /// Checks and queues a pipeline with its uploads. Refused before
@@ -123,10 +142,7 @@ impl Service {
                 tenant.name, tenant.max_queued
             )));
         }
-        let today = self.db.usage_today(&tenant.name).await?;
-        if let Some(spent) = tenant.quotas.spent(&tenant.name, &today, self.disk_used(&tenant.name).await) {
-            return Err(ServiceError::Quota(spent));
-        }
+        self.check_budgets(tenant).await?;
         let granted = self.db.secret_names(&tenant.name).await?;
         let problems = isolation::check_pipeline(pipeline, &granted, &self.config.allowed_urls);
         if !problems.is_empty() {
@@ -190,9 +206,9 @@ impl Service {
 
     /// Cancels a queued run at once, a running one between chunks.
     pub async fn cancel(&self, tenant: &Tenant, id: &str) -> Result<Run, ServiceError> {
-        let run = self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))?;
+        let run = self.run(tenant, id).await?;
         if run.status.is_final() {
-            return Err(ServiceError::Conflict(format!("run {id} is already {:?}", run.status).to_lowercase()));
+            return Err(ServiceError::Conflict(format!("run {id} is already {}", run.status.as_str())));
         }
         if run.status == Status::Paused {
             self.db.finish_run(id, Status::Cancelled, Some("cancelled while paused"), None).await?;
@@ -201,30 +217,27 @@ impl Service {
         } else if let Some(live) = self.lock_live().get(id) {
             live.cancel.store(true, Ordering::Relaxed);
         }
-        self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))
+        self.run(tenant, id).await
     }
 
     /// Queues a run that a spent quota paused, if the quota allows now; it
     /// resumes from its last committed chunk.
     pub async fn resume(&self, tenant: &Tenant, id: &str) -> Result<Run, ServiceError> {
-        let run = self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))?;
+        let run = self.run(tenant, id).await?;
         if run.status != Status::Paused {
-            return Err(ServiceError::Conflict(format!("run {id} is {:?}, not paused", run.status).to_lowercase()));
+            return Err(ServiceError::Conflict(format!("run {id} is {}, not paused", run.status.as_str())));
         }
-        let today = self.db.usage_today(&tenant.name).await?;
-        if let Some(spent) = tenant.quotas.spent(&tenant.name, &today, self.disk_used(&tenant.name).await) {
-            return Err(ServiceError::Quota(spent));
-        }
+        self.check_budgets(tenant).await?;
         if self.db.requeue_paused(&tenant.name, id).await? {
             self.lock_queue().push(&tenant.name, tenant.weight, tenant.max_running, id.to_string());
             self.wake.notify_one();
         }
-        self.db.run(&tenant.name, id).await?.ok_or_else(|| not_found(id))
+        self.run(tenant, id).await
     }
 
     /// Bytes under `tenant`'s directory.
     pub async fn disk_used(&self, tenant: &str) -> u64 {
-        let dir = self.config.data_dir.join("tenants").join(tenant);
+        let dir = self.tenant_dir(tenant);
         tokio::task::spawn_blocking(move || quotas::disk_bytes(&dir)).await.unwrap_or(0)
     }
 
@@ -277,11 +290,7 @@ impl Service {
         let (sink, progress, usage) = LiveProgress::new(budget.clone());
         let live = Live { tenant: tenant.name.clone(), cancel: cancel.clone(), progress };
         self.lock_live().insert(id.to_string(), live);
-        let keeper = QuotaKeeper {
-            db: self.db.clone(),
-            tenant_dir: self.config.data_dir.join("tenants").join(&tenant.name),
-            budget,
-        };
+        let keeper = QuotaKeeper { db: self.db.clone(), tenant_dir: self.tenant_dir(&tenant.name), budget };
         let keeper = tokio::spawn(keeper.watch(usage));
         let sandbox = self.sandbox.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<Outcome, Option<String>> {
@@ -375,10 +384,6 @@ impl QuotaKeeper {
         };
         quotas.spent(self.budget.tenant(), &today, disk)
     }
-}
-
-fn not_found(id: &str) -> ServiceError {
-    ServiceError::NotFound(format!("no run {id}"))
 }
 
 /// Diagnostics of a run's files, named relative to the run's directory (the

@@ -90,7 +90,7 @@ pub const OUTPUT_FILES: [(&str, &str); 5] = [
 
 /// Output `name` of `tenant`'s run `id`.
 pub async fn output_file(service: &Service, tenant: &Tenant, id: &str, name: &str) -> Result<Response, ApiError> {
-    service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?;
+    service.run(tenant, id).await?;
     let (name, content_type) = OUTPUT_FILES.iter().find(|(n, _)| *n == name).ok_or_else(|| {
         let names: Vec<&str> = OUTPUT_FILES.iter().map(|(n, _)| *n).collect();
         ApiError(StatusCode::NOT_FOUND, format!("no output `{name}`: outputs are {}", names.join(", ")))
@@ -104,7 +104,7 @@ pub async fn output_file(service: &Service, tenant: &Tenant, id: &str, name: &st
 
 /// The records reviewed in `tenant`'s run `id`, labelled, as JSONL.
 pub async fn labels_file(service: &Service, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
-    service.db().run(&tenant.name, id).await?.ok_or_else(|| ServiceError::NotFound(format!("no run {id}")))?;
+    service.run(tenant, id).await?;
     let jsonl = service.db().labelled_jsonl(&tenant.name, id).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], jsonl).into_response())
 }

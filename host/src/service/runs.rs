@@ -29,7 +29,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// How the API and the database write it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Queued => "queued",
             Status::Running => "running",

@@ -31,6 +31,13 @@ pub struct Tenant {
     pub revoked_at: Option<i64>,
 }
 
+/// A new tenant's share of the workers, unless it is given one.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// A new tenant's concurrent runs, unless given.
+pub const DEFAULT_MAX_RUNNING: u32 = 2;
+/// A new tenant's queued runs, unless given.
+pub const DEFAULT_MAX_QUEUED: u32 = 100;
+
 /// What `kiln tenant add` sets.
 #[derive(Debug, Clone)]
 pub struct NewTenant {

@@ -83,16 +83,16 @@ pub(super) fn check_model(
                     "e.g. `model = \"Qwen/Qwen2.5-7B-Instruct\"`",
                 )]);
             };
-            let api_key = match &model.api_key_env {
-                None => None,
-                Some(var) => match secrets.get(var) {
-                    Some(key) => Some(key),
-                    None => {
+            let api_key = model
+                .api_key_env
+                .as_ref()
+                .map(|var| {
+                    secrets.get(var).ok_or_else(|| {
                         let (message, hint) = secrets.missing(var);
-                        return Err(vec![at(here, message, &hint)]);
-                    }
-                },
-            };
+                        vec![at(here.clone(), message, &hint)]
+                    })
+                })
+                .transpose()?;
             let defaults = RetryPolicy::default();
             BackendSpec::OpenAi(OpenAiSettings {
                 base_url: url.get_ref().clone(),
