@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kiln_tests::{kiln_bin, stats, target_dir, wasm, workspace};
+use kiln_tests::{assert_balanced, kiln_bin, lines, stats, target_dir, wasm, workspace};
 
 /// A test input: the bundled sample, with malformed lines and cross-chunk
 /// duplicates mixed in.
@@ -283,4 +283,62 @@ fn on_error_fail_stops_with_the_record_and_keeps_committed_chunks() {
         Some(2),
         "the chunks before the failing one stay committed"
     );
+}
+
+#[test]
+fn a_review_stage_holds_records_until_labelled_and_only_what_reviewers_accepted_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut input = String::new();
+    for i in 0..90 {
+        input.push_str(&format!("{{\"id\":\"r{i:02}\",\"text\":\"record number {i} says something\"}}\n"));
+    }
+    std::fs::write(dir.path().join("input.jsonl"), input).expect("write");
+    // A dedup before the gate: what it saw in committed chunks must survive the stops.
+    let toml = "[pipeline]\nname = \"reviewed\"\nchunk_size = 30\n\n[[input]]\npath = \"input.jsonl\"\n\n\
+                [[stage]]\nname = \"dedup\"\nkind = \"dedup\"\n\n\
+                [[stage]]\nname = \"people\"\nkind = \"review\"\nconfig = { labels = \"labels/people.jsonl\" }\n\n\
+                [output]\ndir = \"out\"\n";
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(&pipeline, toml).expect("write");
+    std::fs::create_dir(dir.path().join("labels")).expect("mkdir");
+    let labels = dir.path().join("labels/people.jsonl");
+    let pending = dir.path().join("work/review/people.pending.jsonl");
+    let mut stops = 0;
+    let mut labelled = String::new();
+    loop {
+        let out = kiln_run(&pipeline, None, false);
+        if out.status.success() {
+            break;
+        }
+        stops += 1;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("30 record(s) await review") && stderr.contains("people.jsonl"), "{stderr}");
+        // Held: the chunk's records, none of them in the outputs yet.
+        let held: Vec<String> =
+            lines(pending.clone()).iter().map(|r| r["id"].as_str().expect("id").to_string()).collect();
+        assert_eq!(held.len(), 30);
+        assert!(!dir.path().join("out/kept.jsonl").exists());
+        // Reject every record whose number ends in 7, accept the rest.
+        for id in held {
+            let verdict = if id.ends_with('7') { "reject" } else { "accept" };
+            labelled.push_str(&format!("{{\"id\":\"{id}\",\"review\":\"{verdict}\"}}\n"));
+        }
+        std::fs::write(&labels, &labelled).expect("labels");
+        assert!(stops <= 3, "every chunk was labelled, yet the run stops: {stderr}");
+    }
+    assert_eq!(stops, 3, "one stop per chunk");
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    assert_eq!(s["kept"], 81);
+    assert_eq!(s["stages"][1]["rejected"]["review:rejected"], 9);
+    assert!(!pending.exists(), "nothing is held any more");
+    let kept: Vec<String> =
+        lines(dir.path().join("out/kept.jsonl")).iter().map(|r| r["id"].as_str().expect("id").to_string()).collect();
+    assert!(kept.iter().all(|id| !id.ends_with('7')) && kept.len() == 81);
+
+    // A bad label is refused at its line before anything runs.
+    std::fs::write(&labels, "{\"id\":\"r00\",\"review\":\"maybe\"}\n").expect("labels");
+    let out = kiln_run(&pipeline, None, true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("people.jsonl:1") && stderr.contains("maybe"), "{stderr}");
 }

@@ -267,13 +267,14 @@ fn isolated_runs(state: &State) {
     }
 
     // Tenant B: every endpoint answers as if the run did not exist.
-    for path in ["", "/files/kept.jsonl", "/files/stats.json", "/events"] {
+    for path in ["", "/files/kept.jsonl", "/files/stats.json", "/events", "/labels", "/queue"] {
         let (status, body) = get(&service, &b, &format!("/v1/runs/{id}{path}"));
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert!(!body.contains("team-a"), "{body}");
     }
     let cancel = client().post(format!("{}/v1/runs/{id}/cancel", service.url)).bearer_auth(&b).send().expect("cancel");
     assert_eq!(cancel.status(), StatusCode::NOT_FOUND);
+    assert_eq!(post_labels(&service, &b, &id, "{\"id\": \"any\", \"review\": \"reject\"}").0, StatusCode::NOT_FOUND);
     assert_eq!(get(&service, &b, "/v1/runs"), (StatusCode::OK, "[]".to_string()));
     // Guessing ids, or climbing out of the outputs, finds nothing either.
     let guessed = format!("{}{}", &id[..id.len() - 1], if id.ends_with('0') { '1' } else { '0' });
@@ -456,6 +457,87 @@ fn wait_status(service: &LocalService, token: &str, id: &str, status: &str) -> V
         assert!(Instant::now() < deadline, "run {id} never became {status}: {run}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn post_labels(service: &LocalService, token: &str, id: &str, jsonl: &str) -> (StatusCode, Value) {
+    let response = client()
+        .post(format!("{}/v1/runs/{id}/labels", service.url))
+        .bearer_auth(token)
+        .header("content-type", "application/x-ndjson")
+        .body(jsonl.to_string())
+        .send()
+        .expect("labels");
+    let status = response.status();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_review_stage_holds_the_run_until_its_records_are_labelled_through_the_api() {
+    let _serial = timing_lock().read();
+    let state = State::sqlite();
+    let token = add_tenant(&state, "reviewers", &[]);
+    let other = add_tenant(&state, "others", &[]);
+    let service = LocalService::start(&state, &[]);
+    let gated = PIPELINE
+        .replace("[output]", "[[stage]]\nname = \"people\"\nkind = \"review\"\n\n[output]")
+        .replace("name = \"served\"", "name = \"served\"\nchunk_size = 40");
+    let (status, run) = submit(&service, &token, submission(&gated, 120));
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let id = run["id"].as_str().expect("id").to_string();
+    let mut stops = 0;
+    let mut rejected = 0;
+    loop {
+        let run = wait_status(&service, &token, &id, "review");
+        if run["status"] == "done" {
+            break;
+        }
+        assert_eq!(run["status"], "review", "{run}");
+        assert!(run["message"].as_str().unwrap_or("").contains("await review"), "{run}");
+        stops += 1;
+        assert!(stops <= 3, "120 records in chunks of 40 stop at most three times");
+        let (status, queue) = get(&service, &token, &format!("/v1/runs/{id}/queue"));
+        assert_eq!(status, StatusCode::OK);
+        let held: Vec<String> = queue
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("record")["id"].as_str().expect("id").to_string())
+            .collect();
+        assert!(!held.is_empty());
+        // Another tenant cannot see or label them; a record not held, or a bad line, labels nothing.
+        assert_eq!(get(&service, &other, &format!("/v1/runs/{id}/queue")).0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            post_labels(&service, &other, &id, &format!("{{\"id\": \"{}\", \"review\": 1}}", held[0])).0,
+            StatusCode::NOT_FOUND
+        );
+        let (status, body) = post_labels(&service, &token, &id, "{\"id\": \"nobody\", \"review\": 1}");
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(body["error"].as_str().unwrap_or("").contains("`nobody`"), "{body}");
+        let (status, body) = post_labels(&service, &token, &id, "{\"id\": \"x\"}\n");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap_or("").starts_with("line 1:"), "{body}");
+        // The first held record of each stop is rejected, the rest accepted.
+        let jsonl: String = held
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                format!("{{\"id\": \"{r}\", \"review\": \"{}\"}}\n", if i == 0 { "reject" } else { "accept" })
+            })
+            .collect();
+        rejected += 1;
+        let (status, body) = post_labels(&service, &token, &id, &jsonl);
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["labelled"].as_u64(), Some(held.len() as u64));
+        assert_eq!(get(&service, &token, &format!("/v1/runs/{id}/queue")), (StatusCode::OK, String::new()));
+        let (status, body) = post(&service, &token, &format!("/v1/runs/{id}/resume"));
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert!(stops >= 2, "the run stopped at more than one chunk: {stops}");
+    let run = wait_final(&service, &token, &id);
+    let filtered = kept_by_kiln_run(120);
+    assert_eq!(run["kept"].as_u64(), Some(filtered - rejected), "{run}");
+    let (_, stats) = get(&service, &token, &format!("/v1/runs/{id}/files/stats.json"));
+    let stats: Value = serde_json::from_str(&stats).expect("stats");
+    assert_eq!(stats["stages"][1]["rejected"]["review:rejected"].as_u64(), Some(rejected), "{stats}");
+    assert_eq!(stats["stages"][1]["input"].as_u64(), Some(filtered), "{stats}");
 }
 
 fn post(service: &LocalService, token: &str, path: &str) -> (StatusCode, Value) {
@@ -789,6 +871,23 @@ async fn text_of(client: &fantoccini::Client, css: &str) -> String {
     client.find(fantoccini::Locator::Css(css)).await.expect(css).text().await.expect("text")
 }
 
+/// Waits until the browser's address satisfies `want`, and returns it.
+async fn wait_url(client: &fantoccini::Client, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let url = client.current_url().await.expect("url").to_string();
+        if want(&url) {
+            return url;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browser stayed at {url}: {}",
+            client.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the element `css` (found again after each refresh) says `want`.
 async fn wait_text(client: &fantoccini::Client, css: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -829,10 +928,14 @@ fn in_the_console_a_tenant_logs_in_submits_watches_and_reviews_ten_records_by_ke
         client.goto(&console).await.expect("console");
         client.find(Css("#token")).await.expect("login form").send_keys("kiln_wrong").await.expect("type");
         client.find(Css("#login")).await.expect("button").click().await.expect("click");
-        assert!(client.source().await.expect("page").contains("Unknown or revoked token"));
-        client.find(Css("#token")).await.expect("login form").send_keys(&token).await.expect("type");
+        wait_text(&client, "body", "Unknown or revoked token").await;
+        let field = client.find(Css("#token")).await.expect("login form");
+        field.clear().await.expect("clear");
+        field.send_keys(&token).await.expect("type");
         client.find(Css("#login")).await.expect("button").click().await.expect("click");
-        assert!(client.current_url().await.expect("url").as_str().ends_with("/console/runs"));
+        // A click returns when the browser has taken it, not when the page it
+        // leads to has loaded: wait for the redirect.
+        wait_url(&client, |url| url.ends_with("/console/runs")).await;
 
         // Submit the pipeline and its two files through the form.
         let path = |name: &str| files.path().join(name).display().to_string();
@@ -843,7 +946,7 @@ fn in_the_console_a_tenant_logs_in_submits_watches_and_reviews_ten_records_by_ke
         let plugin = wasm("length-filter").display().to_string();
         client.find(Css("#file1")).await.expect("input").send_keys(&plugin).await.expect("file");
         client.find(Css("#submit-run")).await.expect("submit").click().await.expect("click");
-        let url = client.current_url().await.expect("url").to_string();
+        let url = wait_url(&client, |url| !url.ends_with("/console/runs")).await;
         let run_id = url.rsplit('/').next().expect("a run page").to_string();
         assert_eq!(run_id.len(), 24, "{url}: {}", client.source().await.unwrap_or_default());
 
@@ -853,6 +956,7 @@ fn in_the_console_a_tenant_logs_in_submits_watches_and_reviews_ten_records_by_ke
 
         // Review ten records by keyboard: accept, reject, accept, …
         client.find(Css("#review")).await.expect("link").click().await.expect("click");
+        wait_url(&client, |url| url.ends_with("/review")).await;
         let mut seen = Vec::new();
         for i in 0..10 {
             let id = text_of(&client, "#record-id").await;

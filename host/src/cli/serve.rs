@@ -33,8 +33,10 @@ API (every route but /healthz needs `Authorization: Bearer TOKEN`):
   POST /v1/runs/ID/cancel           cancel it
   GET  /v1/runs/ID/events           progress (Server-Sent Events)
   GET  /v1/runs/ID/files/NAME       kept.jsonl, rejected.jsonl, quarantine.jsonl, stats.json, report.html
-  POST /v1/runs/ID/resume           resume a run a spent quota paused
+  POST /v1/runs/ID/resume           resume a run a spent quota paused, or one that waited for review
   GET  /v1/runs/ID/labels           the records reviewed in the console (JSONL)
+  POST /v1/runs/ID/labels           label records: JSONL lines {\"id\": …, \"review\": \"accept\" or \"reject\"}
+  GET  /v1/runs/ID/queue            the records still to review (those a `review` stage holds)
   GET  /v1/usage                    the tenant's quotas and today's usage
   /v1/admin/tenants[/NAME[/secrets/SECRET]]   tenants, quotas, secrets (admin tenants only)
   GET  /v1/openapi.json             all of it, as OpenAPI 3.1

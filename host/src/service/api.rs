@@ -12,8 +12,10 @@
 //! | POST | `/v1/runs/{id}/cancel` | cancel it |
 //! | GET | `/v1/runs/{id}/events` | Server-Sent Events: progress, then the final status |
 //! | GET | `/v1/runs/{id}/files/{name}` | `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl`, `stats.json`, `report.html` |
-//! | POST | `/v1/runs/{id}/resume` | queue again a run a spent quota paused |
+//! | POST | `/v1/runs/{id}/resume` | queue again a run a spent quota paused, or one that waited for review |
 //! | GET | `/v1/runs/{id}/labels` | the records reviewed in the console, labelled (JSONL) |
+//! | POST | `/v1/runs/{id}/labels` | label records (JSONL: `{"id": …, "review": "accept"}` or `"reject"`) |
+//! | GET | `/v1/runs/{id}/queue` | the records still to review (those a `review` stage holds while the run waits) |
 //! | GET | `/v1/usage` | the tenant's quotas, today's usage, its secrets' names |
 //!
 //! Administrators (tenants added with `--admin`) also have `/v1/admin/…`
@@ -35,6 +37,7 @@ use utoipa::OpenApi;
 
 use super::core::{Service, Upload};
 use super::http::{ApiError, ErrorBody, labels_file, output_file};
+use super::review::Label;
 use super::runs::Run;
 use super::tenants::Tenant;
 
@@ -49,7 +52,8 @@ pub fn router(service: Arc<Service>, max_body_bytes: usize) -> Router {
         .route("/v1/runs/{id}/events", get(events))
         .route("/v1/runs/{id}/files/{name}", get(file))
         .route("/v1/runs/{id}/resume", post(resume))
-        .route("/v1/runs/{id}/labels", get(labels))
+        .route("/v1/runs/{id}/labels", get(labels).post(add_labels))
+        .route("/v1/runs/{id}/queue", get(queue))
         .route("/v1/usage", get(usage))
         .merge(super::admin::routes())
         .merge(super::console::routes())
@@ -81,10 +85,10 @@ async fn refuse_large_bodies(request: axum::extract::Request, next: axum::middle
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kiln serve", description = "Many tenants' Kiln pipelines on one machine (docs/service.md)."),
-    paths(submit, list, show, cancel, events, file, resume, labels, usage,
+    paths(submit, list, show, cancel, events, file, resume, labels, add_labels, queue, usage,
         super::admin::list_tenants, super::admin::add_tenant, super::admin::change_tenant, super::admin::revoke_tenant,
         super::admin::list_secrets, super::admin::set_secret, super::admin::delete_secret),
-    components(schemas(Run, super::runs::Status, super::progress::Progress, ErrorBody, SubmitForm, UsageReport,
+    components(schemas(Run, super::runs::Status, super::progress::Progress, ErrorBody, SubmitForm, UsageReport, LabelsAdded,
         super::quotas::Quotas, super::quotas::Usage, Tenant, super::tenants::TenantChanges,
         super::admin::TenantReport, super::admin::AddTenant, super::admin::AddedTenant)),
     modifiers(&BearerAuth)
@@ -197,6 +201,52 @@ async fn labels(
     labels_file(&service, &tenant, &id).await
 }
 
+#[utoipa::path(post, path = "/v1/runs/{id}/labels", params(("id" = String, Path)),
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "one line per record: `{\"id\": \"…\", \"review\": \"accept\"}` or `\"reject\"` (also 1/0, true/false)"),
+    responses((status = 200, body = LabelsAdded), (status = 400, body = ErrorBody, description = "a bad line, named"),
+        (status = 404, body = ErrorBody, description = "no such run, or a record not in its queue (nothing is labelled then)")))]
+async fn add_labels(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Json<LabelsAdded>, ApiError> {
+    let labels = crate::pipeline::stages::review_gate::parse_labels(&body)
+        .map_err(|(line, why)| ApiError(StatusCode::BAD_REQUEST, format!("line {line}: {why}")))?;
+    let labels: Vec<(String, Label)> =
+        labels.into_iter().map(|(record, yes)| (record, if yes { Label::Accept } else { Label::Reject })).collect();
+    super::review::label_records(&service, &tenant, &id, &labels).await?;
+    Ok(Json(LabelsAdded { labelled: labels.len() }))
+}
+
+/// What labelling did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LabelsAdded {
+    /// Records labelled (a label replaces an earlier one).
+    pub labelled: usize,
+}
+
+#[utoipa::path(get, path = "/v1/runs/{id}/queue", params(("id" = String, Path)),
+    responses((status = 200, content_type = "application/x-ndjson",
+        description = "the records still to review, in review order: those a `review` stage holds while the run waits, else those it kept"),
+        (status = 404, body = ErrorBody)))]
+async fn queue(
+    State(service): State<Arc<Service>>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let records = super::review::unlabelled(&service, &tenant, &id).await?;
+    let mut body = String::new();
+    for record in records {
+        if let Ok(line) = serde_json::to_string(&record) {
+            body.push_str(&line);
+            body.push('\n');
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
 /// A tenant's quotas and what it used today.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct UsageReport {
@@ -302,7 +352,7 @@ mod tests {
     use super::*;
 
     /// Every route of the router but the two open ones, with its method.
-    const ROUTES: [(&str, &str); 16] = [
+    const ROUTES: [(&str, &str); 18] = [
         ("post", "/v1/runs"),
         ("get", "/v1/runs"),
         ("get", "/v1/runs/{id}"),
@@ -311,6 +361,8 @@ mod tests {
         ("get", "/v1/runs/{id}/files/{name}"),
         ("post", "/v1/runs/{id}/resume"),
         ("get", "/v1/runs/{id}/labels"),
+        ("post", "/v1/runs/{id}/labels"),
+        ("get", "/v1/runs/{id}/queue"),
         ("get", "/v1/usage"),
         ("get", "/v1/admin/tenants"),
         ("post", "/v1/admin/tenants"),

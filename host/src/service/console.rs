@@ -193,7 +193,7 @@ fn status_cell(run: &Run) -> Markup {
 
 async fn runs_page(State(service): State<Arc<Service>>, Viewer(tenant): Viewer) -> Result<Html<String>, PageError> {
     let runs = service.db().runs(&tenant.name).await?;
-    let live = runs.iter().any(|r| !r.status.is_final() && r.status != Status::Paused);
+    let live = runs.iter().any(|r| !r.status.is_final() && !r.status.is_waiting());
     Ok(page(
         "Runs",
         Some(&tenant.name),
@@ -290,11 +290,14 @@ async fn run_page(
         &run.pipeline,
         Some(&tenant.name),
         html! {
-            @if !run.status.is_final() && run.status != Status::Paused { meta http-equiv="refresh" content="1"; }
+            @if !run.status.is_final() && !run.status.is_waiting() { meta http-equiv="refresh" content="1"; }
             h1 { (run.pipeline) " " small { code { (run.id) } } }
             p { "Status: " (status_cell(&run)) }
             @if let Some(message) = &run.message { p.error id="message" { (message) } }
             @if let Some(p) = progress { p id="progress" { (p.lines) " input lines in " (p.chunks) " chunks committed, " (p.kept) " kept so far" } }
+            @if run.status == Status::Review {
+                p { a id="review" href={ (base) "/review" } { "Review the records the run holds" } }
+            }
             @if run.status == Status::Done {
                 p id="counts" { (run.kept.unwrap_or(0)) " kept, " (run.rejected.unwrap_or(0)) " rejected, " (run.quarantined.unwrap_or(0)) " quarantined" }
                 p { a id="review" href={ (base) "/review" } { "Review the kept records" } " · " a href={ (base) "/labels.jsonl" } { "labels (JSONL)" } }
@@ -303,7 +306,7 @@ async fn run_page(
             @if !run.status.is_final() {
                 form.inline method="post" action={ (base) "/cancel" } { button id="cancel" { "Cancel" } }
             }
-            @if run.status == Status::Paused {
+            @if run.status.is_waiting() {
                 " " form.inline method="post" action={ (base) "/resume" } { button id="resume" { "Resume" } }
             }
         },
@@ -346,17 +349,26 @@ async fn review_page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let run = service.run(&tenant, &id).await?;
-    let queue = review::queue(service.db(), &tenant.name, &id, &service.run_dir(&tenant.name, &id)).await?;
+    let held = run.status == Status::Review;
+    let queue = review::queue(service.db(), &tenant.name, &id, &service.run_dir(&tenant.name, &id), held).await?;
     let base = format!("/console/runs/{id}/review");
     Ok(page(
         "Review",
         Some(&tenant.name),
         html! {
             h1 { "Review " a href={ "/console/runs/" (id) } { (run.pipeline) } }
+            @if held { p id="held" { "The run waits at a review stage: these records go on only once labelled." } }
             p id="tally" { (queue.reviewed) " of " (queue.total) " reviewed, " (queue.accepted) " accepted" }
             p.keys { kbd { "a" } " accept · " kbd { "r" } " reject · " kbd { "u" } " undo the last label" }
             @match &queue.next {
-                None => p id="done" { "Nothing left to review." },
+                None => {
+                    p id="done" { "Nothing left to review." }
+                    @if held {
+                        form method="post" action={ "/console/runs/" (id) "/resume" } {
+                            button id="resume" { "Resume the run" }
+                        }
+                    }
+                },
                 Some(item) => {
                     p { "Record " code id="record-id" { (item.record.id) } }
                     @if !item.record.scores.is_empty() {
@@ -398,17 +410,8 @@ async fn label(
     Path(id): Path<String>,
     Form(form): Form<LabelForm>,
 ) -> Result<Redirect, PageError> {
-    service.run(&tenant, &id).await?;
     let label = Label::parse(&form.label)?;
-    let out = service.run_dir(&tenant.name, &id).join("out");
-    let records = tokio::task::spawn_blocking(move || review::review_order(&out))
-        .await
-        .map_err(|e| PageError::Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    let record = records
-        .into_iter()
-        .find(|r| r.id == form.record)
-        .ok_or_else(|| PageError::Error(StatusCode::NOT_FOUND, format!("run {id} kept no record `{}`", form.record)))?;
-    service.db().add_label(&tenant.name, &id, &record, label).await?;
+    review::label_records(&service, &tenant, &id, &[(form.record, label)]).await?;
     Ok(Redirect::to(&format!("/console/runs/{id}/review")))
 }
 

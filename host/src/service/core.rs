@@ -22,9 +22,11 @@ use super::fair_queue::FairQueue;
 use super::isolation;
 use super::progress::{LiveProgress, Progress};
 use super::quotas::{self, RunBudget, Usage};
+use super::review::Label;
 use super::runs::{Outcome, Run, Status};
 use super::tenants::Tenant;
 use crate::model::Secrets;
+use crate::pipeline::stages::StageError;
 use crate::pipeline::{BuildOptions, Diagnostics, Pipeline, RunError, RunOptions, run_rounds};
 use crate::plugin::Sandbox;
 
@@ -156,7 +158,7 @@ impl Service {
         write_run_files(&dir, pipeline, &uploads)?;
         self.write_reviews(tenant, &dir, pipeline, &uploads).await?;
         let sandbox = self.sandbox.clone();
-        let options = self.build_options(tenant, &dir).await?;
+        let options = self.build_options(tenant, &dir, None).await?;
         let file = dir.join("pipeline.toml");
         let loaded = tokio::task::spawn_blocking(move || Pipeline::load_with(&file, &sandbox, &options))
             .await
@@ -210,7 +212,7 @@ impl Service {
         if run.status.is_final() {
             return Err(ServiceError::Conflict(format!("run {id} is already {}", run.status.as_str())));
         }
-        if run.status == Status::Paused {
+        if run.status.is_waiting() {
             self.db.finish_run(id, Status::Cancelled, Some("cancelled while paused"), None).await?;
         } else if self.lock_queue().remove(&tenant.name, id) {
             self.db.finish_run(id, Status::Cancelled, Some("cancelled before it started"), None).await?;
@@ -220,11 +222,11 @@ impl Service {
         self.run(tenant, id).await
     }
 
-    /// Queues a run that a spent quota paused, if the quota allows now; it
-    /// resumes from its last committed chunk.
+    /// Queues a run that a spent quota paused (if the quota allows now) or
+    /// that waits for review; it resumes from its last committed chunk.
     pub async fn resume(&self, tenant: &Tenant, id: &str) -> Result<Run, ServiceError> {
         let run = self.run(tenant, id).await?;
-        if run.status != Status::Paused {
+        if !run.status.is_waiting() {
             return Err(ServiceError::Conflict(format!("run {id} is {}, not paused", run.status.as_str())));
         }
         self.check_budgets(tenant).await?;
@@ -242,9 +244,18 @@ impl Service {
     }
 
     /// How `tenant`'s pipelines in `dir` are built: the run's own
-    /// directories, the tenant's secrets, its plugin caps.
-    async fn build_options(&self, tenant: &Tenant, dir: &Path) -> Result<BuildOptions, ServiceError> {
+    /// directories, the tenant's secrets, its plugin caps, and for run `id`
+    /// the labels of its review queue (what its `review` stages apply, never
+    /// a labels file: a new run has none).
+    async fn build_options(&self, tenant: &Tenant, dir: &Path, id: Option<&str>) -> Result<BuildOptions, ServiceError> {
+        let labels = match id {
+            Some(id) => self.db.labels(&tenant.name, id).await?,
+            None => Default::default(),
+        };
         Ok(BuildOptions {
+            review_labels: Some(Arc::new(
+                labels.into_iter().map(|(record, label)| (record, label == Label::Accept)).collect(),
+            )),
             work_dir: Some(dir.join("work")),
             output_dir: Some(dir.join("out")),
             secrets: Secrets::Given(Arc::new(self.db.secrets(&tenant.name).await?)),
@@ -283,7 +294,7 @@ impl Service {
             self.db.tenant(tenant).await?.ok_or_else(|| ServiceError::NotFound(format!("no tenant `{tenant}`")))?;
         self.db.mark_running(id).await?;
         let dir = self.run_dir(&tenant.name, id);
-        let options = self.build_options(&tenant, &dir).await?;
+        let options = self.build_options(&tenant, &dir, Some(id)).await?;
         let cancel = Arc::new(AtomicBool::new(false));
         let today = self.db.usage_today(&tenant.name).await?;
         let budget = Arc::new(RunBudget::new(&tenant.name, &tenant.quotas, today, cancel.clone()));
@@ -293,9 +304,9 @@ impl Service {
         let keeper = QuotaKeeper { db: self.db.clone(), tenant_dir: self.tenant_dir(&tenant.name), budget };
         let keeper = tokio::spawn(keeper.watch(usage));
         let sandbox = self.sandbox.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<Outcome, Option<String>> {
+        let result = tokio::task::spawn_blocking(move || -> Result<Outcome, Stop> {
             let pipeline = Pipeline::load_with(&dir.join("pipeline.toml"), &sandbox, &options)
-                .map_err(|d| Some(relative_to_run(&dir, &d)))?;
+                .map_err(|d| Stop::Failed(relative_to_run(&dir, &d)))?;
             let options = RunOptions { progress: Arc::new(sink), cancel, ..RunOptions::default() };
             match run_rounds(pipeline, &options) {
                 Ok(summary) => Ok(Outcome {
@@ -303,8 +314,12 @@ impl Service {
                     rejected: summary.stats.rejected,
                     quarantined: summary.stats.quarantined,
                 }),
-                Err(RunError::Cancelled) => Err(None),
-                Err(e) => Err(Some(format!("{e:#}"))),
+                Err(RunError::Cancelled) => Err(Stop::Cancelled),
+                Err(RunError::Stage(StageError::AwaitingReview { stage, count, .. })) => Err(Stop::Review(format!(
+                    "{count} record(s) at stage `{stage}` await review: label them in the review queue and resume \
+                     (committed chunks are kept)"
+                ))),
+                Err(e) => Err(Stop::Failed(format!("{e:#}"))),
             }
         })
         .await;
@@ -312,14 +327,19 @@ impl Service {
         let paused = keeper.await.ok().and_then(|budget| budget.reason());
         match result {
             Ok(Ok(outcome)) => self.db.finish_run(id, Status::Done, None, Some(outcome)).await?,
-            Ok(Err(None)) => match paused {
+            Ok(Err(Stop::Cancelled)) => match paused {
                 Some(quota) => {
-                    self.db.pause_run(id, &format!("paused after its last committed chunk: {quota}")).await?;
+                    let message = format!("paused after its last committed chunk: {quota}");
+                    self.db.pause_run(id, Status::Paused, &message).await?;
                     true
                 }
                 None => self.db.finish_run(id, Status::Cancelled, Some("cancelled while running"), None).await?,
             },
-            Ok(Err(Some(message))) => self.db.finish_run(id, Status::Failed, Some(&message), None).await?,
+            Ok(Err(Stop::Review(message))) => {
+                self.db.pause_run(id, Status::Review, &message).await?;
+                true
+            }
+            Ok(Err(Stop::Failed(message))) => self.db.finish_run(id, Status::Failed, Some(&message), None).await?,
             Err(panic) => {
                 self.db.finish_run(id, Status::Failed, Some(&format!("the run crashed: {panic}")), None).await?
             }
@@ -430,6 +450,16 @@ fn write_run_files(dir: &Path, pipeline: &str, uploads: &[Upload]) -> Result<(),
     Ok(())
 }
 
+/// Why a run stopped before its end.
+enum Stop {
+    /// Cancelled by its tenant, or by a spent budget.
+    Cancelled,
+    /// A `review` stage holds records: the message says how many and where.
+    Review(String),
+    /// It failed: why.
+    Failed(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,3 +474,4 @@ mod tests {
         }
     }
 }
+

@@ -1,6 +1,7 @@
 //! The human review queue: people still cull what the critic lets through.
 //!
-//! A reviewer sees the records a run kept, one at a time, in a fixed
+//! A reviewer sees the records a run kept — or, for a run stopped at a
+//! `review` stage, the records that stage holds — one at a time, in a fixed
 //! pseudo-random order (by the SHA-256 of the record id, so a sample of any
 //! size is spread over the whole output and the same for every reviewer),
 //! with the judge's scores and rationale beside each, and — for a rewritten
@@ -15,14 +16,17 @@
 //! (`label = "metadata.review"`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::core::Service;
 use super::db::{Db, now};
 use super::error::ServiceError;
+use super::runs::Status;
+use super::tenants::Tenant;
 use crate::record::Record;
 
 /// Records of a run's output the queue looks at, at most.
@@ -82,13 +86,36 @@ pub struct Queue {
     pub total: usize,
 }
 
-/// The run's kept records in review order.
-pub fn review_order(out_dir: &Path) -> Result<Vec<Record>, ServiceError> {
-    let path = out_dir.join("kept.jsonl");
-    let text = match std::fs::read_to_string(&path) {
+/// The records to review in run directory `run_dir`: those a `review` stage
+/// holds if the run waits for review (`held`), else those the run kept.
+pub fn queue_file(run_dir: &Path, held: bool) -> PathBuf {
+    if held {
+        // The stage that stopped the run wrote its file last (a run with
+        // rounds has a work directory per round).
+        let newest = walkdir::WalkDir::new(run_dir.join("work"))
+            .max_depth(8)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_type().is_file()
+                    && e.file_name().to_str().is_some_and(|n| n.ends_with(".pending.jsonl"))
+                    && e.path().parent().and_then(Path::file_name).is_some_and(|d| d == "review")
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.into_path())))
+            .max();
+        if let Some((_, path)) = newest {
+            return path;
+        }
+    }
+    run_dir.join("out").join("kept.jsonl")
+}
+
+/// The records of `path` (JSONL; none if it is missing) in review order.
+pub fn review_order(path: &Path) -> Result<Vec<Record>, ServiceError> {
+    let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(ServiceError::io(&path, e)),
+        Err(e) => return Err(ServiceError::io(path, e)),
     };
     let mut records: Vec<(Vec<u8>, Record)> = text
         .lines()
@@ -136,11 +163,12 @@ fn originals(run_dir: &Path, ids: &HashSet<String>) -> HashMap<String, String> {
     found
 }
 
-/// The queue of run `run` of `tenant`, whose directory is `run_dir`.
-pub async fn queue(db: &Db, tenant: &str, run: &str, run_dir: &Path) -> Result<Queue, ServiceError> {
+/// The queue of run `run` of `tenant`, whose directory is `run_dir`; `held`:
+/// the run waits at a `review` stage.
+pub async fn queue(db: &Db, tenant: &str, run: &str, run_dir: &Path, held: bool) -> Result<Queue, ServiceError> {
     let labels = db.labels(tenant, run).await?;
     let dir = run_dir.to_path_buf();
-    let order = tokio::task::spawn_blocking(move || review_order(&dir.join("out")))
+    let order = tokio::task::spawn_blocking(move || review_order(&queue_file(&dir, held)))
         .await
         .map_err(|e| ServiceError::BadRequest(format!("reading the run's output stopped: {e}")))??;
     let reviewed = order.iter().filter(|r| labels.contains_key(&r.id)).count();
@@ -158,6 +186,52 @@ pub async fn queue(db: &Db, tenant: &str, run: &str, run_dir: &Path) -> Result<Q
         }
     };
     Ok(Queue { next, reviewed, accepted, total })
+}
+
+/// The records of run `id` of `tenant` to review, in review order, and
+/// whether they are held by a `review` stage.
+async fn records_to_review(service: &Service, tenant: &Tenant, id: &str) -> Result<(Vec<Record>, bool), ServiceError> {
+    let run = service.run(tenant, id).await?;
+    let dir = service.run_dir(&tenant.name, id);
+    let held = run.status == Status::Review;
+    let records = tokio::task::spawn_blocking(move || review_order(&queue_file(&dir, held)))
+        .await
+        .map_err(|e| ServiceError::BadRequest(format!("reading the run's records stopped: {e}")))??;
+    Ok((records, held))
+}
+
+/// The records of run `id` of `tenant` nobody has labelled yet, in review order.
+pub async fn unlabelled(service: &Service, tenant: &Tenant, id: &str) -> Result<Vec<Record>, ServiceError> {
+    let (records, _) = records_to_review(service, tenant, id).await?;
+    let labels = service.db().labels(&tenant.name, id).await?;
+    Ok(records.into_iter().filter(|r| !labels.contains_key(&r.id)).collect())
+}
+
+/// Labels records of run `id` of `tenant`: each must be in the run's queue
+/// (what it kept, or what its `review` stage holds while it waits).
+pub async fn label_records(
+    service: &Service,
+    tenant: &Tenant,
+    id: &str,
+    labels: &[(String, Label)],
+) -> Result<(), ServiceError> {
+    let (records, held) = records_to_review(service, tenant, id).await?;
+    let by_id: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut found = Vec::with_capacity(labels.len());
+    for (record, label) in labels {
+        let Some(r) = by_id.get(record.as_str()) else {
+            let what = if held { "holds" } else { "kept" };
+            return Err(ServiceError::NotFound(format!(
+                "run {id} {what} no record `{}` to review; nothing was labelled",
+                record.escape_default()
+            )));
+        };
+        found.push((*r, *label));
+    }
+    for (record, label) in found {
+        service.db().add_label(&tenant.name, id, record, label).await?;
+    }
+    Ok(())
 }
 
 /// `old` against `new`, word by word: each piece with `-1` (only in old),
@@ -260,13 +334,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let lines: String =
             (0..50).map(|i| format!("{}\n", serde_json::json!({"id": format!("r{i}"), "text": "x"}))).collect();
-        std::fs::write(dir.path().join("kept.jsonl"), lines).expect("write");
-        let first: Vec<String> = review_order(dir.path()).expect("order").into_iter().map(|r| r.id).collect();
-        let again: Vec<String> = review_order(dir.path()).expect("order").into_iter().map(|r| r.id).collect();
+        std::fs::create_dir(dir.path().join("out")).expect("out");
+        std::fs::write(dir.path().join("out/kept.jsonl"), lines).expect("write");
+        let file = queue_file(dir.path(), true);
+        assert_eq!(file, dir.path().join("out/kept.jsonl"), "nothing held: the kept records");
+        let first: Vec<String> = review_order(&file).expect("order").into_iter().map(|r| r.id).collect();
+        let again: Vec<String> = review_order(&file).expect("order").into_iter().map(|r| r.id).collect();
         assert_eq!(first, again);
         assert_eq!(first.len(), 50);
         assert_ne!(first[..10], (0..10).map(|i| format!("r{i}")).collect::<Vec<_>>()[..], "not file order");
         assert!(review_order(&dir.path().join("missing")).expect("empty").is_empty());
+        std::fs::create_dir_all(dir.path().join("work/phase-0/review")).expect("work");
+        std::fs::write(dir.path().join("work/phase-0/review/gate.pending.jsonl"), "").expect("pending");
+        assert_eq!(queue_file(dir.path(), true), dir.path().join("work/phase-0/review/gate.pending.jsonl"));
+        assert_eq!(queue_file(dir.path(), false), dir.path().join("out/kept.jsonl"));
     }
 
     #[test]

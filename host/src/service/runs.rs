@@ -20,6 +20,9 @@ pub enum Status {
     /// Stopped after a committed chunk because a quota was spent (the
     /// message names it); resumes from there when its tenant asks.
     Paused,
+    /// Stopped at a `review` stage before a chunk with records nobody has
+    /// labelled: the review queue shows them; resumes when its tenant asks.
+    Review,
     /// Finished; its outputs can be fetched.
     Done,
     /// Stopped by an error (the message says which).
@@ -35,6 +38,7 @@ impl Status {
             Status::Queued => "queued",
             Status::Running => "running",
             Status::Paused => "paused",
+            Status::Review => "review",
             Status::Done => "done",
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
@@ -46,10 +50,16 @@ impl Status {
             "queued" => Status::Queued,
             "running" => Status::Running,
             "paused" => Status::Paused,
+            "review" => Status::Review,
             "done" => Status::Done,
             "cancelled" => Status::Cancelled,
             _ => Status::Failed,
         }
+    }
+
+    /// Whether the run stopped and waits for its tenant to resume it.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, Status::Paused | Status::Review)
     }
 
     /// Whether the run will not change any more.
@@ -181,8 +191,9 @@ impl Db {
     }
 
     /// A running run stops, for the reason `message` (a spent quota), to be resumed.
-    pub async fn pause_run(&self, id: &str, message: &str) -> Result<(), ServiceError> {
-        sqlx::query("UPDATE runs SET status = 'paused', message = $1 WHERE id = $2 AND status = 'running'")
+    pub async fn pause_run(&self, id: &str, status: Status, message: &str) -> Result<(), ServiceError> {
+        sqlx::query("UPDATE runs SET status = $1, message = $2 WHERE id = $3 AND status = 'running'")
+            .bind(status.as_str())
             .bind(message)
             .bind(id)
             .execute(&self.pool)
@@ -190,10 +201,11 @@ impl Db {
         Ok(())
     }
 
-    /// A paused run of `tenant` is queued again; false if it was not paused.
+    /// A paused run of `tenant` (or one waiting for review) is queued again;
+    /// false if it was neither.
     pub async fn requeue_paused(&self, tenant: &str, id: &str) -> Result<bool, ServiceError> {
         let done = sqlx::query(
-            "UPDATE runs SET status = 'queued', message = NULL WHERE tenant = $1 AND id = $2 AND status = 'paused'",
+            "UPDATE runs SET status = 'queued', message = NULL WHERE tenant = $1 AND id = $2 AND status IN ('paused', 'review')",
         )
         .bind(tenant)
         .bind(id)
@@ -213,7 +225,7 @@ impl Db {
         let count = |f: fn(&Outcome) -> u64| outcome.as_ref().map(|o| f(o).min(i64::MAX as u64) as i64);
         let done = sqlx::query(
             "UPDATE runs SET status = $1, message = $2, finished_at = $3, kept = $4, rejected = $5, quarantined = $6 \
-             WHERE id = $7 AND status IN ('queued', 'running', 'paused')",
+             WHERE id = $7 AND status IN ('queued', 'running', 'paused', 'review')",
         )
         .bind(status.as_str())
         .bind(message)

@@ -87,6 +87,9 @@ pub struct BuildOptions {
     /// The most memory and time per call any plugin may have: a stage asking
     /// for more is refused, defaults above them are lowered to them.
     pub limit_caps: Option<kiln_sandbox::PluginLimits>,
+    /// Reviewers' labels that `review` stages apply instead of reading their
+    /// labels files (the service's review queue).
+    pub review_labels: Option<std::sync::Arc<crate::pipeline::stages::review_gate::ReviewLabels>>,
 }
 
 impl Pipeline {
@@ -154,6 +157,7 @@ impl Pipeline {
             seed: file.pipeline.seed,
             models: &model_names,
             limit_caps: overrides.limit_caps.as_ref(),
+            review_labels: overrides.review_labels.as_ref(),
             // In a file with rounds, the stages above them are round 0.
             default_round: u32::from(file.rounds.is_none()),
         };

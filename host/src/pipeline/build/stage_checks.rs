@@ -23,6 +23,8 @@ pub(super) struct StageContext<'a> {
     pub limit_caps: Option<&'a kiln_sandbox::PluginLimits>,
     /// The lineage round of generated records when a stage does not say.
     pub default_round: u32,
+    /// Reviewers' labels in place of `review` stages' files ([`BuildOptions::review_labels`](super::BuildOptions)).
+    pub review_labels: Option<&'a std::sync::Arc<crate::pipeline::stages::review_gate::ReviewLabels>>,
 }
 
 /// Checks how a model-backed stage uses its model; `errors` collects problems.
@@ -192,7 +194,10 @@ pub(super) fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<
     let mut model_errors = Vec::new();
     let model_use = kind.and_then(|k| check_model_use(cx, k, stage, &mut model_errors));
     let built = kind.map(|kind| {
-        crate::pipeline::stages::build(kind, BuildCx { config: &stage.config, seed, base, plugin, model_use })
+        crate::pipeline::stages::build(
+            kind,
+            BuildCx { config: &stage.config, seed, base, plugin, model_use, review_labels: cx.review_labels },
+        )
     });
     let op = match built {
         Some(Err(message)) => {

@@ -31,12 +31,15 @@ pub enum StageKind {
     TrainStudent,
     /// Barrier: evaluate trained students on held-out items.
     Eval,
+    /// Built-in: pass what reviewers accepted, reject what they rejected,
+    /// stop the run at records nobody has labelled.
+    Review,
 }
 
 impl StageKind {
     /// Every stage kind: its name in a pipeline file, and the plugin kind it
     /// runs (`None`: built in).
-    pub const KINDS: [(&'static str, StageKind, Option<PluginKind>); 13] = [
+    pub const KINDS: [(&'static str, StageKind, Option<PluginKind>); 14] = [
         ("filter", StageKind::Filter, Some(PluginKind::Filter)),
         ("map", StageKind::Map, Some(PluginKind::Mapper)),
         ("dedup", StageKind::Dedup, None),
@@ -50,6 +53,7 @@ impl StageKind {
         ("classify", StageKind::Classify, None),
         ("train-student", StageKind::TrainStudent, None),
         ("eval", StageKind::Eval, None),
+        ("review", StageKind::Review, None),
     ];
 
     /// The kind named `name` in a pipeline file.

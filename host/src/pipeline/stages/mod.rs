@@ -44,6 +44,7 @@ pub mod near_dup;
 pub mod plugin_batches;
 pub mod prompting;
 pub mod refine;
+pub mod review_gate;
 pub mod train_classifier;
 pub mod train_student;
 
@@ -139,12 +140,36 @@ pub enum StageError {
         /// Why.
         message: String,
     },
+    /// A `review` stage holds records nobody has labelled: the run stops
+    /// before their chunk commits ([`review_gate`]).
+    #[error("stage `{stage}`: {count} record(s) await review, held in {}; {}", pending.display(), how_to_review(labels.as_deref()))]
+    AwaitingReview {
+        /// The stage.
+        stage: String,
+        /// Records held.
+        count: usize,
+        /// The file they are written to.
+        pending: std::path::PathBuf,
+        /// The labels file the stage reads (`None`: labels are given by the service).
+        labels: Option<std::path::PathBuf>,
+    },
     /// The work directory could not be read.
     #[error(transparent)]
     WorkDir(#[from] WorkDirError),
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),
+}
+
+fn how_to_review(labels: Option<&Path>) -> String {
+    match labels {
+        Some(file) => format!(
+            "label each by its id in {} (one line each: {{\"id\": \"…\", \"review\": \"accept\"}} or \"reject\") \
+             and run again: committed chunks are kept",
+            file.display()
+        ),
+        None => "label them in the review queue and resume the run: committed chunks are kept".into(),
+    }
 }
 
 // The model's error is part of the message, not its source: a source would
@@ -267,6 +292,8 @@ pub struct BuildCx<'a> {
     pub plugin: Option<Plugin>,
     /// Its use of a model, for model-backed kinds, if it checked.
     pub model_use: Option<ModelUse>,
+    /// Reviewers' labels given in place of `review` stages' labels files.
+    pub review_labels: Option<&'a Arc<review_gate::ReviewLabels>>,
 }
 
 /// Builds the runtime side of a stage of `kind`, each kind from its own
@@ -318,6 +345,9 @@ pub fn build(kind: StageKind, cx: BuildCx<'_>) -> Result<Option<Arc<dyn StageOp>
         }
         StageKind::TrainClassifier => {
             Some(job(Job::TrainClassifier(checked(cx.config, train_classifier::ClassifierStageConfig::check)?)))
+        }
+        StageKind::Review => {
+            Some(Arc::new(review_gate::ReviewGate::load(parse(cx.config)?, cx.base, cx.review_labels)?))
         }
         StageKind::Eval => Some(job(Job::Eval(parse::<evaluate::EvalStageConfig>(cx.config)?.load(cx.base)?))),
     })
