@@ -5,68 +5,10 @@
 //! with the registry gone (pinned by digest: from the store alone), and
 //! refuse a tampered blob without storing it.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-use kiln_tests::{kiln_bin, stats, wasm, workspace};
-
-/// A registry on loopback, stopped on drop.
-struct LocalRegistry {
-    child: Child,
-    host: String,
-    storage: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl LocalRegistry {
-    fn start() -> LocalRegistry {
-        let bin = std::env::var("KILN_TEST_REGISTRY_BIN").unwrap_or_else(|_| "/usr/bin/docker-registry".into());
-        assert!(
-            Path::new(&bin).is_file(),
-            "{bin} is missing: the registry tests need the CNCF distribution registry \
-             (`apt-get install docker-registry`, which .ci/run does)"
-        );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let storage = dir.path().join("storage");
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                storage.display()
-            ),
-        )
-        .expect("config");
-        let child = Command::new(&bin)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the registry");
-        let host = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not listen on {host} within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        LocalRegistry { child, host, storage, _dir: dir }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for LocalRegistry {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use kiln_tests::{LocalRegistry, kiln_bin, stats, wasm, workspace};
 
 fn kiln(cache: &Path, args: &[&str]) -> Output {
     Command::new(kiln_bin())

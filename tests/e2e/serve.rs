@@ -540,6 +540,70 @@ fn a_review_stage_holds_the_run_until_its_records_are_labelled_through_the_api()
     assert_eq!(stats["stages"][1]["input"].as_u64(), Some(filtered), "{stats}");
 }
 
+#[test]
+fn registry_plugins_run_from_an_allowed_registry_into_each_tenants_own_store() {
+    let _serial = timing_lock().read();
+    let registry = kiln_tests::LocalRegistry::start();
+    let state = State::sqlite();
+    let (a, b) = (add_tenant(&state, "team-a", &[]), add_tenant(&state, "team-b", &[]));
+    let publisher = tempfile::tempdir().expect("tempdir");
+    let tag = format!("oci://{}/kiln-test/length-filter:0.1.0", registry.host);
+    let push = Command::new(kiln_bin())
+        .args(["plugin", "push"])
+        .arg(wasm("length-filter"))
+        .arg(&tag)
+        .env("KILN_CACHE_DIR", publisher.path())
+        .output()
+        .expect("kiln plugin push");
+    assert!(push.status.success(), "{}", String::from_utf8_lossy(&push.stderr));
+    let allowed = format!("oci://{}/kiln-test/", registry.host);
+    let service = LocalService::start(&state, &["--allow-url", &allowed]);
+    let by_reference = PIPELINE.replace("\"plugins/length_filter.wasm\"", &format!("\"{tag}\""));
+    let input_only = |pipeline: &str| {
+        let sample = std::fs::read_to_string(workspace().join("pipelines/data/rustdoc-sample.jsonl")).expect("sample");
+        let input: String = sample.lines().take(200).map(|l| format!("{l}\n")).collect();
+        multipart::Form::new()
+            .text("pipeline", pipeline.to_string())
+            .part("file", multipart::Part::bytes(input.into_bytes()).file_name("data/in.jsonl"))
+    };
+    for token in [&a, &b] {
+        let (status, run) = submit(&service, token, input_only(&by_reference));
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        let run = wait_final(&service, token, run["id"].as_str().expect("id"));
+        assert_eq!(run["status"], "done", "{run}");
+        assert_eq!(run["kept"].as_u64(), Some(kept_by_kiln_run(200)), "{run}");
+    }
+    // Each tenant pulled into its own store, under its own directory.
+    for tenant in ["team-a", "team-b"] {
+        let store = state.data.join("tenants").join(tenant).join("plugins");
+        let files = walk_files(&store);
+        assert!(files.iter().any(|f| f.extension().is_some_and(|x| x == "wasm")), "{tenant}: {files:?}");
+    }
+    assert!(!state.data.join("cache/plugins").exists(), "nothing in the service's own store");
+    // A registry path the operator did not allow is refused at its line.
+    let elsewhere = by_reference.replace("/kiln-test/", "/other-team/");
+    let (status, body) = submit(&service, &a, input_only(&elsewhere));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("not under a URL the operator allows"), "{body}");
+}
+
+/// Every file under `dir`.
+fn walk_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 fn post(service: &LocalService, token: &str, path: &str) -> (StatusCode, Value) {
     let response = client().post(format!("{}{path}", service.url)).bearer_auth(token).send().expect("post");
     let status = response.status();

@@ -5,7 +5,10 @@
 //! `cargo xtask test` runs first); a missing one fails the test with that
 //! instruction rather than skipping it.
 
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use kiln::Record;
 use kiln::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox, SandboxConfig, wit};
@@ -146,4 +149,65 @@ dir = "{out}"
 pub fn write_records(path: &Path, n: usize) {
     let text: String = (0..n).map(|i| format!("{{\"id\":\"r{i}\",\"text\":\"record number {i}\"}}\n")).collect();
     std::fs::write(path, text).expect("write input");
+}
+
+/// The CNCF distribution registry (Debian's `docker-registry`) on loopback,
+/// stopped on drop.
+pub struct LocalRegistry {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// Where it keeps blobs.
+    pub storage: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalRegistry {
+    /// Starts one on a free port, with its storage in a temporary directory.
+    pub fn start() -> LocalRegistry {
+        let bin = std::env::var("KILN_TEST_REGISTRY_BIN").unwrap_or_else(|_| "/usr/bin/docker-registry".into());
+        assert!(
+            Path::new(&bin).is_file(),
+            "{bin} is missing: the registry tests need the CNCF distribution registry \
+             (`apt-get install docker-registry`, which .ci/run does)"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let storage = dir.path().join("storage");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new(&bin)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the registry");
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not listen on {host} within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        LocalRegistry { child, host, storage, _dir: dir }
+    }
+
+    /// Stops it (the tests run on without the registry).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -244,7 +244,9 @@ impl Service {
     }
 
     /// How `tenant`'s pipelines in `dir` are built: the run's own
-    /// directories, the tenant's secrets, its plugin caps, and for run `id`
+    /// directories, the tenant's own store of registry plugins (what one
+    /// tenant pulled, perhaps from a registry only it may reach, never runs
+    /// for another by digest or remembered tag), its secrets, its plugin caps, and for run `id`
     /// the labels of its review queue (what its `review` stages apply, never
     /// a labels file: a new run has none).
     async fn build_options(&self, tenant: &Tenant, dir: &Path, id: Option<&str>) -> Result<BuildOptions, ServiceError> {
@@ -253,6 +255,7 @@ impl Service {
             None => Default::default(),
         };
         Ok(BuildOptions {
+            plugin_store: Some(self.tenant_dir(&tenant.name).join("plugins")),
             review_labels: Some(Arc::new(
                 labels.into_iter().map(|(record, label)| (record, label == Label::Accept)).collect(),
             )),
@@ -474,4 +477,3 @@ mod tests {
         }
     }
 }
-
