@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use crate::pipeline::{BuildOptions, Diagnostics, Pipeline, RunError, RunOptions, RunSummary, run_rounds};
+use crate::pipeline::engine::shard::{DONE_MARKER, Shard};
+use crate::pipeline::workdir::WorkDirError;
+use crate::pipeline::{BuildOptions, Diagnostics, Pipeline, RunError, RunOptions, RunSummary, execute, run_rounds};
 use crate::plugin::Sandbox;
 
 /// Why [`run`] did not complete.
@@ -32,6 +34,59 @@ pub fn run(
 ) -> Result<RunSummary, RunFailure> {
     let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
     Ok(run_rounds(pipeline, options)?)
+}
+
+/// What running one task of a split run did.
+#[derive(Debug)]
+pub enum TaskRun {
+    /// It ran (or resumed) to its end.
+    Ran(Box<RunSummary>),
+    /// It had finished before: nothing was done.
+    AlreadyDone,
+}
+
+/// Runs task `shard` of the pipeline at `file` ([`shard`](crate::pipeline::engine::shard)):
+/// in its own work directory under the run's, resuming it unless
+/// `options.fresh`; a finished task is not run again.
+pub fn run_task(
+    file: &Path,
+    sandbox: &Sandbox,
+    overrides: &BuildOptions,
+    shard: Shard,
+    options: &RunOptions,
+) -> Result<TaskRun, RunFailure> {
+    let mut pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    if pipeline.rounds.is_some() {
+        return Err(RunError::NotShardable(vec!["[rounds]".into()]).into());
+    }
+    let dir = shard.work_dir(&pipeline.work_dir);
+    let marker = dir.join("out").join(DONE_MARKER);
+    if marker.is_file() {
+        if !options.fresh {
+            return Ok(TaskRun::AlreadyDone);
+        }
+        std::fs::remove_file(&marker).map_err(|error| io_error("cannot remove", &marker, error))?;
+    }
+    pipeline.output_dir = dir.join("out");
+    pipeline.work_dir = dir;
+    let summary = execute(pipeline, &RunOptions { shard: Some(shard), ..options.clone() })?;
+    crate::pipeline::workdir::write_atomic(&marker, b"").map_err(RunError::from)?;
+    Ok(TaskRun::Ran(Box::new(summary)))
+}
+
+/// Merges the `world` finished tasks of the pipeline at `file` into its outputs.
+pub fn merge_tasks(
+    file: &Path,
+    sandbox: &Sandbox,
+    overrides: &BuildOptions,
+    world: u32,
+) -> Result<RunSummary, RunFailure> {
+    let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    Ok(crate::pipeline::engine::merge::merge(&pipeline, world)?)
+}
+
+fn io_error(action: &'static str, path: &Path, error: std::io::Error) -> RunFailure {
+    RunFailure::Stopped(RunError::WorkDir(WorkDirError::Io { action, path: path.to_path_buf(), error }))
 }
 
 #[cfg(test)]

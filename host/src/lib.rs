@@ -21,7 +21,7 @@ pub mod pipeline;
 pub mod record;
 pub mod service;
 
-pub use launch::{RunFailure, run};
+pub use launch::{RunFailure, TaskRun, merge_tasks, run, run_task};
 pub use record::Record;
 
 /// The plugin sandbox (the `kiln-sandbox` crate), under the name the host

@@ -11,6 +11,7 @@ mod run;
 mod scaffold;
 mod serve;
 mod signing;
+mod tasks;
 mod validate;
 
 use std::path::PathBuf;
@@ -51,6 +52,12 @@ enum Command {
     /// Add, list or revoke the service's tenants.
     #[command(subcommand)]
     Tenant(serve::TenantCommand),
+    /// Run one task of a run split into tasks, or merge the finished tasks.
+    #[command(subcommand)]
+    Task(tasks::TaskCommand),
+    /// Split a run into tasks and run them (`local`: as processes on this machine).
+    #[command(subcommand)]
+    Launch(tasks::LaunchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +133,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Lock(args) => lock::run(&sandbox()?, args, plugin_store.as_deref()),
         Command::Serve(args) => serve::serve(sandbox()?, args),
         Command::Tenant(command) => serve::tenant(command),
+        Command::Task(command) => tasks::task(&sandbox()?, command, plugin_store.as_deref()),
+        Command::Launch(command) => tasks::launch(&sandbox()?, command, plugin_store.as_deref()),
     }
 }
 

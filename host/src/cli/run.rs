@@ -56,6 +56,18 @@ pub struct DirArgs {
 }
 
 impl DirArgs {
+    /// The same directories as command-line arguments (for a child process).
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        for (flag, dir) in [("--work-dir", &self.work_dir), ("--out", &self.out)] {
+            if let Some(dir) = dir {
+                args.push(flag.into());
+                args.push(dir.clone().into_os_string());
+            }
+        }
+        args
+    }
+
     /// The overrides, with published plugins kept in `plugin_store`.
     pub fn overrides(&self, plugin_store: Option<&Path>) -> BuildOptions {
         BuildOptions {
@@ -171,9 +183,15 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs, plugin_store: Option<&Path>) -> an
     let options = RunOptions { fresh: args.fresh, no_cache: args.no_cache, ..RunOptions::default() };
     let summary = run_rounds(pipeline, &options)
         .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
+    print_summary("kiln run", &summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a finished run made: counts per stage, jobs, rounds, where the outputs are.
+pub(super) fn print_summary(command: &str, summary: &kiln::pipeline::RunSummary) {
     let s = &summary.stats;
     eprintln!(
-        "kiln run: `{}` done in {:.2}s: {} lines{} -> {} kept, {} rejected, {} quarantined{}",
+        "{command}: `{}` done in {:.2}s: {} lines{} -> {} kept, {} rejected, {} quarantined{}",
         printable(&s.pipeline),
         s.seconds,
         count(s.input_lines),
@@ -220,7 +238,6 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs, plugin_store: Option<&Path>) -> an
     }
     eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl", summary.output_dir.display());
     eprintln!("  report:  {}", summary.output_dir.join("report.html").display());
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A scorer's accuracy per problem class, on one line (nothing without classes).

@@ -18,16 +18,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::assemble::{PhaseParts, Records};
 use super::fingerprint::fingerprint;
+use super::shard::Shard;
 use crate::model::{Model, Usage};
 use crate::outcome::{Outcome, Quarantined, Rejected};
 use crate::pipeline::build::Pipeline;
-use crate::pipeline::config::OutputFormat;
-use crate::pipeline::input::parquet::jsonl_to_parquet;
 use crate::pipeline::input::{InputError, InputItem, InputStream, count_lines};
 use crate::pipeline::report::counts::{Details, StageStats};
 use crate::pipeline::report::progress::{PhaseProgress, ProgressSink, Terminal};
-use crate::pipeline::report::quarantine::{QuarantineGroup, QuarantineSummary};
 use crate::pipeline::report::stats::RunStats;
 use crate::pipeline::stages::{PhaseCx, PreparedStage, StageError, state_role};
 use crate::pipeline::workdir::{
@@ -74,6 +73,25 @@ pub enum RunError {
     /// chunks; committed chunks are kept, so running it again resumes.
     #[error("cancelled (committed chunks are kept; running it again resumes)")]
     Cancelled,
+    /// A task of a split run was given a pipeline with stages that need
+    /// the whole corpus.
+    #[error(
+        "stage(s) {} need every record of the corpus and cannot run in one task of a split run; \
+         run the pipeline with `kiln run` (splitting such stages across tasks is not built yet)",
+        .0.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    )]
+    NotShardable(Vec<String>),
+    /// Tasks of a split run have not finished, so they cannot be merged.
+    #[error(
+        "task(s) {} of {world} have not finished: run them (`kiln task run … --rank R --world {world}`) and merge again",
+        .missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    TasksUnfinished {
+        /// Their ranks.
+        missing: Vec<u32>,
+        /// How many tasks the run has.
+        world: u32,
+    },
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),
@@ -105,11 +123,16 @@ pub struct RunOptions {
     pub progress: Arc<dyn ProgressSink>,
     /// Set to stop the run between chunks ([`RunError::Cancelled`]).
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
+    /// Run only this task's shard of the input ([`super::shard`]): the
+    /// pipeline's work and output directories are then the task's own, and
+    /// the output is `stats.json` alone (the records stay in the work
+    /// directory for the merge).
+    pub shard: Option<Shard>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { fresh: false, no_cache: false, progress: Arc::new(Terminal), cancel: Arc::default() }
+        RunOptions { fresh: false, no_cache: false, progress: Arc::new(Terminal), cancel: Arc::default(), shard: None }
     }
 }
 
@@ -118,6 +141,7 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("fresh", &self.fresh)
             .field("no_cache", &self.no_cache)
+            .field("shard", &self.shard)
             .finish_non_exhaustive()
     }
 }
@@ -161,7 +185,15 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         WorkDir::clear(&pipeline.work_dir)?;
     }
     check_writable(&pipeline.output_dir)?;
-    let fingerprint = fingerprint(&pipeline);
+    let mut fingerprint = fingerprint(&pipeline);
+    if let Some(shard) = options.shard {
+        let global = super::shard::global_stages(&pipeline);
+        if !global.is_empty() {
+            return Err(RunError::NotShardable(global.into_iter().map(str::to_string).collect()));
+        }
+        // Another split's work directory is never resumed.
+        fingerprint.push_str(&format!("/task-{}", shard.label()));
+    }
     let ranges = super::phases::split(&pipeline);
     let mut done: Vec<FinishedPhase> = Vec::new();
     // What the barrier jobs reported, in phase order.
@@ -206,7 +238,8 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         }
         done.push(phase);
     }
-    finish(&pipeline, done, reports, resumed_chunks, started.elapsed())
+    let records = if options.shard.is_some() { Records::StatsOnly } else { Records::Write };
+    finish(&pipeline, done, reports, resumed_chunks, started.elapsed(), records)
 }
 
 /// Where a phase's records come from.
@@ -262,7 +295,10 @@ async fn process(
         let skip = manifest.lines_done();
         let next_index = manifest.chunks.len() as u64;
         let cancel = options.cancel.clone();
-        tokio::task::spawn_blocking(move || read_chunks(&pipeline, input, skip, next_index, first_tx, &cancel))
+        let shard = options.shard;
+        tokio::task::spawn_blocking(move || {
+            read_chunks(&pipeline, input, Position { skip, index: next_index, shard }, first_tx, &cancel)
+        })
     };
     let mut stage_tasks = Vec::new();
     for (i, op) in range.clone().zip(prepared) {
@@ -290,6 +326,8 @@ async fn process(
             .wants_total()
             .then(|| match (total, generate_count(pipeline)) {
                 (Some(kept), _) => Some(kept),
+                // A task's share is not worth a second pass over every input.
+                _ if options.shard.is_some() => None,
                 (None, Some(count)) if range.start == 0 => Some(count),
                 _ => count_lines(&pipeline.inputs),
             })
@@ -350,23 +388,47 @@ fn generate_count(pipeline: &Pipeline) -> Option<u64> {
     pipeline.stages.first()?.op.slots()
 }
 
-/// Reads the input after the first `skip` lines into chunks.
+/// Where a phase's reader starts.
+struct Position {
+    /// Items its committed chunks hold.
+    skip: u64,
+    /// The index of its next chunk.
+    index: u64,
+    /// The task's shard of the pipeline's input, in a split run.
+    shard: Option<Shard>,
+}
+
+/// Reads the input after the first `skip` lines (of the task's shard) into chunks.
 fn read_chunks(
     pipeline: &Pipeline,
     input: PhaseInput,
-    skip: u64,
-    mut index: u64,
+    at: Position,
     tx: mpsc::Sender<Chunk>,
     cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<(), RunError> {
     // A generating pipeline's inputs are empty slots: their lengths say nothing.
     let counts_input = matches!(input, PhaseInput::Pipeline) && generate_count(pipeline).is_none();
-    let mut source = match input {
-        PhaseInput::Pipeline => Source::new(pipeline)?,
-        PhaseInput::Kept { work, manifest } => Source::Kept(KeptRecords::new(work, manifest)),
+    let (mut source, owned) = match input {
+        PhaseInput::Pipeline => {
+            let owned = match at.shard {
+                None => 0..u64::MAX,
+                Some(shard) => shard.range(
+                    match generate_count(pipeline) {
+                        Some(slots) => slots,
+                        None => InputStream::count_items(&pipeline.inputs)?,
+                    },
+                    pipeline.chunk_size,
+                ),
+            };
+            (Source::new(pipeline)?, owned)
+        }
+        PhaseInput::Kept { work, manifest } => (Source::Kept(KeptRecords::new(work, manifest)), 0..u64::MAX),
     };
-    source.skip_lines(skip)?;
-    let mut first_line = skip;
+    // Lines are counted from the shard's start: the manifest is the task's own.
+    source.skip_lines(owned.start.saturating_add(at.skip))?;
+    let mut left = (owned.end - owned.start).saturating_sub(at.skip);
+    let mut first_line = at.skip;
+    let mut index = at.index;
     loop {
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(RunError::Cancelled);
@@ -385,7 +447,8 @@ fn read_chunks(
             quarantined: Vec::new(),
             state: Vec::new(),
         };
-        while chunk.entry.lines < pipeline.chunk_size {
+        while chunk.entry.lines < pipeline.chunk_size && left > 0 {
+            left -= 1;
             match source.next_item()? {
                 Some(InputItem::Record(r)) => {
                     if counts_input {
@@ -406,7 +469,7 @@ fn read_chunks(
         }
         first_line += chunk.entry.lines;
         index += 1;
-        let last = chunk.entry.lines < pipeline.chunk_size;
+        let last = chunk.entry.lines < pipeline.chunk_size || left == 0;
         if tx.blocking_send(chunk).is_err() || last {
             return Ok(());
         }
@@ -595,119 +658,26 @@ fn commit_chunks(
     Ok(manifest)
 }
 
-/// Records in the diversity sample of the kept output.
-const DIVERSITY_SAMPLE: u64 = 2000;
-
-/// The texts of an evenly spaced sample of the kept records.
-fn sample_kept(work: &WorkDir, manifest: &Manifest, kept: u64) -> Result<Vec<String>, RunError> {
-    let every = kept.div_ceil(DIVERSITY_SAMPLE).max(1);
-    let mut seen = 0u64;
-    let mut texts = Vec::new();
-    for chunk in &manifest.chunks {
-        let data = work.read_chunk_file(chunk.index, ChunkFile::Kept.name())?;
-        for line in data.lines() {
-            if seen.is_multiple_of(every)
-                && let Ok(r) = serde_json::from_str::<Record>(line)
-            {
-                texts.push(r.text);
-            }
-            seen += 1;
-        }
-    }
-    Ok(texts)
-}
-
-/// Every phase's quarantined records, grouped for the report.
-fn summarise_quarantine(phases: &[FinishedPhase]) -> Result<Vec<QuarantineGroup>, RunError> {
-    let mut summary = QuarantineSummary::default();
-    for phase in phases {
-        for chunk in &phase.manifest.chunks {
-            let data = phase.work.read_chunk_file(chunk.index, ChunkFile::Quarantine.name())?;
-            data.lines().filter(|l| !l.trim().is_empty()).for_each(|l| summary.add_line(l));
-        }
-    }
-    Ok(summary.groups())
-}
-
-/// Assembles the outputs (kept records from the last phase, rejected and
-/// quarantined ones from all) and `stats.json`, and marks the run finished.
+/// Assembles the outputs and `stats.json` from the phases (see
+/// [`assemble`](super::assemble)), and marks the run finished.
 fn finish(
     pipeline: &Pipeline,
     mut phases: Vec<FinishedPhase>,
     reports: Vec<crate::pipeline::stages::JobReport>,
     resumed_chunks: u64,
     elapsed: Duration,
+    records: super::assemble::Records,
 ) -> Result<RunSummary, RunError> {
-    let out = &pipeline.output_dir;
-    let Some(last) = phases.len().checked_sub(1) else {
-        return Err(RunError::Runtime("a pipeline has at least one phase".into()));
-    };
-    let all: Vec<(&WorkDir, &Manifest)> = phases.iter().map(|p| (p.work.as_ref(), &p.manifest)).collect();
-    for role in ChunkFile::ALL {
-        // Kept records are the last phase's; the others are every phase's.
-        let parts = if role == ChunkFile::Kept { &all[last..] } else { &all[..] };
-        let jsonl = out.join(format!("{}.jsonl", role.name()));
-        match pipeline.output_format {
-            OutputFormat::Jsonl => {
-                WorkDir::assemble_parts(parts, role.name(), &jsonl)?;
-            }
-            OutputFormat::Parquet => {
-                let assembled = pipeline.work_dir.join(format!("assembled-{}.jsonl", role.name()));
-                WorkDir::assemble_parts(parts, role.name(), &assembled)?;
-                let target = out.join(format!("{}.parquet", role.name()));
-                let tmp = out.join(format!("{}.parquet.tmp", role.name()));
-                jsonl_to_parquet(&assembled, &tmp)
-                    .map_err(|e| RunError::Runtime(format!("writing {}: {e}", target.display())))?;
-                std::fs::rename(&tmp, &target).map_err(|error| {
-                    RunError::WorkDir(WorkDirError::Io { action: "cannot rename into", path: target.clone(), error })
-                })?;
-            }
-        }
-    }
-    let mut stats = RunStats { pipeline: pipeline.name.clone(), ..Default::default() };
-    stats.stages =
-        pipeline.stages.iter().map(|s| StageStats { barrier: s.is_barrier(), ..StageStats::new(&s.name) }).collect();
-    for (k, phase) in phases.iter().enumerate() {
-        for chunk in &phase.manifest.chunks {
-            if k == 0 {
-                stats.input_lines += chunk.lines;
-            }
-            stats.unreadable += chunk.unreadable;
-            for (total, s) in stats.stages[phase.stages.clone()].iter_mut().zip(&chunk.stages) {
-                total.add(s);
-            }
-            let mut histograms = chunk.histograms.clone();
-            if k != last {
-                histograms.kept_lengths.clear();
-                histograms.scores.clear();
-            }
-            stats.histograms.add(&histograms);
-        }
-    }
-    stats.jobs = reports;
-    stats.rejected = stats.stages.iter().map(StageStats::rejected_total).sum();
-    stats.generated = stats.stages.iter().map(|s| s.generated).sum();
-    stats.quarantined = stats.unreadable + stats.stages.iter().map(|s| s.quarantined).sum::<u64>();
-    stats.kept = stats.stages.last().map_or(stats.input_lines - stats.unreadable, |s| s.kept);
-    stats.chunks = phases.iter().map(|p| p.manifest.chunks.len() as u64).sum();
-    stats.resumed_chunks = resumed_chunks;
-    stats.seconds = elapsed.as_secs_f64();
-    stats.quarantine = summarise_quarantine(&phases)?;
-    let kept_phase = &phases[last];
-    stats.diversity = crate::pipeline::report::diversity::Diversity::measure(&sample_kept(
-        &kept_phase.work,
-        &kept_phase.manifest,
-        stats.kept,
-    )?);
-    let bytes = serde_json::to_vec_pretty(&stats).map_err(|e| RunError::Runtime(e.to_string()))?;
-    crate::pipeline::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
-    let html = crate::pipeline::report::html::render(&stats)
-        .map_err(|e| RunError::Runtime(format!("cannot draw the report: {e}")))?;
-    crate::pipeline::workdir::write_atomic(&out.join("report.html"), html.as_bytes())?;
-    let phase = &mut phases[last];
-    if !phase.manifest.finished {
+    let parts: Vec<PhaseParts> = phases
+        .iter()
+        .map(|p| PhaseParts { parts: vec![(p.work.clone(), p.manifest.clone())], stages: p.stages.clone() })
+        .collect();
+    let stats = super::assemble::assemble(pipeline, &parts, reports, resumed_chunks, elapsed, records)?;
+    if let Some(phase) = phases.last_mut()
+        && !phase.manifest.finished
+    {
         phase.manifest.finished = true;
         phase.work.save_manifest(&phase.manifest)?;
     }
-    Ok(RunSummary { stats, output_dir: out.clone() })
+    Ok(RunSummary { stats, output_dir: pipeline.output_dir.clone() })
 }

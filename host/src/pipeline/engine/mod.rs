@@ -1,13 +1,18 @@
 //! Running a built pipeline: the streaming executor (reader → stages →
 //! committer, [`executor`]), the phases a barrier stage cuts a run into and
-//! the jobs barriers run ([`phases`], [`jobs`]). The engine drives stages
+//! the jobs barriers run ([`phases`], [`jobs`]), the tasks a run can be split
+//! into and their merge ([`shard`], [`merge`]), and the assembly of outputs
+//! from committed chunks that one-process runs and merges share ([`assemble`]). The engine drives stages
 //! through [`StageOp`](crate::pipeline::stages::StageOp) only: it names no
 //! stage kind.
 
+pub mod assemble;
 pub mod executor;
 pub mod fingerprint;
 pub mod jobs;
+pub mod merge;
 pub mod phases;
+pub mod shard;
 
 use std::sync::Arc;
 

@@ -63,14 +63,46 @@ impl<'a> InputStream<'a> {
         InputStream { inputs, input: 0, file: 0, current: None }
     }
 
-    /// Skips `n` items (already processed by an earlier run).
+    /// Skips `n` items (already processed by an earlier run, or another
+    /// task's), without parsing them.
     pub fn skip_lines(&mut self, n: u64) -> Result<(), InputError> {
         for _ in 0..n {
-            if self.next_item()?.is_none() {
+            if !self.skip_item()? {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// Every item of `inputs`, counted without parsing them.
+    pub fn count_items(inputs: &[Input]) -> Result<u64, InputError> {
+        let mut stream = InputStream::new(inputs);
+        let mut n = 0;
+        while stream.skip_item()? {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Passes over the next item; false at the end.
+    fn skip_item(&mut self) -> Result<bool, InputError> {
+        loop {
+            match self.current.as_mut() {
+                Some(Current::Lines(f)) => match f.lines.next() {
+                    Some(_) => return Ok(true),
+                    None => self.current = None,
+                },
+                Some(Current::Parquet(rows)) => match rows.next_item() {
+                    Some(_) => return Ok(true),
+                    None => self.current = None,
+                },
+                None => {
+                    if !self.open_next()? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
     }
 
     /// Opens the next file, or returns false at the end of the inputs.
