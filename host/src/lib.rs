@@ -10,6 +10,7 @@
 //!
 //! The `kiln` binary is a thin command-line layer over this library.
 
+pub mod cluster;
 pub mod compute;
 pub mod files;
 pub mod human;

@@ -169,3 +169,46 @@ fn stages_that_need_the_whole_corpus_are_refused_by_name() {
     let out = kiln(&["task", "run", p, "--rank", "2", "--world", "2"], &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ranks count from 0"));
 }
+
+/// Slurm's tools, or a failure saying how to get them.
+fn require_slurm() {
+    let up = Command::new("sinfo").arg("-h").output();
+    assert!(
+        up.as_ref().is_ok_and(|o| o.status.success()),
+        "the Slurm tests need a running cluster: `apt-get install slurmctld slurmd slurm-client munge` and \
+         `.ci/slurm-up.sh` (which .ci/run does) — {up:?}"
+    );
+}
+
+#[test]
+fn a_slurm_job_array_gives_the_one_process_run_and_a_failed_task_is_resubmitted_alone() {
+    require_slurm();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = pipeline(dir.path());
+    let p = file.to_str().expect("utf-8");
+    let one = dir.path().join("one");
+    ok(kiln(&["run", p, "--out", one.to_str().expect("utf-8")], &[]));
+
+    // Task 2 cannot make its work directory (a file is in the way): it fails,
+    // the others finish, and the merge — which depends on all of them — is
+    // cancelled rather than left pending for ever.
+    let blocker = dir.path().join("work/tasks/00002-of-00004");
+    std::fs::create_dir_all(blocker.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&blocker, "in the way").expect("blocker");
+    let failed = kiln(&["launch", "slurm", p, "--tasks", "4"], &[]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains("runs task(s) 0,1,2,3 of 4"), "{stderr}");
+    assert!(stderr.contains("task 2 did not finish") && stderr.contains("00002-of-00004"), "{stderr}");
+    assert!(stderr.contains("3 of 4 task(s) finished"), "{stderr}");
+    assert!(!dir.path().join("out/kept.jsonl").exists(), "no merge without every task");
+    let queue = Command::new("squeue").args(["-h", "-n", "kiln-split-merge"]).output().expect("squeue");
+    assert!(String::from_utf8_lossy(&queue.stdout).trim().is_empty(), "the merge job was left in the queue");
+
+    // Fixed and launched again: only task 2 is submitted; the merged outputs are the one-process run's.
+    std::fs::remove_file(&blocker).expect("remove");
+    let stderr = ok(kiln(&["launch", "slurm", p, "--tasks", "4"], &[]));
+    assert!(stderr.contains("runs task(s) 2 of 4"), "{stderr}");
+    assert!(stderr.contains("kiln launch slurm (4 tasks)"), "{stderr}");
+    same_outputs(&one, &dir.path().join("out"));
+}

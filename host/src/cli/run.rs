@@ -8,6 +8,7 @@ use kiln::pipeline::stages::JobReport;
 use kiln::pipeline::{BuildOptions, LockMode, Pipeline, RunOptions, run_rounds};
 use kiln::plugin::Sandbox;
 
+use kiln::cluster::shell_quote;
 use kiln::human::{count, printable, rate};
 
 /// Arguments of `kiln run`.
@@ -102,16 +103,6 @@ impl RunArgs {
             }
         }
         words.join(" ")
-    }
-}
-
-/// `word` quoted for a POSIX shell when it needs to be.
-fn shell_quote(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_./-=:,+@%".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

@@ -66,6 +66,33 @@ pub struct MergeArgs {
 pub enum LaunchCommand {
     /// Run the tasks as processes on this machine, then merge them.
     Local(LocalArgs),
+    /// Submit the tasks as a Slurm job array and the merge as a job after it.
+    Slurm(SlurmArgs),
+}
+
+/// Arguments of `kiln launch slurm`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The tasks' logs are WORK_DIR/tasks/slurm/task-RANK.log. Tasks that finished are not submitted
+again: after a failure (or `scancel`), run the same command to resubmit only the others.
+The work and output directories must be on storage every node sees.")]
+pub struct SlurmArgs {
+    /// The pipeline file.
+    file: PathBuf,
+    /// How many tasks to split the run into.
+    #[arg(long)]
+    tasks: u32,
+    /// The partition to submit to (default: the cluster's default).
+    #[arg(long)]
+    partition: Option<String>,
+    /// More arguments for sbatch, e.g. `--sbatch-arg=--time=01:00:00` (repeatable).
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    sbatch_args: Vec<String>,
+    /// Submit and return, without waiting for the jobs.
+    #[arg(long)]
+    no_wait: bool,
+    #[command(flatten)]
+    dirs: DirArgs,
 }
 
 /// Arguments of `kiln launch local`.
@@ -121,22 +148,158 @@ pub fn task(sandbox: &Sandbox, command: &TaskCommand, plugin_store: Option<&Path
 }
 
 pub fn launch(sandbox: &Sandbox, command: &LaunchCommand, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let LaunchCommand::Local(args) = command;
-    Shard::new(0, args.tasks).map_err(|_| anyhow::anyhow!("--tasks must be at least 1"))?;
-    // One check of the file, not one per task.
-    let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
-    let Some(pipeline) = load_or_report(&args.file, sandbox, &overrides, "nothing was run") else {
-        return Ok(ExitCode::FAILURE);
+    match command {
+        LaunchCommand::Local(args) => launch_local(sandbox, args, plugin_store),
+        LaunchCommand::Slurm(args) => launch_slurm(sandbox, args, plugin_store),
+    }
+}
+
+/// The pipeline at `file`, checked once (not once per task) and refused if
+/// a stage needs the whole corpus; `None` when the file has problems (printed).
+fn splittable(
+    sandbox: &Sandbox,
+    file: &Path,
+    tasks: u32,
+    overrides: &kiln::pipeline::BuildOptions,
+) -> anyhow::Result<Option<kiln::pipeline::Pipeline>> {
+    Shard::new(0, tasks).map_err(|_| anyhow::anyhow!("--tasks must be at least 1"))?;
+    let Some(pipeline) = load_or_report(file, sandbox, overrides, "nothing was run") else {
+        return Ok(None);
     };
     let global = global_stages(&pipeline);
     if !global.is_empty() || pipeline.rounds.is_some() {
         let names: Vec<String> = global.iter().map(|s| format!("`{s}`")).collect();
         anyhow::bail!(
             "{}: stage(s) {} need every record of the corpus and cannot be split into tasks yet; run it with `kiln run`",
-            args.file.display(),
+            file.display(),
             if names.is_empty() { "[rounds]".to_string() } else { names.join(", ") }
         );
     }
+    Ok(Some(pipeline))
+}
+
+fn launch_slurm(sandbox: &Sandbox, args: &SlurmArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use kiln::cluster::slurm;
+    let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
+    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let exe = std::env::current_exe().context("cannot find the kiln executable for the jobs")?;
+    let file = std::fs::canonicalize(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    let mut common: Vec<String> = Vec::new();
+    if let Some(cache) = plugin_store.and_then(Path::parent) {
+        common.extend(["--cache-dir".into(), cache.display().to_string()]);
+    }
+    let dirs: Vec<String> = args.dirs.to_args().iter().map(|a| a.to_string_lossy().to_string()).collect();
+    let world = args.tasks.to_string();
+    let word = |s: &str| s.to_string();
+    let mut task = vec![exe.display().to_string(), word("task"), word("run"), file.display().to_string()];
+    task.extend(["--rank".into(), "{rank}".into(), "--world".into(), world.clone()]);
+    task.extend(dirs.iter().cloned());
+    task.extend(common.iter().cloned());
+    let mut merge = vec![exe.display().to_string(), word("task"), word("merge"), file.display().to_string()];
+    merge.extend(["--world".into(), world]);
+    merge.extend(dirs);
+    merge.extend(common);
+    let dir = tasks_dir(&pipeline.work_dir).join("slurm");
+    let ranks = kiln::pipeline::engine::merge::unfinished(&pipeline, args.tasks);
+    let submission = slurm::Submission {
+        name: format!("kiln-{}", pipeline.name),
+        ranks: ranks.clone(),
+        task,
+        merge,
+        dir: dir.clone(),
+        partition: args.partition.clone(),
+        sbatch_args: args.sbatch_args.clone(),
+    };
+    let jobs = slurm::submit(&submission)?;
+    let shown: Vec<String> = ranks.iter().map(u32::to_string).collect();
+    match &jobs.tasks {
+        Some(id) => eprintln!(
+            "kiln launch slurm: job array {id} runs task(s) {} of {}; merge job {} after it",
+            shown.join(","),
+            args.tasks,
+            jobs.merge
+        ),
+        None => eprintln!("kiln launch slurm: every task had finished; merge job {}", jobs.merge),
+    }
+    if args.no_wait {
+        eprintln!(
+            "  watch them with `squeue -j {}`",
+            jobs.tasks.iter().chain([&jobs.merge]).cloned().collect::<Vec<_>>().join(",")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut last = usize::MAX;
+    loop {
+        let queue = slurm::queued(&jobs)?;
+        let left = kiln::pipeline::engine::merge::unfinished(&pipeline, args.tasks).len();
+        if left != last {
+            eprintln!("kiln launch slurm: {} of {} task(s) done", args.tasks as usize - left, args.tasks);
+            last = left;
+        }
+        let tasks_queued = queue.iter().any(|q| Some(q.id.split('_').next().unwrap_or("")) == jobs.tasks.as_deref());
+        let merge = queue.iter().find(|q| q.id == jobs.merge);
+        if let Some(m) = merge
+            && !tasks_queued
+            && m.reason.contains("DependencyNeverSatisfied")
+        {
+            slurm::cancel(&jobs.merge)?;
+            break;
+        }
+        if queue.is_empty() {
+            break;
+        }
+        std::thread::sleep(slurm::POLL);
+    }
+    let failed = kiln::pipeline::engine::merge::unfinished(&pipeline, args.tasks);
+    if !failed.is_empty() {
+        for rank in &failed {
+            let log = slurm::task_log(&dir, *rank);
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            eprintln!("kiln launch slurm: task {rank} did not finish; {}:", log.display());
+            for line in text.lines().rev().take(3).collect::<Vec<_>>().iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
+        eprintln!(
+            "kiln launch slurm: {} of {} task(s) finished; the merge was not run. Run the same command again to \
+             resubmit only the others",
+            args.tasks as usize - failed.len(),
+            args.tasks
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let stats = pipeline.output_dir.join("stats.json");
+    let merged: Option<kiln::pipeline::report::stats::RunStats> =
+        std::fs::read_to_string(&stats).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let merge_log = dir.join(format!("merge-{}.log", jobs.merge));
+    match merged {
+        Some(stats) if stats_are_fresh(&pipeline.output_dir, &merge_log) => {
+            let summary = kiln::pipeline::RunSummary { stats, output_dir: pipeline.output_dir.clone() };
+            print_summary(&format!("kiln launch slurm ({} tasks)", args.tasks), &summary);
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            let text = std::fs::read_to_string(&merge_log).unwrap_or_default();
+            eprintln!("kiln launch slurm: the merge job {} failed; {}:\n{text}", jobs.merge, merge_log.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Whether this merge job (its own log) finished, so `stats.json` in `out`
+/// is its work, not left by an earlier run.
+fn stats_are_fresh(out: &Path, merge_log: &Path) -> bool {
+    out.join("stats.json").is_file()
+        && std::fs::read_to_string(merge_log).is_ok_and(|t| t.contains("kiln task merge:") && t.contains("done in"))
+}
+
+fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
+    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides)? else {
+        return Ok(ExitCode::FAILURE);
+    };
     let logs = tasks_dir(&pipeline.work_dir);
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let exe = std::env::current_exe().context("cannot find the kiln executable to start the tasks")?;
