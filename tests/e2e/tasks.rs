@@ -212,3 +212,70 @@ fn a_slurm_job_array_gives_the_one_process_run_and_a_failed_task_is_resubmitted_
     assert!(stderr.contains("kiln launch slurm (4 tasks)"), "{stderr}");
     same_outputs(&one, &dir.path().join("out"));
 }
+
+/// kubernetes-validate (from PyPI; `cargo xtask test` installs it and sets
+/// the variable) on `files`, strict, against Kubernetes 1.33.
+fn kubernetes_validate(files: &[PathBuf]) -> Output {
+    let bin = std::env::var("KILN_KUBERNETES_VALIDATE").unwrap_or_else(|_| "kubernetes-validate".into());
+    Command::new(&bin).args(["--strict", "-k", "1.33.0"]).args(files).output().unwrap_or_else(|e| {
+        panic!("{bin}: {e} (the Kubernetes test needs kubernetes-validate: run the tests with `cargo xtask test`)")
+    })
+}
+
+#[test]
+fn kubernetes_manifests_validate_and_their_commands_give_the_one_process_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = pipeline(dir.path());
+    let p = file.to_str().expect("utf-8");
+    let one = dir.path().join("one");
+    ok(kiln(&["run", p, "--out", one.to_str().expect("utf-8")], &[]));
+    let manifests = dir.path().join("k8s");
+    let stderr = ok(kiln(
+        &[
+            "launch",
+            "k8s",
+            p,
+            "--tasks",
+            "3",
+            "--image",
+            "registry.example.com/kiln:0.1",
+            "--volume-claim",
+            "corpus",
+            "--mount",
+            "/data",
+            "--env",
+            "KILN_LOG=info",
+            "--manifests",
+            manifests.to_str().expect("utf-8"),
+        ],
+        &[],
+    ));
+    assert!(stderr.contains("kubectl wait --for=condition=complete"), "{stderr}");
+    let files = [manifests.join("tasks.json"), manifests.join("merge.json")];
+    let checked = kubernetes_validate(&files);
+    let said = String::from_utf8_lossy(&checked.stdout).to_string() + &String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success() && said.matches("passed").count() == 2, "{said}");
+    // The validator is strict: a misspelt field fails it.
+    let tasks: serde_json::Value = serde_json::from_str(&read(files[0].clone())).expect("json");
+    let misspelt = dir.path().join("misspelt.json");
+    std::fs::write(&misspelt, read(files[0].clone()).replace("completionMode", "completionMod")).expect("write");
+    assert!(!kubernetes_validate(&[misspelt]).status.success(), "kubernetes-validate accepts anything");
+
+    // Each index runs the Job's command with the rank Kubernetes gives it; then the merge.
+    assert_eq!(tasks["spec"]["completionMode"], "Indexed");
+    assert_eq!(tasks["spec"]["backoffLimitPerIndex"], 2);
+    let args = |manifest: &serde_json::Value| -> Vec<String> {
+        let container = &manifest["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["command"][0], "kiln");
+        container["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("text").to_string()).collect()
+    };
+    let task_args = args(&tasks);
+    let words: Vec<&str> = task_args.iter().map(String::as_str).collect();
+    for index in ["0", "1", "2"] {
+        ok(kiln(&words, &[("JOB_COMPLETION_INDEX", index)]));
+    }
+    let merge: serde_json::Value = serde_json::from_str(&read(files[1].clone())).expect("json");
+    let merge_args = args(&merge);
+    ok(kiln(&merge_args.iter().map(String::as_str).collect::<Vec<_>>(), &[]));
+    same_outputs(&one, &dir.path().join("out"));
+}

@@ -148,27 +148,39 @@ fn test() -> anyhow::Result<()> {
     let mut test = cargo();
     test.args(["test", "--release", "--workspace"]);
     test.env("KILN_COMPONENTIZE_PY", componentize_py()?);
+    test.env("KILN_KUBERNETES_VALIDATE", kubernetes_validate()?);
     run(test)
 }
 
 /// componentize-py, which builds the Python example plugin, in a virtualenv
 /// under `target/tools` made on first use (a 17 MB wheel; seconds).
 fn componentize_py() -> anyhow::Result<PathBuf> {
-    const VERSION: &str = "0.25.1";
-    let venv = workspace().join("target/tools/componentize-py");
-    let bin = venv.join("bin/componentize-py");
-    let installed = venv.join(format!("installed-{VERSION}"));
+    python_tool("componentize-py", "0.25.1", "componentize-py")
+}
+
+/// kubernetes-validate, which checks the manifests `kiln launch k8s` writes
+/// against the Kubernetes JSON schemas it bundles (offline, strict).
+fn kubernetes_validate() -> anyhow::Result<PathBuf> {
+    python_tool("kubernetes-validate", "1.37.0", "kubernetes-validate")
+}
+
+/// `package==version` from PyPI in a virtualenv under `target/tools` made on
+/// first use; returns its executable `bin`.
+fn python_tool(package: &str, version: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let venv = workspace().join("target/tools").join(package);
+    let exe = venv.join("bin").join(bin);
+    let installed = venv.join(format!("installed-{version}"));
     if !installed.is_file() {
-        println!("installing componentize-py {VERSION} into {}", venv.display());
+        println!("installing {package} {version} into {}", venv.display());
         let mut make = Command::new("python3");
         make.args(["-m", "venv", "--clear"]).arg(&venv);
         run(make).context("cannot make a Python virtualenv: install python3 and python3-venv")?;
         let mut install = Command::new(venv.join("bin/pip"));
-        install.args(["install", "--quiet", "--disable-pip-version-check", &format!("componentize-py=={VERSION}")]);
+        install.args(["install", "--quiet", "--disable-pip-version-check", &format!("{package}=={version}")]);
         run(install)?;
-        std::fs::write(&installed, VERSION)?;
+        std::fs::write(&installed, version)?;
     }
-    Ok(bin)
+    Ok(exe)
 }
 
 fn bench(args: &[String]) -> anyhow::Result<()> {

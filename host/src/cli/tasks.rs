@@ -33,9 +33,10 @@ pub enum TaskCommand {
 pub struct TaskRunArgs {
     /// The pipeline file.
     file: PathBuf,
-    /// This task, from 0.
+    /// This task, from 0 (default: $JOB_COMPLETION_INDEX in a Kubernetes
+    /// Indexed Job, else $SLURM_ARRAY_TASK_ID in a Slurm job array).
     #[arg(long)]
-    rank: u32,
+    rank: Option<u32>,
     /// How many tasks the run is split into.
     #[arg(long)]
     world: u32,
@@ -68,6 +69,47 @@ pub enum LaunchCommand {
     Local(LocalArgs),
     /// Submit the tasks as a Slurm job array and the merge as a job after it.
     Slurm(SlurmArgs),
+    /// Write Kubernetes manifests: the tasks as an Indexed Job, the merge as a Job.
+    K8s(K8sArgs),
+}
+
+/// Arguments of `kiln launch k8s`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The pipeline file, its inputs, and the work and output directories are used in the pods by the
+paths given here: put them on the volume (--volume-claim, mounted at --mount) at the same paths.")]
+pub struct K8sArgs {
+    /// The pipeline file.
+    file: PathBuf,
+    /// How many tasks to split the run into.
+    #[arg(long)]
+    tasks: u32,
+    /// The container image with `kiln` on its PATH.
+    #[arg(long)]
+    image: String,
+    /// The namespace of the Jobs (default: the current one).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// A persistent volume claim holding the pipeline, its inputs and outputs.
+    #[arg(long)]
+    volume_claim: Option<String>,
+    /// Where the claim is mounted in the pods.
+    #[arg(long)]
+    mount: Option<String>,
+    /// Tasks running at once (default: all).
+    #[arg(long)]
+    parallelism: Option<u32>,
+    /// Retries of each task before it counts as failed.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// An environment variable for the pods, NAME=VALUE (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Where to write the manifests (default: WORK_DIR/tasks/k8s).
+    #[arg(long, value_name = "DIR")]
+    manifests: Option<PathBuf>,
+    #[command(flatten)]
+    dirs: DirArgs,
 }
 
 /// Arguments of `kiln launch slurm`.
@@ -119,10 +161,14 @@ pub struct LocalArgs {
 pub fn task(sandbox: &Sandbox, command: &TaskCommand, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     match command {
         TaskCommand::Run(args) => {
-            let shard = Shard::new(args.rank, args.world).map_err(anyhow::Error::msg)?;
+            let rank = match args.rank {
+                Some(rank) => rank,
+                None => rank_from_environment()?,
+            };
+            let shard = Shard::new(rank, args.world).map_err(anyhow::Error::msg)?;
             let overrides = args.dirs.overrides(plugin_store);
             let options = RunOptions { fresh: args.fresh, no_cache: args.no_cache, ..RunOptions::default() };
-            let what = format!("task {} of {}", args.rank, args.world);
+            let what = format!("task {rank} of {}", args.world);
             match run_task(&args.file, sandbox, &overrides, shard, &options)
                 .with_context(|| format!("{what} of {}", args.file.display()))?
             {
@@ -147,11 +193,84 @@ pub fn task(sandbox: &Sandbox, command: &TaskCommand, plugin_store: Option<&Path
     }
 }
 
+/// The rank a cluster engine gave this process.
+fn rank_from_environment() -> anyhow::Result<u32> {
+    for name in ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"] {
+        if let Ok(value) = std::env::var(name) {
+            return value.trim().parse().with_context(|| format!("${name} is `{value}`, not a rank"));
+        }
+    }
+    anyhow::bail!("give --rank (or run in a Kubernetes Indexed Job or a Slurm job array, which set it)")
+}
+
 pub fn launch(sandbox: &Sandbox, command: &LaunchCommand, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     match command {
         LaunchCommand::Local(args) => launch_local(sandbox, args, plugin_store),
         LaunchCommand::Slurm(args) => launch_slurm(sandbox, args, plugin_store),
+        LaunchCommand::K8s(args) => launch_k8s(sandbox, args, plugin_store),
     }
+}
+
+fn launch_k8s(sandbox: &Sandbox, args: &K8sArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use kiln::cluster::k8s;
+    let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
+    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let file = args.file.display().to_string();
+    let world = args.tasks.to_string();
+    let dirs: Vec<String> = args.dirs.to_args().iter().map(|a| a.to_string_lossy().to_string()).collect();
+    let with = |verb: &str| -> Vec<String> {
+        let mut words = vec!["task".to_string(), verb.to_string(), file.clone(), "--world".into(), world.clone()];
+        words.extend(dirs.iter().cloned());
+        words
+    };
+    let volume = match (&args.volume_claim, &args.mount) {
+        (Some(claim), Some(mount)) => Some((claim.clone(), mount.clone())),
+        (None, None) => None,
+        _ => anyhow::bail!("--volume-claim and --mount go together"),
+    };
+    let env = args
+        .env
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--env `{kv}`: give NAME=VALUE"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let spec = k8s::JobSpec {
+        name: pipeline.name.clone(),
+        tasks: args.tasks,
+        parallelism: args.parallelism,
+        retries_per_task: args.retries,
+        image: args.image.clone(),
+        namespace: args.namespace.clone(),
+        volume,
+        task_args: with("run"),
+        merge_args: with("merge"),
+        env,
+    };
+    let (tasks, merge) = k8s::manifests(&spec);
+    let dir = args.manifests.clone().unwrap_or_else(|| tasks_dir(&pipeline.work_dir).join("k8s"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, manifest) in [("tasks.json", &tasks), ("merge.json", &merge)] {
+        let path = dir.join(name);
+        let text = serde_json::to_string_pretty(manifest).context("manifest")?;
+        std::fs::write(&path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let job = |m: &serde_json::Value| m["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let ns = args.namespace.as_ref().map(|n| format!(" -n {n}")).unwrap_or_default();
+    eprintln!("kiln launch k8s: wrote {0}/tasks.json and {0}/merge.json; apply them in turn:", dir.display());
+    eprintln!("  kubectl apply{ns} -f {}/tasks.json", dir.display());
+    eprintln!("  kubectl wait{ns} --for=condition=complete --timeout=-1s job/{}", job(&tasks));
+    eprintln!("  kubectl apply{ns} -f {}/merge.json", dir.display());
+    eprintln!(
+        "A failed index is retried {} time(s) on its own; delete the Job and apply it again to rerun only the \
+         tasks that did not finish.",
+        args.retries
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The pipeline at `file`, checked once (not once per task) and refused if

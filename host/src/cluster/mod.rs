@@ -2,8 +2,10 @@
 //!
 //! Kiln does not schedule machines itself: a run is split into tasks
 //! (`pipeline::engine::shard`) and a launcher hands them to an engine — Slurm
-//! job arrays here ([`slurm`]); `kiln launch local` starts them as processes.
+//! job arrays ([`slurm`]), Kubernetes Indexed Jobs ([`k8s`]); `kiln launch
+//! local` starts them as processes.
 
+pub mod k8s;
 pub mod slurm;
 
 /// `word` quoted for a POSIX shell when it needs to be.
