@@ -342,3 +342,68 @@ fn a_review_stage_holds_records_until_labelled_and_only_what_reviewers_accepted_
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("people.jsonl:1") && stderr.contains("maybe"), "{stderr}");
 }
+
+#[test]
+fn an_input_on_object_storage_gives_what_the_same_file_gives() {
+    use std::io::Write;
+    let s3 = kiln_tests::LocalS3::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = std::fs::read_to_string(workspace().join("pipelines/data/rustdoc-sample.jsonl")).expect("sample");
+    let text: String = sample.lines().take(400).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("in.jsonl"), &text).expect("write");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).expect("gzip");
+    s3.put("corpus", "web/part-0.jsonl.gz", gz.finish().expect("gzip"));
+    let pipeline = |input: &str, out: &str| {
+        let toml = format!(
+            "[pipeline]\nname = \"objects\"\nchunk_size = 64\nwork_dir = \"work-{out}\"\n\n[[input]]\npath = \"{input}\"\n\n\
+             [[stage]]\nname = \"length\"\nkind = \"filter\"\nplugin = \"{}\"\nconfig = {{ min_words = 20 }}\n\n\
+             [output]\ndir = \"{out}\"\n",
+            wasm("length-filter").display()
+        );
+        let path = dir.path().join(format!("{out}.toml"));
+        std::fs::write(&path, toml).expect("pipeline");
+        path
+    };
+    let run = |file: &Path| {
+        let mut cmd = Command::new(kiln_bin());
+        cmd.arg("run").arg(file).env("KILN_CACHE_DIR", target_dir().join("kiln-test-cache")).env("KILN_LOG", "warn");
+        cmd.envs(s3.env());
+        cmd.output().expect("kiln runs")
+    };
+    let local = run(&pipeline("in.jsonl", "local"));
+    assert!(local.status.success(), "{}", String::from_utf8_lossy(&local.stderr));
+    let remote = run(&pipeline("s3://corpus/web/part-0.jsonl.gz", "remote"));
+    assert!(remote.status.success(), "{}", String::from_utf8_lossy(&remote.stderr));
+    // The same records, decided the same way; their lineage names where they were read.
+    for file in ["kept.jsonl", "rejected.jsonl", "quarantine.jsonl"] {
+        let read = |out: &str| -> Vec<serde_json::Value> {
+            lines(dir.path().join(out).join(file))
+                .into_iter()
+                .map(|mut r| {
+                    if let Some(source) = r["lineage"]["source"].as_str() {
+                        let line = source.rsplit(':').next().unwrap_or_default().to_string();
+                        r["lineage"]["source"] = serde_json::Value::String(line);
+                    }
+                    r
+                })
+                .collect()
+        };
+        assert_eq!(read("local"), read("remote"), "{file} differs");
+    }
+    let kept = lines(dir.path().join("remote/kept.jsonl"));
+    assert!(kept.len() > 10 && kept[0]["lineage"]["source"].as_str().is_some_and(|s| s.starts_with("s3://corpus/")));
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("remote/stats.json")).expect("stats"))
+            .expect("json");
+    assert_eq!(stats["input_lines"], 400);
+
+    // A missing object is refused before anything runs, at its line.
+    let missing = run(&pipeline("s3://corpus/web/missing.jsonl", "missing"));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("missing.toml:7:") && stderr.contains("cannot read `s3://corpus/web/missing.jsonl`"),
+        "{stderr}"
+    );
+}

@@ -587,6 +587,37 @@ fn registry_plugins_run_from_an_allowed_registry_into_each_tenants_own_store() {
     assert!(body["error"].as_str().unwrap_or("").contains("not under a URL the operator allows"), "{body}");
 }
 
+#[test]
+fn object_storage_inputs_are_read_under_the_prefixes_the_operator_allows() {
+    let _serial = timing_lock().read();
+    let s3 = kiln_tests::LocalS3::start();
+    let sample = std::fs::read_to_string(workspace().join("pipelines/data/rustdoc-sample.jsonl")).expect("sample");
+    let input: String = sample.lines().take(300).map(|l| format!("{l}\n")).collect();
+    s3.put("corpus", "team-a/in.jsonl", input.clone().into_bytes());
+    s3.put("corpus", "team-b/in.jsonl", input.into_bytes());
+    let state = State::sqlite();
+    let token = add_tenant(&state, "team-a", &[]);
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let service = LocalService::start_with_env(&state, &["--allow-url", "s3://corpus/team-a"], &env);
+    let form = |key: &str| {
+        multipart::Form::new().text("pipeline", PIPELINE.replace("data/in.jsonl", &format!("s3://corpus/{key}"))).part(
+            "file",
+            multipart::Part::bytes(std::fs::read(wasm("length-filter")).expect("plugin"))
+                .file_name("plugins/length_filter.wasm"),
+        )
+    };
+    let (status, run) = submit(&service, &token, form("team-a/in.jsonl"));
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let run = wait_final(&service, &token, run["id"].as_str().expect("id"));
+    assert_eq!(run["status"], "done", "{run}");
+    assert_eq!(run["kept"].as_u64(), Some(kept_by_kiln_run(300)), "{run}");
+    // Another prefix of the same bucket is another tenant's data.
+    let (status, body) = submit(&service, &token, form("team-b/in.jsonl"));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains("not under a URL the operator allows"), "{body}");
+}
+
 /// Every file under `dir`.
 fn walk_files(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

@@ -211,3 +211,77 @@ impl Drop for LocalRegistry {
         self.stop();
     }
 }
+
+/// An S3-compatible server on loopback (moto in server mode, from PyPI;
+/// `cargo xtask test` installs it and sets `KILN_MOTO_SERVER`), stopped on drop.
+pub struct LocalS3 {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl LocalS3 {
+    /// Starts one on a free port.
+    pub fn start() -> LocalS3 {
+        let bin = std::env::var("KILN_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{bin}: {e} (the object-storage tests need moto's server: run them with `cargo xtask test`)")
+            });
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "moto did not listen on {host} within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        LocalS3 { child, endpoint: format!("http://{host}") }
+    }
+
+    /// Stores `bytes` as `s3://bucket/key` (creating the bucket).
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStore;
+        // Creating a bucket needs no signature on moto; objects are put
+        // signed, as a client would (an anonymous put stores an empty object).
+        let created = reqwest::blocking::Client::new().put(format!("{}/{bucket}", self.endpoint)).send();
+        assert!(created.is_ok_and(|r| r.status().is_success()), "cannot create bucket {bucket}");
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true);
+        for (key, value) in self.env() {
+            builder = match key {
+                "AWS_ACCESS_KEY_ID" => builder.with_access_key_id(value),
+                "AWS_SECRET_ACCESS_KEY" => builder.with_secret_access_key(value),
+                "AWS_REGION" => builder.with_region(value),
+                _ => builder,
+            };
+        }
+        let store = builder.build().expect("an S3 client");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime
+            .block_on(store.put(&object_store::path::Path::from(key), bytes.into()))
+            .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e}"));
+    }
+
+    /// The variables that point Kiln at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "kiln-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "kiln-test-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for LocalS3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

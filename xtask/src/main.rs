@@ -149,6 +149,7 @@ fn test() -> anyhow::Result<()> {
     test.args(["test", "--release", "--workspace"]);
     test.env("KILN_COMPONENTIZE_PY", componentize_py()?);
     test.env("KILN_KUBERNETES_VALIDATE", kubernetes_validate()?);
+    test.env("KILN_MOTO_SERVER", python_tool("moto[server]", "5.2.6", "moto_server")?);
     run(test)
 }
 
@@ -165,9 +166,10 @@ fn kubernetes_validate() -> anyhow::Result<PathBuf> {
 }
 
 /// `package==version` from PyPI in a virtualenv under `target/tools` made on
-/// first use; returns its executable `bin`.
+/// first use; returns its executable `bin`. (moto's server, `moto[server]`,
+/// is the S3-compatible server of the object-storage tests.)
 fn python_tool(package: &str, version: &str, bin: &str) -> anyhow::Result<PathBuf> {
-    let venv = workspace().join("target/tools").join(package);
+    let venv = workspace().join("target/tools").join(package.split('[').next().unwrap_or(package));
     let exe = venv.join("bin").join(bin);
     let installed = venv.join(format!("installed-{version}"));
     if !installed.is_file() {

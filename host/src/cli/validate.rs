@@ -18,7 +18,7 @@ pub struct ValidateArgs {
 pub fn run(sandbox: &Sandbox, args: &ValidateArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     match Pipeline::load_with(&args.file, sandbox, &args.dirs.overrides(plugin_store)) {
         Ok(p) => {
-            let files: usize = p.inputs.iter().map(|i| i.files.len()).sum();
+            let files: usize = p.inputs.iter().map(|i| i.files.len() + i.objects.len()).sum();
             println!(
                 "{}: ok — pipeline `{}`, {} input file(s), {} stage(s)",
                 args.file.display(),

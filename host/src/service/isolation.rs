@@ -38,7 +38,8 @@ pub fn check_pipeline(text: &str, granted_env: &[String], allowed: &AllowedUrls)
 }
 
 /// The URL prefixes a tenant's pipeline may name: model servers
-/// (`http(s)://`) and plugin registries (`oci://`).
+/// (`http(s)://`), plugin registries (`oci://`) and object-storage inputs
+/// (`s3://bucket/prefix`, read with the service's own credentials).
 #[derive(Debug, Clone, Default)]
 pub struct AllowedUrls(Vec<reqwest::Url>);
 
@@ -49,8 +50,8 @@ impl AllowedUrls {
             .iter()
             .map(|p| {
                 let url = reqwest::Url::parse(p).map_err(|e| format!("allowed URL `{p}`: {e}"))?;
-                if url.host_str().is_none() || !["http", "https", "oci"].contains(&url.scheme()) {
-                    return Err(format!("allowed URL `{p}`: give an http(s):// or oci:// URL with a host"));
+                if url.host_str().is_none() || !["http", "https", "oci", "s3"].contains(&url.scheme()) {
+                    return Err(format!("allowed URL `{p}`: give an http(s)://, oci:// or s3:// URL with a host"));
                 }
                 Ok(url)
             })
@@ -146,7 +147,7 @@ impl Walk<'_> {
 
 /// Whether `s` is a URL the service would fetch.
 fn is_url(s: &str) -> bool {
-    ["oci://", "http://", "https://"]
+    ["oci://", "http://", "https://", "s3://"]
         .iter()
         .any(|scheme| s.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)))
 }
@@ -232,13 +233,18 @@ api_key_env = "TEAM_A_KEY"
 
     #[test]
     fn url_prefixes_match_scheme_host_port_and_whole_path_segments() {
-        let allowed = AllowedUrls::parse(&["http://10.0.0.5:8000/v1".to_string(), "oci://reg.internal".to_string()])
-            .expect("prefixes");
+        let allowed = AllowedUrls::parse(&[
+            "http://10.0.0.5:8000/v1".to_string(),
+            "oci://reg.internal".to_string(),
+            "s3://corpus/team-a".to_string(),
+        ])
+        .expect("prefixes");
         for ok in [
             "http://10.0.0.5:8000/v1",
             "http://10.0.0.5:8000/v1/",
             "http://10.0.0.5:8000/v1/chat",
             "oci://reg.internal/a/b:1",
+            "s3://corpus/team-a/web/part-1.jsonl",
         ] {
             assert!(allowed.allows(ok), "{ok}");
         }
@@ -250,10 +256,18 @@ api_key_env = "TEAM_A_KEY"
             "http://10.0.0.5:8000@169.254.169.254/v1",
             "http://169.254.169.254/latest/meta-data",
             "oci://reg.internal.evil.com/a",
+            "s3://corpus/team-b/web/part-1.jsonl",
+            "s3://corpus/team-a-secret/x.jsonl",
             "not a url",
         ] {
             assert!(!allowed.allows(bad), "{bad}");
         }
+        // An object-storage input is a URL the service would fetch, not a relative path.
+        let text = "[[input]]\npath = \"s3://corpus/team-b/in.jsonl\"\n";
+        let problems = check_pipeline(text, &[], &allowed);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].to_string().contains("not under a URL the operator allows"), "{}", problems[0]);
+        assert!(check_pipeline(&text.replace("team-b", "team-a"), &[], &allowed).is_empty());
         assert!(AllowedUrls::parse(&["file:///etc".to_string()]).is_err());
         assert!(AllowedUrls::parse(&["127.0.0.1:8000".to_string()]).is_err());
     }

@@ -7,9 +7,13 @@ use std::path::Path;
 use crate::pipeline::config::diagnostic::{Diagnostic, SourceMap};
 use crate::pipeline::config::{InputConfig, InputFormat};
 use crate::pipeline::input::Input;
+use crate::pipeline::input::object::ObjectUrl;
 
 /// Checks one `[[input]]`: the files it matches, and their format.
 pub(super) fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<Input, Diagnostic> {
+    if ObjectUrl::is_object(input.path.get_ref()) {
+        return check_object(map, input);
+    }
     let pattern = base.join(input.path.get_ref());
     let pattern_text = pattern.to_string_lossy().into_owned();
     let at = |message: String, hint: &str| {
@@ -66,5 +70,45 @@ pub(super) fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig)
             )?;
         }
     }
-    Ok(Input { files, format, text_field: input.text_field.clone(), id_field: input.id_field.clone() })
+    Ok(Input {
+        files,
+        objects: Vec::new(),
+        format,
+        text_field: input.text_field.clone(),
+        id_field: input.id_field.clone(),
+    })
+}
+
+/// Checks an `[[input]]` naming an object (`s3://bucket/key`): a JSONL
+/// object that exists and can be read with the credentials the environment gives.
+fn check_object(map: &SourceMap<'_>, input: &InputConfig) -> Result<Input, Diagnostic> {
+    let text = input.path.get_ref();
+    let at = |message: String, hint: &str| {
+        let mut d = map.at(Some(input.path.span()), None, message);
+        d.hint = Some(hint.to_string());
+        d
+    };
+    let url = ObjectUrl::parse(text).map_err(|e| at(e, "e.g. path = \"s3://corpus/web/part-0001.jsonl.gz\""))?;
+    let name = url.key.to_ascii_lowercase();
+    let jsonl = [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson"].iter().any(|ext| name.ends_with(ext));
+    if input.format == Some(InputFormat::Parquet) || name.ends_with(".parquet") {
+        return Err(at(format!("`{text}`: Parquet objects are not read yet"), "copy the object to a local file"));
+    }
+    if input.format.is_none() && !jsonl {
+        return Err(at(format!("cannot tell the format of `{text}` from its extension"), "set `format = \"jsonl\"`"));
+    }
+    url.size().map_err(|e| {
+        at(
+            format!("cannot read `{text}`: {e}"),
+            "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
+             AWS_ENDPOINT_URL",
+        )
+    })?;
+    Ok(Input {
+        files: Vec::new(),
+        objects: vec![url],
+        format: InputFormat::Jsonl,
+        text_field: input.text_field.clone(),
+        id_field: input.id_field.clone(),
+    })
 }

@@ -19,15 +19,18 @@ use crate::pipeline::input::parquet::ParquetRows;
 use crate::record::{LineError, Record, json_object};
 
 pub mod item;
+pub mod object;
 pub mod parquet;
 
 pub use item::{InputError, InputItem};
 
-/// One input: the files it matched.
+/// One input: the files it matched, or the objects it names.
 #[derive(Debug)]
 pub struct Input {
     /// Files, sorted.
     pub files: Vec<PathBuf>,
+    /// Objects on object storage (read after `files`; an input names one or the other).
+    pub objects: Vec<object::ObjectUrl>,
     /// Their format.
     pub format: InputFormat,
     /// Field holding the text.
@@ -110,6 +113,19 @@ impl<'a> InputStream<'a> {
         loop {
             let Some(input) = self.inputs.get(self.input) else { return Ok(false) };
             let Some(path) = input.files.get(self.file) else {
+                if let Some(url) = input.objects.get(self.file - input.files.len()) {
+                    self.file += 1;
+                    let reader = url.open().map_err(|e| InputError {
+                        path: PathBuf::from(url.to_string()),
+                        error: std::io::Error::other(e),
+                    })?;
+                    self.current = Some(Current::Lines(OpenFile {
+                        lines: JsonlLines::new(decompressed(Box::new(reader), &url.key), url.to_string()),
+                        text_field: input.text_field.clone(),
+                        id_field: input.id_field.clone(),
+                    }));
+                    return Ok(true);
+                }
                 self.input += 1;
                 self.file = 0;
                 continue;
@@ -161,7 +177,7 @@ impl<'a> InputStream<'a> {
 /// progress bar's ETA); `None` otherwise.
 pub fn count_lines(inputs: &[Input]) -> Option<u64> {
     let mut total = 0u64;
-    if inputs.iter().any(|i| i.format == InputFormat::Parquet) {
+    if inputs.iter().any(|i| i.format == InputFormat::Parquet || !i.objects.is_empty()) {
         return None;
     }
     for path in inputs.iter().flat_map(|i| &i.files) {
@@ -195,11 +211,16 @@ fn display_name(path: &Path) -> String {
 fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, InputError> {
     let fail = |error| InputError { path: path.to_path_buf(), error };
     let file = File::open(path).map_err(fail)?;
-    let name = path.to_string_lossy().to_ascii_lowercase();
+    Ok(decompressed(Box::new(file), &path.to_string_lossy()))
+}
+
+/// `raw` decompressed as its name's extension says (`.gz`, `.zst`), buffered.
+fn decompressed(raw: Box<dyn Read + Send>, name: &str) -> Box<dyn BufRead + Send> {
+    let name = name.to_ascii_lowercase();
     let reader: Box<dyn Read + Send> = if name.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(raw)))
     } else if name.ends_with(".zst") {
-        match ruzstd::decoding::StreamingDecoder::new(BufReader::new(file)) {
+        match ruzstd::decoding::StreamingDecoder::new(BufReader::new(raw)) {
             Ok(decoder) => Box::new(decoder),
             // A bad header is read as a stream that fails at once, so the
             // file is quarantined at line 1 and the run goes on.
@@ -209,9 +230,9 @@ fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, InputError> {
             )))),
         }
     } else {
-        Box::new(file)
+        raw
     };
-    Ok(Box::new(BufReader::with_capacity(crate::record::JSONL_BUFFER_BYTES, reader)))
+    Box::new(BufReader::with_capacity(crate::record::JSONL_BUFFER_BYTES, reader))
 }
 
 /// A reader whose first read fails with its error (then ends).
@@ -274,6 +295,7 @@ mod tests {
 
     fn input(files: Vec<PathBuf>, text_field: &str) -> Input {
         Input {
+            objects: Vec::new(),
             files,
             format: crate::pipeline::config::InputFormat::Jsonl,
             text_field: text_field.into(),
