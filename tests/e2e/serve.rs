@@ -927,11 +927,7 @@ impl ChromeDriver {
             .spawn()
             .expect("chromedriver runs (the console test needs Debian's chromium and chromium-driver: `.ci/run` installs them)");
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        kiln_tests::wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(30), "chromedriver");
         ChromeDriver { child, url }
     }
 }

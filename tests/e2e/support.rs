@@ -191,11 +191,7 @@ impl LocalRegistry {
             .spawn()
             .expect("start the registry");
         let host = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not listen on {host} within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(&host, Duration::from_secs(20), "the registry");
         LocalRegistry { child, host, storage, _dir: dir }
     }
 
@@ -234,11 +230,7 @@ impl LocalS3 {
                 panic!("{bin}: {e} (the object-storage tests need moto's server: run them with `cargo xtask test`)")
             });
         let host = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen on {host} within 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_listening(&host, Duration::from_secs(60), "moto");
         LocalS3 { child, endpoint: format!("http://{host}") }
     }
 
@@ -283,5 +275,14 @@ impl Drop for LocalS3 {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until something listens on `host` (`127.0.0.1:PORT`); fails naming `what`.
+pub fn wait_listening(host: &str, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while TcpStream::connect(host).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {host} within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

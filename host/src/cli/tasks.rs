@@ -40,7 +40,14 @@ pub struct TaskRunArgs {
     /// How many tasks the run is split into.
     #[arg(long)]
     world: u32,
-    /// Start this task over (its work directory only).
+    #[command(flatten)]
+    run: TaskFlags,
+}
+
+/// What `task run` and `launch local` share with `kiln run`.
+#[derive(Debug, clap::Args)]
+pub struct TaskFlags {
+    /// Start over: discard what the task(s) committed (their request caches are kept).
     #[arg(long)]
     fresh: bool,
     /// Bypass the request cache.
@@ -148,14 +155,8 @@ pub struct LocalArgs {
     /// How many tasks (processes) to split the run into.
     #[arg(long)]
     tasks: u32,
-    /// Start every task over.
-    #[arg(long)]
-    fresh: bool,
-    /// Bypass the request cache.
-    #[arg(long)]
-    no_cache: bool,
     #[command(flatten)]
-    dirs: DirArgs,
+    run: TaskFlags,
 }
 
 pub fn task(sandbox: &Sandbox, command: &TaskCommand, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -166,8 +167,8 @@ pub fn task(sandbox: &Sandbox, command: &TaskCommand, plugin_store: Option<&Path
                 None => rank_from_environment()?,
             };
             let shard = Shard::new(rank, args.world).map_err(anyhow::Error::msg)?;
-            let overrides = args.dirs.overrides(plugin_store);
-            let options = RunOptions { fresh: args.fresh, no_cache: args.no_cache, ..RunOptions::default() };
+            let overrides = args.run.dirs.overrides(plugin_store);
+            let options = RunOptions { fresh: args.run.fresh, no_cache: args.run.no_cache, ..RunOptions::default() };
             let what = format!("task {rank} of {}", args.world);
             match run_task(&args.file, sandbox, &overrides, shard, &options)
                 .with_context(|| format!("{what} of {}", args.file.display()))?
@@ -415,7 +416,7 @@ fn stats_are_fresh(out: &Path, merge_log: &Path) -> bool {
 }
 
 fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
+    let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.run.dirs.overrides(plugin_store) };
     let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides)? else {
         return Ok(ExitCode::FAILURE);
     };
@@ -431,11 +432,11 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
         let mut command = Command::new(&exe);
         command.arg("task").arg("run").arg(&args.file);
         command.args(["--rank", &rank.to_string(), "--world", &args.tasks.to_string()]);
-        command.args(args.dirs.to_args());
-        if args.fresh {
+        command.args(args.run.dirs.to_args());
+        if args.run.fresh {
             command.arg("--fresh");
         }
-        if args.no_cache {
+        if args.run.no_cache {
             command.arg("--no-cache");
         }
         // `--cache-dir` reaches the tasks as the variable it defaults to.
