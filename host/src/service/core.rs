@@ -22,7 +22,6 @@ use super::fair_queue::FairQueue;
 use super::isolation;
 use super::progress::{LiveProgress, Progress};
 use super::quotas::{self, RunBudget, Usage};
-use super::review::Label;
 use super::runs::{Outcome, Run, Status};
 use super::tenants::Tenant;
 use crate::model::Secrets;
@@ -250,15 +249,13 @@ impl Service {
     /// the labels of its review queue (what its `review` stages apply, never
     /// a labels file: a new run has none).
     async fn build_options(&self, tenant: &Tenant, dir: &Path, id: Option<&str>) -> Result<BuildOptions, ServiceError> {
-        let labels = match id {
-            Some(id) => self.db.labels(&tenant.name, id).await?,
+        let verdicts = match id {
+            Some(id) => self.db.verdicts(&tenant.name, id).await?,
             None => Default::default(),
         };
         Ok(BuildOptions {
             plugin_store: Some(self.tenant_dir(&tenant.name).join("plugins")),
-            review_labels: Some(Arc::new(
-                labels.into_iter().map(|(record, label)| (record, label == Label::Accept)).collect(),
-            )),
+            review_labels: Some(Arc::new(verdicts)),
             work_dir: Some(dir.join("work")),
             output_dir: Some(dir.join("out")),
             secrets: Secrets::Given(Arc::new(self.db.secrets(&tenant.name).await?)),

@@ -301,6 +301,16 @@ impl Db {
         rows.iter().map(|r| Ok((r.try_get("record_id")?, Label::parse(&r.try_get::<String, _>("label")?)?))).collect()
     }
 
+    /// The reviewers' verdicts on `run`'s records, as `review` stages apply
+    /// them: `true` accepted, `false` rejected.
+    pub async fn verdicts(
+        &self,
+        tenant: &str,
+        run: &str,
+    ) -> Result<crate::pipeline::stages::review_gate::ReviewLabels, ServiceError> {
+        Ok(self.labels(tenant, run).await?.into_iter().map(|(id, label)| (id, label == Label::Accept)).collect())
+    }
+
     /// The records labelled in `run`, as JSONL with `metadata.review` = 1
     /// (accepted) or 0 (rejected), in labelling order.
     pub async fn labelled_jsonl(&self, tenant: &str, run: &str) -> Result<String, ServiceError> {

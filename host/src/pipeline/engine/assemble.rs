@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::executor::RunError;
+use super::run_error::RunError;
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::config::OutputFormat;
 use crate::pipeline::input::parquet::jsonl_to_parquet;

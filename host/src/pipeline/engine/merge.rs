@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::assemble::{PhaseParts, Records, assemble};
-use super::executor::{RunError, RunSummary};
+use super::executor::RunSummary;
 use super::fingerprint::fingerprint;
+use super::run_error::RunError;
 use super::shard::{DONE_MARKER, Shard};
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::workdir::WorkDir;

@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod jobs;
 pub mod merge;
 pub mod phases;
+pub mod run_error;
 pub mod shard;
 
 use std::sync::Arc;
