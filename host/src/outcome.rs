@@ -95,6 +95,10 @@ pub struct Quarantined {
     /// The raw input line, when it could not be parsed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<String>,
+    /// The model's answer the error is about (a judge's answer that did not
+    /// parse, one off the declared schema), at most 4 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 impl Quarantined {
@@ -108,6 +112,7 @@ impl Quarantined {
             error: error.message.clone(),
             record: None,
             line: Some(raw.to_string()),
+            answer: None,
         }
     }
 
@@ -121,6 +126,7 @@ impl Quarantined {
             error,
             record: Some(record),
             line: None,
+            answer: None,
         }
     }
 
@@ -258,6 +264,7 @@ mod tests {
             error: "overflowed its stack".into(),
             record: None,
             line: None,
+            answer: None,
         };
         assert_eq!(
             q.describe(),

@@ -635,3 +635,97 @@ fn identical_prompts_get_their_own_completions() {
     ok(&run(dir.path(), &one_instruction_pipeline(dir.path(), &server, "dedupe_prompts = true"), &[], &[]));
     assert_eq!(distinct(dir.path()), 1);
 }
+
+/// A server that ignores `n`, cuts at `max_tokens` and (for the judge)
+/// answers in a schema only half the time: each quirk handled, said once
+/// and counted; nothing retried as if transient, nothing lost.
+#[test]
+fn server_quirks_are_detected_counted_and_kept() {
+    let server = MockServer::start(
+        MockConfig { ignore_n: true, ..MockConfig::default() },
+        responder(|request: &ChatRequest, _| {
+            let prompt = request.last_user_message().unwrap_or_default();
+            if prompt.contains("Evaluate the text") {
+                // The judge: JSON in the schema for even seeds, prose off it otherwise.
+                if request.seed.unwrap_or(0) % 2 == 0 {
+                    r#"{"clarity": {"rationale": "Clear enough.", "rating": 4}}"#.to_string()
+                } else {
+                    "I think clarity is 16 out of 5 because the sky is blue.".to_string()
+                }
+            } else {
+                format!("haiku for seed {:?} one two three four five six seven eight", request.seed)
+            }
+        }),
+    )
+    .expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("instruction.jsonl"), "{\"id\":\"i\",\"text\":\"Write a haiku.\"}\n").expect("seeds");
+    let pipeline = format!(
+        r#"[pipeline]
+name = "quirks"
+seed = 5
+work_dir = "work"
+
+{model}
+[models.judge]
+backend = "openai"
+base_url = "{url}"
+model = "mock-judge"
+structured_output = true
+seed = 3
+timeout_secs = 30
+
+[[stage]]
+name = "generate"
+kind = "generate"
+plugin = "{generator}"
+model = "teacher"
+count = 10
+samples = 3
+seeds = "instruction.jsonl"
+
+[[stage]]
+name = "judge"
+kind = "critique"
+plugin = "{judge}"
+model = "judge"
+config = {{ aspects = [{{ name = "clarity", description = "Is it clear?" }}], overall = false, answer_format = "json" }}
+
+[output]
+dir = "out"
+"#,
+        model = openai_model(&server, "").replace("max_tokens = 400", "max_tokens = 6"),
+        url = server.base_url(),
+        generator = wasm("text_generation").display(),
+        judge = wasm("rubric_judge").display(),
+    );
+    let out = run(dir.path(), &pipeline, &[], &[]);
+    ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(log.matches("ignores `n`").count(), 1, "said once: {log}");
+    let s = stats(dir.path());
+    assert_balanced(&s);
+    // `n` ignored: 10 prompts × 3 samples, two of each asked separately.
+    assert_eq!(s["stages"][0]["input"], 10);
+    assert_eq!(detail(&s, 0, "separate_samples"), 20);
+    assert_eq!(detail(&s, 0, "requests"), 30, "no retries: {s:#}");
+    assert_eq!(s["stages"][0]["quarantined"], 0, "{s:#}");
+    // Every answer was cut at max_tokens: flagged on the records and counted.
+    assert_eq!(detail(&s, 0, "truncated"), 30);
+    let kept = lines(dir.path().join("out/kept.jsonl"));
+    let quarantined = lines(dir.path().join("out/quarantine.jsonl"));
+    assert!(!kept.is_empty() && !quarantined.is_empty(), "both schema outcomes happen: {s:#}");
+    for r in &kept {
+        assert_eq!(r["metadata"]["truncated"]["generate"], true, "{r}");
+        assert_eq!(r["scores"]["clarity"], 4.0, "{r}");
+    }
+    // Off the schema: a typed error on the record, the answer kept whole,
+    // and never a stray number taken as a rating.
+    for q in &quarantined {
+        let error = q["error"].as_str().expect("error");
+        assert!(error.contains("does not match the declared schema") || error.contains("not JSON"), "{error}");
+        assert_eq!(q["answer"], "I think clarity is 16 out of 5 because the sky is blue.", "{q}");
+        assert_eq!(q["stage"], "judge");
+    }
+    assert_eq!(detail(&s, 1, "requests"), s["stages"][1]["input"].as_u64().expect("judged"), "one request each");
+}

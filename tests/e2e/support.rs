@@ -278,6 +278,57 @@ impl Drop for LocalS3 {
     }
 }
 
+/// llama.cpp's OpenAI-compatible server (PyPI `llama-cpp-python[server]`)
+/// serving Gemma 3 270M on a free loopback port, its log in a file, stopped
+/// on drop. `cargo xtask test` installs both once per machine and sets
+/// `KILN_LLAMA_PYTHON` and `KILN_LLM_MODEL`.
+pub struct LocalLlm {
+    child: Child,
+    /// `http://127.0.0.1:PORT/v1`.
+    pub base_url: String,
+    log: PathBuf,
+}
+
+impl LocalLlm {
+    /// The model id the server answers as.
+    pub const MODEL: &'static str = "gemma-3-270m";
+
+    /// Starts one, its log in `log`; waits until the model is loaded.
+    pub fn start(log: &Path) -> LocalLlm {
+        let missing = |var: &str| {
+            panic!("{var} is not set: the real-server tests need llama.cpp's server, run them with `cargo xtask test`")
+        };
+        let python = std::env::var("KILN_LLAMA_PYTHON").unwrap_or_else(|_| missing("KILN_LLAMA_PYTHON"));
+        let model = std::env::var("KILN_LLM_MODEL").unwrap_or_else(|_| missing("KILN_LLM_MODEL"));
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let file = std::fs::File::create(log).expect("server log");
+        let child = Command::new(&python)
+            .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--model", &model, "--model_alias", Self::MODEL, "--n_ctx", "2048", "--verbose", "false"])
+            // uvicorn writes its access log (one line per request) to stdout.
+            .stdout(file.try_clone().expect("server log"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python}: {e}"));
+        let host = format!("127.0.0.1:{port}");
+        wait_listening(&host, Duration::from_secs(120), "llama.cpp's server");
+        LocalLlm { child, base_url: format!("http://{host}/v1"), log: log.to_path_buf() }
+    }
+
+    /// Generation requests the server has answered so far (from its access log).
+    pub fn requests(&self) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines().filter(|l| l.contains("POST /v1/chat/completions") || l.contains("POST /v1/completions")).count()
+    }
+}
+
+impl Drop for LocalLlm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Waits until something listens on `host` (`127.0.0.1:PORT`); fails naming `what`.
 pub fn wait_listening(host: &str, within: Duration, what: &str) {
     let deadline = Instant::now() + within;

@@ -13,10 +13,13 @@
 //!   `pipelines/gdr-arithmetic.toml` (the refinement demonstration), then
 //!   shortened recursive rounds: `pipelines/student-overtakes.toml` (the
 //!   student against its teacher) and `pipelines/collapse-prose.toml`
-//!   (collapse under `replace`, held by `accumulate`).
+//!   (collapse under `replace`, held by `accumulate`);
+//! - `llm-server`: a real model server on loopback (llama.cpp's, serving
+//!   Gemma 3 270M), installed once per machine (module `llm`).
 
 mod corpus;
 mod heldout;
+mod llm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,6 +52,16 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Install (once per machine, about 8 minutes) and run llama.cpp's
+    /// OpenAI-compatible server with Gemma 3 270M on loopback.
+    LlmServer {
+        /// The port to listen on, on 127.0.0.1.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Only install, then print where the interpreter and the model are.
+        #[arg(long)]
+        prepare_only: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +72,12 @@ fn main() -> anyhow::Result<()> {
         Task::Heldout(args) => heldout::run(&args),
         Task::Bench { args } => bench(&args),
         Task::Demo => demo(),
+        Task::LlmServer { port, prepare_only: false } => llm::serve(port),
+        Task::LlmServer { prepare_only: true, .. } => {
+            let server = llm::prepare()?;
+            println!("KILN_LLAMA_PYTHON={}\nKILN_LLM_MODEL={}", server.python.display(), server.model.display());
+            Ok(())
+        }
     }
 }
 
@@ -150,6 +169,9 @@ fn test() -> anyhow::Result<()> {
     test.env("KILN_COMPONENTIZE_PY", componentize_py()?);
     test.env("KILN_KUBERNETES_VALIDATE", kubernetes_validate()?);
     test.env("KILN_MOTO_SERVER", python_tool("moto[server]", "5.2.6", "moto_server")?);
+    let llm = llm::prepare()?;
+    test.env("KILN_LLAMA_PYTHON", &llm.python);
+    test.env("KILN_LLM_MODEL", &llm.model);
     run(test)
 }
 

@@ -13,6 +13,8 @@ use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::Sample;
+
 /// The cache cannot be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("request cache {}: {message}", path.display())]
@@ -41,26 +43,43 @@ impl RequestCache {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS completions (key BLOB PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS completions (
+                 key BLOB PRIMARY KEY, text TEXT NOT NULL, truncated INTEGER NOT NULL DEFAULT 0
+             ) WITHOUT ROWID;",
         )
         .map_err(|e| fail(&format!("{e}; delete the file to start an empty cache")))?;
+        // Caches written before `truncated` existed get the column (every
+        // completion in them counts as whole, as it did then).
+        let has_truncated = db
+            .prepare("SELECT 1 FROM pragma_table_info('completions') WHERE name = 'truncated'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(|e| fail(&e))?;
+        if !has_truncated {
+            db.execute_batch("ALTER TABLE completions ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;")
+                .map_err(|e| fail(&e))?;
+        }
         Ok(RequestCache { path, db: Mutex::new(db) })
     }
 
     /// The completion stored under `key`.
-    pub fn get(&self, key: &[u8; 32]) -> Result<Option<String>, CacheError> {
+    pub fn get(&self, key: &[u8; 32]) -> Result<Option<Sample>, CacheError> {
         let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        db.query_row("SELECT text FROM completions WHERE key = ?1", params![&key[..]], |row| row.get(0))
-            .optional()
-            .map_err(|e| self.error(e))
+        db.query_row("SELECT text, truncated FROM completions WHERE key = ?1", params![&key[..]], |row| {
+            Ok(Sample { text: row.get(0)?, truncated: row.get::<_, i64>(1)? != 0 })
+        })
+        .optional()
+        .map_err(|e| self.error(e))
     }
 
-    /// Stores `text` under `key` (durably once this returns).
-    pub fn put(&self, key: &[u8; 32], text: &str) -> Result<(), CacheError> {
+    /// Stores `sample` under `key` (durably once this returns).
+    pub fn put(&self, key: &[u8; 32], sample: &Sample) -> Result<(), CacheError> {
         let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        db.execute("INSERT OR REPLACE INTO completions (key, text) VALUES (?1, ?2)", params![&key[..], text])
-            .map(drop)
-            .map_err(|e| self.error(e))
+        db.execute(
+            "INSERT OR REPLACE INTO completions (key, text, truncated) VALUES (?1, ?2, ?3)",
+            params![&key[..], sample.text, i64::from(sample.truncated)],
+        )
+        .map(drop)
+        .map_err(|e| self.error(e))
     }
 
     /// Completions stored.
@@ -88,13 +107,29 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = RequestCache::open(dir.path()).expect("opens");
         assert!(cache.is_empty().expect("reads"));
-        cache.put(&[1; 32], "four").expect("writes");
-        assert_eq!(cache.get(&[1; 32]).expect("reads").as_deref(), Some("four"));
+        cache.put(&[1; 32], &Sample::whole("four")).expect("writes");
+        cache.put(&[3; 32], &Sample { text: "fi".into(), truncated: true }).expect("writes");
+        assert_eq!(cache.get(&[1; 32]).expect("reads"), Some(Sample::whole("four")));
         assert_eq!(cache.get(&[2; 32]).expect("reads"), None);
         drop(cache);
         let cache = RequestCache::open(dir.path()).expect("reopens");
-        assert_eq!(cache.get(&[1; 32]).expect("reads").as_deref(), Some("four"));
-        assert_eq!(cache.len().expect("counts"), 1);
+        assert_eq!(cache.get(&[1; 32]).expect("reads"), Some(Sample::whole("four")));
+        assert_eq!(cache.get(&[3; 32]).expect("reads"), Some(Sample { text: "fi".into(), truncated: true }));
+        assert_eq!(cache.len().expect("counts"), 2);
+    }
+
+    #[test]
+    fn a_cache_written_before_truncation_flags_still_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Connection::open(dir.path().join("completions.sqlite")).expect("opens");
+        db.execute_batch(
+            "CREATE TABLE completions (key BLOB PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;
+             INSERT INTO completions VALUES (x'0101010101010101010101010101010101010101010101010101010101010101', 'old');",
+        )
+        .expect("old layout");
+        drop(db);
+        let cache = RequestCache::open(dir.path()).expect("migrates");
+        assert_eq!(cache.get(&[1; 32]).expect("reads"), Some(Sample::whole("old")));
     }
 
     #[test]

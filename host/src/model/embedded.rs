@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::{Job, Meter, ModelError, Reply, Usage};
+use super::{Job, Meter, ModelError, Reply, Sample, Usage};
 use crate::plugin::{Plugin, wit};
 
 /// Prompts per plugin call.
@@ -41,7 +41,7 @@ impl Embedded {
     ) -> Vec<Result<Reply, ModelError>> {
         let mut replies: Vec<Result<Reply, ModelError>> = jobs
             .iter()
-            .map(|job| Ok(Reply { texts: Vec::with_capacity(job.samples as usize), ..Reply::default() }))
+            .map(|job| Ok(Reply { samples: Vec::with_capacity(job.samples as usize), ..Reply::default() }))
             .collect();
         let (name, label) = (model.to_string(), self.plugin.label());
         let fail = move |message: String| ModelError::Plugin { model: name.clone(), plugin: label.clone(), message };
@@ -66,6 +66,7 @@ impl Embedded {
                             .map(|m| wit::Message { role: m.role.clone(), content: m.content.clone() })
                             .collect(),
                         tag: i.to_string(),
+                        answer_schema: jobs[i].answer_schema.as_ref().map(|s| s.document().to_string()),
                     })
                     .collect();
                 let plugin = self.plugin.clone();
@@ -94,7 +95,7 @@ impl Embedded {
                         meter.charge(usage);
                         reply.usage.add(usage);
                         reply.requests += 1;
-                        reply.texts.push(c.text);
+                        reply.samples.push(Sample::whole(c.text));
                     }
                     Ok(c) => {
                         replies[i] = Err(fail(format!("answered with tag `{}` for the prompt tagged `{i}`", c.tag)))

@@ -66,6 +66,30 @@ pub enum ModelError {
         /// What was wrong, with a snippet of the body.
         message: String,
     },
+    /// The server answered, but with nothing usable (no choices, a choice
+    /// its content filter stopped, a choice without text): not retried, as
+    /// asking again gets the same; the tokens it billed are counted.
+    #[error("model `{model}`: {url} answered, but {message} (not retried: asking again would get the same)")]
+    Unusable {
+        /// Model name.
+        model: String,
+        /// Endpoint URL.
+        url: String,
+        /// What is wrong with the answer.
+        message: String,
+    },
+    /// The model was asked to answer in the JSON Schema its plugin declared
+    /// and did not (a server that ignores the request, or an answer cut at
+    /// `max_tokens`).
+    #[error("model `{model}`: {message}")]
+    SchemaMismatch {
+        /// Model name.
+        model: String,
+        /// What does not match, and where.
+        message: String,
+        /// The answer (at most [`KEPT_ANSWER_BYTES`]), for the quarantine file.
+        answer: String,
+    },
     /// The model's token budget is spent: the run stops cleanly.
     #[error(
         "model `{model}`: token budget spent ({spent} of {budget} tokens); committed work is kept — raise `token_budget` and run again to resume"
@@ -114,15 +138,62 @@ pub enum ModelError {
         /// The plugin, `name@version`.
         plugin: String,
     },
+    /// The plugin declared an answer schema that is not a JSON Schema.
+    #[error("model `{model}`: plugin {plugin} declared an answer schema that cannot be used ({message}); nothing was sent")]
+    BadAnswerSchema {
+        /// Model name.
+        model: String,
+        /// The plugin, `name@version`.
+        plugin: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A bug or a runtime failure in Kiln itself.
     #[error("internal error while asking a model: {0}")]
     Internal(String),
 }
 
+/// The most of a model's answer kept with an error on a record (4 KiB).
+pub const KEPT_ANSWER_BYTES: usize = 4096;
+
+/// `answer` cut to at most [`KEPT_ANSWER_BYTES`] at a character boundary,
+/// with `…` when cut.
+pub fn kept_answer(answer: &str) -> String {
+    if answer.len() <= KEPT_ANSWER_BYTES {
+        return answer.to_string();
+    }
+    let mut end = KEPT_ANSWER_BYTES - '…'.len_utf8();
+    while !answer.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &answer[..end])
+}
+
 impl ModelError {
+    /// The model's answer the error is about, when there is one to keep.
+    pub fn answer(&self) -> Option<&str> {
+        match self {
+            ModelError::SchemaMismatch { answer, .. } => Some(answer),
+            _ => None,
+        }
+    }
+
     /// Whether the whole run must stop (every further request would fail the
     /// same way) rather than quarantine one record.
     pub fn is_fatal(&self) -> bool {
         matches!(self, ModelError::Auth { .. } | ModelError::BudgetSpent { .. } | ModelError::Config { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_answers_are_capped_at_a_character_boundary() {
+        assert_eq!(kept_answer("short"), "short");
+        let long = "é".repeat(3000);
+        let kept = kept_answer(&long);
+        assert!(kept.len() <= KEPT_ANSWER_BYTES && kept.ends_with('…'), "{}", kept.len());
     }
 }

@@ -24,7 +24,17 @@
 //! prompt for many slots (one instruction, sampled many times) each slot gets
 //! its own completion, from the cache and from a deterministic server alike;
 //! a stage with `dedupe_prompts = true` asks once per distinct prompt instead.
+//!
+//! Real servers have quirks, each detected and said once rather than retried
+//! as if transient (module `openai`): a server that ignores `n` is asked for
+//! each sample separately; an answer cut by `max_tokens` is flagged
+//! ([`Sample::truncated`]); a prompt whose plugin declares the JSON Schema of
+//! its answer is sent with it to a model with `structured_output`, and the
+//! answers are checked against it ([`AnswerSchema`]). Every request paid
+//! for is counted and charged to the budget, failed ones included ([`Failed`]).
 
+mod activity;
+mod answer_schema;
 mod blocking;
 mod cache;
 mod embedded;
@@ -43,11 +53,16 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+pub use activity::{Activity, ActivitySnapshot};
+pub use answer_schema::{AnswerSchema, SchemaBook};
 pub use cache::{CacheError, RequestCache};
-pub use error::ModelError;
+pub use error::{KEPT_ANSWER_BYTES, ModelError, kept_answer};
 pub use retry::RetryPolicy;
 pub use secrets::{ApiKey, Secrets};
-pub use spec::{BackendSpec, Endpoint, ModelSpec, OpenAiSettings, Sampling, StudentSettings, StudentSource};
+pub use spec::{
+    BackendSpec, Endpoint, ModelSpec, OpenAiSettings, Sampling, StructuredOutput, StudentSettings, StudentSource,
+    SystemPrompt,
+};
 pub use student::DEFAULT_MAX_TOKENS as STUDENT_MAX_TOKENS;
 pub use usage::{Meter, Usage};
 
@@ -101,11 +116,28 @@ pub fn slot_seed(seed: u64, slot: Option<u64>) -> u64 {
     }
 }
 
+/// One completion.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// Its text.
+    pub text: String,
+    /// The server stopped it at `max_tokens` (finish reason `length`): the
+    /// text is cut short, and the record it makes is flagged.
+    pub truncated: bool,
+}
+
+impl Sample {
+    /// A completion that ended on its own.
+    pub fn whole(text: impl Into<String>) -> Sample {
+        Sample { text: text.into(), truncated: false }
+    }
+}
+
 /// The completions for one [`Job`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reply {
-    /// One text per sample, in sample order.
-    pub texts: Vec<String>,
+    /// One per sample, in sample order.
+    pub samples: Vec<Sample>,
     /// Tokens paid for (zero when every sample came from the cache).
     pub usage: Usage,
     /// Samples served from the cache.
@@ -114,6 +146,35 @@ pub struct Reply {
     pub requests: u32,
     /// Requests that were retries.
     pub retries: u32,
+    /// Samples asked for in requests of their own because the server
+    /// ignored `n`.
+    pub separate_samples: u32,
+}
+
+impl Reply {
+    /// The samples' texts.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.samples.iter().map(|s| s.text.as_str())
+    }
+}
+
+/// A job the model could not answer: why, and what the attempt cost (a
+/// server bills an answer Kiln cannot use, a filtered or unusable one, as
+/// much as a good one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failed {
+    /// Why.
+    pub error: ModelError,
+    /// Tokens paid for all the same.
+    pub usage: Usage,
+    /// Requests sent.
+    pub requests: u32,
+}
+
+impl From<ModelError> for Failed {
+    fn from(error: ModelError) -> Failed {
+        Failed { error, usage: Usage::default(), requests: 0 }
+    }
 }
 
 /// A model ready to serve completions during a run.
@@ -123,6 +184,7 @@ pub struct Model {
     cache: Option<Arc<RequestCache>>,
     meter: Arc<Meter>,
     limit: Arc<Semaphore>,
+    activity: Arc<Activity>,
 }
 
 enum Backend {
@@ -167,7 +229,7 @@ impl Model {
         }
         let meter = Arc::new(Meter::new(spec.token_budget, prior));
         let limit = Arc::new(Semaphore::new(spec.concurrency.max(1)));
-        Ok(Model { spec, backend, cache, meter, limit })
+        Ok(Model { spec, backend, cache, meter, limit, activity: Arc::default() })
     }
 
     /// The model's name in the pipeline file.
@@ -180,6 +242,18 @@ impl Model {
         &self.spec
     }
 
+    /// Whether it is a server asked over HTTP (whose requests are worth
+    /// watching live), not an in-process model.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.backend, Backend::OpenAi(_))
+    }
+
+    /// Its requests right now (servers only; in-process models answer a
+    /// batch at once).
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+
     /// Tokens spent so far (including the committed work it started with).
     pub fn meter(&self) -> &Meter {
         &self.meter
@@ -190,19 +264,20 @@ impl Model {
     /// `concurrency` at a time. Fails a job alone when the backend fails on it
     /// after its retries; [`ModelError::is_fatal`] errors (a rejected key, a
     /// spent budget) mean the run should stop.
-    pub async fn complete(&self, jobs: Vec<Job>) -> Vec<Result<Reply, ModelError>> {
+    pub async fn complete(&self, jobs: Vec<Job>) -> Vec<Result<Reply, Failed>> {
         // Keys only matter with a cache (`--no-cache` skips hashing every prompt).
         let keys: Vec<Vec<[u8; 32]>> = match &self.cache {
-            Some(_) => {
-                jobs.iter().map(|job| (0..job.samples).map(|i| key::cache_key(&self.spec, job, i)).collect()).collect()
-            }
+            Some(_) => jobs
+                .iter()
+                .map(|job| (0..job.samples).map(|i| key::cache_key(&self.spec, job, i, self.constrains())).collect())
+                .collect(),
             None => vec![Vec::new(); jobs.len()],
         };
-        let mut replies: Vec<Option<Result<Reply, ModelError>>> =
+        let mut replies: Vec<Option<Result<Reply, Failed>>> =
             jobs.iter().zip(&keys).map(|(job, keys)| self.cached(job, keys)).collect();
         let missing: Vec<usize> = (0..jobs.len()).filter(|&i| replies[i].is_none()).collect();
         if missing.is_empty() {
-            return replies.into_iter().flatten().collect();
+            return self.checked(&jobs, replies.into_iter().flatten().collect());
         }
         // The server's answers are stored the moment each arrives, so a run
         // killed mid-batch pays again only for what was still in flight; the
@@ -220,11 +295,14 @@ impl Model {
             Backend::Wasm(embedded) => {
                 let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
                 let seed = self.spec.sampling.seed.unwrap_or(0);
-                (embedded.complete(&self.spec.name, &wanted, seed, &self.limit, &self.meter).await, false)
+                let replies = embedded.complete(&self.spec.name, &wanted, seed, &self.limit, &self.meter).await;
+                (replies.into_iter().map(|r| r.map_err(Failed::from)).collect(), false)
             }
             Backend::Student(student) => {
                 let wanted: Vec<&Job> = missing.iter().map(|&i| &jobs[i]).collect();
-                (student.complete(&self.spec.name, &wanted, &self.spec.sampling, &self.limit, &self.meter).await, false)
+                let sampling = &self.spec.sampling;
+                let replies = student.complete(&self.spec.name, &wanted, sampling, &self.limit, &self.meter).await;
+                (replies.into_iter().map(|r| r.map_err(Failed::from)).collect::<Vec<_>>(), false)
             }
         };
         if !stored {
@@ -235,26 +313,63 @@ impl Model {
         for (&i, reply) in missing.iter().zip(fresh) {
             replies[i] = Some(reply);
         }
-        replies.into_iter().map(|r| r.unwrap_or(Err(ModelError::Internal("no reply".into())))).collect()
+        let replies = replies.into_iter().map(|r| r.unwrap_or(Err(ModelError::Internal("no reply".into()).into())));
+        self.checked(&jobs, replies.collect())
+    }
+
+    /// Whether answers are constrained to the plugins' answer schemas: an
+    /// `openai` model with `structured_output`.
+    fn constrains(&self) -> bool {
+        matches!(&self.spec.backend, BackendSpec::OpenAi(s) if s.structured_output.is_some())
+    }
+
+    /// The replies, each sample checked against its job's answer schema when
+    /// the model was asked to answer in it: a sample that does not conform
+    /// fails its job, keeping the answer for the quarantine file.
+    fn checked(&self, jobs: &[Job], replies: Vec<Result<Reply, Failed>>) -> Vec<Result<Reply, Failed>> {
+        if !self.constrains() {
+            return replies;
+        }
+        jobs.iter()
+            .zip(replies)
+            .map(|(job, reply)| {
+                let (Some(schema), Ok(reply)) = (&job.answer_schema, &reply) else { return reply };
+                for sample in &reply.samples {
+                    if let Err(message) = schema.check(&sample.text) {
+                        let cut = if sample.truncated { " (the answer was cut at max_tokens)" } else { "" };
+                        return Err(Failed {
+                            error: ModelError::SchemaMismatch {
+                                model: self.spec.name.clone(),
+                                message: format!("{message}{cut}"),
+                                answer: error::kept_answer(&sample.text),
+                            },
+                            usage: reply.usage,
+                            requests: reply.requests,
+                        });
+                    }
+                }
+                Ok(reply.clone())
+            })
+            .collect()
     }
 
     /// Stores a successful reply's samples under their keys (no-op without a cache).
-    fn store(&self, keys: &[[u8; 32]], reply: &Result<Reply, ModelError>) {
+    fn store(&self, keys: &[[u8; 32]], reply: &Result<Reply, Failed>) {
         let (Some(cache), Ok(reply)) = (&self.cache, reply) else { return };
-        for (key, text) in keys.iter().zip(&reply.texts) {
-            if let Err(e) = cache.put(key, text) {
+        for (key, sample) in keys.iter().zip(&reply.samples) {
+            if let Err(e) = cache.put(key, sample) {
                 tracing::warn!(model = %self.spec.name, "cannot write the request cache: {e}");
             }
         }
     }
 
     /// The job's reply when every sample is cached.
-    fn cached(&self, job: &Job, keys: &[[u8; 32]]) -> Option<Result<Reply, ModelError>> {
+    fn cached(&self, job: &Job, keys: &[[u8; 32]]) -> Option<Result<Reply, Failed>> {
         let cache = self.cache.as_ref()?;
-        let mut texts = Vec::with_capacity(keys.len());
+        let mut samples = Vec::with_capacity(keys.len());
         for key in keys {
             match cache.get(key) {
-                Ok(Some(text)) => texts.push(text),
+                Ok(Some(sample)) => samples.push(sample),
                 Ok(None) => return None,
                 Err(e) => {
                     tracing::warn!(model = %self.spec.name, "cannot read the request cache: {e}");
@@ -262,22 +377,32 @@ impl Model {
                 }
             }
         }
-        Some(Ok(Reply { texts, cache_hits: job.samples, ..Reply::default() }))
+        Some(Ok(Reply { samples, cache_hits: job.samples, ..Reply::default() }))
     }
 
-    /// One request (with its retries) to an OpenAI-compatible server.
-    async fn request(&self, client: &openai::Client, job: &Job) -> Result<Reply, ModelError> {
-        let _permit = self.limit.acquire().await.map_err(|e| ModelError::Internal(e.to_string()))?;
+    /// One request (with its retries) to an OpenAI-compatible server. What
+    /// it cost is charged to the budget whether or not it answered.
+    async fn request(&self, client: &openai::Client, job: &Job) -> Result<Reply, Failed> {
+        let _permit = self.limit.acquire().await.map_err(|e| Failed::from(ModelError::Internal(e.to_string())))?;
         self.meter.check(&self.spec.name)?;
         let seed = self.spec.sampling.seed.map(|s| slot_seed(s, job.slot).wrapping_add(u64::from(job.attempt)));
-        let answer = client.complete(&job.messages, &self.spec.sampling, job.samples, seed).await?;
-        self.meter.charge(answer.usage);
+        let schema = if self.constrains() { job.answer_schema.as_ref().map(AnswerSchema::document) } else { None };
+        let _active = self.activity.started();
+        let result = client.complete(&job.messages, &self.spec.sampling, job.samples, seed, schema).await;
+        let usage = match &result {
+            Ok(answer) => answer.usage,
+            Err(failed) => failed.usage,
+        };
+        self.meter.charge(usage);
+        self.activity.finished(usage);
+        let answer = result?;
         Ok(Reply {
-            texts: answer.texts,
+            samples: answer.samples,
             usage: answer.usage,
             cache_hits: 0,
             requests: answer.attempts,
-            retries: answer.attempts.saturating_sub(1),
+            retries: answer.retries,
+            separate_samples: answer.separate_samples,
         })
     }
 }

@@ -6,11 +6,28 @@
 //! connections and bodies that are not a completion, with exponential backoff
 //! and jitter (module `retry`), up to the model's `max_retries`. A 401 or 403
 //! fails at once and stops the run: every request would fail the same way.
-//! Other 4xx answers fail the one request. The API key is read from the
+//! Other 4xx answers fail the one request, and so does a 5xx whose message
+//! says the server's chat template failed (every retry would fail alike).
+//! An answer that parses but cannot be used — no choices, a choice stopped by
+//! the server's content filter, a choice without text — fails the request at
+//! once too ([`ModelError::Unusable`]); its tokens are counted. The API key is read from the
 //! environment variable the pipeline names and never written anywhere: every
 //! message made from a reply or a transport error is scrubbed of it (and of
 //! the URL's credentials) by module `redact` before it goes anywhere.
+//!
+//! Quirks of real servers, each detected and said once in the log:
+//! - a server that ignores `n` (llama.cpp's Python server answers one choice
+//!   whatever `n` says): the missing samples are asked for one request each,
+//!   each with its own seed, from then on for every prompt of the run
+//!   (counted as `separate_samples` in `stats.json`);
+//! - a choice cut at `max_tokens` (finish reason `length`) comes back flagged;
+//! - `system_prompt = "merge"` folds system messages into the first user
+//!   message, for chat templates that drop them (Gemma's);
+//! - `structured_output` sends the plugin's answer schema as OpenAI's
+//!   `response_format` `json_schema` (OpenAI, vLLM, llama.cpp's
+//!   `llama-server`) or as `json_object` with a `schema` (llama-cpp-python).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,8 +35,8 @@ use serde_json::{Value, json};
 
 use super::redact::{Redactor, display_url};
 use super::retry::{Jitter, retry_after};
-use super::spec::{Endpoint, OpenAiSettings, Sampling};
-use super::{Message, ModelError, Usage};
+use super::spec::{Endpoint, OpenAiSettings, Sampling, StructuredOutput, SystemPrompt};
+use super::{Failed, Message, ModelError, Sample, Usage};
 
 /// A client bound to one `[models.<name>]` of backend `openai`.
 #[derive(Debug)]
@@ -33,17 +50,24 @@ pub struct Client {
     key: Option<String>,
     http: reqwest::Client,
     jitter: Jitter,
+    /// The server answered one choice when asked for several.
+    ignores_n: AtomicBool,
 }
 
-/// The completions of one request.
-#[derive(Debug, Clone, PartialEq)]
+/// The completions of one job: one or more requests.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Answer {
-    /// One text per choice, in choice order.
-    pub texts: Vec<String>,
-    /// Tokens, as reported (or estimated when the server reports none).
+    /// One per sample, in sample order.
+    pub samples: Vec<Sample>,
+    /// Tokens, as reported (or estimated when the server reports none),
+    /// over every request.
     pub usage: Usage,
-    /// Attempts it took.
+    /// Requests sent, retries included.
     pub attempts: u32,
+    /// Requests that were retries.
+    pub retries: u32,
+    /// Samples asked for in requests of their own (the server ignores `n`).
+    pub separate_samples: u32,
 }
 
 /// Why one attempt failed.
@@ -53,6 +77,8 @@ enum Failure {
     Timeout(String),
     Connection(String),
     Malformed(String),
+    /// A completion body that cannot be used; asking again gets the same.
+    Unusable { message: String, usage: Usage },
 }
 
 impl Failure {
@@ -64,16 +90,35 @@ impl Failure {
         match self {
             Failure::Timeout(m) => Failure::Timeout(redactor.scrub(&m)),
             Failure::Connection(m) => Failure::Connection(redactor.scrub(&m)),
-            reply @ (Failure::Status { .. } | Failure::Malformed(_)) => reply,
+            reply @ (Failure::Status { .. } | Failure::Malformed(_) | Failure::Unusable { .. }) => reply,
         }
     }
 
     fn retryable(&self) -> bool {
         match self {
-            Failure::Status { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
+            Failure::Status { status, message, .. } => {
+                matches!(status, 408 | 409 | 429) || (*status >= 500 && !is_template_error(message))
+            }
             Failure::Timeout(_) | Failure::Connection(_) | Failure::Malformed(_) => true,
+            Failure::Unusable { .. } => false,
         }
     }
+
+    /// Tokens the server billed for the attempt.
+    fn usage(&self) -> Usage {
+        match self {
+            Failure::Unusable { usage, .. } => *usage,
+            _ => Usage::default(),
+        }
+    }
+}
+
+/// Whether a server's error message says its chat template failed (a
+/// message the template cannot render): a property of the prompt, not a
+/// passing fault.
+fn is_template_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("template") && !m.contains("temporar")
 }
 
 impl Client {
@@ -101,28 +146,96 @@ impl Client {
             key,
             http,
             jitter: Jitter::new(),
+            ignores_n: AtomicBool::new(false),
         })
     }
 
-    /// Asks for `n` completions of `messages`, retrying as the policy allows.
+    /// Asks for `n` completions of `messages` (constrained to `schema` when
+    /// given), retrying each request as the policy allows. A server that
+    /// answers fewer choices than asked is asked for the rest one request at
+    /// a time. What failed requests billed is in the [`Failed`].
     pub async fn complete(
         &self,
         messages: &[Message],
         sampling: &Sampling,
         n: u32,
         seed: Option<u64>,
-    ) -> Result<Answer, ModelError> {
-        let body = self.body(messages, sampling, n, seed);
+        schema: Option<&Value>,
+    ) -> Result<Answer, Failed> {
+        let merged;
+        let messages = match self.settings.system_prompt {
+            SystemPrompt::Keep => messages,
+            SystemPrompt::Merge => {
+                merged = merge_system(messages);
+                &merged[..]
+            }
+        };
+        let mut answer = Answer::default();
+        if n > 1 && self.ignores_n.load(Ordering::Relaxed) {
+            self.one_by_one(messages, sampling, n, seed, schema, &mut answer).await?;
+            return Ok(answer);
+        }
+        let body = self.body(messages, sampling, n, seed, schema);
+        let samples = self.request(&body, n, &mut answer).await?;
+        answer.samples = samples;
+        if (answer.samples.len() as u32) < n {
+            if !self.ignores_n.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    model = %self.model,
+                    "{} answered {} choice(s) when asked for n = {n}: it ignores `n`, so each further sample is \
+                     asked for in a request of its own, with its own seed (counted as separate_samples)",
+                    self.shown_url,
+                    answer.samples.len()
+                );
+            }
+            self.one_by_one(messages, sampling, n, seed, schema, &mut answer).await?;
+        }
+        Ok(answer)
+    }
+
+    /// Asks for the samples `answer` lacks up to `n`, one request each;
+    /// sample `i` is drawn with a seed of its own.
+    async fn one_by_one(
+        &self,
+        messages: &[Message],
+        sampling: &Sampling,
+        n: u32,
+        seed: Option<u64>,
+        schema: Option<&Value>,
+        answer: &mut Answer,
+    ) -> Result<(), Failed> {
+        while (answer.samples.len() as u32) < n {
+            let i = answer.samples.len() as u32;
+            let seed = seed.map(|s| if i == 0 { s } else { super::slot_seed(s, Some(u64::from(i))) });
+            let body = self.body(messages, sampling, 1, seed, schema);
+            let mut samples = self.request(&body, 1, answer).await?;
+            answer.separate_samples += 1;
+            answer.samples.append(&mut samples);
+        }
+        Ok(())
+    }
+
+    /// One request with its retries; adds what it cost to `answer`. Up to
+    /// `n` choices come back (fewer from a server that ignores `n`).
+    async fn request(&self, body: &Value, n: u32, answer: &mut Answer) -> Result<Vec<Sample>, Failed> {
         let policy = &self.settings.retry;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let failure = match self.attempt(&body, n).await {
-                Ok((texts, usage)) => return Ok(Answer { texts, usage, attempts }),
+            answer.attempts += 1;
+            if attempts > 1 {
+                answer.retries += 1;
+            }
+            let failure = match self.attempt(body, n).await {
+                Ok((samples, usage)) => {
+                    answer.usage.add(usage);
+                    return Ok(samples);
+                }
                 Err(failure) => failure.scrubbed(&self.redactor),
             };
+            answer.usage.add(failure.usage());
             if !failure.retryable() || attempts > policy.max_retries {
-                return Err(self.error(failure, attempts));
+                return Err(Failed { error: self.error(failure, attempts), usage: answer.usage, requests: answer.attempts });
             }
             let wait = policy.delay(
                 attempts - 1,
@@ -137,7 +250,7 @@ impl Client {
         }
     }
 
-    fn body(&self, messages: &[Message], sampling: &Sampling, n: u32, seed: Option<u64>) -> Value {
+    fn body(&self, messages: &[Message], sampling: &Sampling, n: u32, seed: Option<u64>, schema: Option<&Value>) -> Value {
         let mut body = match self.settings.endpoint {
             Endpoint::Chat => json!({ "model": self.settings.model, "messages": messages }),
             Endpoint::Completions => {
@@ -152,6 +265,7 @@ impl Client {
             ("seed", seed.map(Value::from)),
             ("n", (n != 1).then(|| Value::from(n))),
             ("stop", (!sampling.stop.is_empty()).then(|| Value::from(sampling.stop.clone()))),
+            ("response_format", schema.and_then(|schema| self.response_format(schema))),
         ];
         if let Value::Object(map) = &mut body {
             for (name, value) in fields {
@@ -163,7 +277,18 @@ impl Client {
         body
     }
 
-    async fn attempt(&self, body: &Value, n: u32) -> Result<(Vec<String>, Usage), Failure> {
+    /// The `response_format` asking for answers in `schema`, in the form the
+    /// model declares.
+    fn response_format(&self, schema: &Value) -> Option<Value> {
+        Some(match self.settings.structured_output? {
+            StructuredOutput::JsonSchema => {
+                json!({ "type": "json_schema", "json_schema": { "name": "answer", "schema": schema, "strict": true } })
+            }
+            StructuredOutput::JsonObject => json!({ "type": "json_object", "schema": schema }),
+        })
+    }
+
+    async fn attempt(&self, body: &Value, n: u32) -> Result<(Vec<Sample>, Usage), Failure> {
         let mut request = self.http.post(&self.url).json(body);
         if let Some(key) = &self.key {
             request = request.bearer_auth(key);
@@ -179,9 +304,13 @@ impl Client {
             let message = error_message(scrubbed().as_bytes());
             return Err(Failure::Status { status: status.as_u16(), message, retry_after: wait });
         }
-        parse_completion(&bytes, self.settings.endpoint, n).map_err(|_| {
-            let message = parse_completion(scrubbed().as_bytes(), self.settings.endpoint, n).err();
-            Failure::Malformed(message.unwrap_or_else(|| "the answer is not a completion".into()))
+        parse_completion(&bytes, self.settings.endpoint, n).map_err(|failure| match failure {
+            // The message of an unusable answer is made from the body: scrub it.
+            Failure::Unusable { message, usage } => Failure::Unusable { message: self.redactor.scrub(&message), usage },
+            _ => match parse_completion(scrubbed().as_bytes(), self.settings.endpoint, n) {
+                Err(Failure::Malformed(message)) => Failure::Malformed(message),
+                _ => Failure::Malformed("the answer is not a completion".into()),
+            },
         })
     }
 
@@ -217,8 +346,26 @@ impl Client {
                 message,
             },
             Failure::Malformed(message) => ModelError::Malformed { model, url, attempts, message },
+            Failure::Unusable { message, .. } => ModelError::Unusable { model, url, message },
         }
     }
+}
+
+/// `messages` with every system message folded into the first user message
+/// (system text first, a blank line apart); a prompt with no user message
+/// gets one made of the system text.
+fn merge_system(messages: &[Message]) -> Vec<Message> {
+    let system: Vec<&str> = messages.iter().filter(|m| m.role == "system").map(|m| m.content.as_str()).collect();
+    if system.is_empty() {
+        return messages.to_vec();
+    }
+    let system = system.join("\n\n");
+    let mut out: Vec<Message> = messages.iter().filter(|m| m.role != "system").cloned().collect();
+    match out.iter_mut().find(|m| m.role == "user") {
+        Some(user) => user.content = format!("{system}\n\n{}", user.content),
+        None => out.insert(0, Message { role: "user".into(), content: system }),
+    }
+    out
 }
 
 fn transport(e: reqwest::Error) -> Failure {
@@ -268,6 +415,8 @@ struct Choice {
     message: Option<ChoiceMessage>,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -284,55 +433,128 @@ struct UsageBody {
     completion_tokens: u64,
 }
 
-/// The texts and usage in a successful body, or what is wrong with it.
-fn parse_completion(body: &[u8], endpoint: Endpoint, n: u32) -> Result<(Vec<String>, Usage), String> {
-    let parsed: CompletionBody =
-        serde_json::from_slice(body).map_err(|e| format!("{e} in {:?}", snippet(&String::from_utf8_lossy(body))))?;
+/// The samples and usage in a successful body (up to `n` choices: a server
+/// that ignores `n` sends one), or what is wrong with it: `Malformed` for a
+/// body that is not a completion (worth asking again), `Unusable` for one
+/// that is but cannot be used.
+fn parse_completion(body: &[u8], endpoint: Endpoint, n: u32) -> Result<(Vec<Sample>, Usage), Failure> {
+    let parsed: CompletionBody = serde_json::from_slice(body)
+        .map_err(|e| Failure::Malformed(format!("{e} in {:?}", snippet(&String::from_utf8_lossy(body)))))?;
     let mut choices = parsed.choices;
-    if choices.len() != n as usize {
-        return Err(format!("asked for {n} choice(s), got {}", choices.len()));
+    let reported = parsed.usage.map(|u| Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
+    let unusable = |message: String, texts: &[String]| Failure::Unusable {
+        message,
+        usage: reported.unwrap_or_else(|| estimate(texts)),
+    };
+    if choices.is_empty() {
+        return Err(unusable("the answer has no choices (an empty `choices` list)".into(), &[]));
+    }
+    if choices.len() > n as usize {
+        return Err(unusable(format!("asked for {n} choice(s), got {}", choices.len()), &[]));
     }
     choices.sort_by_key(|c| c.index.unwrap_or(0));
+    let mut samples = Vec::with_capacity(choices.len());
     let mut texts = Vec::with_capacity(choices.len());
+    let mut problem = None;
     for (i, c) in choices.into_iter().enumerate() {
         let text = match endpoint {
             Endpoint::Chat => c.message.and_then(|m| m.content),
             Endpoint::Completions => c.text,
         };
-        texts.push(text.ok_or_else(|| format!("choice {i} has no text"))?);
+        let finish = c.finish_reason.as_deref().unwrap_or("stop");
+        match (text, finish) {
+            (_, "content_filter") => {
+                problem.get_or_insert(format!("the server's content filter stopped choice {i} (finish reason `content_filter`)"));
+            }
+            (None, _) => {
+                problem.get_or_insert(format!("choice {i} has no text (finish reason `{finish}`)"));
+            }
+            (Some(text), _) => {
+                texts.push(text.clone());
+                samples.push(Sample { text, truncated: finish == "length" });
+            }
+        }
     }
-    let usage = match parsed.usage {
-        Some(u) => Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens },
-        // No usage reported: estimate about four bytes per token, so budgets still bind.
-        None => Usage { prompt_tokens: 0, completion_tokens: texts.iter().map(|t| (t.len() as u64).div_ceil(4)).sum() },
-    };
-    Ok((texts, usage))
+    if let Some(message) = problem {
+        return Err(unusable(message, &texts));
+    }
+    // No usage reported: estimate about four bytes per token, so budgets still bind.
+    Ok((samples, reported.unwrap_or_else(|| estimate(&texts))))
+}
+
+/// About four bytes per token.
+fn estimate(texts: &[String]) -> Usage {
+    Usage { prompt_tokens: 0, completion_tokens: texts.iter().map(|t| (t.len() as u64).div_ceil(4)).sum() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn texts(samples: &[Sample]) -> Vec<&str> {
+        samples.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    fn failure(body: &[u8], n: u32) -> Failure {
+        match parse_completion(body, Endpoint::Chat, n) {
+            Ok(_) => panic!("{} parsed", String::from_utf8_lossy(body)),
+            Err(f) => f,
+        }
+    }
+
     #[test]
     fn chat_and_completion_bodies_are_parsed() {
         let chat = br#"{"choices":[{"index":1,"message":{"content":"b"}},{"index":0,"message":{"content":"a"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
-        let (texts, usage) = parse_completion(chat, Endpoint::Chat, 2).expect("valid");
-        assert_eq!(texts, ["a", "b"]);
+        let (samples, usage) = parse_completion(chat, Endpoint::Chat, 2).expect("valid");
+        assert_eq!(texts(&samples), ["a", "b"]);
         assert_eq!(usage.total(), 5);
-        let text = br#"{"choices":[{"text":"hello there"}]}"#;
-        let (texts, usage) = parse_completion(text, Endpoint::Completions, 1).expect("valid");
-        assert_eq!(texts, ["hello there"]);
+        let text = br#"{"choices":[{"text":"hello there","finish_reason":"length"}]}"#;
+        let (samples, usage) = parse_completion(text, Endpoint::Completions, 1).expect("valid");
+        assert_eq!(samples, [Sample { text: "hello there".into(), truncated: true }]);
         assert_eq!(usage.completion_tokens, 3, "estimated");
+        let one = br#"{"choices":[{"message":{"content":"a"},"finish_reason":"stop"}]}"#;
+        let (samples, _) = parse_completion(one, Endpoint::Chat, 3).expect("a server that ignores n");
+        assert_eq!(samples, [Sample::whole("a")]);
     }
 
     #[test]
     fn broken_bodies_say_what_is_wrong() {
-        let e = parse_completion(br#"{"choices":[{"message":{"con"#, Endpoint::Chat, 1).expect_err("truncated");
+        let Failure::Malformed(e) = failure(br#"{"choices":[{"message":{"con"#, 1) else { panic!("truncated") };
         assert!(e.contains("EOF"), "{e}");
-        let e = parse_completion(b"<html>oops</html>", Endpoint::Chat, 1).expect_err("not json");
+        let Failure::Malformed(e) = failure(b"<html>oops</html>", 1) else { panic!("not json") };
         assert!(e.contains("<html>"), "{e}");
-        let e = parse_completion(br#"{"choices":[]}"#, Endpoint::Chat, 1).expect_err("no choices");
-        assert!(e.contains("got 0"), "{e}");
+    }
+
+    #[test]
+    fn unusable_answers_are_not_retried_and_their_tokens_count() {
+        let usage = r#""usage":{"prompt_tokens":30,"completion_tokens":0}"#;
+        let empty = format!(r#"{{"choices":[],{usage}}}"#);
+        let filtered = format!(r#"{{"choices":[{{"message":{{"content":""}},"finish_reason":"content_filter"}}],{usage}}}"#);
+        let textless = r#"{"choices":[{"message":{"content":null},"finish_reason":"stop"}]}"#;
+        for (body, says) in [
+            (empty.as_str(), "no choices"),
+            (filtered.as_str(), "content filter"),
+            (textless, "has no text"),
+        ] {
+            let f = failure(body.as_bytes(), 1);
+            assert!(!f.retryable(), "{body}");
+            let Failure::Unusable { message, usage } = f else { panic!("{body}: not unusable") };
+            assert!(message.contains(says), "{message}");
+            if body.contains("usage") {
+                assert_eq!(usage.prompt_tokens, 30);
+            }
+        }
+        let two = br#"{"choices":[{"message":{"content":"a"}},{"message":{"content":"b"}}]}"#;
+        assert!(matches!(failure(two, 1), Failure::Unusable { .. }), "more choices than asked");
+    }
+
+    #[test]
+    fn system_messages_fold_into_the_first_user_message() {
+        let m = |role: &str, content: &str| Message { role: role.into(), content: content.into() };
+        let merged = merge_system(&[m("system", "Be brief."), m("user", "Hi"), m("assistant", "Hello"), m("user", "Bye")]);
+        assert_eq!(merged, [m("user", "Be brief.\n\nHi"), m("assistant", "Hello"), m("user", "Bye")]);
+        assert_eq!(merge_system(&[m("system", "Only")]), [m("user", "Only")]);
+        assert_eq!(merge_system(&[m("user", "x")]), [m("user", "x")]);
     }
 
     #[test]
@@ -350,5 +572,11 @@ mod tests {
         assert!(!status(400).retryable());
         assert!(!status(401).retryable());
         assert!(Failure::Malformed(String::new()).retryable());
+        let template = Failure::Status {
+            status: 500,
+            message: "Jinja2 template error: System role not supported".into(),
+            retry_after: None,
+        };
+        assert!(!template.retryable(), "a chat template that fails fails every time");
     }
 }

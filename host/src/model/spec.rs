@@ -38,6 +38,32 @@ pub enum Endpoint {
     Completions,
 }
 
+/// How a server is asked to constrain an answer to the JSON Schema a plugin
+/// declares for its prompt (`structured_output` of an `openai` model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StructuredOutput {
+    /// `response_format = {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`:
+    /// OpenAI, vLLM, llama.cpp's own `llama-server`, TGI.
+    JsonSchema,
+    /// `response_format = {"type": "json_object", "schema": …}` (the Anyscale
+    /// form): the Python `llama-cpp-python` server, which turns the schema
+    /// into a grammar.
+    JsonObject,
+}
+
+/// What to do with a prompt's system messages (`system_prompt` of an `openai` model).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemPrompt {
+    /// Send them as they are.
+    #[default]
+    Keep,
+    /// Fold them into the first user message (a blank line apart): for chat
+    /// templates that drop system messages without a word (Gemma's).
+    Merge,
+}
+
 /// Where and how to reach an OpenAI-compatible server. Its `Debug` shows the
 /// URL without credentials.
 #[derive(Clone)]
@@ -54,6 +80,11 @@ pub struct OpenAiSettings {
     pub timeout: Duration,
     /// Retries and backoff.
     pub retry: RetryPolicy,
+    /// How to ask for answers in a plugin's declared JSON Schema (`None`: the
+    /// server is not asked, and answers are not checked against it).
+    pub structured_output: Option<StructuredOutput>,
+    /// What to do with system messages.
+    pub system_prompt: SystemPrompt,
 }
 
 impl std::fmt::Debug for OpenAiSettings {
@@ -65,6 +96,8 @@ impl std::fmt::Debug for OpenAiSettings {
             .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
+            .field("structured_output", &self.structured_output)
+            .field("system_prompt", &self.system_prompt)
             .finish()
     }
 }

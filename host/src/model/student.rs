@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::spec::{Sampling, StudentSettings, StudentSource};
-use super::{Job, Message, Meter, ModelError, Reply, Usage};
+use super::{Job, Message, Meter, ModelError, Reply, Sample, Usage};
 
 /// Most characters a student writes per completion when `max_tokens` is not set.
 pub const DEFAULT_MAX_TOKENS: u32 = 96;
@@ -162,7 +162,8 @@ impl Student {
                 let texts: Option<Vec<String>> = texts.into_iter().collect();
                 let texts = texts.ok_or_else(|| ModelError::Internal("the student left a sample unanswered".into()))?;
                 let requests = texts.len() as u32;
-                Ok(Reply { texts, usage, cache_hits: 0, requests, retries: 0 })
+                let samples = texts.into_iter().map(Sample::whole).collect();
+                Ok(Reply { samples, usage, requests, ..Reply::default() })
             })
             .collect()
     }
@@ -280,26 +281,22 @@ mod tests {
         let settings = StudentSettings::new(StudentSource::Checkpoint(path.clone()), path.clone());
         let student = Student::load("s", &settings).expect("loads");
         assert_eq!(student.sha256(), StudentSettings::digest(&path).expect("digest"));
-        let job = |samples, attempt| Job {
-            messages: vec![message("user", "Question: 1 + 1?")],
-            samples,
-            attempt,
-            slot: None,
-        };
+        let job = |samples, attempt| Job { attempt, ..Job::new(vec![message("user", "Question: 1 + 1?")], samples) };
         let (a, b) = (job(3, 0), job(1, 1));
         let sampling = Sampling { temperature: Some(1.0), max_tokens: Some(5), seed: Some(7), ..Default::default() };
         let meter = Meter::new(None, Usage::default());
         let limit = Arc::new(Semaphore::new(2));
         let replies = student.complete("s", &[&a, &b], &sampling, &limit, &meter).await;
         let first = replies[0].as_ref().expect("answered");
-        assert_eq!(first.texts.len(), 3);
-        assert!(first.texts.iter().all(|t| t.chars().count() <= 5), "{:?}", first.texts);
-        let chars: u64 = first.texts.iter().map(|t| t.chars().count() as u64).sum();
+        let texts: Vec<&str> = first.texts().collect();
+        assert_eq!(texts.len(), 3);
+        assert!(texts.iter().all(|t| t.chars().count() <= 5), "{texts:?}");
+        let chars: u64 = texts.iter().map(|t| t.chars().count() as u64).sum();
         assert_eq!(first.usage, Usage { prompt_tokens: 3 * 16, completion_tokens: chars });
-        assert_eq!(replies[1].as_ref().expect("answered").texts.len(), 1);
+        assert_eq!(replies[1].as_ref().expect("answered").samples.len(), 1);
         // The same prompt, attempt and sample get the same answer.
         let again = student.complete("s", &[&a], &sampling, &limit, &meter).await;
-        assert_eq!(again[0].as_ref().expect("answered").texts, first.texts);
+        assert_eq!(again[0].as_ref().expect("answered").samples, first.samples);
 
         std::fs::write(&path, b"not a checkpoint").expect("overwrite");
         let e = Student::load("s", &settings).expect_err("corrupt");

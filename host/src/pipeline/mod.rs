@@ -37,7 +37,7 @@ pub use config::diagnostic::{Diagnostic, Diagnostics};
 pub use engine::executor::{CHANNEL_CHUNKS, RunError, RunOptions, RunSummary, execute};
 pub use engine::fingerprint::fingerprint;
 pub use input::{Input, InputError, InputItem, InputStream};
-pub use report::progress::{PhaseProgress, ProgressSink, Silent, Terminal};
+pub use report::progress::{PhaseProgress, ProgressSink, Silent, Terminal, WatchedModel};
 pub use report::stderr_capture::restore_now as restore_stderr;
 pub use rounds::run as run_rounds;
 pub use stages::{ModelUse, PreparedStage, Shape, Stage, StageError, StageKind, StageOp, StageOutput};

@@ -246,6 +246,7 @@ impl ArithProblems {
             ],
             // Serialising a struct of a number and strings cannot fail.
             tag: serde_json::to_string(&tag).unwrap_or_default(),
+            answer_schema: None,
         }
     }
 }

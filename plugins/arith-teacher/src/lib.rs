@@ -78,6 +78,7 @@ mod tests {
                 Message { role: "user".into(), content: format!("Solve it.\n\nQuestion: {question}") },
             ],
             tag: tag.into(),
+            answer_schema: None,
         }
     }
 

@@ -89,6 +89,7 @@ impl Critic for ArithVerifier {
                 Message { role: "user".into(), content: record.text.clone() },
             ],
             tag: record.id.clone(),
+            answer_schema: None,
         }
     }
 

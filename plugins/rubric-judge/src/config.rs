@@ -26,6 +26,39 @@ pub struct Config {
     /// Whether to add an `overall` score, the mean of the aspects (default true).
     #[serde(default = "yes")]
     pub overall: bool,
+    /// How the prompt asks the judge to answer: `lines` (default, one
+    /// `aspect: rating - rationale` line per aspect) or `json` (an object of
+    /// `{rating, rationale}` per aspect, the shape of the answer schema).
+    #[serde(default)]
+    pub answer_format: AnswerFormat,
+    /// Worked examples shown in the prompt before the text (few-shot), for
+    /// judges that do not follow the answer format from instructions alone.
+    #[serde(default)]
+    pub examples: Vec<ExampleConfig>,
+}
+
+/// How the judge is asked to answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerFormat {
+    /// One `aspect: rating - rationale` line per aspect.
+    #[default]
+    Lines,
+    /// A JSON object: `{"aspect": {"rating": 4, "rationale": "…"}, …}`.
+    Json,
+}
+
+/// A worked example: a text and the answer it should get.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleConfig {
+    /// The example text.
+    pub text: String,
+    /// Its rating on every aspect, by aspect name.
+    pub ratings: std::collections::BTreeMap<String, u32>,
+    /// A one-sentence rationale, given for every aspect (default: none shown).
+    #[serde(default)]
+    pub rationale: Option<String>,
 }
 
 fn yes() -> bool {
@@ -41,6 +74,8 @@ impl Default for Config {
             system: None,
             include_metadata_fields: Vec::new(),
             overall: true,
+            answer_format: AnswerFormat::Lines,
+            examples: Vec::new(),
         }
     }
 }
@@ -141,6 +176,14 @@ pub enum ConfigError {
     /// Blank `instructions` or `system`.
     #[error("{0} is blank: write it, or leave the key out")]
     Blank(&'static str),
+    /// An example that does not rate exactly the rubric's aspects on its scale.
+    #[error("examples[{index}]: {problem}")]
+    BadExample {
+        /// Position in `examples`.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// A validated rubric: what the prompt asks for and the parser looks for.
@@ -158,6 +201,21 @@ pub struct Rubric {
     pub metadata_fields: Vec<String>,
     /// Whether to add the `overall` score.
     pub overall: bool,
+    /// How the judge is asked to answer.
+    pub answer_format: AnswerFormat,
+    /// Worked examples, each with one rating per aspect in rubric order.
+    pub examples: Vec<Example>,
+}
+
+/// A checked worked example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// The example text.
+    pub text: String,
+    /// One rating per aspect, in rubric order.
+    pub ratings: Vec<u32>,
+    /// Its rationale, if given.
+    pub rationale: Option<String>,
 }
 
 impl TryFrom<Config> for Rubric {
@@ -190,6 +248,12 @@ impl TryFrom<Config> for Rubric {
                 return Err(ConfigError::Blank(what));
             }
         }
+        let examples = c
+            .examples
+            .into_iter()
+            .enumerate()
+            .map(|(index, e)| check_example(&aspects, c.scale, e).map_err(|problem| ConfigError::BadExample { index, problem }))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Rubric {
             aspects,
             scale: c.scale,
@@ -197,8 +261,32 @@ impl TryFrom<Config> for Rubric {
             system: c.system,
             metadata_fields: c.include_metadata_fields,
             overall: c.overall,
+            answer_format: c.answer_format,
+            examples,
         })
     }
+}
+
+/// An example rating every aspect (by exact name) on the scale, and nothing else.
+fn check_example(aspects: &[Aspect], scale: Scale, e: ExampleConfig) -> Result<Example, String> {
+    if e.text.trim().is_empty() {
+        return Err("text is blank".into());
+    }
+    if let Some(unknown) = e.ratings.keys().find(|k| !aspects.iter().any(|a| &a.name == *k)) {
+        let names: Vec<&str> = aspects.iter().map(|a| a.name.as_str()).collect();
+        return Err(format!("rates {unknown:?}, which is not an aspect (the aspects are {})", names.join(", ")));
+    }
+    let mut ratings = Vec::with_capacity(aspects.len());
+    for a in aspects {
+        let Some(&r) = e.ratings.get(&a.name) else {
+            return Err(format!("has no rating for {}: rate every aspect", a.name));
+        };
+        if !(scale.min..=scale.max).contains(&r) {
+            return Err(format!("rates {} {r}, outside the scale {} to {}", a.name, scale.min, scale.max));
+        }
+        ratings.push(r);
+    }
+    Ok(Example { text: e.text, ratings, rationale: e.rationale.filter(|r| !r.trim().is_empty()) })
 }
 
 fn check_aspects(aspects: &[Aspect], overall: bool) -> Result<(), ConfigError> {
@@ -288,5 +376,13 @@ mod tests {
         assert!(err(r#"{"system": ""}"#).starts_with("system is blank"));
         assert!(err(r#"{"aspects": [{"name": "x"}]}"#).contains("missing field `description`"));
         assert!(err(r#"{"aspect": []}"#).contains("unknown field `aspect`"));
+        let one = r#""aspects": [{"name": "clarity", "description": "d"}]"#;
+        let e = err(&format!(r#"{{{one}, "examples": [{{"text": "t", "ratings": {{"clarity": 9}}}}]}}"#));
+        assert_eq!(e, "examples[0]: rates clarity 9, outside the scale 1 to 5");
+        let e = err(&format!(r#"{{{one}, "examples": [{{"text": "t", "ratings": {{"clarty": 3}}}}]}}"#));
+        assert!(e.starts_with("examples[0]: rates \"clarty\", which is not an aspect"), "{e}");
+        let e = err(&format!(r#"{{{one}, "examples": [{{"text": "t", "ratings": {{}}}}]}}"#));
+        assert!(e.contains("no rating for clarity"), "{e}");
+        assert!(err(r#"{"answer_format": "xml"}"#).contains("answer_format"));
     }
 }

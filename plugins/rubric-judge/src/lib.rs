@@ -19,13 +19,28 @@
 //! - `overall` (default `true`): add an `overall` score, the mean of the
 //!   aspects' ratings. An aspect may be called `overall` only when this is
 //!   `false`.
+//! - `answer_format`: `lines` (default) or `json` — how the prompt asks the
+//!   judge to answer (below).
+//! - `examples`: worked examples shown before the text (few-shot), each
+//!   `{ text, ratings = { aspect = n, … }, rationale }` rating every aspect on
+//!   the scale; they are rendered in the answer format. Small models that do
+//!   not follow the format from instructions alone often do after two or three.
 //!
 //! # Prompt
 //!
 //! An optional system message, then one user message, tagged with the
 //! record id: the instructions, the aspects with their descriptions, the
-//! context, the text between `<<<BEGIN TEXT>>>` and `<<<END TEXT>>>`, and the
-//! answer format — one line per aspect, `aspect: rating - rationale`.
+//! context, the examples, the text between `<<<BEGIN TEXT>>>` and
+//! `<<<END TEXT>>>`, and the answer format — one line per aspect,
+//! `aspect: rating - rationale`, or with `answer_format = "json"` one JSON
+//! object, `{"aspect": {"rationale": "…", "rating": 4}, …}`.
+//!
+//! Every prompt declares the JSON Schema of that object (each aspect's
+//! `rating` one of the scale's whole numbers, its `rationale` at most 300
+//! characters): a model with `structured_output` answers in it under
+//! grammar-constrained decoding, and the host checks the answer against it.
+//! Other models ignore it, so use `answer_format = "json"` with such a model,
+//! and keep the prompt saying in words what the schema says.
 //!
 //! # Parsing
 //!
@@ -48,12 +63,14 @@ mod prompt;
 use kiln_pdk::{Completion, Critic, Critique, Plugin, Prompt, Record};
 
 pub use aspect::Aspect;
-pub use config::{AspectConfig, Config, ConfigError, Rubric, Scale};
+pub use config::{AnswerFormat, AspectConfig, Config, ConfigError, Example, ExampleConfig, Rubric, Scale};
 pub use parse::{MAX_RATIONALE_CHARS, ParseError, Parser};
 
 /// The critic, configured.
 pub struct RubricJudge {
     parser: Parser,
+    /// The JSON Schema of an answer, declared with every prompt.
+    schema: String,
 }
 
 impl Plugin for RubricJudge {
@@ -62,9 +79,10 @@ impl Plugin for RubricJudge {
 
     fn new(config: Config) -> Result<Self, String> {
         let rubric = Rubric::try_from(config).map_err(|e| e.to_string())?;
+        let schema = prompt::answer_schema(&rubric);
         let parser =
             Parser::new(rubric).map_err(|e| format!("internal error compiling the rubric-judge patterns: {e}"))?;
-        Ok(RubricJudge { parser })
+        Ok(RubricJudge { parser, schema })
     }
 }
 
@@ -77,7 +95,7 @@ impl RubricJudge {
 
 impl Critic for RubricJudge {
     fn prompt(&self, record: &Record) -> Prompt {
-        prompt::build(self.parser.rubric(), record)
+        prompt::build(self.parser.rubric(), record, &self.schema)
     }
 
     fn parse(&self, completion: &Completion) -> Result<Critique, String> {

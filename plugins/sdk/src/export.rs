@@ -155,6 +155,7 @@ macro_rules! __kiln_common {
                         .map(|m| $crate::Message { role: m.role, content: m.content })
                         .collect(),
                     tag: p.tag,
+                    answer_schema: p.answer_schema,
                 }
             }
             pub fn prompt_out(p: $crate::Prompt) -> w::Prompt {
@@ -165,6 +166,7 @@ macro_rules! __kiln_common {
                         .map(|m| w::Message { role: m.role, content: m.content })
                         .collect(),
                     tag: p.tag,
+                    answer_schema: p.answer_schema,
                 }
             }
             pub fn completion_in(c: w::Completion) -> $crate::Completion {

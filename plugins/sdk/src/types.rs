@@ -119,12 +119,26 @@ pub struct Prompt {
     pub messages: Vec<Message>,
     /// Opaque to the host; handed back with the completion.
     pub tag: String,
+    /// The JSON Schema of the answer, as a JSON document, when the plugin
+    /// expects JSON: a model with `structured_output` is asked to answer in
+    /// it and the host checks the answer before `parse` (see `wit/README.md`).
+    pub answer_schema: Option<String>,
 }
 
 impl Prompt {
     /// A prompt of a single user message.
     pub fn user(content: impl Into<String>, tag: impl Into<String>) -> Self {
-        Prompt { messages: vec![Message { role: "user".into(), content: content.into() }], tag: tag.into() }
+        Prompt {
+            messages: vec![Message { role: "user".into(), content: content.into() }],
+            tag: tag.into(),
+            answer_schema: None,
+        }
+    }
+
+    /// The prompt with `schema` (a JSON Schema document) as the schema of its answer.
+    pub fn with_answer_schema(mut self, schema: impl Into<String>) -> Self {
+        self.answer_schema = Some(schema.into());
+        self
     }
 }
 

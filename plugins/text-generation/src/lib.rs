@@ -86,7 +86,7 @@ impl Generator for TextGeneration {
                     messages.push(Message { role: "system".into(), content: system.clone() });
                 }
                 messages.push(Message { role: "user".into(), content: instruction });
-                Prompt { messages, tag }
+                Prompt { messages, tag, answer_schema: None }
             })
             .collect()
     }

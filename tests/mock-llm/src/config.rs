@@ -108,6 +108,8 @@ pub struct MockConfig {
     pub hang: Duration,
     /// The wait a [`Fault::RateLimited`] answer asks for. Default 1 s.
     pub retry_after: Duration,
+    /// Answer one choice whatever `n` asks, as llama-cpp-python's server does.
+    pub ignore_n: bool,
 }
 
 impl Default for MockConfig {
@@ -120,6 +122,7 @@ impl Default for MockConfig {
             api_key: None,
             hang: Duration::from_secs(30),
             retry_after: Duration::from_secs(1),
+            ignore_n: false,
         }
     }
 }

@@ -91,6 +91,8 @@ async fn generate(
         Endpoint::Completion => ChatRequest::from_completion_body(body),
     };
     let request = match parsed {
+        // A server that ignores `n` (llama-cpp-python's) answers one choice.
+        Ok(request) if state.config.ignore_n => ChatRequest { n: 1, ..request },
         Ok(request) => request,
         Err(bad) => {
             tokio::time::sleep(state.config.latency).await;

@@ -105,6 +105,8 @@ pub(super) fn check_model(
                     base_delay: model.backoff_ms.map_or(defaults.base_delay, std::time::Duration::from_millis),
                     max_delay: model.max_backoff_secs.map_or(defaults.max_delay, std::time::Duration::from_secs_f64),
                 },
+                structured_output: model.structured_output.and_then(|s| s.form()),
+                system_prompt: model.system_prompt.unwrap_or_default(),
             })
         }
         "wasm" => {

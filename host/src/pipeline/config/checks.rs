@@ -99,7 +99,7 @@ type BackendKey = (&'static str, &'static [&'static str], fn(&ModelConfig) -> bo
 /// one table every backend's check reads (keys not listed, such as
 /// `temperature` or `token_budget`, are for every backend). `limits` on an
 /// `openai` model used to pass unnoticed: with one table it cannot.
-const BACKEND_KEYS: [BackendKey; 15] = [
+const BACKEND_KEYS: [BackendKey; 17] = [
     ("plugin", &["wasm"], |m| m.plugin.is_some()),
     ("config", &["wasm"], |m| !m.config.is_empty()),
     ("limits", &["wasm"], |m| m.limits != crate::plugin::PluginLimits::default()),
@@ -107,6 +107,8 @@ const BACKEND_KEYS: [BackendKey; 15] = [
     ("model", &["openai"], |m| m.model.is_some()),
     ("api_key_env", &["openai"], |m| m.api_key_env.is_some()),
     ("endpoint", &["openai"], |m| m.endpoint.is_some()),
+    ("structured_output", &["openai"], |m| m.structured_output.is_some()),
+    ("system_prompt", &["openai"], |m| m.system_prompt.is_some()),
     ("max_retries", &["openai"], |m| m.max_retries.is_some()),
     ("timeout_secs", &["openai"], |m| m.timeout_secs.is_some()),
     ("backoff_ms", &["openai"], |m| m.backoff_ms.is_some()),

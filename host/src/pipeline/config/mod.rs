@@ -177,6 +177,15 @@ pub struct ModelConfig {
     /// `chat` (default) or `completions` (`openai` only).
     #[serde(default)]
     pub endpoint: Option<crate::model::Endpoint>,
+    /// Ask the server to answer in the JSON Schema a plugin declares for its
+    /// prompt: `true` (or `"json_schema"`, OpenAI's form), `"json_object"`
+    /// (llama-cpp-python's form), `false` (default; `openai` only).
+    #[serde(default)]
+    pub structured_output: Option<StructuredOutputConfig>,
+    /// `keep` (default) or `merge`: fold system messages into the first user
+    /// message, for chat templates that drop them (`openai` only).
+    #[serde(default)]
+    pub system_prompt: Option<crate::model::SystemPrompt>,
     /// Sampling temperature.
     #[serde(default)]
     pub temperature: Option<f64>,
@@ -215,6 +224,27 @@ pub struct ModelConfig {
     /// and resumably when they are spent.
     #[serde(default)]
     pub token_budget: Option<u64>,
+}
+
+/// `structured_output` as written: a switch, or the form of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum StructuredOutputConfig {
+    /// `true` (OpenAI's `json_schema` form) or `false`.
+    Switch(bool),
+    /// `"json_schema"` or `"json_object"`.
+    Form(crate::model::StructuredOutput),
+}
+
+impl StructuredOutputConfig {
+    /// The form to ask for, if any.
+    pub fn form(self) -> Option<crate::model::StructuredOutput> {
+        match self {
+            StructuredOutputConfig::Switch(false) => None,
+            StructuredOutputConfig::Switch(true) => Some(crate::model::StructuredOutput::JsonSchema),
+            StructuredOutputConfig::Form(form) => Some(form),
+        }
+    }
 }
 
 /// A plugin reference as written: a path (or `oci://…` reference), a table

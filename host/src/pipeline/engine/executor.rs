@@ -27,7 +27,7 @@ use crate::outcome::{Outcome, Quarantined, Rejected};
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::input::{InputItem, InputStream, count_lines};
 use crate::pipeline::report::counts::{Details, StageStats};
-use crate::pipeline::report::progress::{PhaseProgress, ProgressSink, Terminal};
+use crate::pipeline::report::progress::{PhaseProgress, ProgressSink, Terminal, WatchedModel};
 use crate::pipeline::report::stats::RunStats;
 use crate::pipeline::stages::{PhaseCx, PreparedStage, state_role};
 use crate::pipeline::workdir::{
@@ -259,7 +259,14 @@ async fn process(
                 _ => count_lines(&pipeline.inputs),
             })
             .flatten();
-        let progress = options.progress.phase(&stage_names, total, manifest.lines_done());
+        let mut progress = options.progress.phase(&stage_names, total, manifest.lines_done());
+        progress.watch(
+            models
+                .iter()
+                .filter(|(_, m)| m.is_remote())
+                .map(|(name, m)| WatchedModel { name: name.clone(), activity: m.activity().clone() })
+                .collect(),
+        );
         let cancel = options.cancel.clone();
         tokio::task::spawn_blocking(move || commit_chunks(&work, manifest, rx, progress, &cancel))
     };

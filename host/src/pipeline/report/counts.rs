@@ -56,11 +56,16 @@ pub struct ModelCalls {
     pub completion_tokens: u64,
     /// Records whose model call failed for good.
     pub model_errors: u64,
+    /// Samples asked for in requests of their own because the server
+    /// ignored `n`.
+    pub separate_samples: u64,
+    /// Completions the server cut at `max_tokens` (finish reason `length`).
+    pub truncated: u64,
 }
 
 impl ModelCalls {
     /// Every counter with the key it has in `details`.
-    fn fields(&mut self) -> [(&'static str, &mut u64); 6] {
+    fn fields(&mut self) -> [(&'static str, &mut u64); 8] {
         [
             ("requests", &mut self.requests),
             ("retries", &mut self.retries),
@@ -68,6 +73,8 @@ impl ModelCalls {
             ("prompt_tokens", &mut self.prompt_tokens),
             ("completion_tokens", &mut self.completion_tokens),
             ("model_errors", &mut self.model_errors),
+            ("separate_samples", &mut self.separate_samples),
+            ("truncated", &mut self.truncated),
         ]
     }
 

@@ -5,8 +5,10 @@
 //! Scores are averaged over the samples that parsed and set on the record
 //! under the critic's names (a later `threshold` stage filters on them); the
 //! rationale, the samples asked and parsed go to
-//! `metadata.critique.<stage>`. A record none of whose samples parsed, or
-//! whose judge the model failed to produce, is quarantined with the error.
+//! `metadata.critique.<stage>` (with `truncated`, the samples the server cut
+//! at `max_tokens`, when there are any). A record none of whose samples
+//! parsed, or whose judge the model failed to produce, is quarantined with
+//! the error and the judge's first unparsed answer (capped at 4 KiB).
 //! A critic that checks without a model (a verifier) gets its own prompt's
 //! last user message back as the completion.
 
@@ -65,69 +67,83 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
     let mut answers = cx.complete(&ready, &labels, 0, &mut out.calls).await?.into_iter();
     // Every sample of every answered record goes to `parse` in one call.
     let mut completions = Vec::new();
-    let mut answered = Vec::with_capacity(records.len());
-    for prompt in &prompts {
+    let mut answered: Vec<Result<Answered, Outcome>> = Vec::with_capacity(records.len());
+    for (prompt, record) in prompts.iter().zip(&records) {
         let answer = match prompt {
             Ok(prompt) => match answers.next() {
-                Some(Ok(texts)) => {
-                    let n = texts.len();
-                    completions.extend(texts.into_iter().map(|text| wit::Completion { tag: prompt.tag.clone(), text }));
-                    Ok(n)
+                Some(Ok(samples)) => {
+                    let truncated = samples.iter().filter(|s| s.truncated).count();
+                    let first = completions.len();
+                    completions.extend(samples.into_iter().map(|s| wit::Completion { tag: prompt.tag.clone(), text: s.text }));
+                    Ok(Answered { first, samples: completions.len() - first, truncated })
                 }
-                Some(Err(e)) => Err(e.to_string()),
-                None => Err("no answer".to_string()),
+                Some(Err(e)) => Err(cx.quarantine_error(record.clone(), &e)),
+                None => Err(quarantine(record.clone(), "no answer".to_string())),
             },
-            Err(e) => Err(format!("building the judge prompt: {e}")),
+            Err(e) => Err(quarantine(record.clone(), format!("building the judge prompt: {e}"))),
         };
         answered.push(answer);
     }
+    let texts: Vec<String> = completions.iter().map(|c| c.text.clone()).collect();
     let mut parsed =
         if completions.is_empty() { Vec::new() } else { cx.call(move |p| p.critic_parse(&completions)).await? }
             .into_iter();
     let model = cx.model.as_ref().map_or_else(|| "none".into(), |m| m.name().to_string());
     let step = cx.step();
     for (mut record, answer) in records.into_iter().zip(answered) {
-        let samples = match answer {
-            Ok(n) => n,
-            Err(error) => {
-                out.outcomes.push(quarantine(record, error));
+        let Answered { first, samples, truncated } = match answer {
+            Ok(answered) => answered,
+            Err(outcome) => {
+                out.outcomes.push(outcome);
                 continue;
             }
         };
         let mut critiques = Vec::new();
         let mut errors = Vec::new();
-        for _ in 0..samples {
+        for k in first..first + samples {
             match parsed.next() {
                 Some(Ok(Ok(c))) => critiques.push(c),
-                Some(Ok(Err(reason))) => errors.push(reason),
-                Some(Err(e)) => errors.push(e.to_string()),
-                None => errors.push("no parse result".into()),
+                Some(Ok(Err(reason))) => errors.push((k, reason)),
+                Some(Err(e)) => errors.push((k, e.to_string())),
+                None => errors.push((k, "no parse result".into())),
             }
         }
         if !errors.is_empty() {
             *out.details.entry("unparsed_judgements".into()).or_default() += errors.len() as i64;
         }
         if critiques.is_empty() {
-            let first = errors.first().cloned().unwrap_or_default();
-            out.outcomes.push(quarantine(
-                record,
-                format!("cannot parse the judge's answer (model `{model}`, {samples} sample(s)): {first}"),
-            ));
+            let (k, first_error) = errors.first().cloned().unwrap_or_default();
+            let cut = if truncated > 0 { "; the answer was cut at max_tokens" } else { "" };
+            let error = format!("cannot parse the judge's answer (model `{model}`, {samples} sample(s)): {first_error}{cut}");
+            out.outcomes.push(cx.quarantine_answer(record, error, texts.get(k).map_or("", String::as_str)));
             continue;
         }
         for (name, value) in mean_scores(&critiques) {
             record.scores.insert(name, value);
         }
-        let value = json!({
+        let mut value = json!({
             "rationale": critiques[0].rationale,
             "samples": samples,
             "parsed": critiques.len(),
         });
+        if truncated > 0 {
+            value["truncated"] = json!(truncated);
+        }
         annotate(&mut record.metadata, "critique", cx.name, value);
         record.lineage.steps.push(step.clone());
         out.outcomes.push(Outcome::Kept(record));
     }
     Ok(out)
+}
+
+/// Where a record's samples are among the batch's completions.
+struct Answered {
+    /// Index of its first completion.
+    first: usize,
+    /// How many.
+    samples: usize,
+    /// How many the server cut at `max_tokens`.
+    truncated: usize,
 }
 
 /// Each score's mean over the critiques that gave it.

@@ -470,10 +470,8 @@ fn score_model(
         .iter()
         .enumerate()
         .map(|(i, item)| ModelJob {
-            messages: vec![Message { role: "user".into(), content: item.prompt.clone() }],
-            samples: 1,
-            attempt: 0,
             slot: Some(i as u64),
+            ..ModelJob::new(vec![Message { role: "user".into(), content: item.prompt.clone() }], 1)
         })
         .collect();
     let runtime = tokio::runtime::Handle::try_current().map_err(|e| fail(&e))?;
@@ -482,11 +480,11 @@ fn score_model(
     let mut completions = Vec::with_capacity(items.len());
     for (i, reply) in replies.into_iter().enumerate() {
         completions.push(match reply {
-            Ok(reply) => reply.texts.into_iter().next().unwrap_or_default(),
-            Err(e) if e.is_fatal() => return Err(fail(&e)),
-            Err(e) => {
+            Ok(reply) => reply.samples.into_iter().next().map(|s| s.text).unwrap_or_default(),
+            Err(failed_job) if failed_job.error.is_fatal() => return Err(fail(&failed_job.error)),
+            Err(failed_job) => {
                 failed += 1;
-                tracing::warn!(model = %spec.name, "held-out item {}: {e}", i + 1);
+                tracing::warn!(model = %spec.name, "held-out item {}: {}", i + 1, failed_job.error);
                 String::new()
             }
         });

@@ -14,12 +14,15 @@
 //! `<slot>-<k>` otherwise); a completion that yields no record is rejected; one
 //! the plugin cannot parse, or that the model failed to produce, is
 //! quarantined with the error. The stage counts the extra outcomes as
-//! `generated`, so input + generated = kept + rejected + quarantined.
+//! `generated`, so input + generated = kept + rejected + quarantined. Records
+//! parsed from a completion the server cut at `max_tokens` carry
+//! `metadata.truncated.<stage> = true`.
 
 use serde_json::{Value, json};
 
-use super::prompting::ModelStage;
+use super::prompting::{ModelStage, annotate};
 use super::{StageError, StageOutput};
+use crate::model::Sample;
 use crate::outcome::Outcome;
 use crate::plugin::wit;
 use crate::record::{Lineage, Record};
@@ -46,7 +49,7 @@ fn request_seed(pipeline_seed: u64, stage: &str, first: u64) -> u64 {
 }
 
 /// One completion of a slot and what the generator made of it.
-type Parsed = (String, Result<Vec<wit::DataRecord>, String>);
+type Parsed = (Sample, Result<Vec<wit::DataRecord>, String>);
 
 /// Runs the stage over a chunk of slots.
 pub async fn run<'a>(cx: &'a ModelStage<'a>, slots: Vec<Record>) -> Result<StageOutput, StageError> {
@@ -83,10 +86,12 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
     // Every sample of every answered slot goes to `parse` in one call.
     let mut completions = Vec::new();
     let mut owner = Vec::new();
+    let mut samples = Vec::new();
     for (i, (prompt, answer)) in prompts.iter().zip(&answers).enumerate() {
-        if let Ok(texts) = answer {
-            for text in texts {
-                completions.push(wit::Completion { tag: prompt.tag.clone(), text: text.clone() });
+        if let Ok(answer) = answer {
+            for sample in answer {
+                completions.push(wit::Completion { tag: prompt.tag.clone(), text: sample.text.clone() });
+                samples.push(sample.clone());
                 owner.push(i);
             }
         }
@@ -98,26 +103,27 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
         cx.call(move |p| p.generator_parse(&batch)).await?
     };
     let mut per_slot: Vec<Vec<Parsed>> = vec![Vec::new(); slots.len()];
-    for ((i, completion), result) in owner.iter().zip(completions).zip(parsed) {
+    for ((i, sample), result) in owner.iter().zip(samples).zip(parsed) {
         let result = result
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|reason| format!("cannot parse the completion: {reason}")));
-        per_slot[*i].push((completion.text, result));
+        per_slot[*i].push((sample, result));
     }
     let step = cx.step();
     for (i, (slot, answer)) in slots.into_iter().zip(answers).enumerate() {
         let parent = seed_ids.get(i).cloned().flatten();
         if let Err(e) = answer {
-            out.outcomes.push(quarantine(slot, e.to_string()));
+            out.outcomes.push(cx.quarantine_error(slot, &e));
             continue;
         }
         let total: usize = per_slot[i].iter().map(|(_, r)| r.as_ref().map_or(1, |v| v.len().max(1))).sum();
         let mut k = 0;
-        for (text, result) in std::mem::take(&mut per_slot[i]) {
+        for (Sample { text, truncated }, result) in std::mem::take(&mut per_slot[i]) {
             let failed = |error: String, out: &mut StageOutput| {
                 let mut r = slot.clone();
                 r.text = text.clone();
-                out.outcomes.push(quarantine(r, format!("{error} (model `{}`)", model_name(cx))));
+                let cut = if truncated { "; the completion was cut at max_tokens" } else { "" };
+                out.outcomes.push(quarantine(r, format!("{error} (model `{}`){cut}", model_name(cx))));
             };
             match result {
                 Err(error) => failed(error, &mut out),
@@ -142,6 +148,9 @@ async fn run_batch(cx: &ModelStage<'_>, slots: Vec<Record>) -> Result<StageOutpu
                                     round: cx.uses.round,
                                     steps: vec![step.clone()],
                                 };
+                                if truncated {
+                                    annotate(&mut r.metadata, "truncated", cx.name, json!(true));
+                                }
                                 out.outcomes.push(Outcome::Kept(r));
                             }
                             Err(e) => failed(format!("the plugin returned a bad record: {e}"), &mut out),

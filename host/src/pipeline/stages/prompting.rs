@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use super::{StageError, StageOutput};
-use crate::model::{Job, Message, Model, ModelError, Reply, slot_number};
+use crate::model::{Failed, Job, Message, Model, ModelError, Reply, Sample, SchemaBook, slot_number};
 use crate::outcome::{Outcome, Quarantined, Rejected, Rejection};
 use crate::pipeline::report::counts::ModelCalls;
 use crate::plugin::{Plugin, wit};
@@ -91,6 +91,23 @@ impl<'a> ModelStage<'a> {
         Outcome::Quarantined(Quarantined::record(record, self.name, &self.plugin.label(), error))
     }
 
+    /// `record` quarantined by this stage's plugin with `error`, keeping the
+    /// model's `answer` (capped) that the error is about.
+    pub fn quarantine_answer(&self, record: Record, error: String, answer: &str) -> Outcome {
+        let mut q = Quarantined::record(record, self.name, &self.plugin.label(), error);
+        q.answer = Some(crate::model::kept_answer(answer));
+        Outcome::Quarantined(q)
+    }
+
+    /// `record` quarantined for a failed model call: with the answer the
+    /// error is about, when it has one.
+    pub fn quarantine_error(&self, record: Record, error: &ModelError) -> Outcome {
+        match error.answer() {
+            Some(answer) => self.quarantine_answer(record, error.to_string(), answer),
+            None => self.quarantine(record, error.to_string()),
+        }
+    }
+
     /// `record` rejected by this stage's plugin for `reason`, counted as `class`.
     pub fn reject(&self, record: Record, class: String, reason: String) -> Outcome {
         Outcome::Rejected(Rejected { record, rejected: Rejection::new(self.name, self.plugin.label(), class, reason) })
@@ -110,51 +127,74 @@ impl<'a> ModelStage<'a> {
     /// record's id), so that identical prompts of different slots get their
     /// own completions unless the stage has `dedupe_prompts`. Without a model,
     /// each prompt's last user message stands for the completion (a checker
-    /// critic). Fatal model errors stop the run; others fail one prompt.
+    /// critic). A prompt's answer schema goes with its job (a model with
+    /// `structured_output` answers in it); a schema that does not compile,
+    /// like a prompt with no text, fails its prompt before anything is sent.
+    /// Fatal model errors stop the run; others fail one prompt, what they
+    /// cost counted all the same.
     pub async fn complete(
         &self,
         prompts: &[&wit::Prompt],
         slots: &[&str],
         attempt: u32,
         calls: &mut ModelCalls,
-    ) -> Result<Vec<Result<Vec<String>, ModelError>>, StageError> {
+    ) -> Result<Vec<Result<Vec<Sample>, ModelError>>, StageError> {
         let Some(model) = &self.model else {
-            return Ok(prompts.iter().map(|p| Ok(vec![last_user_message(p)])).collect());
+            return Ok(prompts.iter().map(|p| Ok(vec![Sample::whole(last_user_message(p))])).collect());
         };
         let samples = self.samples();
-        // A prompt with no text is the plugin's fault: fail it here, not at the model.
-        let empty: Vec<bool> = prompts.iter().map(|p| p.messages.iter().all(|m| m.content.trim().is_empty())).collect();
-        let jobs = prompts
+        let mut schemas = SchemaBook::default();
+        // A prompt with no text, or with a schema that is not one, is the
+        // plugin's fault: fail it here, not at the model.
+        let jobs: Vec<Result<Job, ModelError>> = prompts
             .iter()
             .zip(slots)
-            .zip(&empty)
-            .filter(|(_, empty)| !**empty)
-            .map(|((p, slot), _)| Job {
-                messages: p.messages.iter().map(Message::from).collect(),
-                samples,
-                attempt,
-                slot: (!self.uses.dedupe_prompts).then(|| slot_number(self.name, slot)),
+            .map(|(p, slot)| {
+                if p.messages.iter().all(|m| m.content.trim().is_empty()) {
+                    return Err(ModelError::EmptyPrompt { model: model.name().to_string(), plugin: self.plugin.label() });
+                }
+                let answer_schema = match &p.answer_schema {
+                    None => None,
+                    Some(text) => Some(schemas.get(text).map_err(|message| ModelError::BadAnswerSchema {
+                        model: model.name().to_string(),
+                        plugin: self.plugin.label(),
+                        message,
+                    })?),
+                };
+                Ok(Job {
+                    attempt,
+                    slot: (!self.uses.dedupe_prompts).then(|| slot_number(self.name, slot)),
+                    answer_schema,
+                    ..Job::new(p.messages.iter().map(Message::from).collect(), samples)
+                })
             })
             .collect();
-        let mut replies = model.complete(jobs).await.into_iter();
-        let replies = empty.iter().map(|&empty| {
-            if empty {
-                Err(ModelError::EmptyPrompt { model: model.name().to_string(), plugin: self.plugin.label() })
-            } else {
-                replies.next().unwrap_or(Err(ModelError::Internal("no reply".into())))
-            }
+        let sendable: Vec<Job> = jobs.iter().filter_map(|j| j.as_ref().ok().cloned()).collect();
+        let mut replies = model.complete(sendable).await.into_iter();
+        let replies = jobs.into_iter().map(|job| match job {
+            Err(e) => Err(Failed::from(e)),
+            Ok(_) => replies.next().unwrap_or(Err(Failed::from(ModelError::Internal("no reply".into())))),
         });
         let mut out = Vec::with_capacity(prompts.len());
         for reply in replies {
             match reply {
                 Ok(reply) => {
                     account(calls, &reply);
-                    out.push(Ok(reply.texts));
+                    out.push(Ok(reply.samples));
                 }
-                Err(e) if e.is_fatal() => return Err(StageError::Model(e)),
-                Err(e) => {
-                    calls.model_errors += 1;
-                    out.push(Err(e));
+                Err(failed) => {
+                    calls.add(&ModelCalls {
+                        requests: u64::from(failed.requests),
+                        retries: u64::from(failed.requests.saturating_sub(1)),
+                        prompt_tokens: failed.usage.prompt_tokens,
+                        completion_tokens: failed.usage.completion_tokens,
+                        model_errors: 1,
+                        ..ModelCalls::default()
+                    });
+                    if failed.error.is_fatal() {
+                        return Err(StageError::Model(failed.error));
+                    }
+                    out.push(Err(failed.error));
                 }
             }
         }
@@ -182,6 +222,8 @@ fn account(calls: &mut ModelCalls, reply: &Reply) {
         prompt_tokens: reply.usage.prompt_tokens,
         completion_tokens: reply.usage.completion_tokens,
         model_errors: 0,
+        separate_samples: u64::from(reply.separate_samples),
+        truncated: reply.samples.iter().filter(|s| s.truncated).count() as u64,
     });
 }
 
@@ -225,6 +267,7 @@ mod tests {
                 wit::Message { role: "user".into(), content: "Question: 1+1".into() },
             ],
             tag: "r1".into(),
+            answer_schema: None,
         };
         assert_eq!(last_user_message(&p), "Question: 1+1");
     }
@@ -242,16 +285,18 @@ mod tests {
     fn usage_is_accounted() {
         let mut calls = ModelCalls::default();
         let reply = Reply {
-            texts: vec![],
+            samples: vec![Sample::whole("a"), Sample { text: "b".into(), truncated: true }],
             usage: crate::model::Usage { prompt_tokens: 5, completion_tokens: 7 },
             cache_hits: 0,
             requests: 3,
             retries: 2,
+            separate_samples: 1,
         };
         account(&mut calls, &reply);
         account(&mut calls, &reply);
         let d = crate::pipeline::report::counts::Details { calls, counters: Default::default() }.entries();
         assert_eq!((d["requests"], d["retries"], d["prompt_tokens"], d["completion_tokens"]), (6, 4, 10, 14));
+        assert_eq!((d["separate_samples"], d["truncated"]), (2, 2));
         assert!(!d.contains_key("cache_hits"));
     }
 }

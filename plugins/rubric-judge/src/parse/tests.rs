@@ -413,3 +413,29 @@ fn ratings_in_words_are_not_guessed() {
     let e = error(&uf(), "Helpfulness: Four\nHonesty: 5\nInstruction following: 3\nTruthfulness: 4");
     assert!(e.starts_with("no rating for helpfulness in the judge's answer \"Helpfulness: Four Honesty: 5"), "{e}");
 }
+
+#[test]
+fn stray_numbers_in_garbage_are_never_ratings() {
+    // What a small base model writes when it does not follow the format:
+    // numbers in prose, lists and continuations of the text are no ratings.
+    let single = parser(r#"{"aspects": [{"name": "quality", "description": "Overall quality."}], "overall": false}"#);
+    for garbage in [
+        "There are 16 species of owls and 3 of them live here.",
+        "16\nThe owls of the forest.",
+        "1. Owls\n2. Hawks\n3. Eagles",
+        "In 1987, 4 owls were seen; the study lasted 16 years.",
+        "<<<END TEXT>>>\n\nThe text says 16 and 4 in passing.",
+    ] {
+        assert!(single.parse(garbage).is_err(), "read a rating from {garbage:?}: {:?}", single.parse(garbage));
+    }
+    for garbage in ["16", "The answer is 16 out of garbage 4 words.", "helpfulness helpfulness 16 honesty"] {
+        assert!(uf().parse(garbage).is_err(), "read ratings from {garbage:?}: {:?}", uf().parse(garbage));
+    }
+}
+
+#[test]
+fn the_json_the_schema_asks_for_parses() {
+    let answer = r#"{"helpfulness": {"rationale": "Gives steps.", "rating": 4}, "honesty": {"rationale": "Hedges.", "rating": 5},
+                    "instruction_following": {"rationale": "Long.", "rating": 3}, "truthfulness": {"rationale": "Fine.", "rating": 4}}"#;
+    assert_eq!(scores(&uf(), answer), [4.0, 5.0, 3.0, 4.0]);
+}

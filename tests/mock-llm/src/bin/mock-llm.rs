@@ -64,6 +64,7 @@ fn run(args: Args) -> Result<(), String> {
         api_key: args.api_key,
         hang: Duration::from_millis(args.hang_ms),
         retry_after: Duration::from_millis(args.retry_after_ms),
+        ignore_n: false,
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let server = MockServer::start_on(addr, config, lorem_responder(args.words)).map_err(|err| err.to_string())?;
