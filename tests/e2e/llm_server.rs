@@ -122,7 +122,8 @@ dir = "out"
     let answers = INSTRUCTIONS.len() as u64 * 2;
     assert_eq!(detail(&s, 0, "separate_samples"), INSTRUCTIONS.len() as u64, "one extra request per prompt");
     assert_eq!(s["stages"][0]["quarantined"], 0, "{s:#}");
-    let rejected: u64 = s["stages"][0]["rejected"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
+    let rejected: u64 =
+        s["stages"][0]["rejected"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
     assert_eq!(s["stages"][0]["kept"].as_u64().unwrap_or(0) + rejected, answers, "{s:#}");
     // Every paid request and its tokens are counted.
     assert_eq!(detail(&s, 0, "requests"), answers);

@@ -659,7 +659,8 @@ fn server_quirks_are_detected_counted_and_kept() {
     )
     .expect("server");
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("instruction.jsonl"), "{\"id\":\"i\",\"text\":\"Write a haiku.\"}\n").expect("seeds");
+    std::fs::write(dir.path().join("instruction.jsonl"), "{\"id\":\"i\",\"text\":\"Write a haiku.\"}\n")
+        .expect("seeds");
     let pipeline = format!(
         r#"[pipeline]
 name = "quirks"

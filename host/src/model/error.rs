@@ -139,7 +139,9 @@ pub enum ModelError {
         plugin: String,
     },
     /// The plugin declared an answer schema that is not a JSON Schema.
-    #[error("model `{model}`: plugin {plugin} declared an answer schema that cannot be used ({message}); nothing was sent")]
+    #[error(
+        "model `{model}`: plugin {plugin} declared an answer schema that cannot be used ({message}); nothing was sent"
+    )]
     BadAnswerSchema {
         /// Model name.
         model: String,

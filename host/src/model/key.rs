@@ -133,7 +133,11 @@ mod tests {
             cache_key(&student("/b/model.safetensors", "aa"), &job(&m, 0), 0, false),
             "moving the file changes nothing"
         );
-        assert_ne!(base, cache_key(&student("/a/model.safetensors", "bb"), &job(&m, 0), 0, false), "a retrained student");
+        assert_ne!(
+            base,
+            cache_key(&student("/a/model.safetensors", "bb"), &job(&m, 0), 0, false),
+            "a retrained student"
+        );
         assert_eq!(
             student("/a/model.safetensors", "0123456789abcdef").describe(),
             "m=student:model.safetensors#0123456789ab{\"temperature\":0.0}"

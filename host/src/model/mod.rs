@@ -97,6 +97,18 @@ pub struct Job {
     /// seed and of the cache key, so that identical prompts of different slots
     /// get their own completions. `None` when the stage dedupes prompts.
     pub slot: Option<u64>,
+    /// The JSON Schema the plugin declared for the answer: sent to a model
+    /// with `structured_output` (and part of its cache key then), and every
+    /// answer checked against it. Other models ignore it.
+    pub answer_schema: Option<AnswerSchema>,
+}
+
+impl Job {
+    /// A job of `samples` completions of `messages`, at attempt 0, with no
+    /// slot and no answer schema.
+    pub fn new(messages: Vec<Message>, samples: u32) -> Job {
+        Job { messages, samples, attempt: 0, slot: None, answer_schema: None }
+    }
 }
 
 /// The slot number of the draw labelled `label` (a record id, a generation
@@ -163,8 +175,8 @@ impl Reply {
 /// much as a good one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failed {
-    /// Why.
-    pub error: ModelError,
+    /// Why (boxed: a job's result is mostly a reply).
+    pub error: Box<ModelError>,
     /// Tokens paid for all the same.
     pub usage: Usage,
     /// Requests sent.
@@ -173,7 +185,7 @@ pub struct Failed {
 
 impl From<ModelError> for Failed {
     fn from(error: ModelError) -> Failed {
-        Failed { error, usage: Usage::default(), requests: 0 }
+        Failed { error: Box::new(error), usage: Usage::default(), requests: 0 }
     }
 }
 
@@ -338,11 +350,11 @@ impl Model {
                     if let Err(message) = schema.check(&sample.text) {
                         let cut = if sample.truncated { " (the answer was cut at max_tokens)" } else { "" };
                         return Err(Failed {
-                            error: ModelError::SchemaMismatch {
+                            error: Box::new(ModelError::SchemaMismatch {
                                 model: self.spec.name.clone(),
                                 message: format!("{message}{cut}"),
                                 answer: error::kept_answer(&sample.text),
-                            },
+                            }),
                             usage: reply.usage,
                             requests: reply.requests,
                         });

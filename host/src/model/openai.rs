@@ -73,12 +73,19 @@ pub struct Answer {
 /// Why one attempt failed.
 #[derive(Debug)]
 enum Failure {
-    Status { status: u16, message: String, retry_after: Option<Duration> },
+    Status {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     Timeout(String),
     Connection(String),
     Malformed(String),
     /// A completion body that cannot be used; asking again gets the same.
-    Unusable { message: String, usage: Usage },
+    Unusable {
+        message: String,
+        usage: Usage,
+    },
 }
 
 impl Failure {
@@ -235,7 +242,11 @@ impl Client {
             };
             answer.usage.add(failure.usage());
             if !failure.retryable() || attempts > policy.max_retries {
-                return Err(Failed { error: self.error(failure, attempts), usage: answer.usage, requests: answer.attempts });
+                return Err(Failed {
+                    error: Box::new(self.error(failure, attempts)),
+                    usage: answer.usage,
+                    requests: answer.attempts,
+                });
             }
             let wait = policy.delay(
                 attempts - 1,
@@ -250,7 +261,14 @@ impl Client {
         }
     }
 
-    fn body(&self, messages: &[Message], sampling: &Sampling, n: u32, seed: Option<u64>, schema: Option<&Value>) -> Value {
+    fn body(
+        &self,
+        messages: &[Message],
+        sampling: &Sampling,
+        n: u32,
+        seed: Option<u64>,
+        schema: Option<&Value>,
+    ) -> Value {
         let mut body = match self.settings.endpoint {
             Endpoint::Chat => json!({ "model": self.settings.model, "messages": messages }),
             Endpoint::Completions => {
@@ -441,7 +459,8 @@ fn parse_completion(body: &[u8], endpoint: Endpoint, n: u32) -> Result<(Vec<Samp
     let parsed: CompletionBody = serde_json::from_slice(body)
         .map_err(|e| Failure::Malformed(format!("{e} in {:?}", snippet(&String::from_utf8_lossy(body)))))?;
     let mut choices = parsed.choices;
-    let reported = parsed.usage.map(|u| Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
+    let reported =
+        parsed.usage.map(|u| Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
     let unusable = |message: String, texts: &[String]| Failure::Unusable {
         message,
         usage: reported.unwrap_or_else(|| estimate(texts)),
@@ -464,7 +483,9 @@ fn parse_completion(body: &[u8], endpoint: Endpoint, n: u32) -> Result<(Vec<Samp
         let finish = c.finish_reason.as_deref().unwrap_or("stop");
         match (text, finish) {
             (_, "content_filter") => {
-                problem.get_or_insert(format!("the server's content filter stopped choice {i} (finish reason `content_filter`)"));
+                problem.get_or_insert(format!(
+                    "the server's content filter stopped choice {i} (finish reason `content_filter`)"
+                ));
             }
             (None, _) => {
                 problem.get_or_insert(format!("choice {i} has no text (finish reason `{finish}`)"));
@@ -529,13 +550,12 @@ mod tests {
     fn unusable_answers_are_not_retried_and_their_tokens_count() {
         let usage = r#""usage":{"prompt_tokens":30,"completion_tokens":0}"#;
         let empty = format!(r#"{{"choices":[],{usage}}}"#);
-        let filtered = format!(r#"{{"choices":[{{"message":{{"content":""}},"finish_reason":"content_filter"}}],{usage}}}"#);
+        let filtered =
+            format!(r#"{{"choices":[{{"message":{{"content":""}},"finish_reason":"content_filter"}}],{usage}}}"#);
         let textless = r#"{"choices":[{"message":{"content":null},"finish_reason":"stop"}]}"#;
-        for (body, says) in [
-            (empty.as_str(), "no choices"),
-            (filtered.as_str(), "content filter"),
-            (textless, "has no text"),
-        ] {
+        for (body, says) in
+            [(empty.as_str(), "no choices"), (filtered.as_str(), "content filter"), (textless, "has no text")]
+        {
             let f = failure(body.as_bytes(), 1);
             assert!(!f.retryable(), "{body}");
             let Failure::Unusable { message, usage } = f else { panic!("{body}: not unusable") };
@@ -551,7 +571,8 @@ mod tests {
     #[test]
     fn system_messages_fold_into_the_first_user_message() {
         let m = |role: &str, content: &str| Message { role: role.into(), content: content.into() };
-        let merged = merge_system(&[m("system", "Be brief."), m("user", "Hi"), m("assistant", "Hello"), m("user", "Bye")]);
+        let merged =
+            merge_system(&[m("system", "Be brief."), m("user", "Hi"), m("assistant", "Hello"), m("user", "Bye")]);
         assert_eq!(merged, [m("user", "Be brief.\n\nHi"), m("assistant", "Hello"), m("user", "Bye")]);
         assert_eq!(merge_system(&[m("system", "Only")]), [m("user", "Only")]);
         assert_eq!(merge_system(&[m("user", "x")]), [m("user", "x")]);

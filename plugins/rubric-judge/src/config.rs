@@ -252,7 +252,9 @@ impl TryFrom<Config> for Rubric {
             .examples
             .into_iter()
             .enumerate()
-            .map(|(index, e)| check_example(&aspects, c.scale, e).map_err(|problem| ConfigError::BadExample { index, problem }))
+            .map(|(index, e)| {
+                check_example(&aspects, c.scale, e).map_err(|problem| ConfigError::BadExample { index, problem })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Rubric {
             aspects,

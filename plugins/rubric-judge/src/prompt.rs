@@ -118,7 +118,13 @@ fn rendered_answer(rubric: &Rubric, example: &Example) -> String {
             .aspects
             .iter()
             .zip(&example.ratings)
-            .map(|(a, r)| if rationale.is_empty() { format!("{}: {r}\n", a.name) } else { format!("{}: {r} - {rationale}\n", a.name) })
+            .map(|(a, r)| {
+                if rationale.is_empty() {
+                    format!("{}: {r}\n", a.name)
+                } else {
+                    format!("{}: {r} - {rationale}\n", a.name)
+                }
+            })
             .collect(),
         AnswerFormat::Json => {
             let members: serde_json::Map<String, Value> = rubric

@@ -74,7 +74,8 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
                 Some(Ok(samples)) => {
                     let truncated = samples.iter().filter(|s| s.truncated).count();
                     let first = completions.len();
-                    completions.extend(samples.into_iter().map(|s| wit::Completion { tag: prompt.tag.clone(), text: s.text }));
+                    completions
+                        .extend(samples.into_iter().map(|s| wit::Completion { tag: prompt.tag.clone(), text: s.text }));
                     Ok(Answered { first, samples: completions.len() - first, truncated })
                 }
                 Some(Err(e)) => Err(cx.quarantine_error(record.clone(), &e)),
@@ -114,7 +115,8 @@ async fn run_batch(cx: &ModelStage<'_>, records: Vec<Record>) -> Result<StageOut
         if critiques.is_empty() {
             let (k, first_error) = errors.first().cloned().unwrap_or_default();
             let cut = if truncated > 0 { "; the answer was cut at max_tokens" } else { "" };
-            let error = format!("cannot parse the judge's answer (model `{model}`, {samples} sample(s)): {first_error}{cut}");
+            let error =
+                format!("cannot parse the judge's answer (model `{model}`, {samples} sample(s)): {first_error}{cut}");
             out.outcomes.push(cx.quarantine_answer(record, error, texts.get(k).map_or("", String::as_str)));
             continue;
         }

@@ -151,7 +151,10 @@ impl<'a> ModelStage<'a> {
             .zip(slots)
             .map(|(p, slot)| {
                 if p.messages.iter().all(|m| m.content.trim().is_empty()) {
-                    return Err(ModelError::EmptyPrompt { model: model.name().to_string(), plugin: self.plugin.label() });
+                    return Err(ModelError::EmptyPrompt {
+                        model: model.name().to_string(),
+                        plugin: self.plugin.label(),
+                    });
                 }
                 let answer_schema = match &p.answer_schema {
                     None => None,
@@ -192,9 +195,9 @@ impl<'a> ModelStage<'a> {
                         ..ModelCalls::default()
                     });
                     if failed.error.is_fatal() {
-                        return Err(StageError::Model(failed.error));
+                        return Err(StageError::Model(*failed.error));
                     }
-                    out.push(Err(failed.error));
+                    out.push(Err(*failed.error));
                 }
             }
         }
