@@ -105,7 +105,13 @@ config = {{ keep_if = "scores.relevance >= 3" }}
 [output]
 dir = "out"
 "#,
-        writer = model(&server, "writer", "temperature = 0.8\nmax_tokens = 40"),
+        // A base model continues text: the writer completes a prompt (no
+        // chat template), one paragraph; the judge chats, under the schema.
+        writer = model(
+            &server,
+            "writer",
+            "temperature = 0.8\nmax_tokens = 40\nendpoint = \"completions\"\nstop = [\"\\n\\n\", \"Question:\"]"
+        ),
         judge = model(&server, "judge", "temperature = 0.0\nmax_tokens = 200\nstructured_output = \"json_object\""),
         generator = wasm("text-generation").display(),
         judge_plugin = wasm("rubric-judge").display(),
@@ -121,7 +127,12 @@ dir = "out"
     assert_eq!(log.matches("ignores `n`").count(), 1, "said once:\n{log}");
     let answers = INSTRUCTIONS.len() as u64 * 2;
     assert_eq!(detail(&s, 0, "separate_samples"), INSTRUCTIONS.len() as u64, "one extra request per prompt");
-    assert_eq!(s["stages"][0]["quarantined"], 0, "{s:#}");
+    // What a small base model does fail at: an empty answer now and then,
+    // quarantined with the plugin's error, never retried as a server fault.
+    for q in lines(dir.path().join("out/quarantine.jsonl")) {
+        assert_eq!(q["stage"], "answer", "only empty answers are quarantined: {q}");
+        assert!(q["error"].as_str().is_some_and(|e| e.contains("empty")), "{q}");
+    }
     let rejected: u64 =
         s["stages"][0]["rejected"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
     assert_eq!(s["stages"][0]["kept"].as_u64().unwrap_or(0) + rejected, answers, "{s:#}");
@@ -135,9 +146,16 @@ dir = "out"
     // Structured output: the judge's answers are JSON in the declared schema,
     // so every one parses (the grammar leaves the model no other choice).
     assert_eq!(s["stages"][1]["quarantined"], 0, "the judge's answers parse under the schema: {s:#}");
-    for record in lines(dir.path().join("out/kept.jsonl")) {
+    // Every judged record carries its rating (on the scale: the schema's
+    // enum) and rationale; the threshold keeps exactly those rated 3 or more.
+    // (Gemma 3 270M, a base model, rates nearly everything 1: the schema
+    // makes its answers parse, not its judgement good.)
+    let kept = lines(dir.path().join("out/kept.jsonl"));
+    let rejected = lines(dir.path().join("out/rejected.jsonl"));
+    for record in kept.iter().chain(rejected.iter().filter(|r| r["rejected"]["stage"] == "relevant")) {
         let relevance = record["scores"]["relevance"].as_f64().expect("rated");
-        assert!((3.0..=5.0).contains(&relevance), "{record}");
+        assert!([1.0, 2.0, 3.0, 4.0, 5.0].contains(&relevance), "{record}");
+        assert_eq!(relevance >= 3.0, record["rejected"].is_null(), "{record}");
         assert!(record["metadata"]["critique"]["judge"]["rationale"].is_string(), "{record}");
     }
 

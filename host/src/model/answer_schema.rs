@@ -8,6 +8,11 @@
 //! silently) or an answer cut by `max_tokens` gives a typed error on the
 //! record instead of a confusing parse error in the plugin. The schema is
 //! untrusted plugin output; only local references resolve.
+//!
+//! One quirk is repaired rather than refused: llama.cpp's grammars let raw
+//! control characters (line breaks, tabs) into JSON strings, which JSON
+//! forbids; such an answer is checked (and handed on) with them escaped, the
+//! content unchanged.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,10 +51,19 @@ impl AnswerSchema {
         &self.document
     }
 
-    /// Whether `answer` is a JSON document that conforms; else what is wrong
-    /// (the first few problems, each with where it is).
-    pub fn check(&self, answer: &str) -> Result<(), String> {
-        let value: Value = serde_json::from_str(answer.trim()).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    /// Whether `answer` is a JSON document that conforms (possibly once its
+    /// raw control characters are escaped); else what is wrong (the first
+    /// few problems, each with where it is).
+    pub fn check(&self, answer: &str) -> Result<Checked, String> {
+        let (value, checked) = match serde_json::from_str::<Value>(answer.trim()) {
+            Ok(value) => (value, Checked::Conforms),
+            Err(e) => {
+                let not_json = || format!("the answer is not JSON: {e}");
+                let repaired = escape_raw_controls(answer.trim()).ok_or_else(not_json)?;
+                let value = serde_json::from_str::<Value>(&repaired).map_err(|_| not_json())?;
+                (value, Checked::Repaired(repaired))
+            }
+        };
         let problems: Vec<String> = self
             .validator
             .iter_errors(&value)
@@ -60,11 +74,46 @@ impl AnswerSchema {
             })
             .collect();
         if problems.is_empty() {
-            Ok(())
+            Ok(checked)
         } else {
             Err(format!("the answer does not match the declared schema: {}", problems.join("; ")))
         }
     }
+}
+
+/// How an answer conforms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// As it is.
+    Conforms,
+    /// Once the raw control characters in its strings are escaped: the
+    /// answer to use.
+    Repaired(String),
+}
+
+/// `text` with every raw control character inside a JSON string escaped
+/// (`\n`, `\t`, `\r`, else `\u00XX`); `None` when there is none.
+fn escape_raw_controls(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    for c in text.chars() {
+        if in_string && !escaped && (c as u32) < 0x20 {
+            changed = true;
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                other => out.push_str(&format!("\\u{:04x}", other as u32)),
+            }
+            continue;
+        }
+        if c == '"' && !escaped {
+            in_string = !in_string;
+        }
+        escaped = in_string && !escaped && c == '\\';
+        out.push(c);
+    }
+    changed.then_some(out)
 }
 
 /// Schemas compiled so far, by their text: a stage's prompts usually share one.
@@ -89,13 +138,28 @@ mod tests {
     #[test]
     fn answers_are_checked() {
         let schema = AnswerSchema::parse(RATING).expect("valid");
-        assert!(schema.check(r#" {"rating": 2} "#).is_ok());
+        assert_eq!(schema.check(r#" {"rating": 2} "#), Ok(Checked::Conforms));
         let e = schema.check(r#"{"rating": 7}"#).expect_err("off the enum");
         assert!(e.contains("/rating") && e.contains("does not match the declared schema"), "{e}");
         let e = schema.check(r#"{"rating": 2"#).expect_err("cut short");
         assert!(e.starts_with("the answer is not JSON"), "{e}");
         let e = schema.check(r#"{}"#).expect_err("missing");
         assert!(e.contains("rating"), "{e}");
+    }
+
+    #[test]
+    fn raw_line_breaks_in_strings_are_escaped_not_refused() {
+        let schema = AnswerSchema::parse(
+            r#"{"type": "object", "properties": {"why": {"type": "string"}, "rating": {"enum": [1, 2]}}}"#,
+        )
+        .expect("valid");
+        let answer = "{\"why\": \"line one\n\tline \\\"two\\\"\", \"rating\": 1}\n";
+        let Ok(Checked::Repaired(text)) = schema.check(answer) else { panic!("{:?}", schema.check(answer)) };
+        assert_eq!(text, r#"{"why": "line one\n\tline \"two\"", "rating": 1}"#);
+        let value: Value = serde_json::from_str(&text).expect("json now");
+        assert_eq!(value["why"], "line one\n\tline \"two\"");
+        // Line breaks between members are JSON's own whitespace: untouched.
+        assert_eq!(schema.check("{\n\"rating\": 2\n}"), Ok(Checked::Conforms));
     }
 
     #[test]

@@ -54,7 +54,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 pub use activity::{Activity, ActivitySnapshot};
-pub use answer_schema::{AnswerSchema, SchemaBook};
+pub use answer_schema::{AnswerSchema, Checked, SchemaBook};
 pub use cache::{CacheError, RequestCache};
 pub use error::{KEPT_ANSWER_BYTES, ModelError, kept_answer};
 pub use retry::RetryPolicy;
@@ -158,8 +158,8 @@ pub struct Reply {
     pub requests: u32,
     /// Requests that were retries.
     pub retries: u32,
-    /// Samples asked for in requests of their own because the server
-    /// ignored `n`.
+    /// Samples beyond the first asked for in requests of their own because
+    /// the server ignored `n`.
     pub separate_samples: u32,
 }
 
@@ -197,6 +197,8 @@ pub struct Model {
     meter: Arc<Meter>,
     limit: Arc<Semaphore>,
     activity: Arc<Activity>,
+    /// A JSON answer needed its raw control characters escaped (said once).
+    repaired_json: std::sync::atomic::AtomicBool,
 }
 
 enum Backend {
@@ -241,7 +243,7 @@ impl Model {
         }
         let meter = Arc::new(Meter::new(spec.token_budget, prior));
         let limit = Arc::new(Semaphore::new(spec.concurrency.max(1)));
-        Ok(Model { spec, backend, cache, meter, limit, activity: Arc::default() })
+        Ok(Model { spec, backend, cache, meter, limit, activity: Arc::default(), repaired_json: Default::default() })
     }
 
     /// The model's name in the pipeline file.
@@ -345,22 +347,37 @@ impl Model {
         jobs.iter()
             .zip(replies)
             .map(|(job, reply)| {
-                let (Some(schema), Ok(reply)) = (&job.answer_schema, &reply) else { return reply };
-                for sample in &reply.samples {
-                    if let Err(message) = schema.check(&sample.text) {
-                        let cut = if sample.truncated { " (the answer was cut at max_tokens)" } else { "" };
-                        return Err(Failed {
-                            error: Box::new(ModelError::SchemaMismatch {
-                                model: self.spec.name.clone(),
-                                message: format!("{message}{cut}"),
-                                answer: error::kept_answer(&sample.text),
-                            }),
-                            usage: reply.usage,
-                            requests: reply.requests,
-                        });
+                let Some(schema) = &job.answer_schema else { return reply };
+                let mut reply = reply?;
+                for sample in &mut reply.samples {
+                    match schema.check(&sample.text) {
+                        Ok(Checked::Conforms) => {}
+                        Ok(Checked::Repaired(text)) => {
+                            if !self.repaired_json.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                                tracing::warn!(
+                                    model = %self.spec.name,
+                                    "the server's JSON answers hold raw control characters (line breaks, tabs) inside \
+                                     strings, which JSON forbids (llama.cpp's grammars let them through): they are \
+                                     escaped before the answer is checked and parsed"
+                                );
+                            }
+                            sample.text = text;
+                        }
+                        Err(message) => {
+                            let cut = if sample.truncated { " (the answer was cut at max_tokens)" } else { "" };
+                            return Err(Failed {
+                                error: Box::new(ModelError::SchemaMismatch {
+                                    model: self.spec.name.clone(),
+                                    message: format!("{message}{cut}"),
+                                    answer: error::kept_answer(&sample.text),
+                                }),
+                                usage: reply.usage,
+                                requests: reply.requests,
+                            });
+                        }
                     }
                 }
-                Ok(reply.clone())
+                Ok(reply)
             })
             .collect()
     }

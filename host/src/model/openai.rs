@@ -66,7 +66,8 @@ pub struct Answer {
     pub attempts: u32,
     /// Requests that were retries.
     pub retries: u32,
-    /// Samples asked for in requests of their own (the server ignores `n`).
+    /// Samples beyond each prompt's first asked for in requests of their own
+    /// (the server ignores `n`): the requests the quirk cost.
     pub separate_samples: u32,
 }
 
@@ -216,7 +217,9 @@ impl Client {
             let seed = seed.map(|s| if i == 0 { s } else { super::slot_seed(s, Some(u64::from(i))) });
             let body = self.body(messages, sampling, 1, seed, schema);
             let mut samples = self.request(&body, 1, answer).await?;
-            answer.separate_samples += 1;
+            if i > 0 {
+                answer.separate_samples += 1;
+            }
             answer.samples.append(&mut samples);
         }
         Ok(())

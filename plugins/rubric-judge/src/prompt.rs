@@ -127,13 +127,15 @@ fn rendered_answer(rubric: &Rubric, example: &Example) -> String {
             })
             .collect(),
         AnswerFormat::Json => {
-            let members: serde_json::Map<String, Value> = rubric
+            // In rubric order, shaped as the prompt's answer format says.
+            let rationale = Value::from(rationale);
+            let members: Vec<String> = rubric
                 .aspects
                 .iter()
                 .zip(&example.ratings)
-                .map(|(a, r)| (a.name.clone(), json!({ "rationale": rationale, "rating": r })))
+                .map(|(a, r)| format!("\"{}\": {{\"rationale\": {rationale}, \"rating\": {r}}}", a.name))
                 .collect();
-            format!("{}\n", Value::Object(members))
+            format!("{{{}}}\n", members.join(", "))
         }
     }
 }
@@ -217,7 +219,7 @@ mod tests {
         assert!(
             user.contains(
                 "Example 1:\n<<<BEGIN TEXT>>>\nWater is wet.\n<<<END TEXT>>>\nAnswer:\n\
-                 {\"clarity\":{\"rationale\":\"Plain.\",\"rating\":5},\"accuracy\":{\"rationale\":\"Plain.\",\"rating\":4}}\n"
+                 {\"clarity\": {\"rationale\": \"Plain.\", \"rating\": 5}, \"accuracy\": {\"rationale\": \"Plain.\", \"rating\": 4}}\n"
             ),
             "{user}"
         );

@@ -56,8 +56,8 @@ pub struct ModelCalls {
     pub completion_tokens: u64,
     /// Records whose model call failed for good.
     pub model_errors: u64,
-    /// Samples asked for in requests of their own because the server
-    /// ignored `n`.
+    /// Samples beyond each prompt's first asked for in requests of their
+    /// own because the server ignored `n`: the requests the quirk cost.
     pub separate_samples: u64,
     /// Completions the server cut at `max_tokens` (finish reason `length`).
     pub truncated: u64,
