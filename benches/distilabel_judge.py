@@ -19,6 +19,17 @@ import sys
 import tempfile
 import time
 
+from distilabel.steps import StepInput, step
+
+
+# At module level: distilabel pickles steps into its worker processes.
+@step(inputs=["generation"], outputs=["generations"])
+def as_list(inputs: StepInput):
+    """UltraFeedback reads `generations`, a list per row: here, the one answer."""
+    for row in inputs:
+        row["generations"] = [row["generation"]]
+    yield inputs
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,14 +44,8 @@ def main():
 
     from distilabel.models.llms import OpenAILLM
     from distilabel.pipeline import Pipeline
-    from distilabel.steps import LoadDataFromDicts, StepInput, step
+    from distilabel.steps import LoadDataFromDicts
     from distilabel.steps.tasks import TextGeneration, UltraFeedback
-
-    @step(inputs=["generation"], outputs=["generations"])
-    def as_list(inputs: StepInput):
-        for row in inputs:
-            row["generations"] = [row["generation"]]
-        yield inputs
 
     with open(args.instructions) as lines:
         rows = [{"instruction": f"Question: {json.loads(l)['text']}\nAnswer:"} for l in lines if l.strip()]

@@ -3,8 +3,8 @@
 # server (llama-cpp-python, `cargo xtask llm-server`) serving Gemma 3 270M,
 # a small base model, on loopback.
 #
-# 1. Kiln generates 50 answers (text-generation, "Question: …\nAnswer:",
-#    max_tokens 40, 2 requests in flight), then judges the same 50 answers
+# 1. Kiln generates 50 answers (text-generation, "Question: …\nAnswer:" on
+#    the completions endpoint, max_tokens 40, 2 requests in flight), then judges the same 50 answers
 #    with rubric-judge (one aspect, relevance 1-5) three ways: its plain
 #    instructions (`lines`), the same with three few-shot examples, and
 #    structured output (`answer_format = "json"`, `structured_output =
@@ -21,11 +21,13 @@ n=${1:-50}
 dir=target/bench-real-server
 rm -rf "$dir"
 mkdir -p "$dir"
+dir=$(realpath "$dir")
 eval "$(cargo xtask llm-server --prepare-only | grep '^KILN_')"
 source benches/venv.sh
-bench_venv "from distilabel.models.llms import OpenAILLM; from distilabel.steps.tasks import UltraFeedback" "distilabel[openai]"
+bench_venv "from distilabel.models.llms import OpenAILLM; from distilabel.steps.tasks import UltraFeedback" "distilabel[openai]" requests
+py="$PWD/$py"
 cargo xtask plugins > /dev/null
-cargo build --release -q -p kiln
+cargo build --release -q --workspace --lib --bins --tests --examples
 kiln=$(realpath target/release/kiln)
 wasm=$(realpath target/wasm32-wasip2/release)
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; distilabel $("$py" -c 'import distilabel; print(distilabel.__version__)')"
@@ -74,7 +76,9 @@ work_dir = "generate-work"
 chunk_size = 1000
 
 $(model writer 'temperature = 0.8
-max_tokens = 40')
+max_tokens = 40
+endpoint = "completions"
+stop = ["\n\n", "Question:"]')
 
 [[stage]]
 name = "answer"
@@ -126,9 +130,10 @@ judge fewshot "$aspect, $examples" ""
 judge structured "$aspect, answer_format = \"json\"" 'structured_output = "json_object"'
 
 timed() { # label command...
-    local start end
+    local label=$1 start end
+    shift
     start=$(date +%s.%N)
-    "$@" > "$dir/$1.stdout" 2> "$dir/$1.stderr" || { echo "$1 failed; see $dir/$1.stderr"; exit 1; }
+    "$@" > "$dir/$label.stdout" 2> "$dir/$label.stderr" || { echo "$label failed; see $dir/$label.stderr" >&2; exit 1; }
     end=$(date +%s.%N)
     echo "$end - $start" | bc
 }

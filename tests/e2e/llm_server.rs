@@ -56,22 +56,23 @@ const INSTRUCTIONS: [&str; 6] = [
     "Say hello in Spanish.",
 ];
 
-fn write_seeds(dir: &Path) -> String {
-    let path = dir.join("instructions.jsonl");
-    let text: String = INSTRUCTIONS
+/// Writes `texts` as records `{prefix}0, {prefix}1, …` to `path`.
+fn write_records(path: &Path, prefix: &str, texts: &[&str]) {
+    let text: String = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| format!("{}\n", serde_json::json!({ "id": format!("i{i}"), "text": t })))
+        .map(|(i, t)| format!("{}\n", serde_json::json!({ "id": format!("{prefix}{i}"), "text": t })))
         .collect();
-    std::fs::write(&path, text).expect("write seeds");
-    path.display().to_string()
+    std::fs::write(path, text).expect("write records");
 }
 
 #[test]
 fn generate_critique_threshold_against_llama_cpp() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = LocalLlm::start(&dir.path().join("server.log"));
-    let seeds = write_seeds(dir.path());
+    let seeds = dir.path().join("instructions.jsonl");
+    write_records(&seeds, "i", &INSTRUCTIONS);
+    let seeds = seeds.display();
     let pipeline = format!(
         r#"[pipeline]
 name = "real-server"
@@ -181,12 +182,7 @@ fn refine_against_llama_cpp_keeps_what_the_model_said() {
         "The server at 10.0.4.21 restarts every night.",
         "Send the invoice to billing@example.org by Friday.",
     ];
-    let text: String = people
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!("{}\n", serde_json::json!({ "id": format!("p{i}"), "text": t })))
-        .collect();
-    std::fs::write(&input, text).expect("input");
+    write_records(&input, "p", &people);
     let pipeline = format!(
         r#"[pipeline]
 name = "real-refine"

@@ -417,7 +417,8 @@ impl Model {
         let seed = self.spec.sampling.seed.map(|s| slot_seed(s, job.slot).wrapping_add(u64::from(job.attempt)));
         let schema = if self.constrains() { job.answer_schema.as_ref().map(AnswerSchema::document) } else { None };
         let _active = self.activity.started();
-        let result = client.complete(&job.messages, &self.spec.sampling, job.samples, seed, schema).await;
+        let ask = openai::Ask { messages: &job.messages, sampling: &self.spec.sampling, n: job.samples, seed, schema };
+        let result = client.complete(ask).await;
         let usage = match &result {
             Ok(answer) => answer.usage,
             Err(failed) => failed.usage,

@@ -54,6 +54,21 @@ pub struct Client {
     ignores_n: AtomicBool,
 }
 
+/// What one job asks the server for.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The prompt.
+    pub messages: &'a [Message],
+    /// Sampling parameters.
+    pub sampling: &'a Sampling,
+    /// Completions wanted.
+    pub n: u32,
+    /// The seed of the first.
+    pub seed: Option<u64>,
+    /// The answer schema to constrain decoding to, if any.
+    pub schema: Option<&'a Value>,
+}
+
 /// The completions of one job: one or more requests.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Answer {
@@ -158,32 +173,26 @@ impl Client {
         })
     }
 
-    /// Asks for `n` completions of `messages` (constrained to `schema` when
-    /// given), retrying each request as the policy allows. A server that
-    /// answers fewer choices than asked is asked for the rest one request at
-    /// a time. What failed requests billed is in the [`Failed`].
-    pub async fn complete(
-        &self,
-        messages: &[Message],
-        sampling: &Sampling,
-        n: u32,
-        seed: Option<u64>,
-        schema: Option<&Value>,
-    ) -> Result<Answer, Failed> {
+    /// Asks for `ask.n` completions of `ask.messages` (constrained to
+    /// `ask.schema` when given), retrying each request as the policy allows.
+    /// A server that answers fewer choices than asked is asked for the rest
+    /// one request at a time. What failed requests billed is in the [`Failed`].
+    pub async fn complete(&self, ask: Ask<'_>) -> Result<Answer, Failed> {
         let merged;
-        let messages = match self.settings.system_prompt {
-            SystemPrompt::Keep => messages,
+        let ask = match self.settings.system_prompt {
+            SystemPrompt::Keep => ask,
             SystemPrompt::Merge => {
-                merged = merge_system(messages);
-                &merged[..]
+                merged = merge_system(ask.messages);
+                Ask { messages: &merged[..], ..ask }
             }
         };
+        let n = ask.n;
         let mut answer = Answer::default();
         if n > 1 && self.ignores_n.load(Ordering::Relaxed) {
-            self.one_by_one(messages, sampling, n, seed, schema, &mut answer).await?;
+            self.one_by_one(ask, &mut answer).await?;
             return Ok(answer);
         }
-        let body = self.body(messages, sampling, n, seed, schema);
+        let body = self.body(ask);
         let samples = self.request(&body, n, &mut answer).await?;
         answer.samples = samples;
         if (answer.samples.len() as u32) < n {
@@ -196,26 +205,18 @@ impl Client {
                     answer.samples.len()
                 );
             }
-            self.one_by_one(messages, sampling, n, seed, schema, &mut answer).await?;
+            self.one_by_one(ask, &mut answer).await?;
         }
         Ok(answer)
     }
 
-    /// Asks for the samples `answer` lacks up to `n`, one request each;
+    /// Asks for the samples `answer` lacks up to `ask.n`, one request each;
     /// sample `i` is drawn with a seed of its own.
-    async fn one_by_one(
-        &self,
-        messages: &[Message],
-        sampling: &Sampling,
-        n: u32,
-        seed: Option<u64>,
-        schema: Option<&Value>,
-        answer: &mut Answer,
-    ) -> Result<(), Failed> {
-        while (answer.samples.len() as u32) < n {
+    async fn one_by_one(&self, ask: Ask<'_>, answer: &mut Answer) -> Result<(), Failed> {
+        while (answer.samples.len() as u32) < ask.n {
             let i = answer.samples.len() as u32;
-            let seed = seed.map(|s| if i == 0 { s } else { super::slot_seed(s, Some(u64::from(i))) });
-            let body = self.body(messages, sampling, 1, seed, schema);
+            let seed = ask.seed.map(|s| if i == 0 { s } else { super::slot_seed(s, Some(u64::from(i))) });
+            let body = self.body(Ask { n: 1, seed, ..ask });
             let mut samples = self.request(&body, 1, answer).await?;
             if i > 0 {
                 answer.separate_samples += 1;
@@ -264,14 +265,7 @@ impl Client {
         }
     }
 
-    fn body(
-        &self,
-        messages: &[Message],
-        sampling: &Sampling,
-        n: u32,
-        seed: Option<u64>,
-        schema: Option<&Value>,
-    ) -> Value {
+    fn body(&self, Ask { messages, sampling, n, seed, schema }: Ask<'_>) -> Value {
         let mut body = match self.settings.endpoint {
             Endpoint::Chat => json!({ "model": self.settings.model, "messages": messages }),
             Endpoint::Completions => {
