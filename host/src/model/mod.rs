@@ -177,15 +177,14 @@ impl Reply {
 pub struct Failed {
     /// Why (boxed: a job's result is mostly a reply).
     pub error: Box<ModelError>,
-    /// Tokens paid for all the same.
-    pub usage: Usage,
-    /// Requests sent.
-    pub requests: u32,
+    /// What its requests cost, counted as a reply's are (no samples): tokens,
+    /// requests, retries, separate samples.
+    pub spent: Reply,
 }
 
 impl From<ModelError> for Failed {
     fn from(error: ModelError) -> Failed {
-        Failed { error: Box::new(error), usage: Usage::default(), requests: 0 }
+        Failed { error: Box::new(error), spent: Reply::default() }
     }
 }
 
@@ -349,6 +348,7 @@ impl Model {
             .map(|(job, reply)| {
                 let Some(schema) = &job.answer_schema else { return reply };
                 let mut reply = reply?;
+                let mut mismatch = None;
                 for sample in &mut reply.samples {
                     match schema.check(&sample.text) {
                         Ok(Checked::Conforms) => {}
@@ -365,17 +365,17 @@ impl Model {
                         }
                         Err(message) => {
                             let cut = if sample.truncated { " (the answer was cut at max_tokens)" } else { "" };
-                            return Err(Failed {
-                                error: Box::new(ModelError::SchemaMismatch {
-                                    model: self.spec.name.clone(),
-                                    message: format!("{message}{cut}"),
-                                    answer: error::kept_answer(&sample.text),
-                                }),
-                                usage: reply.usage,
-                                requests: reply.requests,
+                            mismatch = Some(ModelError::SchemaMismatch {
+                                model: self.spec.name.clone(),
+                                message: format!("{message}{cut}"),
+                                answer: error::kept_answer(&sample.text),
                             });
+                            break;
                         }
                     }
+                }
+                if let Some(error) = mismatch {
+                    return Err(Failed { error: Box::new(error), spent: Reply { samples: Vec::new(), ..reply } });
                 }
                 Ok(reply)
             })
@@ -421,7 +421,7 @@ impl Model {
         let result = client.complete(ask).await;
         let usage = match &result {
             Ok(answer) => answer.usage,
-            Err(failed) => failed.usage,
+            Err(failed) => failed.spent.usage,
         };
         self.meter.charge(usage);
         self.activity.finished(usage);

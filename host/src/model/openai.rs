@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use super::redact::{Redactor, display_url};
 use super::retry::{Jitter, retry_after};
 use super::spec::{Endpoint, OpenAiSettings, Sampling, StructuredOutput, SystemPrompt};
-use super::{Failed, Message, ModelError, Sample, Usage};
+use super::{Failed, Message, ModelError, Reply, Sample, Usage};
 
 /// A client bound to one `[models.<name>]` of backend `openai`.
 #[derive(Debug)]
@@ -246,11 +246,14 @@ impl Client {
             };
             answer.usage.add(failure.usage());
             if !failure.retryable() || attempts > policy.max_retries {
-                return Err(Failed {
-                    error: Box::new(self.error(failure, attempts)),
+                let spent = Reply {
                     usage: answer.usage,
                     requests: answer.attempts,
-                });
+                    retries: answer.retries,
+                    separate_samples: answer.separate_samples,
+                    ..Reply::default()
+                };
+                return Err(Failed { error: Box::new(self.error(failure, attempts)), spent });
             }
             let wait = policy.delay(
                 attempts - 1,

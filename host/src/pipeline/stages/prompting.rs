@@ -186,14 +186,8 @@ impl<'a> ModelStage<'a> {
                     out.push(Ok(reply.samples));
                 }
                 Err(failed) => {
-                    calls.add(&ModelCalls {
-                        requests: u64::from(failed.requests),
-                        retries: u64::from(failed.requests.saturating_sub(1)),
-                        prompt_tokens: failed.usage.prompt_tokens,
-                        completion_tokens: failed.usage.completion_tokens,
-                        model_errors: 1,
-                        ..ModelCalls::default()
-                    });
+                    account(calls, &failed.spent);
+                    calls.model_errors += 1;
                     if failed.error.is_fatal() {
                         return Err(StageError::Model(*failed.error));
                     }
