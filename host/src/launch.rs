@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use crate::pipeline::engine::shard::{DONE_MARKER, Shard};
+use crate::pipeline::engine::staged;
 use crate::pipeline::workdir::WorkDirError;
 use crate::pipeline::{BuildOptions, Diagnostics, Pipeline, RunError, RunOptions, RunSummary, execute, run_rounds};
 use crate::plugin::Sandbox;
@@ -43,6 +44,12 @@ pub enum TaskRun {
     Ran(Box<RunSummary>),
     /// It had finished before: nothing was done.
     AlreadyDone,
+    /// It ran up to a dedup stage whose staged steps (band merges,
+    /// clustering) have not run; run it again after them.
+    Waiting {
+        /// The stage.
+        stage: String,
+    },
 }
 
 /// Runs task `shard` of the pipeline at `file` ([`shard`](crate::pipeline::engine::shard)):
@@ -69,7 +76,10 @@ pub fn run_task(
     }
     pipeline.output_dir = dir.join("out");
     pipeline.work_dir = dir;
-    let summary = execute(pipeline, &RunOptions { shard: Some(shard), ..options.clone() })?;
+    let summary = match execute(pipeline, &RunOptions { shard: Some(shard), ..options.clone() }) {
+        Err(RunError::AwaitingGlobal { stage }) => return Ok(TaskRun::Waiting { stage }),
+        other => other?,
+    };
     crate::pipeline::workdir::write_atomic(&marker, b"").map_err(RunError::from)?;
     Ok(TaskRun::Ran(Box::new(summary)))
 }
@@ -83,6 +93,91 @@ pub fn merge_tasks(
 ) -> Result<RunSummary, RunFailure> {
     let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
     Ok(crate::pipeline::engine::merge::merge(&pipeline, world)?)
+}
+
+/// A staged step of a split run ([`staged`]): one band merge or the
+/// clustering of a dedup stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StagedStep {
+    /// Merge band `band` across the tasks.
+    Band(u32),
+    /// Decide every record's group.
+    Cluster,
+}
+
+/// Runs `step` of dedup stage `stage` of the pipeline at `file` split into
+/// `world` tasks; a step already done is not run again. Returns what it
+/// reported, as JSON (`None` when it had been done).
+pub fn run_staged_step(
+    file: &Path,
+    sandbox: &Sandbox,
+    overrides: &BuildOptions,
+    world: u32,
+    stage: &str,
+    step: StagedStep,
+) -> Result<Option<serde_json::Value>, RunFailure> {
+    let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    let Some(grouping) = pipeline.stages.iter().find(|s| s.name == stage).and_then(|s| s.op.grouping()) else {
+        let names: Vec<&str> =
+            pipeline.stages.iter().filter(|s| s.op.grouping().is_some()).map(|s| s.name.as_str()).collect();
+        return Err(RunError::Runtime(format!(
+            "{} has no dedup stage `{stage}` (its dedup stages: {})",
+            file.display(),
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ))
+        .into());
+    };
+    let dirs = staged_dirs(&pipeline, world);
+    let report = match step {
+        StagedStep::Band(band) => {
+            if band as usize >= grouping.bands() {
+                return Err(RunError::Runtime(format!(
+                    "stage `{stage}` has {} band(s): --band {band} is not one (bands count from 0)",
+                    grouping.bands()
+                ))
+                .into());
+            }
+            if !dirs.bands_pending(stage, grouping.bands()).contains(&band) {
+                return Ok(None);
+            }
+            let report = staged::bands::merge_band(&dirs, stage, grouping.key_bytes(), band).map_err(RunError::from)?;
+            serde_json::to_value(report)
+        }
+        StagedStep::Cluster => {
+            if dirs.cluster_done(stage) {
+                return Ok(None);
+            }
+            serde_json::to_value(staged::cluster::cluster(&dirs, stage, grouping.bands()).map_err(RunError::from)?)
+        }
+    };
+    Ok(Some(report.unwrap_or_default()))
+}
+
+/// The staged directories of `pipeline` split into `world` tasks.
+pub fn staged_dirs(pipeline: &Pipeline, world: u32) -> staged::StagedDirs {
+    let fingerprint = crate::pipeline::engine::fingerprint::fingerprint(pipeline);
+    staged::StagedDirs::new(&crate::pipeline::engine::shard::tasks_dir(&pipeline.work_dir), world, &fingerprint)
+}
+
+/// What of `step` of `pipeline` split into `world` tasks is left to run:
+/// the ranks, the bands, or `[0]` for a clustering not done.
+pub fn pending(pipeline: &Pipeline, world: u32, step: &staged::Step) -> Vec<u32> {
+    let dirs = staged_dirs(pipeline, world);
+    let unfinished = crate::pipeline::engine::merge::unfinished(pipeline, world);
+    match step {
+        staged::Step::Tasks { until: None } => unfinished,
+        staged::Step::Tasks { until: Some(stage) } => {
+            unfinished.into_iter().filter(|&rank| !dirs.keys_done(rank, stage)).collect()
+        }
+        staged::Step::Bands { stage, bands } => dirs.bands_pending(stage, *bands),
+        staged::Step::Cluster { stage } => {
+            if dirs.cluster_done(stage) {
+                Vec::new()
+            } else {
+                vec![0]
+            }
+        }
+    }
 }
 
 fn io_error(action: &'static str, path: &Path, error: std::io::Error) -> RunFailure {

@@ -1,7 +1,9 @@
-//! One run split into tasks (`kiln task run|merge`, `kiln launch local`):
-//! the merged outputs are the one-process run's byte for byte, a killed task
-//! resumes alone, a corrupt line stays in its task, and pipelines whose
-//! stages need the whole corpus are refused with the stage named.
+//! One run split into tasks (`kiln task run|band|cluster|merge`, `kiln
+//! launch local|slurm|k8s`): the merged outputs are the one-process run's
+//! byte for byte — dedup stages (exact and MinHash) included, run as staged
+//! steps across the tasks — a killed task resumes alone, a corrupt line
+//! stays in its task, and pipelines whose stages cannot be split yet are
+//! refused with the stage named.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,63 @@ dir = "out"
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, toml).expect("pipeline");
     path
+}
+
+/// clean-web whole: [`pipeline`]'s stages, then exact and MinHash dedup,
+/// over the sample with planted duplicates: for 150 records of 40 words or more an exact
+/// copy (other spacing) and a near copy (one word changed), each
+/// placed far after it, so most land in another task's shard.
+fn dedup_pipeline(dir: &Path) -> (PathBuf, Vec<String>) {
+    let file = pipeline(dir);
+    let input = read(dir.join("in.jsonl"));
+    let mut lines: Vec<String> = input.lines().map(str::to_string).collect();
+    let mut planted = Vec::new();
+    let originals: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["text"].as_str().is_some_and(|t| t.split_whitespace().count() >= 40))
+        .take(150)
+        .collect();
+    for (n, r) in originals.iter().enumerate() {
+        let (id, text) = (r["id"].as_str().expect("id"), r["text"].as_str().expect("text"));
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let near: Vec<&str> =
+            words.iter().enumerate().map(|(i, w)| if i == words.len() / 2 { "CHANGED" } else { *w }).collect();
+        let at = (lines.len() * 2 / 3 + n * 3).min(lines.len());
+        let exact = serde_json::json!({"id": format!("{id}-exact"), "text": format!("{}  ", text.replace(' ', "  "))});
+        lines.insert(at, serde_json::json!({"id": format!("{id}-near"), "text": near.join(" ")}).to_string());
+        lines.insert(at, exact.to_string());
+        planted.push(id.to_string());
+    }
+    std::fs::write(dir.join("in.jsonl"), lines.join("\n") + "\n").expect("input");
+    let dedup = "[[stage]]\nname = \"exact\"\nkind = \"dedup\"\n\n[[stage]]\nname = \"near\"\nkind = \"dedup\"\n\
+                 config = { method = \"minhash\", shingle = \"words:5\", bands = 14, rows = 8 }\n\n[output]";
+    std::fs::write(&file, read(file.clone()).replace("[output]", dedup)).expect("pipeline");
+    (file, planted)
+}
+
+/// Every planted copy of an original that was kept (the filters before
+/// dedup may reject one, and its copies with it or not) is rejected as a
+/// duplicate of it, exact or near.
+fn planted_are_rejected(out: &Path, planted: &[String]) {
+    let kept: std::collections::HashSet<String> = read(out.join("kept.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    let planted: Vec<&String> = planted.iter().filter(|id| kept.contains(*id)).collect();
+    let rejected = read(out.join("rejected.jsonl"));
+    let reasons: std::collections::HashMap<String, String> = rejected
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .map(|r| (r["id"].as_str().unwrap_or("").to_string(), r["rejected"]["reason"].to_string()))
+        .collect();
+    assert!(planted.len() >= 10, "too few planted duplicates of kept records: {}", planted.len());
+    for id in planted {
+        for copy in ["exact", "near"] {
+            let reason = reasons.get(&format!("{id}-{copy}")).map(String::as_str).unwrap_or("kept");
+            assert!(reason.contains(&format!("duplicate of {id}")), "{id}-{copy}: {reason}");
+        }
+    }
 }
 
 fn kiln(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -129,11 +188,12 @@ fn four_local_tasks_give_the_one_process_run_byte_for_byte_and_a_killed_task_res
     // Launching the split again reruns only task 2, from its last committed chunk.
     let launched = ok(kiln(&["launch", "local", p, "--tasks", "4"], &[]));
     assert!(launched.contains("kiln launch local (4 tasks)"), "{launched}");
-    let log = |rank: u32| read(dir.path().join(format!("work/tasks/{rank:05}-of-00004.log")));
+    assert!(launched.contains("task(s) 2 of 4 to run"), "{launched}");
+    let log = |rank: u32| dir.path().join(format!("work/tasks/{rank:05}-of-00004.log"));
     for rank in [0, 1, 3] {
-        assert!(log(rank).contains("had finished; nothing to do"), "task {rank}: {}", log(rank));
+        assert!(!log(rank).exists(), "finished task {rank} was started again");
     }
-    assert!(log(2).contains("resuming an interrupted run"), "{}", log(2));
+    assert!(read(log(2)).contains("resuming an interrupted run"), "{}", read(log(2)));
     same_outputs(&one, &dir.path().join("out"));
 
     // The planted line is quarantined by the task that owns it, and only there.
@@ -154,17 +214,60 @@ fn four_local_tasks_give_the_one_process_run_byte_for_byte_and_a_killed_task_res
 }
 
 #[test]
+fn dedup_runs_as_staged_steps_across_tasks_exactly_as_in_one_process_and_a_killed_filter_pass_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, planted) = dedup_pipeline(dir.path());
+    let p = file.to_str().expect("utf-8");
+    let one = dir.path().join("one");
+    ok(kiln(&["run", p, "--out", one.to_str().expect("utf-8")], &[]));
+    planted_are_rejected(&one, &planted);
+
+    // Step by step: each task runs up to the first dedup stage and writes its keys.
+    for rank in ["0", "1", "2"] {
+        let said = ok(kiln(&["task", "run", p, "--rank", rank, "--world", "3"], &[]));
+        assert!(said.contains("ran up to dedup stage `exact` and wrote its keys"), "{said}");
+    }
+    let early = kiln(&["task", "cluster", p, "--world", "3", "--stage", "exact"], &[]);
+    let why = String::from_utf8_lossy(&early.stderr);
+    assert!(!early.status.success() && why.contains("band(s) 0 of stage `exact` are not merged"), "{why}");
+    let merged = ok(kiln(&["task", "band", p, "--world", "3", "--stage", "exact", "--band", "0"], &[]));
+    assert!(merged.contains("band 0 of stage `exact` done"), "{merged}");
+    ok(kiln(&["task", "cluster", p, "--world", "3", "--stage", "exact"], &[]));
+    let again = ok(kiln(&["task", "cluster", p, "--world", "3", "--stage", "exact"], &[]));
+    assert!(again.contains("had been done; nothing to do"), "{again}");
+
+    // Task 0's filter pass is killed after a few durable steps; the launch
+    // resumes it from its last committed chunk and runs what is left.
+    let killed = kiln(&["task", "run", p, "--rank", "0", "--world", "3"], &[("KILN_FAULT_KILL_AT_STEP", "25")]);
+    assert_eq!(killed.status.signal(), Some(9), "{}", String::from_utf8_lossy(&killed.stderr));
+    let launched = ok(kiln(&["launch", "local", p, "--tasks", "3"], &[]));
+    assert!(launched.contains("kiln launch local (3 tasks)"), "{launched}");
+    let task0 = read(dir.path().join("work/tasks/00000-of-00003.log"));
+    assert!(task0.contains("resuming an interrupted run"), "{task0}");
+    let exact_log = dir.path().join("work/tasks/exact-band-000.log");
+    assert!(!exact_log.exists(), "the merged band of `exact` was run again");
+    same_outputs(&one, &dir.path().join("out"));
+    planted_are_rejected(&dir.path().join("out"), &planted);
+
+    // A fresh launch with another split gives the same again.
+    let two = dir.path().join("two");
+    ok(kiln(&["launch", "local", p, "--tasks", "2", "--fresh", "--out", two.to_str().expect("utf-8")], &[]));
+    same_outputs(&one, &two);
+}
+
+#[test]
 fn stages_that_need_the_whole_corpus_are_refused_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = pipeline(dir.path());
     let text = read(file.clone()) + "";
-    let text = text.replace("[output]", "[[stage]]\nname = \"exact\"\nkind = \"dedup\"\n\n[output]");
-    std::fs::write(&file, text).expect("pipeline");
+    let train = "[[stage]]\nname = \"quality-model\"\nkind = \"train-classifier\"\n\
+                 config = { label = \"scores.correct\", positive_at = 1.0 }\n\n[output]";
+    std::fs::write(&file, text.replace("[output]", train)).expect("pipeline");
     let p = file.to_str().expect("utf-8");
     for args in [vec!["launch", "local", p, "--tasks", "2"], vec!["task", "run", p, "--rank", "0", "--world", "2"]] {
         let out = kiln(&args, &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains("`exact`") && stderr.contains("kiln run"), "{stderr}");
+        assert!(!out.status.success() && stderr.contains("`quality-model`") && stderr.contains("kiln run"), "{stderr}");
     }
     let out = kiln(&["task", "run", p, "--rank", "2", "--world", "2"], &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ranks count from 0"));
@@ -181,10 +284,10 @@ fn require_slurm() {
 }
 
 #[test]
-fn a_slurm_job_array_gives_the_one_process_run_and_a_failed_task_is_resubmitted_alone() {
+fn slurm_job_arrays_give_the_one_process_run_of_clean_web_and_a_failed_task_is_resubmitted_alone() {
     require_slurm();
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = pipeline(dir.path());
+    let (file, planted) = dedup_pipeline(dir.path());
     let p = file.to_str().expect("utf-8");
     let one = dir.path().join("one");
     ok(kiln(&["run", p, "--out", one.to_str().expect("utf-8")], &[]));
@@ -200,17 +303,20 @@ fn a_slurm_job_array_gives_the_one_process_run_and_a_failed_task_is_resubmitted_
     assert!(!failed.status.success(), "{stderr}");
     assert!(stderr.contains("runs task(s) 0,1,2,3 of 4"), "{stderr}");
     assert!(stderr.contains("task 2 did not finish") && stderr.contains("00002-of-00004"), "{stderr}");
-    assert!(stderr.contains("3 of 4 task(s) finished"), "{stderr}");
+    assert!(stderr.contains("resubmit only"), "{stderr}");
     assert!(!dir.path().join("out/kept.jsonl").exists(), "no merge without every task");
-    let queue = Command::new("squeue").args(["-h", "-n", "kiln-split-merge"]).output().expect("squeue");
-    assert!(String::from_utf8_lossy(&queue.stdout).trim().is_empty(), "the merge job was left in the queue");
+    let queue = Command::new("squeue").args(["-h", "-o", "%j"]).output().expect("squeue");
+    let left = String::from_utf8_lossy(&queue.stdout).to_string();
+    assert!(!left.contains("kiln-split"), "jobs that can never run were left in the queue: {left}");
 
     // Fixed and launched again: only task 2 is submitted; the merged outputs are the one-process run's.
     std::fs::remove_file(&blocker).expect("remove");
     let stderr = ok(kiln(&["launch", "slurm", p, "--tasks", "4"], &[]));
     assert!(stderr.contains("runs task(s) 2 of 4"), "{stderr}");
+    assert!(stderr.contains("merges band(s) 0,1,2,3,4,5,6,7,8,9,10,11,12,13 of 14 of dedup stage `near`"), "{stderr}");
     assert!(stderr.contains("kiln launch slurm (4 tasks)"), "{stderr}");
     same_outputs(&one, &dir.path().join("out"));
+    planted_are_rejected(&dir.path().join("out"), &planted);
 }
 
 /// kubernetes-validate (from PyPI; `cargo xtask test` installs it and sets
@@ -225,7 +331,7 @@ fn kubernetes_validate(files: &[PathBuf]) -> Output {
 #[test]
 fn kubernetes_manifests_validate_and_their_commands_give_the_one_process_run() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = pipeline(dir.path());
+    let (file, _) = dedup_pipeline(dir.path());
     let p = file.to_str().expect("utf-8");
     let one = dir.path().join("one");
     ok(kiln(&["run", p, "--out", one.to_str().expect("utf-8")], &[]));
@@ -251,31 +357,49 @@ fn kubernetes_manifests_validate_and_their_commands_give_the_one_process_run() {
         &[],
     ));
     assert!(stderr.contains("kubectl wait --for=condition=complete"), "{stderr}");
-    let files = [manifests.join("tasks.json"), manifests.join("merge.json")];
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&manifests).expect("manifests").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    let names: Vec<String> = files.iter().map(|f| f.file_name().expect("name").to_string_lossy().to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "01-tasks-to-exact.json",
+            "02-exact-bands.json",
+            "03-exact-cluster.json",
+            "04-tasks-to-near.json",
+            "05-near-bands.json",
+            "06-near-cluster.json",
+            "07-tasks.json",
+            "08-merge.json"
+        ]
+    );
     let checked = kubernetes_validate(&files);
     let said = String::from_utf8_lossy(&checked.stdout).to_string() + &String::from_utf8_lossy(&checked.stderr);
-    assert!(checked.status.success() && said.matches("passed").count() == 2, "{said}");
+    assert!(checked.status.success() && said.matches("passed").count() == files.len(), "{said}");
     // The validator is strict: a misspelt field fails it.
-    let tasks: serde_json::Value = serde_json::from_str(&read(files[0].clone())).expect("json");
     let misspelt = dir.path().join("misspelt.json");
     std::fs::write(&misspelt, read(files[0].clone()).replace("completionMode", "completionMod")).expect("write");
     assert!(!kubernetes_validate(&[misspelt]).status.success(), "kubernetes-validate accepts anything");
 
-    // Each index runs the Job's command with the rank Kubernetes gives it; then the merge.
-    assert_eq!(tasks["spec"]["completionMode"], "Indexed");
-    assert_eq!(tasks["spec"]["backoffLimitPerIndex"], 2);
+    // Each Job's indices run its command with the index Kubernetes gives them, in order; then the merge.
     let args = |manifest: &serde_json::Value| -> Vec<String> {
         let container = &manifest["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["command"][0], "kiln");
         container["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("text").to_string()).collect()
     };
-    let task_args = args(&tasks);
-    let words: Vec<&str> = task_args.iter().map(String::as_str).collect();
-    for index in ["0", "1", "2"] {
-        ok(kiln(&words, &[("JOB_COMPLETION_INDEX", index)]));
+    for file in &files {
+        let job: serde_json::Value = serde_json::from_str(&read(file.clone())).expect("json");
+        let words = args(&job);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        if job["spec"]["completionMode"] == "Indexed" {
+            assert_eq!(job["spec"]["backoffLimitPerIndex"], 2);
+            for index in 0..job["spec"]["completions"].as_u64().expect("completions") {
+                ok(kiln(&words, &[("JOB_COMPLETION_INDEX", &index.to_string())]));
+            }
+        } else {
+            ok(kiln(&words, &[]));
+        }
     }
-    let merge: serde_json::Value = serde_json::from_str(&read(files[1].clone())).expect("json");
-    let merge_args = args(&merge);
-    ok(kiln(&merge_args.iter().map(String::as_str).collect::<Vec<_>>(), &[]));
     same_outputs(&one, &dir.path().join("out"));
 }

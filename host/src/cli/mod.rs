@@ -4,6 +4,7 @@ mod check;
 mod dedup;
 mod filter;
 mod inspect;
+mod launch;
 mod lock;
 mod publish;
 mod rounds_table;
@@ -57,7 +58,7 @@ enum Command {
     Task(tasks::TaskCommand),
     /// Split a run into tasks and run them (`local`: as processes on this machine).
     #[command(subcommand)]
-    Launch(tasks::LaunchCommand),
+    Launch(launch::LaunchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,7 +135,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(sandbox()?, args),
         Command::Tenant(command) => serve::tenant(command),
         Command::Task(command) => tasks::task(&sandbox()?, command, plugin_store.as_deref()),
-        Command::Launch(command) => tasks::launch(&sandbox()?, command, plugin_store.as_deref()),
+        Command::Launch(command) => launch::launch(&sandbox()?, command, plugin_store.as_deref()),
     }
 }
 

@@ -1,13 +1,14 @@
-//! Kubernetes manifests for a split run: an Indexed Job of tasks, then a
-//! Job that merges them.
+//! Kubernetes manifests for a split run: an Indexed Job per step (the
+//! tasks; for each dedup stage its band merges, its clustering and the
+//! tasks again), then a Job that merges them.
 //!
-//! `kiln launch k8s` writes the manifests for the user to apply (Kiln does
-//! not talk to a cluster's API server): the tasks as one Indexed Job
-//! (`completionMode: Indexed`, the pod's `JOB_COMPLETION_INDEX` as the rank,
-//! which `kiln task run` reads when `--rank` is not given), each index
+//! `kiln launch k8s` writes the manifests for the user to apply in order
+//! (Kiln does not talk to a cluster's API server): each step as one Indexed
+//! Job (`completionMode: Indexed`, the pod's `JOB_COMPLETION_INDEX` as the
+//! rank or band, which `kiln task run|band` read when not given), each index
 //! retried on its own (`backoffLimitPerIndex`, GA since Kubernetes 1.33) so
 //! one failing shard neither exhausts the others' retries nor stops them; and
-//! the merge as a plain Job to apply once the first completes (Kubernetes has
+//! the merge as a plain Job to apply once the last completes (Kubernetes has
 //! no dependencies between Jobs). Both mount the same volume claim, where the
 //! pipeline, its inputs, work and output directories must live; paths are
 //! used in the pods as given. Manifests are JSON, which `kubectl apply -f`
@@ -20,9 +21,9 @@ use serde_json::{Value, json};
 pub struct JobSpec {
     /// The run's name (the pipeline's), made a DNS label for the Jobs' names.
     pub name: String,
-    /// How many tasks.
-    pub tasks: u32,
-    /// Tasks running at once (default: all).
+    /// The steps, in order: one Indexed Job each.
+    pub steps: Vec<IndexedStep>,
+    /// Pods of a Job running at once (default: all).
     pub parallelism: Option<u32>,
     /// Retries of each index before it counts as failed.
     pub retries_per_task: u32,
@@ -32,12 +33,22 @@ pub struct JobSpec {
     pub namespace: Option<String>,
     /// A persistent volume claim to mount, and where.
     pub volume: Option<(String, String)>,
-    /// The arguments of one task (`kiln` excluded), without `--rank`.
-    pub task_args: Vec<String>,
     /// The arguments of the merge (`kiln` excluded).
     pub merge_args: Vec<String>,
     /// Environment variables for both.
     pub env: Vec<(String, String)>,
+}
+
+/// One step of a split run: an Indexed Job whose pods get their rank or
+/// band as `JOB_COMPLETION_INDEX`.
+#[derive(Debug, Clone)]
+pub struct IndexedStep {
+    /// Names the Job (`tasks`, `near-bands`, …).
+    pub label: String,
+    /// How many indices.
+    pub completions: u32,
+    /// The arguments of one pod (`kiln` excluded), without the index.
+    pub args: Vec<String>,
 }
 
 /// `name` as a DNS-1123 label of at most `max` characters (lowercase
@@ -56,10 +67,10 @@ pub fn dns_label(name: &str, max: usize) -> String {
     if label.is_empty() { "run".into() } else { label }
 }
 
-/// The Indexed Job of the tasks and the merge Job.
-pub fn manifests(spec: &JobSpec) -> (Value, Value) {
+/// One Indexed Job per step, in order, then the merge Job: `(label, manifest)`.
+pub fn manifests(spec: &JobSpec) -> Vec<(String, Value)> {
     // Job names become pod labels (63 characters) with suffixes added.
-    let base = format!("kiln-{}", dns_label(&spec.name, 40));
+    let base = format!("kiln-{}", dns_label(&spec.name, 32));
     let pod = |args: &[String]| -> Value {
         let mut container = json!({
             "name": "kiln",
@@ -83,29 +94,40 @@ pub fn manifests(spec: &JobSpec) -> (Value, Value) {
         }
         m
     };
-    let tasks = json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": metadata(format!("{base}-tasks")),
-        "spec": {
-            "completionMode": "Indexed",
-            "completions": spec.tasks,
-            "parallelism": spec.parallelism.unwrap_or(spec.tasks).min(spec.tasks),
-            "backoffLimitPerIndex": spec.retries_per_task,
-            "maxFailedIndexes": spec.tasks,
-            "template": { "metadata": { "labels": { "kiln.dev/run": base } }, "spec": pod(&spec.task_args) },
-        },
-    });
-    let merge = json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": metadata(format!("{base}-merge")),
-        "spec": {
-            "backoffLimit": spec.retries_per_task,
-            "template": { "metadata": { "labels": { "kiln.dev/run": base } }, "spec": pod(&spec.merge_args) },
-        },
-    });
-    (tasks, merge)
+    let mut out = Vec::new();
+    for (n, step) in spec.steps.iter().enumerate() {
+        let completions = step.completions.max(1);
+        let name = format!("{base}-{}-{}", n + 1, dns_label(&step.label, 16));
+        out.push((
+            step.label.clone(),
+            json!({
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": metadata(name),
+                "spec": {
+                    "completionMode": "Indexed",
+                    "completions": completions,
+                    "parallelism": spec.parallelism.unwrap_or(completions).min(completions),
+                    "backoffLimitPerIndex": spec.retries_per_task,
+                    "maxFailedIndexes": completions,
+                    "template": { "metadata": { "labels": { "kiln.dev/run": base } }, "spec": pod(&step.args) },
+                },
+            }),
+        ));
+    }
+    out.push((
+        "merge".into(),
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": metadata(format!("{base}-merge")),
+            "spec": {
+                "backoffLimit": spec.retries_per_task,
+                "template": { "metadata": { "labels": { "kiln.dev/run": base } }, "spec": pod(&spec.merge_args) },
+            },
+        }),
+    ));
+    out
 }
 
 #[cfg(test)]
@@ -121,21 +143,30 @@ mod tests {
     }
 
     #[test]
-    fn the_tasks_are_an_indexed_job_retried_per_index_and_the_merge_a_job() {
+    fn each_step_is_an_indexed_job_retried_per_index_and_the_merge_a_job() {
+        let run = vec!["task".into(), "run".into(), "/data/p.toml".into(), "--world".into(), "8".into()];
+        let band = vec!["task".into(), "band".into(), "/data/p.toml".into(), "--stage".into(), "near".into()];
         let spec = JobSpec {
             name: "clean-web".into(),
-            tasks: 8,
+            steps: vec![
+                IndexedStep { label: "tasks-to-near".into(), completions: 8, args: run.clone() },
+                IndexedStep { label: "near-bands".into(), completions: 14, args: band },
+                IndexedStep { label: "tasks".into(), completions: 8, args: run },
+            ],
             parallelism: Some(4),
             retries_per_task: 2,
             image: "registry.example.com/kiln:1".into(),
             namespace: Some("data".into()),
             volume: Some(("corpus".into(), "/data".into())),
-            task_args: vec!["task".into(), "run".into(), "/data/p.toml".into(), "--world".into(), "8".into()],
             merge_args: vec!["task".into(), "merge".into(), "/data/p.toml".into(), "--world".into(), "8".into()],
             env: vec![("KILN_CACHE_DIR".into(), "/data/cache".into())],
         };
-        let (tasks, merge) = manifests(&spec);
-        assert_eq!(tasks["metadata"]["name"], "kiln-clean-web-tasks");
+        let jobs = manifests(&spec);
+        assert_eq!(jobs.len(), 4);
+        let (tasks, merge) = (&jobs[0].1, &jobs[3].1);
+        assert_eq!(tasks["metadata"]["name"], "kiln-clean-web-1-tasks-to-near");
+        assert_eq!(jobs[1].1["spec"]["completions"], 14);
+        assert_eq!(jobs[2].1["metadata"]["name"], "kiln-clean-web-3-tasks");
         assert_eq!(tasks["spec"]["completionMode"], "Indexed");
         assert_eq!(tasks["spec"]["completions"], 8);
         assert_eq!(tasks["spec"]["parallelism"], 4);

@@ -29,12 +29,41 @@ pub struct PhaseParts {
     pub parts: Vec<(Arc<WorkDir>, Manifest)>,
     /// The stages the phase ran.
     pub stages: Range<usize>,
+    /// Whether its chunks continue the previous phase's one for one (a split
+    /// run's phase after a staged dedup, see
+    /// [`staged`](super::staged)): its chunks are the same chunks, not more.
+    pub continues: bool,
 }
 
 impl PhaseParts {
     fn chunks(&self) -> impl Iterator<Item = (&WorkDir, &crate::pipeline::workdir::ChunkEntry)> {
         self.parts.iter().flat_map(|(work, manifest)| manifest.chunks.iter().map(move |c| (work.as_ref(), c)))
     }
+}
+
+/// Every phase's chunks in the order their rejected and quarantined records
+/// go out: phase by phase, except that a phase continuing the one before is
+/// interleaved with it chunk by chunk (part by part), so each chunk's records
+/// come stage by stage as in one process.
+fn ordered_chunks(phases: &[PhaseParts]) -> Vec<(&WorkDir, u64)> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < phases.len() {
+        let end = k + 1 + phases[k + 1..].iter().take_while(|p| p.continues).count();
+        let group = &phases[k..end];
+        for (part, (work, manifest)) in group[0].parts.iter().enumerate() {
+            for (i, chunk) in manifest.chunks.iter().enumerate() {
+                out.push((work.as_ref(), chunk.index));
+                for later in &group[1..] {
+                    if let Some((w, c)) = later.parts.get(part).and_then(|(w, m)| Some((w, m.chunks.get(i)?))) {
+                        out.push((w.as_ref(), c.index));
+                    }
+                }
+            }
+        }
+        k = end;
+    }
+    out
 }
 
 /// Whether to write the record outputs or only `stats.json`.
@@ -65,14 +94,12 @@ pub fn assemble(
     let Some(last) = phases.len().checked_sub(1) else {
         return Err(RunError::Runtime("a pipeline has at least one phase".into()));
     };
+    let ordered = ordered_chunks(phases);
     if records == Records::Write {
-        let all: Vec<Vec<(&WorkDir, &Manifest)>> =
-            phases.iter().map(|p| p.parts.iter().map(|(w, m)| (w.as_ref(), m)).collect()).collect();
+        let kept: Vec<(&WorkDir, u64)> = phases[last].chunks().map(|(w, c)| (w, c.index)).collect();
         for role in ChunkFile::ALL {
             // Kept records are the last phase's; the others are every phase's.
-            let parts: Vec<(&WorkDir, &Manifest)> =
-                if role == ChunkFile::Kept { all[last].clone() } else { all.concat() };
-            write_output(pipeline, &parts, role)?;
+            write_output(pipeline, if role == ChunkFile::Kept { &kept } else { &ordered }, role)?;
         }
     }
     let mut stats = RunStats { pipeline: pipeline.name.clone(), ..Default::default() };
@@ -100,10 +127,10 @@ pub fn assemble(
     stats.generated = stats.stages.iter().map(|s| s.generated).sum();
     stats.quarantined = stats.unreadable + stats.stages.iter().map(|s| s.quarantined).sum::<u64>();
     stats.kept = stats.stages.last().map_or(stats.input_lines - stats.unreadable, |s| s.kept);
-    stats.chunks = phases.iter().map(|p| p.chunks().count() as u64).sum();
+    stats.chunks = phases.iter().filter(|p| !p.continues).map(|p| p.chunks().count() as u64).sum();
     stats.resumed_chunks = resumed_chunks;
     stats.seconds = elapsed.as_secs_f64();
-    stats.quarantine = summarise_quarantine(phases)?;
+    stats.quarantine = summarise_quarantine(&ordered)?;
     stats.diversity = crate::pipeline::report::diversity::Diversity::measure(&sample_kept(&phases[last], stats.kept)?);
     let bytes = serde_json::to_vec_pretty(&stats).map_err(|e| RunError::Runtime(e.to_string()))?;
     crate::pipeline::workdir::write_atomic(&out.join("stats.json"), &bytes)?;
@@ -116,16 +143,16 @@ pub fn assemble(
 }
 
 /// Writes one output file (`kept`, `rejected` or `quarantine`) from `parts`.
-fn write_output(pipeline: &Pipeline, parts: &[(&WorkDir, &Manifest)], role: ChunkFile) -> Result<(), RunError> {
+fn write_output(pipeline: &Pipeline, chunks: &[(&WorkDir, u64)], role: ChunkFile) -> Result<(), RunError> {
     let out = &pipeline.output_dir;
     let jsonl = out.join(format!("{}.jsonl", role.name()));
     match pipeline.output_format {
         OutputFormat::Jsonl => {
-            WorkDir::assemble_parts(parts, role.name(), &jsonl)?;
+            WorkDir::assemble_chunks(chunks, role.name(), &jsonl)?;
         }
         OutputFormat::Parquet => {
             let assembled = pipeline.work_dir.join(format!("assembled-{}.jsonl", role.name()));
-            WorkDir::assemble_parts(parts, role.name(), &assembled)?;
+            WorkDir::assemble_chunks(chunks, role.name(), &assembled)?;
             let target = out.join(format!("{}.parquet", role.name()));
             let tmp = out.join(format!("{}.parquet.tmp", role.name()));
             jsonl_to_parquet(&assembled, &tmp)
@@ -158,13 +185,11 @@ fn sample_kept(phase: &PhaseParts, kept: u64) -> Result<Vec<String>, RunError> {
 }
 
 /// Every phase's quarantined records, grouped for the report.
-fn summarise_quarantine(phases: &[PhaseParts]) -> Result<Vec<QuarantineGroup>, RunError> {
+fn summarise_quarantine(chunks: &[(&WorkDir, u64)]) -> Result<Vec<QuarantineGroup>, RunError> {
     let mut summary = QuarantineSummary::default();
-    for phase in phases {
-        for (work, chunk) in phase.chunks() {
-            let data = work.read_chunk_file(chunk.index, ChunkFile::Quarantine.name())?;
-            data.lines().filter(|l| !l.trim().is_empty()).for_each(|l| summary.add_line(l));
-        }
+    for (work, index) in chunks {
+        let data = work.read_chunk_file(*index, ChunkFile::Quarantine.name())?;
+        data.lines().filter(|l| !l.trim().is_empty()).for_each(|l| summary.add_line(l));
     }
     Ok(summary.groups())
 }

@@ -121,12 +121,13 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         // Another split's work directory is never resumed.
         fingerprint.push_str(&format!("/task-{}", shard.label()));
     }
-    let ranges = super::phases::split(&pipeline);
+    let phases = super::staged::task_phases(&pipeline, options.shard.is_some());
     let mut done: Vec<FinishedPhase> = Vec::new();
     // What the barrier jobs reported, in phase order.
     let mut reports = Vec::new();
     let mut resumed_chunks = 0;
-    for (k, stages) in ranges.iter().cloned().enumerate() {
+    for (k, task_phase) in phases.iter().enumerate() {
+        let stages = task_phase.stages.clone();
         let work = Arc::new(WorkDir::open(&phase_dir(&pipeline.work_dir, k))?);
         let manifest = work.manifest(&fingerprint, pipeline.chunk_size)?;
         resumed_chunks += manifest.chunks.len() as u64;
@@ -138,16 +139,26 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
                 "resuming an interrupted run"
             );
         }
-        let source = match done.last() {
-            None => PhaseInput::Pipeline,
-            Some(previous) => PhaseInput::Kept { work: previous.work.clone(), manifest: previous.manifest.clone() },
+        let (source, first) = match done.last() {
+            None => (PhaseInput::Pipeline, None),
+            Some(previous) if task_phase.continues => {
+                let first = if manifest.finished {
+                    None
+                } else {
+                    Some(decided_stage(&pipeline, stages.start, previous, &manifest, &options).await?)
+                };
+                (PhaseInput::Continues { work: previous.work.clone(), manifest: previous.manifest.clone() }, first)
+            }
+            Some(previous) => {
+                (PhaseInput::Kept { work: previous.work.clone(), manifest: previous.manifest.clone() }, None)
+            }
         };
         let mut manifest = if manifest.finished {
             manifest
         } else {
-            process(&pipeline, stages.clone(), &work, manifest, &options, source).await?
+            process(&pipeline, stages.clone(), &work, manifest, &options, source, first).await?
         };
-        let last = k + 1 == ranges.len();
+        let last = k + 1 == phases.len();
         if !last && !manifest.finished {
             manifest.finished = true;
             work.save_manifest(&manifest)?;
@@ -165,16 +176,59 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         }
         done.push(phase);
     }
+    let continues: Vec<bool> = phases.iter().map(|p| p.continues).collect();
     let records = if options.shard.is_some() { Records::StatsOnly } else { Records::Write };
-    finish(&pipeline, done, reports, resumed_chunks, started.elapsed(), records)
+    finish(&pipeline, done, &continues, reports, resumed_chunks, started.elapsed(), records)
 }
 
 /// Where a phase's records come from.
 enum PhaseInput {
     /// The pipeline's inputs, or its `generate` stage.
     Pipeline,
-    /// The records the previous phase kept.
+    /// The records the previous phase kept, in new chunks.
     Kept { work: Arc<WorkDir>, manifest: Manifest },
+    /// The records the previous phase kept, chunk for chunk (a split run's
+    /// phase that starts with a grouping stage, see [`super::staged`]).
+    Continues { work: Arc<WorkDir>, manifest: Manifest },
+}
+
+/// In a task of a split run, the grouping stage `index` that starts a phase,
+/// its groups decided by the staged steps: the task writes its keys from the
+/// `previous` phase's records if it has not yet, and waits
+/// ([`RunError::AwaitingGlobal`]) while the clustering has not run.
+async fn decided_stage(
+    pipeline: &Arc<Pipeline>,
+    index: usize,
+    previous: &FinishedPhase,
+    manifest: &Manifest,
+    options: &RunOptions,
+) -> Result<Arc<dyn PreparedStage>, RunError> {
+    let stage = &pipeline.stages[index];
+    let Some(shard) = options.shard else {
+        return Err(RunError::Runtime(format!("stage `{}` continues a phase outside a split run", stage.name)));
+    };
+    // A task's work directory is `<run work dir>/tasks/<label>`.
+    let tasks = pipeline.work_dir.parent().unwrap_or(&pipeline.work_dir);
+    let dirs = super::staged::StagedDirs::new(tasks, shard.world, &fingerprint(pipeline));
+    if !dirs.keys_done(shard.rank, &stage.name) {
+        let (p, work, kept, d) = (pipeline.clone(), previous.work.clone(), previous.manifest.clone(), dirs.clone());
+        tokio::task::spawn_blocking(move || {
+            let stage = &p.stages[index];
+            let grouping =
+                stage.op.grouping().ok_or_else(|| RunError::Runtime(format!("`{}` does not group", stage.name)))?;
+            let records = super::staged::keys::write_keys(&d, &stage.name, grouping, &work, &kept, shard.rank)?;
+            tracing::info!(stage = %stage.name, records, "wrote the keys of this task's records");
+            Ok::<(), RunError>(())
+        })
+        .await
+        .map_err(|e| RunError::Runtime(e.to_string()))??;
+    }
+    if !dirs.cluster_done(&stage.name) {
+        return Err(RunError::AwaitingGlobal { stage: stage.name.clone() });
+    }
+    let decisions = super::staged::cluster::read_decisions(&dirs, &stage.name, shard.rank)?;
+    let next = manifest.chunks.iter().filter_map(|c| c.stages.first()).map(|s| s.input).sum();
+    Ok(Arc::new(super::staged::decided::Decided::new(&stage.name, stage.op.clone(), decisions, next)))
 }
 
 /// Fails before any work when the output directory cannot be written.
@@ -195,10 +249,18 @@ async fn process(
     manifest: Manifest,
     options: &RunOptions,
     input: PhaseInput,
+    mut first: Option<Arc<dyn PreparedStage>>,
 ) -> Result<Manifest, RunError> {
     let models = start_models(pipeline, &range, &manifest, options)?;
     let mut prepared = Vec::new();
     for index in range.clone() {
+        // A grouping stage whose groups the staged steps decided.
+        if index == range.start
+            && let Some(decided) = first.take()
+        {
+            prepared.push(decided);
+            continue;
+        }
         let cx = PhaseCx {
             stage: &pipeline.stages[index],
             seed: pipeline.seed,
@@ -212,7 +274,7 @@ async fn process(
     // A later phase reads the records its predecessor kept.
     let total = match &input {
         PhaseInput::Pipeline => None,
-        PhaseInput::Kept { manifest, .. } => {
+        PhaseInput::Kept { manifest, .. } | PhaseInput::Continues { manifest, .. } => {
             Some(manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>())
         }
     };
@@ -340,6 +402,9 @@ fn read_chunks(
     tx: mpsc::Sender<Chunk>,
     cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<(), RunError> {
+    if let PhaseInput::Continues { work, manifest } = input {
+        return read_continued(&work, &manifest, at, &tx, cancel);
+    }
     // A generating pipeline's inputs are empty slots: their lengths say nothing.
     let counts_input = matches!(input, PhaseInput::Pipeline) && generate_count(pipeline).is_none();
     let (mut source, owned) = match input {
@@ -357,6 +422,7 @@ fn read_chunks(
             (Source::new(pipeline)?, owned)
         }
         PhaseInput::Kept { work, manifest } => (Source::Kept(KeptRecords::new(work, manifest)), 0..u64::MAX),
+        PhaseInput::Continues { .. } => return Ok(()),
     };
     // Lines are counted from the shard's start: the manifest is the task's own.
     source.skip_lines(owned.start.saturating_add(at.skip))?;
@@ -410,6 +476,54 @@ fn read_chunks(
     }
 }
 
+/// Reads the kept records of the previous phase's chunks after the first
+/// `at.index`, one chunk for each of its chunks (an empty one included), so
+/// the phase's chunks are the previous phase's, continued.
+fn read_continued(
+    work: &Arc<WorkDir>,
+    manifest: &Manifest,
+    at: Position,
+    tx: &mpsc::Sender<Chunk>,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<(), RunError> {
+    let mut first_line = at.skip;
+    for (index, previous) in manifest.chunks.iter().enumerate().skip(at.index as usize) {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(RunError::Cancelled);
+        }
+        let mut kept = KeptRecords::of_chunks(work.clone(), vec![previous.index]);
+        let mut chunk = Chunk {
+            entry: ChunkEntry {
+                index: index as u64,
+                first_line,
+                lines: 0,
+                unreadable: 0,
+                stages: Vec::new(),
+                histograms: Default::default(),
+            },
+            records: Vec::new(),
+            rejected: Vec::new(),
+            quarantined: Vec::new(),
+            state: Vec::new(),
+        };
+        while let Some(item) = kept.next_item()? {
+            match item {
+                InputItem::Record(r) => chunk.records.push(r),
+                InputItem::Unreadable(q) => {
+                    chunk.entry.unreadable += 1;
+                    chunk.quarantined.push(q);
+                }
+            }
+            chunk.entry.lines += 1;
+        }
+        first_line += chunk.entry.lines;
+        if tx.blocking_send(chunk).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// Where records come from: input files, the slots of a `generate` stage,
 /// or the records the previous phase kept.
 enum Source<'a> {
@@ -429,7 +543,10 @@ struct KeptRecords {
 
 impl KeptRecords {
     fn new(work: Arc<WorkDir>, manifest: Manifest) -> KeptRecords {
-        let chunks: Vec<u64> = manifest.chunks.iter().map(|c| c.index).collect();
+        KeptRecords::of_chunks(work, manifest.chunks.iter().map(|c| c.index).collect())
+    }
+
+    fn of_chunks(work: Arc<WorkDir>, chunks: Vec<u64>) -> KeptRecords {
         KeptRecords { work, chunks: chunks.into_iter(), lines: Vec::new().into_iter(), file: String::new(), line: 0 }
     }
 
@@ -597,6 +714,7 @@ fn commit_chunks(
 fn finish(
     pipeline: &Pipeline,
     mut phases: Vec<FinishedPhase>,
+    continues: &[bool],
     reports: Vec<crate::pipeline::stages::JobReport>,
     resumed_chunks: u64,
     elapsed: Duration,
@@ -604,7 +722,12 @@ fn finish(
 ) -> Result<RunSummary, RunError> {
     let parts: Vec<PhaseParts> = phases
         .iter()
-        .map(|p| PhaseParts { parts: vec![(p.work.clone(), p.manifest.clone())], stages: p.stages.clone() })
+        .zip(continues)
+        .map(|(p, &continues)| PhaseParts {
+            parts: vec![(p.work.clone(), p.manifest.clone())],
+            stages: p.stages.clone(),
+            continues,
+        })
         .collect();
     let stats = super::assemble::assemble(pipeline, &parts, reports, resumed_chunks, elapsed, records)?;
     if let Some(phase) = phases.last_mut()

@@ -16,8 +16,9 @@ use super::executor::RunSummary;
 use super::fingerprint::fingerprint;
 use super::run_error::RunError;
 use super::shard::{DONE_MARKER, Shard};
+use super::staged;
 use crate::pipeline::build::Pipeline;
-use crate::pipeline::workdir::WorkDir;
+use crate::pipeline::workdir::{WorkDir, phase_dir};
 
 /// The ranks of `world` whose task has not finished.
 pub fn unfinished(pipeline: &Pipeline, world: u32) -> Vec<u32> {
@@ -40,23 +41,32 @@ pub fn merge(pipeline: &Pipeline, world: u32) -> Result<RunSummary, RunError> {
         return Err(RunError::TasksUnfinished { missing, world });
     }
     let base = fingerprint(pipeline);
-    let mut parts = Vec::new();
     // The run took as long as its slowest task, then the merge.
     let (mut slowest, mut resumed) = (0.0f64, 0);
-    for rank in 0..world {
-        let shard = Shard { rank, world };
-        let dir = shard.work_dir(&pipeline.work_dir);
-        let work = WorkDir::open(&dir)?;
-        let manifest = work.manifest(&format!("{base}/task-{}", shard.label()), pipeline.chunk_size)?;
+    let tasks: Vec<(Shard, std::path::PathBuf)> = (0..world)
+        .map(|rank| {
+            let shard = Shard { rank, world };
+            (shard, shard.work_dir(&pipeline.work_dir))
+        })
+        .collect();
+    for (_, dir) in &tasks {
         if let Some(task) = task_stats(&dir.join("out").join("stats.json")) {
             slowest = slowest.max(task.seconds);
             resumed += task.resumed_chunks;
         }
-        parts.push((Arc::new(work), manifest));
     }
-    let phase = PhaseParts { parts, stages: 0..pipeline.stages.len() };
+    let mut phases = Vec::new();
+    for (k, phase) in staged::task_phases(pipeline, true).into_iter().enumerate() {
+        let mut parts = Vec::new();
+        for (shard, dir) in &tasks {
+            let work = WorkDir::open(&phase_dir(dir, k))?;
+            let manifest = work.manifest(&format!("{base}/task-{}", shard.label()), pipeline.chunk_size)?;
+            parts.push((Arc::new(work), manifest));
+        }
+        phases.push(PhaseParts { parts, stages: phase.stages, continues: phase.continues });
+    }
     let elapsed = started.elapsed() + std::time::Duration::from_secs_f64(slowest);
-    let stats = assemble(pipeline, &[phase], Vec::new(), resumed, elapsed, Records::Write)?;
+    let stats = assemble(pipeline, &phases, Vec::new(), resumed, elapsed, Records::Write)?;
     Ok(RunSummary { stats, output_dir: pipeline.output_dir.clone() })
 }
 

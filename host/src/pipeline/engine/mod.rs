@@ -1,7 +1,8 @@
 //! Running a built pipeline: the streaming executor (reader → stages →
 //! committer, [`executor`]), the phases a barrier stage cuts a run into and
 //! the jobs barriers run ([`phases`], [`jobs`]), the tasks a run can be split
-//! into and their merge ([`shard`], [`merge`]), and the assembly of outputs
+//! into and their merge ([`shard`], [`merge`]), the staged steps that run
+//! dedup stages across tasks ([`staged`]), and the assembly of outputs
 //! from committed chunks that one-process runs and merges share ([`assemble`]). The engine drives stages
 //! through [`StageOp`](crate::pipeline::stages::StageOp) only: it names no
 //! stage kind.
@@ -14,6 +15,7 @@ pub mod merge;
 pub mod phases;
 pub mod run_error;
 pub mod shard;
+pub mod staged;
 
 use std::sync::Arc;
 

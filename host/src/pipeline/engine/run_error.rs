@@ -61,6 +61,20 @@ pub enum RunError {
         /// How many tasks the run has.
         world: u32,
     },
+    /// A task of a split run reached a grouping stage whose staged steps
+    /// (band merges, clustering) have not run: it stopped there, its work
+    /// committed; it goes on when run again after them.
+    #[error(
+        "waiting for the staged steps of stage `{stage}` (`kiln task band` for each band, then `kiln task cluster`; \
+         `kiln launch` runs them): run the task again after them"
+    )]
+    AwaitingGlobal {
+        /// The stage.
+        stage: String,
+    },
+    /// A staged step of a split run failed.
+    #[error(transparent)]
+    Staged(#[from] super::staged::StagedError),
     /// The async runtime failed.
     #[error("executor: {0}")]
     Runtime(String),

@@ -15,9 +15,10 @@
 //! fingerprint includes the split, so a work directory of another split is
 //! never resumed.
 //!
-//! Stages that need every record of the corpus before deciding one (dedup,
-//! training, evaluation) cannot run inside a shard: a task refuses a
-//! pipeline with one, naming it.
+//! Stages that keep the first record of each group (dedup) run as staged
+//! steps between the tasks' phases ([`super::staged`]); training and
+//! evaluation cannot run inside a shard yet: a task refuses a pipeline with
+//! one, naming it.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -77,9 +78,16 @@ pub fn tasks_dir(work_dir: &Path) -> PathBuf {
 /// that has it is not run again.
 pub const DONE_MARKER: &str = "done";
 
-/// Stages of `pipeline` that need the whole corpus, which a shard cannot run.
+/// Stages of `pipeline` that need the whole corpus and that a split run
+/// cannot run yet (the grouping stages, dedup, run as staged steps:
+/// [`super::staged`]).
 pub fn global_stages(pipeline: &Pipeline) -> Vec<&str> {
-    pipeline.stages.iter().filter(|s| s.op.shape() != Shape::Parallel).map(|s| s.name.as_str()).collect()
+    pipeline
+        .stages
+        .iter()
+        .filter(|s| s.op.shape() != Shape::Parallel && s.op.grouping().is_none())
+        .map(|s| s.name.as_str())
+        .collect()
 }
 
 #[cfg(test)]

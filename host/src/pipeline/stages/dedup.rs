@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::grouping::{Grouping, Joined};
 use super::{PhaseCx, PreparedStage, Shape, StageError, StageOp, StageOutput};
 use crate::outcome::{Outcome, Rejected, Rejection};
 use crate::record::Record;
@@ -36,6 +37,10 @@ impl StageOp for DedupStage {
         Some(format!("{stage}=builtin:dedup"))
     }
 
+    fn grouping(&self) -> Option<&dyn Grouping> {
+        Some(self)
+    }
+
     /// Starts from what the committed chunks saw.
     fn prepare(&self, cx: &PhaseCx<'_>) -> Result<Arc<dyn PreparedStage>, StageError> {
         let name = cx.stage.name.clone();
@@ -45,6 +50,51 @@ impl StageOp for DedupStage {
             dedup.restore(&saved?).map_err(state)?;
         }
         Ok(Arc::new(PreparedDedup { name: name.clone(), dedup: Arc::new(Mutex::new(dedup)) }))
+    }
+}
+
+/// In a split run: the same keys (the 128-bit key of the normalised text, or
+/// the MinHash band keys) and the same outcomes as the streaming stage.
+impl Grouping for DedupStage {
+    fn bands(&self) -> usize {
+        match self.config.method {
+            Method::Exact => 1,
+            Method::Minhash => self.config.bands,
+        }
+    }
+
+    fn key_bytes(&self) -> usize {
+        match self.config.method {
+            Method::Exact => 16,
+            Method::Minhash => 8,
+        }
+    }
+
+    fn keys(&self, records: &[Record]) -> Result<Vec<Vec<u128>>, String> {
+        match self.config.method {
+            Method::Exact => Ok(records.iter().map(|r| vec![key(&r.text)]).collect()),
+            Method::Minhash => {
+                let near = super::near_dup::NearDup::new(self.config.minhash_params()?)?;
+                let keys = near.band_keys(records)?;
+                Ok(keys.into_iter().map(|k| k.into_iter().map(u128::from).collect()).collect())
+            }
+        }
+    }
+
+    fn decide(&self, stage: &str, records: Vec<Record>, joined: Vec<Option<Joined>>) -> StageOutput {
+        let mut details = BTreeMap::new();
+        let outcomes = records
+            .into_iter()
+            .zip(joined)
+            .map(|(record, joined)| match (joined, self.config.method) {
+                (None, _) => Outcome::Kept(record),
+                (Some(j), Method::Exact) => exact_duplicate(stage, record, &j.first),
+                (Some(j), Method::Minhash) => {
+                    super::near_dup::near_duplicate(stage, record, &j.first, j.size, &mut details)
+                }
+            })
+            .collect();
+        StageOutput { outcomes, details, ..Default::default() }
     }
 }
 
@@ -179,6 +229,14 @@ impl Dedup {
 
 pub use kiln_kernels::exact::{key, normalise};
 
+/// The outcome of `record`, whose normalised text is `first`'s.
+fn exact_duplicate(stage: &str, record: Record, first: &str) -> Outcome {
+    Outcome::Rejected(Rejected {
+        rejected: Rejection::new(stage, "builtin:dedup-exact", "duplicate", format!("duplicate of {first}")),
+        record,
+    })
+}
+
 /// Exact deduplication across a whole run.
 #[derive(Debug, Default)]
 pub struct ExactDedup {
@@ -205,15 +263,7 @@ impl ExactDedup {
             .map(|record| {
                 let k = key(&record.text);
                 match self.seen.get(&k) {
-                    Some(first) => Outcome::Rejected(Rejected {
-                        rejected: Rejection::new(
-                            stage,
-                            "builtin:dedup-exact",
-                            "duplicate",
-                            format!("duplicate of {first}"),
-                        ),
-                        record,
-                    }),
+                    Some(first) => exact_duplicate(stage, record, first),
                     None => {
                         added.push_str(&format!("{k:032x}\t{}\n", record.id));
                         self.seen.insert(k, record.id.clone().into_boxed_str());

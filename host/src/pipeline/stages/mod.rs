@@ -37,6 +37,7 @@ pub mod decontaminate;
 pub mod dedup;
 pub mod evaluate;
 pub mod generate;
+pub mod grouping;
 pub mod job;
 pub mod keep_if;
 pub mod model_backed;
@@ -244,6 +245,12 @@ pub trait StageOp: Send + Sync + std::fmt::Debug {
 
     /// Records it makes from nothing when it comes first (`generate`'s slots).
     fn slots(&self) -> Option<u64> {
+        None
+    }
+
+    /// How a split run runs it as staged jobs, for stages that keep the
+    /// first record of each group sharing a key ([`grouping`]).
+    fn grouping(&self) -> Option<&dyn grouping::Grouping> {
         None
     }
 

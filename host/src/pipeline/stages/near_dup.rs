@@ -45,13 +45,18 @@ impl NearDup {
         Ok(NearDup { hasher, index: StreamingIndex::default() })
     }
 
+    /// The band keys of each record (signatures on the GPU when there is one).
+    pub fn band_keys(&self, records: &[Record]) -> Result<Vec<Vec<u64>>, String> {
+        let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
+        let signatures = compute::with_fallback("MinHash signatures", |c| self.hasher.on(c).signatures(&texts))?;
+        Ok((0..records.len()).map(|i| band_keys(signatures.get(i), self.hasher.params())).collect())
+    }
+
     /// Runs over one chunk: outcomes, state lines, cluster-size changes.
     pub fn apply(&mut self, stage: &str, records: Vec<Record>) -> (Vec<Outcome>, String, BTreeMap<String, i64>) {
         let mut details = BTreeMap::new();
-        let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
-        let signatures = compute::with_fallback("MinHash signatures", |c| self.hasher.on(c).signatures(&texts));
-        let signatures = match signatures {
-            Ok(s) => s,
+        let keys = match self.band_keys(&records) {
+            Ok(keys) => keys,
             Err(message) => {
                 // No device at all: every record is quarantined, none lost.
                 let outcomes = records
@@ -71,9 +76,8 @@ impl NearDup {
         let mut state = String::new();
         let outcomes = records
             .into_iter()
-            .enumerate()
-            .map(|(i, record)| {
-                let keys = band_keys(signatures.get(i), self.hasher.params());
+            .zip(keys)
+            .map(|(record, keys)| {
                 let (offer, new_keys) = self.index.offer(&record.id, &keys);
                 let first: &str = match &offer {
                     Offer::First => &record.id,
@@ -86,22 +90,7 @@ impl NearDup {
                 state.push('\n');
                 match offer {
                     Offer::First => Outcome::Kept(record),
-                    Offer::DuplicateOf { first, size } => {
-                        // The cluster grew from size − 1 (counted only from 2) to size.
-                        if size > 2 {
-                            *details.entry(size_bin(size - 1)).or_default() -= 1;
-                        }
-                        *details.entry(size_bin(size)).or_default() += 1;
-                        Outcome::Rejected(Rejected {
-                            rejected: Rejection::new(
-                                stage,
-                                "builtin:dedup-minhash",
-                                "near-duplicate",
-                                format!("near-duplicate of {first}"),
-                            ),
-                            record,
-                        })
-                    }
+                    Offer::DuplicateOf { first, size } => near_duplicate(stage, record, &first, size, &mut details),
                 }
             })
             .collect();
@@ -122,6 +111,31 @@ impl NearDup {
         }
         Ok(())
     }
+}
+
+/// The outcome of `record`, a near-duplicate of `first` whose cluster now
+/// has `size` members, and the change it makes to the cluster sizes counted
+/// in `details` (a cluster is counted from 2 members; it grew from size − 1).
+pub fn near_duplicate(
+    stage: &str,
+    record: Record,
+    first: &str,
+    size: u64,
+    details: &mut BTreeMap<String, i64>,
+) -> Outcome {
+    if size > 2 {
+        *details.entry(size_bin(size - 1)).or_default() -= 1;
+    }
+    *details.entry(size_bin(size)).or_default() += 1;
+    Outcome::Rejected(Rejected {
+        rejected: Rejection::new(
+            stage,
+            "builtin:dedup-minhash",
+            "near-duplicate",
+            format!("near-duplicate of {first}"),
+        ),
+        record,
+    })
 }
 
 #[cfg(test)]

@@ -137,8 +137,8 @@ const KEPT_ON_FRESH: [&str; 3] = [CACHE_DIR, OWNER_FILE, LOCK_FILE];
 /// Whether `name`, an entry of a work directory, is one Kiln writes there
 /// (or an output, when the output directory is the work directory).
 fn written_by_kiln(name: &str) -> bool {
-    const FIXED: [&str; 8] =
-        ["manifest.json", "chunks", "models", CACHE_DIR, OWNER_FILE, LOCK_FILE, "stats.json", "report.html"];
+    const FIXED: [&str; 9] =
+        ["manifest.json", "chunks", "models", "staged", CACHE_DIR, OWNER_FILE, LOCK_FILE, "stats.json", "report.html"];
     // Files are written to `NAME.tmp` and renamed, so a run stopped mid-write
     // leaves `NAME.tmp` behind; the write test leaves nothing or itself.
     let name = name.strip_suffix(".tmp").unwrap_or(name);
@@ -433,6 +433,14 @@ impl WorkDir {
     /// Concatenates the `role` files of every committed chunk of every part
     /// (work directories of successive phases, in order) into `target`, atomically.
     pub fn assemble_parts(parts: &[(&WorkDir, &Manifest)], role: &str, target: &Path) -> Result<u64, WorkDirError> {
+        let chunks: Vec<(&WorkDir, u64)> =
+            parts.iter().flat_map(|(w, m)| m.chunks.iter().map(move |c| (*w, c.index))).collect();
+        WorkDir::assemble_chunks(&chunks, role, target)
+    }
+
+    /// Concatenates the `role` files of `chunks` (work directory, chunk
+    /// index), in that order, into `target`, atomically.
+    pub fn assemble_chunks(chunks: &[(&WorkDir, u64)], role: &str, target: &Path) -> Result<u64, WorkDirError> {
         let dir = target.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|source| WorkDirError::Io {
             action: "cannot create",
@@ -442,12 +450,10 @@ impl WorkDir {
         let tmp = tmp_path(target);
         let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io_error("cannot create", &tmp))?);
         let mut bytes = 0;
-        for (work, manifest) in parts {
-            for chunk in &manifest.chunks {
-                let path = work.chunk_path(chunk.index, role);
-                let mut file = File::open(&path).map_err(io_error("cannot open", &path))?;
-                bytes += std::io::copy(&mut file, &mut out).map_err(io_error("cannot copy", &path))?;
-            }
+        for (work, index) in chunks {
+            let path = work.chunk_path(*index, role);
+            let mut file = File::open(&path).map_err(io_error("cannot open", &path))?;
+            bytes += std::io::copy(&mut file, &mut out).map_err(io_error("cannot copy", &path))?;
         }
         let file = out.into_inner().map_err(|e| WorkDirError::Io {
             action: "cannot write",

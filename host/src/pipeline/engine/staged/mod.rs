@@ -1,0 +1,253 @@
+//! Staged global stages: how a run split into tasks runs the stages that
+//! keep the first record of each group sharing a key (`dedup`, exact or
+//! MinHash), which need the whole corpus, and still decides every record
+//! exactly as one process would.
+//!
+//! The shape is datatrove's four MinHash stages, generalised to any
+//! [`Grouping`](crate::pipeline::stages::grouping::Grouping) and made exact
+//! for Kiln's streaming semantics (the first record of a group is kept, a
+//! later one joins the earliest group among those first to hold one of its
+//! keys):
+//!
+//! 1. **keys**, per task ([`keys`]): once a task's records have passed the
+//!    stages before the dedup stage, it writes, per band, its records' keys
+//!    sorted with their *positions* — rank and index, so that positions
+//!    order records as the one-process run reads them — and their ids;
+//! 2. **band merges**, one per band, in parallel ([`bands`]): a k-way merge
+//!    of the tasks' sorted files finds the first position holding each key
+//!    and writes an edge `later → first` for every other one, sorted;
+//! 3. **one clustering** ([`cluster`]): the edges of every band, merged in
+//!    position order, decide each record's group the way the streaming index
+//!    does; what it holds is one entry per duplicate, never one per record;
+//! 4. **a filter pass per task** ([`decided`]): the task continues from its
+//!    committed chunks, chunk for chunk, the dedup stage applying the
+//!    decisions to its records, then the stages after it.
+//!
+//! Continuing chunk for chunk (rather than re-reading the kept records in
+//! new chunks) keeps the chunks of a one-process run, so the merge
+//! interleaves each chunk's rejected records stage by stage and the outputs
+//! are byte for byte those of one process. Files are written under a
+//! temporary name and renamed; each step writes a `done` marker last and is
+//! not run again once it has one.
+
+pub mod bands;
+pub mod cluster;
+pub mod decided;
+pub mod keys;
+mod pairs;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::build::Pipeline;
+use crate::pipeline::workdir::{WorkDirError, path_component};
+
+/// How a staged step went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum StagedError {
+    /// A file could not be read or written.
+    #[error("{action} {path}: {error}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A file a step needs is missing or damaged.
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An earlier step has not finished.
+    #[error("{0}")]
+    NotReady(String),
+    /// The stage could not compute keys.
+    #[error("stage `{stage}`: {message}")]
+    Keys {
+        /// The stage.
+        stage: String,
+        /// Why.
+        message: String,
+    },
+    /// The work directory failed.
+    #[error(transparent)]
+    WorkDir(#[from] WorkDirError),
+}
+
+pub(crate) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StagedError + 'a {
+    move |error| StagedError::Io { action, path: path.to_path_buf(), error }
+}
+
+/// One phase of a task: the stages it runs, and whether it continues the
+/// previous phase's chunks one for one (it starts with a grouping stage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskPhase {
+    /// Its stages.
+    pub stages: Range<usize>,
+    /// Whether its chunks are the previous phase's, continued.
+    pub continues: bool,
+}
+
+/// The phases of `pipeline`: cut after each barrier and, in a split run,
+/// before each grouping stage.
+pub fn task_phases(pipeline: &Pipeline, split: bool) -> Vec<TaskPhase> {
+    let mut out = Vec::new();
+    let (mut start, mut continues) = (0, false);
+    for (i, stage) in pipeline.stages.iter().enumerate() {
+        if split && stage.op.grouping().is_some() {
+            out.push(TaskPhase { stages: start..i, continues });
+            (start, continues) = (i, true);
+        }
+        if stage.is_barrier() {
+            out.push(TaskPhase { stages: start..i + 1, continues });
+            (start, continues) = (i + 1, false);
+        }
+    }
+    if start < pipeline.stages.len() || out.is_empty() {
+        out.push(TaskPhase { stages: start..pipeline.stages.len(), continues });
+    }
+    out
+}
+
+/// One step of a split run, in order: what a launcher submits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Every task runs as far as the steps before allow: up to the grouping
+    /// stage `until` (its keys written), or to its end.
+    Tasks {
+        /// The grouping stage the tasks stop before, if any.
+        until: Option<String>,
+    },
+    /// The band merges of a grouping stage, one job per band.
+    Bands {
+        /// The stage.
+        stage: String,
+        /// How many bands.
+        bands: usize,
+    },
+    /// The clustering of a grouping stage.
+    Cluster {
+        /// The stage.
+        stage: String,
+    },
+}
+
+/// The steps of `pipeline` split into tasks (the merge comes after them).
+pub fn plan(pipeline: &Pipeline) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for stage in &pipeline.stages {
+        if let Some(grouping) = stage.op.grouping() {
+            steps.push(Step::Tasks { until: Some(stage.name.clone()) });
+            steps.push(Step::Bands { stage: stage.name.clone(), bands: grouping.bands() });
+            steps.push(Step::Cluster { stage: stage.name.clone() });
+        }
+    }
+    steps.push(Step::Tasks { until: None });
+    steps
+}
+
+/// Bits of a position that hold the record's index within its task.
+const LOCAL_BITS: u32 = 40;
+
+/// The position of a task's `local`-th record: positions order records as
+/// one process reads them, since task `rank` owns the shard after `rank − 1`'s.
+pub fn position(rank: u32, local: u64) -> u64 {
+    (u64::from(rank) << LOCAL_BITS) | (local & ((1 << LOCAL_BITS) - 1))
+}
+
+/// The task and index of a position.
+pub fn split_position(position: u64) -> (u32, u64) {
+    ((position >> LOCAL_BITS) as u32, position & ((1 << LOCAL_BITS) - 1))
+}
+
+/// Where a split run's staged steps keep their files: each task's keys in
+/// its own directory (`tasks/RANK-of-WORLD/staged/STAGE/`), the merges' and
+/// the clustering's under `tasks/staged-of-WORLD/STAGE/`.
+///
+/// Each step's `done` marker records the run's fingerprint: a marker of
+/// another version of the pipeline does not count as done.
+#[derive(Debug, Clone)]
+pub struct StagedDirs {
+    tasks: PathBuf,
+    world: u32,
+    fingerprint: String,
+}
+
+/// The file a finished step writes last.
+const DONE: &str = "done";
+
+impl StagedDirs {
+    /// The dirs of a run of `world` tasks whose tasks directory is `tasks`,
+    /// of the pipeline whose fingerprint is `fingerprint`.
+    pub fn new(tasks: &Path, world: u32, fingerprint: &str) -> StagedDirs {
+        StagedDirs { tasks: tasks.to_path_buf(), world, fingerprint: fingerprint.to_string() }
+    }
+
+    /// Writes the marker of a finished step, with what it reports.
+    pub(crate) fn mark_done(&self, path: &Path, report: impl serde::Serialize) -> Result<(), StagedError> {
+        let marker = serde_json::json!({ "fingerprint": self.fingerprint, "report": report });
+        write_file(path, marker.to_string().as_bytes())
+    }
+
+    /// Whether `path` marks a step of this pipeline as done.
+    fn is_done(&self, path: &Path) -> bool {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|m| m["fingerprint"] == self.fingerprint.as_str())
+    }
+
+    /// How many tasks.
+    pub fn world(&self) -> u32 {
+        self.world
+    }
+
+    /// Where task `rank` writes its keys for `stage`.
+    pub fn keys_dir(&self, rank: u32, stage: &str) -> PathBuf {
+        let task = super::shard::Shard { rank, world: self.world };
+        self.tasks.join(task.label()).join("staged").join(path_component(stage).as_ref())
+    }
+
+    /// Where the merges and the clustering of `stage` write.
+    pub fn global_dir(&self, stage: &str) -> PathBuf {
+        self.tasks.join(format!("staged-of-{:05}", self.world)).join(path_component(stage).as_ref())
+    }
+
+    /// Whether task `rank` wrote its keys for `stage`.
+    pub fn keys_done(&self, rank: u32, stage: &str) -> bool {
+        self.is_done(&self.keys_dir(rank, stage).join(DONE))
+    }
+
+    /// The bands of `stage` not merged yet.
+    pub fn bands_pending(&self, stage: &str, bands: usize) -> Vec<u32> {
+        (0..bands as u32).filter(|&b| !self.is_done(&bands::done_path(&self.global_dir(stage), b))).collect()
+    }
+
+    /// Whether `stage` was clustered.
+    pub fn cluster_done(&self, stage: &str) -> bool {
+        self.is_done(&self.global_dir(stage).join("cluster").join(DONE))
+    }
+}
+
+/// Writes `bytes` to `path` under a temporary name, then renames it.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StagedError> {
+    crate::pipeline::workdir::write_atomic(path, bytes).map_err(StagedError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_order_records_as_one_process_reads_them() {
+        let a = position(0, 5_000_000);
+        let b = position(1, 0);
+        assert!(a < b);
+        assert_eq!(split_position(position(7, 123)), (7, 123));
+    }
+}
