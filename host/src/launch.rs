@@ -77,7 +77,7 @@ pub fn run_task(
     pipeline.output_dir = dir.join("out");
     pipeline.work_dir = dir;
     let summary = match execute(pipeline, &RunOptions { shard: Some(shard), ..options.clone() }) {
-        Err(RunError::AwaitingGlobal { stage }) => return Ok(TaskRun::Waiting { stage }),
+        Err(RunError::AwaitingGlobal { stage, .. }) => return Ok(TaskRun::Waiting { stage }),
         other => other?,
     };
     crate::pipeline::workdir::write_atomic(&marker, b"").map_err(RunError::from)?;
@@ -103,11 +103,14 @@ pub enum StagedStep {
     Band(u32),
     /// Decide every record's group.
     Cluster,
+    /// Run a barrier stage's job over every task's records.
+    Job,
 }
 
-/// Runs `step` of dedup stage `stage` of the pipeline at `file` split into
-/// `world` tasks; a step already done is not run again. Returns what it
-/// reported, as JSON (`None` when it had been done).
+/// Runs `step` of stage `stage` (a dedup stage, or a barrier for
+/// [`StagedStep::Job`]) of the pipeline at `file` split into `world` tasks;
+/// a step already done is not run again. Returns what it reported, as JSON
+/// (`None` when it had been done).
 pub fn run_staged_step(
     file: &Path,
     sandbox: &Sandbox,
@@ -117,6 +120,10 @@ pub fn run_staged_step(
     step: StagedStep,
 ) -> Result<Option<serde_json::Value>, RunFailure> {
     let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    let dirs = staged_dirs(&pipeline, world);
+    if step == StagedStep::Job {
+        return Ok(run_job(&pipeline, &dirs, stage)?.map(|r| serde_json::to_value(r).unwrap_or_default()));
+    }
     let Some(grouping) = pipeline.stages.iter().find(|s| s.name == stage).and_then(|s| s.op.grouping()) else {
         let names: Vec<&str> =
             pipeline.stages.iter().filter(|s| s.op.grouping().is_some()).map(|s| s.name.as_str()).collect();
@@ -127,7 +134,6 @@ pub fn run_staged_step(
         ))
         .into());
     };
-    let dirs = staged_dirs(&pipeline, world);
     let report = match step {
         StagedStep::Band(band) => {
             if band as usize >= grouping.bands() {
@@ -149,8 +155,58 @@ pub fn run_staged_step(
             }
             serde_json::to_value(staged::cluster::cluster(&dirs, stage, grouping.bands()).map_err(RunError::from)?)
         }
+        StagedStep::Job => return Ok(None),
     };
     Ok(Some(report.unwrap_or_default()))
+}
+
+/// Runs the job of barrier `stage` once every task reached it, over every
+/// task's records in rank order (and the phases before, for an evaluation),
+/// and records its report; `None` when it had run.
+fn run_job(
+    pipeline: &Pipeline,
+    dirs: &staged::StagedDirs,
+    stage: &str,
+) -> Result<Option<crate::pipeline::stages::JobReport>, RunError> {
+    if dirs.job_report(stage).is_some() {
+        return Ok(None);
+    }
+    let phases = staged::task_phases(pipeline, true);
+    let Some(k) = phases.iter().position(|p| {
+        p.stages.end.checked_sub(1).is_some_and(|i| pipeline.stages[i].name == stage && pipeline.stages[i].is_barrier())
+    }) else {
+        return Err(RunError::Runtime(format!("the pipeline has no training or evaluation stage `{stage}`")));
+    };
+    let waiting: Vec<String> =
+        (0..dirs.world()).filter(|&r| !dirs.keys_done(r, stage)).map(|r| r.to_string()).collect();
+    if !waiting.is_empty() {
+        return Err(staged::StagedError::NotReady(format!(
+            "task(s) {} of {} have not reached stage `{stage}`: run the tasks first",
+            waiting.join(","),
+            dirs.world()
+        ))
+        .into());
+    }
+    let base = crate::pipeline::engine::fingerprint::fingerprint(pipeline);
+    let tasks = crate::pipeline::engine::shard::tasks_dir(&pipeline.work_dir);
+    let mut finished = Vec::new();
+    for (j, phase) in phases.iter().enumerate().take(k + 1) {
+        let mut parts = staged::every_task_phase(&tasks, dirs.world(), j, &base, pipeline.chunk_size)?.into_iter();
+        let Some((work, manifest)) = parts.next() else {
+            return Err(RunError::Runtime("a split run has at least one task".into()));
+        };
+        let barrier = phase.stages.end.checked_sub(1).map(|i| &pipeline.stages[i]).filter(|s| s.is_barrier());
+        finished.push(crate::pipeline::workdir::FinishedPhase {
+            work,
+            manifest,
+            other_parts: parts.collect(),
+            stages: phase.stages.clone(),
+            barrier: barrier.map(|s| s.name.clone()),
+        });
+    }
+    let report = crate::pipeline::engine::jobs::run(pipeline, &finished[k], &finished[..k], false)?;
+    dirs.mark_job_done(stage, &report)?;
+    Ok(Some(report))
 }
 
 /// The staged directories of `pipeline` split into `world` tasks.
@@ -172,6 +228,13 @@ pub fn pending(pipeline: &Pipeline, world: u32, step: &staged::Step) -> Vec<u32>
         staged::Step::Bands { stage, bands } => dirs.bands_pending(stage, *bands),
         staged::Step::Cluster { stage } => {
             if dirs.cluster_done(stage) {
+                Vec::new()
+            } else {
+                vec![0]
+            }
+        }
+        staged::Step::Job { stage } => {
+            if dirs.job_report(stage).is_some() {
                 Vec::new()
             } else {
                 vec![0]

@@ -13,7 +13,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
 use kiln::pipeline::LockMode;
-use kiln::pipeline::engine::shard::{Shard, global_stages, tasks_dir};
+use kiln::pipeline::engine::shard::{Shard, tasks_dir};
 use kiln::pipeline::engine::staged::{Step, plan};
 use kiln::plugin::Sandbox;
 use kiln::{merge_tasks, pending};
@@ -149,6 +149,9 @@ impl Pieces {
             Step::Cluster { stage } => {
                 vec!["task".into(), "cluster".into(), self.file.clone(), "--stage".into(), stage.clone()]
             }
+            Step::Job { stage } => {
+                vec!["task".into(), "job".into(), self.file.clone(), "--stage".into(), stage.clone()]
+            }
         };
         match (step, index) {
             (Step::Tasks { .. }, Some(i)) => words.extend(["--rank".to_string(), i.to_string()]),
@@ -176,6 +179,7 @@ fn label(step: &Step) -> String {
         Step::Tasks { until: None } => "tasks".into(),
         Step::Bands { stage, .. } => format!("{stage}-bands"),
         Step::Cluster { stage } => format!("{stage}-cluster"),
+        Step::Job { stage } => format!("{stage}-job"),
     }
 }
 
@@ -185,6 +189,7 @@ fn log_pattern(step: &Step) -> String {
         Step::Tasks { .. } => "task-%a.log".into(),
         Step::Bands { stage, .. } => format!("{stage}-band-%a.log"),
         Step::Cluster { stage } => format!("{stage}-cluster.log"),
+        Step::Job { stage } => format!("{stage}-job.log"),
     }
 }
 
@@ -194,6 +199,7 @@ fn describe(step: &Step, index: u32) -> String {
         Step::Tasks { .. } => format!("task {index}"),
         Step::Bands { stage, .. } => format!("band {index} of dedup stage `{stage}`"),
         Step::Cluster { stage } => format!("the clustering of dedup stage `{stage}`"),
+        Step::Job { stage } => format!("the job of stage `{stage}`"),
     }
 }
 
@@ -202,7 +208,7 @@ fn pieces(step: &Step, world: u32) -> u32 {
     match step {
         Step::Tasks { .. } => world,
         Step::Bands { bands, .. } => *bands as u32,
-        Step::Cluster { .. } => 1,
+        Step::Cluster { .. } | Step::Job { .. } => 1,
     }
 }
 
@@ -297,13 +303,10 @@ fn splittable(
     let Some(pipeline) = load_or_report(file, sandbox, overrides, "nothing was run") else {
         return Ok(None);
     };
-    let global = global_stages(&pipeline);
-    if !global.is_empty() || pipeline.rounds.is_some() {
-        let names: Vec<String> = global.iter().map(|s| format!("`{s}`")).collect();
+    if pipeline.rounds.is_some() {
         anyhow::bail!(
-            "{}: stage(s) {} need every record of the corpus and cannot be split into tasks yet; run it with `kiln run`",
-            file.display(),
-            if names.is_empty() { "[rounds]".to_string() } else { names.join(", ") }
+            "{}: a pipeline with [rounds] cannot be split into tasks yet; run it with `kiln run`",
+            file.display()
         );
     }
     Ok(Some(pipeline))
@@ -365,6 +368,7 @@ fn launch_slurm(sandbox: &Sandbox, args: &SlurmArgs, plugin_store: Option<&Path>
                 shown.join(",")
             ),
             Step::Cluster { stage } => eprintln!("kiln launch slurm: job {id} clusters dedup stage `{stage}`"),
+            Step::Job { stage } => eprintln!("kiln launch slurm: job {id} runs the job of stage `{stage}`"),
         }
     }
     if jobs.steps.is_empty() {
@@ -492,6 +496,7 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
                 Step::Tasks { .. } => "task(s)".to_string(),
                 Step::Bands { stage, .. } => format!("band merge(s) of `{stage}`"),
                 Step::Cluster { stage } => format!("clustering of `{stage}`"),
+                Step::Job { stage } => format!("the job of `{stage}`"),
             };
             eprintln!("kiln launch local: {what} {} of {} to run", shown.join(","), pieces(step, args.tasks));
         }

@@ -31,6 +31,9 @@ pub enum TaskCommand {
     Band(StagedArgs),
     /// Decide the groups of a dedup stage from its merged bands (a staged step).
     Cluster(StagedArgs),
+    /// Run a training or evaluation stage's job over every task's records,
+    /// once every task reached it (a staged step; on a GPU node where there is one).
+    Job(StagedArgs),
 }
 
 /// Arguments of `kiln task band|cluster`.
@@ -41,7 +44,7 @@ pub struct StagedArgs {
     /// How many tasks the run is split into.
     #[arg(long)]
     world: u32,
-    /// The dedup stage.
+    /// The dedup stage (`band`, `cluster`) or training or evaluation stage (`job`).
     #[arg(long)]
     stage: String,
     /// The band to merge (`band` only; default: $JOB_COMPLETION_INDEX or
@@ -109,8 +112,9 @@ pub fn task(sandbox: &Sandbox, command: &TaskCommand, plugin_store: Option<&Path
             {
                 TaskRun::AlreadyDone => eprintln!("kiln task: {what} had finished; nothing to do"),
                 TaskRun::Waiting { stage } => eprintln!(
-                    "kiln task: {what} ran up to dedup stage `{stage}` and wrote its keys; it goes on when run again \
-                     after the stage's band merges and clustering (`kiln task band`, `kiln task cluster`)"
+                    "kiln task: {what} ran up to stage `{stage}`, which needs every task's records; it goes on when \
+                     run again after the stage's staged steps (`kiln task band` and `kiln task cluster` for a dedup \
+                     stage, `kiln task job` for training or evaluation)"
                 ),
                 TaskRun::Ran(summary) => {
                     let s = &summary.stats;
@@ -129,17 +133,19 @@ pub fn task(sandbox: &Sandbox, command: &TaskCommand, plugin_store: Option<&Path
             print_summary("kiln task merge", &summary);
             Ok(ExitCode::SUCCESS)
         }
-        TaskCommand::Band(args) | TaskCommand::Cluster(args) => {
+        TaskCommand::Band(args) | TaskCommand::Cluster(args) | TaskCommand::Job(args) => {
             let step = match command {
                 TaskCommand::Band(_) => StagedStep::Band(match args.band {
                     Some(band) => band,
                     None => rank_from_environment().context("give --band")?,
                 }),
+                TaskCommand::Job(_) => StagedStep::Job,
                 _ => StagedStep::Cluster,
             };
             let what = match step {
                 StagedStep::Band(band) => format!("band {band} of stage `{}`", args.stage),
                 StagedStep::Cluster => format!("clustering of stage `{}`", args.stage),
+                StagedStep::Job => format!("the job of stage `{}`", args.stage),
             };
             let overrides = args.dirs.overrides(plugin_store);
             let started = std::time::Instant::now();

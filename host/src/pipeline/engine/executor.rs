@@ -114,10 +114,6 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
     check_writable(&pipeline.output_dir)?;
     let mut fingerprint = fingerprint(&pipeline);
     if let Some(shard) = options.shard {
-        let global = super::shard::global_stages(&pipeline);
-        if !global.is_empty() {
-            return Err(RunError::NotShardable(global.into_iter().map(str::to_string).collect()));
-        }
         // Another split's work directory is never resumed.
         fingerprint.push_str(&format!("/task-{}", shard.label()));
     }
@@ -149,9 +145,14 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
                 };
                 (PhaseInput::Continues { work: previous.work.clone(), manifest: previous.manifest.clone() }, first)
             }
-            Some(previous) => {
-                (PhaseInput::Kept { work: previous.work.clone(), manifest: previous.manifest.clone() }, None)
-            }
+            Some(previous) => match options.shard {
+                // In a split run, what the barrier's phase kept in every
+                // task, cut again on the one-process chunk grid.
+                Some(shard) => {
+                    (PhaseInput::Resharded { parts: every_task_phase(&pipeline, shard, k - 1)?, shard }, None)
+                }
+                None => (PhaseInput::Kept { work: previous.work.clone(), manifest: previous.manifest.clone() }, None),
+            },
         };
         let mut manifest = if manifest.finished {
             manifest
@@ -165,13 +166,28 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         }
         let barrier =
             stages.end.checked_sub(1).map(|i| &pipeline.stages[i]).filter(|s| s.is_barrier()).map(|s| s.name.clone());
-        let phase = FinishedPhase { work, manifest, stages, barrier };
-        if phase.barrier.is_some() {
-            let (p, finished, earlier) = (pipeline.clone(), phase.clone(), done.clone());
-            let no_cache = options.no_cache;
-            let job = tokio::task::spawn_blocking(move || super::jobs::run(&p, &finished, &earlier, no_cache))
-                .await
-                .map_err(|e| RunError::Runtime(e.to_string()))??;
+        let phase = FinishedPhase { work, manifest, other_parts: Vec::new(), stages, barrier };
+        if let Some(stage) = &phase.barrier {
+            let job = match options.shard {
+                None => {
+                    let (p, finished, earlier) = (pipeline.clone(), phase.clone(), done.clone());
+                    let no_cache = options.no_cache;
+                    tokio::task::spawn_blocking(move || super::jobs::run(&p, &finished, &earlier, no_cache))
+                        .await
+                        .map_err(|e| RunError::Runtime(e.to_string()))??
+                }
+                // A split run's job runs once, over every task's records (`kiln task job`).
+                Some(shard) => {
+                    let dirs = task_staged_dirs(&pipeline, shard);
+                    if !dirs.keys_done(shard.rank, stage) {
+                        dirs.mark_reached(shard.rank, stage)?;
+                    }
+                    match dirs.job_report(stage) {
+                        Some(report) => report,
+                        None => return Err(RunError::AwaitingGlobal { stage: stage.clone(), step: "job" }),
+                    }
+                }
+            };
             reports.push(job);
         }
         done.push(phase);
@@ -190,6 +206,30 @@ enum PhaseInput {
     /// The records the previous phase kept, chunk for chunk (a split run's
     /// phase that starts with a grouping stage, see [`super::staged`]).
     Continues { work: Arc<WorkDir>, manifest: Manifest },
+    /// In a split run after a barrier: the records every task's previous
+    /// phase kept, in rank order, of which this task owns its shard.
+    Resharded { parts: Vec<(Arc<WorkDir>, Manifest)>, shard: Shard },
+}
+
+/// The run's work directory: a task's is `<run work dir>/tasks/<label>`.
+fn run_work_dir(pipeline: &Pipeline, shard: Option<Shard>) -> &std::path::Path {
+    match shard {
+        Some(_) => pipeline.work_dir.parent().and_then(std::path::Path::parent).unwrap_or(&pipeline.work_dir),
+        None => &pipeline.work_dir,
+    }
+}
+
+/// The staged steps' directories, seen from task `shard`.
+fn task_staged_dirs(pipeline: &Pipeline, shard: Shard) -> super::staged::StagedDirs {
+    let tasks = super::shard::tasks_dir(run_work_dir(pipeline, Some(shard)));
+    super::staged::StagedDirs::new(&tasks, shard.world, &fingerprint(pipeline))
+}
+
+/// Phase `k` of every task of `shard`'s run, in rank order.
+fn every_task_phase(pipeline: &Pipeline, shard: Shard, k: usize) -> Result<Vec<(Arc<WorkDir>, Manifest)>, RunError> {
+    let tasks = super::shard::tasks_dir(run_work_dir(pipeline, Some(shard)));
+    let base = fingerprint(pipeline);
+    Ok(super::staged::every_task_phase(&tasks, shard.world, k, &base, pipeline.chunk_size)?)
 }
 
 /// In a task of a split run, the grouping stage `index` that starts a phase,
@@ -207,9 +247,7 @@ async fn decided_stage(
     let Some(shard) = options.shard else {
         return Err(RunError::Runtime(format!("stage `{}` continues a phase outside a split run", stage.name)));
     };
-    // A task's work directory is `<run work dir>/tasks/<label>`.
-    let tasks = pipeline.work_dir.parent().unwrap_or(&pipeline.work_dir);
-    let dirs = super::staged::StagedDirs::new(tasks, shard.world, &fingerprint(pipeline));
+    let dirs = task_staged_dirs(pipeline, shard);
     if !dirs.keys_done(shard.rank, &stage.name) {
         let (p, work, kept, d) = (pipeline.clone(), previous.work.clone(), previous.manifest.clone(), dirs.clone());
         tokio::task::spawn_blocking(move || {
@@ -224,7 +262,7 @@ async fn decided_stage(
         .map_err(|e| RunError::Runtime(e.to_string()))??;
     }
     if !dirs.cluster_done(&stage.name) {
-        return Err(RunError::AwaitingGlobal { stage: stage.name.clone() });
+        return Err(RunError::AwaitingGlobal { stage: stage.name.clone(), step: "band merges and clustering" });
     }
     let decisions = super::staged::cluster::read_decisions(&dirs, &stage.name, shard.rank)?;
     let next = manifest.chunks.iter().filter_map(|c| c.stages.first()).map(|s| s.input).sum();
@@ -264,7 +302,8 @@ async fn process(
         let cx = PhaseCx {
             stage: &pipeline.stages[index],
             seed: pipeline.seed,
-            work_dir: &pipeline.work_dir,
+            // What barrier jobs trained is the run's, not a task's.
+            work_dir: run_work_dir(pipeline, options.shard),
             work,
             manifest: &manifest,
             models: &models,
@@ -277,6 +316,7 @@ async fn process(
         PhaseInput::Kept { manifest, .. } | PhaseInput::Continues { manifest, .. } => {
             Some(manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>())
         }
+        PhaseInput::Resharded { .. } => None,
     };
     let (first_tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let reader = {
@@ -421,7 +461,12 @@ fn read_chunks(
             };
             (Source::new(pipeline)?, owned)
         }
-        PhaseInput::Kept { work, manifest } => (Source::Kept(KeptRecords::new(work, manifest)), 0..u64::MAX),
+        PhaseInput::Kept { work, manifest } => (Source::Kept(KeptRecords::new(vec![(work, manifest)])), 0..u64::MAX),
+        PhaseInput::Resharded { parts, shard } => {
+            let kept = KeptRecords::new(parts);
+            let owned = shard.range(kept.total(), pipeline.chunk_size);
+            (Source::Kept(kept), owned)
+        }
         PhaseInput::Continues { .. } => return Ok(()),
     };
     // Lines are counted from the shard's start: the manifest is the task's own.
@@ -532,22 +577,62 @@ enum Source<'a> {
     Kept(KeptRecords),
 }
 
-/// The kept records of a finished phase, read back chunk by chunk.
+/// The kept records of a finished phase (of one or more tasks), read back
+/// chunk by chunk.
 struct KeptRecords {
-    work: Arc<WorkDir>,
-    chunks: std::vec::IntoIter<u64>,
+    /// The chunks left: work directory, chunk index, records kept.
+    chunks: std::collections::VecDeque<(Arc<WorkDir>, u64, u64)>,
     lines: std::vec::IntoIter<String>,
     file: String,
     line: usize,
 }
 
 impl KeptRecords {
-    fn new(work: Arc<WorkDir>, manifest: Manifest) -> KeptRecords {
-        KeptRecords::of_chunks(work, manifest.chunks.iter().map(|c| c.index).collect())
+    fn new(parts: Vec<(Arc<WorkDir>, Manifest)>) -> KeptRecords {
+        let chunks = parts
+            .into_iter()
+            .flat_map(|(work, manifest)| {
+                manifest
+                    .chunks
+                    .into_iter()
+                    .map(move |c| {
+                        let kept = c.stages.last().map_or(c.lines - c.unreadable, |s| s.kept);
+                        (work.clone(), c.index, kept)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        KeptRecords { chunks, lines: Vec::new().into_iter(), file: String::new(), line: 0 }
     }
 
     fn of_chunks(work: Arc<WorkDir>, chunks: Vec<u64>) -> KeptRecords {
-        KeptRecords { work, chunks: chunks.into_iter(), lines: Vec::new().into_iter(), file: String::new(), line: 0 }
+        // Every chunk is read whole: the counts are only used to skip.
+        let chunks = chunks.into_iter().map(|i| (work.clone(), i, u64::MAX)).collect();
+        KeptRecords { chunks, lines: Vec::new().into_iter(), file: String::new(), line: 0 }
+    }
+
+    /// Records in the chunks not yet read.
+    fn total(&self) -> u64 {
+        self.chunks.iter().map(|c| c.2).sum()
+    }
+
+    /// Skips `n` records, whole chunks without reading them.
+    fn skip(&mut self, mut n: u64) -> Result<(), RunError> {
+        while n > 0 && self.lines.len() == 0 {
+            match self.chunks.front() {
+                Some(&(_, _, kept)) if kept <= n => {
+                    n -= kept;
+                    self.chunks.pop_front();
+                }
+                _ => break,
+            }
+        }
+        for _ in 0..n {
+            if self.next_item()?.is_none() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn next_item(&mut self) -> Result<Option<InputItem>, RunError> {
@@ -566,12 +651,12 @@ impl KeptRecords {
                     }
                 }));
             }
-            let Some(index) = self.chunks.next() else {
+            let Some((work, index, _)) = self.chunks.pop_front() else {
                 return Ok(None);
             };
-            let text = self.work.read_chunk_file(index, ChunkFile::Kept.name())?;
+            let text = work.read_chunk_file(index, ChunkFile::Kept.name())?;
             self.lines = text.lines().map(str::to_string).collect::<Vec<_>>().into_iter();
-            self.file = self.work.chunk_path(index, ChunkFile::Kept.name()).display().to_string();
+            self.file = work.chunk_path(index, ChunkFile::Kept.name()).display().to_string();
             self.line = 0;
         }
     }
@@ -594,14 +679,7 @@ impl<'a> Source<'a> {
                 *next = n.min(*count);
                 Ok(())
             }
-            Source::Kept(kept) => {
-                for _ in 0..n {
-                    if kept.next_item()?.is_none() {
-                        break;
-                    }
-                }
-                Ok(())
-            }
+            Source::Kept(kept) => kept.skip(n),
         }
     }
 

@@ -8,7 +8,6 @@
 //! records, their order and the counts of a one-process run. It copies and
 //! changes nothing in the tasks' directories, so it can be run again.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::assemble::{PhaseParts, Records, assemble};
@@ -18,7 +17,6 @@ use super::run_error::RunError;
 use super::shard::{DONE_MARKER, Shard};
 use super::staged;
 use crate::pipeline::build::Pipeline;
-use crate::pipeline::workdir::{WorkDir, phase_dir};
 
 /// The ranks of `world` whose task has not finished.
 pub fn unfinished(pipeline: &Pipeline, world: u32) -> Vec<u32> {
@@ -43,30 +41,30 @@ pub fn merge(pipeline: &Pipeline, world: u32) -> Result<RunSummary, RunError> {
     let base = fingerprint(pipeline);
     // The run took as long as its slowest task, then the merge.
     let (mut slowest, mut resumed) = (0.0f64, 0);
-    let tasks: Vec<(Shard, std::path::PathBuf)> = (0..world)
-        .map(|rank| {
-            let shard = Shard { rank, world };
-            (shard, shard.work_dir(&pipeline.work_dir))
-        })
-        .collect();
-    for (_, dir) in &tasks {
+    for rank in 0..world {
+        let dir = Shard { rank, world }.work_dir(&pipeline.work_dir);
         if let Some(task) = task_stats(&dir.join("out").join("stats.json")) {
             slowest = slowest.max(task.seconds);
             resumed += task.resumed_chunks;
         }
     }
+    let tasks_dir = super::shard::tasks_dir(&pipeline.work_dir);
     let mut phases = Vec::new();
     for (k, phase) in staged::task_phases(pipeline, true).into_iter().enumerate() {
-        let mut parts = Vec::new();
-        for (shard, dir) in &tasks {
-            let work = WorkDir::open(&phase_dir(dir, k))?;
-            let manifest = work.manifest(&format!("{base}/task-{}", shard.label()), pipeline.chunk_size)?;
-            parts.push((Arc::new(work), manifest));
-        }
+        let parts = staged::every_task_phase(&tasks_dir, world, k, &base, pipeline.chunk_size)?;
         phases.push(PhaseParts { parts, stages: phase.stages, continues: phase.continues });
     }
+    // What each barrier's job reported when it ran, in order.
+    let dirs = staged::StagedDirs::new(&tasks_dir, world, &base);
+    let mut reports = Vec::new();
+    for stage in pipeline.stages.iter().filter(|s| s.is_barrier()) {
+        let report = dirs.job_report(&stage.name).ok_or_else(|| {
+            RunError::Runtime(format!("the job of stage `{}` has not run: run `kiln task job` first", stage.name))
+        })?;
+        reports.push(report);
+    }
     let elapsed = started.elapsed() + std::time::Duration::from_secs_f64(slowest);
-    let stats = assemble(pipeline, &phases, Vec::new(), resumed, elapsed, Records::Write)?;
+    let stats = assemble(pipeline, &phases, reports, resumed, elapsed, Records::Write)?;
     Ok(RunSummary { stats, output_dir: pipeline.output_dir.clone() })
 }
 

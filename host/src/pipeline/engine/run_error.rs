@@ -65,12 +65,14 @@ pub enum RunError {
     /// (band merges, clustering) have not run: it stopped there, its work
     /// committed; it goes on when run again after them.
     #[error(
-        "waiting for the staged steps of stage `{stage}` (`kiln task band` for each band, then `kiln task cluster`; \
-         `kiln launch` runs them): run the task again after them"
+        "waiting for the {step} of stage `{stage}` (`kiln task band` for each band, then `kiln task cluster`, or \
+         `kiln task job`; `kiln launch` runs them): run the task again after them"
     )]
     AwaitingGlobal {
         /// The stage.
         stage: String,
+        /// What it waits for.
+        step: &'static str,
     },
     /// A staged step of a split run failed.
     #[error(transparent)]

@@ -15,16 +15,12 @@
 //! fingerprint includes the split, so a work directory of another split is
 //! never resumed.
 //!
-//! Stages that keep the first record of each group (dedup) run as staged
-//! steps between the tasks' phases ([`super::staged`]); training and
-//! evaluation cannot run inside a shard yet: a task refuses a pipeline with
-//! one, naming it.
+//! Stages that need every record of the corpus — dedup, training,
+//! evaluation — run as staged steps between the tasks' phases
+//! ([`super::staged`]).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-use crate::pipeline::build::Pipeline;
-use crate::pipeline::stages::Shape;
 
 /// Task `rank` of `world`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,18 +73,6 @@ pub fn tasks_dir(work_dir: &Path) -> PathBuf {
 /// The file a finished task writes last (after its `stats.json`): a task
 /// that has it is not run again.
 pub const DONE_MARKER: &str = "done";
-
-/// Stages of `pipeline` that need the whole corpus and that a split run
-/// cannot run yet (the grouping stages, dedup, run as staged steps:
-/// [`super::staged`]).
-pub fn global_stages(pipeline: &Pipeline) -> Vec<&str> {
-    pipeline
-        .stages
-        .iter()
-        .filter(|s| s.op.shape() != Shape::Parallel && s.op.grouping().is_none())
-        .map(|s| s.name.as_str())
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {

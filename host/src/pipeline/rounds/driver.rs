@@ -236,7 +236,7 @@ impl Base {
         let (k, stages) = self.phase.clone();
         let work = WorkDir::open(&phase_dir(&self.work_dir, k))?;
         let manifest = work.manifest(&self.fingerprint, self.chunk_size)?;
-        let phase = FinishedPhase { work: Arc::new(work), manifest, stages, barrier: None };
+        let phase = FinishedPhase { work: Arc::new(work), manifest, other_parts: Vec::new(), stages, barrier: None };
         Ok(phase.kept_records()?)
     }
 

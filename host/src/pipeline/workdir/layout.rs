@@ -20,13 +20,17 @@ pub fn job_dir(work_dir: &Path, stage: &str) -> PathBuf {
     work_dir.join("models").join(path_component(stage).as_ref())
 }
 
-/// A phase whose stream is done: where the records it kept are.
+/// A phase whose stream is done: where the records it kept are — one work
+/// directory, or in a split run's job every task's, in rank order.
 #[derive(Debug, Clone)]
 pub struct FinishedPhase {
-    /// Its work directory.
+    /// Its work directory (the first task's, in a split run's job).
     pub work: Arc<WorkDir>,
-    /// Its committed chunks.
+    /// Its committed chunks there.
     pub manifest: Manifest,
+    /// The other tasks' work directories and chunks, in rank order (empty
+    /// but in a split run's job, which reads every task's records).
+    pub other_parts: Vec<(Arc<WorkDir>, Manifest)>,
     /// The stages it ran (a barrier last, except for the final phase).
     pub stages: Range<usize>,
     /// The barrier stage that ended it (`None` for a final phase without one).
@@ -37,9 +41,10 @@ impl FinishedPhase {
     /// The records the phase kept, in order.
     pub fn kept_records(&self) -> Result<Vec<Record>, WorkDirError> {
         let mut out = Vec::new();
-        for chunk in &self.manifest.chunks {
-            let text = self.work.read_chunk_file(chunk.index, ChunkFile::Kept.name())?;
-            let path = self.work.chunk_path(chunk.index, ChunkFile::Kept.name());
+        let parts = std::iter::once((&self.work, &self.manifest)).chain(self.other_parts.iter().map(|(w, m)| (w, m)));
+        for (work, chunk) in parts.flat_map(|(w, m)| m.chunks.iter().map(move |c| (w, c))) {
+            let text = work.read_chunk_file(chunk.index, ChunkFile::Kept.name())?;
+            let path = work.chunk_path(chunk.index, ChunkFile::Kept.name());
             for (i, line) in text.lines().enumerate() {
                 let record: Record = serde_json::from_str(line).map_err(|e| WorkDirError::UnreadableRecord {
                     path: path.clone(),

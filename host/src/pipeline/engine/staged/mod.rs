@@ -23,6 +23,14 @@
 //!    committed chunks, chunk for chunk, the dedup stage applying the
 //!    decisions to its records, then the stages after it.
 //!
+//! Barrier stages (training, evaluation) are simpler: each task runs up to
+//! and through the barrier and records that it got there; the job runs once
+//! (`kiln task job`) over every task's records in rank order — the records
+//! one process would give it — and saves its report; then each task reads
+//! every task's kept records on, owning its shard of them on the
+//! one-process chunk grid, so the chunks after the barrier are the
+//! one-process run's too.
+//!
 //! Continuing chunk for chunk (rather than re-reading the kept records in
 //! new chunks) keeps the chunks of a one-process run, so the merge
 //! interleaves each chunk's rejected records stage by stage and the outputs
@@ -118,7 +126,8 @@ pub fn task_phases(pipeline: &Pipeline, split: bool) -> Vec<TaskPhase> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Every task runs as far as the steps before allow: up to the grouping
-    /// stage `until` (its keys written), or to its end.
+    /// stage `until` (its keys written) or through the barrier `until` (its
+    /// records committed), or to its end.
     Tasks {
         /// The grouping stage the tasks stop before, if any.
         until: Option<String>,
@@ -135,6 +144,12 @@ pub enum Step {
         /// The stage.
         stage: String,
     },
+    /// The job of a barrier stage (training, evaluation), once, over every
+    /// task's records.
+    Job {
+        /// The stage.
+        stage: String,
+    },
 }
 
 /// The steps of `pipeline` split into tasks (the merge comes after them).
@@ -145,6 +160,9 @@ pub fn plan(pipeline: &Pipeline) -> Vec<Step> {
             steps.push(Step::Tasks { until: Some(stage.name.clone()) });
             steps.push(Step::Bands { stage: stage.name.clone(), bands: grouping.bands() });
             steps.push(Step::Cluster { stage: stage.name.clone() });
+        } else if stage.is_barrier() {
+            steps.push(Step::Tasks { until: Some(stage.name.clone()) });
+            steps.push(Step::Job { stage: stage.name.clone() });
         }
     }
     steps.push(Step::Tasks { until: None });
@@ -228,10 +246,66 @@ impl StagedDirs {
         (0..bands as u32).filter(|&b| !self.is_done(&bands::done_path(&self.global_dir(stage), b))).collect()
     }
 
+    /// Records that task `rank` reached barrier `stage` (its phase is finished).
+    pub(crate) fn mark_reached(&self, rank: u32, stage: &str) -> Result<(), StagedError> {
+        let dir = self.keys_dir(rank, stage);
+        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        self.mark_done(&dir.join(DONE), serde_json::json!({ "reached": stage }))
+    }
+
+    /// Where the job of barrier `stage` records that it ran.
+    fn job_marker(&self, stage: &str) -> PathBuf {
+        self.global_dir(stage).join("job.done")
+    }
+
+    /// What the job of barrier `stage` reported, once it ran.
+    pub fn job_report(&self, stage: &str) -> Option<crate::pipeline::stages::JobReport> {
+        let path = self.job_marker(stage);
+        if !self.is_done(&path) {
+            return None;
+        }
+        let text = std::fs::read_to_string(&path).ok()?;
+        let marker: serde_json::Value = serde_json::from_str(&text).ok()?;
+        serde_json::from_value(marker["report"].clone()).ok()
+    }
+
+    /// Records the report of the job of barrier `stage`.
+    pub(crate) fn mark_job_done(
+        &self,
+        stage: &str,
+        report: &crate::pipeline::stages::JobReport,
+    ) -> Result<(), StagedError> {
+        let dir = self.global_dir(stage);
+        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        self.mark_done(&self.job_marker(stage), report)
+    }
+
     /// Whether `stage` was clustered.
     pub fn cluster_done(&self, stage: &str) -> bool {
         self.is_done(&self.global_dir(stage).join("cluster").join(DONE))
     }
+}
+
+/// Phase `k` of every task of a run of `world` tasks under `tasks`, in rank
+/// order: each task's work directory and manifest (`base` is the pipeline's
+/// fingerprint, to which a task adds its split).
+pub fn every_task_phase(
+    tasks: &Path,
+    world: u32,
+    k: usize,
+    base: &str,
+    chunk_size: u64,
+) -> Result<Vec<(std::sync::Arc<crate::pipeline::workdir::WorkDir>, crate::pipeline::workdir::Manifest)>, WorkDirError>
+{
+    (0..world)
+        .map(|rank| {
+            let task = super::shard::Shard { rank, world };
+            let dir = crate::pipeline::workdir::phase_dir(&tasks.join(task.label()), k);
+            let work = crate::pipeline::workdir::WorkDir::open(&dir)?;
+            let manifest = work.manifest(&format!("{base}/task-{}", task.label()), chunk_size)?;
+            Ok((std::sync::Arc::new(work), manifest))
+        })
+        .collect()
 }
 
 /// Writes `bytes` to `path` under a temporary name, then renames it.
