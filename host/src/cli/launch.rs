@@ -89,6 +89,10 @@ pub struct SlurmArgs {
     /// More arguments for sbatch, e.g. `--sbatch-arg=--time=01:00:00` (repeatable).
     #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
     sbatch_args: Vec<String>,
+    /// More sbatch arguments for the training and evaluation jobs only,
+    /// e.g. `--job-sbatch-arg=--gres=gpu:1` to run them on a GPU node (repeatable).
+    #[arg(long = "job-sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    job_sbatch_args: Vec<String>,
     /// Submit and return, without waiting for the jobs.
     #[arg(long)]
     no_wait: bool,
@@ -344,6 +348,10 @@ fn launch_slurm(sandbox: &Sandbox, args: &SlurmArgs, plugin_store: Option<&Path>
                 indices: indices.clone(),
                 command: command(words.words(step, Some("{index}"))),
                 log: log_pattern(step),
+                sbatch_args: match step {
+                    Step::Job { .. } => args.job_sbatch_args.clone(),
+                    _ => Vec::new(),
+                },
             })
             .collect(),
         merge: command(words.merge()),

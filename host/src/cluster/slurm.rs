@@ -70,6 +70,8 @@ pub struct ArrayJob {
     /// Its log file name, with `%a` for the index; several steps may share
     /// one (each appends).
     pub log: String,
+    /// More `sbatch` arguments for this step alone (a GPU for a training job).
+    pub sbatch_args: Vec<String>,
 }
 
 /// The jobs a submission made.
@@ -125,6 +127,7 @@ pub fn submit(s: &Submission) -> Result<Jobs, SlurmError> {
         if let Some(id) = &after {
             extra.push(format!("--dependency=afterok:{id}"));
         }
+        extra.extend(step.sbatch_args.iter().cloned());
         extra.push(script.display().to_string());
         let id = job_id(&run("sbatch", &common(&extra))?);
         steps.push((step.label.clone(), id.clone()));

@@ -264,7 +264,7 @@ async fn decided_stage(
     if !dirs.cluster_done(&stage.name) {
         return Err(RunError::AwaitingGlobal { stage: stage.name.clone(), step: "band merges and clustering" });
     }
-    let decisions = super::staged::cluster::read_decisions(&dirs, &stage.name, shard.rank)?;
+    let decisions = super::staged::cluster::Decisions::open(&dirs, &stage.name, shard.rank)?;
     let next = manifest.chunks.iter().filter_map(|c| c.stages.first()).map(|s| s.input).sum();
     Ok(Arc::new(super::staged::decided::Decided::new(&stage.name, stage.op.clone(), decisions, next)))
 }

@@ -219,16 +219,54 @@ fn write_decisions(
     Ok(())
 }
 
-/// Task `rank`'s decisions for `stage`, by record index.
-pub fn read_decisions(dirs: &StagedDirs, stage: &str, rank: u32) -> Result<HashMap<u64, Joined>, StagedError> {
-    let path = decisions_path(dirs, stage, rank);
-    let text = std::fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str::<Decision>(line)
-                .map(|d| (d.record, d.joined))
-                .map_err(|e| StagedError::Corrupt { path: path.clone(), message: format!("line {}: {e}", i + 1) })
-        })
-        .collect()
+/// Task `rank`'s decisions for `stage`, read in record order as they are needed.
+pub struct Decisions {
+    path: PathBuf,
+    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+    line: usize,
+    next: Option<Decision>,
+}
+
+impl Decisions {
+    /// Opens task `rank`'s decisions for `stage`.
+    pub fn open(dirs: &StagedDirs, stage: &str, rank: u32) -> Result<Decisions, StagedError> {
+        let path = decisions_path(dirs, stage, rank);
+        let file = std::fs::File::open(&path).map_err(io("cannot open", &path))?;
+        let mut decisions = Decisions { lines: std::io::BufReader::new(file).lines(), path, line: 0, next: None };
+        decisions.advance()?;
+        Ok(decisions)
+    }
+
+    fn advance(&mut self) -> Result<(), StagedError> {
+        self.next = match self.lines.next() {
+            None => None,
+            Some(line) => {
+                self.line += 1;
+                let line = line.map_err(io("cannot read", &self.path))?;
+                Some(serde_json::from_str(&line).map_err(|e| StagedError::Corrupt {
+                    path: self.path.clone(),
+                    message: format!("line {}: {e}", self.line),
+                })?)
+            }
+        };
+        Ok(())
+    }
+
+    /// The decision for record `record` (records are asked for in order;
+    /// decisions of records before it are passed over), if it joined a group.
+    pub fn take(&mut self, record: u64) -> Result<Option<Joined>, StagedError> {
+        while self.next.as_ref().is_some_and(|d| d.record < record) {
+            self.advance()?;
+        }
+        match self.next.take() {
+            Some(d) if d.record == record => {
+                self.advance()?;
+                Ok(Some(d.joined))
+            }
+            other => {
+                self.next = other;
+                Ok(None)
+            }
+        }
+    }
 }

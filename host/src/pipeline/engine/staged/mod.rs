@@ -317,6 +317,68 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StagedError> {
 mod tests {
     use super::*;
 
+    /// The staged steps decide exactly what the streaming index decides, on
+    /// keys drawn from a small space (so groups chain and bridge) over three tasks.
+    #[test]
+    fn staged_steps_decide_what_the_streaming_index_decides() {
+        use kiln_kernels::minhash::lsh::{Offer, StreamingIndex};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (world, per_task, bands) = (3u32, 300u64, 4usize);
+        let dirs = StagedDirs::new(dir.path(), world, "fp");
+        let mut seed = 7u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut all: Vec<(String, Vec<u64>)> = Vec::new();
+        for rank in 0..world {
+            let keys_dir = dirs.keys_dir(rank, "near");
+            std::fs::create_dir_all(&keys_dir).expect("mkdir");
+            let records: Vec<(String, Vec<u64>)> = (0..per_task)
+                .map(|i| (format!("r{rank}-{i}"), (0..bands as u64).map(|b| b * 1000 + next() % 400).collect()))
+                .collect();
+            for band in 0..bands {
+                let mut entries: Vec<(u128, u64)> = records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (u128::from(r.1[band]), position(rank, i as u64)))
+                    .collect();
+                entries.sort_unstable();
+                let mut w = pairs::PairWriter::create(&keys::band_path(&keys_dir, band as u32), 8).expect("create");
+                entries.iter().for_each(|&(k, p)| w.push(k, p).expect("push"));
+                w.finish().expect("finish");
+            }
+            let ids: String = records.iter().map(|r| format!("\"{}\"\n", r.0)).collect();
+            std::fs::write(keys::ids_path(&keys_dir), ids).expect("ids");
+            dirs.mark_done(&keys_dir.join(DONE), 0).expect("mark");
+            all.extend(records);
+        }
+        assert!(cluster::cluster(&dirs, "near", bands).is_err(), "clustering before the band merges");
+        for band in 0..bands as u32 {
+            bands::merge_band(&dirs, "near", 8, band).expect("band");
+        }
+        let report = cluster::cluster(&dirs, "near", bands).expect("cluster");
+        let mut index = StreamingIndex::default();
+        let mut duplicates = 0;
+        for rank in 0..world {
+            let mut decisions = cluster::Decisions::open(&dirs, "near", rank).expect("decisions");
+            for i in 0..per_task {
+                let (id, keys) = &all[(u64::from(rank) * per_task + i) as usize];
+                let expected = match index.offer(id, keys).0 {
+                    Offer::First => None,
+                    Offer::DuplicateOf { first, size } => {
+                        duplicates += 1;
+                        Some(crate::pipeline::stages::grouping::Joined { first: first.to_string(), size })
+                    }
+                };
+                assert_eq!(decisions.take(i).expect("take"), expected, "record {id}");
+            }
+        }
+        assert!(duplicates > 100 && report.duplicates == duplicates, "{report:?} against {duplicates}");
+    }
+
     #[test]
     fn positions_order_records_as_one_process_reads_them() {
         let a = position(0, 5_000_000);
