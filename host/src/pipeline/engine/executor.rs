@@ -91,6 +91,26 @@ struct Chunk {
     state: Vec<(String, String)>,
 }
 
+impl Chunk {
+    /// Chunk `index`, starting at line `first_line`, with nothing in it yet.
+    fn empty(index: u64, first_line: u64) -> Chunk {
+        Chunk {
+            entry: ChunkEntry {
+                index,
+                first_line,
+                lines: 0,
+                unreadable: 0,
+                stages: Vec::new(),
+                histograms: Default::default(),
+            },
+            records: Vec::new(),
+            rejected: Vec::new(),
+            quarantined: Vec::new(),
+            state: Vec::new(),
+        }
+    }
+}
+
 /// Runs `pipeline` to completion (resuming an interrupted run unless `fresh`).
 pub fn execute(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -478,20 +498,7 @@ fn read_chunks(
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(RunError::Cancelled);
         }
-        let mut chunk = Chunk {
-            entry: ChunkEntry {
-                index,
-                first_line,
-                lines: 0,
-                unreadable: 0,
-                stages: Vec::new(),
-                histograms: Default::default(),
-            },
-            records: Vec::new(),
-            rejected: Vec::new(),
-            quarantined: Vec::new(),
-            state: Vec::new(),
-        };
+        let mut chunk = Chunk::empty(index, first_line);
         while chunk.entry.lines < pipeline.chunk_size && left > 0 {
             left -= 1;
             match source.next_item()? {
@@ -537,20 +544,7 @@ fn read_continued(
             return Err(RunError::Cancelled);
         }
         let mut kept = KeptRecords::of_chunks(work.clone(), vec![previous.index]);
-        let mut chunk = Chunk {
-            entry: ChunkEntry {
-                index: index as u64,
-                first_line,
-                lines: 0,
-                unreadable: 0,
-                stages: Vec::new(),
-                histograms: Default::default(),
-            },
-            records: Vec::new(),
-            rejected: Vec::new(),
-            quarantined: Vec::new(),
-            state: Vec::new(),
-        };
+        let mut chunk = Chunk::empty(index as u64, first_line);
         while let Some(item) = kept.next_item()? {
             match item {
                 InputItem::Record(r) => chunk.records.push(r),
