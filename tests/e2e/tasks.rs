@@ -328,6 +328,13 @@ fn a_training_stage_runs_once_over_every_tasks_records_and_the_tasks_go_on_from_
     same_outputs(&one, &dir.path().join("out"));
     let stats: serde_json::Value = serde_json::from_str(&read(dir.path().join("out/stats.json"))).expect("stats");
     assert_eq!(stats["jobs"][0]["job"], "train-classifier", "{stats}");
+
+    // Started over with another split, the job trains again and gives the same.
+    let two = dir.path().join("two");
+    let again =
+        ok(kiln(&["launch", "local", p, "--tasks", "2", "--fresh", "--out", two.to_str().expect("utf-8")], &[]));
+    assert!(again.contains("the job of `quality`"), "{again}");
+    same_outputs(&one, &two);
 }
 
 #[test]

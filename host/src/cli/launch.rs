@@ -461,14 +461,18 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let steps = plan(&pipeline);
     if args.run.fresh {
-        // The staged steps' results belong to the run being started over.
+        // The staged steps' results, and what the jobs trained, belong to the run being started over.
         let staged = kiln::staged_dirs(&pipeline, args.tasks);
         for step in &steps {
-            if let Step::Cluster { stage } = step {
-                let dir = staged.global_dir(stage);
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            let dirs = match step {
+                Step::Cluster { stage } => vec![staged.global_dir(stage)],
+                Step::Job { stage } => {
+                    vec![staged.global_dir(stage), kiln::pipeline::workdir::job_dir(&pipeline.work_dir, stage)]
                 }
+                Step::Tasks { .. } | Step::Bands { .. } => Vec::new(),
+            };
+            for dir in dirs.iter().filter(|d| d.exists()) {
+                std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
             }
         }
     }
