@@ -425,14 +425,6 @@ impl Model {
         };
         self.meter.charge(usage);
         self.activity.finished(usage);
-        let answer = result?;
-        Ok(Reply {
-            samples: answer.samples,
-            usage: answer.usage,
-            cache_hits: 0,
-            requests: answer.attempts,
-            retries: answer.retries,
-            separate_samples: answer.separate_samples,
-        })
+        result
     }
 }

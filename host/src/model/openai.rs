@@ -69,23 +69,6 @@ pub struct Ask<'a> {
     pub schema: Option<&'a Value>,
 }
 
-/// The completions of one job: one or more requests.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Answer {
-    /// One per sample, in sample order.
-    pub samples: Vec<Sample>,
-    /// Tokens, as reported (or estimated when the server reports none),
-    /// over every request.
-    pub usage: Usage,
-    /// Requests sent, retries included.
-    pub attempts: u32,
-    /// Requests that were retries.
-    pub retries: u32,
-    /// Samples beyond each prompt's first asked for in requests of their own
-    /// (the server ignores `n`): the requests the quirk cost.
-    pub separate_samples: u32,
-}
-
 /// Why one attempt failed.
 #[derive(Debug)]
 enum Failure {
@@ -177,7 +160,7 @@ impl Client {
     /// `ask.schema` when given), retrying each request as the policy allows.
     /// A server that answers fewer choices than asked is asked for the rest
     /// one request at a time. What failed requests billed is in the [`Failed`].
-    pub async fn complete(&self, ask: Ask<'_>) -> Result<Answer, Failed> {
+    pub async fn complete(&self, ask: Ask<'_>) -> Result<Reply, Failed> {
         let merged;
         let ask = match self.settings.system_prompt {
             SystemPrompt::Keep => ask,
@@ -187,7 +170,8 @@ impl Client {
             }
         };
         let n = ask.n;
-        let mut answer = Answer::default();
+        // What the requests cost is counted as they go, failed ones included.
+        let mut answer = Reply::default();
         if n > 1 && self.ignores_n.load(Ordering::Relaxed) {
             self.one_by_one(ask, &mut answer).await?;
             return Ok(answer);
@@ -212,7 +196,7 @@ impl Client {
 
     /// Asks for the samples `answer` lacks up to `ask.n`, one request each;
     /// sample `i` is drawn with a seed of its own.
-    async fn one_by_one(&self, ask: Ask<'_>, answer: &mut Answer) -> Result<(), Failed> {
+    async fn one_by_one(&self, ask: Ask<'_>, answer: &mut Reply) -> Result<(), Failed> {
         while (answer.samples.len() as u32) < ask.n {
             let i = answer.samples.len() as u32;
             let seed = ask.seed.map(|s| if i == 0 { s } else { super::slot_seed(s, Some(u64::from(i))) });
@@ -228,12 +212,12 @@ impl Client {
 
     /// One request with its retries; adds what it cost to `answer`. Up to
     /// `n` choices come back (fewer from a server that ignores `n`).
-    async fn request(&self, body: &Value, n: u32, answer: &mut Answer) -> Result<Vec<Sample>, Failed> {
+    async fn request(&self, body: &Value, n: u32, answer: &mut Reply) -> Result<Vec<Sample>, Failed> {
         let policy = &self.settings.retry;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            answer.attempts += 1;
+            answer.requests += 1;
             if attempts > 1 {
                 answer.retries += 1;
             }
@@ -246,13 +230,7 @@ impl Client {
             };
             answer.usage.add(failure.usage());
             if !failure.retryable() || attempts > policy.max_retries {
-                let spent = Reply {
-                    usage: answer.usage,
-                    requests: answer.attempts,
-                    retries: answer.retries,
-                    separate_samples: answer.separate_samples,
-                    ..Reply::default()
-                };
+                let spent = Reply { samples: Vec::new(), ..std::mem::take(answer) };
                 return Err(Failed { error: Box::new(self.error(failure, attempts)), spent });
             }
             let wait = policy.delay(
