@@ -120,10 +120,14 @@ pub fn run_staged_step(
     step: StagedStep,
 ) -> Result<Option<serde_json::Value>, RunFailure> {
     let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
-    let dirs = staged_dirs(&pipeline, world);
-    if step == StagedStep::Job {
-        return Ok(run_job(&pipeline, &dirs, stage)?.map(|r| serde_json::to_value(r).unwrap_or_default()));
-    }
+    let dirs = staged::StagedDirs::of_run(&pipeline, world);
+    let band = match step {
+        StagedStep::Job => {
+            return Ok(run_job(&pipeline, &dirs, stage)?.map(|r| serde_json::to_value(r).unwrap_or_default()));
+        }
+        StagedStep::Band(band) => Some(band),
+        StagedStep::Cluster => None,
+    };
     let Some(grouping) = pipeline.stages.iter().find(|s| s.name == stage).and_then(|s| s.op.grouping()) else {
         let names: Vec<&str> =
             pipeline.stages.iter().filter(|s| s.op.grouping().is_some()).map(|s| s.name.as_str()).collect();
@@ -134,8 +138,8 @@ pub fn run_staged_step(
         ))
         .into());
     };
-    let report = match step {
-        StagedStep::Band(band) => {
+    let report = match band {
+        Some(band) => {
             if band as usize >= grouping.bands() {
                 return Err(RunError::Runtime(format!(
                     "stage `{stage}` has {} band(s): --band {band} is not one (bands count from 0)",
@@ -149,13 +153,12 @@ pub fn run_staged_step(
             let report = staged::bands::merge_band(&dirs, stage, grouping.key_bytes(), band).map_err(RunError::from)?;
             serde_json::to_value(report)
         }
-        StagedStep::Cluster => {
+        None => {
             if dirs.cluster_done(stage) {
                 return Ok(None);
             }
             serde_json::to_value(staged::cluster::cluster(&dirs, stage, grouping.bands()).map_err(RunError::from)?)
         }
-        StagedStep::Job => return Ok(None),
     };
     Ok(Some(report.unwrap_or_default()))
 }
@@ -172,9 +175,7 @@ fn run_job(
         return Ok(None);
     }
     let phases = staged::task_phases(pipeline, true);
-    let Some(k) = phases.iter().position(|p| {
-        p.stages.end.checked_sub(1).is_some_and(|i| pipeline.stages[i].name == stage && pipeline.stages[i].is_barrier())
-    }) else {
+    let Some(k) = phases.iter().position(|p| p.barrier(pipeline).is_some_and(|s| s.name == stage)) else {
         return Err(RunError::Runtime(format!("the pipeline has no training or evaluation stage `{stage}`")));
     };
     let waiting: Vec<String> =
@@ -187,21 +188,18 @@ fn run_job(
         ))
         .into());
     }
-    let base = crate::pipeline::engine::fingerprint::fingerprint(pipeline);
-    let tasks = crate::pipeline::engine::shard::tasks_dir(&pipeline.work_dir);
     let mut finished = Vec::new();
     for (j, phase) in phases.iter().enumerate().take(k + 1) {
-        let mut parts = staged::every_task_phase(&tasks, dirs.world(), j, &base, pipeline.chunk_size)?.into_iter();
+        let mut parts = dirs.every_task_phase(j, pipeline.chunk_size)?.into_iter();
         let Some((work, manifest)) = parts.next() else {
             return Err(RunError::Runtime("a split run has at least one task".into()));
         };
-        let barrier = phase.stages.end.checked_sub(1).map(|i| &pipeline.stages[i]).filter(|s| s.is_barrier());
         finished.push(crate::pipeline::workdir::FinishedPhase {
             work,
             manifest,
             other_parts: parts.collect(),
             stages: phase.stages.clone(),
-            barrier: barrier.map(|s| s.name.clone()),
+            barrier: phase.barrier(pipeline).map(|s| s.name.clone()),
         });
     }
     let report = crate::pipeline::engine::jobs::run(pipeline, &finished[k], &finished[..k], false)?;
@@ -209,37 +207,21 @@ fn run_job(
     Ok(Some(report))
 }
 
-/// The staged directories of `pipeline` split into `world` tasks.
-pub fn staged_dirs(pipeline: &Pipeline, world: u32) -> staged::StagedDirs {
-    let fingerprint = crate::pipeline::engine::fingerprint::fingerprint(pipeline);
-    staged::StagedDirs::new(&crate::pipeline::engine::shard::tasks_dir(&pipeline.work_dir), world, &fingerprint)
-}
-
 /// What of `step` of `pipeline` split into `world` tasks is left to run:
 /// the ranks, the bands, or `[0]` for a clustering not done.
 pub fn pending(pipeline: &Pipeline, world: u32, step: &staged::Step) -> Vec<u32> {
-    let dirs = staged_dirs(pipeline, world);
-    let unfinished = crate::pipeline::engine::merge::unfinished(pipeline, world);
+    let dirs = staged::StagedDirs::of_run(pipeline, world);
+    let unfinished = || crate::pipeline::engine::merge::unfinished(pipeline, world);
+    // A step of one piece: `[0]` until it is done.
+    let single = |done: bool| if done { Vec::new() } else { vec![0] };
     match step {
-        staged::Step::Tasks { until: None } => unfinished,
+        staged::Step::Tasks { until: None } => unfinished(),
         staged::Step::Tasks { until: Some(stage) } => {
-            unfinished.into_iter().filter(|&rank| !dirs.keys_done(rank, stage)).collect()
+            unfinished().into_iter().filter(|&rank| !dirs.keys_done(rank, stage)).collect()
         }
         staged::Step::Bands { stage, bands } => dirs.bands_pending(stage, *bands),
-        staged::Step::Cluster { stage } => {
-            if dirs.cluster_done(stage) {
-                Vec::new()
-            } else {
-                vec![0]
-            }
-        }
-        staged::Step::Job { stage } => {
-            if dirs.job_report(stage).is_some() {
-                Vec::new()
-            } else {
-                vec![0]
-            }
-        }
+        staged::Step::Cluster { stage } => single(dirs.cluster_done(stage)),
+        staged::Step::Job { stage } => single(dirs.job_report(stage).is_some()),
     }
 }
 

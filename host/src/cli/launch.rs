@@ -462,7 +462,7 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
     let steps = plan(&pipeline);
     if args.run.fresh {
         // The staged steps' results, and what the jobs trained, belong to the run being started over.
-        let staged = kiln::staged_dirs(&pipeline, args.tasks);
+        let staged = kiln::pipeline::engine::staged::StagedDirs::of_run(&pipeline, args.tasks);
         for step in &steps {
             let dirs = match step {
                 Step::Cluster { stage } => vec![staged.global_dir(stage)],

@@ -132,11 +132,17 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         WorkDir::clear(&pipeline.work_dir)?;
     }
     check_writable(&pipeline.output_dir)?;
-    let mut fingerprint = fingerprint(&pipeline);
-    if let Some(shard) = options.shard {
-        // Another split's work directory is never resumed.
-        fingerprint.push_str(&format!("/task-{}", shard.label()));
-    }
+    let base = fingerprint(&pipeline);
+    // Another split's work directory is never resumed.
+    let fingerprint = match options.shard {
+        Some(shard) => format!("{base}/task-{}", shard.label()),
+        None => base.clone(),
+    };
+    // In a task of a split run: where the staged steps of the run keep their files.
+    let staged = options.shard.map(|shard| {
+        let tasks = super::shard::tasks_dir(run_work_dir(&pipeline, options.shard));
+        (shard, super::staged::StagedDirs::new(&tasks, shard.world, &base))
+    });
     let phases = super::staged::task_phases(&pipeline, options.shard.is_some());
     let mut done: Vec<FinishedPhase> = Vec::new();
     // What the barrier jobs reported, in phase order.
@@ -158,18 +164,26 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
         let (source, first) = match done.last() {
             None => (PhaseInput::Pipeline, None),
             Some(previous) if task_phase.continues => {
-                let first = if manifest.finished {
-                    None
-                } else {
-                    Some(decided_stage(&pipeline, stages.start, previous, &manifest, &options).await?)
+                let first = match &staged {
+                    Some(_) if manifest.finished => None,
+                    Some((shard, dirs)) => {
+                        Some(decided_stage(&pipeline, stages.start, previous, &manifest, *shard, dirs).await?)
+                    }
+                    None => {
+                        let stage = &pipeline.stages[stages.start].name;
+                        return Err(RunError::Runtime(format!(
+                            "stage `{stage}` continues a phase outside a split run"
+                        )));
+                    }
                 };
                 (PhaseInput::Continues { work: previous.work.clone(), manifest: previous.manifest.clone() }, first)
             }
-            Some(previous) => match options.shard {
+            Some(previous) => match &staged {
                 // In a split run, what the barrier's phase kept in every
                 // task, cut again on the one-process chunk grid.
-                Some(shard) => {
-                    (PhaseInput::Resharded { parts: every_task_phase(&pipeline, shard, k - 1)?, shard }, None)
+                Some((shard, dirs)) => {
+                    let parts = dirs.every_task_phase(k - 1, pipeline.chunk_size)?;
+                    (PhaseInput::Resharded { parts, shard: *shard }, None)
                 }
                 None => (PhaseInput::Kept { work: previous.work.clone(), manifest: previous.manifest.clone() }, None),
             },
@@ -184,11 +198,10 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
             manifest.finished = true;
             work.save_manifest(&manifest)?;
         }
-        let barrier =
-            stages.end.checked_sub(1).map(|i| &pipeline.stages[i]).filter(|s| s.is_barrier()).map(|s| s.name.clone());
+        let barrier = task_phase.barrier(&pipeline).map(|s| s.name.clone());
         let phase = FinishedPhase { work, manifest, other_parts: Vec::new(), stages, barrier };
         if let Some(stage) = &phase.barrier {
-            let job = match options.shard {
+            let job = match &staged {
                 None => {
                     let (p, finished, earlier) = (pipeline.clone(), phase.clone(), done.clone());
                     let no_cache = options.no_cache;
@@ -197,8 +210,7 @@ async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSu
                         .map_err(|e| RunError::Runtime(e.to_string()))??
                 }
                 // A split run's job runs once, over every task's records (`kiln task job`).
-                Some(shard) => {
-                    let dirs = task_staged_dirs(&pipeline, shard);
+                Some((shard, dirs)) => {
                     if !dirs.keys_done(shard.rank, stage) {
                         dirs.mark_reached(shard.rank, stage)?;
                     }
@@ -239,19 +251,6 @@ fn run_work_dir(pipeline: &Pipeline, shard: Option<Shard>) -> &std::path::Path {
     }
 }
 
-/// The staged steps' directories, seen from task `shard`.
-fn task_staged_dirs(pipeline: &Pipeline, shard: Shard) -> super::staged::StagedDirs {
-    let tasks = super::shard::tasks_dir(run_work_dir(pipeline, Some(shard)));
-    super::staged::StagedDirs::new(&tasks, shard.world, &fingerprint(pipeline))
-}
-
-/// Phase `k` of every task of `shard`'s run, in rank order.
-fn every_task_phase(pipeline: &Pipeline, shard: Shard, k: usize) -> Result<Vec<(Arc<WorkDir>, Manifest)>, RunError> {
-    let tasks = super::shard::tasks_dir(run_work_dir(pipeline, Some(shard)));
-    let base = fingerprint(pipeline);
-    Ok(super::staged::every_task_phase(&tasks, shard.world, k, &base, pipeline.chunk_size)?)
-}
-
 /// In a task of a split run, the grouping stage `index` that starts a phase,
 /// its groups decided by the staged steps: the task writes its keys from the
 /// `previous` phase's records if it has not yet, and waits
@@ -261,13 +260,10 @@ async fn decided_stage(
     index: usize,
     previous: &FinishedPhase,
     manifest: &Manifest,
-    options: &RunOptions,
+    shard: Shard,
+    dirs: &super::staged::StagedDirs,
 ) -> Result<Arc<dyn PreparedStage>, RunError> {
     let stage = &pipeline.stages[index];
-    let Some(shard) = options.shard else {
-        return Err(RunError::Runtime(format!("stage `{}` continues a phase outside a split run", stage.name)));
-    };
-    let dirs = task_staged_dirs(pipeline, shard);
     if !dirs.keys_done(shard.rank, &stage.name) {
         let (p, work, kept, d) = (pipeline.clone(), previous.work.clone(), previous.manifest.clone(), dirs.clone());
         tokio::task::spawn_blocking(move || {
@@ -284,7 +280,7 @@ async fn decided_stage(
     if !dirs.cluster_done(&stage.name) {
         return Err(RunError::AwaitingGlobal { stage: stage.name.clone(), step: "band merges and clustering" });
     }
-    let decisions = super::staged::cluster::Decisions::open(&dirs, &stage.name, shard.rank)?;
+    let decisions = super::staged::cluster::Decisions::open(dirs, &stage.name, shard.rank)?;
     let next = manifest.chunks.iter().filter_map(|c| c.stages.first()).map(|s| s.input).sum();
     Ok(Arc::new(super::staged::decided::Decided::new(&stage.name, stage.op.clone(), decisions, next)))
 }
@@ -334,7 +330,7 @@ async fn process(
     let total = match &input {
         PhaseInput::Pipeline => None,
         PhaseInput::Kept { manifest, .. } | PhaseInput::Continues { manifest, .. } => {
-            Some(manifest.chunks.iter().filter_map(|c| c.stages.last()).map(|s| s.kept).sum::<u64>())
+            Some(manifest.chunks.iter().map(ChunkEntry::kept).sum::<u64>())
         }
         PhaseInput::Resharded { .. } => None,
     };
@@ -462,9 +458,6 @@ fn read_chunks(
     tx: mpsc::Sender<Chunk>,
     cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<(), RunError> {
-    if let PhaseInput::Continues { work, manifest } = input {
-        return read_continued(&work, &manifest, at, &tx, cancel);
-    }
     // A generating pipeline's inputs are empty slots: their lengths say nothing.
     let counts_input = matches!(input, PhaseInput::Pipeline) && generate_count(pipeline).is_none();
     let (mut source, owned) = match input {
@@ -487,7 +480,7 @@ fn read_chunks(
             let owned = shard.range(kept.total(), pipeline.chunk_size);
             (Source::Kept(kept), owned)
         }
-        PhaseInput::Continues { .. } => return Ok(()),
+        PhaseInput::Continues { work, manifest } => return read_continued(&work, &manifest, at, &tx, cancel),
     };
     // Lines are counted from the shard's start: the manifest is the task's own.
     source.skip_lines(owned.start.saturating_add(at.skip))?;
@@ -543,7 +536,12 @@ fn read_continued(
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(RunError::Cancelled);
         }
-        let mut kept = KeptRecords::of_chunks(work.clone(), vec![previous.index]);
+        let mut kept = KeptRecords {
+            chunks: [(work.clone(), previous.index, previous.kept())].into(),
+            lines: Vec::new().into_iter(),
+            file: String::new(),
+            line: 0,
+        };
         let mut chunk = Chunk::empty(index as u64, first_line);
         while let Some(item) = kept.next_item()? {
             match item {
@@ -584,24 +582,9 @@ struct KeptRecords {
 impl KeptRecords {
     fn new(parts: Vec<(Arc<WorkDir>, Manifest)>) -> KeptRecords {
         let chunks = parts
-            .into_iter()
-            .flat_map(|(work, manifest)| {
-                manifest
-                    .chunks
-                    .into_iter()
-                    .map(move |c| {
-                        let kept = c.stages.last().map_or(c.lines - c.unreadable, |s| s.kept);
-                        (work.clone(), c.index, kept)
-                    })
-                    .collect::<Vec<_>>()
-            })
+            .iter()
+            .flat_map(|(work, manifest)| manifest.chunks.iter().map(move |c| (work.clone(), c.index, c.kept())))
             .collect();
-        KeptRecords { chunks, lines: Vec::new().into_iter(), file: String::new(), line: 0 }
-    }
-
-    fn of_chunks(work: Arc<WorkDir>, chunks: Vec<u64>) -> KeptRecords {
-        // Every chunk is read whole: the counts are only used to skip.
-        let chunks = chunks.into_iter().map(|i| (work.clone(), i, u64::MAX)).collect();
         KeptRecords { chunks, lines: Vec::new().into_iter(), file: String::new(), line: 0 }
     }
 

@@ -48,14 +48,13 @@ pub fn merge(pipeline: &Pipeline, world: u32) -> Result<RunSummary, RunError> {
             resumed += task.resumed_chunks;
         }
     }
-    let tasks_dir = super::shard::tasks_dir(&pipeline.work_dir);
+    let dirs = staged::StagedDirs::new(&super::shard::tasks_dir(&pipeline.work_dir), world, &base);
     let mut phases = Vec::new();
     for (k, phase) in staged::task_phases(pipeline, true).into_iter().enumerate() {
-        let parts = staged::every_task_phase(&tasks_dir, world, k, &base, pipeline.chunk_size)?;
+        let parts = dirs.every_task_phase(k, pipeline.chunk_size)?;
         phases.push(PhaseParts { parts, stages: phase.stages, continues: phase.continues });
     }
     // What each barrier's job reported when it ran, in order.
-    let dirs = staged::StagedDirs::new(&tasks_dir, world, &base);
     let mut reports = Vec::new();
     for stage in pipeline.stages.iter().filter(|s| s.is_barrier()) {
         let report = dirs.job_report(&stage.name).ok_or_else(|| {

@@ -241,6 +241,14 @@ pub struct Manifest {
     pub finished: bool,
 }
 
+impl ChunkEntry {
+    /// The records the chunk kept: out of its last stage, or every readable
+    /// line when its phase ran no stage.
+    pub fn kept(&self) -> u64 {
+        self.stages.last().map_or(self.lines - self.unreadable, |s| s.kept)
+    }
+}
+
 impl Manifest {
     /// Input lines covered by committed chunks.
     pub fn lines_done(&self) -> u64 {

@@ -47,8 +47,11 @@ mod pairs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use crate::pipeline::build::Pipeline;
-use crate::pipeline::workdir::{WorkDirError, path_component};
+use crate::pipeline::stages::Stage;
+use crate::pipeline::workdir::{Manifest, WorkDir, WorkDirError, path_component, phase_dir};
 
 /// How a staged step went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,13 @@ pub struct TaskPhase {
     pub stages: Range<usize>,
     /// Whether its chunks are the previous phase's, continued.
     pub continues: bool,
+}
+
+impl TaskPhase {
+    /// The barrier stage that ends it, if one does.
+    pub fn barrier<'a>(&self, pipeline: &'a Pipeline) -> Option<&'a Stage> {
+        self.stages.end.checked_sub(1).map(|i| &pipeline.stages[i]).filter(|s| s.is_barrier())
+    }
 }
 
 /// The phases of `pipeline`: cut after each barrier and, in a split run,
@@ -220,9 +230,29 @@ impl StagedDirs {
             .is_some_and(|m| m["fingerprint"] == self.fingerprint.as_str())
     }
 
+    /// The dirs of the run of `pipeline` (its own work directory, not a
+    /// task's) split into `world` tasks.
+    pub fn of_run(pipeline: &Pipeline, world: u32) -> StagedDirs {
+        let fingerprint = super::fingerprint::fingerprint(pipeline);
+        StagedDirs::new(&super::shard::tasks_dir(&pipeline.work_dir), world, &fingerprint)
+    }
+
     /// How many tasks.
     pub fn world(&self) -> u32 {
         self.world
+    }
+
+    /// Phase `k` of every task, in rank order: each task's work directory
+    /// and manifest (a task adds its split to the pipeline's fingerprint).
+    pub fn every_task_phase(&self, k: usize, chunk_size: u64) -> Result<Vec<(Arc<WorkDir>, Manifest)>, WorkDirError> {
+        (0..self.world)
+            .map(|rank| {
+                let task = super::shard::Shard { rank, world: self.world };
+                let work = WorkDir::open(&phase_dir(&self.tasks.join(task.label()), k))?;
+                let manifest = work.manifest(&format!("{}/task-{}", self.fingerprint, task.label()), chunk_size)?;
+                Ok((Arc::new(work), manifest))
+            })
+            .collect()
     }
 
     /// Where task `rank` writes its keys for `stage`.
@@ -284,28 +314,6 @@ impl StagedDirs {
     pub fn cluster_done(&self, stage: &str) -> bool {
         self.is_done(&self.global_dir(stage).join("cluster").join(DONE))
     }
-}
-
-/// Phase `k` of every task of a run of `world` tasks under `tasks`, in rank
-/// order: each task's work directory and manifest (`base` is the pipeline's
-/// fingerprint, to which a task adds its split).
-pub fn every_task_phase(
-    tasks: &Path,
-    world: u32,
-    k: usize,
-    base: &str,
-    chunk_size: u64,
-) -> Result<Vec<(std::sync::Arc<crate::pipeline::workdir::WorkDir>, crate::pipeline::workdir::Manifest)>, WorkDirError>
-{
-    (0..world)
-        .map(|rank| {
-            let task = super::shard::Shard { rank, world };
-            let dir = crate::pipeline::workdir::phase_dir(&tasks.join(task.label()), k);
-            let work = crate::pipeline::workdir::WorkDir::open(&dir)?;
-            let manifest = work.manifest(&format!("{base}/task-{}", task.label()), chunk_size)?;
-            Ok((std::sync::Arc::new(work), manifest))
-        })
-        .collect()
 }
 
 /// Writes `bytes` to `path` under a temporary name, then renames it.
