@@ -17,6 +17,7 @@ pub mod human;
 pub mod jsonl;
 mod launch;
 pub mod model;
+pub mod objects;
 pub mod outcome;
 pub mod pipeline;
 pub mod record;

@@ -407,3 +407,105 @@ fn an_input_on_object_storage_gives_what_the_same_file_gives() {
         "{stderr}"
     );
 }
+
+#[test]
+fn objects_by_glob_in_and_outputs_published_to_object_storage() {
+    let s3 = kiln_tests::LocalS3::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = std::fs::read_to_string(workspace().join("pipelines/data/rustdoc-sample.jsonl")).expect("sample");
+    let lines_of = |from: usize| -> String { sample.lines().skip(from).take(150).map(|l| format!("{l}\n")).collect() };
+    // Three parts in two "directories", and an object that is no input.
+    for (k, key) in ["web/a/part-0.jsonl", "web/a/part-1.jsonl", "web/b/part-2.jsonl"].iter().enumerate() {
+        s3.put("corpus", key, lines_of(k * 150).into_bytes());
+        let local = dir.path().join("local").join(key);
+        std::fs::create_dir_all(local.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&local, lines_of(k * 150)).expect("write");
+    }
+    s3.put("corpus", "web/README.txt", b"not records".to_vec());
+    // What an earlier run in another format left, and what is not Kiln's.
+    s3.put("curated", "runs/web/kept.parquet", b"stale".to_vec());
+    s3.put("curated", "runs/web/notes.txt", b"the team's".to_vec());
+    let pipeline = |name: &str, input: &str, out: &str| {
+        let toml = format!(
+            "[pipeline]\nname = \"objects\"\nchunk_size = 64\nwork_dir = \"work-{name}\"\n\n[[input]]\npath = \"{input}\"\n\n\
+             [[stage]]\nname = \"length\"\nkind = \"filter\"\nplugin = \"{}\"\nconfig = {{ min_words = 20 }}\n\n\
+             [output]\ndir = \"{out}\"\n",
+            wasm("length-filter").display()
+        );
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, toml).expect("pipeline");
+        path
+    };
+    let kiln = |args: &[&str]| {
+        let mut cmd = Command::new(kiln_bin());
+        cmd.args(args).current_dir(dir.path());
+        cmd.env("KILN_CACHE_DIR", target_dir().join("kiln-test-cache")).env("KILN_LOG", "warn").envs(s3.env());
+        cmd.output().expect("kiln runs")
+    };
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let local = pipeline("local", "local/web/*/part-*.jsonl", "out-local");
+    ok(kiln(&["run", local.to_str().expect("utf-8")]));
+    let remote = pipeline("remote", "s3://corpus/web/*/part-*.jsonl", "s3://curated/runs/web");
+    let printed = ok(kiln(&["run", remote.to_str().expect("utf-8")]));
+    assert!(printed.contains("outputs: s3://curated/runs/web/{kept"), "{printed}");
+
+    // The glob read the three parts in key order: the same records as the local glob.
+    let ids = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["id"].as_str().expect("id").to_string()
+            })
+            .collect()
+    };
+    let object = |key: &str| String::from_utf8(s3.get("curated", key).expect(key)).expect("utf-8");
+    let kept = object("runs/web/kept.jsonl");
+    assert_eq!(ids(&kept), ids(&std::fs::read_to_string(dir.path().join("out-local/kept.jsonl")).expect("kept")));
+    assert!(kept.contains("s3://corpus/web/b/part-2.jsonl"), "lineage names the object");
+    let published: serde_json::Value = serde_json::from_str(&object("runs/web/stats.json")).expect("stats");
+    assert_eq!(published["input_lines"], 450);
+    assert_balanced(&published);
+    assert_eq!(published["kept"].as_u64(), Some(ids(&kept).len() as u64));
+    assert!(object("runs/web/report.html").contains("<html"));
+    // Published whole; the stale output of another format is gone, the team's object stays.
+    assert_eq!(
+        s3.keys("curated", "runs/web"),
+        [
+            "runs/web/kept.jsonl",
+            "runs/web/notes.txt",
+            "runs/web/quarantine.jsonl",
+            "runs/web/rejected.jsonl",
+            "runs/web/report.html",
+            "runs/web/stats.json"
+        ]
+    );
+    // Assembled under the work directory first, byte for byte what was put.
+    assert_eq!(std::fs::read_to_string(dir.path().join("work-remote/out/kept.jsonl")).expect("staged"), kept);
+
+    // Split into tasks and merged, to another prefix given with --out: the same bytes.
+    let split = pipeline("split", "s3://corpus/web/*/part-*.jsonl", "out-unused");
+    let p = split.to_str().expect("utf-8");
+    ok(kiln(&["launch", "local", p, "--tasks", "2", "--out", "s3://curated/runs/split"]));
+    assert_eq!(object("runs/split/kept.jsonl"), kept);
+    assert_eq!(object("runs/split/rejected.jsonl"), object("runs/web/rejected.jsonl"));
+    assert!(!dir.path().join("out-unused").exists(), "--out replaced the file's directory");
+
+    // A prefix takes every object under it: one whose format cannot be told is refused at its line.
+    let prefixed = kiln(&["validate", pipeline("prefix", "s3://corpus/web/", "out-prefix").to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&prefixed.stderr);
+    assert!(!prefixed.status.success() && stderr.contains("prefix.toml:7:"), "{stderr}");
+    assert!(stderr.contains("cannot tell the format of `s3://corpus/web/README.txt`"), "{stderr}");
+    // A glob that matches nothing, and an output bucket that does not exist, are refused before anything runs.
+    let nothing =
+        kiln(&["run", pipeline("none", "s3://corpus/web/*/*.parquet.gz", "out-none").to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&nothing.stderr);
+    assert!(!nothing.status.success() && stderr.contains("matches no object"), "{stderr}");
+    let missing = kiln(&[
+        "run",
+        pipeline("nobucket", "s3://corpus/web/a/part-0.jsonl", "s3://absent/x").to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("[output] dir `s3://absent/x` cannot be listed"), "{stderr}");
+}

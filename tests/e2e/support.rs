@@ -216,6 +216,8 @@ pub struct LocalS3 {
     pub endpoint: String,
 }
 
+use object_store::ObjectStore as _;
+
 impl LocalS3 {
     /// Starts one on a free port.
     pub fn start() -> LocalS3 {
@@ -236,11 +238,44 @@ impl LocalS3 {
 
     /// Stores `bytes` as `s3://bucket/key` (creating the bucket).
     pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
-        use object_store::ObjectStore;
+        self.create_bucket(bucket);
+        let store = self.store(bucket);
+        block_on(store.put(&object_store::path::Path::from(key), bytes.into()))
+            .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e}"));
+    }
+
+    /// Creates `bucket` (nothing when it exists).
+    pub fn create_bucket(&self, bucket: &str) {
         // Creating a bucket needs no signature on moto; objects are put
         // signed, as a client would (an anonymous put stores an empty object).
         let created = reqwest::blocking::Client::new().put(format!("{}/{bucket}", self.endpoint)).send();
         assert!(created.is_ok_and(|r| r.status().is_success()), "cannot create bucket {bucket}");
+    }
+
+    /// The bytes of `s3://bucket/key`, if it exists.
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let store = self.store(bucket);
+        let path = object_store::path::Path::from(key);
+        match block_on(async { store.get(&path).await?.bytes().await }) {
+            Ok(bytes) => Some(bytes.to_vec()),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => panic!("get s3://{bucket}/{key}: {e}"),
+        }
+    }
+
+    /// The keys under `prefix` in `bucket`, sorted.
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        let store = self.store(bucket);
+        let prefix = object_store::path::Path::from(prefix);
+        let listed: Vec<object_store::ObjectMeta> =
+            block_on(store.list(Some(&prefix)).try_collect()).expect("list objects");
+        let mut keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    fn store(&self, bucket: &str) -> impl object_store::ObjectStore {
         let mut builder = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_endpoint(&self.endpoint)
@@ -253,11 +288,7 @@ impl LocalS3 {
                 _ => builder,
             };
         }
-        let store = builder.build().expect("an S3 client");
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        runtime
-            .block_on(store.put(&object_store::path::Path::from(key), bytes.into()))
-            .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e}"));
+        builder.build().expect("an S3 client")
     }
 
     /// The variables that point Kiln at this server.
@@ -269,6 +300,11 @@ impl LocalS3 {
             ("AWS_REGION", "us-east-1".into()),
         ]
     }
+}
+
+/// Runs `work` on a runtime of its own.
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(work)
 }
 
 impl Drop for LocalS3 {

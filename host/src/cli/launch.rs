@@ -433,7 +433,11 @@ fn launch_slurm(sandbox: &Sandbox, args: &SlurmArgs, plugin_store: Option<&Path>
     let merge_log = dir.join(format!("merge-{}.log", jobs.merge));
     match merged {
         Some(stats) if stats_are_fresh(&pipeline.output_dir, &merge_log) => {
-            let summary = kiln::pipeline::RunSummary { stats, output_dir: pipeline.output_dir.clone() };
+            let summary = kiln::pipeline::RunSummary {
+                stats,
+                output_dir: pipeline.output_dir.clone(),
+                published: pipeline.output_prefix.clone(),
+            };
             print_summary(&format!("kiln launch slurm ({} tasks)", args.tasks), &summary);
             Ok(ExitCode::SUCCESS)
         }

@@ -227,8 +227,14 @@ pub(super) fn print_summary(command: &str, summary: &kiln::pipeline::RunSummary)
     if let Some(rounds) = &s.rounds {
         super::rounds_table::print(rounds);
     }
-    eprintln!("  outputs: {}/{{kept,rejected,quarantine}}.jsonl", summary.output_dir.display());
-    eprintln!("  report:  {}", summary.output_dir.join("report.html").display());
+    let (outputs, report) = match &summary.published {
+        Some(prefix) => (prefix.to_string(), prefix.child("report.html").to_string()),
+        None => {
+            (summary.output_dir.display().to_string(), summary.output_dir.join("report.html").display().to_string())
+        }
+    };
+    eprintln!("  outputs: {outputs}/{{kept,rejected,quarantine}}.jsonl");
+    eprintln!("  report:  {report}");
 }
 
 /// A scorer's accuracy per problem class, on one line (nothing without classes).

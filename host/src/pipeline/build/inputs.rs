@@ -4,10 +4,13 @@
 
 use std::path::Path;
 
+use crate::objects::{ObjectPattern, ObjectUrl};
 use crate::pipeline::config::diagnostic::{Diagnostic, SourceMap};
 use crate::pipeline::config::{InputConfig, InputFormat};
 use crate::pipeline::input::Input;
-use crate::pipeline::input::object::ObjectUrl;
+
+/// Names that JSONL inputs end with.
+const JSONL_EXTENSIONS: [&str; 5] = [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson"];
 
 /// Checks one `[[input]]`: the files it matches, and their format.
 pub(super) fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig) -> Result<Input, Diagnostic> {
@@ -46,7 +49,7 @@ pub(super) fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig)
             let name = input.path.get_ref().to_ascii_lowercase();
             if name.ends_with(".parquet") {
                 InputFormat::Parquet
-            } else if [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson"].iter().any(|ext| name.ends_with(ext)) {
+            } else if JSONL_EXTENSIONS.iter().any(|ext| name.ends_with(ext)) {
                 InputFormat::Jsonl
             } else {
                 return Err(at(
@@ -79,8 +82,10 @@ pub(super) fn check_input(map: &SourceMap<'_>, base: &Path, input: &InputConfig)
     })
 }
 
-/// Checks an `[[input]]` naming an object (`s3://bucket/key`): a JSONL
-/// object that exists and can be read with the credentials the environment gives.
+/// Checks an `[[input]]` naming objects: one (`s3://bucket/key`), every
+/// object under a prefix (`s3://bucket/web/`) or a glob of keys
+/// (`s3://bucket/web/**/*.jsonl.gz`), which must exist, be JSONL (told from
+/// each key, or `format`) and be readable with the credentials the environment gives.
 fn check_object(map: &SourceMap<'_>, input: &InputConfig) -> Result<Input, Diagnostic> {
     let text = input.path.get_ref();
     let at = |message: String, hint: &str| {
@@ -88,25 +93,35 @@ fn check_object(map: &SourceMap<'_>, input: &InputConfig) -> Result<Input, Diagn
         d.hint = Some(hint.to_string());
         d
     };
-    let url = ObjectUrl::parse(text).map_err(|e| at(e, "e.g. path = \"s3://corpus/web/part-0001.jsonl.gz\""))?;
-    let name = url.key.to_ascii_lowercase();
-    let jsonl = [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson"].iter().any(|ext| name.ends_with(ext));
-    if input.format == Some(InputFormat::Parquet) || name.ends_with(".parquet") {
-        return Err(at(format!("`{text}`: Parquet objects are not read yet"), "copy the object to a local file"));
+    let credentials = "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
+                       AWS_ENDPOINT_URL";
+    let objects = if ObjectPattern::names_many(text) {
+        let pattern = ObjectPattern::parse(text).map_err(|e| at(e, "e.g. path = \"s3://corpus/web/**/*.jsonl.gz\""))?;
+        let objects = pattern.expand().map_err(|e| at(format!("cannot list `{text}`: {e}"), credentials))?;
+        if objects.is_empty() {
+            return Err(at(format!("input `{text}` matches no object"), "check the bucket, the prefix and the glob"));
+        }
+        objects
+    } else {
+        let url = ObjectUrl::parse(text).map_err(|e| at(e, "e.g. path = \"s3://corpus/web/part-0001.jsonl.gz\""))?;
+        url.size().map_err(|e| at(format!("cannot read `{text}`: {e}"), credentials))?;
+        vec![url]
+    };
+    for url in &objects {
+        let name = url.key.to_ascii_lowercase();
+        if input.format == Some(InputFormat::Parquet) || name.ends_with(".parquet") {
+            return Err(at(format!("`{url}`: Parquet objects are not read yet"), "copy the object to a local file"));
+        }
+        if input.format.is_none() && !JSONL_EXTENSIONS.iter().any(|ext| name.ends_with(ext)) {
+            return Err(at(
+                format!("cannot tell the format of `{url}` from its extension"),
+                "set `format = \"jsonl\"`, or narrow the input with a glob (e.g. `*.jsonl.gz`)",
+            ));
+        }
     }
-    if input.format.is_none() && !jsonl {
-        return Err(at(format!("cannot tell the format of `{text}` from its extension"), "set `format = \"jsonl\"`"));
-    }
-    url.size().map_err(|e| {
-        at(
-            format!("cannot read `{text}`: {e}"),
-            "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
-             AWS_ENDPOINT_URL",
-        )
-    })?;
     Ok(Input {
         files: Vec::new(),
-        objects: vec![url],
+        objects,
         format: InputFormat::Jsonl,
         text_field: input.text_field.clone(),
         id_field: input.id_field.clone(),

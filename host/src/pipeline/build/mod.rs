@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::model::ModelSpec;
+use crate::objects::ObjectUrl;
 use crate::pipeline::config::checks;
 use crate::pipeline::config::diagnostic::{Diagnostic, Diagnostics, SourceMap};
 use crate::pipeline::config::{OutputFormat, PipelineFile};
@@ -49,8 +50,12 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// Model backends by name.
     pub models: BTreeMap<String, std::sync::Arc<ModelSpec>>,
-    /// Output directory (absolute).
+    /// Output directory (absolute): where the run assembles its outputs —
+    /// under the work directory when they are published to object storage.
     pub output_dir: PathBuf,
+    /// Where the outputs are published once assembled, when `[output] dir`
+    /// (or `--out`) is an `s3://bucket/prefix` ([`crate::objects::publish`]).
+    pub output_prefix: Option<crate::objects::ObjectUrl>,
     /// Format of the outputs.
     pub output_format: OutputFormat,
     /// Input lines per committed chunk.
@@ -186,9 +191,16 @@ impl Pipeline {
             Some(dir) => absolute(cwd, dir),
             None => absolute(&base, &file.pipeline.work_dir),
         };
-        let output_dir = match &overrides.output_dir {
-            Some(dir) => absolute(cwd, dir),
-            None => absolute(&base, &file.output.dir),
+        let (output_dir, output_prefix) = match output_location(&map, overrides, &file.output.dir, &work_dir) {
+            Ok(Some((staging, prefix))) => (staging, Some(prefix)),
+            Ok(None) => match &overrides.output_dir {
+                Some(dir) => (absolute(cwd, dir), None),
+                None => (absolute(&base, &file.output.dir), None),
+            },
+            Err(d) => {
+                errors.push(*d);
+                (work_dir.join("out"), None)
+            }
         };
         let input_files: Vec<&Path> = inputs.iter().flat_map(|i: &Input| &i.files).map(PathBuf::as_path).collect();
         let keys = [
@@ -236,6 +248,7 @@ impl Pipeline {
             stages,
             models,
             output_dir,
+            output_prefix,
             output_format: file.output.format,
             chunk_size: file.pipeline.chunk_size,
             source: text.to_string(),
@@ -255,6 +268,37 @@ fn contains(dir: &Path, path: &Path) -> bool {
 
 /// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
 /// that show where outputs are).
+/// When the outputs go to object storage (`--out`, else `[output] dir`, is
+/// `s3://bucket/prefix`): the local directory they are assembled in (the
+/// work directory's `out`) and the prefix, whose bucket must be listable
+/// with the environment's credentials.
+fn output_location(
+    map: &SourceMap<'_>,
+    overrides: &BuildOptions,
+    dir: &Path,
+    work_dir: &Path,
+) -> Result<Option<(PathBuf, ObjectUrl)>, Box<Diagnostic>> {
+    let (key, dir) = match &overrides.output_dir {
+        Some(dir) => ("--out", dir.as_path()),
+        None => ("[output] dir", dir),
+    };
+    let Some(text) = dir.to_str().filter(|t| ObjectUrl::is_object(t)) else { return Ok(None) };
+    let at = |message: String, hint: &str| {
+        let mut d = map.at(None, None, format!("{key} {message}"));
+        d.hint = Some(hint.to_string());
+        Box::new(d)
+    };
+    let prefix = ObjectUrl::parse_prefix(text).map_err(|e| at(e, "e.g. s3://curated/web/2026-12"))?;
+    prefix.check_listable().map_err(|e| {
+        at(
+            format!("`{text}` cannot be listed: {e}"),
+            "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
+             AWS_ENDPOINT_URL",
+        )
+    })?;
+    Ok(Some((work_dir.join("out"), prefix)))
+}
+
 fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = base.join(p);
     let joined = std::path::absolute(&joined).unwrap_or(joined);

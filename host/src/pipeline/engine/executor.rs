@@ -80,6 +80,8 @@ pub struct RunSummary {
     pub stats: RunStats,
     /// Where `kept.jsonl`, `rejected.jsonl`, `quarantine.jsonl`, `stats.json` and `report.html` are.
     pub output_dir: PathBuf,
+    /// The object-storage prefix they were published to, if any.
+    pub published: Option<crate::objects::ObjectUrl>,
 }
 
 /// One chunk on its way through the stages.
@@ -791,5 +793,5 @@ fn finish(
         phase.manifest.finished = true;
         phase.work.save_manifest(&phase.manifest)?;
     }
-    Ok(RunSummary { stats, output_dir: pipeline.output_dir.clone() })
+    Ok(RunSummary { stats, output_dir: pipeline.output_dir.clone(), published: None })
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::assemble::{PhaseParts, Records, assemble};
 use super::executor::RunSummary;
 use super::fingerprint::fingerprint;
+use super::publish::publish;
 use super::run_error::RunError;
 use super::shard::{DONE_MARKER, Shard};
 use super::staged;
@@ -64,7 +65,10 @@ pub fn merge(pipeline: &Pipeline, world: u32) -> Result<RunSummary, RunError> {
     }
     let elapsed = started.elapsed() + std::time::Duration::from_secs_f64(slowest);
     let stats = assemble(pipeline, &phases, reports, resumed, elapsed, Records::Write)?;
-    Ok(RunSummary { stats, output_dir: pipeline.output_dir.clone() })
+    publish(
+        pipeline.output_prefix.as_ref(),
+        RunSummary { stats, output_dir: pipeline.output_dir.clone(), published: None },
+    )
 }
 
 /// A finished task's `stats.json` (its timing; the counts come from its manifest).

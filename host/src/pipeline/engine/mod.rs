@@ -3,7 +3,8 @@
 //! the jobs barriers run ([`phases`], [`jobs`]), the tasks a run can be split
 //! into and their merge ([`shard`], [`merge`]), the staged steps that run
 //! dedup stages across tasks ([`staged`]), and the assembly of outputs
-//! from committed chunks that one-process runs and merges share ([`assemble`]). The engine drives stages
+//! from committed chunks that one-process runs and merges share ([`assemble`])
+//! and their publishing to object storage ([`publish`]). The engine drives stages
 //! through [`StageOp`](crate::pipeline::stages::StageOp) only: it names no
 //! stage kind.
 
@@ -13,6 +14,7 @@ pub mod fingerprint;
 pub mod jobs;
 pub mod merge;
 pub mod phases;
+pub mod publish;
 pub mod run_error;
 pub mod shard;
 pub mod staged;

@@ -22,6 +22,19 @@ pub enum RunError {
     /// A stage failed as a whole.
     #[error(transparent)]
     Stage(#[from] StageError),
+    /// The outputs were assembled but could not be put on object storage.
+    #[error(
+        "cannot publish the outputs to {prefix}: {message} (they are assembled in {}; run again to publish them)",
+        dir.display()
+    )]
+    Publish {
+        /// The `s3://` prefix.
+        prefix: String,
+        /// Where the outputs are.
+        dir: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
     /// A stage with `on_error = "fail"` failed on a record.
     #[error(
         "stopping: {0} (the stage has on_error = \"fail\"; committed chunks are kept, so the run resumes from the last one)"

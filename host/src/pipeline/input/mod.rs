@@ -19,7 +19,6 @@ use crate::pipeline::input::parquet::ParquetRows;
 use crate::record::{LineError, Record, json_object};
 
 pub mod item;
-pub mod object;
 pub mod parquet;
 
 pub use item::{InputError, InputItem};
@@ -30,7 +29,7 @@ pub struct Input {
     /// Files, sorted.
     pub files: Vec<PathBuf>,
     /// Objects on object storage (read after `files`; an input names one or the other).
-    pub objects: Vec<object::ObjectUrl>,
+    pub objects: Vec<crate::objects::ObjectUrl>,
     /// Their format.
     pub format: InputFormat,
     /// Field holding the text.

@@ -45,8 +45,16 @@ use crate::pipeline::stages::train_student::{self, StudentStageConfig};
 use crate::pipeline::workdir::{FinishedPhase, WorkDir, job_dir, path_component, phase_dir, write_atomic};
 use crate::record::Record;
 
-/// Runs `pipeline`: round 0, then its rounds when it has any.
-pub fn run(mut pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
+/// Runs `pipeline`: round 0, then its rounds when it has any; then publishes
+/// the outputs when they go to object storage.
+pub fn run(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
+    let prefix = pipeline.output_prefix.clone();
+    let summary = run_locally(pipeline, options)?;
+    crate::pipeline::engine::publish::publish(prefix.as_ref(), summary)
+}
+
+/// Round 0, then the rounds, the outputs in the local output directory.
+fn run_locally(mut pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
     let Some(plan) = pipeline.rounds.take() else { return execute(pipeline, options) };
     let base = Base::of(&pipeline, &plan)?;
     let mut summary = execute(pipeline, options)?;
@@ -459,6 +467,7 @@ impl Driver<'_> {
             stages: arm.rounds[k as usize - 1].clone(),
             models,
             output_dir: dir.join("out"),
+            output_prefix: None,
             output_format: OutputFormat::Jsonl,
             chunk_size: self.base.chunk_size,
             source: format!("{}\n# student {sha}\n", arm.sources[k as usize - 1]),

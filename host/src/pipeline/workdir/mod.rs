@@ -137,8 +137,19 @@ const KEPT_ON_FRESH: [&str; 3] = [CACHE_DIR, OWNER_FILE, LOCK_FILE];
 /// Whether `name`, an entry of a work directory, is one Kiln writes there
 /// (or an output, when the output directory is the work directory).
 fn written_by_kiln(name: &str) -> bool {
-    const FIXED: [&str; 9] =
-        ["manifest.json", "chunks", "models", "staged", CACHE_DIR, OWNER_FILE, LOCK_FILE, "stats.json", "report.html"];
+    // `out`: the outputs assembled before they are published to object storage.
+    const FIXED: [&str; 10] = [
+        "manifest.json",
+        "chunks",
+        "models",
+        "staged",
+        CACHE_DIR,
+        OWNER_FILE,
+        LOCK_FILE,
+        "stats.json",
+        "report.html",
+        "out",
+    ];
     // Files are written to `NAME.tmp` and renamed, so a run stopped mid-write
     // leaves `NAME.tmp` behind; the write test leaves nothing or itself.
     let name = name.strip_suffix(".tmp").unwrap_or(name);

@@ -1,0 +1,181 @@
+//! S3-compatible object storage: inputs read from `s3://bucket/key` (one
+//! object, a prefix or a glob of them), and outputs published to an
+//! `s3://bucket/prefix` once a run has assembled them.
+//!
+//! Everything goes through the `object_store` crate, which retries what fails
+//! transiently (its default: up to 10 retries with exponential backoff per
+//! request). Objects are read as one streamed GET ([`read`]), never as many
+//! small range reads — the anchors' users lost an hour to 340-byte reads —
+//! and written whole ([`publish`]): a single PUT or a multipart upload that
+//! becomes visible only when it completes, so no reader ever sees half an
+//! object. Each call runs on a small runtime of its own, so the engine's
+//! synchronous code uses objects from any thread, inside an async runtime or
+//! not.
+//!
+//! Credentials and endpoint come from the standard variables
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` or
+//! `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL` for S3-compatible servers such
+//! as MinIO or moto; an `http://` endpoint is allowed as given). Requests use
+//! path-style addressing, which every S3-compatible server accepts.
+
+pub mod list;
+pub mod publish;
+pub mod read;
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+
+pub use list::ObjectPattern;
+pub use read::ObjectReader;
+
+/// An object's location, `s3://bucket/key`, or a prefix of keys
+/// (`s3://bucket/prefix`, the key empty for the whole bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectUrl {
+    /// The bucket.
+    pub bucket: String,
+    /// The key (or prefix), without a leading or trailing `/`.
+    pub key: String,
+}
+
+/// Whether a key holds glob characters.
+fn has_glob(key: &str) -> bool {
+    key.contains(['*', '?', '[', '{'])
+}
+
+impl ObjectUrl {
+    /// Whether `text` names an object rather than a file.
+    pub fn is_object(text: &str) -> bool {
+        text.starts_with("s3://")
+    }
+
+    /// Splits `s3://bucket/rest` into the bucket and the rest.
+    fn split(text: &str) -> Result<(&str, &str), String> {
+        let rest = text.strip_prefix("s3://").ok_or_else(|| format!("`{text}` is not an s3:// URL"))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() || has_glob(bucket) {
+            return Err(format!("`{text}` names no bucket: write s3://BUCKET/KEY"));
+        }
+        Ok((bucket, key))
+    }
+
+    /// Parses `s3://bucket/key`: one object, no glob.
+    pub fn parse(text: &str) -> Result<ObjectUrl, String> {
+        let (bucket, key) = ObjectUrl::split(text)?;
+        if key.is_empty() || key.ends_with('/') {
+            return Err(format!("`{text}` names no object: write s3://BUCKET/KEY"));
+        }
+        if has_glob(key) {
+            return Err(format!("`{text}`: a glob names many objects, not one"));
+        }
+        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.to_string() })
+    }
+
+    /// Parses `s3://bucket[/prefix][/]`: where objects are written.
+    pub fn parse_prefix(text: &str) -> Result<ObjectUrl, String> {
+        let (bucket, key) = ObjectUrl::split(text)?;
+        if has_glob(key) {
+            return Err(format!("`{text}`: an output prefix holds no glob"));
+        }
+        if key.split('/').any(|part| part == "." || part == "..") || key.contains("//") {
+            return Err(format!("`{text}`: a prefix has no empty, `.` or `..` parts"));
+        }
+        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.trim_matches('/').to_string() })
+    }
+
+    /// The object `name` under this prefix.
+    pub fn child(&self, name: &str) -> ObjectUrl {
+        let key = if self.key.is_empty() { name.to_string() } else { format!("{}/{name}", self.key) };
+        ObjectUrl { bucket: self.bucket.clone(), key }
+    }
+
+    fn path(&self) -> ObjectPath {
+        ObjectPath::from(self.key.as_str())
+    }
+
+    /// The object's size, or why it cannot be read.
+    pub fn size(&self) -> Result<u64, String> {
+        let store = store(&self.bucket)?;
+        let path = self.path();
+        on_own_runtime(async move { store.head(&path).await.map(|m| m.size).map_err(|e| e.to_string()) })?
+    }
+
+    /// Lists the prefix once (one request): whether the bucket exists and the
+    /// credentials reach it.
+    pub fn check_listable(&self) -> Result<(), String> {
+        let store = store(&self.bucket)?;
+        let prefix = (!self.key.is_empty()).then(|| self.path());
+        on_own_runtime(async move {
+            store.list_with_delimiter(prefix.as_ref()).await.map(|_| ()).map_err(|e| e.to_string())
+        })?
+    }
+
+    /// A reader of the whole object ([`read`]).
+    pub fn open(&self) -> Result<ObjectReader, String> {
+        ObjectReader::open(store(&self.bucket)?, self.path())
+    }
+}
+
+impl std::fmt::Display for ObjectUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// A client of `bucket`, configured from the environment.
+fn store(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
+    }
+    builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| e.to_string())
+}
+
+/// Runs `work` to completion on a runtime of its own (callers may be inside
+/// another runtime, where blocking on it is not allowed).
+fn on_own_runtime<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
+    let run = move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(work))
+            .map_err(|e| format!("cannot start a runtime for object storage: {e}"))
+    };
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(run).join().map_err(|_| "object storage thread panicked".to_string())?)
+    } else {
+        run()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_urls_parse_strictly() {
+        let url = ObjectUrl::parse("s3://corpus/web/part-0001.jsonl.gz").expect("url");
+        assert_eq!((url.bucket.as_str(), url.key.as_str()), ("corpus", "web/part-0001.jsonl.gz"));
+        assert_eq!(url.to_string(), "s3://corpus/web/part-0001.jsonl.gz");
+        assert!(ObjectUrl::parse("s3://corpus").expect_err("no key").contains("s3://BUCKET/KEY"));
+        assert!(ObjectUrl::parse("s3://corpus/web/").expect_err("a prefix").contains("s3://BUCKET/KEY"));
+        assert!(ObjectUrl::parse("s3://corpus/web/*.jsonl").expect_err("glob").contains("glob"));
+        assert!(ObjectUrl::parse("s3:///web/a.jsonl").expect_err("no bucket").contains("no bucket"));
+        assert!(ObjectUrl::is_object("s3://a/b") && !ObjectUrl::is_object("data/s3.jsonl"));
+    }
+
+    #[test]
+    fn output_prefixes_parse_strictly() {
+        let prefix = ObjectUrl::parse_prefix("s3://curated/runs/web/").expect("prefix");
+        assert_eq!(prefix.key, "runs/web");
+        assert_eq!(prefix.child("kept.jsonl").to_string(), "s3://curated/runs/web/kept.jsonl");
+        let bucket = ObjectUrl::parse_prefix("s3://curated").expect("bucket");
+        assert_eq!(bucket.child("stats.json").to_string(), "s3://curated/stats.json");
+        assert!(ObjectUrl::parse_prefix("s3://curated/runs/*").is_err());
+        assert!(ObjectUrl::parse_prefix("s3://curated/runs/../other").is_err());
+        assert!(ObjectUrl::parse_prefix("s3://curated/runs//web").is_err());
+    }
+}
