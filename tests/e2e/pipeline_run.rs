@@ -492,6 +492,24 @@ fn objects_by_glob_in_and_outputs_published_to_object_storage() {
     assert_eq!(object("runs/split/rejected.jsonl"), object("runs/web/rejected.jsonl"));
     assert!(!dir.path().join("out-unused").exists(), "--out replaced the file's directory");
 
+    // Parquet outputs published, then read back as a Parquet object: the same records.
+    let parquet = pipeline("parquet", "s3://corpus/web/*/part-*.jsonl", "s3://curated/runs/pq");
+    let text =
+        std::fs::read_to_string(&parquet).expect("read").replace("[output]\n", "[output]\nformat = \"parquet\"\n");
+    std::fs::write(&parquet, text).expect("write");
+    ok(kiln(&["run", parquet.to_str().expect("utf-8")]));
+    assert!(s3.keys("curated", "runs/pq").contains(&"runs/pq/kept.parquet".to_string()));
+    let again = pipeline("again", "s3://curated/runs/pq/kept.parquet", "out-again");
+    ok(kiln(&["run", again.to_str().expect("utf-8")]));
+    assert_eq!(ids(&std::fs::read_to_string(dir.path().join("out-again/kept.jsonl")).expect("kept")), ids(&kept));
+    // A corrupt Parquet object is refused from its footer, before anything runs.
+    s3.put("curated", "runs/bad/part.parquet", b"PAR1 truncated".to_vec());
+    let bad =
+        kiln(&["validate", pipeline("bad", "s3://curated/runs/bad/*.parquet", "out-bad").to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("bad.toml:7:"), "{stderr}");
+    assert!(stderr.contains("`s3://curated/runs/bad/part.parquet`"), "{stderr}");
+
     // A prefix takes every object under it: one whose format cannot be told is refused at its line.
     let prefixed = kiln(&["validate", pipeline("prefix", "s3://corpus/web/", "out-prefix").to_str().expect("utf-8")]);
     let stderr = String::from_utf8_lossy(&prefixed.stderr);

@@ -113,6 +113,14 @@ impl ObjectUrl {
         })?
     }
 
+    /// The bytes `range` of the object (one ranged GET: for a Parquet
+    /// footer, which is read at the end of the object).
+    pub fn read_range(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, String> {
+        let store = store(&self.bucket)?;
+        let path = self.path();
+        on_own_runtime(async move { store.get_range(&path, range).await.map_err(|e| e.to_string()) })?
+    }
+
     /// A reader of the whole object ([`read`]).
     pub fn open(&self) -> Result<ObjectReader, String> {
         ObjectReader::open(store(&self.bucket)?, self.path())

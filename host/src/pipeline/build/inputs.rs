@@ -107,22 +107,48 @@ fn check_object(map: &SourceMap<'_>, input: &InputConfig) -> Result<Input, Diagn
         url.size().map_err(|e| at(format!("cannot read `{text}`: {e}"), credentials))?;
         vec![url]
     };
-    for url in &objects {
+    // One format for the input: given, or told from every object's key.
+    let told = |url: &ObjectUrl| {
         let name = url.key.to_ascii_lowercase();
-        if input.format == Some(InputFormat::Parquet) || name.ends_with(".parquet") {
-            return Err(at(format!("`{url}`: Parquet objects are not read yet"), "copy the object to a local file"));
+        if name.ends_with(".parquet") {
+            Some(InputFormat::Parquet)
+        } else {
+            JSONL_EXTENSIONS.iter().any(|ext| name.ends_with(ext)).then_some(InputFormat::Jsonl)
         }
-        if input.format.is_none() && !JSONL_EXTENSIONS.iter().any(|ext| name.ends_with(ext)) {
-            return Err(at(
-                format!("cannot tell the format of `{url}` from its extension"),
-                "set `format = \"jsonl\"`, or narrow the input with a glob (e.g. `*.jsonl.gz`)",
-            ));
+    };
+    let mut format = input.format;
+    for url in &objects {
+        match (format, told(url)) {
+            (None, Some(f)) => format = Some(f),
+            (Some(_), _) if input.format.is_some() => {}
+            (Some(f), Some(g)) if f == g => {}
+            (_, None) => {
+                return Err(at(
+                    format!("cannot tell the format of `{url}` from its extension"),
+                    "set `format = \"jsonl\"` or `\"parquet\"`, or narrow the input with a glob (e.g. `*.jsonl.gz`)",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    format!("`{text}` names JSONL and Parquet objects (`{url}`)"),
+                    "one input has one format: give each format an [[input]] of its own",
+                ));
+            }
+        }
+    }
+    let format = format.unwrap_or(InputFormat::Jsonl);
+    if format == InputFormat::Parquet {
+        // From the footer alone, so that a corrupt object fails validation rather than the run.
+        for url in &objects {
+            crate::pipeline::input::parquet::ParquetRows::check_object(url, &input.text_field).map_err(|e| {
+                at(format!("`{url}` {e}"), "check the object and its columns; `text_field` names the text column")
+            })?;
         }
     }
     Ok(Input {
         files: Vec::new(),
         objects,
-        format: InputFormat::Jsonl,
+        format,
         text_field: input.text_field.clone(),
         id_field: input.id_field.clone(),
     })

@@ -114,15 +114,24 @@ impl<'a> InputStream<'a> {
             let Some(path) = input.files.get(self.file) else {
                 if let Some(url) = input.objects.get(self.file - input.files.len()) {
                     self.file += 1;
-                    let reader = url.open().map_err(|e| InputError {
-                        path: PathBuf::from(url.to_string()),
-                        error: std::io::Error::other(e),
-                    })?;
-                    self.current = Some(Current::Lines(OpenFile {
-                        lines: JsonlLines::new(decompressed(Box::new(reader), &url.key), url.to_string()),
-                        text_field: input.text_field.clone(),
-                        id_field: input.id_field.clone(),
-                    }));
+                    self.current = Some(match input.format {
+                        InputFormat::Jsonl => {
+                            let reader = url.open().map_err(|e| InputError {
+                                path: PathBuf::from(url.to_string()),
+                                error: std::io::Error::other(e),
+                            })?;
+                            Current::Lines(OpenFile {
+                                lines: JsonlLines::new(decompressed(Box::new(reader), &url.key), url.to_string()),
+                                text_field: input.text_field.clone(),
+                                id_field: input.id_field.clone(),
+                            })
+                        }
+                        InputFormat::Parquet => Current::Parquet(Box::new(ParquetRows::open_object(
+                            url,
+                            &input.text_field,
+                            &input.id_field,
+                        )?)),
+                    });
                     return Ok(true);
                 }
                 self.input += 1;

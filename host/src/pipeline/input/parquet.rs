@@ -7,6 +7,13 @@
 //! Arrow's debug rendering. A row group that cannot be decoded is not skipped:
 //! each of its rows is quarantined with the file, row and error.
 //!
+//! A Parquet *object* (`s3://…/part.parquet`) is checked from its footer
+//! alone (two ranged GETs at the end of the object) when the pipeline is
+//! checked, and read by downloading it whole with one streamed GET into a
+//! temporary file (under `$TMPDIR`, removed once read): Parquet needs random
+//! access, and many small range reads of pages are what the anchors' users
+//! lost an hour to.
+//!
 //! Output: the assembled JSONL outputs are converted to Parquet, one string
 //! column per top-level field (objects and arrays as JSON text).
 
@@ -21,10 +28,13 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::{ArrowWriter, parquet_to_arrow_schema};
+use parquet::file::FOOTER_SIZE;
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use serde_json::{Map, Value};
 
+use crate::objects::ObjectUrl;
 use crate::outcome::Quarantined;
 use crate::pipeline::input::item::{InputError, InputItem};
 use crate::record::{LineError, Record};
@@ -32,6 +42,8 @@ use crate::record::{LineError, Record};
 /// Rows of one Parquet file, in order.
 pub struct ParquetRows {
     path: PathBuf,
+    /// The downloaded copy of an object, removed when dropped.
+    _spool: Option<tempfile::NamedTempFile>,
     name: String,
     text_field: String,
     id_field: String,
@@ -50,22 +62,25 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> InputError {
     InputError { path: path.to_path_buf(), error: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()) }
 }
 
+/// Whether `schema` has the text column, or what to say.
+fn has_text_column(schema: &Schema, text_field: &str) -> Result<(), String> {
+    if schema.field_with_name(text_field).is_ok() {
+        return Ok(());
+    }
+    let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    Err(format!("has no column `{text_field}` (the input's `text_field`); its columns: {}", columns.join(", ")))
+}
+
 impl ParquetRows {
     /// Opens `path`; fails if it is not a readable Parquet file.
     pub fn open(path: &Path, text_field: &str, id_field: &str) -> Result<ParquetRows, InputError> {
         let file = File::open(path).map_err(|error| InputError { path: path.to_path_buf(), error })?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| io_error(path, e))?;
-        let schema = builder.schema();
-        if schema.field_with_name(text_field).is_err() {
-            let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return Err(io_error(
-                path,
-                format!("has no column `{text_field}` (the input's `text_field`); its columns: {}", columns.join(", ")),
-            ));
-        }
+        has_text_column(builder.schema(), text_field).map_err(|e| io_error(path, e))?;
         let groups = builder.metadata().row_groups().iter().enumerate().map(|(i, g)| (i, g.num_rows())).collect();
         Ok(ParquetRows {
             path: path.to_path_buf(),
+            _spool: None,
             name: path.display().to_string(),
             text_field: text_field.to_string(),
             id_field: id_field.to_string(),
@@ -77,6 +92,53 @@ impl ParquetRows {
             failed: None,
             row: 0,
         })
+    }
+
+    /// Downloads the object `url` (one streamed GET) and opens it; errors
+    /// and quarantined rows name the object.
+    pub fn open_object(url: &ObjectUrl, text_field: &str, id_field: &str) -> Result<ParquetRows, InputError> {
+        let name = url.to_string();
+        let failed = |e: String| InputError { path: PathBuf::from(&name), error: std::io::Error::other(e) };
+        let mut spool = tempfile::Builder::new()
+            .prefix("kiln-object-")
+            .suffix(".parquet")
+            .tempfile()
+            .map_err(|e| failed(format!("cannot create a temporary file to download it into: {e}")))?;
+        let mut reader = url.open().map_err(&failed)?;
+        std::io::copy(&mut reader, &mut spool).map_err(|e| failed(format!("cannot download it: {e}")))?;
+        let mut rows = ParquetRows::open(spool.path(), text_field, id_field)
+            .map_err(|e| InputError { path: PathBuf::from(&name), error: e.error })?;
+        rows.name = name;
+        rows._spool = Some(spool);
+        Ok(rows)
+    }
+
+    /// Checks the object `url` from its footer alone: a Parquet file with a
+    /// `text_field` column (what [`ParquetRows::open`] checks of a file).
+    pub fn check_object(url: &ObjectUrl, text_field: &str) -> Result<(), String> {
+        const TAIL: u64 = 64 << 10;
+        let size = url.size()?;
+        if size < 12 {
+            return Err(format!("is {size} bytes: too small to be a Parquet file"));
+        }
+        let tail = url.read_range(size.saturating_sub(TAIL)..size)?;
+        let end: &[u8; FOOTER_SIZE] =
+            tail[tail.len() - FOOTER_SIZE..].try_into().map_err(|_| "the footer cannot be read".to_string())?;
+        let footer = FooterTail::try_new(end).map_err(|e| e.to_string())?;
+        let length = footer.metadata_length() as u64;
+        if length + FOOTER_SIZE as u64 > size {
+            return Err(format!("its footer names {length} bytes of metadata in a {size}-byte object"));
+        }
+        let metadata = if length + (FOOTER_SIZE as u64) <= tail.len() as u64 {
+            tail.slice(tail.len() - FOOTER_SIZE - length as usize..tail.len() - FOOTER_SIZE)
+        } else {
+            url.read_range(size - FOOTER_SIZE as u64 - length..size - FOOTER_SIZE as u64)?
+        };
+        let metadata = ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| e.to_string())?;
+        let file = metadata.file_metadata();
+        let schema =
+            parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()).map_err(|e| e.to_string())?;
+        has_text_column(&schema, text_field)
     }
 
     fn open_group(&mut self, group: usize) -> Result<ParquetRecordBatchReader, String> {
