@@ -32,6 +32,33 @@ pub enum IndexError {
     Shingle(String),
 }
 
+/// The first bytes of a serialized index (and its format's version).
+const INDEX_MAGIC: &[u8; 8] = b"KLNIDX01";
+
+/// Reads a serialized index front to back.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or("is truncated")?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        let bytes: [u8; 8] = self.take(8)?.try_into().map_err(|_| "is truncated".to_string())?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn usize(&mut self) -> Result<usize, String> {
+        usize::try_from(self.u64()?).map_err(|e| e.to_string())
+    }
+}
+
 /// One benchmark in an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Benchmark {
@@ -120,6 +147,70 @@ impl NgramIndex {
             bytes.extend_from_slice(&m.to_le_bytes());
         }
         xxhash_rust::xxh3::xxh3_64(&bytes)
+    }
+
+    /// The index as bytes ([`NgramIndex::from_bytes`] reads them back): a
+    /// header (magic, shingle, seed, benchmarks), the sorted hashes and their
+    /// masks, little-endian, then the [`digest`](NgramIndex::digest) so that
+    /// a damaged copy is refused.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.hashes.len() * 12);
+        out.extend_from_slice(INDEX_MAGIC);
+        out.push(u8::from(self.shingle.is_chars()));
+        out.extend_from_slice(&(self.shingle.n() as u64).to_le_bytes());
+        out.extend_from_slice(&self.seed.to_le_bytes());
+        out.extend_from_slice(&(self.benchmarks.len() as u64).to_le_bytes());
+        for b in &self.benchmarks {
+            out.extend_from_slice(&(b.name.len() as u64).to_le_bytes());
+            out.extend_from_slice(b.name.as_bytes());
+            out.extend_from_slice(&(b.texts as u64).to_le_bytes());
+            out.extend_from_slice(&(b.ngrams as u64).to_le_bytes());
+        }
+        out.extend_from_slice(&(self.hashes.len() as u64).to_le_bytes());
+        self.hashes.iter().for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
+        self.masks.iter().for_each(|m| out.extend_from_slice(&m.to_le_bytes()));
+        out.extend_from_slice(&self.digest().to_le_bytes());
+        out
+    }
+
+    /// Reads what [`NgramIndex::to_bytes`] wrote; refuses anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Result<NgramIndex, String> {
+        let mut r = Cursor { bytes, at: 0 };
+        if r.take(INDEX_MAGIC.len())? != INDEX_MAGIC {
+            return Err("not a Kiln decontamination index (or another version of one)".into());
+        }
+        let chars = r.take(1)?[0] == 1;
+        let n = r.usize()?;
+        let shingle = if chars { Shingle::Chars(n) } else { Shingle::Words(n) };
+        shingle.validate()?;
+        let seed = r.u64()?;
+        let count = r.usize()?;
+        if count > MAX_BENCHMARKS {
+            return Err(format!("names {count} benchmarks"));
+        }
+        let mut benchmarks = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = r.usize()?;
+            let name = String::from_utf8(r.take(len)?.to_vec()).map_err(|e| e.to_string())?;
+            benchmarks.push(Benchmark { name, texts: r.usize()?, ngrams: r.usize()? });
+        }
+        let len = r.usize()?;
+        if len.checked_mul(12).is_none_or(|size| size > bytes.len()) {
+            return Err(format!("names {len} n-grams in {} bytes", bytes.len()));
+        }
+        let hashes: Vec<u64> =
+            r.take(len * 8)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect();
+        let masks: Vec<u32> =
+            r.take(len * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default())).collect();
+        let digest = r.u64()?;
+        if r.at != bytes.len() {
+            return Err("has bytes after its end".into());
+        }
+        let index = NgramIndex { shingle, seed, hashes, masks, benchmarks };
+        if index.digest() != digest || !index.hashes.is_sorted() {
+            return Err("is damaged (its digest does not match its content)".into());
+        }
+        Ok(index)
     }
 
     /// Distinct n-grams indexed.
@@ -238,5 +329,20 @@ mod tests {
             b.add(&format!("b{i}"), &["x"]).expect("test setup");
         }
         assert_eq!(b.add("one-more", &["x"]), Err(IndexError::TooManyBenchmarks(33)));
+    }
+
+    #[test]
+    fn an_index_round_trips_through_bytes_and_a_damaged_copy_is_refused() {
+        let idx = index();
+        let bytes = idx.to_bytes();
+        let back = NgramIndex::from_bytes(&bytes).expect("round trip");
+        assert_eq!((back.digest(), back.benchmarks(), back.len()), (idx.digest(), idx.benchmarks(), idx.len()));
+        assert_eq!(back.lookup_one("what is TWO plus   two?"), idx.lookup_one("what is two plus two?"));
+        let mut flipped = bytes.clone();
+        let middle = bytes.len() - 20;
+        flipped[middle] ^= 1;
+        assert!(NgramIndex::from_bytes(&flipped).expect_err("damaged").contains("damaged"));
+        assert!(NgramIndex::from_bytes(&bytes[..bytes.len() - 3]).expect_err("truncated").contains("truncated"));
+        assert!(NgramIndex::from_bytes(b"KLNIDX00").is_err());
     }
 }

@@ -135,6 +135,12 @@ impl Sandbox {
         })
     }
 
+    /// The cache directory (compiled components, and what else the host
+    /// caches beside them), if there is one.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.inner.config.cache_dir.as_deref()
+    }
+
     /// Whether instances come from the pooling allocator.
     pub fn uses_pooling(&self) -> bool {
         self.inner.pooling

@@ -196,7 +196,15 @@ pub(super) fn check_stage(cx: &StageContext<'_>, stage: &StageConfig) -> Result<
     let built = kind.map(|kind| {
         crate::pipeline::stages::build(
             kind,
-            BuildCx { config: &stage.config, seed, base, plugin, model_use, review_labels: cx.review_labels },
+            BuildCx {
+                config: &stage.config,
+                seed,
+                base,
+                plugin,
+                model_use,
+                review_labels: cx.review_labels,
+                cache_dir: sandbox.cache_dir(),
+            },
         )
     });
     let op = match built {

@@ -10,9 +10,17 @@
 //! `contaminated: <benchmarks> (<hits> <n>-gram hits)`; with `action = "tag"`
 //! it is kept with score `contamination_hits` and metadata
 //! `contaminated_with`. Statistics count flagged records per benchmark.
+//!
+//! The index is built once and kept in the cache directory
+//! (`$KILN_CACHE_DIR/decontam/<sha256>.idx`), keyed by the sha256 of the
+//! benchmark files' bytes, names and fields and of the n-gram settings:
+//! every other process that loads the pipeline — each task of a split run,
+//! each rerun — reads it instead of parsing and hashing the benchmarks again
+//! (a cache on the cluster's shared file system makes it once per run). A
+//! copy that fails its digest is rebuilt, never used.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kiln_kernels::decontam::{IndexBuilder, NgramIndex};
 use kiln_kernels::shingle::Shingle;
@@ -78,28 +86,51 @@ fn default_fields() -> Vec<String> {
 pub struct Decontaminator {
     index: NgramIndex,
     config: DecontamConfig,
+    from_cache: bool,
 }
 
 const PLUGIN: &str = "builtin:decontaminate";
+/// Seed of the index's n-gram hashes.
+const INDEX_SEED: u64 = 0x6b69_6c6e;
 
 impl Decontaminator {
-    /// Reads every benchmark (paths relative to `base`) and builds the index.
-    pub fn load(config: DecontamConfig, base: &Path) -> Result<Self, String> {
+    /// Reads every benchmark (paths relative to `base`) and builds the
+    /// index, or reads it from `cache` (a directory) when it was built there
+    /// from the same benchmarks.
+    pub fn load(config: DecontamConfig, base: &Path, cache: Option<&Path>) -> Result<Self, String> {
         if config.benchmarks.is_empty() {
             return Err("invalid config: `benchmarks` is empty; name at least one benchmark file".into());
         }
         if config.min_hits == 0 {
             return Err("invalid config: `min_hits` must be at least 1".into());
         }
-        let mut builder = IndexBuilder::new(Shingle::Words(config.ngram), 0x6b69_6c6e)
+        let mut builder = IndexBuilder::new(Shingle::Words(config.ngram), INDEX_SEED)
             .map_err(|e| format!("invalid config: ngram: {e}"))?;
-        for bench in &config.benchmarks {
-            let texts = read_benchmark(bench, base)?;
+        let files = config.benchmarks.iter().map(|b| read_benchmark_file(b, base)).collect::<Result<Vec<_>, _>>()?;
+        let cached = cache.map(|dir| dir.join("decontam").join(format!("{}.idx", cache_key(&config, &files))));
+        if let Some(index) = cached.as_deref().and_then(read_cached) {
+            tracing::debug!(ngrams = index.len(), "decontamination index from the cache");
+            return Ok(Decontaminator { index, config, from_cache: true });
+        }
+        let started = std::time::Instant::now();
+        for (bench, (path, data)) in config.benchmarks.iter().zip(&files) {
+            let texts = benchmark_texts(bench, path, data)?;
             builder.add(&bench.name, &texts).map_err(|e| e.to_string())?;
         }
         let index = builder.build();
-        tracing::debug!(ngrams = index.len(), "decontamination index built");
-        Ok(Decontaminator { index, config })
+        tracing::info!(ngrams = index.len(), seconds = started.elapsed().as_secs_f64(), "decontamination index built");
+        if let Some(path) = &cached
+            && let Err(e) = write_cached(path, &index)
+        {
+            // Only a lost saving: the next process builds it again.
+            tracing::warn!("cannot keep the decontamination index in {}: {e}", path.display());
+        }
+        Ok(Decontaminator { index, config, from_cache: false })
+    }
+
+    /// Whether the index was read from the cache rather than built.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// A digest of the benchmarks' n-grams: a run only resumes with the same.
@@ -171,11 +202,55 @@ impl Decontaminator {
     }
 }
 
-/// The texts of one benchmark file.
-fn read_benchmark(bench: &BenchmarkConfig, base: &Path) -> Result<Vec<String>, String> {
+/// One benchmark file's path and text.
+fn read_benchmark_file(bench: &BenchmarkConfig, base: &Path) -> Result<(PathBuf, String), String> {
     let path = base.join(&bench.path);
     let data = crate::files::read_capped_text(&path, crate::files::MAX_DATA_FILE_BYTES, "a benchmark file")
         .map_err(|e| format!("benchmark `{}`: {e}", bench.name))?;
+    Ok((path, data))
+}
+
+/// The cache key of the index of `files`: everything the index is made
+/// of (format version, n-gram settings, each benchmark's name, fields and bytes).
+fn cache_key(config: &DecontamConfig, files: &[(PathBuf, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    field(b"kiln decontamination index 1");
+    field(&(config.ngram as u64).to_le_bytes());
+    field(&INDEX_SEED.to_le_bytes());
+    for (bench, (_, data)) in config.benchmarks.iter().zip(files) {
+        field(bench.name.as_bytes());
+        field(bench.fields.join("\0").as_bytes());
+        field(data.as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The index kept at `path`, when there is one and it is whole.
+fn read_cached(path: &Path) -> Option<NgramIndex> {
+    let bytes = std::fs::read(path).ok()?;
+    NgramIndex::from_bytes(&bytes)
+        .inspect_err(|e| tracing::warn!("the decontamination index {} {e}: building it again", path.display()))
+        .ok()
+}
+
+/// Keeps `index` at `path` (a temporary file renamed into place, so that
+/// concurrent processes race harmlessly and none reads half a file).
+fn write_cached(path: &Path, index: &NgramIndex) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, &index.to_bytes())?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The texts of one benchmark file.
+fn benchmark_texts(bench: &BenchmarkConfig, path: &Path, data: &str) -> Result<Vec<String>, String> {
     let mut texts = Vec::new();
     for (n, line) in data.lines().enumerate() {
         if line.trim().is_empty() {
@@ -221,7 +296,7 @@ mod tests {
             "benchmarks = [{{ name = \"gsm8k\", path = \"gsm8k.jsonl\", fields = [\"question\", \"answer\"] }}]\naction = \"{action}\""
         ))
         .expect("test setup");
-        let d = Decontaminator::load(config, dir.path());
+        let d = Decontaminator::load(config, dir.path(), None);
         (dir, d)
     }
 
@@ -251,13 +326,41 @@ mod tests {
             min_hits: 1,
             action: Action::Reject,
         };
-        let missing = Decontaminator::load(config("nope.jsonl"), dir.path()).expect_err("must fail");
+        let missing = Decontaminator::load(config("nope.jsonl"), dir.path(), None).expect_err("must fail");
         assert!(missing.contains("benchmark `b`: cannot read") && missing.contains("nope.jsonl"), "{missing}");
         std::fs::write(dir.path().join("bad.jsonl"), "{\"text\": \"ok\"}\n{oops\n").expect("test setup");
-        let bad = Decontaminator::load(config("bad.jsonl"), dir.path()).expect_err("must fail");
+        let bad = Decontaminator::load(config("bad.jsonl"), dir.path(), None).expect_err("must fail");
         assert!(bad.contains("bad.jsonl:2: not a JSON object"), "{bad}");
         std::fs::write(dir.path().join("field.jsonl"), "{\"question\": \"ok\"}\n").expect("test setup");
-        let field = Decontaminator::load(config("field.jsonl"), dir.path()).expect_err("must fail");
+        let field = Decontaminator::load(config("field.jsonl"), dir.path(), None).expect_err("must fail");
         assert!(field.contains("no field `text`") && field.contains("it has: question"), "{field}");
+    }
+
+    #[test]
+    fn the_index_is_built_once_and_read_from_the_cache() {
+        let (dir, _) = setup("reject");
+        let cache = dir.path().join("cache");
+        let config = || -> DecontamConfig {
+            toml::from_str("benchmarks = [{ name = \"gsm8k\", path = \"gsm8k.jsonl\", fields = [\"question\"] }]")
+                .expect("test setup")
+        };
+        let built = Decontaminator::load(config(), dir.path(), Some(&cache)).expect("built");
+        let read = Decontaminator::load(config(), dir.path(), Some(&cache)).expect("read");
+        assert!(!built.from_cache() && read.from_cache());
+        assert_eq!(read.digest(), built.digest());
+        let leaked = vec![Record::new("a", format!("Solve: {QUESTION}"))];
+        assert!(matches!(&read.apply("dc", leaked).0[0], Outcome::Rejected(_)));
+        // Another benchmark file is another index; a damaged copy is rebuilt, never used.
+        std::fs::write(dir.path().join("gsm8k.jsonl"), "{\"question\": \"What is two plus two?\"}\n").expect("write");
+        let changed = Decontaminator::load(config(), dir.path(), Some(&cache)).expect("changed");
+        assert!(!changed.from_cache() && changed.digest() != built.digest());
+        let kept: Vec<PathBuf> =
+            std::fs::read_dir(cache.join("decontam")).expect("cache").map(|e| e.expect("entry").path()).collect();
+        assert_eq!(kept.len(), 2);
+        for path in &kept {
+            std::fs::write(path, b"KLNIDX01 damaged").expect("damage");
+        }
+        let rebuilt = Decontaminator::load(config(), dir.path(), Some(&cache)).expect("rebuilt");
+        assert!(!rebuilt.from_cache() && rebuilt.digest() == changed.digest());
     }
 }

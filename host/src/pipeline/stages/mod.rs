@@ -301,6 +301,8 @@ pub struct BuildCx<'a> {
     pub model_use: Option<ModelUse>,
     /// Reviewers' labels given in place of `review` stages' labels files.
     pub review_labels: Option<&'a Arc<review_gate::ReviewLabels>>,
+    /// The cache directory (built decontamination indexes are kept there).
+    pub cache_dir: Option<&'a Path>,
 }
 
 /// Builds the runtime side of a stage of `kind`, each kind from its own
@@ -338,7 +340,7 @@ pub fn build(kind: StageKind, cx: BuildCx<'_>) -> Result<Option<Arc<dyn StageOp>
             Some(Arc::new(Builtin::Sample { config: checked(cx.config, SampleConfig::check)?, seed: cx.seed }))
         }
         StageKind::Decontaminate => {
-            let d = decontaminate::Decontaminator::load(parse(cx.config)?, cx.base)?;
+            let d = decontaminate::Decontaminator::load(parse(cx.config)?, cx.base, cx.cache_dir)?;
             Some(Arc::new(Builtin::Decontaminate(Arc::new(d))))
         }
         StageKind::Dedup => {
