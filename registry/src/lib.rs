@@ -26,4 +26,4 @@ pub mod store;
 pub use client::{Pulled, Pushed, Registry};
 pub use error::RegistryError;
 pub use reference::OciReference;
-pub use store::Store;
+pub use store::{SharedStore, Store};

@@ -6,24 +6,50 @@
 //! reader never sees half a file. Tags are remembered under `tags/` only as
 //! a hint for `kiln plugin pull` output and offline diagnostics: what runs
 //! is always chosen by digest.
+//!
+//! A store may be backed by a [`SharedStore`] — object storage, say, for a
+//! cluster whose compute nodes cannot reach the registry: what is stored
+//! locally is offered to it under the same layout, and a blob or manifest
+//! missing locally is fetched from it, checked against its digest and kept
+//! locally. So one machine that pulled (or `kiln lock`ed) a pinned plugin
+//! serves every node. It is a trait because this crate speaks OCI, not
+//! object storage: the host implements it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::artifact::digest;
 use crate::error::RegistryError;
 use crate::reference::OciReference;
 
+/// Storage shared by many machines' stores, keyed by the local store's
+/// relative paths (`blobs/sha256/<hex>.wasm`, `manifests/sha256/<hex>.json`).
+pub trait SharedStore: Send + Sync + std::fmt::Debug {
+    /// The bytes kept under `key`, `None` when there are none.
+    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Keeps `bytes` under `key`; content is addressed by digest, so what is
+    /// already there stays (a conditional put).
+    fn offer(&self, key: &str, bytes: &[u8]) -> Result<(), String>;
+}
+
 /// A store rooted at a directory.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    shared: Option<Arc<dyn SharedStore>>,
 }
 
 impl Store {
     /// A store at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store { root: root.into(), shared: None }
+    }
+
+    /// This store, backed by `shared`.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedStore>) -> Store {
+        self.shared = Some(shared);
+        self
     }
 
     /// `$KILN_CACHE_DIR/plugins`, else `$XDG_CACHE_HOME/kiln/plugins`, else
@@ -50,10 +76,13 @@ impl Store {
         self.root.join("blobs").join("sha256").join(format!("{hex}.wasm"))
     }
 
-    /// The stored blob with `digest`, if present.
+    /// The stored blob with `digest`, if present (here, or in the shared store).
     pub fn get(&self, digest: &str) -> Option<PathBuf> {
         let path = self.blob_path(digest);
-        path.is_file().then_some(path)
+        if path.is_file() || self.fetch_shared(&path, digest) {
+            return Some(path);
+        }
+        None
     }
 
     /// Store `bytes`, which must have digest `expected`; returns its path.
@@ -61,6 +90,7 @@ impl Store {
         check(reference, bytes, expected)?;
         let path = self.blob_path(expected);
         write_atomically(&path, bytes)?;
+        self.offer_shared(&path, bytes);
         Ok(path)
     }
 
@@ -68,12 +98,62 @@ impl Store {
     pub fn put_manifest(&self, reference: &OciReference, bytes: &[u8], expected: &str) -> Result<(), RegistryError> {
         check(reference, bytes, expected)?;
         let path = self.manifest_path(expected);
-        write_atomically(&path, bytes)
+        write_atomically(&path, bytes)?;
+        self.offer_shared(&path, bytes);
+        Ok(())
     }
 
-    /// The stored manifest with `digest`, if present.
+    /// The stored manifest with `digest`, if present (here, or in the shared store).
     pub fn manifest(&self, digest: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.manifest_path(digest)).ok()
+        let path = self.manifest_path(digest);
+        if !path.is_file() && !self.fetch_shared(&path, digest) {
+            return None;
+        }
+        std::fs::read(path).ok()
+    }
+
+    /// `path`'s key in the shared store: its path under the root.
+    fn shared_key(&self, path: &Path) -> Option<String> {
+        let relative = path.strip_prefix(&self.root).ok()?;
+        Some(relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+    }
+
+    /// Fetches what belongs at `path` (content with `digest`) from the shared
+    /// store into this one; false when it is not there, does not match its
+    /// digest, or cannot be had (said in the log: the registry is asked next).
+    fn fetch_shared(&self, path: &Path, digest: &str) -> bool {
+        let (Some(shared), Some(key)) = (&self.shared, self.shared_key(path)) else { return false };
+        match shared.fetch(&key) {
+            Ok(Some(bytes)) if crate::artifact::digest(&bytes) == digest => match write_atomically(path, &bytes) {
+                Ok(()) => {
+                    tracing::info!(digest, "plugin store: {key} from the shared store");
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!("plugin store: cannot keep {key}: {e}");
+                    false
+                }
+            },
+            Ok(Some(_)) => {
+                tracing::warn!(digest, "plugin store: the shared store's {key} does not match its digest; not used");
+                false
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("plugin store: cannot read {key} from the shared store: {e}");
+                false
+            }
+        }
+    }
+
+    /// Offers what was just stored at `path` to the shared store (a failure
+    /// costs other machines a pull from the registry, nothing more: logged).
+    fn offer_shared(&self, path: &Path, bytes: &[u8]) {
+        if let (Some(shared), Some(key)) = (&self.shared, self.shared_key(path))
+            && let Err(e) = shared.offer(&key, bytes)
+        {
+            tracing::warn!("plugin store: cannot put {key} in the shared store: {e}");
+        }
     }
 
     fn manifest_path(&self, digest: &str) -> PathBuf {
@@ -151,5 +231,43 @@ mod tests {
         assert_eq!(store.put(&r, bytes, &right).expect("again"), path);
         store.remember_tag(&r, &right).expect("tag");
         assert_eq!(store.remembered_tag(&r), Some(right));
+    }
+
+    /// A shared store in memory: what the host's object storage does, for a unit test.
+    #[derive(Debug, Default)]
+    struct InMemory(std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>);
+
+    impl SharedStore for InMemory {
+        fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.lock().map_err(|e| e.to_string())?.get(key).cloned())
+        }
+        fn offer(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+            self.0.lock().map_err(|e| e.to_string())?.entry(key.to_string()).or_insert_with(|| bytes.to_vec());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_shared_store_serves_other_machines_what_one_stored() {
+        let shared = Arc::new(InMemory::default());
+        let (one, two) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        let first = Store::new(one.path()).with_shared(shared.clone());
+        let second = Store::new(two.path()).with_shared(shared.clone());
+        let r = OciReference::parse("oci://127.0.0.1:5000/kiln/x:1").expect("ref");
+        let (blob, manifest) = (b"\0asm\x0d\0\x01\0".as_slice(), b"{\"schemaVersion\":2}".as_slice());
+        first.put(&r, blob, &digest(blob)).expect("put");
+        first.put_manifest(&r, manifest, &digest(manifest)).expect("manifest");
+        let key = format!("blobs/sha256/{}.wasm", digest(blob).trim_start_matches("sha256:"));
+        assert!(shared.fetch(&key).expect("fetch").is_some(), "offered under the local layout");
+        // The other machine has neither, and takes both from the shared store.
+        let path = second.get(&digest(blob)).expect("from the shared store");
+        assert!(path.starts_with(two.path()) && std::fs::read(&path).expect("read") == blob);
+        assert_eq!(second.manifest(&digest(manifest)).as_deref(), Some(manifest));
+        // What does not match its digest is not taken.
+        let other = b"another component".as_slice();
+        let forged = format!("blobs/sha256/{}.wasm", digest(other).trim_start_matches("sha256:"));
+        shared.offer(&forged, b"tampered").expect("offer");
+        assert!(second.get(&digest(other)).is_none());
+        assert!(Store::new(two.path()).get(&digest(other)).is_none());
     }
 }

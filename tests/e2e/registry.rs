@@ -325,3 +325,46 @@ fn only_plugins_signed_by_a_trusted_key_run_when_signatures_are_required() {
     let lock = std::fs::read_to_string(published.path().join("kiln.lock")).expect("lock");
     assert!(lock.contains("signer = \"alice ("), "{lock}");
 }
+
+#[test]
+fn a_shared_plugin_store_on_object_storage_serves_nodes_that_cannot_reach_the_registry() {
+    let mut registry = LocalRegistry::start();
+    let s3 = kiln_tests::LocalS3::start();
+    s3.create_bucket("plugins");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = |cache: &Path, args: &[&str]| {
+        let mut cmd = Command::new(kiln_bin());
+        cmd.args(args).env("KILN_CACHE_DIR", cache).env("KILN_LOG", "warn").envs(s3.env());
+        cmd.env("KILN_PLUGIN_STORE", "s3://plugins/kiln").env("DOCKER_CONFIG", cache.join("no-docker-config"));
+        cmd.output().expect("run kiln")
+    };
+    // The login node pulls (the registry is reachable from it): the plugin lands in the shared store too.
+    let tag = format!("oci://{}/kiln-test/length-filter:0.2.0", registry.host);
+    let file = wasm("length-filter");
+    let pinned = ok(&kiln(&dir.path().join("publisher"), &["plugin", "push", file.to_str().expect("utf-8"), &tag]));
+    let digest = pinned.rsplit_once('@').map(|(_, d)| d.to_string()).expect("pinned");
+    ok(&shared(&dir.path().join("login"), &["plugin", "pull", &pinned]));
+    let keys = s3.keys("plugins", "kiln");
+    assert!(keys.iter().any(|k| k.starts_with("kiln/blobs/sha256/") && k.ends_with(".wasm")), "{keys:?}");
+    assert!(keys.contains(&format!("kiln/manifests/sha256/{}.json", digest.trim_start_matches("sha256:"))), "{keys:?}");
+    let by_file = tempfile::tempdir().expect("tempdir");
+    ok(&kiln(
+        &dir.path().join("publisher"),
+        &["run", pipeline(by_file.path(), &format!("{:?}", file.display().to_string())).to_str().expect("utf-8")],
+    ));
+
+    // A compute node with an empty cache and no way to the registry runs the pinned plugin from the shared store.
+    registry.stop();
+    let table = format!("{{ oci = \"{tag}\", digest = \"{digest}\" }}");
+    let node = tempfile::tempdir().expect("tempdir");
+    let out = shared(&dir.path().join("node"), &["run", pipeline(node.path(), &table).to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stats(node.path())["kept"], stats(by_file.path())["kept"]);
+    let blob = std::fs::read_dir(dir.path().join("node/plugins/blobs/sha256")).expect("kept locally").count();
+    assert_eq!(blob, 1, "the node's own store keeps it for its next run");
+    // Without the shared store, the same node could not have run it.
+    let alone = tempfile::tempdir().expect("tempdir");
+    let stderr =
+        failed(&kiln(&dir.path().join("alone"), &["run", pipeline(alone.path(), &table).to_str().expect("utf-8")]));
+    assert!(stderr.contains(&tag), "{stderr}");
+}

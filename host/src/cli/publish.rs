@@ -33,7 +33,8 @@ pub(super) fn registry(cache_dir: Option<&Path>) -> anyhow::Result<Registry> {
         .map(|d| d.join("plugins"))
         .or_else(Store::default_root)
         .context("no plugin store: pass --cache-dir or set KILN_CACHE_DIR")?;
-    Ok(Registry::new(Store::new(root))?)
+    let store = kiln::objects::plugin_store::local_store(root).map_err(anyhow::Error::msg)?;
+    Ok(Registry::new(store)?)
 }
 
 /// Publish a component. It is described in the sandbox first (only its

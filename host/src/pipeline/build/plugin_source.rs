@@ -205,7 +205,8 @@ impl PluginResolver {
                     .clone()
                     .or_else(Store::default_root)
                     .ok_or("no plugin store: set KILN_CACHE_DIR (or HOME) so pulled plugins can be kept")?;
-                empty.insert(Registry::new(Store::new(root)).map_err(|e| e.to_string())?)
+                empty
+                    .insert(Registry::new(crate::objects::plugin_store::local_store(root)?).map_err(|e| e.to_string())?)
             }
         };
         let pulled = registry.pull(reference).map_err(|e| {

@@ -1,0 +1,86 @@
+//! The shared plugin store on object storage: `KILN_PLUGIN_STORE =
+//! "s3://bucket/prefix"` backs every machine's local plugin store with one
+//! prefix of the same layout (`blobs/sha256/<hex>.wasm`,
+//! `manifests/sha256/<hex>.json`; see [`kiln_registry::store`]).
+//!
+//! What one machine pulls from a registry (or `kiln lock`s) is put there,
+//! and a machine that lacks a pinned plugin — a compute node that cannot
+//! reach the registry — takes it from there, checked against its digest. A
+//! put is conditional (`If-None-Match: *`): content is addressed by digest,
+//! so what is already there is never rewritten, and concurrent puts of the
+//! same plugin race harmlessly.
+
+use std::sync::Arc;
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+
+use super::{ObjectUrl, on_own_runtime, store};
+
+/// The variable naming the shared plugin store.
+pub const PLUGIN_STORE_VAR: &str = "KILN_PLUGIN_STORE";
+
+/// A plugin store's layout under an object-storage prefix.
+#[derive(Debug)]
+pub struct ObjectPluginStore {
+    prefix: ObjectUrl,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl ObjectPluginStore {
+    /// The store at `prefix` (`s3://bucket/prefix`).
+    pub fn new(prefix: &str) -> Result<ObjectPluginStore, String> {
+        let prefix = ObjectUrl::parse_prefix(prefix)?;
+        let store = store(&prefix.bucket)?;
+        Ok(ObjectPluginStore { prefix, store })
+    }
+
+    /// The store `KILN_PLUGIN_STORE` names, if it names one.
+    pub fn from_env() -> Result<Option<Arc<dyn kiln_registry::SharedStore>>, String> {
+        match std::env::var(PLUGIN_STORE_VAR) {
+            Ok(url) if !url.is_empty() => ObjectPluginStore::new(&url)
+                .map(|s| Some(Arc::new(s) as Arc<dyn kiln_registry::SharedStore>))
+                .map_err(|e| format!("{PLUGIN_STORE_VAR}: {e}")),
+            _ => Ok(None),
+        }
+    }
+
+    fn path(&self, key: &str) -> ObjectPath {
+        ObjectPath::from(self.prefix.child(key).key.as_str())
+    }
+}
+
+impl kiln_registry::SharedStore for ObjectPluginStore {
+    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        let (store, path) = (self.store.clone(), self.path(key));
+        on_own_runtime(async move {
+            match store.get(&path).await {
+                Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| e.to_string()),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        })?
+    }
+
+    fn offer(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        let (store, path) = (self.store.clone(), self.path(key));
+        let payload = PutPayload::from(bytes.to_vec());
+        on_own_runtime(async move {
+            let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+            match store.put_opts(&path, payload, options).await {
+                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        })?
+    }
+}
+
+/// The local plugin store at `root`, backed by the shared store
+/// `KILN_PLUGIN_STORE` names, if any.
+pub fn local_store(root: std::path::PathBuf) -> Result<kiln_registry::Store, String> {
+    let local = kiln_registry::Store::new(root);
+    Ok(match ObjectPluginStore::from_env()? {
+        Some(shared) => local.with_shared(shared),
+        None => local,
+    })
+}
