@@ -464,17 +464,19 @@ fn read_chunks(
     let counts_input = matches!(input, PhaseInput::Pipeline) && generate_count(pipeline).is_none();
     let (mut source, owned) = match input {
         PhaseInput::Pipeline => {
-            let owned = match at.shard {
-                None => 0..u64::MAX,
-                Some(shard) => shard.range(
-                    match generate_count(pipeline) {
-                        Some(slots) => slots,
-                        None => InputStream::count_items(&pipeline.inputs)?,
-                    },
-                    pipeline.chunk_size,
-                ),
+            let (owned, counts) = match (at.shard, generate_count(pipeline)) {
+                (None, _) => (0..u64::MAX, None),
+                (Some(shard), Some(slots)) => (shard.range(slots, pipeline.chunk_size), None),
+                (Some(shard), None) => {
+                    let tasks = super::shard::tasks_dir(run_work_dir(pipeline, Some(shard)));
+                    let counts = super::shard::input_counts(&pipeline.inputs, &tasks).map_err(|e| match e {
+                        super::shard::CountsError::Input(e) => RunError::Input(e),
+                        super::shard::CountsError::WorkDir(e) => RunError::WorkDir(e),
+                    })?;
+                    (shard.range(counts.iter().sum(), pipeline.chunk_size), Some(counts))
+                }
             };
-            (Source::new(pipeline)?, owned)
+            (Source::new(pipeline, counts)?, owned)
         }
         PhaseInput::Kept { work, manifest } => (Source::Kept(KeptRecords::new(vec![(work, manifest)])), 0..u64::MAX),
         PhaseInput::Resharded { parts, shard } => {
@@ -642,12 +644,17 @@ impl KeptRecords {
 }
 
 impl<'a> Source<'a> {
-    fn new(pipeline: &'a Pipeline) -> Result<Source<'a>, RunError> {
+    /// The pipeline's items: its generating stage's slots, or its inputs
+    /// (whose files hold `counts` items each, when known).
+    fn new(pipeline: &'a Pipeline, counts: Option<Vec<u64>>) -> Result<Source<'a>, RunError> {
         Ok(match (generate_count(pipeline), pipeline.stages.first()) {
             (Some(count), Some(stage)) => {
                 Source::Slots { stage: &stage.name, next: 0, count, width: count.saturating_sub(1).to_string().len() }
             }
-            _ => Source::Files(InputStream::new(&pipeline.inputs)),
+            _ => Source::Files(match counts {
+                Some(counts) => InputStream::with_counts(&pipeline.inputs, counts),
+                None => InputStream::new(&pipeline.inputs),
+            }),
         })
     }
 

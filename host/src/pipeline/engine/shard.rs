@@ -22,6 +22,9 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::pipeline::input::{Input, InputError, InputStream};
+use crate::pipeline::workdir::{WorkDirError, write_atomic};
+
 /// Task `rank` of `world`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -73,6 +76,73 @@ pub fn tasks_dir(work_dir: &Path) -> PathBuf {
 /// The file a finished task writes last (after its `stats.json`): a task
 /// that has it is not run again.
 pub const DONE_MARKER: &str = "done";
+
+/// The file in a run's tasks directory holding its inputs' item counts.
+const INPUT_COUNTS: &str = "input-counts.json";
+
+/// Why the inputs' counts cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum CountsError {
+    /// An input could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The counts could not be kept.
+    #[error(transparent)]
+    WorkDir(#[from] WorkDirError),
+}
+
+/// The items of each input file (objects included), in stream order: what
+/// a task needs to know where its shard starts and to pass over the files
+/// before it without reading them.
+///
+/// Counting reads every input once; the first task to count keeps the
+/// counts in `tasks` (the run's tasks directory, shared by the tasks), keyed
+/// by the inputs' identity (each file's path, size and modification time,
+/// each object's URL and size), and every other task reads them. Two tasks
+/// counting at once both write the same counts (temporary file, rename).
+pub fn input_counts(inputs: &[Input], tasks: &Path) -> Result<Vec<u64>, CountsError> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Kept {
+        key: String,
+        counts: Vec<u64>,
+    }
+    let key = inputs_key(inputs)?;
+    let path = tasks.join(INPUT_COUNTS);
+    if let Some(kept) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Kept>(&b).ok())
+        && kept.key == key
+    {
+        return Ok(kept.counts);
+    }
+    let counts = InputStream::count_per_file(inputs)?;
+    let bytes = serde_json::to_vec(&Kept { key, counts: counts.clone() }).unwrap_or_default();
+    std::fs::create_dir_all(tasks).map_err(|error| WorkDirError::Io {
+        action: "cannot create",
+        path: tasks.to_path_buf(),
+        error,
+    })?;
+    write_atomic(&path, &bytes)?;
+    Ok(counts)
+}
+
+/// The identity of `inputs`: what, changed, makes their counts stale.
+fn inputs_key(inputs: &[Input]) -> Result<String, InputError> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for input in inputs {
+        for file in &input.files {
+            let meta = std::fs::metadata(file).map_err(|error| InputError { path: file.clone(), error })?;
+            let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            hash.update(format!("{}\0{}\0{:?}\n", file.display(), meta.len(), modified).as_bytes());
+        }
+        for url in &input.objects {
+            let size = url
+                .size()
+                .map_err(|e| InputError { path: PathBuf::from(url.to_string()), error: std::io::Error::other(e) })?;
+            hash.update(format!("{url}\0{size}\n").as_bytes());
+        }
+    }
+    Ok(hex::encode(hash.finalize()))
+}
 
 #[cfg(test)]
 mod tests {

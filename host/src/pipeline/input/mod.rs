@@ -57,17 +57,76 @@ pub struct InputStream<'a> {
     input: usize,
     file: usize,
     current: Option<Current>,
+    /// Items in each file (objects included), in stream order, when known:
+    /// skipping then passes over whole files without opening them.
+    counts: Option<Vec<u64>>,
+    /// Files passed so far (the index into `counts` of the next to open).
+    opened: usize,
 }
 
 impl<'a> InputStream<'a> {
     /// A stream over `inputs`.
     pub fn new(inputs: &'a [Input]) -> Self {
-        InputStream { inputs, input: 0, file: 0, current: None }
+        InputStream { inputs, input: 0, file: 0, current: None, counts: None, opened: 0 }
+    }
+
+    /// A stream over `inputs` whose files hold `counts` items each
+    /// ([`InputStream::count_per_file`]), in order.
+    pub fn with_counts(inputs: &'a [Input], counts: Vec<u64>) -> Self {
+        InputStream { counts: Some(counts), ..InputStream::new(inputs) }
+    }
+
+    /// The items of every file (objects included) of `inputs`, in stream
+    /// order, counted without parsing them.
+    pub fn count_per_file(inputs: &[Input]) -> Result<Vec<u64>, InputError> {
+        let mut stream = InputStream::new(inputs);
+        let mut counts = Vec::new();
+        while stream.open_next()? {
+            let mut n = 0;
+            while stream.skip_in_current() {
+                n += 1;
+            }
+            stream.current = None;
+            counts.push(n);
+        }
+        Ok(counts)
+    }
+
+    /// Passes over the next item of the open file; false at its end (or
+    /// when none is open).
+    fn skip_in_current(&mut self) -> bool {
+        match self.current.as_mut() {
+            Some(Current::Lines(f)) => f.lines.next().is_some(),
+            Some(Current::Parquet(rows)) => rows.next_item().is_some(),
+            None => false,
+        }
+    }
+
+    /// Moves past the next file without opening it.
+    fn advance_file(&mut self) {
+        while let Some(input) = self.inputs.get(self.input) {
+            if self.file < input.files.len() + input.objects.len() {
+                self.file += 1;
+                return;
+            }
+            self.input += 1;
+            self.file = 0;
+        }
     }
 
     /// Skips `n` items (already processed by an earlier run, or another
-    /// task's), without parsing them.
-    pub fn skip_lines(&mut self, n: u64) -> Result<(), InputError> {
+    /// task's), without parsing them; whole files without opening them when
+    /// their counts are known.
+    pub fn skip_lines(&mut self, mut n: u64) -> Result<(), InputError> {
+        if self.current.is_none() {
+            while let Some(count) =
+                self.counts.as_ref().and_then(|c| c.get(self.opened).copied()).filter(|&count| count <= n && n > 0)
+            {
+                n -= count;
+                self.opened += 1;
+                self.advance_file();
+            }
+        }
         for _ in 0..n {
             if !self.skip_item()? {
                 break;
@@ -76,33 +135,15 @@ impl<'a> InputStream<'a> {
         Ok(())
     }
 
-    /// Every item of `inputs`, counted without parsing them.
-    pub fn count_items(inputs: &[Input]) -> Result<u64, InputError> {
-        let mut stream = InputStream::new(inputs);
-        let mut n = 0;
-        while stream.skip_item()? {
-            n += 1;
-        }
-        Ok(n)
-    }
-
     /// Passes over the next item; false at the end.
     fn skip_item(&mut self) -> Result<bool, InputError> {
         loop {
-            match self.current.as_mut() {
-                Some(Current::Lines(f)) => match f.lines.next() {
-                    Some(_) => return Ok(true),
-                    None => self.current = None,
-                },
-                Some(Current::Parquet(rows)) => match rows.next_item() {
-                    Some(_) => return Ok(true),
-                    None => self.current = None,
-                },
-                None => {
-                    if !self.open_next()? {
-                        return Ok(false);
-                    }
-                }
+            if self.skip_in_current() {
+                return Ok(true);
+            }
+            self.current = None;
+            if !self.open_next()? {
+                return Ok(false);
             }
         }
     }
@@ -114,6 +155,7 @@ impl<'a> InputStream<'a> {
             let Some(path) = input.files.get(self.file) else {
                 if let Some(url) = input.objects.get(self.file - input.files.len()) {
                     self.file += 1;
+                    self.opened += 1;
                     self.current = Some(match input.format {
                         InputFormat::Jsonl => {
                             let reader = url.open().map_err(|e| InputError {
@@ -139,6 +181,7 @@ impl<'a> InputStream<'a> {
                 continue;
             };
             self.file += 1;
+            self.opened += 1;
             self.current = Some(match input.format {
                 InputFormat::Jsonl => Current::Lines(OpenFile {
                     lines: JsonlLines::new(open(path)?, display_name(path)),
@@ -367,5 +410,36 @@ mod tests {
             Some(InputItem::Unreadable(q)) => assert!(q.error.contains("missing the \"body\" field"), "{}", q.error),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn counted_files_are_skipped_whole_to_the_same_item() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = Vec::new();
+        for (k, lines) in [3, 0, 5, 2].iter().enumerate() {
+            let path = dir.path().join(format!("part-{k}.jsonl"));
+            let text: String = (0..*lines).map(|i| format!("{{\"id\":\"f{k}-{i}\",\"text\":\"t\"}}\n")).collect();
+            std::fs::write(&path, text).expect("write");
+            files.push(path);
+        }
+        let inputs = vec![input(files, "text")];
+        let counts = InputStream::count_per_file(&inputs).expect("counts");
+        assert_eq!(counts, [3, 0, 5, 2]);
+        let id = |stream: &mut InputStream<'_>| match stream.next_item().expect("item") {
+            Some(InputItem::Record(r)) => Some(r.id),
+            Some(other) => panic!("{other:?}"),
+            None => None,
+        };
+        for skip in 0..=11 {
+            let mut plain = InputStream::new(&inputs);
+            let mut counted = InputStream::with_counts(&inputs, counts.clone());
+            plain.skip_lines(skip).expect("skip");
+            counted.skip_lines(skip).expect("skip");
+            assert_eq!(id(&mut counted), id(&mut plain), "after skipping {skip}");
+            assert_eq!(id(&mut counted), id(&mut plain), "and the item after");
+        }
+        let mut counted = InputStream::with_counts(&inputs, counts);
+        counted.skip_lines(8).expect("skip");
+        assert!(counted.opened == 3 && counted.current.is_none(), "the first three files were passed over, not opened");
     }
 }
