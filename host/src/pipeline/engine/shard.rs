@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::pipeline::input::{Input, InputError, InputStream};
-use crate::pipeline::workdir::{WorkDirError, write_atomic};
+use crate::pipeline::workdir::WorkDirError;
 
 /// Task `rank` of `world`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,9 @@ pub enum CountsError {
 /// counts in `tasks` (the run's tasks directory, shared by the tasks), keyed
 /// by the inputs' identity (each file's path, size and modification time,
 /// each object's URL and size), and every other task reads them. Two tasks
-/// counting at once both write the same counts (temporary file, rename).
+/// counting at once both write the same counts (each through a temporary
+/// file of its own, renamed into place). The launchers count before they
+/// start any task, so that the tasks only read.
 pub fn input_counts(inputs: &[Input], tasks: &Path) -> Result<Vec<u64>, CountsError> {
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Kept {
@@ -115,12 +117,20 @@ pub fn input_counts(inputs: &[Input], tasks: &Path) -> Result<Vec<u64>, CountsEr
     }
     let counts = InputStream::count_per_file(inputs)?;
     let bytes = serde_json::to_vec(&Kept { key, counts: counts.clone() }).unwrap_or_default();
-    std::fs::create_dir_all(tasks).map_err(|error| WorkDirError::Io {
-        action: "cannot create",
-        path: tasks.to_path_buf(),
-        error,
+    // A temporary file of its own (not `NAME.tmp`): tasks counting at once
+    // must not rename each other's half-written file.
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |error| WorkDirError::Io { action, path, error }
+    };
+    std::fs::create_dir_all(tasks).map_err(io("cannot create", tasks))?;
+    let mut file = tempfile::NamedTempFile::new_in(tasks).map_err(io("cannot create a file in", tasks))?;
+    std::io::Write::write_all(&mut file, &bytes).map_err(io("cannot write", file.path()))?;
+    file.persist(&path).map_err(|e| WorkDirError::Io {
+        action: "cannot rename into",
+        path: path.clone(),
+        error: e.error,
     })?;
-    write_atomic(&path, &bytes)?;
     Ok(counts)
 }
 
