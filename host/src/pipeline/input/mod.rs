@@ -51,6 +51,9 @@ enum Current {
     Parquet(Box<ParquetRows>),
 }
 
+/// Files counted at once by [`InputStream::count_per_file`].
+pub const COUNTING_THREADS: usize = 8;
+
 /// The items (lines or rows) of all inputs, in order.
 pub struct InputStream<'a> {
     inputs: &'a [Input],
@@ -77,19 +80,51 @@ impl<'a> InputStream<'a> {
     }
 
     /// The items of every file (objects included) of `inputs`, in stream
-    /// order, counted without parsing them.
+    /// order, counted without parsing them: up to [`COUNTING_THREADS`] files
+    /// at once (counting is bound by reading, which a parallel file system
+    /// or object storage serves faster to several readers).
     pub fn count_per_file(inputs: &[Input]) -> Result<Vec<u64>, InputError> {
-        let mut stream = InputStream::new(inputs);
-        let mut counts = Vec::new();
-        while stream.open_next()? {
-            let mut n = 0;
-            while stream.skip_in_current() {
-                n += 1;
+        let files: Vec<(usize, usize)> = inputs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, input)| (0..input.files.len() + input.objects.len()).map(move |f| (i, f)))
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, COUNTING_THREADS);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let counted: Vec<std::sync::Mutex<Option<Result<u64, InputError>>>> =
+            files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(files.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(input, file)) = files.get(k) else { break };
+                        let mut stream = InputStream { input, file, ..InputStream::new(inputs) };
+                        let count = stream.open_next().map(|_| {
+                            let mut n = 0;
+                            while stream.skip_in_current() {
+                                n += 1;
+                            }
+                            n
+                        });
+                        if let Ok(mut slot) = counted[k].lock() {
+                            *slot = Some(count);
+                        }
+                    }
+                });
             }
-            stream.current = None;
-            counts.push(n);
-        }
-        Ok(counts)
+        });
+        counted
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                    Err(InputError {
+                        path: PathBuf::from("(inputs)"),
+                        error: std::io::Error::other("a count was lost"),
+                    })
+                })
+            })
+            .collect()
     }
 
     /// Passes over the next item of the open file; false at its end (or
