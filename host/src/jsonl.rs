@@ -38,17 +38,25 @@ pub struct JsonlLines<R> {
     line: usize,
     buf: Vec<u8>,
     done: bool,
+    read_error: Option<std::io::Error>,
 }
 
 impl<R: BufRead> JsonlLines<R> {
     /// The lines of `reader`; `source` names it in errors (a path, `stdin`).
     pub fn new(reader: R, source: impl Into<String>) -> Self {
-        JsonlLines { reader, source: source.into(), line: 0, buf: Vec::new(), done: false }
+        JsonlLines { reader, source: source.into(), line: 0, buf: Vec::new(), done: false, read_error: None }
     }
 
     /// The number of the last line returned.
     pub fn line(&self) -> usize {
         self.line
+    }
+
+    /// The read error that ended the stream, if one did (its last line was
+    /// the [`BadLine`] saying so): a caller for whom such an error is not
+    /// the data's fault (a network failure) takes it and stops instead.
+    pub fn take_read_error(&mut self) -> Option<std::io::Error> {
+        self.read_error.take()
     }
 
     /// The name given to the stream.
@@ -110,12 +118,14 @@ impl<R: BufRead> Iterator for JsonlLines<R> {
                 self.done = true;
                 self.line += 1;
                 let partial = String::from_utf8_lossy(&self.buf).into_owned();
-                Some(Err(self.bad(
+                let bad = self.bad(
                     format!(
                         "cannot read the file from here on ({e}); a truncated or corrupt compressed file? The lines before were read; the rest of this file is skipped"
                     ),
                     partial,
-                )))
+                );
+                self.read_error = Some(e);
+                Some(Err(bad))
             }
         }
     }

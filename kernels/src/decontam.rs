@@ -151,8 +151,8 @@ impl NgramIndex {
 
     /// The index as bytes ([`NgramIndex::from_bytes`] reads them back): a
     /// header (magic, shingle, seed, benchmarks), the sorted hashes and their
-    /// masks, little-endian, then the [`digest`](NgramIndex::digest) so that
-    /// a damaged copy is refused.
+    /// masks, little-endian, then a checksum (xxh3) of all of it, so that a
+    /// damaged copy — header included — is refused.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.hashes.len() * 12);
         out.extend_from_slice(INDEX_MAGIC);
@@ -169,17 +169,38 @@ impl NgramIndex {
         out.extend_from_slice(&(self.hashes.len() as u64).to_le_bytes());
         self.hashes.iter().for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
         self.masks.iter().for_each(|m| out.extend_from_slice(&m.to_le_bytes()));
-        out.extend_from_slice(&self.digest().to_le_bytes());
+        let checksum = xxhash_rust::xxh3::xxh3_64(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
         out
+    }
+
+    /// How its texts are cut into n-grams.
+    pub fn shingle(&self) -> Shingle {
+        self.shingle
+    }
+
+    /// The seed of its n-gram hashes.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// Reads what [`NgramIndex::to_bytes`] wrote; refuses anything else.
     pub fn from_bytes(bytes: &[u8]) -> Result<NgramIndex, String> {
-        let mut r = Cursor { bytes, at: 0 };
-        if r.take(INDEX_MAGIC.len())? != INDEX_MAGIC {
+        let body_len = bytes.len().checked_sub(8).ok_or("is truncated")?;
+        let (body, sum) = bytes.split_at(body_len);
+        let sum: [u8; 8] = sum.try_into().map_err(|_| "is truncated".to_string())?;
+        if bytes.get(..INDEX_MAGIC.len()) != Some(INDEX_MAGIC.as_slice()) {
             return Err("not a Kiln decontamination index (or another version of one)".into());
         }
-        let chars = r.take(1)?[0] == 1;
+        if xxhash_rust::xxh3::xxh3_64(body) != u64::from_le_bytes(sum) {
+            return Err("is damaged (its checksum does not match its content)".into());
+        }
+        let mut r = Cursor { bytes: body, at: INDEX_MAGIC.len() };
+        let chars = match r.take(1)?[0] {
+            0 => false,
+            1 => true,
+            other => return Err(format!("names an unknown shingle kind {other}")),
+        };
         let n = r.usize()?;
         let shingle = if chars { Shingle::Chars(n) } else { Shingle::Words(n) };
         shingle.validate()?;
@@ -202,15 +223,13 @@ impl NgramIndex {
             r.take(len * 8)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect();
         let masks: Vec<u32> =
             r.take(len * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default())).collect();
-        let digest = r.u64()?;
-        if r.at != bytes.len() {
+        if r.at != body.len() {
             return Err("has bytes after its end".into());
         }
-        let index = NgramIndex { shingle, seed, hashes, masks, benchmarks };
-        if index.digest() != digest || !index.hashes.is_sorted() {
-            return Err("is damaged (its digest does not match its content)".into());
+        if !hashes.windows(2).all(|w| w[0] < w[1]) {
+            return Err("is damaged (its n-grams are not strictly increasing)".into());
         }
-        Ok(index)
+        Ok(NgramIndex { shingle, seed, hashes, masks, benchmarks })
     }
 
     /// Distinct n-grams indexed.
@@ -342,7 +361,10 @@ mod tests {
         let middle = bytes.len() - 20;
         flipped[middle] ^= 1;
         assert!(NgramIndex::from_bytes(&flipped).expect_err("damaged").contains("damaged"));
-        assert!(NgramIndex::from_bytes(&bytes[..bytes.len() - 3]).expect_err("truncated").contains("truncated"));
+        let mut header = bytes.clone();
+        header[INDEX_MAGIC.len() + 1] ^= 1;
+        assert!(NgramIndex::from_bytes(&header).expect_err("damaged header").contains("damaged"));
+        assert!(NgramIndex::from_bytes(&bytes[..bytes.len() - 3]).is_err());
         assert!(NgramIndex::from_bytes(b"KLNIDX00").is_err());
     }
 }

@@ -125,6 +125,7 @@ impl Registry {
     /// pinned by digest and present (no network), else from the registry.
     pub fn pull(&self, reference: &OciReference) -> Result<Pulled, RegistryError> {
         if let Some(pulled) = self.stored(reference) {
+            self.store.share(&pulled.manifest_digest, &pulled.component_digest);
             return Ok(pulled);
         }
         let client = client_for(reference);

@@ -31,6 +31,8 @@ pub trait SharedStore: Send + Sync + std::fmt::Debug {
     /// Keeps `bytes` under `key`; content is addressed by digest, so what is
     /// already there stays (a conditional put).
     fn offer(&self, key: &str, bytes: &[u8]) -> Result<(), String>;
+    /// Whether something is kept under `key` (without fetching it).
+    fn has(&self, key: &str) -> Result<bool, String>;
 }
 
 /// A store rooted at a directory.
@@ -110,6 +112,21 @@ impl Store {
             return None;
         }
         std::fs::read(path).ok()
+    }
+
+    /// Offers the shared store the manifest and blob with these digests when
+    /// it lacks them (a store filled before it was shared — a login node's —
+    /// then serves the nodes that cannot reach the registry).
+    pub fn share(&self, manifest_digest: &str, blob_digest: &str) {
+        let Some(shared) = &self.shared else { return };
+        for path in [self.manifest_path(manifest_digest), self.blob_path(blob_digest)] {
+            let Some(key) = self.shared_key(&path) else { continue };
+            if matches!(shared.has(&key), Ok(false))
+                && let Ok(bytes) = std::fs::read(&path)
+            {
+                self.offer_shared(&path, &bytes);
+            }
+        }
     }
 
     /// `path`'s key in the shared store: its path under the root.
@@ -245,6 +262,9 @@ mod tests {
             self.0.lock().map_err(|e| e.to_string())?.entry(key.to_string()).or_insert_with(|| bytes.to_vec());
             Ok(())
         }
+        fn has(&self, key: &str) -> Result<bool, String> {
+            Ok(self.0.lock().map_err(|e| e.to_string())?.contains_key(key))
+        }
     }
 
     #[test]
@@ -269,5 +289,12 @@ mod tests {
         shared.offer(&forged, b"tampered").expect("offer");
         assert!(second.get(&digest(other)).is_none());
         assert!(Store::new(two.path()).get(&digest(other)).is_none());
+        // A store filled before it was shared offers what it holds when asked.
+        let (three, late) = (tempfile::tempdir().expect("tempdir"), Arc::new(InMemory::default()));
+        let before = Store::new(three.path());
+        before.put(&r, blob, &digest(blob)).expect("put");
+        before.put_manifest(&r, manifest, &digest(manifest)).expect("manifest");
+        before.with_shared(late.clone()).share(&digest(manifest), &digest(blob));
+        assert_eq!(late.0.lock().expect("lock").len(), 2);
     }
 }

@@ -525,5 +525,5 @@ fn objects_by_glob_in_and_outputs_published_to_object_storage() {
         pipeline("nobucket", "s3://corpus/web/a/part-0.jsonl", "s3://absent/x").to_str().expect("utf-8"),
     ]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(!missing.status.success() && stderr.contains("[output] dir `s3://absent/x` cannot be listed"), "{stderr}");
+    assert!(!missing.status.success() && stderr.contains("[output] dir `s3://absent/x` cannot be written"), "{stderr}");
 }

@@ -239,7 +239,7 @@ fn env_pairs(env: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 fn launch_k8s(sandbox: &Sandbox, args: &K8sArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     use kiln::cluster::k8s;
     let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
-    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides, false)? else {
+    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides, Counting::Skip)? else {
         return Ok(ExitCode::FAILURE);
     };
     let words = Pieces::new(&args.file, args.tasks, &args.dirs);
@@ -302,7 +302,7 @@ fn splittable(
     file: &Path,
     tasks: u32,
     overrides: &kiln::pipeline::BuildOptions,
-    count_inputs: bool,
+    counting: Counting,
 ) -> anyhow::Result<Option<kiln::pipeline::Pipeline>> {
     Shard::new(0, tasks).map_err(|_| anyhow::anyhow!("--tasks must be at least 1"))?;
     let Some(pipeline) = load_or_report(file, sandbox, overrides, "nothing was run") else {
@@ -314,20 +314,33 @@ fn splittable(
             file.display()
         );
     }
-    // Counted once here, so that no task has to count (not for Kubernetes:
-    // the manifests are written where the work directory may not be).
-    if count_inputs && !pipeline.inputs.is_empty() {
-        let tasks = kiln::pipeline::engine::shard::tasks_dir(&pipeline.work_dir);
+    let tasks = kiln::pipeline::engine::shard::tasks_dir(&pipeline.work_dir);
+    if counting == Counting::Again {
+        kiln::pipeline::engine::shard::forget_input_counts(&tasks)?;
+    }
+    if counting != Counting::Skip && !pipeline.inputs.is_empty() {
         kiln::pipeline::engine::shard::input_counts(&pipeline.inputs, &tasks)
             .with_context(|| format!("counting the inputs of {}", file.display()))?;
     }
     Ok(Some(pipeline))
 }
 
+/// Whether a launcher counts the inputs before any task starts (so that no
+/// task has to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    /// No: the manifests are written where the work directory may not be (Kubernetes).
+    Skip,
+    /// Yes, keeping counts made before (the run goes on).
+    Keep,
+    /// Yes, forgetting counts made before (`--fresh`: the run starts over).
+    Again,
+}
+
 fn launch_slurm(sandbox: &Sandbox, args: &SlurmArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     use kiln::cluster::slurm;
     let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
-    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides, true)? else {
+    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides, Counting::Keep)? else {
         return Ok(ExitCode::FAILURE);
     };
     let exe = std::env::current_exe().context("cannot find the kiln executable for the jobs")?;
@@ -466,7 +479,14 @@ fn stats_are_fresh(out: &Path, merge_log: &Path) -> bool {
 
 fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.run.dirs.overrides(plugin_store) };
-    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides, true)? else {
+    let Some(pipeline) = splittable(
+        sandbox,
+        &args.file,
+        args.tasks,
+        &overrides,
+        if args.run.fresh { Counting::Again } else { Counting::Keep },
+    )?
+    else {
         return Ok(ExitCode::FAILURE);
     };
     let logs = tasks_dir(&pipeline.work_dir);

@@ -12,7 +12,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
-use super::{ObjectUrl, has_glob, on_own_runtime, store};
+use super::{ObjectUrl, error_text, has_glob, on_own_runtime, store};
 
 /// Keys a pattern may list before it is refused.
 pub const MAX_LISTED: usize = 1_000_000;
@@ -61,20 +61,27 @@ impl ObjectPattern {
         let mut keys = on_own_runtime(async move {
             let mut listing = store.list(prefix.as_ref());
             let mut keys = Vec::new();
-            while let Some(meta) = listing.try_next().await.map_err(|e| e.to_string())? {
+            while let Some(meta) = listing.try_next().await.map_err(|e| error_text(&e))? {
                 if keys.len() == MAX_LISTED {
                     return Err(format!(
                         "`{text}` lists more than {MAX_LISTED} objects; narrow it (a longer prefix, e.g. \
                          s3://BUCKET/web/2024/*.jsonl.gz)"
                     ));
                 }
-                keys.push(meta.location.to_string());
+                // A zero-byte key holds no records (and one ending in `/`
+                // is a folder marker, not an object).
+                if meta.size > 0 {
+                    keys.push((meta.location.to_string(), super::version(&meta)));
+                }
             }
             Ok(keys)
         })??;
-        keys.retain(|key| self.glob.as_ref().is_none_or(|glob| glob.is_match(key)));
+        keys.retain(|(key, _)| self.glob.as_ref().is_none_or(|glob| glob.is_match(key)));
         keys.sort();
-        Ok(keys.into_iter().map(|key| ObjectUrl { bucket: self.bucket.clone(), key }).collect())
+        Ok(keys
+            .into_iter()
+            .map(|(key, version)| ObjectUrl { bucket: self.bucket.clone(), key, version: Some(version) })
+            .collect())
     }
 }
 

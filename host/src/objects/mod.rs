@@ -40,6 +40,9 @@ pub struct ObjectUrl {
     pub bucket: String,
     /// The key (or prefix), without a leading or trailing `/`.
     pub key: String,
+    /// The object's version as last seen — its size and entity tag, from
+    /// the listing or HEAD that found it — when known.
+    pub version: Option<String>,
 }
 
 /// Whether a key holds glob characters.
@@ -72,7 +75,8 @@ impl ObjectUrl {
         if has_glob(key) {
             return Err(format!("`{text}`: a glob names many objects, not one"));
         }
-        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.to_string() })
+        check_key(text, key)?;
+        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.to_string(), version: None })
     }
 
     /// Parses `s3://bucket[/prefix][/]`: where objects are written.
@@ -81,36 +85,56 @@ impl ObjectUrl {
         if has_glob(key) {
             return Err(format!("`{text}`: an output prefix holds no glob"));
         }
-        if key.split('/').any(|part| part == "." || part == "..") || key.contains("//") {
-            return Err(format!("`{text}`: a prefix has no empty, `.` or `..` parts"));
+        let key = key.trim_matches('/');
+        if !key.is_empty() {
+            check_key(text, key)?;
         }
-        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.trim_matches('/').to_string() })
+        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.to_string(), version: None })
     }
 
     /// The object `name` under this prefix.
     pub fn child(&self, name: &str) -> ObjectUrl {
         let key = if self.key.is_empty() { name.to_string() } else { format!("{}/{name}", self.key) };
-        ObjectUrl { bucket: self.bucket.clone(), key }
+        ObjectUrl { bucket: self.bucket.clone(), key, version: None }
     }
 
-    fn path(&self) -> ObjectPath {
-        ObjectPath::from(self.key.as_str())
+    /// The key as a path of the store: taken as it is (a key listed from the
+    /// store, or one [`check_key`] accepted), never encoded a second time.
+    pub(crate) fn path(&self) -> ObjectPath {
+        ObjectPath::parse(&self.key).unwrap_or_else(|_| ObjectPath::from(self.key.as_str()))
     }
 
-    /// The object's size, or why it cannot be read.
-    pub fn size(&self) -> Result<u64, String> {
+    /// The object's size, or why it cannot be read; remembers its version.
+    pub fn head(&mut self) -> Result<u64, String> {
         let store = store(&self.bucket)?;
         let path = self.path();
-        on_own_runtime(async move { store.head(&path).await.map(|m| m.size).map_err(|e| e.to_string()) })?
+        let meta = on_own_runtime(async move { store.head(&path).await.map_err(|e| error_text(&e)) })??;
+        self.version = Some(version(&meta));
+        Ok(meta.size)
     }
 
-    /// Lists the prefix once (one request): whether the bucket exists and the
-    /// credentials reach it.
-    pub fn check_listable(&self) -> Result<(), String> {
+    /// The object's version: the one remembered, else asked for (a HEAD).
+    pub fn current_version(&self) -> Result<String, String> {
+        match &self.version {
+            Some(version) => Ok(version.clone()),
+            None => {
+                let mut fresh = self.clone();
+                fresh.head()?;
+                Ok(fresh.version.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Whether the credentials can write under this prefix: a probe object
+    /// put (only if absent) and deleted again.
+    pub fn check_writable(&self) -> Result<(), String> {
         let store = store(&self.bucket)?;
-        let prefix = (!self.key.is_empty()).then(|| self.path());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let probe = self.child(&format!(".kiln-write-test-{}-{nanos}", std::process::id())).path();
         on_own_runtime(async move {
-            store.list_with_delimiter(prefix.as_ref()).await.map(|_| ()).map_err(|e| e.to_string())
+            let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+            store.put_opts(&probe, object_store::PutPayload::new(), create).await.map_err(|e| error_text(&e))?;
+            store.delete(&probe).await.map_err(|e| error_text(&e))
         })?
     }
 
@@ -119,7 +143,7 @@ impl ObjectUrl {
     pub fn read_range(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, String> {
         let store = store(&self.bucket)?;
         let path = self.path();
-        on_own_runtime(async move { store.get_range(&path, range).await.map_err(|e| e.to_string()) })?
+        on_own_runtime(async move { store.get_range(&path, range).await.map_err(|e| error_text(&e)) })?
     }
 
     /// A reader of the whole object ([`read`]).
@@ -131,6 +155,43 @@ impl ObjectUrl {
 impl std::fmt::Display for ObjectUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// The version of an object as its metadata gives it.
+fn version(meta: &object_store::ObjectMeta) -> String {
+    format!("{} {}", meta.size, meta.e_tag.as_deref().unwrap_or("-"))
+}
+
+/// Checks that `key` (from `text`) is a key the store takes as written: no
+/// empty, `.` or `..` parts, no control characters, no `#`.
+fn check_key(text: &str, key: &str) -> Result<(), String> {
+    if key.contains('#') {
+        return Err(format!("`{text}`: `#` is not allowed in an object key"));
+    }
+    ObjectPath::parse(key).map(|_| ()).map_err(|_| {
+        format!("`{text}` is not a valid object key: no empty, `.` or `..` parts and no control characters")
+    })
+}
+
+/// What went wrong, said without the store's response body (which can
+/// echo request details such as the access key id).
+pub fn error_text(error: &object_store::Error) -> String {
+    use object_store::Error;
+    match error {
+        Error::NotFound { path, .. } => format!("`{path}` does not exist"),
+        Error::PermissionDenied { path, .. } => {
+            format!("access to `{path}` was denied: the credentials lack the permission (or the key to decrypt it)")
+        }
+        Error::Unauthenticated { path, .. } => format!("the credentials were refused for `{path}`"),
+        Error::AlreadyExists { path, .. } => format!("`{path}` exists already"),
+        Error::Precondition { path, .. } => format!("`{path}` changed meanwhile"),
+        other => {
+            let text = other.to_string();
+            // The body of an error response starts with its XML.
+            let cut = text.find("<?xml").or_else(|| text.find("<Error")).unwrap_or(text.len());
+            text[..cut].trim_end_matches([':', ' ']).to_string()
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
-use super::{ObjectUrl, on_own_runtime, store};
+use super::{ObjectUrl, error_text, on_own_runtime, store};
 
 /// The variable naming the shared plugin store.
 pub const PLUGIN_STORE_VAR: &str = "KILN_PLUGIN_STORE";
@@ -46,18 +46,29 @@ impl ObjectPluginStore {
     }
 
     fn path(&self, key: &str) -> ObjectPath {
-        ObjectPath::from(self.prefix.child(key).key.as_str())
+        self.prefix.child(key).path()
     }
 }
 
 impl kiln_registry::SharedStore for ObjectPluginStore {
+    fn has(&self, key: &str) -> Result<bool, String> {
+        let (store, path) = (self.store.clone(), self.path(key));
+        on_own_runtime(async move {
+            match store.head(&path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(error_text(&e)),
+            }
+        })?
+    }
+
     fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         let (store, path) = (self.store.clone(), self.path(key));
         on_own_runtime(async move {
             match store.get(&path).await {
-                Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| e.to_string()),
+                Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| error_text(&e)),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(error_text(&e)),
             }
         })?
     }
@@ -69,7 +80,7 @@ impl kiln_registry::SharedStore for ObjectPluginStore {
             let options = PutOptions { mode: PutMode::Create, ..Default::default() };
             match store.put_opts(&path, payload, options).await {
                 Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(error_text(&e)),
             }
         })?
     }

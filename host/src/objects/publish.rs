@@ -16,7 +16,9 @@
 //! So a reader that finds `stats.json` under a prefix finds beside it the
 //! very outputs it counts; one that does not must wait (or rerun: publishing
 //! again puts the same bytes again, so it is idempotent). Objects under the
-//! prefix that Kiln does not write are never touched.
+//! prefix that Kiln does not write are never touched. One prefix takes one
+//! run's outputs at a time: Kiln does not lock a prefix, so two runs
+//! publishing to the same prefix at once can interleave their objects.
 
 use std::io::Read;
 use std::path::Path;
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 
-use super::{ObjectUrl, on_own_runtime, store};
+use super::{ObjectUrl, error_text, on_own_runtime, store};
 
 /// Files up to this size are put in one request.
 pub const SINGLE_PUT_BYTES: u64 = 8 << 20;
@@ -90,14 +92,14 @@ pub fn publish(dir: &Path, prefix: &ObjectUrl) -> Result<Published, String> {
 }
 
 fn key(prefix: &ObjectUrl, name: &str) -> ObjectPath {
-    ObjectPath::from(prefix.child(name).key.as_str())
+    prefix.child(name).path()
 }
 
 /// Deletes `path`; an object that is not there is fine.
 async fn delete(store: &Arc<dyn ObjectStore>, path: &ObjectPath) -> Result<(), String> {
     match store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(format!("cannot delete {path}: {e}")),
+        Err(e) => Err(format!("cannot delete the old `{path}` (its commit marker goes first): {}", error_text(&e))),
     }
 }
 
@@ -108,10 +110,10 @@ async fn put_file(store: &Arc<dyn ObjectStore>, file: &Path, path: &ObjectPath) 
     if size <= SINGLE_PUT_BYTES {
         let mut bytes = Vec::with_capacity(size as usize);
         reader.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-        store.put(path, PutPayload::from(bytes)).await.map_err(|e| e.to_string())?;
+        store.put(path, PutPayload::from(bytes)).await.map_err(|e| error_text(&e))?;
         return Ok(size);
     }
-    let upload = store.put_multipart(path).await.map_err(|e| e.to_string())?;
+    let upload = store.put_multipart(path).await.map_err(|e| error_text(&e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
     let mut buf = vec![0u8; PART_BYTES];
     let written = loop {
@@ -121,12 +123,12 @@ async fn put_file(store: &Arc<dyn ObjectStore>, file: &Path, path: &ObjectPath) 
             Err(e) => break Err(e.to_string()),
         };
         if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
-            break Err(e.to_string());
+            break Err(error_text(&e));
         }
         writer.write(&buf[..n]);
     };
     match written {
-        Ok(()) => writer.finish().await.map(|_| size).map_err(|e| e.to_string()),
+        Ok(()) => writer.finish().await.map(|_| size).map_err(|e| error_text(&e)),
         Err(e) => {
             // Nothing becomes visible; the parts uploaded are discarded.
             let _ = writer.abort().await;

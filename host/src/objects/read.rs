@@ -3,6 +3,13 @@
 //! input reader works on objects exactly as on files (`.gz` and `.zst`
 //! included) and memory stays bounded (at most [`BUFFERED_CHUNKS`] chunks of
 //! the response in flight).
+//!
+//! Opening waits for the response, so an object that cannot be read (gone,
+//! access denied, a key the credentials cannot decrypt) is an error of the
+//! open, naming the object. A failure after that — the connection lost
+//! mid-body, after `object_store`'s retries — is a [`TransportError`]: not
+//! the data's fault, so the input reader stops the run (which resumes from
+//! its last committed chunk) rather than quarantining the rest of the object.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -12,10 +19,20 @@ use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
-use super::on_own_runtime;
+use super::{error_text, on_own_runtime};
 
 /// Chunks of an object buffered between the download thread and the reader.
 const BUFFERED_CHUNKS: usize = 64;
+
+/// A download that failed after it started.
+#[derive(Debug, thiserror::Error)]
+#[error("the download broke off: {0}")]
+pub struct TransportError(String);
+
+/// Whether `error` is a [`TransportError`] (rather than bad data).
+pub fn is_transport_error(error: &std::io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<TransportError>())
+}
 
 /// The bytes of an object, as they arrive.
 pub struct ObjectReader {
@@ -40,34 +57,45 @@ impl Read for ObjectReader {
 }
 
 impl ObjectReader {
-    /// A reader of the whole object.
+    /// A reader of the whole object, once the store has answered.
     pub fn open(store: Arc<dyn ObjectStore>, path: ObjectPath) -> Result<ObjectReader, String> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Bytes>>(BUFFERED_CHUNKS);
+        let (answered, answer) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
         std::thread::Builder::new()
             .name("kiln-object-read".into())
             .spawn(move || {
                 let sender = tx.clone();
+                let broke = |e: String| std::io::Error::other(TransportError(e));
                 let download = async move {
-                    let failed = |e: object_store::Error| std::io::Error::other(e.to_string());
                     let mut stream = match store.get(&path).await {
-                        Ok(got) => got.into_stream(),
+                        Ok(got) => {
+                            let _ = answered.send(Ok(()));
+                            got.into_stream()
+                        }
                         Err(e) => {
-                            let _ = sender.send(Err(failed(e)));
+                            let _ = answered.send(Err(error_text(&e)));
                             return;
                         }
                     };
                     while let Some(chunk) = stream.next().await {
                         // The reader was dropped: stop downloading.
-                        if sender.send(chunk.map_err(failed)).is_err() {
+                        if sender.send(chunk.map_err(|e| broke(error_text(&e)))).is_err() {
                             return;
                         }
                     }
                 };
                 if let Err(e) = on_own_runtime(download) {
-                    let _ = tx.send(Err(std::io::Error::other(e)));
+                    let _ = tx.send(Err(broke(e)));
                 }
             })
             .map_err(|e| format!("cannot start a download thread: {e}"))?;
-        Ok(ObjectReader { rx, current: Bytes::new() })
+        match answer.recv() {
+            Ok(Ok(())) => Ok(ObjectReader { rx, current: Bytes::new() }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(match rx.recv() {
+                Ok(Err(e)) => e.to_string(),
+                _ => "the download thread ended without an answer".into(),
+            }),
+        }
     }
 }

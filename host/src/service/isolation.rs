@@ -62,6 +62,9 @@ impl AllowedUrls {
     /// Whether `text` lies under one of the prefixes: same scheme, host and
     /// port, and a path equal to the prefix's or below it.
     pub fn allows(&self, text: &str) -> bool {
+        if text.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("s3://")) {
+            return self.allows_objects(text);
+        }
         let Ok(url) = reqwest::Url::parse(text) else { return false };
         self.0.iter().any(|prefix| {
             let base = prefix.path().trim_end_matches('/');
@@ -69,6 +72,32 @@ impl AllowedUrls {
                 && url.host_str().map(str::to_ascii_lowercase) == prefix.host_str().map(str::to_ascii_lowercase)
                 && url.port_or_known_default() == prefix.port_or_known_default()
                 && (base.is_empty() || url.path() == base || url.path().starts_with(&format!("{base}/")))
+        })
+    }
+
+    /// Whether the objects `text` names — one key, or a prefix or glob,
+    /// listed from its literal part — all lie under an allowed `s3://`
+    /// prefix, compared part by part. Read as Kiln reads it, not as a URL:
+    /// there `?` would start a query and hide the rest of the key, where
+    /// Kiln takes it as a glob character. `#`, `%`, `\\` and `.`/`..` parts are
+    /// refused outright.
+    fn allows_objects(&self, text: &str) -> bool {
+        let rest = &text[5..];
+        if rest.contains(['#', '%', '\\']) {
+            return false;
+        }
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if key.split('/').any(|part| part == "." || part == "..") {
+            return false;
+        }
+        let literal = match key.find(['*', '?', '[', '{']) {
+            None => key.trim_end_matches('/'),
+            Some(glob) => key[..glob].rsplit_once('/').map_or("", |(dir, _)| dir),
+        };
+        self.0.iter().filter(|prefix| prefix.scheme() == "s3").any(|prefix| {
+            let base = prefix.path().trim_matches('/');
+            prefix.host_str() == Some(bucket)
+                && (base.is_empty() || literal == base || literal.starts_with(&format!("{base}/")))
         })
     }
 
@@ -245,6 +274,9 @@ api_key_env = "TEAM_A_KEY"
             "http://10.0.0.5:8000/v1/chat",
             "oci://reg.internal/a/b:1",
             "s3://corpus/team-a/web/part-1.jsonl",
+            "s3://corpus/team-a/",
+            "s3://corpus/team-a/**/*.jsonl.gz",
+            "s3://corpus/team-a/x?y/*.jsonl",
         ] {
             assert!(allowed.allows(ok), "{ok}");
         }
@@ -258,6 +290,13 @@ api_key_env = "TEAM_A_KEY"
             "oci://reg.internal.evil.com/a",
             "s3://corpus/team-b/web/part-1.jsonl",
             "s3://corpus/team-a-secret/x.jsonl",
+            // `?` is a glob to Kiln, a query to a URL parser: the listing would start at the bucket.
+            "s3://corpus/team-a?secret/**",
+            "s3://corpus/team-a*/x.jsonl",
+            "s3://corpus/team-a#x/k.jsonl",
+            "s3://corpus/team-a/../team-b/k.jsonl",
+            "s3://corpus/team-a%2F..%2Fteam-b/k.jsonl",
+            "s3://other/team-a/k.jsonl",
             "not a url",
         ] {
             assert!(!allowed.allows(bad), "{bad}");

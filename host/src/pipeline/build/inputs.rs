@@ -103,8 +103,9 @@ fn check_object(map: &SourceMap<'_>, input: &InputConfig) -> Result<Input, Diagn
         }
         objects
     } else {
-        let url = ObjectUrl::parse(text).map_err(|e| at(e, "e.g. path = \"s3://corpus/web/part-0001.jsonl.gz\""))?;
-        url.size().map_err(|e| at(format!("cannot read `{text}`: {e}"), credentials))?;
+        let mut url =
+            ObjectUrl::parse(text).map_err(|e| at(e, "e.g. path = \"s3://corpus/web/part-0001.jsonl.gz\""))?;
+        url.head().map_err(|e| at(format!("cannot read `{text}`: {e}"), credentials))?;
         vec![url]
     };
     // One format for the input: given, or told from every object's key.

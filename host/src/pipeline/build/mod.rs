@@ -266,12 +266,10 @@ fn contains(dir: &Path, path: &Path) -> bool {
     path.starts_with(dir) || resolved(&path).starts_with(resolved(dir))
 }
 
-/// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
-/// that show where outputs are).
 /// When the outputs go to object storage (`--out`, else `[output] dir`, is
 /// `s3://bucket/prefix`): the local directory they are assembled in (the
-/// work directory's `out`) and the prefix, whose bucket must be listable
-/// with the environment's credentials.
+/// work directory's `out`) and the prefix, which the environment's
+/// credentials must be able to write (checked now, not after the run).
 fn output_location(
     map: &SourceMap<'_>,
     overrides: &BuildOptions,
@@ -289,9 +287,9 @@ fn output_location(
         Box::new(d)
     };
     let prefix = ObjectUrl::parse_prefix(text).map_err(|e| at(e, "e.g. s3://curated/web/2026-12"))?;
-    prefix.check_listable().map_err(|e| {
+    prefix.check_writable().map_err(|e| {
         at(
-            format!("`{text}` cannot be listed: {e}"),
+            format!("`{text}` cannot be written: {e}"),
             "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
              AWS_ENDPOINT_URL",
         )
@@ -299,6 +297,8 @@ fn output_location(
     Ok(Some((work_dir.join("out"), prefix)))
 }
 
+/// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
+/// that show where outputs are).
 fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = base.join(p);
     let joined = std::path::absolute(&joined).unwrap_or(joined);

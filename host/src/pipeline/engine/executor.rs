@@ -472,6 +472,7 @@ fn read_chunks(
                     let counts = super::shard::input_counts(&pipeline.inputs, &tasks).map_err(|e| match e {
                         super::shard::CountsError::Input(e) => RunError::Input(e),
                         super::shard::CountsError::WorkDir(e) => RunError::WorkDir(e),
+                        changed @ super::shard::CountsError::Changed { .. } => RunError::Runtime(changed.to_string()),
                     })?;
                     (shard.range(counts.iter().sum(), pipeline.chunk_size), Some(counts))
                 }

@@ -89,6 +89,26 @@ pub enum CountsError {
     /// The counts could not be kept.
     #[error(transparent)]
     WorkDir(#[from] WorkDirError),
+    /// The inputs are not those the run's tasks were counted over.
+    #[error(
+        "the inputs changed since this split run counted them ({}): a file or object was added, removed or \
+         rewritten. Start the split run over (`kiln launch … --fresh`), or put the inputs back",
+        path.display()
+    )]
+    Changed {
+        /// The kept counts.
+        path: PathBuf,
+    },
+}
+
+/// Forgets the inputs' kept counts (a split run started over counts again).
+pub fn forget_input_counts(tasks: &Path) -> Result<(), WorkDirError> {
+    let path = tasks.join(INPUT_COUNTS);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(WorkDirError::Io { action: "cannot remove", path, error }),
+    }
 }
 
 /// The items of each input file (objects included), in stream order: what
@@ -98,7 +118,8 @@ pub enum CountsError {
 /// Counting reads every input once; the first task to count keeps the
 /// counts in `tasks` (the run's tasks directory, shared by the tasks), keyed
 /// by the inputs' identity (each file's path, size and modification time,
-/// each object's URL and size), and every other task reads them. Two tasks
+/// each object's URL, size and entity tag as its listing saw them), and
+/// every other task reads them. Two tasks
 /// counting at once both write the same counts (each through a temporary
 /// file of its own, renamed into place). The launchers count before they
 /// start any task, so that the tasks only read.
@@ -110,10 +131,13 @@ pub fn input_counts(inputs: &[Input], tasks: &Path) -> Result<Vec<u64>, CountsEr
     }
     let key = inputs_key(inputs)?;
     let path = tasks.join(INPUT_COUNTS);
-    if let Some(kept) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Kept>(&b).ok())
-        && kept.key == key
-    {
-        return Ok(kept.counts);
+    if let Some(kept) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Kept>(&b).ok()) {
+        if kept.key == key {
+            return Ok(kept.counts);
+        }
+        // Counting again would give this task other shards than the tasks
+        // that read the kept counts: records lost or decided twice.
+        return Err(CountsError::Changed { path });
     }
     let counts = InputStream::count_per_file(inputs)?;
     let bytes = serde_json::to_vec(&Kept { key, counts: counts.clone() }).unwrap_or_default();
@@ -145,10 +169,11 @@ fn inputs_key(inputs: &[Input]) -> Result<String, InputError> {
             hash.update(format!("{}\0{}\0{:?}\n", file.display(), meta.len(), modified).as_bytes());
         }
         for url in &input.objects {
-            let size = url
-                .size()
+            // The version the listing or HEAD that found it saw: no request more.
+            let version = url
+                .current_version()
                 .map_err(|e| InputError { path: PathBuf::from(url.to_string()), error: std::io::Error::other(e) })?;
-            hash.update(format!("{url}\0{size}\n").as_bytes());
+            hash.update(format!("{url}\0{version}\n").as_bytes());
         }
     }
     Ok(hex::encode(hash.finalize()))

@@ -99,14 +99,7 @@ impl<'a> InputStream<'a> {
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&(input, file)) = files.get(k) else { break };
-                        let mut stream = InputStream { input, file, ..InputStream::new(inputs) };
-                        let count = stream.open_next().map(|_| {
-                            let mut n = 0;
-                            while stream.skip_in_current() {
-                                n += 1;
-                            }
-                            n
-                        });
+                        let count = count_file(inputs, input, file);
                         if let Ok(mut slot) = counted[k].lock() {
                             *slot = Some(count);
                         }
@@ -128,12 +121,21 @@ impl<'a> InputStream<'a> {
     }
 
     /// Passes over the next item of the open file; false at its end (or
-    /// when none is open).
-    fn skip_in_current(&mut self) -> bool {
+    /// when none is open). An object whose download broke off is an error:
+    /// not the data's fault, and its count must not be kept.
+    fn skip_in_current(&mut self) -> Result<bool, InputError> {
         match self.current.as_mut() {
-            Some(Current::Lines(f)) => f.lines.next().is_some(),
-            Some(Current::Parquet(rows)) => rows.next_item().is_some(),
-            None => false,
+            Some(Current::Lines(f)) => match f.lines.next() {
+                Some(Err(_)) => match f.lines.take_read_error() {
+                    Some(e) if crate::objects::read::is_transport_error(&e) => {
+                        Err(InputError { path: PathBuf::from(f.lines.source()), error: e })
+                    }
+                    _ => Ok(true),
+                },
+                other => Ok(other.is_some()),
+            },
+            Some(Current::Parquet(rows)) => Ok(rows.next_item().is_some()),
+            None => Ok(false),
         }
     }
 
@@ -173,7 +175,7 @@ impl<'a> InputStream<'a> {
     /// Passes over the next item; false at the end.
     fn skip_item(&mut self) -> Result<bool, InputError> {
         loop {
-            if self.skip_in_current() {
+            if self.skip_in_current()? {
                 return Ok(true);
             }
             self.current = None;
@@ -241,6 +243,14 @@ impl<'a> InputStream<'a> {
                         return Ok(Some(parse_line(&line, source, line_no, &f.text_field, &f.id_field)));
                     }
                     Some(Err(bad)) => {
+                        if let Some(e) = f.lines.take_read_error()
+                            && crate::objects::read::is_transport_error(&e)
+                        {
+                            // The network, not the data: stop (the run resumes
+                            // from its last committed chunk) rather than
+                            // quarantine the rest of the object.
+                            return Err(InputError { path: PathBuf::from(f.lines.source()), error: e });
+                        }
                         return Ok(Some(InputItem::Unreadable(Quarantined::unreadable(&bad.error, &bad.lossy))));
                     }
                     None => self.current = None,
@@ -257,6 +267,29 @@ impl<'a> InputStream<'a> {
             }
         }
     }
+}
+
+/// The items of file `file` of input `input`: a Parquet file's or object's
+/// rows from its footer, a JSONL file's or object's lines by reading it.
+fn count_file(inputs: &[Input], input: usize, file: usize) -> Result<u64, InputError> {
+    let Some(this) = inputs.get(input) else { return Ok(0) };
+    if this.format == InputFormat::Parquet {
+        return match this.files.get(file) {
+            Some(path) => ParquetRows::file_rows(path),
+            None => match this.objects.get(file - this.files.len()) {
+                Some(url) => ParquetRows::object_rows(url)
+                    .map_err(|e| InputError { path: PathBuf::from(url.to_string()), error: std::io::Error::other(e) }),
+                None => Ok(0),
+            },
+        };
+    }
+    let mut stream = InputStream { input, file, ..InputStream::new(inputs) };
+    stream.open_next()?;
+    let mut n = 0;
+    while stream.skip_in_current()? {
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The number of lines in `inputs`, when every file is uncompressed (for the

@@ -31,7 +31,7 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::{ArrowWriter, parquet_to_arrow_schema};
 use parquet::file::FOOTER_SIZE;
-use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 use serde_json::{Map, Value};
 
 use crate::objects::ObjectUrl;
@@ -60,6 +60,32 @@ pub struct ParquetRows {
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> InputError {
     InputError { path: path.to_path_buf(), error: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()) }
+}
+
+/// The metadata of the Parquet object `url`, read from its end: a ranged
+/// GET of its last 64 KiB, and a second one when the metadata is longer.
+fn object_metadata(url: &ObjectUrl) -> Result<ParquetMetaData, String> {
+    const TAIL: u64 = 64 << 10;
+    let footer_size = FOOTER_SIZE as u64;
+    let size = url.clone().head()?;
+    // The magic `PAR1` at the start, the footer at the end.
+    if size < 4 + footer_size {
+        return Err(format!("is {size} bytes: too small to be a Parquet file"));
+    }
+    let tail = url.read_range(size.saturating_sub(TAIL)..size)?;
+    let short = || format!("was cut short while it was read ({} bytes, where its size said {size})", tail.len());
+    let end_at = tail.len().checked_sub(FOOTER_SIZE).ok_or_else(short)?;
+    let end: &[u8; FOOTER_SIZE] = tail[end_at..].try_into().map_err(|_| short())?;
+    let footer = FooterTail::try_new(end).map_err(|e| e.to_string())?;
+    let length = footer.metadata_length() as u64;
+    if length + footer_size + 4 > size {
+        return Err(format!("its footer names {length} bytes of metadata in a {size}-byte object"));
+    }
+    let metadata = match end_at.checked_sub(length as usize) {
+        Some(start) => tail.slice(start..end_at),
+        None => url.read_range(size - footer_size - length..size - footer_size)?,
+    };
+    ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| e.to_string())
 }
 
 /// Whether `schema` has the text column, or what to say.
@@ -116,29 +142,24 @@ impl ParquetRows {
     /// Checks the object `url` from its footer alone: a Parquet file with a
     /// `text_field` column (what [`ParquetRows::open`] checks of a file).
     pub fn check_object(url: &ObjectUrl, text_field: &str) -> Result<(), String> {
-        const TAIL: u64 = 64 << 10;
-        let size = url.size()?;
-        if size < 12 {
-            return Err(format!("is {size} bytes: too small to be a Parquet file"));
-        }
-        let tail = url.read_range(size.saturating_sub(TAIL)..size)?;
-        let end: &[u8; FOOTER_SIZE] =
-            tail[tail.len() - FOOTER_SIZE..].try_into().map_err(|_| "the footer cannot be read".to_string())?;
-        let footer = FooterTail::try_new(end).map_err(|e| e.to_string())?;
-        let length = footer.metadata_length() as u64;
-        if length + FOOTER_SIZE as u64 > size {
-            return Err(format!("its footer names {length} bytes of metadata in a {size}-byte object"));
-        }
-        let metadata = if length + (FOOTER_SIZE as u64) <= tail.len() as u64 {
-            tail.slice(tail.len() - FOOTER_SIZE - length as usize..tail.len() - FOOTER_SIZE)
-        } else {
-            url.read_range(size - FOOTER_SIZE as u64 - length..size - FOOTER_SIZE as u64)?
-        };
-        let metadata = ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| e.to_string())?;
+        let metadata = object_metadata(url)?;
         let file = metadata.file_metadata();
         let schema =
             parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()).map_err(|e| e.to_string())?;
         has_text_column(&schema, text_field)
+    }
+
+    /// The rows of the object `url`, from its footer alone (every row is an
+    /// item, those of a row group that cannot be decoded included).
+    pub fn object_rows(url: &ObjectUrl) -> Result<u64, String> {
+        Ok(object_metadata(url)?.row_groups().iter().map(|g| g.num_rows().max(0) as u64).sum())
+    }
+
+    /// The rows of the file at `path`, from its footer alone.
+    pub fn file_rows(path: &Path) -> Result<u64, InputError> {
+        let file = File::open(path).map_err(|error| InputError { path: path.to_path_buf(), error })?;
+        let metadata = ParquetMetaDataReader::new().parse_and_finish(&file).map_err(|e| io_error(path, e))?;
+        Ok(metadata.row_groups().iter().map(|g| g.num_rows().max(0) as u64).sum())
     }
 
     fn open_group(&mut self, group: usize) -> Result<ParquetRecordBatchReader, String> {

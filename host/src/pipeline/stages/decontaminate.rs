@@ -108,7 +108,12 @@ impl Decontaminator {
             .map_err(|e| format!("invalid config: ngram: {e}"))?;
         let files = config.benchmarks.iter().map(|b| read_benchmark_file(b, base)).collect::<Result<Vec<_>, _>>()?;
         let cached = cache.map(|dir| dir.join("decontam").join(format!("{}.idx", cache_key(&config, &files))));
-        if let Some(index) = cached.as_deref().and_then(read_cached) {
+        let expected = |index: &NgramIndex| {
+            index.shingle() == Shingle::Words(config.ngram)
+                && index.seed() == INDEX_SEED
+                && index.benchmarks().iter().map(|b| &b.name).eq(config.benchmarks.iter().map(|b| &b.name))
+        };
+        if let Some(index) = cached.as_deref().and_then(read_cached).filter(expected) {
             tracing::debug!(ngrams = index.len(), "decontamination index from the cache");
             return Ok(Decontaminator { index, config, from_cache: true });
         }
@@ -220,6 +225,8 @@ fn cache_key(config: &DecontamConfig, files: &[(PathBuf, String)]) -> String {
         hash.update(bytes);
     };
     field(b"kiln decontamination index 1");
+    // Another version of Kiln may cut or hash n-grams otherwise.
+    field(env!("CARGO_PKG_VERSION").as_bytes());
     field(&(config.ngram as u64).to_le_bytes());
     field(&INDEX_SEED.to_le_bytes());
     for (bench, (_, data)) in config.benchmarks.iter().zip(files) {
