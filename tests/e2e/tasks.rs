@@ -211,6 +211,22 @@ fn four_local_tasks_give_the_one_process_run_byte_for_byte_and_a_killed_task_res
     let three = dir.path().join("three");
     ok(kiln(&["launch", "local", p, "--tasks", "3", "--out", three.to_str().expect("utf-8")], &[]));
     same_outputs(&one, &three);
+
+    // The inputs were counted once for the run; changed under it, a task
+    // refuses rather than cut other shards than its siblings did, and a
+    // launch started over counts again.
+    assert!(dir.path().join("work/tasks/input-counts.json").is_file());
+    let input = dir.path().join("in.jsonl");
+    let mut text = read(input.clone());
+    text.push_str("{\"id\":\"late\",\"text\":\"a record added after the run was counted, long enough to be kept\"}\n");
+    std::fs::write(&input, text).expect("append");
+    let refused = kiln(&["task", "run", p, "--rank", "1", "--world", "5"], &[]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && why.contains("the inputs changed since this split run counted them"), "{why}");
+    let again = dir.path().join("again");
+    ok(kiln(&["launch", "local", p, "--tasks", "2", "--fresh", "--out", again.to_str().expect("utf-8")], &[]));
+    let stats: serde_json::Value = serde_json::from_str(&read(again.join("stats.json"))).expect("stats");
+    assert_eq!(stats["input_lines"].as_u64(), counts(&one)["input_lines"].as_u64().map(|n| n + 1), "{stats}");
 }
 
 #[test]
