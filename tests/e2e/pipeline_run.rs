@@ -343,6 +343,20 @@ fn a_review_stage_holds_records_until_labelled_and_only_what_reviewers_accepted_
     assert!(!out.status.success() && stderr.contains("people.jsonl:1") && stderr.contains("maybe"), "{stderr}");
 }
 
+/// `dir/NAME.toml`: the length filter over `input` (a path or an `s3://`
+/// URL) into `out`, with its own work directory.
+fn length_filtered(dir: &Path, name: &str, input: &str, out: &str) -> PathBuf {
+    let toml = format!(
+        "[pipeline]\nname = \"objects\"\nchunk_size = 64\nwork_dir = \"work-{name}\"\n\n[[input]]\npath = \"{input}\"\n\n\
+         [[stage]]\nname = \"length\"\nkind = \"filter\"\nplugin = \"{}\"\nconfig = {{ min_words = 20 }}\n\n\
+         [output]\ndir = \"{out}\"\n",
+        wasm("length-filter").display()
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, toml).expect("pipeline");
+    path
+}
+
 #[test]
 fn an_input_on_object_storage_gives_what_the_same_file_gives() {
     use std::io::Write;
@@ -354,17 +368,7 @@ fn an_input_on_object_storage_gives_what_the_same_file_gives() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(text.as_bytes()).expect("gzip");
     s3.put("corpus", "web/part-0.jsonl.gz", gz.finish().expect("gzip"));
-    let pipeline = |input: &str, out: &str| {
-        let toml = format!(
-            "[pipeline]\nname = \"objects\"\nchunk_size = 64\nwork_dir = \"work-{out}\"\n\n[[input]]\npath = \"{input}\"\n\n\
-             [[stage]]\nname = \"length\"\nkind = \"filter\"\nplugin = \"{}\"\nconfig = {{ min_words = 20 }}\n\n\
-             [output]\ndir = \"{out}\"\n",
-            wasm("length-filter").display()
-        );
-        let path = dir.path().join(format!("{out}.toml"));
-        std::fs::write(&path, toml).expect("pipeline");
-        path
-    };
+    let pipeline = |input: &str, out: &str| length_filtered(dir.path(), out, input, out);
     let run = |file: &Path| {
         let mut cmd = Command::new(kiln_bin());
         cmd.arg("run").arg(file).env("KILN_CACHE_DIR", target_dir().join("kiln-test-cache")).env("KILN_LOG", "warn");
@@ -425,17 +429,7 @@ fn objects_by_glob_in_and_outputs_published_to_object_storage() {
     // What an earlier run in another format left, and what is not Kiln's.
     s3.put("curated", "runs/web/kept.parquet", b"stale".to_vec());
     s3.put("curated", "runs/web/notes.txt", b"the team's".to_vec());
-    let pipeline = |name: &str, input: &str, out: &str| {
-        let toml = format!(
-            "[pipeline]\nname = \"objects\"\nchunk_size = 64\nwork_dir = \"work-{name}\"\n\n[[input]]\npath = \"{input}\"\n\n\
-             [[stage]]\nname = \"length\"\nkind = \"filter\"\nplugin = \"{}\"\nconfig = {{ min_words = 20 }}\n\n\
-             [output]\ndir = \"{out}\"\n",
-            wasm("length-filter").display()
-        );
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, toml).expect("pipeline");
-        path
-    };
+    let pipeline = |name: &str, input: &str, out: &str| length_filtered(dir.path(), name, input, out);
     let kiln = |args: &[&str]| {
         let mut cmd = Command::new(kiln_bin());
         cmd.args(args).current_dir(dir.path());
