@@ -33,6 +33,9 @@ pub trait SharedStore: Send + Sync + std::fmt::Debug {
     fn offer(&self, key: &str, bytes: &[u8]) -> Result<(), String>;
     /// Whether something is kept under `key` (without fetching it).
     fn has(&self, key: &str) -> Result<bool, String>;
+    /// Keeps `bytes` under `key` in place of what is there (a copy found
+    /// damaged, replaced by verified bytes).
+    fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), String>;
 }
 
 /// A store rooted at a directory.
@@ -40,12 +43,15 @@ pub trait SharedStore: Send + Sync + std::fmt::Debug {
 pub struct Store {
     root: PathBuf,
     shared: Option<Arc<dyn SharedStore>>,
+    /// Keys whose shared copy did not match its digest: replaced by the
+    /// verified bytes when this store next stores them.
+    damaged: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Store {
     /// A store at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into(), shared: None }
+        Store { root: root.into(), shared: None, damaged: Arc::default() }
     }
 
     /// This store, backed by `shared`.
@@ -153,6 +159,9 @@ impl Store {
             },
             Ok(Some(_)) => {
                 tracing::warn!(digest, "plugin store: the shared store's {key} does not match its digest; not used");
+                if let Ok(mut damaged) = self.damaged.lock() {
+                    damaged.insert(key);
+                }
                 false
             }
             Ok(None) => false,
@@ -166,10 +175,13 @@ impl Store {
     /// Offers what was just stored at `path` to the shared store (a failure
     /// costs other machines a pull from the registry, nothing more: logged).
     fn offer_shared(&self, path: &Path, bytes: &[u8]) {
-        if let (Some(shared), Some(key)) = (&self.shared, self.shared_key(path))
-            && let Err(e) = shared.offer(&key, bytes)
-        {
-            tracing::warn!("plugin store: cannot put {key} in the shared store: {e}");
+        let (Some(shared), Some(key)) = (&self.shared, self.shared_key(path)) else { return };
+        let damaged = self.damaged.lock().is_ok_and(|mut damaged| damaged.remove(&key));
+        let put = if damaged { shared.replace(&key, bytes) } else { shared.offer(&key, bytes) };
+        match put {
+            Ok(()) if damaged => tracing::info!("plugin store: replaced the damaged shared {key}"),
+            Ok(()) => {}
+            Err(e) => tracing::warn!("plugin store: cannot put {key} in the shared store: {e}"),
         }
     }
 
@@ -265,6 +277,10 @@ mod tests {
         fn has(&self, key: &str) -> Result<bool, String> {
             Ok(self.0.lock().map_err(|e| e.to_string())?.contains_key(key))
         }
+        fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+            self.0.lock().map_err(|e| e.to_string())?.insert(key.to_string(), bytes.to_vec());
+            Ok(())
+        }
     }
 
     #[test]
@@ -289,6 +305,9 @@ mod tests {
         shared.offer(&forged, b"tampered").expect("offer");
         assert!(second.get(&digest(other)).is_none());
         assert!(Store::new(two.path()).get(&digest(other)).is_none());
+        // Stored again from verified bytes (a pull from the registry), the damaged copy is replaced.
+        second.put(&r, other, &digest(other)).expect("put");
+        assert_eq!(shared.fetch(&forged).expect("fetch").as_deref(), Some(other));
         // A store filled before it was shared offers what it holds when asked.
         let (three, late) = (tempfile::tempdir().expect("tempdir"), Arc::new(InMemory::default()));
         let before = Store::new(three.path());

@@ -73,6 +73,12 @@ impl kiln_registry::SharedStore for ObjectPluginStore {
         })?
     }
 
+    fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        let (store, path) = (self.store.clone(), self.path(key));
+        let payload = PutPayload::from(bytes.to_vec());
+        on_own_runtime(async move { store.put(&path, payload).await.map(|_| ()).map_err(|e| error_text(&e)) })?
+    }
+
     fn offer(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
         let (store, path) = (self.store.clone(), self.path(key));
         let payload = PutPayload::from(bytes.to_vec());
