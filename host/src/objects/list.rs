@@ -71,13 +71,13 @@ impl ObjectPattern {
                 // A zero-byte key holds no records (and one ending in `/`
                 // is a folder marker, not an object).
                 if meta.size > 0 {
-                    keys.push((meta.location.to_string(), super::version(&meta)));
+                    keys.push((meta.location.to_string(), super::ObjectVersion::of(&meta)));
                 }
             }
             Ok(keys)
         })??;
         keys.retain(|(key, _)| self.glob.as_ref().is_none_or(|glob| glob.is_match(key)));
-        keys.sort();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(keys
             .into_iter()
             .map(|(key, version)| ObjectUrl { bucket: self.bucket.clone(), key, version: Some(version) })

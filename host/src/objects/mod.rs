@@ -40,9 +40,31 @@ pub struct ObjectUrl {
     pub bucket: String,
     /// The key (or prefix), without a leading or trailing `/`.
     pub key: String,
-    /// The object's version as last seen — its size and entity tag, from
-    /// the listing or HEAD that found it — when known.
-    pub version: Option<String>,
+    /// The object's version as last seen (from the listing or HEAD that
+    /// found it), when known.
+    pub version: Option<ObjectVersion>,
+}
+
+/// What an object was when last seen: what, changed, makes a count of its
+/// items stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its entity tag, when the store gives one.
+    pub e_tag: Option<String>,
+}
+
+impl ObjectVersion {
+    fn of(meta: &object_store::ObjectMeta) -> ObjectVersion {
+        ObjectVersion { size: meta.size, e_tag: meta.e_tag.clone() }
+    }
+}
+
+impl std::fmt::Display for ObjectVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.size, self.e_tag.as_deref().unwrap_or("-"))
+    }
 }
 
 /// Whether a key holds glob characters.
@@ -109,18 +131,18 @@ impl ObjectUrl {
         let store = store(&self.bucket)?;
         let path = self.path();
         let meta = on_own_runtime(async move { store.head(&path).await.map_err(|e| error_text(&e)) })??;
-        self.version = Some(version(&meta));
+        self.version = Some(ObjectVersion::of(&meta));
         Ok(meta.size)
     }
 
     /// The object's version: the one remembered, else asked for (a HEAD).
-    pub fn current_version(&self) -> Result<String, String> {
+    pub fn current_version(&self) -> Result<ObjectVersion, String> {
         match &self.version {
             Some(version) => Ok(version.clone()),
             None => {
                 let mut fresh = self.clone();
-                fresh.head()?;
-                Ok(fresh.version.unwrap_or_default())
+                let size = fresh.head()?;
+                Ok(fresh.version.unwrap_or(ObjectVersion { size, e_tag: None }))
             }
         }
     }
@@ -156,11 +178,6 @@ impl std::fmt::Display for ObjectUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.key)
     }
-}
-
-/// The version of an object as its metadata gives it.
-fn version(meta: &object_store::ObjectMeta) -> String {
-    format!("{} {}", meta.size, meta.e_tag.as_deref().unwrap_or("-"))
 }
 
 /// Checks that `key` (from `text`) is a key the store takes as written: no

@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::pipeline::input::{Input, InputError, InputStream};
-use crate::pipeline::workdir::WorkDirError;
+use crate::pipeline::workdir::{WorkDirError, write_shared};
 
 /// Task `rank` of `world`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,20 +141,8 @@ pub fn input_counts(inputs: &[Input], tasks: &Path) -> Result<Vec<u64>, CountsEr
     }
     let counts = InputStream::count_per_file(inputs)?;
     let bytes = serde_json::to_vec(&Kept { key, counts: counts.clone() }).unwrap_or_default();
-    // A temporary file of its own (not `NAME.tmp`): tasks counting at once
-    // must not rename each other's half-written file.
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |error| WorkDirError::Io { action, path, error }
-    };
-    std::fs::create_dir_all(tasks).map_err(io("cannot create", tasks))?;
-    let mut file = tempfile::NamedTempFile::new_in(tasks).map_err(io("cannot create a file in", tasks))?;
-    std::io::Write::write_all(&mut file, &bytes).map_err(io("cannot write", file.path()))?;
-    file.persist(&path).map_err(|e| WorkDirError::Io {
-        action: "cannot rename into",
-        path: path.clone(),
-        error: e.error,
-    })?;
+    // Tasks counting at once each write through a temporary file of their own.
+    write_shared(&path, &bytes)?;
     Ok(counts)
 }
 
@@ -170,9 +158,7 @@ fn inputs_key(inputs: &[Input]) -> Result<String, InputError> {
         }
         for url in &input.objects {
             // The version the listing or HEAD that found it saw: no request more.
-            let version = url
-                .current_version()
-                .map_err(|e| InputError { path: PathBuf::from(url.to_string()), error: std::io::Error::other(e) })?;
+            let version = url.current_version().map_err(|e| InputError::object(url, e))?;
             hash.update(format!("{url}\0{version}\n").as_bytes());
         }
     }

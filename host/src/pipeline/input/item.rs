@@ -17,6 +17,13 @@ pub struct InputError {
     pub error: std::io::Error,
 }
 
+impl InputError {
+    /// The object `url` (`s3://…`) could not be read, for `reason`.
+    pub fn object(url: &impl std::fmt::Display, reason: impl Into<String>) -> InputError {
+        InputError { path: PathBuf::from(url.to_string()), error: std::io::Error::other(reason.into()) }
+    }
+}
+
 /// One line of input, parsed or not.
 #[derive(Debug)]
 pub enum InputItem {

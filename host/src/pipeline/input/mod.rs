@@ -45,6 +45,17 @@ struct OpenFile {
     id_field: String,
 }
 
+impl OpenFile {
+    /// After a bad line: the error to stop with when it ended an object's
+    /// download that broke off — the network, not the data, so the run stops
+    /// (and resumes from its last committed chunk) rather than quarantine
+    /// the rest of the object, and no count of it is kept.
+    fn broke_off(&mut self) -> Option<InputError> {
+        let error = self.lines.take_read_error().filter(crate::objects::read::is_transport_error)?;
+        Some(InputError { path: PathBuf::from(self.lines.source()), error })
+    }
+}
+
 /// The file being read, by format.
 enum Current {
     Lines(OpenFile),
@@ -126,12 +137,7 @@ impl<'a> InputStream<'a> {
     fn skip_in_current(&mut self) -> Result<bool, InputError> {
         match self.current.as_mut() {
             Some(Current::Lines(f)) => match f.lines.next() {
-                Some(Err(_)) => match f.lines.take_read_error() {
-                    Some(e) if crate::objects::read::is_transport_error(&e) => {
-                        Err(InputError { path: PathBuf::from(f.lines.source()), error: e })
-                    }
-                    _ => Ok(true),
-                },
+                Some(Err(_)) => f.broke_off().map_or(Ok(true), Err),
                 other => Ok(other.is_some()),
             },
             Some(Current::Parquet(rows)) => Ok(rows.next_item().is_some()),
@@ -195,10 +201,7 @@ impl<'a> InputStream<'a> {
                     self.opened += 1;
                     self.current = Some(match input.format {
                         InputFormat::Jsonl => {
-                            let reader = url.open().map_err(|e| InputError {
-                                path: PathBuf::from(url.to_string()),
-                                error: std::io::Error::other(e),
-                            })?;
+                            let reader = url.open().map_err(|e| InputError::object(url, e))?;
                             Current::Lines(OpenFile {
                                 lines: JsonlLines::new(decompressed(Box::new(reader), &url.key), url.to_string()),
                                 text_field: input.text_field.clone(),
@@ -243,13 +246,8 @@ impl<'a> InputStream<'a> {
                         return Ok(Some(parse_line(&line, source, line_no, &f.text_field, &f.id_field)));
                     }
                     Some(Err(bad)) => {
-                        if let Some(e) = f.lines.take_read_error()
-                            && crate::objects::read::is_transport_error(&e)
-                        {
-                            // The network, not the data: stop (the run resumes
-                            // from its last committed chunk) rather than
-                            // quarantine the rest of the object.
-                            return Err(InputError { path: PathBuf::from(f.lines.source()), error: e });
+                        if let Some(e) = f.broke_off() {
+                            return Err(e);
                         }
                         return Ok(Some(InputItem::Unreadable(Quarantined::unreadable(&bad.error, &bad.lossy))));
                     }
@@ -277,8 +275,7 @@ fn count_file(inputs: &[Input], input: usize, file: usize) -> Result<u64, InputE
         return match this.files.get(file) {
             Some(path) => ParquetRows::file_rows(path),
             None => match this.objects.get(file - this.files.len()) {
-                Some(url) => ParquetRows::object_rows(url)
-                    .map_err(|e| InputError { path: PathBuf::from(url.to_string()), error: std::io::Error::other(e) }),
+                Some(url) => ParquetRows::object_rows(url).map_err(|e| InputError::object(url, e)),
                 None => Ok(0),
             },
         };

@@ -67,7 +67,8 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> InputError {
 fn object_metadata(url: &ObjectUrl) -> Result<ParquetMetaData, String> {
     const TAIL: u64 = 64 << 10;
     let footer_size = FOOTER_SIZE as u64;
-    let size = url.clone().head()?;
+    // Known from the listing or HEAD that found the object: no request more.
+    let size = url.current_version()?.size;
     // The magic `PAR1` at the start, the footer at the end.
     if size < 4 + footer_size {
         return Err(format!("is {size} bytes: too small to be a Parquet file"));
@@ -124,7 +125,7 @@ impl ParquetRows {
     /// and quarantined rows name the object.
     pub fn open_object(url: &ObjectUrl, text_field: &str, id_field: &str) -> Result<ParquetRows, InputError> {
         let name = url.to_string();
-        let failed = |e: String| InputError { path: PathBuf::from(&name), error: std::io::Error::other(e) };
+        let failed = |e: String| InputError::object(&name, e);
         let mut spool = tempfile::Builder::new()
             .prefix("kiln-object-")
             .suffix(".parquet")

@@ -125,7 +125,7 @@ impl Decontaminator {
         let index = builder.build();
         tracing::info!(ngrams = index.len(), seconds = started.elapsed().as_secs_f64(), "decontamination index built");
         if let Some(path) = &cached
-            && let Err(e) = write_cached(path, &index)
+            && let Err(e) = crate::pipeline::workdir::write_shared(path, &index.to_bytes())
         {
             // Only a lost saving: the next process builds it again.
             tracing::warn!("cannot keep the decontamination index in {}: {e}", path.display());
@@ -243,17 +243,6 @@ fn read_cached(path: &Path) -> Option<NgramIndex> {
     NgramIndex::from_bytes(&bytes)
         .inspect_err(|e| tracing::warn!("the decontamination index {} {e}: building it again", path.display()))
         .ok()
-}
-
-/// Keeps `index` at `path` (a temporary file renamed into place, so that
-/// concurrent processes race harmlessly and none reads half a file).
-fn write_cached(path: &Path, index: &NgramIndex) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut file, &index.to_bytes())?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// The texts of one benchmark file.

@@ -519,6 +519,24 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Writes `bytes` to `path` (creating its directory) through a temporary
+/// file of its own, renamed into place: for a file that several processes
+/// may write at once (the same content, as a cache), where the fixed
+/// `NAME.tmp` of [`write_atomic`] would let one rename another's
+/// half-written file. Not synced: losing it costs only its recomputation.
+pub fn write_shared(path: &Path, bytes: &[u8]) -> Result<(), WorkDirError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error("cannot create a file in", dir))?;
+    file.write_all(bytes).map_err(io_error("cannot write", path))?;
+    file.persist(path).map_err(|e| WorkDirError::Io {
+        action: "cannot rename into",
+        path: path.to_path_buf(),
+        error: e.error,
+    })?;
+    Ok(())
+}
+
 /// Write to a temporary file, sync, rename over `path`, sync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkDirError> {
     let tmp = tmp_path(path);
