@@ -74,17 +74,22 @@ impl kiln_registry::SharedStore for ObjectPluginStore {
     }
 
     fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
-        let (store, path) = (self.store.clone(), self.path(key));
-        let payload = PutPayload::from(bytes.to_vec());
-        on_own_runtime(async move { store.put(&path, payload).await.map(|_| ()).map_err(|e| error_text(&e)) })?
+        self.put(key, bytes, PutMode::Overwrite)
     }
 
     fn offer(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        self.put(key, bytes, PutMode::Create)
+    }
+}
+
+impl ObjectPluginStore {
+    /// Puts `bytes` as `key` in `mode`; with [`PutMode::Create`], what is
+    /// already there stays and that is no error (content is addressed by digest).
+    fn put(&self, key: &str, bytes: &[u8], mode: PutMode) -> Result<(), String> {
         let (store, path) = (self.store.clone(), self.path(key));
         let payload = PutPayload::from(bytes.to_vec());
         on_own_runtime(async move {
-            let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-            match store.put_opts(&path, payload, options).await {
+            match store.put_opts(&path, payload, PutOptions { mode, ..Default::default() }).await {
                 Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
                 Err(e) => Err(error_text(&e)),
             }
