@@ -39,8 +39,7 @@ impl ObjectPattern {
     /// Parses `s3://bucket/prefix/` or `s3://bucket/glob`.
     pub fn parse(text: &str) -> Result<ObjectPattern, String> {
         let (bucket, key) = ObjectUrl::split(text)?;
-        let literal_end = key.find(['*', '?', '[', '{']).unwrap_or(key.len());
-        let listed = key[..literal_end].rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
+        let listed = super::literal_part(key).to_string();
         let glob = if has_glob(key) {
             let glob = GlobBuilder::new(key)
                 .literal_separator(true)

@@ -67,9 +67,23 @@ impl std::fmt::Display for ObjectVersion {
     }
 }
 
+/// The characters that make a key a glob.
+const GLOB_CHARS: [char; 4] = ['*', '?', '[', '{'];
+
 /// Whether a key holds glob characters.
 fn has_glob(key: &str) -> bool {
-    key.contains(['*', '?', '[', '{'])
+    key.contains(GLOB_CHARS)
+}
+
+/// The literal part of `key` that a listing of it starts from: for a glob,
+/// the whole `/`-separated parts before its first glob character; else the
+/// key itself (without a trailing `/`). Everything the key names lies under
+/// it — which is what `kiln serve` checks against a tenant's allowed prefixes.
+pub fn literal_part(key: &str) -> &str {
+    match key.find(GLOB_CHARS) {
+        None => key.trim_end_matches('/'),
+        Some(glob) => key[..glob].rsplit_once('/').map_or("", |(dir, _)| dir),
+    }
 }
 
 impl ObjectUrl {

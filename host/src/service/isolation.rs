@@ -90,10 +90,7 @@ impl AllowedUrls {
         if key.split('/').any(|part| part == "." || part == "..") {
             return false;
         }
-        let literal = match key.find(['*', '?', '[', '{']) {
-            None => key.trim_end_matches('/'),
-            Some(glob) => key[..glob].rsplit_once('/').map_or("", |(dir, _)| dir),
-        };
+        let literal = crate::objects::literal_part(key);
         self.0.iter().filter(|prefix| prefix.scheme() == "s3").any(|prefix| {
             let base = prefix.path().trim_matches('/');
             prefix.host_str() == Some(bucket)
