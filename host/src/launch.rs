@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use crate::pipeline::engine::remote::{self, Role};
 use crate::pipeline::engine::shard::{DONE_MARKER, Shard};
 use crate::pipeline::engine::staged;
 use crate::pipeline::workdir::WorkDirError;
@@ -34,7 +35,34 @@ pub fn run(
     options: &RunOptions,
 ) -> Result<RunSummary, RunFailure> {
     let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
-    Ok(run_rounds(pipeline, options)?)
+    Ok(run_loaded(pipeline, options)?)
+}
+
+/// Runs a loaded pipeline (the engine's run, then its rounds), bringing its
+/// work directory down first and its last changes up after when it is on
+/// object storage.
+pub fn run_loaded(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
+    remote::pull(&pipeline, &Role::Whole)?;
+    // The scratch copy lives as long as a handle to its mirror.
+    let store = pipeline.work_store.clone();
+    let root = pipeline.work_dir.clone();
+    let ran = run_rounds(pipeline, options);
+    let flushed = match store {
+        Some(_) => crate::objects::mirror::flush(&root)
+            .map_err(|message| RunError::WorkDir(WorkDirError::Store { path: root.clone(), message })),
+        None => Ok(()),
+    };
+    let summary = ran?;
+    flushed?;
+    Ok(summary)
+}
+
+/// Loads the pipeline at `file` for a process of a split run, and brings
+/// down what `role` reads when its work directory is on object storage.
+fn load_for(file: &Path, sandbox: &Sandbox, overrides: &BuildOptions, role: &Role) -> Result<Pipeline, RunFailure> {
+    let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    remote::pull(&pipeline, role)?;
+    Ok(pipeline)
 }
 
 /// What running one task of a split run did.
@@ -62,7 +90,7 @@ pub fn run_task(
     shard: Shard,
     options: &RunOptions,
 ) -> Result<TaskRun, RunFailure> {
-    let mut pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    let mut pipeline = load_for(file, sandbox, overrides, &Role::Task(shard))?;
     if pipeline.rounds.is_some() {
         return Err(RunError::NotShardable(vec!["[rounds]".into()]).into());
     }
@@ -72,16 +100,24 @@ pub fn run_task(
         if !options.fresh {
             return Ok(TaskRun::AlreadyDone);
         }
-        std::fs::remove_file(&marker).map_err(|error| io_error("cannot remove", &marker, error))?;
+        crate::pipeline::workdir::remove_tree(&marker).map_err(RunError::from)?;
     }
     pipeline.output_dir = dir.join("out");
     pipeline.work_dir = dir;
-    let summary = match execute(pipeline, &RunOptions { shard: Some(shard), ..options.clone() }) {
-        Err(RunError::AwaitingGlobal { stage, .. }) => return Ok(TaskRun::Waiting { stage }),
-        other => other?,
+    // The scratch copy lives as long as a handle to its mirror.
+    let store = pipeline.work_store.clone();
+    let ran = match execute(pipeline, &RunOptions { shard: Some(shard), ..options.clone() }) {
+        Err(RunError::AwaitingGlobal { stage, .. }) => Ok(TaskRun::Waiting { stage }),
+        Ok(summary) => crate::pipeline::workdir::write_atomic(&marker, b"")
+            .map(|()| TaskRun::Ran(Box::new(summary)))
+            .map_err(RunError::from),
+        Err(e) => Err(e),
     };
-    crate::pipeline::workdir::write_atomic(&marker, b"").map_err(RunError::from)?;
-    Ok(TaskRun::Ran(Box::new(summary)))
+    if let Some(store) = store {
+        crate::objects::mirror::flush(store.root())
+            .map_err(|message| RunError::WorkDir(WorkDirError::Store { path: store.root().to_path_buf(), message }))?;
+    }
+    Ok(ran?)
 }
 
 /// Merges the `world` finished tasks of the pipeline at `file` into its outputs.
@@ -91,7 +127,7 @@ pub fn merge_tasks(
     overrides: &BuildOptions,
     world: u32,
 ) -> Result<RunSummary, RunFailure> {
-    let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    let pipeline = load_for(file, sandbox, overrides, &Role::Merge { world })?;
     Ok(crate::pipeline::engine::merge::merge(&pipeline, world)?)
 }
 
@@ -119,7 +155,12 @@ pub fn run_staged_step(
     stage: &str,
     step: StagedStep,
 ) -> Result<Option<serde_json::Value>, RunFailure> {
-    let pipeline = Pipeline::load_with(file, sandbox, overrides).map_err(RunFailure::Invalid)?;
+    let role = match step {
+        StagedStep::Band(band) => Role::Band { world, stage: stage.to_string(), band },
+        StagedStep::Cluster => Role::Cluster { world, stage: stage.to_string() },
+        StagedStep::Job => Role::Job { world },
+    };
+    let pipeline = load_for(file, sandbox, overrides, &role)?;
     let dirs = staged::StagedDirs::of_run(&pipeline, world);
     let band = match step {
         StagedStep::Job => {
@@ -223,10 +264,6 @@ pub fn pending(pipeline: &Pipeline, world: u32, step: &staged::Step) -> Vec<u32>
         staged::Step::Cluster { stage } => single(dirs.cluster_done(stage)),
         staged::Step::Job { stage } => single(dirs.job_report(stage).is_some()),
     }
-}
-
-fn io_error(action: &'static str, path: &Path, error: std::io::Error) -> RunFailure {
-    RunFailure::Stopped(RunError::WorkDir(WorkDirError::Io { action, path: path.to_path_buf(), error }))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub mod pipeline;
 pub mod record;
 pub mod service;
 
-pub use launch::{RunFailure, StagedStep, TaskRun, merge_tasks, pending, run, run_staged_step, run_task};
+pub use launch::{RunFailure, StagedStep, TaskRun, merge_tasks, pending, run, run_loaded, run_staged_step, run_task};
 pub use record::Record;
 
 /// The plugin sandbox (the `kiln-sandbox` crate), under the name the host

@@ -353,6 +353,123 @@ fn a_training_stage_runs_once_over_every_tasks_records_and_the_tasks_go_on_from_
     same_outputs(&one, &two);
 }
 
+/// A work directory on object storage: every process (each task, band
+/// merge, clustering, job and the merge) works in a scratch copy of its own,
+/// so the store is all they share — as pods or nodes without a shared file
+/// system would.
+#[test]
+fn a_work_directory_on_object_storage_is_all_the_processes_share() {
+    let s3 = kiln_tests::LocalS3::start();
+    s3.create_bucket("runs");
+    let env: Vec<(&str, String)> = s3.env();
+    let scratch = tempfile::tempdir().expect("scratch");
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("KILN_WORK_SCRATCH", scratch.path().to_str().expect("utf-8")));
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        env.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, planted) = dedup_pipeline(dir.path());
+    let p = file.to_str().expect("utf-8");
+    let one = dir.path().join("one");
+    ok(kiln(&["run", p, "--out", one.to_str().expect("utf-8")], &[]));
+
+    // A task killed after a few durable steps left its committed chunks in the store...
+    let work = "s3://runs/dedup/work";
+    let killed = kiln(
+        &["task", "run", p, "--rank", "0", "--world", "3", "--work-dir", work],
+        &with(&[("KILN_FAULT_KILL_AT_STEP", "25")]),
+    );
+    assert_eq!(killed.status.signal(), Some(9), "{}", String::from_utf8_lossy(&killed.stderr));
+    let keys = s3.keys("runs", "dedup/work");
+    assert!(keys.contains(&"dedup/work/tasks/00000-of-00003/manifest.json".to_string()), "{keys:?}");
+    // ...and the launch resumes it from there in another scratch copy.
+    let out = dir.path().join("out-s3");
+    let launched = ok(kiln(
+        &["launch", "local", p, "--tasks", "3", "--work-dir", work, "--out", out.to_str().expect("utf-8")],
+        &env,
+    ));
+    assert!(launched.contains("kiln launch local (3 tasks)"), "{launched}");
+    same_outputs(&one, &out);
+    planted_are_rejected(&out, &planted);
+    let object = |key: &str| String::from_utf8(s3.get("runs", key).unwrap_or_else(|| panic!("{key}"))).expect("utf-8");
+    let log = object("dedup/work/tasks/00000-of-00003.log");
+    assert!(log.contains("resuming an interrupted run"), "{log}");
+    // (The one-process run above used the local `work`; the split run left nothing there.)
+    assert!(!dir.path().join("work/tasks").exists(), "nothing of the split run is on the local file system");
+    let keys = s3.keys("runs", "dedup/work");
+    for key in &keys {
+        assert!(
+            !key.contains("/cache/") && !key.ends_with("run.lock") && !key.contains(".tmp"),
+            "{key} left the machine"
+        );
+    }
+    for marker in
+        ["tasks/staged-of-00003/near/cluster/done", "tasks/00002-of-00003/out/done", "tasks/input-counts.json"]
+    {
+        assert!(keys.contains(&format!("dedup/work/{marker}")), "{marker}: {keys:?}");
+    }
+    // Only the killed task's scratch copy is left behind: the others were removed.
+    let left = std::fs::read_dir(scratch.path()).expect("scratch").count();
+    assert_eq!(left, 1, "one scratch copy per killed process");
+    // Run again: every piece had finished, so nothing runs but the merge.
+    let again = ok(kiln(
+        &["launch", "local", p, "--tasks", "3", "--work-dir", work, "--out", out.to_str().expect("utf-8")],
+        &env,
+    ));
+    assert!(!again.contains("to run"), "{again}");
+    same_outputs(&one, &out);
+
+    // A training stage's job trains once and the tasks read what it trained from the store.
+    let training_dir = dir.path().join("training");
+    std::fs::create_dir_all(&training_dir).expect("mkdir");
+    let training = training_pipeline(&training_dir);
+    let t = training.to_str().expect("utf-8");
+    let trained_once = dir.path().join("trained-one");
+    ok(kiln(&["run", t, "--out", trained_once.to_str().expect("utf-8")], &[]));
+    let trained = dir.path().join("trained-s3");
+    ok(kiln(
+        &[
+            "launch",
+            "local",
+            t,
+            "--tasks",
+            "2",
+            "--work-dir",
+            "s3://runs/training/work",
+            "--out",
+            trained.to_str().expect("utf-8"),
+        ],
+        &env,
+    ));
+    let published = |dir: &Path| {
+        let mut stats = counts(dir);
+        let checkpoint = stats["jobs"][0]["checkpoint"].take();
+        (stats, checkpoint.as_str().unwrap_or_default().to_string())
+    };
+    let ((once, _), (split, shown)) = (published(&trained_once), published(&trained));
+    assert_eq!(once, split);
+    assert_eq!(shown, "s3://runs/training/work/models/quality/classifier.safetensors", "where a user finds it");
+    for file in ["kept.jsonl", "rejected.jsonl", "quarantine.jsonl"] {
+        assert!(read(trained_once.join(file)) == read(trained.join(file)), "{file} differs");
+    }
+
+    // One process resumes from the store as well.
+    let single = "s3://runs/single/work";
+    let resumed_out = dir.path().join("single");
+    let o = resumed_out.to_str().expect("utf-8");
+    let killed = kiln(&["run", p, "--work-dir", single, "--out", o], &with(&[("KILN_FAULT_KILL_AT_STEP", "30")]));
+    assert_eq!(killed.status.signal(), Some(9), "{}", String::from_utf8_lossy(&killed.stderr));
+    let resumed = ok(kiln(&["run", p, "--work-dir", single, "--out", o], &env));
+    assert!(resumed.contains("resumed from an earlier run"), "{resumed}");
+    same_outputs(&one, &resumed_out);
+
+    // Slurm's jobs write their scripts and logs in the work directory: it must be on a shared file system.
+    let slurm = kiln(&["launch", "slurm", p, "--tasks", "2", "--work-dir", work], &env);
+    let why = String::from_utf8_lossy(&slurm.stderr);
+    assert!(!slurm.status.success() && why.contains("must be on the file system every node sees"), "{why}");
+}
+
 #[test]
 fn a_pipeline_with_rounds_is_refused_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");

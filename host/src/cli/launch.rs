@@ -269,7 +269,13 @@ fn launch_k8s(sandbox: &Sandbox, args: &K8sArgs, plugin_store: Option<&Path>) ->
         env: env_pairs(&args.env)?,
     };
     let manifests = k8s::manifests(&spec);
-    let dir = args.manifests.clone().unwrap_or_else(|| tasks_dir(&pipeline.work_dir).join("k8s"));
+    let dir = match &args.manifests {
+        Some(dir) => dir.clone(),
+        None if pipeline.work_store.is_some() => {
+            anyhow::bail!("the work directory is on object storage: give --manifests DIR for the manifests")
+        }
+        None => tasks_dir(&pipeline.work_dir).join("k8s"),
+    };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let ns = args.namespace.as_ref().map(|n| format!(" -n {n}")).unwrap_or_default();
     let mut commands = Vec::new();
@@ -314,6 +320,7 @@ fn splittable(
             file.display()
         );
     }
+    refresh(&pipeline, tasks)?;
     let tasks = kiln::pipeline::engine::shard::tasks_dir(&pipeline.work_dir);
     if counting == Counting::Again {
         kiln::pipeline::engine::shard::forget_input_counts(&tasks)?;
@@ -327,6 +334,13 @@ fn splittable(
 
 /// Whether a launcher counts the inputs before any task starts (so that no
 /// task has to).
+/// Brings down the markers of a split run of `world` tasks whose work
+/// directory is on object storage, to decide what is left to run.
+fn refresh(pipeline: &kiln::pipeline::Pipeline, world: u32) -> anyhow::Result<()> {
+    use kiln::pipeline::engine::remote::{Role, pull};
+    pull(pipeline, &Role::Launcher { world }).context("reading the work directory's markers")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Counting {
     /// No: the manifests are written where the work directory may not be (Kubernetes).
@@ -343,6 +357,13 @@ fn launch_slurm(sandbox: &Sandbox, args: &SlurmArgs, plugin_store: Option<&Path>
     let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides, Counting::Keep)? else {
         return Ok(ExitCode::FAILURE);
     };
+    if pipeline.work_store.is_some() {
+        anyhow::bail!(
+            "the work directory of a Slurm launch must be on the file system every node sees (sbatch writes the \
+             jobs' scripts and logs there): give --work-dir on it; the inputs, outputs and plugins can stay on \
+             object storage"
+        );
+    }
     let exe = std::env::current_exe().context("cannot find the kiln executable for the jobs")?;
     let file = std::fs::canonicalize(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let words = Pieces::new(&file, args.tasks, &args.dirs);
@@ -503,8 +524,8 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
                 }
                 Step::Tasks { .. } | Step::Bands { .. } => Vec::new(),
             };
-            for dir in dirs.iter().filter(|d| d.exists()) {
-                std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            for dir in &dirs {
+                kiln::pipeline::workdir::remove_tree(dir)?;
             }
         }
     }
@@ -513,6 +534,7 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
     // A fresh run starts every task over once, in its first step.
     let mut fresh = args.run.fresh;
     for step in &steps {
+        refresh(&pipeline, args.tasks)?;
         let left = if fresh { (0..args.tasks).collect() } else { pending(&pipeline, args.tasks, step) };
         let jobs: Vec<LocalJob> = left
             .iter()
@@ -545,7 +567,10 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
             eprintln!("kiln launch local: {what} {} of {} to run", shown.join(","), pieces(step, args.tasks));
         }
         let failed = run_local_jobs(jobs, args.tasks.max(1) as usize, plugin_store)?;
+        // The logs, when the work directory is on object storage.
+        kiln::pipeline::engine::remote::flush(&pipeline)?;
         if !failed.is_empty() {
+            refresh(&pipeline, args.tasks)?;
             for (job, status) in &failed {
                 eprintln!("kiln launch: {} failed ({status}); {}:", job.what, job.log.display());
                 show_log_tail(&job.log);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kiln::pipeline::stages::JobReport;
-use kiln::pipeline::{BuildOptions, LockMode, Pipeline, RunOptions, run_rounds};
+use kiln::pipeline::{BuildOptions, LockMode, Pipeline, RunOptions};
 use kiln::plugin::Sandbox;
 
 use kiln::cluster::shell_quote;
@@ -172,7 +172,7 @@ pub fn run(sandbox: &Sandbox, args: &RunArgs, plugin_store: Option<&Path>) -> an
     let name = pipeline.name.clone();
     on_interrupt_explain_resume(args);
     let options = RunOptions { fresh: args.fresh, no_cache: args.no_cache, ..RunOptions::default() };
-    let summary = run_rounds(pipeline, &options)
+    let summary = kiln::run_loaded(pipeline, &options)
         .with_context(|| format!("running pipeline `{name}` ({})", args.file.display()))?;
     print_summary("kiln run", &summary);
     Ok(ExitCode::SUCCESS)

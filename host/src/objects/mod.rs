@@ -19,6 +19,7 @@
 //! path-style addressing, which every S3-compatible server accepts.
 
 pub mod list;
+pub mod mirror;
 pub mod plugin_store;
 pub mod publish;
 pub mod read;

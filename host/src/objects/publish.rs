@@ -104,7 +104,7 @@ async fn delete(store: &Arc<dyn ObjectStore>, path: &ObjectPath) -> Result<(), S
 }
 
 /// Puts `file` whole as `path`; returns its size.
-async fn put_file(store: &Arc<dyn ObjectStore>, file: &Path, path: &ObjectPath) -> Result<u64, String> {
+pub(super) async fn put_file(store: &Arc<dyn ObjectStore>, file: &Path, path: &ObjectPath) -> Result<u64, String> {
     let mut reader = std::fs::File::open(file).map_err(|e| e.to_string())?;
     let size = reader.metadata().map_err(|e| e.to_string())?.len();
     if size <= SINGLE_PUT_BYTES {

@@ -42,8 +42,12 @@ pub struct Pipeline {
     pub name: String,
     /// Seed of every random choice.
     pub seed: u64,
-    /// Work directory (absolute).
+    /// Work directory (absolute): a local scratch copy when the work
+    /// directory is on object storage (`work_store`).
     pub work_dir: PathBuf,
+    /// When `[pipeline] work_dir` (or `--work-dir`) is an `s3://bucket/prefix`:
+    /// the mirror that keeps `work_dir` there ([`crate::objects::mirror`]).
+    pub work_store: Option<std::sync::Arc<crate::objects::mirror::Attached>>,
     /// Inputs, in order.
     pub inputs: Vec<Input>,
     /// Stages, in order.
@@ -187,9 +191,16 @@ impl Pipeline {
         }
         stage_checks::check_references(&map, &file.stage, &stages, &mut errors);
         let cwd = Path::new(".");
-        let work_dir = match &overrides.work_dir {
-            Some(dir) => absolute(cwd, dir),
-            None => absolute(&base, &file.pipeline.work_dir),
+        let (work_dir, work_store) = match work_location(&map, overrides, &file.pipeline.work_dir) {
+            Ok(Some(mirror)) => (mirror.root().to_path_buf(), Some(std::sync::Arc::new(mirror))),
+            Ok(None) => match &overrides.work_dir {
+                Some(dir) => (absolute(cwd, dir), None),
+                None => (absolute(&base, &file.pipeline.work_dir), None),
+            },
+            Err(d) => {
+                errors.push(*d);
+                (absolute(&base, Path::new("work")), None)
+            }
         };
         let (output_dir, output_prefix) = match output_location(&map, overrides, &file.output.dir, &work_dir) {
             Ok(Some((staging, prefix))) => (staging, Some(prefix)),
@@ -244,6 +255,7 @@ impl Pipeline {
             name: file.pipeline.name,
             seed: file.pipeline.seed,
             work_dir,
+            work_store,
             inputs,
             stages,
             models,
@@ -257,6 +269,36 @@ impl Pipeline {
         })
     }
 }
+
+/// When the work directory is on object storage (`--work-dir`, else
+/// `[pipeline] work_dir`, is `s3://bucket/prefix`): its mirror, in a new
+/// scratch directory. The environment's credentials must be able to write
+/// the prefix (checked now, not after the first chunk).
+fn work_location(
+    map: &SourceMap<'_>,
+    overrides: &BuildOptions,
+    dir: &Path,
+) -> Result<Option<crate::objects::mirror::Attached>, Box<Diagnostic>> {
+    let (key, dir) = match &overrides.work_dir {
+        Some(dir) => ("--work-dir", dir.as_path()),
+        None => ("[pipeline] work_dir", dir),
+    };
+    let Some(text) = dir.to_str().filter(|t| ObjectUrl::is_object(t)) else { return Ok(None) };
+    let at = |message: String, hint: &str| {
+        let mut d = map.at(None, None, format!("{key} {message}"));
+        d.hint = Some(hint.to_string());
+        Box::new(d)
+    };
+    let prefix = ObjectUrl::parse_prefix(text).map_err(|e| at(e, "e.g. s3://runs/clean-web/work"))?;
+    prefix.check_writable().map_err(|e| at(format!("`{text}` cannot be written: {e}"), CREDENTIALS_HINT))?;
+    let mirror = crate::objects::mirror::WorkMirror::attach(prefix)
+        .map_err(|e| at(format!("`{text}`: {e}"), "set $KILN_WORK_SCRATCH to a local directory Kiln may write"))?;
+    Ok(Some(mirror))
+}
+
+/// Where object storage's credentials come from.
+const CREDENTIALS_HINT: &str =
+    "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL";
 
 /// Whether `path` is `dir` or lies under it (lexically, and once both are
 /// resolved through symbolic links where they exist).
@@ -287,13 +329,7 @@ fn output_location(
         Box::new(d)
     };
     let prefix = ObjectUrl::parse_prefix(text).map_err(|e| at(e, "e.g. s3://curated/web/2026-12"))?;
-    prefix.check_writable().map_err(|e| {
-        at(
-            format!("`{text}` cannot be written: {e}"),
-            "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
-             AWS_ENDPOINT_URL",
-        )
-    })?;
+    prefix.check_writable().map_err(|e| at(format!("`{text}` cannot be written: {e}"), CREDENTIALS_HINT))?;
     Ok(Some((work_dir.join("out"), prefix)))
 }
 

@@ -4,7 +4,8 @@
 //! into and their merge ([`shard`], [`merge`]), the staged steps that run
 //! dedup stages across tasks ([`staged`]), and the assembly of outputs
 //! from committed chunks that one-process runs and merges share ([`assemble`])
-//! and their publishing to object storage ([`publish`]). The engine drives stages
+//! and their publishing to object storage ([`publish`]), and what each
+//! process of a run pulls from a work directory kept there ([`remote`]). The engine drives stages
 //! through [`StageOp`](crate::pipeline::stages::StageOp) only: it names no
 //! stage kind.
 
@@ -15,6 +16,7 @@ pub mod jobs;
 pub mod merge;
 pub mod phases;
 pub mod publish;
+pub mod remote;
 pub mod run_error;
 pub mod shard;
 pub mod staged;

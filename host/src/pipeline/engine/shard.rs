@@ -103,12 +103,7 @@ pub enum CountsError {
 
 /// Forgets the inputs' kept counts (a split run started over counts again).
 pub fn forget_input_counts(tasks: &Path) -> Result<(), WorkDirError> {
-    let path = tasks.join(INPUT_COUNTS);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(WorkDirError::Io { action: "cannot remove", path, error }),
-    }
+    crate::pipeline::workdir::remove_tree(&tasks.join(INPUT_COUNTS))
 }
 
 /// The items of each input file (objects included), in stream order: what

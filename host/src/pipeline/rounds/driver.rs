@@ -422,8 +422,11 @@ impl Driver<'_> {
         let texts: Vec<String> = pool.iter().map(|r| r.text.clone()).collect();
         let trained = train_student::run(train, &config, &texts, &job_dir(&plan.dir, train), self.compute)
             .map_err(|e| fail(e.to_string()))?;
-        let student =
-            trained.seeds.first().map(|s| s.checkpoint.clone()).ok_or_else(|| fail("no seed trained".into()))?;
+        let student = trained
+            .seeds
+            .first()
+            .map(|s| train_student::model_path(&job_dir(&plan.dir, train), s.seed))
+            .ok_or_else(|| fail("no seed trained".into()))?;
         let kept_texts: Vec<String> = data.kept.iter().map(|r| r.text.clone()).collect();
         let mut measured = self.measure(&student, &kept_texts, &texts, seed).map_err(fail)?;
         if let (Some(p), Some(p0)) = (measured.metrics.get("perplexity").copied(), ppl0.get(&seed)) {
@@ -463,6 +466,8 @@ impl Driver<'_> {
             name: format!("{}/round-{k}/seed-{}", self.base.name, chain.seed),
             seed,
             work_dir: dir.join("work"),
+            // Under the base run's work directory, and mirrored with it.
+            work_store: None,
             inputs: Vec::new(),
             stages: arm.rounds[k as usize - 1].clone(),
             models,

@@ -288,12 +288,17 @@ pub fn run(cx: &JobCx<'_>, config: &EvalStageConfig) -> Result<EvalReport, JobEr
     let mut training_texts = Vec::new();
     for student in &config.students {
         let dir = job_dir(cx.work_dir, student);
-        let report: StudentReport = read_json(&dir.join("report.json")).ok_or_else(|| {
+        let mut report: StudentReport = read_json(&dir.join("report.json")).ok_or_else(|| {
             JobError::new(
                 stage,
                 format!("student stage `{student}` has no trained students (no {}/report.json)", dir.display()),
             )
         })?;
+        // The checkpoints as this process has them (the report says where they
+        // were written, which another machine's scratch copy can have been).
+        for run in &mut report.seeds {
+            run.checkpoint = super::train_student::model_path(&dir, run.seed);
+        }
         training_texts.extend(training_set(stage, student, cx.earlier)?);
         students.push(report);
     }

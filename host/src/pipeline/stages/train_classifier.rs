@@ -217,7 +217,9 @@ pub fn run(
         trained_on: train.len() as u64,
         agreement,
         curve,
-        checkpoint: path,
+        // Where a user finds it (its object, when the work directory is on
+        // object storage); `classify` loads it by `checkpoint_path`.
+        checkpoint: crate::objects::mirror::shown(&path),
         device: compute.describe(),
         seconds,
         key,

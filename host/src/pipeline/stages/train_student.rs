@@ -306,7 +306,9 @@ fn train_seed(
         curve: progress.curve,
         seconds: prior_seconds + seconds,
         tokens_per_second: trained as f64 / seconds.max(1e-9),
-        checkpoint: model_file,
+        // Where a user finds it (its object, when the work directory is on
+        // object storage); a process loads it from its own copy, by `model_path`.
+        checkpoint: crate::objects::mirror::shown(&model_file),
         device: compute.describe(),
     })
 }

@@ -95,6 +95,14 @@ pub enum WorkDirError {
         /// Why.
         message: String,
     },
+    /// The work directory is on object storage, and the store failed.
+    #[error("the work directory's object storage, at {}: {message}", path.display())]
+    Store {
+        /// The local file (in the scratch copy) the store was asked about.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// Another run holds the work directory.
     #[error(
         "the work directory {} is in use by another run ({holder}); wait for it to finish or stop it, then run again",
@@ -338,8 +346,7 @@ impl WorkDir {
                 continue;
             }
             let path = dir.join(&entry);
-            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-            removed.map_err(io_error("cannot remove", &path))?;
+            remove_tree(&path)?;
         }
         Ok(())
     }
@@ -483,6 +490,7 @@ impl WorkDir {
         durable_step();
         std::fs::rename(&tmp, target).map_err(io_error("cannot rename into", target))?;
         durable_step();
+        mirrored(target)?;
         Ok(bytes)
     }
 }
@@ -534,7 +542,25 @@ pub fn write_shared(path: &Path, bytes: &[u8]) -> Result<(), WorkDirError> {
         path: path.to_path_buf(),
         error: e.error,
     })?;
-    Ok(())
+    mirrored(path)
+}
+
+/// Puts `path`, just committed, to the work directory's object storage when
+/// it lies in a work directory kept there ([`crate::objects::mirror`]).
+fn mirrored(path: &Path) -> Result<(), WorkDirError> {
+    crate::objects::mirror::committed(path).map_err(|message| WorkDirError::Store { path: path.to_path_buf(), message })
+}
+
+/// Removes the file or directory `path` (nothing when it is not there), and
+/// its copy on object storage when its work directory is kept there.
+pub fn remove_tree(path: &Path) -> Result<(), WorkDirError> {
+    let removed = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match removed {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(WorkDirError::Io { action: "cannot remove", path: path.to_path_buf(), error }),
+    }
+    crate::objects::mirror::removed(path).map_err(|message| WorkDirError::Store { path: path.to_path_buf(), message })
 }
 
 /// Write to a temporary file, sync, rename over `path`, sync the directory.
@@ -553,7 +579,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkDirError> {
         }
     }
     durable_step();
-    Ok(())
+    mirrored(path)
 }
 
 #[cfg(test)]

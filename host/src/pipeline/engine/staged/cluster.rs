@@ -67,9 +67,7 @@ pub fn cluster(dirs: &StagedDirs, stage: &str, bands: usize) -> Result<ClusterRe
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = Merged::new(readers)?;
     let dir = cluster_dir(dirs, stage);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io("cannot clear", &dir))?;
-    }
+    crate::pipeline::workdir::remove_tree(&dir)?;
     std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
     let mut groups = Groups::default();
     let mut pending = Pending::new(&dir);

@@ -38,9 +38,7 @@ pub fn write_keys(
     rank: u32,
 ) -> Result<u64, StagedError> {
     let dir = &dirs.keys_dir(rank, stage);
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io("cannot clear", dir))?;
-    }
+    crate::pipeline::workdir::remove_tree(dir)?;
     std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     let bands = grouping.bands();
     let key_bytes = grouping.key_bytes();

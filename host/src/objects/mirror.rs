@@ -1,0 +1,466 @@
+//! A work directory on object storage (`work_dir = "s3://bucket/prefix"`):
+//! each process works in a local scratch copy of the part it needs, and the
+//! prefix is the work directory every process shares.
+//!
+//! A work directory is a transactional store of files committed by rename
+//! (chunks, then the manifest that names them; a step's files, then its
+//! `done` marker). S3 has no rename, but it has whole-object puts that are
+//! visible at once and strongly consistent reads, which is all the commit
+//! protocol needs if the order of puts follows the order of commits:
+//!
+//! - **down**: a process starts from an empty scratch directory and pulls
+//!   only the objects its role reads (a task its own directory and the
+//!   staged results it applies, a band merge that band's keys, the merge
+//!   every task's chunks — the caller says which, [`WorkMirror::pull`]);
+//! - **up**: every file committed by rename is put right after its rename,
+//!   before the next commit, so a manifest reaches the store after the
+//!   chunks it names ([`committed`]); committing a `done` marker first puts
+//!   every file of the scratch copy that changed since it was pulled or put
+//!   (files that steps write by other means: sorted keys, edges, trained
+//!   models) and deletes what was removed, then the marker. A reader that
+//!   finds a marker in the store therefore finds everything it covers.
+//!
+//! The request cache, the run lock and temporary files stay local. The
+//! scratch directory is removed when the pipeline that made it is dropped
+//! (`$KILN_WORK_SCRATCH`, else the system's temporary directory, holds it).
+//! Two processes must not run the same task at once: the run lock is local,
+//! so on object storage it is the scheduler that runs one process per rank.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
+
+use super::{ObjectUrl, error_text, store};
+
+/// Downloads and uploads in flight at once.
+const IN_FLIGHT: usize = 16;
+
+/// When a file was last pulled or put: changed when either differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        meta.is_file().then(|| Stamp { size: meta.len(), modified: meta.modified().ok() })
+    }
+}
+
+/// What a pull brought down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pulled {
+    /// Files.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// A local scratch directory mirroring a work directory's prefix.
+pub struct WorkMirror {
+    root: PathBuf,
+    prefix: ObjectUrl,
+    store: Arc<dyn ObjectStore>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// Every file pulled or put, relative to the root, as it was then.
+    known: Mutex<HashMap<String, Stamp>>,
+    /// Held for as long as the mirror lives, removed with it.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for WorkMirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WorkMirror({} in {})", self.prefix, self.root.display())
+    }
+}
+
+/// The mirrors of this process, found by the local path a write is under.
+static MIRRORS: RwLock<Vec<Arc<WorkMirror>>> = RwLock::new(Vec::new());
+
+/// A mirror in use; dropping the last handle forgets it and removes its scratch directory.
+#[derive(Debug)]
+pub struct Attached(Arc<WorkMirror>);
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if let Ok(mut mirrors) = MIRRORS.write() {
+            mirrors.retain(|m| !Arc::ptr_eq(m, &self.0));
+        }
+        if let Ok(mut runtime) = self.0.runtime.lock()
+            && let Some(runtime) = runtime.take()
+        {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::ops::Deref for Attached {
+    type Target = WorkMirror;
+    fn deref(&self) -> &WorkMirror {
+        &self.0
+    }
+}
+
+/// Whether a file (relative to a work directory's root) never leaves the
+/// machine: request caches, run locks, temporary files, and the outputs
+/// assembled before they are published.
+fn stays_local(rel: &str) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let name = parts.last().copied().unwrap_or_default();
+    let under_root =
+        |dir: &str| parts.first() == Some(&dir) || (parts.first() == Some(&"tasks") && parts.get(2) == Some(&dir));
+    name.contains(".tmp")
+        || name == "run.lock"
+        || name == ".kiln-write-test"
+        || under_root("cache")
+        || parts.first() == Some(&"out")
+}
+
+/// Whether `name` is a commit marker: a finished step's `done`, `*.done`.
+fn is_marker(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n == "done" || n.ends_with(".done"))
+}
+
+impl WorkMirror {
+    /// Mirrors `prefix` in a new scratch directory (under
+    /// `$KILN_WORK_SCRATCH`, else the system's temporary directory); writes
+    /// under it are put under the prefix from now on. Nothing is pulled yet.
+    pub fn attach(prefix: ObjectUrl) -> Result<Attached, String> {
+        let scratch = match std::env::var_os("KILN_WORK_SCRATCH") {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("$KILN_WORK_SCRATCH {}: {e}", dir.display()))?;
+                tempfile::Builder::new().prefix("kiln-work-").tempdir_in(&dir)
+            }
+            None => tempfile::Builder::new().prefix("kiln-work-").tempdir(),
+        }
+        .map_err(|e| format!("cannot make a scratch directory for the work directory: {e}"))?;
+        let root = scratch.path().to_path_buf();
+        WorkMirror::attach_at(prefix, root, Some(scratch))
+    }
+
+    /// Mirrors `prefix` in `root` (which the caller keeps).
+    pub fn attach_at(prefix: ObjectUrl, root: PathBuf, scratch: Option<tempfile::TempDir>) -> Result<Attached, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kiln-work-mirror")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime for object storage: {e}"))?;
+        let mirror = Arc::new(WorkMirror {
+            store: store(&prefix.bucket)?,
+            root,
+            prefix,
+            runtime: Mutex::new(Some(runtime)),
+            known: Mutex::new(HashMap::new()),
+            _scratch: scratch,
+        });
+        MIRRORS.write().map_err(|_| "the mirrors' lock is poisoned".to_string())?.push(mirror.clone());
+        Ok(Attached(mirror))
+    }
+
+    /// The local directory standing for the prefix.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &ObjectUrl {
+        &self.prefix
+    }
+
+    /// Runs `work` on the mirror's runtime and waits for it (from any
+    /// thread, inside another runtime or not).
+    fn block<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        {
+            let runtime = self.runtime.lock().map_err(|_| "the mirror's runtime lock is poisoned".to_string())?;
+            let runtime = runtime.as_ref().ok_or("the work directory's mirror is closed")?;
+            runtime.spawn(async move {
+                let _ = tx.send(work.await);
+            });
+        }
+        rx.recv().map_err(|_| "object storage stopped answering".to_string())
+    }
+
+    fn key(&self, rel: &str) -> ObjectPath {
+        self.prefix.child(rel).path()
+    }
+
+    fn rel(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        parts.map(|p| p.join("/")).filter(|r| !r.is_empty())
+    }
+
+    /// Brings down every object under the prefix that `wanted` accepts (by
+    /// its key relative to the prefix) into the scratch directory, replacing
+    /// what is there; a file pulled before, unchanged here since and gone
+    /// from the store (another process started it over) is removed here too.
+    pub fn pull(&self, wanted: &dyn Fn(&str) -> bool) -> Result<Pulled, String> {
+        let store = self.store.clone();
+        let base = self.prefix.path();
+        let listed: Vec<object_store::ObjectMeta> =
+            self.block(async move { store.list(Some(&base)).try_collect().await.map_err(|e| error_text(&e)) })??;
+        let cut = if self.prefix.key.is_empty() { 0 } else { self.prefix.key.len() + 1 };
+        let mut jobs = Vec::new();
+        let mut listed_here = std::collections::HashSet::new();
+        for meta in listed {
+            let Some(rel) = meta.location.as_ref().get(cut..).map(str::to_string) else { continue };
+            if rel.is_empty() || stays_local(&rel) || !wanted(&rel) {
+                continue;
+            }
+            listed_here.insert(rel.clone());
+            let local = self.root.join(&rel);
+            if Stamp::of(&local).map(|s| s.size) == Some(meta.size) && self.is_known(&rel) {
+                continue;
+            }
+            jobs.push((rel, meta.location, local));
+        }
+        let store = self.store.clone();
+        let downloads = jobs.clone();
+        let bytes = self.block(async move {
+            futures::stream::iter(downloads)
+                .map(|(_, key, local)| download(store.clone(), key, local))
+                .buffer_unordered(IN_FLIGHT)
+                .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+                .await
+        })??;
+        let mut known = self.known.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
+        for (rel, _, local) in &jobs {
+            if let Some(stamp) = Stamp::of(local) {
+                known.insert(rel.clone(), stamp);
+            }
+        }
+        let gone: Vec<String> = known
+            .iter()
+            .filter(|(rel, stamp)| {
+                !listed_here.contains(*rel) && wanted(rel) && Stamp::of(&self.root.join(rel)) == Some(**stamp)
+            })
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        for rel in gone {
+            let local = self.root.join(&rel);
+            std::fs::remove_file(&local).map_err(|e| format!("cannot remove {}: {e}", local.display()))?;
+            known.remove(&rel);
+        }
+        Ok(Pulled { files: jobs.len() as u64, bytes })
+    }
+
+    fn is_known(&self, rel: &str) -> bool {
+        self.known.lock().is_ok_and(|k| k.contains_key(rel))
+    }
+
+    /// Puts the file `rel` as it is now.
+    fn put(&self, rel: &str) -> Result<(), String> {
+        let local = self.root.join(rel);
+        let Some(stamp) = Stamp::of(&local) else { return Ok(()) };
+        let store = self.store.clone();
+        let key = self.key(rel);
+        let shown = self.prefix.child(rel);
+        self.block(async move { super::publish::put_file(&store, &local, &key).await })?
+            .map_err(|e| format!("cannot put {shown}: {e}"))?;
+        self.known.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?.insert(rel.to_string(), stamp);
+        Ok(())
+    }
+
+    /// Puts every file of the scratch copy that changed since it was pulled
+    /// or put (but `last`, put after them), and deletes from the store what
+    /// was pulled or put and is gone here.
+    fn sync(&self, last: Option<&str>) -> Result<(), String> {
+        let mut changed = Vec::new();
+        let mut present = std::collections::HashSet::new();
+        for entry in walkdir::WalkDir::new(&self.root).into_iter().filter_map(Result::ok) {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Some(rel) = self.rel(entry.path()) else { continue };
+            if stays_local(&rel) {
+                continue;
+            }
+            let stamp = Stamp::of(entry.path());
+            let known = self.known.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?.get(&rel).copied();
+            if stamp != known && Some(rel.as_str()) != last {
+                changed.push(rel.clone());
+            }
+            present.insert(rel);
+        }
+        let gone: Vec<String> = {
+            let known = self.known.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
+            known.keys().filter(|rel| !present.contains(*rel)).cloned().collect()
+        };
+        changed.sort();
+        let store = self.store.clone();
+        let uploads: Vec<(String, PathBuf, ObjectPath)> =
+            changed.iter().map(|rel| (rel.clone(), self.root.join(rel), self.key(rel))).collect();
+        let stamps: Vec<(String, Option<Stamp>)> =
+            uploads.iter().map(|(rel, p, _)| (rel.clone(), Stamp::of(p))).collect();
+        let deletions: Vec<ObjectPath> = gone.iter().map(|rel| self.key(rel)).collect();
+        self.block(async move {
+            futures::stream::iter(uploads)
+                .map(|(rel, local, key)| {
+                    let store = store.clone();
+                    async move {
+                        super::publish::put_file(&store, &local, &key)
+                            .await
+                            .map_err(|e| format!("cannot put {rel}: {e}"))
+                    }
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect::<Vec<u64>>()
+                .await?;
+            for key in deletions {
+                delete(&store, &key).await?;
+            }
+            Ok::<(), String>(())
+        })??;
+        {
+            let mut known = self.known.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
+            for (rel, stamp) in stamps {
+                if let Some(stamp) = stamp {
+                    known.insert(rel, stamp);
+                }
+            }
+            for rel in &gone {
+                known.remove(rel);
+            }
+        }
+        match last {
+            Some(rel) => self.put(rel),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes `rel` and everything under `rel/` from the store.
+    fn remove(&self, rel: &str) -> Result<(), String> {
+        let store = self.store.clone();
+        let key = self.key(rel);
+        let below = self.key(rel);
+        self.block(async move {
+            delete(&store, &key).await?;
+            let listed: Vec<object_store::ObjectMeta> =
+                store.list(Some(&below)).try_collect().await.map_err(|e| error_text(&e))?;
+            for meta in listed {
+                delete(&store, &meta.location).await?;
+            }
+            Ok::<(), String>(())
+        })??;
+        let prefix = format!("{rel}/");
+        self.known
+            .lock()
+            .map_err(|_| "the mirror's lock is poisoned".to_string())?
+            .retain(|k, _| k != rel && !k.starts_with(&prefix));
+        Ok(())
+    }
+}
+
+/// Downloads `key` into `local` (through a temporary file beside it).
+async fn download(store: Arc<dyn ObjectStore>, key: ObjectPath, local: PathBuf) -> Result<u64, String> {
+    use std::io::Write;
+    let dir = local.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut file =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
+    let mut stream =
+        store.get(&key).await.map_err(|e| format!("cannot get `{key}`: {}", error_text(&e)))?.into_stream();
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("cannot get `{key}`: {}", error_text(&e)))?;
+        file.write_all(&chunk).map_err(|e| format!("cannot write {}: {e}", local.display()))?;
+        bytes += chunk.len() as u64;
+    }
+    file.persist(&local).map_err(|e| format!("cannot write {}: {}", local.display(), e.error))?;
+    Ok(bytes)
+}
+
+/// Deletes `key`; one that is not there is fine.
+async fn delete(store: &Arc<dyn ObjectStore>, key: &ObjectPath) -> Result<(), String> {
+    match store.delete(key).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(format!("cannot delete `{key}`: {}", error_text(&e))),
+    }
+}
+
+/// The mirror `path` lies in, with its path relative to the mirror's root.
+fn mirror_of(path: &Path) -> Option<(Arc<WorkMirror>, String)> {
+    let mirrors = MIRRORS.read().ok()?;
+    mirrors.iter().find_map(|m| m.rel(path).map(|rel| (m.clone(), rel)))
+}
+
+/// Called once `path` was committed (renamed into place): when it lies in a
+/// mirrored work directory, puts it — after every other change there, when
+/// it is a `done` marker. Nothing to do for a path outside every mirror.
+pub fn committed(path: &Path) -> Result<(), String> {
+    let Some((mirror, rel)) = mirror_of(path) else { return Ok(()) };
+    if stays_local(&rel) {
+        return Ok(());
+    }
+    if is_marker(path) { mirror.sync(Some(&rel)) } else { mirror.put(&rel) }
+}
+
+/// Called once `path` (a file or a directory) was removed: when it lies in
+/// a mirrored work directory, removes it (and all under it) from the store.
+pub fn removed(path: &Path) -> Result<(), String> {
+    match mirror_of(path) {
+        Some((mirror, rel)) if !stays_local(&rel) => mirror.remove(&rel),
+        _ => Ok(()),
+    }
+}
+
+/// Where a user finds `path`: its object (`s3://bucket/prefix/rel`) when it
+/// lies in a mirrored work directory — the scratch copy is gone once its
+/// process ends — else `path` itself.
+pub fn shown(path: &Path) -> PathBuf {
+    match mirror_of(path) {
+        Some((mirror, rel)) => PathBuf::from(mirror.prefix.child(&rel).to_string()),
+        None => path.to_path_buf(),
+    }
+}
+
+/// Puts every change under the mirrored work directory `root` (a process's
+/// last step: what it wrote by means other than a commit, such as logs).
+pub fn flush(root: &Path) -> Result<(), String> {
+    let mirrors = MIRRORS.read().map_err(|_| "the mirrors' lock is poisoned".to_string())?;
+    let found = mirrors.iter().find(|m| m.root == root).cloned();
+    drop(mirrors);
+    match found {
+        Some(mirror) => mirror.sync(None),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caches_locks_temporary_files_and_staged_outputs_stay_local() {
+        for rel in ["cache/completions.sqlite", "tasks/00000-of-00002/cache/x", "run.lock", "chunks/1.kept.jsonl.tmp"] {
+            assert!(stays_local(rel), "{rel}");
+        }
+        assert!(stays_local("out/kept.jsonl"), "the outputs are published, not mirrored");
+        for rel in [
+            "manifest.json",
+            "tasks/00000-of-00002/out/done",
+            "models/cache/report.json",
+            "tasks/input-counts.json",
+            "tasks/00001-of-00002/staged/near/band-000.keys",
+        ] {
+            assert!(!stays_local(rel), "{rel}");
+        }
+    }
+
+    #[test]
+    fn markers_are_done_files() {
+        assert!(is_marker(Path::new("/w/tasks/00000-of-00002/out/done")));
+        assert!(is_marker(Path::new("/w/tasks/staged-of-00002/near/band-003.done")));
+        assert!(!is_marker(Path::new("/w/manifest.json")));
+        assert!(!is_marker(Path::new("/w/chunks/00000001.kept.jsonl")));
+    }
+}
