@@ -147,6 +147,17 @@ impl WorkMirror {
 
     /// Mirrors `prefix` in `root` (which the caller keeps).
     pub fn attach_at(prefix: ObjectUrl, root: PathBuf, scratch: Option<tempfile::TempDir>) -> Result<Attached, String> {
+        let store = store(&prefix.bucket)?;
+        WorkMirror::attach_to(store, prefix, root, scratch)
+    }
+
+    /// Mirrors `prefix` of `store` in `root`.
+    fn attach_to(
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectUrl,
+        root: PathBuf,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Result<Attached, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("kiln-work-mirror")
@@ -154,7 +165,7 @@ impl WorkMirror {
             .build()
             .map_err(|e| format!("cannot start a runtime for object storage: {e}"))?;
         let mirror = Arc::new(WorkMirror {
-            store: store(&prefix.bucket)?,
+            store,
             root,
             prefix,
             runtime: Mutex::new(Some(runtime)),
@@ -454,6 +465,94 @@ mod tests {
         ] {
             assert!(!stays_local(rel), "{rel}");
         }
+    }
+
+    /// Two processes sharing one store, each in a scratch directory of its own.
+    fn two_processes() -> (tempfile::TempDir, Attached, tempfile::TempDir, Attached) {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let prefix = ObjectUrl::parse_prefix("s3://runs/work").expect("prefix");
+        let (a, b) = (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
+        let first = WorkMirror::attach_to(store.clone(), prefix.clone(), a.path().to_path_buf(), None).expect("a");
+        let second = WorkMirror::attach_to(store, prefix, b.path().to_path_buf(), None).expect("b");
+        (a, first, b, second)
+    }
+
+    fn keys(mirror: &WorkMirror) -> Vec<String> {
+        let store = mirror.store.clone();
+        let mut keys: Vec<String> = mirror
+            .block(async move { store.list(None).map_ok(|m| m.location.to_string()).try_collect::<Vec<_>>().await })
+            .expect("runtime")
+            .expect("list");
+        keys.sort();
+        keys
+    }
+
+    fn write(root: &Path, rel: &str, text: &str) -> PathBuf {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn commits_are_put_in_order_and_a_marker_after_everything_it_covers() {
+        let (a, first, b, second) = two_processes();
+        let root = a.path();
+        committed(&write(root, "chunks/00000000.kept.jsonl", "{}\n")).expect("chunk");
+        assert_eq!(keys(&first), ["work/chunks/00000000.kept.jsonl"], "put as soon as it is committed");
+        // Written by other means (sorted keys), then covered by a marker.
+        write(root, "tasks/00000-of-00002/staged/near/band-000.keys", "keys");
+        write(root, "cache/completions.sqlite", "stays here");
+        write(root, "run.lock", "pid 1");
+        assert_eq!(keys(&first).len(), 1, "nothing but commits is put");
+        committed(&write(root, "tasks/00000-of-00002/staged/near/done", "{}")).expect("marker");
+        assert_eq!(
+            keys(&first),
+            [
+                "work/chunks/00000000.kept.jsonl",
+                "work/tasks/00000-of-00002/staged/near/band-000.keys",
+                "work/tasks/00000-of-00002/staged/near/done"
+            ]
+        );
+        let chunk = root.join("chunks/00000000.kept.jsonl");
+        assert_eq!(shown(&chunk), PathBuf::from("s3://runs/work/chunks/00000000.kept.jsonl"));
+
+        // Another process pulls only what it asks for.
+        let pulled = second.pull(&|rel| !rel.ends_with(".keys")).expect("pull");
+        assert_eq!(pulled.files, 2);
+        assert_eq!(std::fs::read_to_string(b.path().join("chunks/00000000.kept.jsonl")).expect("pulled"), "{}\n");
+        assert!(!b.path().join("tasks/00000-of-00002/staged/near/band-000.keys").exists());
+        assert_eq!(second.pull(&|_| true).expect("again").files, 1, "only what it lacks");
+
+        // Removed by the first (started over): gone from the store and, at its next pull, from the second.
+        let staged = root.join("tasks/00000-of-00002/staged");
+        std::fs::remove_dir_all(&staged).expect("remove");
+        removed(&staged).expect("removed");
+        assert_eq!(keys(&first), ["work/chunks/00000000.kept.jsonl"]);
+        second.pull(&|_| true).expect("pull");
+        assert!(!b.path().join("tasks/00000-of-00002/staged/near/done").exists(), "a marker gone from the store");
+        assert!(b.path().join("chunks/00000000.kept.jsonl").exists());
+    }
+
+    #[test]
+    fn a_flush_puts_what_changed_and_deletes_what_was_removed() {
+        let (a, first, _b, _second) = two_processes();
+        let root = a.path();
+        let log = write(root, "tasks/00000-of-00002.log", "started\n");
+        flush(root).expect("flush");
+        let unsorted = write(root, "tasks/00000-of-00002/staged/near/band-000.unsorted", "x");
+        committed(&write(root, "tasks/00000-of-00002/out/done", "")).expect("marker");
+        assert!(keys(&first).contains(&"work/tasks/00000-of-00002/staged/near/band-000.unsorted".to_string()));
+        std::fs::remove_file(&unsorted).expect("remove");
+        std::fs::write(&log, "started\nfinished\n").expect("append");
+        flush(root).expect("flush");
+        assert_eq!(keys(&first), ["work/tasks/00000-of-00002.log", "work/tasks/00000-of-00002/out/done"]);
+        let store = first.store.clone();
+        let text = first
+            .block(async move { store.get(&ObjectPath::from("work/tasks/00000-of-00002.log")).await?.bytes().await })
+            .expect("runtime")
+            .expect("get");
+        assert_eq!(&text[..], b"started\nfinished\n");
     }
 
     #[test]
