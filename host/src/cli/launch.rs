@@ -36,7 +36,9 @@ pub enum LaunchCommand {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The pipeline file, its inputs, and the work and output directories are used in the pods by the
-paths given here: put them on the volume (--volume-claim, mounted at --mount) at the same paths.")]
+paths given here: put them on the volume (--volume-claim, mounted at --mount) at the same paths,
+or on object storage (--work-dir s3://BUCKET/PREFIX, --out s3://…; pass the store's endpoint
+and credentials with --env, and give --manifests).")]
 pub struct K8sArgs {
     /// The pipeline file.
     file: PathBuf,
@@ -104,7 +106,9 @@ pub struct SlurmArgs {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Each task logs to WORK_DIR/tasks/RANK-of-WORLD.log. A task that fails leaves the others' work:
-run the same command again to rerun only the tasks that did not finish.")]
+run the same command again to rerun only the tasks that did not finish. With the work directory
+on object storage (--work-dir s3://BUCKET/PREFIX) every process works in a scratch copy of its
+own (under $KILN_WORK_SCRATCH, else $TMPDIR) and the logs are put in the store.")]
 pub struct LocalArgs {
     /// The pipeline file.
     file: PathBuf,

@@ -70,7 +70,7 @@ impl Shard {
 
 /// Where a run's tasks keep their work directories.
 pub fn tasks_dir(work_dir: &Path) -> PathBuf {
-    work_dir.join("tasks")
+    work_dir.join(crate::pipeline::workdir::TASKS_DIR)
 }
 
 /// The file a finished task writes last (after its `stats.json`): a task

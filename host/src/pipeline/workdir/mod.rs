@@ -139,14 +139,18 @@ pub struct Owner {
 const OWNER_FILE: &str = "kiln-workdir.json";
 /// The lock a run holds on its work directory.
 const LOCK_FILE: &str = "run.lock";
-/// What `--fresh` leaves in place.
-const KEPT_ON_FRESH: [&str; 3] = [CACHE_DIR, OWNER_FILE, LOCK_FILE];
+/// Where the tasks of a split run of the same pipeline keep their work
+/// directories ([`crate::pipeline::engine::shard::tasks_dir`]).
+pub const TASKS_DIR: &str = "tasks";
+/// What `--fresh` leaves in place (a split run's tasks are started over by
+/// `kiln launch … --fresh`, not by a one-process run).
+const KEPT_ON_FRESH: [&str; 4] = [CACHE_DIR, OWNER_FILE, LOCK_FILE, TASKS_DIR];
 
 /// Whether `name`, an entry of a work directory, is one Kiln writes there
 /// (or an output, when the output directory is the work directory).
 fn written_by_kiln(name: &str) -> bool {
     // `out`: the outputs assembled before they are published to object storage.
-    const FIXED: [&str; 10] = [
+    const FIXED: [&str; 11] = [
         "manifest.json",
         "chunks",
         "models",
@@ -157,6 +161,7 @@ fn written_by_kiln(name: &str) -> bool {
         "stats.json",
         "report.html",
         "out",
+        TASKS_DIR,
     ];
     // Files are written to `NAME.tmp` and renamed, so a run stopped mid-write
     // leaves `NAME.tmp` behind; the write test leaves nothing or itself.
