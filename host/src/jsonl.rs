@@ -36,6 +36,8 @@ pub struct JsonlLines<R> {
     reader: R,
     source: String,
     line: usize,
+    /// Bytes read from `reader` so far.
+    consumed: u64,
     buf: Vec<u8>,
     done: bool,
     read_error: Option<std::io::Error>,
@@ -44,7 +46,26 @@ pub struct JsonlLines<R> {
 impl<R: BufRead> JsonlLines<R> {
     /// The lines of `reader`; `source` names it in errors (a path, `stdin`).
     pub fn new(reader: R, source: impl Into<String>) -> Self {
-        JsonlLines { reader, source: source.into(), line: 0, buf: Vec::new(), done: false, read_error: None }
+        JsonlLines {
+            reader,
+            source: source.into(),
+            line: 0,
+            consumed: 0,
+            buf: Vec::new(),
+            done: false,
+            read_error: None,
+        }
+    }
+
+    /// The lines of `reader`, which starts after line `line` of the stream
+    /// `source` (a file opened at a line's byte offset): numbered from `line + 1`.
+    pub fn after_line(reader: R, source: impl Into<String>, line: usize) -> Self {
+        JsonlLines { line, ..JsonlLines::new(reader, source) }
+    }
+
+    /// The bytes read so far: where the next line starts, from where the reader started.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
     }
 
     /// The number of the last line returned.
@@ -89,7 +110,8 @@ impl<R: BufRead> Iterator for JsonlLines<R> {
                 self.done = true;
                 None
             }
-            Ok(_) => {
+            Ok(read) => {
+                self.consumed += read as u64;
                 self.line += 1;
                 let mut bytes = self.buf.as_slice();
                 if self.line == 1 {

@@ -474,7 +474,7 @@ fn read_chunks(
                         super::shard::CountsError::WorkDir(e) => RunError::WorkDir(e),
                         changed @ super::shard::CountsError::Changed { .. } => RunError::Runtime(changed.to_string()),
                     })?;
-                    (shard.range(counts.iter().sum(), pipeline.chunk_size), Some(counts))
+                    (shard.range(counts.iter().map(|c| c.items).sum(), pipeline.chunk_size), Some(counts))
                 }
             };
             (Source::new(pipeline, counts)?, owned)
@@ -647,7 +647,10 @@ impl KeptRecords {
 impl<'a> Source<'a> {
     /// The pipeline's items: its generating stage's slots, or its inputs
     /// (whose files hold `counts` items each, when known).
-    fn new(pipeline: &'a Pipeline, counts: Option<Vec<u64>>) -> Result<Source<'a>, RunError> {
+    fn new(
+        pipeline: &'a Pipeline,
+        counts: Option<Vec<crate::pipeline::input::FileCount>>,
+    ) -> Result<Source<'a>, RunError> {
         Ok(match (generate_count(pipeline), pipeline.stages.first()) {
             (Some(count), Some(stage)) => {
                 Source::Slots { stage: &stage.name, next: 0, count, width: count.saturating_sub(1).to_string().len() }

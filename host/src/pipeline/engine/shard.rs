@@ -22,7 +22,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::pipeline::input::{Input, InputError, InputStream};
+use crate::pipeline::input::{FileCount, Input, InputError, InputStream};
 use crate::pipeline::workdir::{WorkDirError, write_shared};
 
 /// Task `rank` of `world`.
@@ -118,11 +118,11 @@ pub fn forget_input_counts(tasks: &Path) -> Result<(), WorkDirError> {
 /// counting at once both write the same counts (each through a temporary
 /// file of its own, renamed into place). The launchers count before they
 /// start any task, so that the tasks only read.
-pub fn input_counts(inputs: &[Input], tasks: &Path) -> Result<Vec<u64>, CountsError> {
+pub fn input_counts(inputs: &[Input], tasks: &Path) -> Result<Vec<FileCount>, CountsError> {
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Kept {
         key: String,
-        counts: Vec<u64>,
+        counts: Vec<FileCount>,
     }
     let key = inputs_key(inputs)?;
     let path = tasks.join(INPUT_COUNTS);

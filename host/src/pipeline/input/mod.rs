@@ -7,7 +7,7 @@
 //! an uninterrupted run would.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -18,9 +18,11 @@ use crate::pipeline::config::InputFormat;
 use crate::pipeline::input::parquet::ParquetRows;
 use crate::record::{LineError, Record, json_object};
 
+mod count;
 pub mod item;
 pub mod parquet;
 
+pub use count::{COUNTING_THREADS, FileCount, MARK_EVERY, Mark};
 pub use item::{InputError, InputItem};
 
 /// One input: the files it matched, or the objects it names.
@@ -62,9 +64,6 @@ enum Current {
     Parquet(Box<ParquetRows>),
 }
 
-/// Files counted at once by [`InputStream::count_per_file`].
-pub const COUNTING_THREADS: usize = 8;
-
 /// The items (lines or rows) of all inputs, in order.
 pub struct InputStream<'a> {
     inputs: &'a [Input],
@@ -72,8 +71,9 @@ pub struct InputStream<'a> {
     file: usize,
     current: Option<Current>,
     /// Items in each file (objects included), in stream order, when known:
-    /// skipping then passes over whole files without opening them.
-    counts: Option<Vec<u64>>,
+    /// skipping then passes over whole files without opening them, and
+    /// opens the first at the last mark before its item.
+    counts: Option<Vec<FileCount>>,
     /// Files passed so far (the index into `counts` of the next to open).
     opened: usize,
 }
@@ -86,49 +86,8 @@ impl<'a> InputStream<'a> {
 
     /// A stream over `inputs` whose files hold `counts` items each
     /// ([`InputStream::count_per_file`]), in order.
-    pub fn with_counts(inputs: &'a [Input], counts: Vec<u64>) -> Self {
+    pub fn with_counts(inputs: &'a [Input], counts: Vec<FileCount>) -> Self {
         InputStream { counts: Some(counts), ..InputStream::new(inputs) }
-    }
-
-    /// The items of every file (objects included) of `inputs`, in stream
-    /// order, counted without parsing them: up to [`COUNTING_THREADS`] files
-    /// at once (counting is bound by reading, which a parallel file system
-    /// or object storage serves faster to several readers).
-    pub fn count_per_file(inputs: &[Input]) -> Result<Vec<u64>, InputError> {
-        let files: Vec<(usize, usize)> = inputs
-            .iter()
-            .enumerate()
-            .flat_map(|(i, input)| (0..input.files.len() + input.objects.len()).map(move |f| (i, f)))
-            .collect();
-        let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, COUNTING_THREADS);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let counted: Vec<std::sync::Mutex<Option<Result<u64, InputError>>>> =
-            files.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads.min(files.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&(input, file)) = files.get(k) else { break };
-                        let count = count_file(inputs, input, file);
-                        if let Ok(mut slot) = counted[k].lock() {
-                            *slot = Some(count);
-                        }
-                    }
-                });
-            }
-        });
-        counted
-            .into_iter()
-            .map(|slot| {
-                slot.into_inner().ok().flatten().unwrap_or_else(|| {
-                    Err(InputError {
-                        path: PathBuf::from("(inputs)"),
-                        error: std::io::Error::other("a count was lost"),
-                    })
-                })
-            })
-            .collect()
     }
 
     /// Passes over the next item of the open file; false at its end (or
@@ -163,11 +122,18 @@ impl<'a> InputStream<'a> {
     pub fn skip_lines(&mut self, mut n: u64) -> Result<(), InputError> {
         if self.current.is_none() {
             while let Some(count) =
-                self.counts.as_ref().and_then(|c| c.get(self.opened).copied()).filter(|&count| count <= n && n > 0)
+                self.counts.as_ref().and_then(|c| c.get(self.opened)).map(|c| c.items).filter(|&c| c <= n && n > 0)
             {
                 n -= count;
                 self.opened += 1;
                 self.advance_file();
+            }
+            // Into the next file: from the last mark at or before item `n`.
+            let mark = self.counts.as_ref().and_then(|c| c.get(self.opened)).and_then(|c| c.mark_before(n));
+            if let Some(mark) = mark
+                && self.open_next_at(mark)?
+            {
+                n -= mark.item;
             }
         }
         for _ in 0..n {
@@ -189,6 +155,36 @@ impl<'a> InputStream<'a> {
                 return Ok(false);
             }
         }
+    }
+
+    /// Opens the next file at `mark` when it is an uncompressed JSONL file
+    /// (what marks are kept for); false, opening nothing, otherwise.
+    fn open_next_at(&mut self, mark: Mark) -> Result<bool, InputError> {
+        while self.inputs.get(self.input).is_some_and(|i| self.file >= i.files.len() + i.objects.len()) {
+            self.input += 1;
+            self.file = 0;
+        }
+        let Some(input) = self.inputs.get(self.input) else { return Ok(false) };
+        let Some(path) = input.files.get(self.file) else { return Ok(false) };
+        if input.format != InputFormat::Jsonl || !count::markable(&path.to_string_lossy()) {
+            return Ok(false);
+        }
+        let fail = |error| InputError { path: path.to_path_buf(), error };
+        let mut file = File::open(path).map_err(fail)?;
+        file.seek(SeekFrom::Start(mark.byte)).map_err(fail)?;
+        let line = usize::try_from(mark.item).map_err(|_| fail(std::io::Error::other("a mark past the end")))?;
+        self.file += 1;
+        self.opened += 1;
+        self.current = Some(Current::Lines(OpenFile {
+            lines: JsonlLines::after_line(
+                decompressed(Box::new(file), &path.to_string_lossy()),
+                display_name(path),
+                line,
+            ),
+            text_field: input.text_field.clone(),
+            id_field: input.id_field.clone(),
+        }));
+        Ok(true)
     }
 
     /// Opens the next file, or returns false at the end of the inputs.
@@ -265,28 +261,6 @@ impl<'a> InputStream<'a> {
             }
         }
     }
-}
-
-/// The items of file `file` of input `input`: a Parquet file's or object's
-/// rows from its footer, a JSONL file's or object's lines by reading it.
-fn count_file(inputs: &[Input], input: usize, file: usize) -> Result<u64, InputError> {
-    let Some(this) = inputs.get(input) else { return Ok(0) };
-    if this.format == InputFormat::Parquet {
-        return match this.files.get(file) {
-            Some(path) => ParquetRows::file_rows(path),
-            None => match this.objects.get(file - this.files.len()) {
-                Some(url) => ParquetRows::object_rows(url).map_err(|e| InputError::object(url, e)),
-                None => Ok(0),
-            },
-        };
-    }
-    let mut stream = InputStream { input, file, ..InputStream::new(inputs) };
-    stream.open_next()?;
-    let mut n = 0;
-    while stream.skip_in_current()? {
-        n += 1;
-    }
-    Ok(n)
 }
 
 /// The number of lines in `inputs`, when every file is uncompressed (for the
@@ -489,7 +463,7 @@ mod tests {
         }
         let inputs = vec![input(files, "text")];
         let counts = InputStream::count_per_file(&inputs).expect("counts");
-        assert_eq!(counts, [3, 0, 5, 2]);
+        assert_eq!(counts.iter().map(|c| c.items).collect::<Vec<_>>(), [3, 0, 5, 2]);
         let id = |stream: &mut InputStream<'_>| match stream.next_item().expect("item") {
             Some(InputItem::Record(r)) => Some(r.id),
             Some(other) => panic!("{other:?}"),
@@ -506,5 +480,66 @@ mod tests {
         let mut counted = InputStream::with_counts(&inputs, counts);
         counted.skip_lines(8).expect("skip");
         assert!(counted.opened == 3 && counted.current.is_none(), "the first three files were passed over, not opened");
+    }
+
+    #[test]
+    fn a_counted_file_is_opened_at_the_mark_before_the_item_and_its_lines_keep_their_numbers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lines = 3 * MARK_EVERY + 100;
+        let plain = dir.path().join("big.jsonl");
+        // A byte-order mark, lines of several lengths, a bad line after the second mark.
+        let mut text = String::from("\u{feff}");
+        for i in 0..lines {
+            if i == 2 * MARK_EVERY + 7 {
+                text.push_str("{not json\n");
+            } else {
+                text.push_str(&format!("{{\"id\":\"r{i}\",\"text\":\"{}\"}}\n", "é".repeat((i % 7) as usize)));
+            }
+        }
+        std::fs::write(&plain, &text).expect("write");
+        let zipped = dir.path().join("big.jsonl.gz");
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&zipped).expect("create"), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, text.as_bytes()).expect("gz");
+        enc.finish().expect("gz");
+        let inputs = vec![input(vec![plain, zipped], "text")];
+        let counts = InputStream::count_per_file(&inputs).expect("counts");
+        assert_eq!(counts[0].items, lines);
+        assert_eq!(
+            counts[0].marks.iter().map(|m| m.item).collect::<Vec<_>>(),
+            [MARK_EVERY, 2 * MARK_EVERY, 3 * MARK_EVERY]
+        );
+        assert!(counts[1].marks.is_empty(), "a compressed file cannot be entered part-way");
+        let at = |stream: &mut InputStream<'_>| match stream.next_item().expect("item") {
+            Some(InputItem::Record(r)) => format!("{} at {}", r.id, r.lineage.source),
+            Some(InputItem::Unreadable(q)) => format!("unreadable: {}", q.error),
+            None => "end".into(),
+        };
+        for skip in [
+            0,
+            1,
+            MARK_EVERY - 1,
+            MARK_EVERY,
+            2 * MARK_EVERY + 7,
+            3 * MARK_EVERY + 99,
+            lines + 5,
+            lines + MARK_EVERY + 3,
+        ] {
+            let mut read = InputStream::new(&inputs);
+            let mut counted = InputStream::with_counts(&inputs, counts.clone());
+            read.skip_lines(skip).expect("skip");
+            counted.skip_lines(skip).expect("skip");
+            for _ in 0..3 {
+                assert_eq!(at(&mut counted), at(&mut read), "after skipping {skip}");
+            }
+        }
+        let mut counted = InputStream::with_counts(&inputs, counts);
+        counted.skip_lines(2 * MARK_EVERY + 50).expect("skip");
+        match &counted.current {
+            Some(Current::Lines(open)) => {
+                assert_eq!(open.lines.line(), 2 * MARK_EVERY as usize + 50, "entered at the second mark")
+            }
+            _ => panic!("the file is open"),
+        }
     }
 }
