@@ -48,8 +48,9 @@ pub fn run_loaded(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary
     let root = pipeline.work_dir.clone();
     let ran = run_rounds(pipeline, options);
     let flushed = match store {
-        Some(_) => crate::objects::mirror::flush(&root)
-            .map_err(|message| RunError::WorkDir(WorkDirError::Store { path: root.clone(), message })),
+        Some(store) => crate::objects::mirror::flush(&root).map_err(|message| {
+            RunError::WorkDir(WorkDirError::Store { path: store.prefix().to_string().into(), message })
+        }),
         None => Ok(()),
     };
     let summary = ran?;
@@ -113,11 +114,14 @@ pub fn run_task(
             .map_err(RunError::from),
         Err(e) => Err(e),
     };
+    // The run's own error first; then the flush's.
+    let ran = ran?;
     if let Some(store) = store {
-        crate::objects::mirror::flush(store.root())
-            .map_err(|message| RunError::WorkDir(WorkDirError::Store { path: store.root().to_path_buf(), message }))?;
+        crate::objects::mirror::flush(store.root()).map_err(|message| {
+            RunError::WorkDir(WorkDirError::Store { path: store.prefix().to_string().into(), message })
+        })?;
     }
-    Ok(ran?)
+    Ok(ran)
 }
 
 /// Merges the `world` finished tasks of the pipeline at `file` into its outputs.

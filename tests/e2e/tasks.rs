@@ -564,6 +564,8 @@ fn kubernetes_manifests_validate_and_their_commands_give_the_one_process_run() {
             "/data",
             "--env",
             "KILN_LOG=info",
+            "--env-secret",
+            "AWS_SECRET_ACCESS_KEY=s3-credentials/secret-key",
             "--manifests",
             manifests.to_str().expect("utf-8"),
         ],

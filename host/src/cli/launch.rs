@@ -38,7 +38,7 @@ pub enum LaunchCommand {
 The pipeline file, its inputs, and the work and output directories are used in the pods by the
 paths given here: put them on the volume (--volume-claim, mounted at --mount) at the same paths,
 or on object storage (--work-dir s3://BUCKET/PREFIX, --out s3://…; pass the store's endpoint
-and credentials with --env, and give --manifests).")]
+with --env, its credentials from a Secret with --env-secret, and give --manifests).")]
 pub struct K8sArgs {
     /// The pipeline file.
     file: PathBuf,
@@ -63,9 +63,16 @@ pub struct K8sArgs {
     /// Retries of each task before it counts as failed.
     #[arg(long, default_value_t = 2)]
     retries: u32,
-    /// An environment variable for the pods, NAME=VALUE (repeatable).
+    /// An environment variable for the pods, NAME=VALUE (repeatable;
+    /// written in the manifests: use --env-secret for credentials).
     #[arg(long, value_name = "NAME=VALUE")]
     env: Vec<String>,
+    /// An environment variable for the pods from a key of a Kubernetes
+    /// Secret, NAME=SECRET/KEY (repeatable), e.g.
+    /// `AWS_SECRET_ACCESS_KEY=s3-credentials/secret-key`: the value is never
+    /// written in the manifests.
+    #[arg(long, value_name = "NAME=SECRET/KEY")]
+    env_secret: Vec<String>,
     /// Where to write the manifests (default: WORK_DIR/tasks/k8s).
     #[arg(long, value_name = "DIR")]
     manifests: Option<PathBuf>,
@@ -240,6 +247,21 @@ fn env_pairs(env: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// `NAME=SECRET/KEY` arguments as (variable, secret, key).
+fn secret_env(env: &[String]) -> anyhow::Result<Vec<(String, String, String)>> {
+    env.iter()
+        .map(|arg| {
+            let (name, from) = arg.split_once('=').unwrap_or((arg, ""));
+            match from.split_once('/') {
+                Some((secret, key)) if !name.is_empty() && !secret.is_empty() && !key.is_empty() => {
+                    Ok((name.to_string(), secret.to_string(), key.to_string()))
+                }
+                _ => anyhow::bail!("--env-secret `{arg}`: give NAME=SECRET/KEY (a key of a Kubernetes Secret)"),
+            }
+        })
+        .collect()
+}
+
 fn launch_k8s(sandbox: &Sandbox, args: &K8sArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     use kiln::cluster::k8s;
     let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
@@ -271,6 +293,7 @@ fn launch_k8s(sandbox: &Sandbox, args: &K8sArgs, plugin_store: Option<&Path>) ->
         steps,
         merge_args: words.merge(),
         env: env_pairs(&args.env)?,
+        secret_env: secret_env(&args.env_secret)?,
     };
     let manifests = k8s::manifests(&spec);
     let dir = match &args.manifests {
@@ -336,8 +359,6 @@ fn splittable(
     Ok(Some(pipeline))
 }
 
-/// Whether a launcher counts the inputs before any task starts (so that no
-/// task has to).
 /// Brings down the markers of a split run of `world` tasks whose work
 /// directory is on object storage, to decide what is left to run.
 fn refresh(pipeline: &kiln::pipeline::Pipeline, world: u32) -> anyhow::Result<()> {
@@ -345,6 +366,8 @@ fn refresh(pipeline: &kiln::pipeline::Pipeline, world: u32) -> anyhow::Result<()
     pull(pipeline, &Role::Launcher { world }).context("reading the work directory's markers")
 }
 
+/// Whether a launcher counts the inputs before any task starts (so that no
+/// task has to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Counting {
     /// No: the manifests are written where the work directory may not be (Kubernetes).
@@ -358,16 +381,21 @@ enum Counting {
 fn launch_slurm(sandbox: &Sandbox, args: &SlurmArgs, plugin_store: Option<&Path>) -> anyhow::Result<ExitCode> {
     use kiln::cluster::slurm;
     let overrides = kiln::pipeline::BuildOptions { lock: LockMode::Write, ..args.dirs.overrides(plugin_store) };
-    let Some(pipeline) = splittable(sandbox, &args.file, args.tasks, &overrides, Counting::Keep)? else {
-        return Ok(ExitCode::FAILURE);
+    let on_store = |dir: Option<&Path>| dir.and_then(Path::to_str).is_some_and(kiln::objects::ObjectUrl::is_object);
+    // Refused before anything is counted or put there (the file's own `work_dir` is seen once it loads).
+    let refused = on_store(overrides.work_dir.as_deref());
+    let pipeline = match refused {
+        true => None,
+        false => splittable(sandbox, &args.file, args.tasks, &overrides, Counting::Keep)?,
     };
-    if pipeline.work_store.is_some() {
+    if refused || pipeline.as_ref().is_some_and(|p| p.work_store.is_some()) {
         anyhow::bail!(
             "the work directory of a Slurm launch must be on the file system every node sees (sbatch writes the \
              jobs' scripts and logs there): give --work-dir on it; the inputs, outputs and plugins can stay on \
              object storage"
         );
     }
+    let Some(pipeline) = pipeline else { return Ok(ExitCode::FAILURE) };
     let exe = std::env::current_exe().context("cannot find the kiln executable for the jobs")?;
     let file = std::fs::canonicalize(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let words = Pieces::new(&file, args.tasks, &args.dirs);
@@ -576,7 +604,8 @@ fn launch_local(sandbox: &Sandbox, args: &LocalArgs, plugin_store: Option<&Path>
         if !failed.is_empty() {
             refresh(&pipeline, args.tasks)?;
             for (job, status) in &failed {
-                eprintln!("kiln launch: {} failed ({status}); {}:", job.what, job.log.display());
+                let log = kiln::objects::mirror::shown(&job.log);
+                eprintln!("kiln launch: {} failed ({status}); {}:", job.what, log.display());
                 show_log_tail(&job.log);
             }
             let done = args.tasks as usize - kiln::pipeline::engine::merge::unfinished(&pipeline, args.tasks).len();

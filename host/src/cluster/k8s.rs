@@ -37,6 +37,9 @@ pub struct JobSpec {
     pub merge_args: Vec<String>,
     /// Environment variables for both.
     pub env: Vec<(String, String)>,
+    /// Environment variables taken from Kubernetes Secrets, (variable,
+    /// secret, key): credentials that must not be written in the manifests.
+    pub secret_env: Vec<(String, String, String)>,
 }
 
 /// One step of a split run: an Indexed Job whose pods get their rank or
@@ -77,7 +80,14 @@ pub fn manifests(spec: &JobSpec) -> Vec<(String, Value)> {
             "image": spec.image,
             "command": ["kiln"],
             "args": args,
-            "env": spec.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+            "env": spec
+                .env
+                .iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .chain(spec.secret_env.iter().map(|(k, secret, key)| {
+                    json!({"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+                }))
+                .collect::<Vec<_>>(),
         });
         let mut pod = json!({ "restartPolicy": "Never", "containers": [] });
         if let Some((claim, mount)) = &spec.volume {
@@ -160,6 +170,7 @@ mod tests {
             volume: Some(("corpus".into(), "/data".into())),
             merge_args: vec!["task".into(), "merge".into(), "/data/p.toml".into(), "--world".into(), "8".into()],
             env: vec![("KILN_CACHE_DIR".into(), "/data/cache".into())],
+            secret_env: vec![("AWS_SECRET_ACCESS_KEY".into(), "s3-credentials".into(), "secret-key".into())],
         };
         let jobs = manifests(&spec);
         assert_eq!(jobs.len(), 4);
@@ -175,6 +186,10 @@ mod tests {
         assert_eq!(pod["restartPolicy"], "Never");
         assert_eq!(pod["volumes"][0]["persistentVolumeClaim"]["claimName"], "corpus");
         assert_eq!(pod["containers"][0]["args"][1], "run");
+        let secret = &pod["containers"][0]["env"][1];
+        assert_eq!(secret["name"], "AWS_SECRET_ACCESS_KEY");
+        assert_eq!(secret["valueFrom"]["secretKeyRef"], json!({"name": "s3-credentials", "key": "secret-key"}));
+        assert!(!tasks.to_string().contains("\"value\":\"secret"), "the secret's value is never written");
         assert_eq!(merge["metadata"]["name"], "kiln-clean-web-merge");
         assert_eq!(merge["spec"]["template"]["spec"]["containers"][0]["args"][1], "merge");
     }

@@ -71,6 +71,11 @@ pub struct WorkMirror {
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     /// Every file pulled or put, relative to the root, as it was then.
     known: Mutex<HashMap<String, Stamp>>,
+    /// Every object pulled, as the store listed it then (size, entity tag).
+    seen: Mutex<HashMap<String, (u64, Option<String>)>>,
+    /// Held by every put and sync, so that a sync never takes a file being
+    /// put meanwhile for one removed.
+    order: Mutex<()>,
     /// Held for as long as the mirror lives, removed with it.
     _scratch: Option<tempfile::TempDir>,
 }
@@ -90,9 +95,7 @@ pub struct Attached(Arc<WorkMirror>);
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        if let Ok(mut mirrors) = MIRRORS.write() {
-            mirrors.retain(|m| !Arc::ptr_eq(m, &self.0));
-        }
+        MIRRORS.write().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|m| !Arc::ptr_eq(m, &self.0));
         if let Ok(mut runtime) = self.0.runtime.lock()
             && let Some(runtime) = runtime.take()
         {
@@ -109,8 +112,8 @@ impl std::ops::Deref for Attached {
 }
 
 /// Whether a file (relative to a work directory's root) never leaves the
-/// machine: request caches, run locks, temporary files, and the outputs
-/// assembled before they are published.
+/// machine: request caches, run locks, temporary files and write probes,
+/// and the outputs assembled before they are converted or published.
 fn stays_local(rel: &str) -> bool {
     let parts: Vec<&str> = rel.split('/').collect();
     let name = parts.last().copied().unwrap_or_default();
@@ -118,9 +121,11 @@ fn stays_local(rel: &str) -> bool {
         |dir: &str| parts.first() == Some(&dir) || (parts.first() == Some(&"tasks") && parts.get(2) == Some(&dir));
     name.contains(".tmp")
         || name == "run.lock"
-        || name == ".kiln-write-test"
+        || name.starts_with(".kiln-write-test")
         || under_root("cache")
         || parts.first() == Some(&"out")
+        // A run's outputs assembled before they are converted to Parquet.
+        || (parts.len() == 1 && name.starts_with("assembled-"))
 }
 
 /// Whether `name` is a commit marker: a finished step's `done`, `*.done`.
@@ -170,9 +175,11 @@ impl WorkMirror {
             prefix,
             runtime: Mutex::new(Some(runtime)),
             known: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+            order: Mutex::new(()),
             _scratch: scratch,
         });
-        MIRRORS.write().map_err(|_| "the mirrors' lock is poisoned".to_string())?.push(mirror.clone());
+        MIRRORS.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(mirror.clone());
         Ok(Attached(mirror))
     }
 
@@ -229,24 +236,28 @@ impl WorkMirror {
             }
             listed_here.insert(rel.clone());
             let local = self.root.join(&rel);
-            if Stamp::of(&local).map(|s| s.size) == Some(meta.size) && self.is_known(&rel) {
+            let version = (meta.size, meta.e_tag.clone());
+            // Unchanged here since pulled, and the same object in the store.
+            if self.unchanged_since_pulled(&rel, &local, &version) {
                 continue;
             }
-            jobs.push((rel, meta.location, local));
+            jobs.push((rel, meta.location, local, version));
         }
         let store = self.store.clone();
         let downloads = jobs.clone();
         let bytes = self.block(async move {
             futures::stream::iter(downloads)
-                .map(|(_, key, local)| download(store.clone(), key, local))
+                .map(|(_, key, local, _)| download(store.clone(), key, local))
                 .buffer_unordered(IN_FLIGHT)
                 .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
                 .await
         })??;
         let mut known = self.known.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
-        for (rel, _, local) in &jobs {
+        let mut seen = self.seen.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
+        for (rel, _, local, version) in &jobs {
             if let Some(stamp) = Stamp::of(local) {
                 known.insert(rel.clone(), stamp);
+                seen.insert(rel.clone(), version.clone());
             }
         }
         let gone: Vec<String> = known
@@ -260,16 +271,26 @@ impl WorkMirror {
             let local = self.root.join(&rel);
             std::fs::remove_file(&local).map_err(|e| format!("cannot remove {}: {e}", local.display()))?;
             known.remove(&rel);
+            seen.remove(&rel);
         }
         Ok(Pulled { files: jobs.len() as u64, bytes })
     }
 
-    fn is_known(&self, rel: &str) -> bool {
-        self.known.lock().is_ok_and(|k| k.contains_key(rel))
+    /// Whether `rel` was pulled as `version` of its object and not changed here since.
+    fn unchanged_since_pulled(&self, rel: &str, local: &Path, version: &(u64, Option<String>)) -> bool {
+        let known = self.known.lock().ok().and_then(|k| k.get(rel).copied());
+        let seen = self.seen.lock().ok().and_then(|s| s.get(rel).cloned());
+        known.is_some() && Stamp::of(local) == known && seen.as_ref() == Some(version)
     }
 
     /// Puts the file `rel` as it is now.
     fn put(&self, rel: &str) -> Result<(), String> {
+        let _order = self.order.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
+        self.put_in_order(rel)
+    }
+
+    /// [`WorkMirror::put`], the order lock held.
+    fn put_in_order(&self, rel: &str) -> Result<(), String> {
         let local = self.root.join(rel);
         let Some(stamp) = Stamp::of(&local) else { return Ok(()) };
         let store = self.store.clone();
@@ -285,9 +306,12 @@ impl WorkMirror {
     /// or put (but `last`, put after them), and deletes from the store what
     /// was pulled or put and is gone here.
     fn sync(&self, last: Option<&str>) -> Result<(), String> {
+        let _order = self.order.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
         let mut changed = Vec::new();
         let mut present = std::collections::HashSet::new();
-        for entry in walkdir::WalkDir::new(&self.root).into_iter().filter_map(Result::ok) {
+        for entry in walkdir::WalkDir::new(&self.root) {
+            // A directory that cannot be read must not look like files removed.
+            let entry = entry.map_err(|e| format!("cannot read the scratch copy: {e}"))?;
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -343,7 +367,7 @@ impl WorkMirror {
             }
         }
         match last {
-            Some(rel) => self.put(rel),
+            Some(rel) => self.put_in_order(rel),
             None => Ok(()),
         }
     }
@@ -355,8 +379,10 @@ impl WorkMirror {
         let below = self.key(rel);
         self.block(async move {
             delete(&store, &key).await?;
-            let listed: Vec<object_store::ObjectMeta> =
+            let mut listed: Vec<object_store::ObjectMeta> =
                 store.list(Some(&below)).try_collect().await.map_err(|e| error_text(&e))?;
+            // Markers first: none may outlive, even for a moment, what it covers.
+            listed.sort_by_key(|m| !is_marker(Path::new(m.location.as_ref())));
             for meta in listed {
                 delete(&store, &meta.location).await?;
             }
@@ -400,7 +426,8 @@ async fn delete(store: &Arc<dyn ObjectStore>, key: &ObjectPath) -> Result<(), St
 
 /// The mirror `path` lies in, with its path relative to the mirror's root.
 fn mirror_of(path: &Path) -> Option<(Arc<WorkMirror>, String)> {
-    let mirrors = MIRRORS.read().ok()?;
+    // A panic elsewhere while the list was being changed leaves it whole.
+    let mirrors = MIRRORS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     mirrors.iter().find_map(|m| m.rel(path).map(|rel| (m.clone(), rel)))
 }
 
@@ -437,7 +464,7 @@ pub fn shown(path: &Path) -> PathBuf {
 /// Puts every change under the mirrored work directory `root` (a process's
 /// last step: what it wrote by means other than a commit, such as logs).
 pub fn flush(root: &Path) -> Result<(), String> {
-    let mirrors = MIRRORS.read().map_err(|_| "the mirrors' lock is poisoned".to_string())?;
+    let mirrors = MIRRORS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let found = mirrors.iter().find(|m| m.root == root).cloned();
     drop(mirrors);
     match found {

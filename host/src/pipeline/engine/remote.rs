@@ -2,21 +2,23 @@
 //! storage ([`crate::objects::mirror`]): only what its role reads, so that a
 //! task of a thousand does not download the other 999 tasks' chunks.
 //!
-//! Small files — manifests, markers, reports, the input counts, the owner
-//! file — are always pulled: every role decides from them. The bulk is
-//! pulled by role:
+//! Small files of the split run — manifests, markers, task stats, the input
+//! counts — are pulled by every role: every role decides from them. The bulk
+//! is pulled by role:
 //!
-//! | bulk                                   | pulled by                                     |
-//! |----------------------------------------|-----------------------------------------------|
-//! | a task's own directory                 | that task                                     |
-//! | every task's kept chunks               | the jobs, the merge, tasks after a barrier    |
-//! | every task's rejected/quarantine chunks| the merge                                     |
-//! | band `B`'s keys of stage `S`           | band merge `B` of `S`                         |
-//! | ids, edges of stage `S`                | the clustering of `S`                         |
-//! | decisions for task `R`                 | task `R`                                      |
-//! | `models/` (what jobs trained)          | tasks, jobs, the merge                        |
+//! | bulk                                         | pulled by                                  |
+//! |----------------------------------------------|--------------------------------------------|
+//! | a task's own directory                       | that task                                  |
+//! | every task's kept chunks of a phase a training or evaluation stage ended | the tasks after it |
+//! | every task's kept chunks                     | the jobs, the merge                        |
+//! | every task's rejected and quarantined chunks | the merge                                  |
+//! | band `B`'s keys of stage `S`                 | band merge `B` of `S`                      |
+//! | ids and edges of stage `S`                   | the clustering of `S`                      |
+//! | decisions for task `R`                       | task `R`                                   |
+//! | `models/` (what jobs trained)                | tasks, jobs, the merge                     |
+//! | the launch's logs                            | the launcher, which appends to them        |
 //!
-//! A one-process run pulls everything; a launcher only the small files.
+//! A one-process run pulls its own files, not a split run's beside them.
 
 use crate::pipeline::build::Pipeline;
 use crate::pipeline::engine::executor::RunError;
@@ -77,15 +79,19 @@ impl Role {
     }
 
     /// Whether this role reads `rel`, a file's path relative to the work
-    /// directory (`has_barrier`: whether tasks read every task's records
-    /// after a barrier).
-    pub fn wants(&self, rel: &str, has_barrier: bool) -> bool {
-        let Some(world) = self.world() else { return true };
+    /// directory (`shared_phases`: the phases ended by a training or
+    /// evaluation stage, whose kept records every task reads after it).
+    pub fn wants(&self, rel: &str, shared_phases: &[usize]) -> bool {
+        let Some(world) = self.world() else {
+            // A one-process run's own files, not a split run's beside them.
+            return !rel.starts_with("tasks/");
+        };
         let parts: Vec<&str> = rel.split('/').collect();
         let name = parts.last().copied().unwrap_or_default();
         match parts.as_slice() {
             ["models", ..] => matches!(self, Role::Task(_) | Role::Job { .. } | Role::Merge { .. }),
-            ["tasks", file] => !file.ends_with(".log"),
+            // The input counts; the logs for the launcher, which appends to them.
+            ["tasks", file] => !file.ends_with(".log") || matches!(self, Role::Launcher { .. }),
             ["tasks", task, rest @ ..] if task.starts_with("staged-of-") => {
                 *task == format!("staged-of-{world:05}") && self.wants_global(rest)
             }
@@ -98,7 +104,7 @@ impl Role {
                 {
                     return true;
                 }
-                self.wants_of_other_task(rest, name, has_barrier)
+                self.wants_of_other_task(rest, name, shared_phases)
             }
             // A one-process run's own files, beside the tasks of a split run.
             _ => false,
@@ -120,14 +126,18 @@ impl Role {
     }
 
     /// Under another task's directory (`rest`, after `tasks/RANK-of-WORLD/`).
-    fn wants_of_other_task(&self, rest: &[&str], name: &str, has_barrier: bool) -> bool {
-        let in_chunks = rest.len() >= 2 && rest[rest.len() - 2] == "chunks";
-        if in_chunks {
+    fn wants_of_other_task(&self, rest: &[&str], name: &str, shared_phases: &[usize]) -> bool {
+        let phase = match rest {
+            ["chunks", _] => Some(0),
+            [dir, "chunks", _] => dir.strip_prefix("phase-").and_then(|k| k.parse::<usize>().ok()),
+            _ => None,
+        };
+        if let Some(phase) = phase {
             let kept = name.ends_with(".kept.jsonl");
             return match self {
                 Role::Merge { .. } => true,
                 Role::Job { .. } => kept,
-                Role::Task(_) => kept && has_barrier,
+                Role::Task(_) => kept && shared_phases.contains(&phase),
                 _ => false,
             };
         }
@@ -153,10 +163,15 @@ impl Role {
 /// (nothing to do when the work directory is local).
 pub fn pull(pipeline: &Pipeline, role: &Role) -> Result<(), RunError> {
     let Some(mirror) = &pipeline.work_store else { return Ok(()) };
-    let has_barrier = pipeline.stages.iter().any(|s| s.is_barrier());
+    let shared_phases: Vec<usize> = crate::pipeline::engine::staged::task_phases(pipeline, true)
+        .iter()
+        .enumerate()
+        .filter(|(_, phase)| phase.barrier(pipeline).is_some())
+        .map(|(k, _)| k)
+        .collect();
     mirror
-        .pull(&|rel| role.wants(rel, has_barrier))
-        .map_err(|message| WorkDirError::Store { path: pipeline.work_dir.clone(), message })?;
+        .pull(&|rel| role.wants(rel, &shared_phases))
+        .map_err(|message| WorkDirError::Store { path: mirror.prefix().to_string().into(), message })?;
     Ok(())
 }
 
@@ -167,7 +182,7 @@ pub fn flush(pipeline: &Pipeline) -> Result<(), RunError> {
         return Ok(());
     }
     crate::objects::mirror::flush(&pipeline.work_dir)
-        .map_err(|message| WorkDirError::Store { path: pipeline.work_dir.clone(), message })?;
+        .map_err(|message| WorkDirError::Store { path: crate::objects::mirror::shown(&pipeline.work_dir), message })?;
     Ok(())
 }
 
@@ -198,14 +213,16 @@ mod tests {
         ];
         for role in &roles {
             for rel in SMALL {
-                assert!(role.wants(rel, false), "{role:?} {rel}");
+                assert!(role.wants(rel, &[]), "{role:?} {rel}");
             }
-            assert!(!role.wants("tasks/00001-of-00004/manifest.json", true), "{role:?}: another split");
-            assert!(!role.wants("tasks/staged-of-00004/near/cluster/done", true), "{role:?}: another split");
-            assert!(!role.wants("tasks/00001-of-00002.log", true), "{role:?}: logs");
-            assert!(!role.wants("chunks/00000000.kept.jsonl", true), "{role:?}: a one-process run's chunks");
+            assert!(!role.wants("tasks/00001-of-00004/manifest.json", &[0]), "{role:?}: another split");
+            assert!(!role.wants("tasks/staged-of-00004/near/cluster/done", &[0]), "{role:?}: another split");
+            let launcher = matches!(role, Role::Launcher { .. });
+            assert_eq!(role.wants("tasks/00001-of-00002.log", &[0]), launcher, "{role:?}: logs");
+            assert!(!role.wants("chunks/00000000.kept.jsonl", &[0]), "{role:?}: a one-process run's chunks");
         }
-        assert!(Role::Whole.wants("chunks/00000000.kept.jsonl", false));
+        assert!(Role::Whole.wants("chunks/00000000.kept.jsonl", &[]));
+        assert!(!Role::Whole.wants("tasks/00000-of-00002/manifest.json", &[]), "a split run beside it");
     }
 
     #[test]
@@ -218,27 +235,30 @@ mod tests {
         let job = Role::Job { world: 2 };
         let launcher = Role::Launcher { world: 2 };
         let own = "tasks/00000-of-00002/phase-1/chunks/00000003.rejected.jsonl";
-        assert!(task0.wants(own, false));
-        assert!(!task1.wants(own, true));
-        assert!(merge.wants(own, false));
-        assert!(!launcher.wants(own, false));
+        assert!(task0.wants(own, &[]));
+        assert!(!task1.wants(own, &[0]));
+        assert!(merge.wants(own, &[]));
+        assert!(!launcher.wants(own, &[]));
         let kept = "tasks/00001-of-00002/chunks/00000003.kept.jsonl";
-        assert!(!task0.wants(kept, false));
-        assert!(task0.wants(kept, true), "after a barrier a task reads every task's records");
-        assert!(job.wants(kept, false));
-        assert!(!band3.wants(kept, true));
+        assert!(!task0.wants(kept, &[]));
+        assert!(task0.wants(kept, &[0]), "after a barrier a task reads every task's records");
+        let later = "tasks/00001-of-00002/phase-2/chunks/00000003.kept.jsonl";
+        assert!(!task0.wants(later, &[0]), "of the phase the barrier ended only");
+        assert!(task0.wants(later, &[0, 2]) && job.wants(later, &[0]));
+        assert!(job.wants(kept, &[]));
+        assert!(!band3.wants(kept, &[0]));
         let keys = "tasks/00001-of-00002/staged/near/band-003.keys";
-        assert!(band3.wants(keys, false));
-        assert!(!Role::Band { world: 2, stage: "near".into(), band: 4 }.wants(keys, false));
-        assert!(!Role::Band { world: 2, stage: "exact".into(), band: 3 }.wants(keys, false));
-        assert!(!cluster.wants(keys, false));
-        assert!(cluster.wants("tasks/00001-of-00002/staged/near/ids.jsonl", false));
-        assert!(cluster.wants("tasks/staged-of-00002/near/band-003.edges", false));
-        assert!(!merge.wants("tasks/staged-of-00002/near/band-003.edges", false));
+        assert!(band3.wants(keys, &[]));
+        assert!(!Role::Band { world: 2, stage: "near".into(), band: 4 }.wants(keys, &[]));
+        assert!(!Role::Band { world: 2, stage: "exact".into(), band: 3 }.wants(keys, &[]));
+        assert!(!cluster.wants(keys, &[]));
+        assert!(cluster.wants("tasks/00001-of-00002/staged/near/ids.jsonl", &[]));
+        assert!(cluster.wants("tasks/staged-of-00002/near/band-003.edges", &[]));
+        assert!(!merge.wants("tasks/staged-of-00002/near/band-003.edges", &[]));
         let decisions = "tasks/staged-of-00002/near/cluster/decisions-00001.jsonl";
-        assert!(task1.wants(decisions, false));
-        assert!(!task0.wants(decisions, false));
-        assert!(task0.wants("models/quality/classifier.safetensors", false));
-        assert!(!launcher.wants("models/quality/classifier.safetensors", false));
+        assert!(task1.wants(decisions, &[]));
+        assert!(!task0.wants(decisions, &[]));
+        assert!(task0.wants("models/quality/classifier.safetensors", &[]));
+        assert!(!launcher.wants("models/quality/classifier.safetensors", &[]));
     }
 }

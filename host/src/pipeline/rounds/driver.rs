@@ -300,8 +300,10 @@ struct Data {
 struct Committed {
     key: String,
     round: ChainRound,
-    /// Where the round's kept records are.
+    /// Where the round's kept records are (relative to the work directory,
+    /// which can be a scratch copy elsewhere when the round is read again).
     kept: PathBuf,
+    /// Where its student is (likewise).
     student: PathBuf,
 }
 
@@ -376,7 +378,12 @@ impl Driver<'_> {
         let source = &arm.sources[k as usize - 1];
         let data_key = round_key(&[source, &sha, &seed.to_string()]);
         let key = round_key(&[&data_key, arm.policy.describe().as_str(), &format!("{:?}", self.plan.monitor)]);
-        let committed = read_json::<Committed>(&dir.join("round.json")).filter(|c| c.key == key);
+        let committed = read_json::<Committed>(&dir.join("round.json")).filter(|c| c.key == key).map(|mut c| {
+            // Relative to the work directory as it is now (an absolute path stays as it is).
+            c.kept = self.base.work_dir.join(&c.kept);
+            c.student = self.base.work_dir.join(&c.student);
+            c
+        });
         Ok(ChainPlan { dir, used, sha, data_key, key, committed })
     }
 
@@ -439,9 +446,14 @@ impl Driver<'_> {
             data: data.counts.clone(),
             student: self.base.relative(&student),
         };
-        let c = Committed { key: plan.key.clone(), round, kept: data.kept_file.clone(), student };
+        let c = Committed {
+            key: plan.key.clone(),
+            round,
+            kept: self.base.relative(&data.kept_file).into(),
+            student: self.base.relative(&student).into(),
+        };
         write_json(&plan.dir.join("round.json"), &c)?;
-        Ok((c.round, data.kept.clone(), c.student))
+        Ok((c.round, data.kept.clone(), student))
     }
 
     /// Round `k`'s data stages as a pipeline, `used` answering for `rounds.model`.

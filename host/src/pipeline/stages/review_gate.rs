@@ -184,7 +184,8 @@ impl PreparedStage for PreparedGate {
             return Err(StageError::AwaitingReview {
                 stage: self.stage.clone(),
                 count: held.len(),
-                pending: self.pending.clone(),
+                // Where the reviewer finds it (its object when the work directory is on object storage).
+                pending: crate::objects::mirror::shown(&self.pending),
                 labels: self.labels_file.clone(),
             });
         }

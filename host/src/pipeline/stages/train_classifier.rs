@@ -210,6 +210,8 @@ pub fn run(
         ("kiln.label".to_string(), config.label.clone()),
     ]);
     model.save(&path, &meta).map_err(|e| JobError::new(stage, e.to_string()))?;
+    // On object storage before the report that names it.
+    crate::pipeline::workdir::saved(&path).map_err(JobError::work_dir(stage))?;
     let report = ClassifierReport {
         stage: stage.to_string(),
         records: records.len() as u64,

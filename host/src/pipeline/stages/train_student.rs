@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::job::{JobError, read_json, write_json};
+use crate::pipeline::workdir;
 
 /// `config` of a `train-student` stage; every key is optional.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -284,12 +285,17 @@ fn train_seed(
                 let meta = training_meta(stage, seed, step, config);
                 progress.step = step;
                 progress.seconds = prior_seconds + started.elapsed().as_secs_f64();
+                // The model and the optimizer, then the progress that names
+                // their step (each put to object storage when the work
+                // directory is there, in that order).
                 let saved = model
                     .save(&model_file, &meta)
                     .and_then(|()| state.save(&optimizer_file, &model))
                     .map_err(|e| e.to_string())
+                    .and_then(|()| workdir::saved(&model_file).map_err(|e| e.to_string()))
+                    .and_then(|()| workdir::saved(&optimizer_file).map_err(|e| e.to_string()))
                     .and_then(|()| serde_json::to_vec(&progress).map_err(|e| e.to_string()))
-                    .and_then(|bytes| std::fs::write(&progress_file, bytes).map_err(|e| e.to_string()));
+                    .and_then(|bytes| workdir::write_atomic(&progress_file, &bytes).map_err(|e| e.to_string()));
                 if let Err(e) = saved {
                     tracing::warn!(stage, seed, "cannot save a checkpoint: {e}");
                 }

@@ -96,9 +96,9 @@ pub enum WorkDirError {
         message: String,
     },
     /// The work directory is on object storage, and the store failed.
-    #[error("the work directory's object storage, at {}: {message}", path.display())]
+    #[error("the work directory on object storage, at {}: {message}", path.display())]
     Store {
-        /// The local file (in the scratch copy) the store was asked about.
+        /// The object (`s3://…`) the store was asked about.
         path: PathBuf,
         /// What went wrong.
         message: String,
@@ -553,7 +553,21 @@ pub fn write_shared(path: &Path, bytes: &[u8]) -> Result<(), WorkDirError> {
 /// Puts `path`, just committed, to the work directory's object storage when
 /// it lies in a work directory kept there ([`crate::objects::mirror`]).
 fn mirrored(path: &Path) -> Result<(), WorkDirError> {
-    crate::objects::mirror::committed(path).map_err(|message| WorkDirError::Store { path: path.to_path_buf(), message })
+    crate::objects::mirror::committed(path).map_err(|message| store_error(path, message))
+}
+
+/// Says that `path`, written whole by other means than [`write_atomic`] (a
+/// checkpoint saved by the kernels), is complete: put to the work
+/// directory's object storage when it is kept there, before anything that
+/// names it is committed.
+pub fn saved(path: &Path) -> Result<(), WorkDirError> {
+    mirrored(path)
+}
+
+/// A failure of the work directory's object storage about `path`, named as
+/// a user finds it (its object, not the scratch copy).
+fn store_error(path: &Path, message: String) -> WorkDirError {
+    WorkDirError::Store { path: crate::objects::mirror::shown(path), message }
 }
 
 /// Removes the file or directory `path` (nothing when it is not there), and
@@ -565,7 +579,7 @@ pub fn remove_tree(path: &Path) -> Result<(), WorkDirError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(WorkDirError::Io { action: "cannot remove", path: path.to_path_buf(), error }),
     }
-    crate::objects::mirror::removed(path).map_err(|message| WorkDirError::Store { path: path.to_path_buf(), message })
+    crate::objects::mirror::removed(path).map_err(|message| store_error(path, message))
 }
 
 /// Write to a temporary file, sync, rename over `path`, sync the directory.
