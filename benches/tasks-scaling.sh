@@ -12,44 +12,8 @@ cd "$(dirname "$0")/.."
 kiln=$(realpath target/release/kiln)
 dir=target/bench-tasks
 mkdir -p "$dir"
-corpus=target/corpus/rustdoc-100k.jsonl
-[ -f "$corpus" ] || cargo xtask corpus --out "$corpus" --limit 100000
-data=$(realpath pipelines/data)
-wasm=$(realpath target/wasm32-wasip2/release)
-cat > "$dir/pipeline.toml" <<TOML
-[pipeline]
-name = "tasks-scaling"
-work_dir = "work"
-chunk_size = 2000
-
-[[input]]
-path = "$(realpath "$corpus")"
-
-[[stage]]
-name = "decontam"
-kind = "decontaminate"
-config = { benchmarks = [{ name = "heldout-eval", path = "$data/heldout-eval.jsonl", fields = ["question"] }] }
-
-[[stage]]
-name = "length"
-kind = "filter"
-plugin = "$wasm/length_filter.wasm"
-config = { min_words = 20, max_chars = 100000 }
-
-[[stage]]
-name = "quality"
-kind = "filter"
-plugin = "$wasm/gopher_quality.wasm"
-batch_size = 1024
-
-[[stage]]
-name = "pii"
-kind = "map"
-plugin = "$wasm/pii_redact.wasm"
-
-[output]
-dir = "out"
-TOML
+. benches/streaming-pipeline.sh
+streaming_pipeline tasks-scaling "$dir/pipeline.toml"
 cd "$dir"
 secs() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1; }
 declare -A times

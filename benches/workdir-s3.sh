@@ -16,44 +16,8 @@ kiln=$(realpath target/release/kiln)
 moto=${KILN_MOTO_SERVER:-$(realpath target/tools/moto/bin/moto_server)}
 dir=target/bench-workdir-s3
 mkdir -p "$dir"
-corpus=target/corpus/rustdoc-100k.jsonl
-[ -f "$corpus" ] || cargo xtask corpus --out "$corpus" --limit 100000
-data=$(realpath pipelines/data)
-wasm=$(realpath target/wasm32-wasip2/release)
-cat > "$dir/pipeline.toml" <<TOML
-[pipeline]
-name = "workdir-s3"
-work_dir = "work"
-chunk_size = 2000
-
-[[input]]
-path = "$(realpath "$corpus")"
-
-[[stage]]
-name = "decontam"
-kind = "decontaminate"
-config = { benchmarks = [{ name = "heldout-eval", path = "$data/heldout-eval.jsonl", fields = ["question"] }] }
-
-[[stage]]
-name = "length"
-kind = "filter"
-plugin = "$wasm/length_filter.wasm"
-config = { min_words = 20, max_chars = 100000 }
-
-[[stage]]
-name = "quality"
-kind = "filter"
-plugin = "$wasm/gopher_quality.wasm"
-batch_size = 1024
-
-[[stage]]
-name = "pii"
-kind = "map"
-plugin = "$wasm/pii_redact.wasm"
-
-[output]
-dir = "out"
-TOML
+. benches/streaming-pipeline.sh
+streaming_pipeline workdir-s3 "$dir/pipeline.toml"
 cd "$dir"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$moto" -H 127.0.0.1 -p "$port" >moto.log 2>&1 &

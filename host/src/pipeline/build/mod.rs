@@ -272,28 +272,60 @@ impl Pipeline {
 
 /// When the work directory is on object storage (`--work-dir`, else
 /// `[pipeline] work_dir`, is `s3://bucket/prefix`): its mirror, in a new
-/// scratch directory. The environment's credentials must be able to write
-/// the prefix (checked now, not after the first chunk).
+/// scratch directory (checked writable now, not after the first chunk).
 fn work_location(
     map: &SourceMap<'_>,
     overrides: &BuildOptions,
     dir: &Path,
 ) -> Result<Option<crate::objects::mirror::Attached>, Box<Diagnostic>> {
-    let (key, dir) = match &overrides.work_dir {
-        Some(dir) => ("--work-dir", dir.as_path()),
-        None => ("[pipeline] work_dir", dir),
-    };
-    let Some(text) = dir.to_str().filter(|t| ObjectUrl::is_object(t)) else { return Ok(None) };
-    let at = |message: String, hint: &str| {
-        let mut d = map.at(None, None, format!("{key} {message}"));
+    let place = Place::of(map, ("--work-dir", overrides.work_dir.as_deref()), ("[pipeline] work_dir", dir));
+    let Some(prefix) = place.writable_prefix("e.g. s3://runs/clean-web/work")? else { return Ok(None) };
+    let mirror = crate::objects::mirror::WorkMirror::attach(prefix).map_err(|e| {
+        place.refused(format!("`{}`: {e}", place.text), "set $KILN_WORK_SCRATCH to a local directory Kiln may write")
+    })?;
+    Ok(Some(mirror))
+}
+
+/// A directory setting that may name object storage: the override's flag
+/// and value when given, else the file's key and value.
+struct Place<'m, 'p> {
+    map: &'m SourceMap<'m>,
+    key: &'static str,
+    text: &'p str,
+}
+
+impl<'m, 'p> Place<'m, 'p> {
+    fn of(
+        map: &'m SourceMap<'m>,
+        flag: (&'static str, Option<&'p Path>),
+        file: (&'static str, &'p Path),
+    ) -> Place<'m, 'p> {
+        let (key, dir) = match flag {
+            (flag, Some(dir)) => (flag, dir),
+            (_, None) => file,
+        };
+        Place { map, key, text: dir.to_str().unwrap_or_default() }
+    }
+
+    /// A diagnostic naming the setting.
+    fn refused(&self, message: String, hint: &str) -> Box<Diagnostic> {
+        let mut d = self.map.at(None, None, format!("{} {message}", self.key));
         d.hint = Some(hint.to_string());
         Box::new(d)
-    };
-    let prefix = ObjectUrl::parse_prefix(text).map_err(|e| at(e, "e.g. s3://runs/clean-web/work"))?;
-    prefix.check_writable().map_err(|e| at(format!("`{text}` cannot be written: {e}"), CREDENTIALS_HINT))?;
-    let mirror = crate::objects::mirror::WorkMirror::attach(prefix)
-        .map_err(|e| at(format!("`{text}`: {e}"), "set $KILN_WORK_SCRATCH to a local directory Kiln may write"))?;
-    Ok(Some(mirror))
+    }
+
+    /// The prefix the setting names when it is `s3://bucket/prefix`, which
+    /// the environment's credentials must be able to write; `None` for a path.
+    fn writable_prefix(&self, example: &str) -> Result<Option<ObjectUrl>, Box<Diagnostic>> {
+        if !ObjectUrl::is_object(self.text) {
+            return Ok(None);
+        }
+        let prefix = ObjectUrl::parse_prefix(self.text).map_err(|e| self.refused(e, example))?;
+        prefix
+            .check_writable()
+            .map_err(|e| self.refused(format!("`{}` cannot be written: {e}", self.text), CREDENTIALS_HINT))?;
+        Ok(Some(prefix))
+    }
 }
 
 /// Where object storage's credentials come from.
@@ -318,19 +350,8 @@ fn output_location(
     dir: &Path,
     work_dir: &Path,
 ) -> Result<Option<(PathBuf, ObjectUrl)>, Box<Diagnostic>> {
-    let (key, dir) = match &overrides.output_dir {
-        Some(dir) => ("--out", dir.as_path()),
-        None => ("[output] dir", dir),
-    };
-    let Some(text) = dir.to_str().filter(|t| ObjectUrl::is_object(t)) else { return Ok(None) };
-    let at = |message: String, hint: &str| {
-        let mut d = map.at(None, None, format!("{key} {message}"));
-        d.hint = Some(hint.to_string());
-        Box::new(d)
-    };
-    let prefix = ObjectUrl::parse_prefix(text).map_err(|e| at(e, "e.g. s3://curated/web/2026-12"))?;
-    prefix.check_writable().map_err(|e| at(format!("`{text}` cannot be written: {e}"), CREDENTIALS_HINT))?;
-    Ok(Some((work_dir.join("out"), prefix)))
+    let place = Place::of(map, ("--out", overrides.output_dir.as_deref()), ("[output] dir", dir));
+    Ok(place.writable_prefix("e.g. s3://curated/web/2026-12")?.map(|prefix| (work_dir.join("out"), prefix)))
 }
 
 /// `base/p` made absolute, with `.` and `..` resolved lexically (for messages
