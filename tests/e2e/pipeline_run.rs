@@ -520,4 +520,5 @@ fn objects_by_glob_in_and_outputs_published_to_object_storage() {
     ]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && stderr.contains("[output] dir `s3://absent/x` cannot be written"), "{stderr}");
+    assert!(stderr.contains("the bucket `absent` does not exist"), "{stderr}");
 }

@@ -483,6 +483,8 @@ mod tests {
             assert!(stays_local(rel), "{rel}");
         }
         assert!(stays_local("out/kept.jsonl"), "the outputs are published, not mirrored");
+        assert!(stays_local("assembled-kept.jsonl"), "converted to Parquet, not mirrored");
+        assert!(stays_local(".kiln-write-test-4242-17"), "a write probe");
         for rel in [
             "manifest.json",
             "tasks/00000-of-00002/out/done",

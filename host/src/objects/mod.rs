@@ -168,9 +168,16 @@ impl ObjectUrl {
         let store = store(&self.bucket)?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let probe = self.child(&format!(".kiln-write-test-{}-{nanos}", std::process::id())).path();
+        let bucket = self.bucket.clone();
         on_own_runtime(async move {
             let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
-            store.put_opts(&probe, object_store::PutPayload::new(), create).await.map_err(|e| error_text(&e))?;
+            store.put_opts(&probe, object_store::PutPayload::new(), create).await.map_err(|e| match e {
+                // A put answered "not found" names no missing key: the bucket is missing.
+                object_store::Error::NotFound { .. } => {
+                    format!("the bucket `{bucket}` does not exist (or is not at this endpoint)")
+                }
+                e => error_text(&e),
+            })?;
             store.delete(&probe).await.map_err(|e| error_text(&e))
         })?
     }
