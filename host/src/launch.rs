@@ -42,7 +42,13 @@ pub fn run(
 /// work directory down first and its last changes up after when it is on
 /// object storage.
 pub fn run_loaded(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, RunError> {
-    remote::pull(&pipeline, &Role::Whole)?;
+    if options.fresh {
+        // What starting over removes is deleted in the store, not downloaded first.
+        remote::pull(&pipeline, &Role::Fresh)?;
+        remote::start_over(&pipeline)?;
+    } else {
+        remote::pull(&pipeline, &Role::Whole)?;
+    }
     // The scratch copy lives as long as a handle to its mirror.
     let store = pipeline.work_store.clone();
     let root = pipeline.work_dir.clone();

@@ -463,6 +463,15 @@ fn a_work_directory_on_object_storage_is_all_the_processes_share() {
     let resumed = ok(kiln(&["run", p, "--work-dir", single, "--out", o], &env));
     assert!(resumed.contains("resumed from an earlier run"), "{resumed}");
     same_outputs(&one, &resumed_out);
+    // Started over: Kiln's objects are deleted in the store (an orphan chunk
+    // with them), not brought down; an object Kiln did not write stays.
+    s3.put("runs", "single/work/chunks/99999999.kept.jsonl", b"orphan".to_vec());
+    s3.put("runs", "single/work/notes.txt", b"the team's".to_vec());
+    let fresh = ok(kiln(&["run", p, "--fresh", "--work-dir", single, "--out", o], &env));
+    assert!(!fresh.contains("resumed from an earlier run"), "{fresh}");
+    same_outputs(&one, &resumed_out);
+    assert!(s3.get("runs", "single/work/chunks/99999999.kept.jsonl").is_none(), "the orphan chunk was removed");
+    assert!(s3.get("runs", "single/work/notes.txt").is_some(), "what Kiln did not write stays");
 
     // Slurm's jobs write their scripts and logs in the work directory: it must be on a shared file system.
     let slurm = kiln(&["launch", "slurm", p, "--tasks", "2", "--work-dir", work], &env);

@@ -372,6 +372,27 @@ impl WorkMirror {
         }
     }
 
+    /// Deletes from the store every entry at the top of the prefix (an
+    /// object, or a "directory" of them) whose name `cleared` accepts: a run
+    /// started over, without bringing down what it removes.
+    pub fn remove_top_level(&self, cleared: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        let store = self.store.clone();
+        let base = self.prefix.path();
+        let listed =
+            self.block(async move { store.list_with_delimiter(Some(&base)).await.map_err(|e| error_text(&e)) })??;
+        let names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .chain(listed.objects.iter().map(|o| &o.location))
+            .filter_map(|path| path.filename().map(str::to_string))
+            .filter(|name| cleared(name))
+            .collect();
+        for name in names {
+            self.remove(&name)?;
+        }
+        Ok(())
+    }
+
     /// Deletes `rel` and everything under `rel/` from the store.
     fn remove(&self, rel: &str) -> Result<(), String> {
         let store = self.store.clone();

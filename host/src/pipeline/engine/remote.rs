@@ -30,6 +30,9 @@ use crate::pipeline::workdir::{WorkDirError, path_component};
 pub enum Role {
     /// A one-process run (`kiln run`): everything.
     Whole,
+    /// A one-process run started over (`kiln run --fresh`): only what says
+    /// whose the work directory is ([`start_over`] deletes the rest).
+    Fresh,
     /// A task of a split run.
     Task(Shard),
     /// Band merge `band` of dedup stage `stage`.
@@ -68,7 +71,7 @@ pub enum Role {
 impl Role {
     fn world(&self) -> Option<u32> {
         match self {
-            Role::Whole => None,
+            Role::Whole | Role::Fresh => None,
             Role::Task(shard) => Some(shard.world),
             Role::Band { world, .. }
             | Role::Cluster { world, .. }
@@ -82,6 +85,9 @@ impl Role {
     /// directory (`shared_phases`: the phases ended by a training or
     /// evaluation stage, whose kept records every task reads after it).
     pub fn wants(&self, rel: &str, shared_phases: &[usize]) -> bool {
+        if *self == Role::Fresh {
+            return rel == crate::pipeline::workdir::OWNER_FILE;
+        }
         let Some(world) = self.world() else {
             // A one-process run's own files, not a split run's beside them.
             return !rel.starts_with("tasks/");
@@ -175,6 +181,24 @@ pub fn pull(pipeline: &Pipeline, role: &Role) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Deletes from the work directory's object storage what a one-process run
+/// started over removes ([`crate::pipeline::workdir::cleared_on_fresh`]),
+/// without bringing it down first (nothing to do when it is local).
+pub fn start_over(pipeline: &Pipeline) -> Result<(), RunError> {
+    let Some(mirror) = &pipeline.work_store else { return Ok(()) };
+    // Never another pipeline's work directory: claimed (its owner file
+    // checked, as the run will) before anything is deleted.
+    let owner = crate::pipeline::workdir::Owner {
+        pipeline: pipeline.name.clone(),
+        file: std::fs::canonicalize(&pipeline.file).unwrap_or_else(|_| pipeline.file.clone()),
+    };
+    drop(crate::pipeline::workdir::WorkDir::claim(&pipeline.work_dir, &owner)?);
+    mirror
+        .remove_top_level(&crate::pipeline::workdir::cleared_on_fresh)
+        .map_err(|message| WorkDirError::Store { path: mirror.prefix().to_string().into(), message })?;
+    Ok(())
+}
+
 /// Puts what changed in the work directory's scratch copy (a process's last
 /// step; nothing to do when the work directory is local).
 pub fn flush(pipeline: &Pipeline) -> Result<(), RunError> {
@@ -222,6 +246,8 @@ mod tests {
             assert!(!role.wants("chunks/00000000.kept.jsonl", &[0]), "{role:?}: a one-process run's chunks");
         }
         assert!(Role::Whole.wants("chunks/00000000.kept.jsonl", &[]));
+        assert!(!Role::Fresh.wants("chunks/00000000.kept.jsonl", &[]), "started over: not brought down");
+        assert!(Role::Fresh.wants("kiln-workdir.json", &[]));
         assert!(!Role::Whole.wants("tasks/00000-of-00002/manifest.json", &[]), "a split run beside it");
     }
 

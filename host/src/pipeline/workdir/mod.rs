@@ -136,7 +136,7 @@ pub struct Owner {
 }
 
 /// The file naming a work directory's owner.
-const OWNER_FILE: &str = "kiln-workdir.json";
+pub const OWNER_FILE: &str = "kiln-workdir.json";
 /// The lock a run holds on its work directory.
 const LOCK_FILE: &str = "run.lock";
 /// Where the tasks of a split run of the same pipeline keep their work
@@ -173,6 +173,13 @@ fn written_by_kiln(name: &str) -> bool {
     });
     let phase = name.strip_prefix("phase-").is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
     FIXED.contains(&name) || output || phase || name == ".kiln-write-test"
+}
+
+/// Whether `--fresh` removes the entry `name` of a work directory: what
+/// Kiln wrote there but the request cache, the owner file, the lock and a
+/// split run's tasks.
+pub fn cleared_on_fresh(name: &str) -> bool {
+    written_by_kiln(name) && !KEPT_ON_FRESH.contains(&name)
 }
 
 /// The names in `dir` (none when it does not exist).
@@ -347,7 +354,7 @@ impl WorkDir {
     pub fn clear(dir: &Path) -> Result<(), WorkDirError> {
         for entry in entries(dir)? {
             let name = entry.to_string_lossy();
-            if !written_by_kiln(&name) || KEPT_ON_FRESH.contains(&name.as_ref()) {
+            if !cleared_on_fresh(&name) {
                 continue;
             }
             let path = dir.join(&entry);
