@@ -10,7 +10,6 @@ use std::path::Path;
 use crate::pipeline::engine::remote::{self, Role};
 use crate::pipeline::engine::shard::{DONE_MARKER, Shard};
 use crate::pipeline::engine::staged;
-use crate::pipeline::workdir::WorkDirError;
 use crate::pipeline::{BuildOptions, Diagnostics, Pipeline, RunError, RunOptions, RunSummary, execute, run_rounds};
 use crate::plugin::Sandbox;
 
@@ -51,14 +50,8 @@ pub fn run_loaded(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary
     }
     // The scratch copy lives as long as a handle to its mirror.
     let store = pipeline.work_store.clone();
-    let root = pipeline.work_dir.clone();
     let ran = run_rounds(pipeline, options);
-    let flushed = match store {
-        Some(store) => crate::objects::mirror::flush(&root).map_err(|message| {
-            RunError::WorkDir(WorkDirError::Store { path: store.prefix().to_string().into(), message })
-        }),
-        None => Ok(()),
-    };
+    let flushed = store.as_deref().map_or(Ok(()), remote::flush_store);
     let summary = ran?;
     flushed?;
     Ok(summary)
@@ -123,9 +116,7 @@ pub fn run_task(
     // The run's own error first; then the flush's.
     let ran = ran?;
     if let Some(store) = store {
-        crate::objects::mirror::flush(store.root()).map_err(|message| {
-            RunError::WorkDir(WorkDirError::Store { path: store.prefix().to_string().into(), message })
-        })?;
+        remote::flush_store(&store)?;
     }
     Ok(ran)
 }

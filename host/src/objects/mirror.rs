@@ -393,6 +393,12 @@ impl WorkMirror {
         Ok(())
     }
 
+    /// Puts every change in the scratch copy (a process's last step: what
+    /// it wrote by means other than a commit, such as logs).
+    pub fn flush(&self) -> Result<(), String> {
+        self.sync(None)
+    }
+
     /// Deletes `rel` and everything under `rel/` from the store.
     fn remove(&self, rel: &str) -> Result<(), String> {
         let store = self.store.clone();
@@ -479,18 +485,6 @@ pub fn shown(path: &Path) -> PathBuf {
     match mirror_of(path) {
         Some((mirror, rel)) => PathBuf::from(mirror.prefix.child(&rel).to_string()),
         None => path.to_path_buf(),
-    }
-}
-
-/// Puts every change under the mirrored work directory `root` (a process's
-/// last step: what it wrote by means other than a commit, such as logs).
-pub fn flush(root: &Path) -> Result<(), String> {
-    let mirrors = MIRRORS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let found = mirrors.iter().find(|m| m.root == root).cloned();
-    drop(mirrors);
-    match found {
-        Some(mirror) => mirror.sync(None),
-        None => Ok(()),
     }
 }
 
@@ -589,13 +583,13 @@ mod tests {
         let (a, first, _b, _second) = two_processes();
         let root = a.path();
         let log = write(root, "tasks/00000-of-00002.log", "started\n");
-        flush(root).expect("flush");
+        first.flush().expect("flush");
         let unsorted = write(root, "tasks/00000-of-00002/staged/near/band-000.unsorted", "x");
         committed(&write(root, "tasks/00000-of-00002/out/done", "")).expect("marker");
         assert!(keys(&first).contains(&"work/tasks/00000-of-00002/staged/near/band-000.unsorted".to_string()));
         std::fs::remove_file(&unsorted).expect("remove");
         std::fs::write(&log, "started\nfinished\n").expect("append");
-        flush(root).expect("flush");
+        first.flush().expect("flush");
         assert_eq!(keys(&first), ["work/tasks/00000-of-00002.log", "work/tasks/00000-of-00002/out/done"]);
         let store = first.store.clone();
         let text = first

@@ -202,11 +202,12 @@ pub fn start_over(pipeline: &Pipeline) -> Result<(), RunError> {
 /// Puts what changed in the work directory's scratch copy (a process's last
 /// step; nothing to do when the work directory is local).
 pub fn flush(pipeline: &Pipeline) -> Result<(), RunError> {
-    if pipeline.work_store.is_none() {
-        return Ok(());
-    }
-    crate::objects::mirror::flush(&pipeline.work_dir)
-        .map_err(|message| WorkDirError::Store { path: crate::objects::mirror::shown(&pipeline.work_dir), message })?;
+    pipeline.work_store.as_deref().map_or(Ok(()), flush_store)
+}
+
+/// Puts what changed in the scratch copy `store` keeps.
+pub fn flush_store(store: &crate::objects::mirror::Attached) -> Result<(), RunError> {
+    store.flush().map_err(|message| WorkDirError::Store { path: store.prefix().to_string().into(), message })?;
     Ok(())
 }
 
