@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kiln_tests::{assert_balanced, kiln_bin, lines, stats, target_dir, wasm, workspace};
+use kiln_tests::{ObjectServer as _, assert_balanced, kiln_bin, lines, stats, target_dir, wasm, workspace};
 
 /// A test input: the bundled sample, with malformed lines and cross-chunk
 /// duplicates mixed in.

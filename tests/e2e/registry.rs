@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kiln_tests::{LocalRegistry, kiln_bin, stats, wasm, workspace};
+use kiln_tests::{LocalRegistry, ObjectServer as _, kiln_bin, stats, wasm, workspace};
 
 fn kiln(cache: &Path, args: &[&str]) -> Output {
     Command::new(kiln_bin())

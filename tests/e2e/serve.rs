@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_tests::{kiln_bin, wasm, workspace};
+use kiln_tests::{ObjectServer as _, kiln_bin, wasm, workspace};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, multipart};
 use serde_json::Value;

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod object_servers;
+
+pub use object_servers::{LocalAzurite, LocalS3, ObjectServer};
+
 use kiln::Record;
 use kiln::plugin::{LoadOptions, Plugin, PluginError, PluginKind, Sandbox, SandboxConfig, wit};
 
@@ -205,112 +209,6 @@ impl LocalRegistry {
 impl Drop for LocalRegistry {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// An S3-compatible server on loopback (moto in server mode, from PyPI;
-/// `cargo xtask test` installs it and sets `KILN_MOTO_SERVER`), stopped on drop.
-pub struct LocalS3 {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub endpoint: String,
-}
-
-use object_store::ObjectStore as _;
-
-impl LocalS3 {
-    /// Starts one on a free port.
-    pub fn start() -> LocalS3 {
-        let bin = std::env::var("KILN_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("{bin}: {e} (the object-storage tests need moto's server: run them with `cargo xtask test`)")
-            });
-        let host = format!("127.0.0.1:{port}");
-        wait_listening(&host, Duration::from_secs(60), "moto");
-        LocalS3 { child, endpoint: format!("http://{host}") }
-    }
-
-    /// Stores `bytes` as `s3://bucket/key` (creating the bucket).
-    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
-        self.create_bucket(bucket);
-        let store = self.store(bucket);
-        block_on(store.put(&object_store::path::Path::from(key), bytes.into()))
-            .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e}"));
-    }
-
-    /// Creates `bucket` (nothing when it exists).
-    pub fn create_bucket(&self, bucket: &str) {
-        // Creating a bucket needs no signature on moto; objects are put
-        // signed, as a client would (an anonymous put stores an empty object).
-        let created = reqwest::blocking::Client::new().put(format!("{}/{bucket}", self.endpoint)).send();
-        assert!(created.is_ok_and(|r| r.status().is_success()), "cannot create bucket {bucket}");
-    }
-
-    /// The bytes of `s3://bucket/key`, if it exists.
-    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
-        let store = self.store(bucket);
-        let path = object_store::path::Path::from(key);
-        match block_on(async { store.get(&path).await?.bytes().await }) {
-            Ok(bytes) => Some(bytes.to_vec()),
-            Err(object_store::Error::NotFound { .. }) => None,
-            Err(e) => panic!("get s3://{bucket}/{key}: {e}"),
-        }
-    }
-
-    /// The keys under `prefix` in `bucket`, sorted.
-    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        use futures::TryStreamExt;
-        let store = self.store(bucket);
-        let prefix = object_store::path::Path::from(prefix);
-        let listed: Vec<object_store::ObjectMeta> =
-            block_on(store.list(Some(&prefix)).try_collect()).expect("list objects");
-        let mut keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
-        keys.sort();
-        keys
-    }
-
-    fn store(&self, bucket: &str) -> impl object_store::ObjectStore {
-        let mut builder = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_endpoint(&self.endpoint)
-            .with_allow_http(true);
-        for (key, value) in self.env() {
-            builder = match key {
-                "AWS_ACCESS_KEY_ID" => builder.with_access_key_id(value),
-                "AWS_SECRET_ACCESS_KEY" => builder.with_secret_access_key(value),
-                "AWS_REGION" => builder.with_region(value),
-                _ => builder,
-            };
-        }
-        builder.build().expect("an S3 client")
-    }
-
-    /// The variables that point Kiln at this server.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "kiln-test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "kiln-test-secret".into()),
-            ("AWS_REGION", "us-east-1".into()),
-        ]
-    }
-}
-
-/// Runs `work` on a runtime of its own.
-fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(work)
-}
-
-impl Drop for LocalS3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -169,6 +169,7 @@ fn test() -> anyhow::Result<()> {
     test.env("KILN_COMPONENTIZE_PY", componentize_py()?);
     test.env("KILN_KUBERNETES_VALIDATE", kubernetes_validate()?);
     test.env("KILN_MOTO_SERVER", python_tool("moto[server]", "5.2.6", "moto_server")?);
+    test.env("KILN_AZURITE", npm_tool("azurite", "3.35.0", "azurite-blob")?);
     let llm = llm::prepare()?;
     test.env("KILN_LLAMA_PYTHON", &llm.python);
     test.env("KILN_LLM_MODEL", &llm.model);
@@ -202,6 +203,25 @@ fn python_tool(package: &str, version: &str, bin: &str) -> anyhow::Result<PathBu
         let mut install = Command::new(venv.join("bin/pip"));
         install.args(["install", "--quiet", "--disable-pip-version-check", &format!("{package}=={version}")]);
         run(install)?;
+        std::fs::write(&installed, version)?;
+    }
+    Ok(exe)
+}
+
+/// `package@version` from npm in a folder under `target/tools` made on first
+/// use; returns its executable `bin`. (Azurite, Microsoft's Blob Storage
+/// emulator, is the Azure server of the object-storage tests.)
+fn npm_tool(package: &str, version: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let dir = workspace().join("target/tools").join(package);
+    let exe = dir.join("node_modules/.bin").join(bin);
+    let installed = dir.join(format!("installed-{version}"));
+    if !installed.is_file() {
+        println!("installing {package} {version} into {}", dir.display());
+        std::fs::create_dir_all(&dir)?;
+        let mut install = Command::new("npm");
+        install.args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"]).arg(&dir);
+        install.arg(format!("{package}@{version}"));
+        run(install).context("cannot install from npm: install nodejs and npm")?;
         std::fs::write(&installed, version)?;
     }
     Ok(exe)

@@ -37,7 +37,7 @@ pub enum LaunchCommand {
 #[command(after_help = "\
 The pipeline file, its inputs, and the work and output directories are used in the pods by the
 paths given here: put them on the volume (--volume-claim, mounted at --mount) at the same paths,
-or on object storage (--work-dir s3://BUCKET/PREFIX, --out s3://…; pass the store's endpoint
+or on object storage (--work-dir s3://BUCKET/PREFIX, gs://… or az://…, --out likewise; pass the store's endpoint
 with --env, its credentials from a Secret with --env-secret, and give --manifests).")]
 pub struct K8sArgs {
     /// The pipeline file.
@@ -114,7 +114,7 @@ pub struct SlurmArgs {
 #[command(after_help = "\
 Each task logs to WORK_DIR/tasks/RANK-of-WORLD.log. A task that fails leaves the others' work:
 run the same command again to rerun only the tasks that did not finish. With the work directory
-on object storage (--work-dir s3://BUCKET/PREFIX) every process works in a scratch copy of its
+on object storage (--work-dir s3://BUCKET/PREFIX, gs://… or az://…) every process works in a scratch copy of its
 own (under $KILN_WORK_SCRATCH, else $TMPDIR) and the logs are put in the store.")]
 pub struct LocalArgs {
     /// The pipeline file.

@@ -49,7 +49,8 @@ pub struct RunArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DirArgs {
     /// Use DIR as the work directory instead of the file's `work_dir` (or
-    /// s3://BUCKET/PREFIX: the work directory on object storage).
+    /// s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX: the
+    /// work directory on object storage).
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
     /// Write the outputs to DIR instead of the file's `[output] dir`.

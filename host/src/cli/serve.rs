@@ -53,7 +53,7 @@ pub struct ServeArgs {
     max_body_mib: usize,
     /// A URL prefix pipelines may name (repeat): a model server
     /// (`http://10.0.0.5:8000/v1`), a plugin registry (`oci://registry.internal/kiln`)
-    /// or object-storage inputs (`s3://corpus/team-a`, read with the service's credentials).
+    /// or object-storage inputs (`s3://corpus/team-a`, `gs://…`, `az://…`, read with the service's credentials).
     /// Any other URL is refused at validation; none is allowed by default.
     #[arg(long = "allow-url", value_name = "PREFIX")]
     allow_urls: Vec<String>,

@@ -12,7 +12,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
-use super::{ObjectUrl, error_text, has_glob, on_own_runtime, store};
+use super::{ObjectUrl, Scheme, error_text, has_glob, on_own_runtime, stores};
 
 /// Keys a pattern may list before it is refused.
 pub const MAX_LISTED: usize = 1_000_000;
@@ -21,6 +21,7 @@ pub const MAX_LISTED: usize = 1_000_000;
 #[derive(Debug, Clone)]
 pub struct ObjectPattern {
     text: String,
+    scheme: Scheme,
     bucket: String,
     /// The literal part of the key the listing starts from (whole `/` parts).
     listed: String,
@@ -32,13 +33,13 @@ impl ObjectPattern {
     /// Whether `text` names many objects (a prefix ending in `/`, or a glob)
     /// rather than one.
     pub fn names_many(text: &str) -> bool {
-        let key = text.strip_prefix("s3://").and_then(|rest| rest.split_once('/')).map_or("", |(_, key)| key);
+        let key = Scheme::split(text).and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, key)| key);
         key.is_empty() || key.ends_with('/') || has_glob(key)
     }
 
     /// Parses `s3://bucket/prefix/` or `s3://bucket/glob`.
     pub fn parse(text: &str) -> Result<ObjectPattern, String> {
-        let (bucket, key) = ObjectUrl::split(text)?;
+        let (scheme, bucket, key) = ObjectUrl::split(text)?;
         let listed = super::literal_part(key).to_string();
         let glob = if has_glob(key) {
             let glob = GlobBuilder::new(key)
@@ -49,14 +50,14 @@ impl ObjectPattern {
         } else {
             None
         };
-        Ok(ObjectPattern { text: text.to_string(), bucket: bucket.to_string(), listed, glob })
+        Ok(ObjectPattern { text: text.to_string(), scheme, bucket: bucket.to_string(), listed, glob })
     }
 
     /// The objects it names, sorted by key.
     pub fn expand(&self) -> Result<Vec<ObjectUrl>, String> {
-        let store = store(&self.bucket)?;
+        let store = stores::client(self.scheme, &self.bucket)?;
         let prefix = (!self.listed.is_empty()).then(|| ObjectPath::from(self.listed.as_str()));
-        let text = self.text.clone();
+        let (text, scheme) = (self.text.clone(), self.scheme);
         let mut keys = on_own_runtime(async move {
             let mut listing = store.list(prefix.as_ref());
             let mut keys = Vec::new();
@@ -64,7 +65,8 @@ impl ObjectPattern {
                 if keys.len() == MAX_LISTED {
                     return Err(format!(
                         "`{text}` lists more than {MAX_LISTED} objects; narrow it (a longer prefix, e.g. \
-                         s3://BUCKET/web/2024/*.jsonl.gz)"
+                         {}://BUCKET/web/2024/*.jsonl.gz)",
+                        scheme.name()
                     ));
                 }
                 // A zero-byte key holds no records (and one ending in `/`
@@ -79,7 +81,12 @@ impl ObjectPattern {
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(keys
             .into_iter()
-            .map(|(key, version)| ObjectUrl { bucket: self.bucket.clone(), key, version: Some(version) })
+            .map(|(key, version)| ObjectUrl {
+                scheme: self.scheme,
+                bucket: self.bucket.clone(),
+                key,
+                version: Some(version),
+            })
             .collect())
     }
 }
@@ -104,5 +111,8 @@ mod tests {
         assert!(ObjectPattern::names_many("s3://corpus/web/") && ObjectPattern::names_many("s3://corpus/w/*.jsonl"));
         assert!(ObjectPattern::names_many("s3://corpus") && !ObjectPattern::names_many("s3://corpus/web/a.jsonl"));
         assert!(ObjectPattern::parse("s3://corpus/web/[a.jsonl").is_err());
+        let azure = ObjectPattern::parse("az://box/web/*.jsonl").expect("an Azure glob");
+        assert_eq!((azure.scheme, azure.bucket.as_str(), azure.listed.as_str()), (Scheme::Azure, "box", "web"));
+        assert!(ObjectPattern::names_many("gs://corpus/web/") && !ObjectPattern::names_many("gs://corpus/a.jsonl"));
     }
 }

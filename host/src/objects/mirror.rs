@@ -35,7 +35,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
-use super::{ObjectUrl, error_text, store};
+use super::{ObjectUrl, error_text};
 
 /// Downloads and uploads in flight at once.
 const IN_FLIGHT: usize = 16;
@@ -152,7 +152,7 @@ impl WorkMirror {
 
     /// Mirrors `prefix` in `root` (which the caller keeps).
     pub fn attach_at(prefix: ObjectUrl, root: PathBuf, scratch: Option<tempfile::TempDir>) -> Result<Attached, String> {
-        let store = store(&prefix.bucket)?;
+        let store = prefix.client()?;
         WorkMirror::attach_to(store, prefix, root, scratch)
     }
 

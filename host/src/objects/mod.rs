@@ -1,6 +1,8 @@
-//! S3-compatible object storage: inputs read from `s3://bucket/key` (one
-//! object, a prefix or a glob of them), and outputs published to an
-//! `s3://bucket/prefix` once a run has assembled them.
+//! Object storage — S3 and S3-compatible servers (`s3://`), Google Cloud
+//! Storage (`gs://`) and Azure Blob Storage (`az://`): inputs read from
+//! `s3://bucket/key` (one object, a prefix or a glob of them), outputs
+//! published to an `s3://bucket/prefix` once a run has assembled them, work
+//! directories ([`mirror`]) and the shared plugin store ([`plugin_store`]).
 //!
 //! Everything goes through the `object_store` crate, which retries what fails
 //! transiently (its default: up to 10 retries with exponential backoff per
@@ -12,32 +14,33 @@
 //! synchronous code uses objects from any thread, inside an async runtime or
 //! not.
 //!
-//! Credentials and endpoint come from the standard variables
-//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` or
-//! `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL` for S3-compatible servers such
-//! as MinIO or moto; an `http://` endpoint is allowed as given). Requests use
-//! path-style addressing, which every S3-compatible server accepts.
+//! Credentials and endpoints come from each platform's standard variables
+//! ([`stores`]).
 
 pub mod list;
 pub mod mirror;
 pub mod plugin_store;
 pub mod publish;
 pub mod read;
+pub mod stores;
 
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 
 pub use list::ObjectPattern;
 pub use read::ObjectReader;
+pub use stores::Scheme;
 
 /// An object's location, `s3://bucket/key`, or a prefix of keys
-/// (`s3://bucket/prefix`, the key empty for the whole bucket).
+/// (`s3://bucket/prefix`, the key empty for the whole bucket); likewise
+/// `gs://` and `az://container/key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectUrl {
-    /// The bucket.
+    /// Which store.
+    pub scheme: Scheme,
+    /// The bucket (an Azure container).
     pub bucket: String,
     /// The key (or prefix), without a leading or trailing `/`.
     pub key: String,
@@ -90,35 +93,36 @@ pub fn literal_part(key: &str) -> &str {
 impl ObjectUrl {
     /// Whether `text` names an object rather than a file.
     pub fn is_object(text: &str) -> bool {
-        text.starts_with("s3://")
+        Scheme::split(text).is_some()
     }
 
-    /// Splits `s3://bucket/rest` into the bucket and the rest.
-    fn split(text: &str) -> Result<(&str, &str), String> {
-        let rest = text.strip_prefix("s3://").ok_or_else(|| format!("`{text}` is not an s3:// URL"))?;
+    /// Splits `s3://bucket/rest` into the store, the bucket and the rest.
+    fn split(text: &str) -> Result<(Scheme, &str, &str), String> {
+        let (scheme, rest) =
+            Scheme::split(text).ok_or_else(|| format!("`{text}` is not an object URL: write {}", Scheme::listed()))?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() || has_glob(bucket) {
-            return Err(format!("`{text}` names no bucket: write s3://BUCKET/KEY"));
+            return Err(format!("`{text}` names no {}: write {}", scheme.bucket_word(), scheme.form()));
         }
-        Ok((bucket, key))
+        Ok((scheme, bucket, key))
     }
 
     /// Parses `s3://bucket/key`: one object, no glob.
     pub fn parse(text: &str) -> Result<ObjectUrl, String> {
-        let (bucket, key) = ObjectUrl::split(text)?;
+        let (scheme, bucket, key) = ObjectUrl::split(text)?;
         if key.is_empty() || key.ends_with('/') {
-            return Err(format!("`{text}` names no object: write s3://BUCKET/KEY"));
+            return Err(format!("`{text}` names no object: write {}", scheme.form()));
         }
         if has_glob(key) {
             return Err(format!("`{text}`: a glob names many objects, not one"));
         }
         check_key(text, key)?;
-        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.to_string(), version: None })
+        Ok(ObjectUrl { scheme, bucket: bucket.to_string(), key: key.to_string(), version: None })
     }
 
     /// Parses `s3://bucket[/prefix][/]`: where objects are written.
     pub fn parse_prefix(text: &str) -> Result<ObjectUrl, String> {
-        let (bucket, key) = ObjectUrl::split(text)?;
+        let (scheme, bucket, key) = ObjectUrl::split(text)?;
         if has_glob(key) {
             return Err(format!("`{text}`: an output prefix holds no glob"));
         }
@@ -126,13 +130,18 @@ impl ObjectUrl {
         if !key.is_empty() {
             check_key(text, key)?;
         }
-        Ok(ObjectUrl { bucket: bucket.to_string(), key: key.to_string(), version: None })
+        Ok(ObjectUrl { scheme, bucket: bucket.to_string(), key: key.to_string(), version: None })
     }
 
     /// The object `name` under this prefix.
     pub fn child(&self, name: &str) -> ObjectUrl {
         let key = if self.key.is_empty() { name.to_string() } else { format!("{}/{name}", self.key) };
-        ObjectUrl { bucket: self.bucket.clone(), key, version: None }
+        ObjectUrl { scheme: self.scheme, bucket: self.bucket.clone(), key, version: None }
+    }
+
+    /// A client of the store and bucket this URL names.
+    pub(crate) fn client(&self) -> Result<Arc<dyn ObjectStore>, String> {
+        stores::client(self.scheme, &self.bucket)
     }
 
     /// The key as a path of the store: taken as it is (a key listed from the
@@ -143,7 +152,7 @@ impl ObjectUrl {
 
     /// The object's size, or why it cannot be read; remembers its version.
     pub fn head(&mut self) -> Result<u64, String> {
-        let store = store(&self.bucket)?;
+        let store = self.client()?;
         let path = self.path();
         let meta = on_own_runtime(async move { store.head(&path).await.map_err(|e| error_text(&e)) })??;
         self.version = Some(ObjectVersion::of(&meta));
@@ -165,16 +174,16 @@ impl ObjectUrl {
     /// Whether the credentials can write under this prefix: a probe object
     /// put (only if absent) and deleted again.
     pub fn check_writable(&self) -> Result<(), String> {
-        let store = store(&self.bucket)?;
+        let store = self.client()?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let probe = self.child(&format!(".kiln-write-test-{}-{nanos}", std::process::id())).path();
-        let bucket = self.bucket.clone();
+        let bucket = format!("{} `{}`", self.scheme.bucket_word(), self.bucket);
         on_own_runtime(async move {
             let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
             store.put_opts(&probe, object_store::PutPayload::new(), create).await.map_err(|e| match e {
                 // A put answered "not found" names no missing key: the bucket is missing.
                 object_store::Error::NotFound { .. } => {
-                    format!("the bucket `{bucket}` does not exist (or is not at this endpoint)")
+                    format!("the {bucket} does not exist (or is not at this endpoint)")
                 }
                 e => error_text(&e),
             })?;
@@ -185,20 +194,20 @@ impl ObjectUrl {
     /// The bytes `range` of the object (one ranged GET: for a Parquet
     /// footer, which is read at the end of the object).
     pub fn read_range(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, String> {
-        let store = store(&self.bucket)?;
+        let store = self.client()?;
         let path = self.path();
         on_own_runtime(async move { store.get_range(&path, range).await.map_err(|e| error_text(&e)) })?
     }
 
     /// A reader of the whole object ([`read`]).
     pub fn open(&self) -> Result<ObjectReader, String> {
-        ObjectReader::open(store(&self.bucket)?, self.path())
+        ObjectReader::open(self.client()?, self.path())
     }
 }
 
 impl std::fmt::Display for ObjectUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+        write!(f, "{}://{}/{}", self.scheme, self.bucket, self.key)
     }
 }
 
@@ -234,15 +243,6 @@ pub fn error_text(error: &object_store::Error) -> String {
     }
 }
 
-/// A client of `bucket`, configured from the environment.
-fn store(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-        builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
-    }
-    builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| e.to_string())
-}
-
 /// Runs `work` to completion on a runtime of its own (callers may be inside
 /// another runtime, where blocking on it is not allowed).
 fn on_own_runtime<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
@@ -274,6 +274,15 @@ mod tests {
         assert!(ObjectUrl::parse("s3://corpus/web/*.jsonl").expect_err("glob").contains("glob"));
         assert!(ObjectUrl::parse("s3:///web/a.jsonl").expect_err("no bucket").contains("no bucket"));
         assert!(ObjectUrl::is_object("s3://a/b") && !ObjectUrl::is_object("data/s3.jsonl"));
+        let gcs = ObjectUrl::parse("gs://corpus/web/part-1.jsonl").expect("a GCS url");
+        assert_eq!((gcs.scheme, gcs.to_string().as_str()), (Scheme::Gcs, "gs://corpus/web/part-1.jsonl"));
+        let azure = ObjectUrl::parse("az://box/web/part-1.jsonl").expect("an Azure url");
+        assert_eq!(
+            (azure.scheme, azure.bucket.as_str(), azure.key.as_str()),
+            (Scheme::Azure, "box", "web/part-1.jsonl")
+        );
+        assert!(ObjectUrl::parse("az:///web/a.jsonl").expect_err("no container").contains("az://CONTAINER/KEY"));
+        assert!(ObjectUrl::parse("wasb://box/a.jsonl").expect_err("unknown").contains("s3://, gs:// or az://"));
     }
 
     #[test]
@@ -286,5 +295,7 @@ mod tests {
         assert!(ObjectUrl::parse_prefix("s3://curated/runs/*").is_err());
         assert!(ObjectUrl::parse_prefix("s3://curated/runs/../other").is_err());
         assert!(ObjectUrl::parse_prefix("s3://curated/runs//web").is_err());
+        let azure = ObjectUrl::parse_prefix("az://runs/work/").expect("an Azure prefix");
+        assert_eq!(azure.child("done").to_string(), "az://runs/work/done");
     }
 }

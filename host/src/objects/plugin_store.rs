@@ -15,7 +15,7 @@ use std::sync::Arc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
-use super::{ObjectUrl, error_text, on_own_runtime, store};
+use super::{ObjectUrl, error_text, on_own_runtime};
 
 /// The variable naming the shared plugin store.
 pub const PLUGIN_STORE_VAR: &str = "KILN_PLUGIN_STORE";
@@ -31,7 +31,7 @@ impl ObjectPluginStore {
     /// The store at `prefix` (`s3://bucket/prefix`).
     pub fn new(prefix: &str) -> Result<ObjectPluginStore, String> {
         let prefix = ObjectUrl::parse_prefix(prefix)?;
-        let store = store(&prefix.bucket)?;
+        let store = prefix.client()?;
         Ok(ObjectPluginStore { prefix, store })
     }
 

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 
-use super::{ObjectUrl, error_text, on_own_runtime, store};
+use super::{ObjectUrl, error_text, on_own_runtime};
 
 /// Files up to this size are put in one request.
 pub const SINGLE_PUT_BYTES: u64 = 8 << 20;
@@ -71,7 +71,7 @@ pub fn publish(dir: &Path, prefix: &ObjectUrl) -> Result<Published, String> {
     files.push(COMMIT_MARKER);
     let stale: Vec<ObjectPath> =
         OUTPUT_FILES.iter().filter(|name| !files.contains(name)).map(|name| key(prefix, name)).collect();
-    let store = store(&prefix.bucket)?;
+    let store = prefix.client()?;
     let dir = dir.to_path_buf();
     let prefix = prefix.clone();
     on_own_runtime(async move {

@@ -18,6 +18,7 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::objects::Scheme;
 use crate::pipeline::Diagnostic;
 use crate::pipeline::config::diagnostic::SourceMap;
 
@@ -39,7 +40,8 @@ pub fn check_pipeline(text: &str, granted_env: &[String], allowed: &AllowedUrls)
 
 /// The URL prefixes a tenant's pipeline may name: model servers
 /// (`http(s)://`), plugin registries (`oci://`) and object-storage inputs
-/// (`s3://bucket/prefix`, read with the service's own credentials).
+/// (`s3://bucket/prefix`, `gs://…`, `az://container/prefix`, read with the
+/// service's own credentials).
 #[derive(Debug, Clone, Default)]
 pub struct AllowedUrls(Vec<reqwest::Url>);
 
@@ -50,8 +52,12 @@ impl AllowedUrls {
             .iter()
             .map(|p| {
                 let url = reqwest::Url::parse(p).map_err(|e| format!("allowed URL `{p}`: {e}"))?;
-                if url.host_str().is_none() || !["http", "https", "oci", "s3"].contains(&url.scheme()) {
-                    return Err(format!("allowed URL `{p}`: give an http(s)://, oci:// or s3:// URL with a host"));
+                let object = Scheme::ALL.iter().any(|s| s.name() == url.scheme());
+                if url.host_str().is_none() || !(object || ["http", "https", "oci"].contains(&url.scheme())) {
+                    return Err(format!(
+                        "allowed URL `{p}`: give an http(s)://, oci://, {} URL with a host",
+                        Scheme::listed()
+                    ));
                 }
                 Ok(url)
             })
@@ -62,8 +68,8 @@ impl AllowedUrls {
     /// Whether `text` lies under one of the prefixes: same scheme, host and
     /// port, and a path equal to the prefix's or below it.
     pub fn allows(&self, text: &str) -> bool {
-        if text.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("s3://")) {
-            return self.allows_objects(text);
+        if let Some(scheme) = object_scheme(text) {
+            return self.allows_objects(scheme, &text[scheme.name().len() + 3..]);
         }
         let Ok(url) = reqwest::Url::parse(text) else { return false };
         self.0.iter().any(|prefix| {
@@ -75,14 +81,13 @@ impl AllowedUrls {
         })
     }
 
-    /// Whether the objects `text` names — one key, or a prefix or glob,
-    /// listed from its literal part — all lie under an allowed `s3://`
-    /// prefix, compared part by part. Read as Kiln reads it, not as a URL:
+    /// Whether the objects `rest` (what follows `scheme://`) names — one
+    /// key, or a prefix or glob, listed from its literal part — all lie
+    /// under an allowed prefix of the same store, compared part by part. Read as Kiln reads it, not as a URL:
     /// there `?` would start a query and hide the rest of the key, where
     /// Kiln takes it as a glob character. `#`, `%`, `\\` and `.`/`..` parts are
     /// refused outright.
-    fn allows_objects(&self, text: &str) -> bool {
-        let rest = &text[5..];
+    fn allows_objects(&self, scheme: Scheme, rest: &str) -> bool {
         if rest.contains(['#', '%', '\\']) {
             return false;
         }
@@ -91,7 +96,7 @@ impl AllowedUrls {
             return false;
         }
         let literal = crate::objects::literal_part(key);
-        self.0.iter().filter(|prefix| prefix.scheme() == "s3").any(|prefix| {
+        self.0.iter().filter(|prefix| prefix.scheme() == scheme.name()).any(|prefix| {
             let base = prefix.path().trim_matches('/');
             prefix.host_str() == Some(bucket)
                 && (base.is_empty() || literal == base || literal.starts_with(&format!("{base}/")))
@@ -173,9 +178,19 @@ impl Walk<'_> {
 
 /// Whether `s` is a URL the service would fetch.
 fn is_url(s: &str) -> bool {
-    ["oci://", "http://", "https://", "s3://"]
-        .iter()
-        .any(|scheme| s.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)))
+    object_scheme(s).is_some()
+        || ["oci://", "http://", "https://"]
+            .iter()
+            .any(|scheme| s.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)))
+}
+
+/// The object store `s` names by its scheme, in any case (`S3://` is taken
+/// for `s3://` here, so that no spelling passes for a relative path).
+fn object_scheme(s: &str) -> Option<Scheme> {
+    Scheme::ALL.into_iter().find(|scheme| {
+        let prefix = format!("{}://", scheme.name());
+        s.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+    })
 }
 
 /// Why `s`, read as a path, would leave the run directory.
@@ -263,6 +278,7 @@ api_key_env = "TEAM_A_KEY"
             "http://10.0.0.5:8000/v1".to_string(),
             "oci://reg.internal".to_string(),
             "s3://corpus/team-a".to_string(),
+            "az://box/team-a".to_string(),
         ])
         .expect("prefixes");
         for ok in [
@@ -274,6 +290,7 @@ api_key_env = "TEAM_A_KEY"
             "s3://corpus/team-a/",
             "s3://corpus/team-a/**/*.jsonl.gz",
             "s3://corpus/team-a/x?y/*.jsonl",
+            "az://box/team-a/web/*.jsonl",
         ] {
             assert!(allowed.allows(ok), "{ok}");
         }
@@ -294,6 +311,10 @@ api_key_env = "TEAM_A_KEY"
             "s3://corpus/team-a/../team-b/k.jsonl",
             "s3://corpus/team-a%2F..%2Fteam-b/k.jsonl",
             "s3://other/team-a/k.jsonl",
+            // The same bucket and key in another store is another object.
+            "gs://corpus/team-a/web/part-1.jsonl",
+            "az://corpus/team-a/web/part-1.jsonl",
+            "az://box/team-b/k.jsonl",
             "not a url",
         ] {
             assert!(!allowed.allows(bad), "{bad}");
@@ -304,6 +325,10 @@ api_key_env = "TEAM_A_KEY"
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].to_string().contains("not under a URL the operator allows"), "{}", problems[0]);
         assert!(check_pipeline(&text.replace("team-b", "team-a"), &[], &allowed).is_empty());
+        for other_store in ["gs://corpus/team-a/in.jsonl", "GS://corpus/x.jsonl", "Az://box/team-b/in.jsonl"] {
+            let text = format!("[[input]]\npath = \"{other_store}\"\n");
+            assert_eq!(check_pipeline(&text, &[], &allowed).len(), 1, "{other_store}");
+        }
         assert!(AllowedUrls::parse(&["file:///etc".to_string()]).is_err());
         assert!(AllowedUrls::parse(&["127.0.0.1:8000".to_string()]).is_err());
     }
