@@ -374,11 +374,12 @@ fn a_work_directory_on_object_storage_is_all_the_processes_share() {
     let one = dir.path().join("one");
     ok(kiln(&["run", p, "--out", one.to_str().expect("utf-8")], &[]));
 
-    // A task killed after a few durable steps left its committed chunks in the store...
+    // A task killed after some twenty commits left its committed chunks in the store (at most
+    // the last nine, still queued for upload, were lost with it)...
     let work = "s3://runs/dedup/work";
     let killed = kiln(
         &["task", "run", p, "--rank", "0", "--world", "3", "--work-dir", work],
-        &with(&[("KILN_FAULT_KILL_AT_STEP", "25")]),
+        &with(&[("KILN_FAULT_KILL_AT_STEP", "40")]),
     );
     assert_eq!(killed.status.signal(), Some(9), "{}", String::from_utf8_lossy(&killed.stderr));
     let keys = s3.keys("runs", "dedup/work");
@@ -458,7 +459,7 @@ fn a_work_directory_on_object_storage_is_all_the_processes_share() {
     let single = "s3://runs/single/work";
     let resumed_out = dir.path().join("single");
     let o = resumed_out.to_str().expect("utf-8");
-    let killed = kiln(&["run", p, "--work-dir", single, "--out", o], &with(&[("KILN_FAULT_KILL_AT_STEP", "30")]));
+    let killed = kiln(&["run", p, "--work-dir", single, "--out", o], &with(&[("KILN_FAULT_KILL_AT_STEP", "40")]));
     assert_eq!(killed.status.signal(), Some(9), "{}", String::from_utf8_lossy(&killed.stderr));
     let resumed = ok(kiln(&["run", p, "--work-dir", single, "--out", o], &env));
     assert!(resumed.contains("resumed from an earlier run"), "{resumed}");

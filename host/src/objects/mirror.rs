@@ -1,24 +1,28 @@
-//! A work directory on object storage (`work_dir = "s3://bucket/prefix"`):
+//! A work directory on object storage (`work_dir = "s3://bucket/prefix"`,
+//! or `gs://…`, `az://…`):
 //! each process works in a local scratch copy of the part it needs, and the
 //! prefix is the work directory every process shares.
 //!
 //! A work directory is a transactional store of files committed by rename
 //! (chunks, then the manifest that names them; a step's files, then its
-//! `done` marker). S3 has no rename, but it has whole-object puts that are
-//! visible at once and strongly consistent reads, which is all the commit
-//! protocol needs if the order of puts follows the order of commits:
+//! `done` marker). Object stores have no rename, but S3, GCS and Azure all
+//! have whole-object puts that are visible at once and strongly consistent
+//! reads, which is all the commit protocol needs if the order of puts
+//! follows the order of commits:
 //!
 //! - **down**: a process starts from an empty scratch directory and pulls
 //!   only the objects its role reads (a task its own directory and the
 //!   staged results it applies, a band merge that band's keys, the merge
 //!   every task's chunks — the caller says which, [`WorkMirror::pull`]);
-//! - **up**: every file committed by rename is put right after its rename,
-//!   before the next commit, so a manifest reaches the store after the
-//!   chunks it names ([`committed`]); committing a `done` marker first puts
-//!   every file of the scratch copy that changed since it was pulled or put
-//!   (files that steps write by other means: sorted keys, edges, trained
-//!   models) and deletes what was removed, then the marker. A reader that
-//!   finds a marker in the store therefore finds everything it covers.
+//! - **up**: every file committed by rename is queued, as committed, right
+//!   after its rename, and put in the background in commit order while the
+//!   run goes on, so a manifest reaches the store after the chunks it names
+//!   ([`committed`], [`super::uploader`]); committing a `done` marker first
+//!   waits for the queue, then puts every file of the scratch copy that
+//!   changed since it was pulled or put (files that steps write by other
+//!   means: sorted keys, edges, trained models) and deletes what was
+//!   removed, then the marker. A reader that finds a marker in the store
+//!   therefore finds everything it covers.
 //!
 //! The request cache, the run lock and temporary files stay local. The
 //! scratch directory is removed when the pipeline that made it is dropped
@@ -35,6 +39,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
+use super::uploader::{Upload, Uploader};
 use super::{ObjectUrl, error_text};
 
 /// Downloads and uploads in flight at once.
@@ -70,12 +75,14 @@ pub struct WorkMirror {
     store: Arc<dyn ObjectStore>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     /// Every file pulled or put, relative to the root, as it was then.
-    known: Mutex<HashMap<String, Stamp>>,
+    known: Arc<Mutex<HashMap<String, Stamp>>>,
     /// Every object pulled, as the store listed it then (size, entity tag).
     seen: Mutex<HashMap<String, (u64, Option<String>)>>,
     /// Held by every put and sync, so that a sync never takes a file being
     /// put meanwhile for one removed.
     order: Mutex<()>,
+    /// Committed files on their way to the store.
+    uploads: Uploader,
     /// Held for as long as the mirror lives, removed with it.
     _scratch: Option<tempfile::TempDir>,
 }
@@ -96,6 +103,8 @@ pub struct Attached(Arc<WorkMirror>);
 impl Drop for Attached {
     fn drop(&mut self) {
         MIRRORS.write().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|m| !Arc::ptr_eq(m, &self.0));
+        // What is queued still goes up (a failure is already said, or the run ended early anyway).
+        self.0.uploads.close();
         if let Ok(mut runtime) = self.0.runtime.lock()
             && let Some(runtime) = runtime.take()
         {
@@ -146,7 +155,9 @@ impl WorkMirror {
             None => tempfile::Builder::new().prefix("kiln-work-").tempdir(),
         }
         .map_err(|e| format!("cannot make a scratch directory for the work directory: {e}"))?;
-        let root = scratch.path().to_path_buf();
+        // The copy in `work/`, and the upload queue's staging directory beside it.
+        let root = scratch.path().join("work");
+        std::fs::create_dir(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
         WorkMirror::attach_at(prefix, root, Some(scratch))
     }
 
@@ -169,14 +180,16 @@ impl WorkMirror {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start a runtime for object storage: {e}"))?;
+        let uploads = Uploader::start(store.clone(), runtime.handle().clone(), &root)?;
         let mirror = Arc::new(WorkMirror {
             store,
             root,
             prefix,
             runtime: Mutex::new(Some(runtime)),
-            known: Mutex::new(HashMap::new()),
+            known: Arc::new(Mutex::new(HashMap::new())),
             seen: Mutex::new(HashMap::new()),
             order: Mutex::new(()),
+            uploads,
             _scratch: scratch,
         });
         MIRRORS.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(mirror.clone());
@@ -222,6 +235,7 @@ impl WorkMirror {
     /// what is there; a file pulled before, unchanged here since and gone
     /// from the store (another process started it over) is removed here too.
     pub fn pull(&self, wanted: &dyn Fn(&str) -> bool) -> Result<Pulled, String> {
+        self.uploads.drain()?;
         let store = self.store.clone();
         let base = self.prefix.path();
         let listed: Vec<object_store::ObjectMeta> =
@@ -283,10 +297,28 @@ impl WorkMirror {
         known.is_some() && Stamp::of(local) == known && seen.as_ref() == Some(version)
     }
 
-    /// Puts the file `rel` as it is now.
+    /// Queues the file `rel` as it is now, to be put after everything
+    /// queued before it (put at once where it cannot be linked).
     fn put(&self, rel: &str) -> Result<(), String> {
         let _order = self.order.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
-        self.put_in_order(rel)
+        let local = self.root.join(rel);
+        let Some(stamp) = Stamp::of(&local) else { return Ok(()) };
+        let staged = self.uploads.staged_path();
+        if std::fs::hard_link(&local, &staged).is_err() {
+            self.uploads.drain()?;
+            return self.put_in_order(rel);
+        }
+        let (known, rel_owned) = (self.known.clone(), rel.to_string());
+        self.uploads.enqueue(Upload {
+            staged,
+            key: self.key(rel),
+            shown: self.prefix.child(rel).to_string(),
+            done: Box::new(move || {
+                if let Ok(mut known) = known.lock() {
+                    known.insert(rel_owned, stamp);
+                }
+            }),
+        })
     }
 
     /// [`WorkMirror::put`], the order lock held.
@@ -307,6 +339,7 @@ impl WorkMirror {
     /// was pulled or put and is gone here.
     fn sync(&self, last: Option<&str>) -> Result<(), String> {
         let _order = self.order.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?;
+        self.uploads.drain()?;
         let mut changed = Vec::new();
         let mut present = std::collections::HashSet::new();
         for entry in walkdir::WalkDir::new(&self.root) {
@@ -401,6 +434,8 @@ impl WorkMirror {
 
     /// Deletes `rel` and everything under `rel/` from the store.
     fn remove(&self, rel: &str) -> Result<(), String> {
+        // A put still queued must not bring back what is deleted.
+        self.uploads.drain()?;
         let store = self.store.clone();
         let key = self.key(rel);
         let below = self.key(rel);
@@ -542,8 +577,20 @@ mod tests {
     fn commits_are_put_in_order_and_a_marker_after_everything_it_covers() {
         let (a, first, b, second) = two_processes();
         let root = a.path();
-        committed(&write(root, "chunks/00000000.kept.jsonl", "{}\n")).expect("chunk");
-        assert_eq!(keys(&first), ["work/chunks/00000000.kept.jsonl"], "put as soon as it is committed");
+        let chunk = write(root, "chunks/00000000.kept.jsonl", "{}\n");
+        committed(&chunk).expect("chunk");
+        // Queued as committed: replaced right after, the first version still goes up first.
+        std::fs::write(root.join("replacement"), "{\"v\": 2}\n").expect("write");
+        std::fs::rename(root.join("replacement"), &chunk).expect("rename");
+        first.uploads.drain().expect("put");
+        assert_eq!(keys(&first), ["work/chunks/00000000.kept.jsonl"], "put in the background once committed");
+        let store = first.store.clone();
+        let text = first
+            .block(async move { store.get(&ObjectPath::from("work/chunks/00000000.kept.jsonl")).await?.bytes().await })
+            .expect("runtime")
+            .expect("get");
+        assert_eq!(&text[..], b"{}\n", "the file as committed, not as it is now");
+        committed(&chunk).expect("the new version");
         // Written by other means (sorted keys), then covered by a marker.
         write(root, "tasks/00000-of-00002/staged/near/band-000.keys", "keys");
         write(root, "cache/completions.sqlite", "stays here");
@@ -558,13 +605,15 @@ mod tests {
                 "work/tasks/00000-of-00002/staged/near/done"
             ]
         );
-        let chunk = root.join("chunks/00000000.kept.jsonl");
         assert_eq!(shown(&chunk), PathBuf::from("s3://runs/work/chunks/00000000.kept.jsonl"));
 
         // Another process pulls only what it asks for.
         let pulled = second.pull(&|rel| !rel.ends_with(".keys")).expect("pull");
         assert_eq!(pulled.files, 2);
-        assert_eq!(std::fs::read_to_string(b.path().join("chunks/00000000.kept.jsonl")).expect("pulled"), "{}\n");
+        assert_eq!(
+            std::fs::read_to_string(b.path().join("chunks/00000000.kept.jsonl")).expect("pulled"),
+            "{\"v\": 2}\n"
+        );
         assert!(!b.path().join("tasks/00000-of-00002/staged/near/band-000.keys").exists());
         assert_eq!(second.pull(&|_| true).expect("again").files, 1, "only what it lacks");
 

@@ -23,6 +23,7 @@ pub mod plugin_store;
 pub mod publish;
 pub mod read;
 pub mod stores;
+mod uploader;
 
 use std::sync::Arc;
 
