@@ -12,7 +12,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
-use super::{ObjectUrl, Scheme, error_text, has_glob, on_own_runtime, stores};
+use super::{ObjectUrl, Scheme, error_text, has_glob, on_runtime, stores};
 
 /// Keys a pattern may list before it is refused.
 pub const MAX_LISTED: usize = 1_000_000;
@@ -58,15 +58,16 @@ impl ObjectPattern {
         let store = stores::client(self.scheme, &self.bucket)?;
         let prefix = (!self.listed.is_empty()).then(|| ObjectPath::from(self.listed.as_str()));
         let (text, scheme) = (self.text.clone(), self.scheme);
-        let mut keys = on_own_runtime(async move {
+        let mut keys = on_runtime(async move {
             let mut listing = store.list(prefix.as_ref());
             let mut keys = Vec::new();
             while let Some(meta) = listing.try_next().await.map_err(|e| error_text(&e))? {
                 if keys.len() == MAX_LISTED {
                     return Err(format!(
                         "`{text}` lists more than {MAX_LISTED} objects; narrow it (a longer prefix, e.g. \
-                         {}://BUCKET/web/2024/*.jsonl.gz)",
-                        scheme.name()
+                         {}://{}/web/2024/*.jsonl.gz)",
+                        scheme.name(),
+                        scheme.bucket_word().to_ascii_uppercase()
                     ));
                 }
                 // A zero-byte key holds no records (and one ending in `/`

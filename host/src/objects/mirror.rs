@@ -73,7 +73,6 @@ pub struct WorkMirror {
     root: PathBuf,
     prefix: ObjectUrl,
     store: Arc<dyn ObjectStore>,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
     /// Every file pulled or put, relative to the root, as it was then.
     known: Arc<Mutex<HashMap<String, Stamp>>>,
     /// Every object pulled, as the store listed it then (size, entity tag).
@@ -105,11 +104,6 @@ impl Drop for Attached {
         MIRRORS.write().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|m| !Arc::ptr_eq(m, &self.0));
         // What is queued still goes up (a failure is already said, or the run ended early anyway).
         self.0.uploads.close();
-        if let Ok(mut runtime) = self.0.runtime.lock()
-            && let Some(runtime) = runtime.take()
-        {
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -174,18 +168,11 @@ impl WorkMirror {
         root: PathBuf,
         scratch: Option<tempfile::TempDir>,
     ) -> Result<Attached, String> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("kiln-work-mirror")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime for object storage: {e}"))?;
-        let uploads = Uploader::start(store.clone(), runtime.handle().clone(), &root)?;
+        let uploads = Uploader::start(store.clone(), super::runtime()?.handle().clone(), &root)?;
         let mirror = Arc::new(WorkMirror {
             store,
             root,
             prefix,
-            runtime: Mutex::new(Some(runtime)),
             known: Arc::new(Mutex::new(HashMap::new())),
             seen: Mutex::new(HashMap::new()),
             order: Mutex::new(()),
@@ -206,18 +193,10 @@ impl WorkMirror {
         &self.prefix
     }
 
-    /// Runs `work` on the mirror's runtime and waits for it (from any
+    /// Runs `work` on the object-storage runtime and waits for it (from any
     /// thread, inside another runtime or not).
     fn block<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        {
-            let runtime = self.runtime.lock().map_err(|_| "the mirror's runtime lock is poisoned".to_string())?;
-            let runtime = runtime.as_ref().ok_or("the work directory's mirror is closed")?;
-            runtime.spawn(async move {
-                let _ = tx.send(work.await);
-            });
-        }
-        rx.recv().map_err(|_| "object storage stopped answering".to_string())
+        super::on_runtime(work)
     }
 
     fn key(&self, rel: &str) -> ObjectPath {

@@ -155,7 +155,7 @@ impl ObjectUrl {
     pub fn head(&mut self) -> Result<u64, String> {
         let store = self.client()?;
         let path = self.path();
-        let meta = on_own_runtime(async move { store.head(&path).await.map_err(|e| error_text(&e)) })??;
+        let meta = on_runtime(async move { store.head(&path).await.map_err(|e| error_text(&e)) })??;
         self.version = Some(ObjectVersion::of(&meta));
         Ok(meta.size)
     }
@@ -179,7 +179,7 @@ impl ObjectUrl {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let probe = self.child(&format!(".kiln-write-test-{}-{nanos}", std::process::id())).path();
         let bucket = format!("{} `{}`", self.scheme.bucket_word(), self.bucket);
-        on_own_runtime(async move {
+        on_runtime(async move {
             let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
             store.put_opts(&probe, object_store::PutPayload::new(), create).await.map_err(|e| match e {
                 // A put answered "not found" names no missing key: the bucket is missing.
@@ -197,7 +197,7 @@ impl ObjectUrl {
     pub fn read_range(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, String> {
         let store = self.client()?;
         let path = self.path();
-        on_own_runtime(async move { store.get_range(&path, range).await.map_err(|e| error_text(&e)) })?
+        on_runtime(async move { store.get_range(&path, range).await.map_err(|e| error_text(&e)) })?
     }
 
     /// A reader of the whole object ([`read`]).
@@ -244,21 +244,32 @@ pub fn error_text(error: &object_store::Error) -> String {
     }
 }
 
-/// Runs `work` to completion on a runtime of its own (callers may be inside
-/// another runtime, where blocking on it is not allowed).
-fn on_own_runtime<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
-    let run = move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map(|rt| rt.block_on(work))
-            .map_err(|e| format!("cannot start a runtime for object storage: {e}"))
-    };
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| s.spawn(run).join().map_err(|_| "object storage thread panicked".to_string())?)
-    } else {
-        run()
-    }
+/// The process's runtime for object storage: one for every call, so that
+/// the clients of [`stores::client`] — their connection pools, their cached
+/// tokens — outlive each call.
+pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("kiln-objects")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a runtime for object storage: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Runs `work` on the object-storage runtime and waits for it, from any
+/// thread (one inside another runtime included) but the runtime's own.
+pub(crate) fn on_runtime<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime()?.spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.recv().map_err(|_| "object storage stopped answering".to_string())
 }
 
 #[cfg(test)]

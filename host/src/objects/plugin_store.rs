@@ -15,7 +15,7 @@ use std::sync::Arc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
-use super::{ObjectUrl, error_text, on_own_runtime};
+use super::{ObjectUrl, error_text, on_runtime};
 
 /// The variable naming the shared plugin store.
 pub const PLUGIN_STORE_VAR: &str = "KILN_PLUGIN_STORE";
@@ -53,7 +53,7 @@ impl ObjectPluginStore {
 impl kiln_registry::SharedStore for ObjectPluginStore {
     fn has(&self, key: &str) -> Result<bool, String> {
         let (store, path) = (self.store.clone(), self.path(key));
-        on_own_runtime(async move {
+        on_runtime(async move {
             match store.head(&path).await {
                 Ok(_) => Ok(true),
                 Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -64,7 +64,7 @@ impl kiln_registry::SharedStore for ObjectPluginStore {
 
     fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         let (store, path) = (self.store.clone(), self.path(key));
-        on_own_runtime(async move {
+        on_runtime(async move {
             match store.get(&path).await {
                 Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| error_text(&e)),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -88,7 +88,7 @@ impl ObjectPluginStore {
     fn put(&self, key: &str, bytes: &[u8], mode: PutMode) -> Result<(), String> {
         let (store, path) = (self.store.clone(), self.path(key));
         let payload = PutPayload::from(bytes.to_vec());
-        on_own_runtime(async move {
+        on_runtime(async move {
             match store.put_opts(&path, payload, PutOptions { mode, ..Default::default() }).await {
                 Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
                 Err(e) => Err(error_text(&e)),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 
-use super::{ObjectUrl, error_text, on_own_runtime};
+use super::{ObjectUrl, error_text, on_runtime};
 
 /// Files up to this size are put in one request.
 pub const SINGLE_PUT_BYTES: u64 = 8 << 20;
@@ -74,7 +74,7 @@ pub fn publish(dir: &Path, prefix: &ObjectUrl) -> Result<Published, String> {
     let store = prefix.client()?;
     let dir = dir.to_path_buf();
     let prefix = prefix.clone();
-    on_own_runtime(async move {
+    on_runtime(async move {
         delete(&store, &key(&prefix, COMMIT_MARKER)).await?;
         for path in &stale {
             delete(&store, path).await?;

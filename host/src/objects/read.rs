@@ -1,5 +1,5 @@
-//! Reading an object as one streamed GET: a thread of its own downloads it
-//! and hands the bytes over a bounded channel, so the engine's synchronous
+//! Reading an object as one streamed GET: a task on the object-storage
+//! runtime downloads it and hands the bytes over a bounded channel, so the engine's synchronous
 //! input reader works on objects exactly as on files (`.gz` and `.zst`
 //! included) and memory stays bounded (at most [`BUFFERED_CHUNKS`] chunks of
 //! the response in flight).
@@ -19,9 +19,9 @@ use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
-use super::{error_text, on_own_runtime};
+use super::error_text;
 
-/// Chunks of an object buffered between the download thread and the reader.
+/// Chunks of an object buffered between the download and the reader.
 const BUFFERED_CHUNKS: usize = 64;
 
 /// A download that failed after it started.
@@ -36,18 +36,19 @@ pub fn is_transport_error(error: &std::io::Error) -> bool {
 
 /// The bytes of an object, as they arrive.
 pub struct ObjectReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     current: Bytes,
 }
 
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => self.current = chunk,
-                Ok(Err(e)) => return Err(e),
+            // Called from the engine's threads, never from within a runtime's task.
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
                 // The download ended.
-                Err(_) => return Ok(0),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -59,43 +60,31 @@ impl Read for ObjectReader {
 impl ObjectReader {
     /// A reader of the whole object, once the store has answered.
     pub fn open(store: Arc<dyn ObjectStore>, path: ObjectPath) -> Result<ObjectReader, String> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Bytes>>(BUFFERED_CHUNKS);
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(BUFFERED_CHUNKS);
         let (answered, answer) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
-        std::thread::Builder::new()
-            .name("kiln-object-read".into())
-            .spawn(move || {
-                let sender = tx.clone();
-                let broke = |e: String| std::io::Error::other(TransportError(e));
-                let download = async move {
-                    let mut stream = match store.get(&path).await {
-                        Ok(got) => {
-                            let _ = answered.send(Ok(()));
-                            got.into_stream()
-                        }
-                        Err(e) => {
-                            let _ = answered.send(Err(error_text(&e)));
-                            return;
-                        }
-                    };
-                    while let Some(chunk) = stream.next().await {
-                        // The reader was dropped: stop downloading.
-                        if sender.send(chunk.map_err(|e| broke(error_text(&e)))).is_err() {
-                            return;
-                        }
-                    }
-                };
-                if let Err(e) = on_own_runtime(download) {
-                    let _ = tx.send(Err(broke(e)));
+        let broke = |e: String| std::io::Error::other(TransportError(e));
+        super::runtime()?.spawn(async move {
+            let mut stream = match store.get(&path).await {
+                Ok(got) => {
+                    let _ = answered.send(Ok(()));
+                    got.into_stream()
                 }
-            })
-            .map_err(|e| format!("cannot start a download thread: {e}"))?;
+                Err(e) => {
+                    let _ = answered.send(Err(error_text(&e)));
+                    return;
+                }
+            };
+            while let Some(chunk) = stream.next().await {
+                // The reader was dropped: stop downloading.
+                if tx.send(chunk.map_err(|e| broke(error_text(&e)))).await.is_err() {
+                    return;
+                }
+            }
+        });
         match answer.recv() {
             Ok(Ok(())) => Ok(ObjectReader { rx, current: Bytes::new() }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(match rx.recv() {
-                Ok(Err(e)) => e.to_string(),
-                _ => "the download thread ended without an answer".into(),
-            }),
+            Err(_) => Err("the download ended without an answer".into()),
         }
     }
 }

@@ -23,7 +23,8 @@
 //!   Azurite (at `AZURITE_BLOB_STORAGE_URL`, by default
 //!   `http://127.0.0.1:10000`, with its well-known development account).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
@@ -76,6 +77,25 @@ impl Scheme {
         format!("{}://{}/KEY", self.name(), self.bucket_word().to_ascii_uppercase())
     }
 
+    /// Where this store's credentials and endpoint come from, for a hint.
+    pub fn credentials_hint(self) -> &'static str {
+        match self {
+            Scheme::S3 => {
+                "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
+                 AWS_ENDPOINT_URL"
+            }
+            Scheme::Gcs => {
+                "credentials come from GOOGLE_APPLICATION_CREDENTIALS (a service-account key file), \
+                 GOOGLE_SERVICE_ACCOUNT_KEY or the machine's metadata server; STORAGE_EMULATOR_HOST names an emulator"
+            }
+            Scheme::Azure => {
+                "credentials and endpoint come from AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY (or \
+                 AZURE_STORAGE_SAS_KEY, or a service principal's AZURE_STORAGE_CLIENT_ID, _CLIENT_SECRET and \
+                 _TENANT_ID) and AZURE_STORAGE_ENDPOINT"
+            }
+        }
+    }
+
     /// The schemes as a user writes them: `s3://, gs:// or az://`.
     pub fn listed() -> &'static str {
         "s3://, gs:// or az://"
@@ -89,8 +109,24 @@ impl std::fmt::Display for Scheme {
 }
 
 /// A client of `bucket` in the store `scheme` names, configured from the
-/// environment (see the module's docs).
+/// environment (see the module's docs): made once per process and bucket,
+/// so that its connections and its cached credentials (an OAuth token, a
+/// managed identity's) serve every object, not one each.
 pub fn client(scheme: Scheme, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    type Clients = Mutex<HashMap<(Scheme, String), Arc<dyn ObjectStore>>>;
+    static CLIENTS: OnceLock<Clients> = OnceLock::new();
+    let clients = CLIENTS.get_or_init(Clients::default);
+    let key = (scheme, bucket.to_string());
+    if let Some(client) = clients.lock().map_err(|_| "the object-storage clients' lock is poisoned")?.get(&key) {
+        return Ok(client.clone());
+    }
+    let client = new_client(scheme, bucket)?;
+    clients.lock().map_err(|_| "the object-storage clients' lock is poisoned")?.insert(key, client.clone());
+    Ok(client)
+}
+
+/// A new client of `bucket` (see [`client`]).
+fn new_client(scheme: Scheme, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
     let built = match scheme {
         Scheme::S3 => s3(bucket).build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
         Scheme::Gcs => gcs(bucket).build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
@@ -155,7 +191,7 @@ mod tests {
                 // Azure needs an account name (or the emulator) to be built.
                 continue;
             }
-            assert!(client(scheme, "corpus").is_ok(), "{scheme}");
+            assert!(new_client(scheme, "corpus").is_ok(), "{scheme}");
         }
         let key: serde_json::Value = serde_json::from_str(&emulator_key("localhost:4443/")).expect("json");
         assert_eq!(key["gcs_base_url"], "http://localhost:4443");

@@ -93,8 +93,7 @@ fn check_object(map: &SourceMap<'_>, input: &InputConfig) -> Result<Input, Diagn
         d.hint = Some(hint.to_string());
         d
     };
-    let credentials = "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and \
-                       AWS_ENDPOINT_URL";
+    let credentials = crate::objects::Scheme::split(text).map_or("", |(scheme, _)| scheme.credentials_hint());
     let objects = if ObjectPattern::names_many(text) {
         let pattern = ObjectPattern::parse(text).map_err(|e| at(e, "e.g. path = \"s3://corpus/web/**/*.jsonl.gz\""))?;
         let objects = pattern.expand().map_err(|e| at(format!("cannot list `{text}`: {e}"), credentials))?;

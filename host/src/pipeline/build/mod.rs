@@ -321,16 +321,12 @@ impl<'m, 'p> Place<'m, 'p> {
             return Ok(None);
         }
         let prefix = ObjectUrl::parse_prefix(self.text).map_err(|e| self.refused(e, example))?;
-        prefix
-            .check_writable()
-            .map_err(|e| self.refused(format!("`{}` cannot be written: {e}", self.text), CREDENTIALS_HINT))?;
+        prefix.check_writable().map_err(|e| {
+            self.refused(format!("`{}` cannot be written: {e}", self.text), prefix.scheme.credentials_hint())
+        })?;
         Ok(Some(prefix))
     }
 }
-
-/// Where object storage's credentials come from.
-const CREDENTIALS_HINT: &str =
-    "credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL";
 
 /// Whether `path` is `dir` or lies under it (lexically, and once both are
 /// resolved through symbolic links where they exist).
