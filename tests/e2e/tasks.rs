@@ -549,6 +549,22 @@ fn azure_blob_storage_holds_inputs_outputs_and_the_work_directory() {
     let missing = kiln(&["run", p, "--out", "az://nosuch/out"], &env);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && stderr.contains("the container `nosuch` does not exist"), "{stderr}");
+
+    // A wrong account key is refused by kind, with where credentials come from; no key is ever printed.
+    let key = env.iter().find(|(name, _)| *name == "AZURE_STORAGE_ACCOUNT_KEY").map(|(_, key)| *key).expect("a key");
+    let wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
+    let wrong: Vec<(&str, &str)> = env
+        .iter()
+        .map(|&(name, value)| if name == "AZURE_STORAGE_ACCOUNT_KEY" { (name, wrong_key) } else { (name, value) })
+        .collect();
+    let refused = kiln(&["run", g, "--work-dir", "az://runs/refused"], &wrong);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("denied") || stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("AZURE_STORAGE_ACCOUNT_KEY"), "the hint names the variables: {stderr}");
+    for printed in [&stderr, launched.as_str()] {
+        assert!(!printed.contains(wrong_key) && !printed.contains(key), "a key was printed: {printed}");
+    }
 }
 
 #[test]

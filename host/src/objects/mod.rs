@@ -224,7 +224,9 @@ fn check_key(text: &str, key: &str) -> Result<(), String> {
 }
 
 /// What went wrong, said without the store's response body (which can
-/// echo request details such as the access key id).
+/// echo request details such as the access key id, or an identity
+/// provider's tenant and client ids) and without any URL's query (a SAS
+/// token travels in one).
 pub fn error_text(error: &object_store::Error) -> String {
     use object_store::Error;
     match error {
@@ -235,13 +237,34 @@ pub fn error_text(error: &object_store::Error) -> String {
         Error::Unauthenticated { path, .. } => format!("the credentials were refused for `{path}`"),
         Error::AlreadyExists { path, .. } => format!("`{path}` exists already"),
         Error::Precondition { path, .. } => format!("`{path}` changed meanwhile"),
-        other => {
-            let text = other.to_string();
-            // The body of an error response starts with its XML.
-            let cut = text.find("<?xml").or_else(|| text.find("<Error")).unwrap_or(text.len());
-            text[..cut].trim_end_matches([':', ' ']).to_string()
-        }
+        other => without_queries(&without_body(&other.to_string())),
     }
+}
+
+/// `text` up to the response body it quotes: after the status line
+/// (`…status code: 500 Internal Server Error`), whatever the body's format,
+/// or else before the XML of one.
+fn without_body(text: &str) -> String {
+    const STATUS: &str = "status code: ";
+    let cut = match text.find(STATUS) {
+        Some(at) => {
+            let from = at + STATUS.len();
+            text[from..].find(": ").map_or(text.len(), |end| from + end)
+        }
+        None => text.find("<?xml").or_else(|| text.find("<Error")).unwrap_or(text.len()),
+    };
+    text[..cut].trim_end_matches([':', ' ', '\u{feff}']).to_string()
+}
+
+/// `text` with the query of every `http(s)://` URL in it cut off.
+fn without_queries(text: &str) -> String {
+    text.split(' ')
+        .map(|word| match word.find("://").zip(word.find('?')) {
+            Some((scheme, query)) if scheme < query => &word[..query],
+            _ => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The process's runtime for object storage: one for every call, so that
@@ -295,6 +318,17 @@ mod tests {
         );
         assert!(ObjectUrl::parse("az:///web/a.jsonl").expect_err("no container").contains("az://CONTAINER/KEY"));
         assert!(ObjectUrl::parse("wasb://box/a.jsonl").expect_err("unknown").contains("s3://, gs:// or az://"));
+    }
+
+    #[test]
+    fn error_texts_quote_no_body_and_no_query() {
+        let json = "Error performing GET https://box.blob.core.windows.net/c/k?sv=2022&sig=SECRET in 1s - \
+                    Server returned non-2xx status code: 400 Bad Request: {\"error\": \"tenant 123\"}";
+        let text = without_queries(&without_body(json));
+        assert!(!text.contains("SECRET") && !text.contains("tenant"), "{text}");
+        assert!(text.ends_with("status code: 400 Bad Request") && text.contains("windows.net/c/k "), "{text}");
+        let xml = "Error performing PUT http://127.0.0.1/b/k: <?xml version=\"1.0\"?><Error>AKIA</Error>";
+        assert_eq!(without_body(xml), "Error performing PUT http://127.0.0.1/b/k");
     }
 
     #[test]

@@ -88,9 +88,12 @@ impl ObjectPluginStore {
     fn put(&self, key: &str, bytes: &[u8], mode: PutMode) -> Result<(), String> {
         let (store, path) = (self.store.clone(), self.path(key));
         let payload = PutPayload::from(bytes.to_vec());
+        let create = matches!(mode, PutMode::Create);
         on_runtime(async move {
             match store.put_opts(&path, payload, PutOptions { mode, ..Default::default() }).await {
                 Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+                // A store that answers a failed create with 412 rather than 409.
+                Err(object_store::Error::Precondition { .. }) if create => Ok(()),
                 Err(e) => Err(error_text(&e)),
             }
         })?

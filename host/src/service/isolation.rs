@@ -325,6 +325,9 @@ api_key_env = "TEAM_A_KEY"
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].to_string().contains("not under a URL the operator allows"), "{}", problems[0]);
         assert!(check_pipeline(&text.replace("team-b", "team-a"), &[], &allowed).is_empty());
+        let shouted = AllowedUrls::parse(&["AZ://box/team-a".to_string()]).expect("a prefix");
+        assert!(shouted.allows("az://box/team-a/k.jsonl") && shouted.allows("Az://box/team-a/k.jsonl"));
+        assert!(!shouted.allows("az://box/team-b/k.jsonl") && !shouted.allows("s3://box/team-a/k.jsonl"));
         for other_store in ["gs://corpus/team-a/in.jsonl", "GS://corpus/x.jsonl", "Az://box/team-b/in.jsonl"] {
             let text = format!("[[input]]\npath = \"{other_store}\"\n");
             assert_eq!(check_pipeline(&text, &[], &allowed).len(), 1, "{other_store}");
