@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kiln_tests::{LocalRegistry, ObjectServer as _, kiln_bin, stats, wasm, workspace};
+use kiln_tests::{LocalRegistry, kiln_bin, stats, wasm, workspace};
 
 fn kiln(cache: &Path, args: &[&str]) -> Output {
     Command::new(kiln_bin())
@@ -328,14 +328,25 @@ fn only_plugins_signed_by_a_trusted_key_run_when_signatures_are_required() {
 
 #[test]
 fn a_shared_plugin_store_on_object_storage_serves_nodes_that_cannot_reach_the_registry() {
+    shared_plugin_store_on(&kiln_tests::LocalS3::start());
+}
+
+/// The same on Azure Blob Storage (Azurite), where a plugin already there is
+/// told by the store's own answer to a conditional create.
+#[test]
+fn a_shared_plugin_store_on_azure_serves_nodes_that_cannot_reach_the_registry() {
+    shared_plugin_store_on(&kiln_tests::LocalAzurite::start());
+}
+
+fn shared_plugin_store_on(server: &dyn kiln_tests::ObjectServer) {
     let mut registry = LocalRegistry::start();
-    let s3 = kiln_tests::LocalS3::start();
-    s3.create_bucket("plugins");
+    server.create_bucket("plugins");
     let dir = tempfile::tempdir().expect("tempdir");
+    let url = server.url("plugins", "kiln");
     let shared = |cache: &Path, args: &[&str]| {
         let mut cmd = Command::new(kiln_bin());
-        cmd.args(args).env("KILN_CACHE_DIR", cache).env("KILN_LOG", "warn").envs(s3.env());
-        cmd.env("KILN_PLUGIN_STORE", "s3://plugins/kiln").env("DOCKER_CONFIG", cache.join("no-docker-config"));
+        cmd.args(args).env("KILN_CACHE_DIR", cache).env("KILN_LOG", "warn").envs(server.env());
+        cmd.env("KILN_PLUGIN_STORE", &url).env("DOCKER_CONFIG", cache.join("no-docker-config"));
         cmd.output().expect("run kiln")
     };
     // The login node pulls (the registry is reachable from it): the plugin lands in the shared store too.
@@ -344,7 +355,9 @@ fn a_shared_plugin_store_on_object_storage_serves_nodes_that_cannot_reach_the_re
     let pinned = ok(&kiln(&dir.path().join("publisher"), &["plugin", "push", file.to_str().expect("utf-8"), &tag]));
     let digest = pinned.rsplit_once('@').map(|(_, d)| d.to_string()).expect("pinned");
     ok(&shared(&dir.path().join("login"), &["plugin", "pull", &pinned]));
-    let keys = s3.keys("plugins", "kiln");
+    // Pulled again from another login node: already in the shared store, which is no error.
+    ok(&shared(&dir.path().join("login-2"), &["plugin", "pull", &pinned]));
+    let keys = server.keys("plugins", "kiln");
     assert!(keys.iter().any(|k| k.starts_with("kiln/blobs/sha256/") && k.ends_with(".wasm")), "{keys:?}");
     assert!(keys.contains(&format!("kiln/manifests/sha256/{}.json", digest.trim_start_matches("sha256:"))), "{keys:?}");
     let by_file = tempfile::tempdir().expect("tempdir");

@@ -237,7 +237,15 @@ pub fn error_text(error: &object_store::Error) -> String {
         Error::Unauthenticated { path, .. } => format!("the credentials were refused for `{path}`"),
         Error::AlreadyExists { path, .. } => format!("`{path}` exists already"),
         Error::Precondition { path, .. } => format!("`{path}` changed meanwhile"),
-        other => without_queries(&without_body(&other.to_string())),
+        other => {
+            let text = without_queries(&without_body(&other.to_string()));
+            // A listing or an upload part refused is not told by kind: said here.
+            if text.contains("status code: 401") || text.contains("status code: 403") {
+                format!("{text}: the credentials were refused or lack the permission")
+            } else {
+                text
+            }
+        }
     }
 }
 
