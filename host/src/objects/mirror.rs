@@ -40,7 +40,7 @@ use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
 use super::uploader::{Upload, Uploader};
-use super::{ObjectUrl, error_text};
+use super::{ObjectUrl, error_text, on_runtime};
 
 /// Downloads and uploads in flight at once.
 const IN_FLIGHT: usize = 16;
@@ -168,7 +168,7 @@ impl WorkMirror {
         root: PathBuf,
         scratch: Option<tempfile::TempDir>,
     ) -> Result<Attached, String> {
-        let uploads = Uploader::start(store.clone(), super::runtime()?.handle().clone(), &root)?;
+        let uploads = Uploader::start(store.clone(), &root)?;
         let mirror = Arc::new(WorkMirror {
             store,
             root,
@@ -193,12 +193,6 @@ impl WorkMirror {
         &self.prefix
     }
 
-    /// Runs `work` on the object-storage runtime and waits for it (from any
-    /// thread, inside another runtime or not).
-    fn block<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
-        super::on_runtime(work)
-    }
-
     fn key(&self, rel: &str) -> ObjectPath {
         self.prefix.child(rel).path()
     }
@@ -218,7 +212,7 @@ impl WorkMirror {
         let store = self.store.clone();
         let base = self.prefix.path();
         let listed: Vec<object_store::ObjectMeta> =
-            self.block(async move { store.list(Some(&base)).try_collect().await.map_err(|e| error_text(&e)) })??;
+            on_runtime(async move { store.list(Some(&base)).try_collect().await.map_err(|e| error_text(&e)) })??;
         let cut = if self.prefix.key.is_empty() { 0 } else { self.prefix.key.len() + 1 };
         let mut jobs = Vec::new();
         let mut listed_here = std::collections::HashSet::new();
@@ -238,7 +232,7 @@ impl WorkMirror {
         }
         let store = self.store.clone();
         let downloads = jobs.clone();
-        let bytes = self.block(async move {
+        let bytes = on_runtime(async move {
             futures::stream::iter(downloads)
                 .map(|(_, key, local, _)| download(store.clone(), key, local))
                 .buffer_unordered(IN_FLIGHT)
@@ -307,7 +301,7 @@ impl WorkMirror {
         let store = self.store.clone();
         let key = self.key(rel);
         let shown = self.prefix.child(rel);
-        self.block(async move { super::publish::put_file(&store, &local, &key).await })?
+        on_runtime(async move { super::publish::put_file(&store, &local, &key).await })?
             .map_err(|e| format!("cannot put {shown}: {e}"))?;
         self.known.lock().map_err(|_| "the mirror's lock is poisoned".to_string())?.insert(rel.to_string(), stamp);
         Ok(())
@@ -349,7 +343,7 @@ impl WorkMirror {
         let stamps: Vec<(String, Option<Stamp>)> =
             uploads.iter().map(|(rel, p, _)| (rel.clone(), Stamp::of(p))).collect();
         let deletions: Vec<ObjectPath> = gone.iter().map(|rel| self.key(rel)).collect();
-        self.block(async move {
+        on_runtime(async move {
             futures::stream::iter(uploads)
                 .map(|(rel, local, key)| {
                     let store = store.clone();
@@ -391,7 +385,7 @@ impl WorkMirror {
         let store = self.store.clone();
         let base = self.prefix.path();
         let listed =
-            self.block(async move { store.list_with_delimiter(Some(&base)).await.map_err(|e| error_text(&e)) })??;
+            on_runtime(async move { store.list_with_delimiter(Some(&base)).await.map_err(|e| error_text(&e)) })??;
         let names: Vec<String> = listed
             .common_prefixes
             .iter()
@@ -418,7 +412,7 @@ impl WorkMirror {
         let store = self.store.clone();
         let key = self.key(rel);
         let below = self.key(rel);
-        self.block(async move {
+        on_runtime(async move {
             delete(&store, &key).await?;
             let mut listed: Vec<object_store::ObjectMeta> =
                 store.list(Some(&below)).try_collect().await.map_err(|e| error_text(&e))?;
@@ -537,8 +531,10 @@ mod tests {
 
     fn keys(mirror: &WorkMirror) -> Vec<String> {
         let store = mirror.store.clone();
-        let mut keys: Vec<String> = mirror
-            .block(async move { store.list(None).map_ok(|m| m.location.to_string()).try_collect::<Vec<_>>().await })
+        let mut keys: Vec<String> =
+            on_runtime(
+                async move { store.list(None).map_ok(|m| m.location.to_string()).try_collect::<Vec<_>>().await },
+            )
             .expect("runtime")
             .expect("list");
         keys.sort();
@@ -564,8 +560,10 @@ mod tests {
         first.uploads.drain().expect("put");
         assert_eq!(keys(&first), ["work/chunks/00000000.kept.jsonl"], "put in the background once committed");
         let store = first.store.clone();
-        let text = first
-            .block(async move { store.get(&ObjectPath::from("work/chunks/00000000.kept.jsonl")).await?.bytes().await })
+        let text =
+            on_runtime(
+                async move { store.get(&ObjectPath::from("work/chunks/00000000.kept.jsonl")).await?.bytes().await },
+            )
             .expect("runtime")
             .expect("get");
         assert_eq!(&text[..], b"{}\n", "the file as committed, not as it is now");
@@ -620,8 +618,10 @@ mod tests {
         first.flush().expect("flush");
         assert_eq!(keys(&first), ["work/tasks/00000-of-00002.log", "work/tasks/00000-of-00002/out/done"]);
         let store = first.store.clone();
-        let text = first
-            .block(async move { store.get(&ObjectPath::from("work/tasks/00000-of-00002.log")).await?.bytes().await })
+        let text =
+            on_runtime(
+                async move { store.get(&ObjectPath::from("work/tasks/00000-of-00002.log")).await?.bytes().await },
+            )
             .expect("runtime")
             .expect("get");
         assert_eq!(&text[..], b"started\nfinished\n");

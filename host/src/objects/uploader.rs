@@ -65,12 +65,8 @@ impl std::fmt::Debug for Uploader {
 }
 
 impl Uploader {
-    /// Starts the thread putting to `store` on `runtime`, staging beside `root`.
-    pub fn start(
-        store: Arc<dyn ObjectStore>,
-        runtime: tokio::runtime::Handle,
-        root: &Path,
-    ) -> Result<Uploader, String> {
+    /// Starts the thread putting to `store`, staging beside `root`.
+    pub fn start(store: Arc<dyn ObjectStore>, root: &Path) -> Result<Uploader, String> {
         let beside = root.parent().unwrap_or(root);
         let staging = tempfile::Builder::new()
             .prefix("kiln-uploads-")
@@ -82,7 +78,7 @@ impl Uploader {
             .name("kiln-work-uploads".into())
             .spawn({
                 let progress = progress.clone();
-                move || put_in_order(&store, &runtime, &queue, &progress)
+                move || put_in_order(&store, &queue, &progress)
             })
             .map_err(|e| format!("cannot start the upload thread: {e}"))?;
         Ok(Uploader {
@@ -146,19 +142,17 @@ impl Uploader {
 }
 
 /// The thread: puts each queued file in turn, none after a failure.
-fn put_in_order(
-    store: &Arc<dyn ObjectStore>,
-    runtime: &tokio::runtime::Handle,
-    queue: &Receiver<Upload>,
-    progress: &(Mutex<Progress>, Condvar),
-) {
+fn put_in_order(store: &Arc<dyn ObjectStore>, queue: &Receiver<Upload>, progress: &(Mutex<Progress>, Condvar)) {
     for upload in queue {
         let failed = progress.0.lock().map_or(true, |p| p.failed.is_some());
         let outcome = if failed {
             None
         } else {
             let (store, staged, key) = (store.clone(), upload.staged.clone(), upload.key.clone());
-            Some(runtime.block_on(async move { super::publish::put_file(&store, &staged, &key).await }))
+            Some(
+                super::on_runtime(async move { super::publish::put_file(&store, &staged, &key).await })
+                    .and_then(|put| put),
+            )
         };
         let _ = std::fs::remove_file(&upload.staged);
         match outcome {

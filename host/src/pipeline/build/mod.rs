@@ -102,6 +102,15 @@ pub struct BuildOptions {
 }
 
 impl Pipeline {
+    /// Whose a work directory is when this pipeline runs in it: its name and
+    /// its file (absolute where it resolves).
+    pub fn owner(&self) -> crate::pipeline::workdir::Owner {
+        crate::pipeline::workdir::Owner {
+            pipeline: self.name.clone(),
+            file: std::fs::canonicalize(&self.file).unwrap_or_else(|_| self.file.clone()),
+        }
+    }
+
     /// Reads and checks the pipeline file at `path`, loading its plugins into `sandbox`.
     pub fn load(path: &Path, sandbox: &Sandbox) -> Result<Pipeline, Diagnostics> {
         Pipeline::load_with(path, sandbox, &BuildOptions::default())

@@ -30,9 +30,7 @@ use crate::pipeline::report::counts::{Details, StageStats};
 use crate::pipeline::report::progress::{PhaseProgress, ProgressSink, Terminal, WatchedModel};
 use crate::pipeline::report::stats::RunStats;
 use crate::pipeline::stages::{PhaseCx, PreparedStage, state_role};
-use crate::pipeline::workdir::{
-    ChunkEntry, ChunkFile, FinishedPhase, Manifest, Owner, WorkDir, WorkDirError, phase_dir,
-};
+use crate::pipeline::workdir::{ChunkEntry, ChunkFile, FinishedPhase, Manifest, WorkDir, WorkDirError, phase_dir};
 use crate::record::Record;
 
 /// Chunks buffered between two stages.
@@ -124,12 +122,8 @@ pub fn execute(pipeline: Pipeline, options: &RunOptions) -> Result<RunSummary, R
 
 async fn run_async(pipeline: Arc<Pipeline>, options: RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let owner = Owner {
-        pipeline: pipeline.name.clone(),
-        file: std::fs::canonicalize(&pipeline.file).unwrap_or_else(|_| pipeline.file.clone()),
-    };
     // Held until the run ends: a second run on this work directory is refused.
-    let _lock = WorkDir::claim(&pipeline.work_dir, &owner)?;
+    let _lock = WorkDir::claim(&pipeline.work_dir, &pipeline.owner())?;
     if options.fresh {
         WorkDir::clear(&pipeline.work_dir)?;
     }

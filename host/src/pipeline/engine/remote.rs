@@ -188,11 +188,7 @@ pub fn start_over(pipeline: &Pipeline) -> Result<(), RunError> {
     let Some(mirror) = &pipeline.work_store else { return Ok(()) };
     // Never another pipeline's work directory: claimed (its owner file
     // checked, as the run will) before anything is deleted.
-    let owner = crate::pipeline::workdir::Owner {
-        pipeline: pipeline.name.clone(),
-        file: std::fs::canonicalize(&pipeline.file).unwrap_or_else(|_| pipeline.file.clone()),
-    };
-    drop(crate::pipeline::workdir::WorkDir::claim(&pipeline.work_dir, &owner)?);
+    drop(crate::pipeline::workdir::WorkDir::claim(&pipeline.work_dir, &pipeline.owner())?);
     mirror
         .remove_top_level(&crate::pipeline::workdir::cleared_on_fresh)
         .map_err(|message| WorkDirError::Store { path: mirror.prefix().to_string().into(), message })?;
